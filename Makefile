@@ -1,0 +1,43 @@
+# The two commands a new machine needs (README "Set up"): `make demo` and `make test`.
+# Everything else here is a building block of those two.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install test-deps lint typecheck pytest bench clean
+
+demo: $(STAMP)
+	$(BIN)/slo-harness run scenarios/steady.yaml
+
+test: $(STAMP) test-deps
+	$(MAKE) --no-print-directory lint typecheck pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# redis-server, wrk, nftables and chromium for the tests that need them (root only; the tests
+# that need them skip with a stated reason where they are missing).
+test-deps:
+	scripts/install-test-deps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,272 @@
+"""``slo-harness``: the only place that parses arguments and maps outcomes to exit codes.
+
+Exit codes (one table, used by every subcommand):
+
+====  =====================================================================================
+0     every objective met / artifact or audit trail intact
+1     an objective breached, a regression found, or a verification failed
+2     usage or configuration error (the message names the file, field path and expectation)
+3     the run could not be measured honestly (generator saturated, target unreachable,
+      too few samples) or a launched service did not start
+====  =====================================================================================
+
+Commands import their machinery lazily: ``harness.load`` pulls in Locust, which monkey-patches
+the process with gevent, so only ``run`` and ``worker`` import it.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn, ParamSpec, TypeVar
+
+import click
+
+from harness.errors import (
+    ArtifactError,
+    HarnessError,
+    IntegrityError,
+    MeasurementError,
+    ServiceStartError,
+    SpecError,
+    UsageError,
+)
+
+__all__ = ["ExitCode", "main"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes; see the module docstring."""
+
+    OK = 0
+    BREACHED = 1
+    USAGE = 2
+    UNMEASURABLE = 3
+
+
+def _exit_code_for(exc: HarnessError) -> ExitCode:
+    if isinstance(exc, SpecError | UsageError | ArtifactError):
+        return ExitCode.USAGE
+    if isinstance(exc, MeasurementError | ServiceStartError):
+        return ExitCode.UNMEASURABLE
+    if isinstance(exc, IntegrityError):
+        return ExitCode.BREACHED
+    return ExitCode.UNMEASURABLE
+
+
+def _fail(message: str, code: ExitCode) -> NoReturn:
+    click.echo(f"slo-harness: error: {message}", err=True)
+    sys.exit(int(code))
+
+
+def _guarded(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn every harness error into a one-line message and its exit code; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except HarnessError as exc:
+            _fail(str(exc), _exit_code_for(exc))
+        except KeyboardInterrupt:
+            _fail("interrupted; everything started was stopped", ExitCode.UNMEASURABLE)
+        except Exception as exc:  # a bug, not bad input: still no traceback unless asked
+            if os.environ.get("SLO_HARNESS_DEBUG"):
+                raise
+            _fail(
+                f"internal error: {exc.__class__.__name__}: {exc} "
+                "(set SLO_HARNESS_DEBUG=1 for a traceback)",
+                ExitCode.UNMEASURABLE,
+            )
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="slo-harness", prog_name="slo-harness")
+def cli() -> None:
+    """Latency-SLO test and chaos harness for real-time payment scoring services."""
+
+
+# -- serve ---------------------------------------------------------------------------------
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--audit-dir", type=click.Path(path_type=Path), help="Audit trail directory.")
+@click.option("--redis-url", help="Feature store in Redis instead of in-process.")
+@click.argument("extra", nargs=-1, type=click.UNPROCESSED)
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    audit_dir: Path | None,
+    redis_url: str | None,
+    extra: Sequence[str],
+) -> None:
+    """Run the reference fraud-scoring service (extra flags go to the service)."""
+    argv = [sys.executable, "-m", "reference_service", "--host", host, "--port", str(port)]
+    argv += ["--workers", str(workers)]
+    if audit_dir is not None:
+        argv += ["--audit-dir", str(audit_dir)]
+    if redis_url:
+        argv += ["--redis-url", redis_url]
+    argv += list(extra)
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)  # the service owns signals (SIGTERM drains) from here on
+
+
+# -- audit ---------------------------------------------------------------------------------
+@cli.group()
+def audit() -> None:
+    """Audit-trail tools."""
+
+
+@audit.command("verify")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--key-file", type=click.Path(path_type=Path), help="Audit HMAC key file.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@_guarded
+def audit_verify(directory: Path, key_file: Path | None, as_json: bool) -> None:
+    """Check the whole hash chain of an audit directory (exit 0 intact, 1 broken)."""
+    from harness.audit import load_audit_key, render_text, report_json, verify_directory
+
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: not a directory")
+    report = verify_directory(directory, load_audit_key(path=key_file))
+    click.echo(report_json(report).decode() if as_json else render_text(report))
+    sys.exit(int(ExitCode.OK if report.ok else ExitCode.BREACHED))
+
+
+# -- run / worker --------------------------------------------------------------------------
+@cli.command()
+@click.argument("scenario", type=click.Path(path_type=Path))
+@click.option("--target", help="Base URL of the service (default: start the reference service).")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Override main rate.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Main phase, s.")
+@click.option("--workers", default=0, type=click.IntRange(0, 64), help="Local Locust workers.")
+@click.option("--out", type=click.Path(path_type=Path), help="Output directory.")
+@click.option("--slo", type=click.Path(path_type=Path), help="SLO file (overrides scenario's).")
+@click.option("--baseline", type=click.Path(path_type=Path), help="Baseline report directory.")
+@click.option("--tolerance", default=0.10, show_default=True, type=click.FloatRange(0, 10))
+@click.option("--no-progress", is_flag=True, help="Plain log lines instead of a live view.")
+@_guarded
+def run(
+    scenario: Path,
+    target: str | None,
+    rate: float | None,
+    duration: float | None,
+    workers: int,
+    out: Path | None,
+    slo: Path | None,
+    baseline: Path | None,
+    tolerance: float,
+    no_progress: bool,
+) -> None:
+    """Drive SCENARIO, judge it against its SLO and write the report family."""
+    from harness import pipeline
+    from harness.slo.verdict import VerdictStatus
+
+    outcome = pipeline.run(
+        pipeline.RunRequest(
+            scenario=scenario,
+            target=target,
+            rate=rate,
+            duration_s=duration,
+            workers=workers,
+            out=out,
+            slo=slo,
+            baseline=baseline,
+            tolerance=tolerance,
+            progress=not no_progress,
+        )
+    )
+    status = outcome.verdict.status
+    click.echo(f"verdict: {status.value.upper()}")
+    for reason in outcome.verdict.reasons:
+        click.echo(f"  - {reason}")
+    if outcome.comparison is not None:
+        flagged = [m for m in outcome.comparison.metrics if m.regressed]
+        click.echo(f"baseline: {'REGRESSED' if flagged else 'no regression'}")
+        for metric in flagged:
+            click.echo(f"  - {metric.reason}")
+    for name, path in outcome.paths.items():
+        click.echo(f"{name:>12}: {path}")
+    if status is VerdictStatus.INVALID:
+        sys.exit(int(ExitCode.UNMEASURABLE))
+    regressed = outcome.comparison is not None and outcome.comparison.regressed
+    sys.exit(int(ExitCode.BREACHED if status is VerdictStatus.FAIL or regressed else ExitCode.OK))
+
+
+@cli.command()
+@click.option("--master", "master_host", required=True, help="Master host to join.")
+@click.option("--master-port", default=5557, show_default=True, type=click.IntRange(1, 65535))
+@_guarded
+def worker(master_host: str, master_port: int) -> None:
+    """Join a distributed run as a Locust worker."""
+    from harness.load import run_worker
+
+    run_worker(master_host, master_port)
+
+
+# -- compare / report ----------------------------------------------------------------------
+@cli.command("compare")
+@click.argument("base", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option("--tolerance", default=0.10, show_default=True, type=click.FloatRange(0, 10))
+@_guarded
+def compare_cmd(base: Path, new: Path, tolerance: float) -> None:
+    """Compare run NEW against baseline BASE (exit 1 on a significant regression)."""
+    from harness import pipeline
+    from harness.report import render_comparison_text
+
+    outcome = pipeline.compare_runs(base, new, tolerance=tolerance)
+    click.echo(render_comparison_text(outcome.comparison))
+    sys.exit(int(ExitCode.BREACHED if outcome.comparison.regressed else ExitCode.OK))
+
+
+@cli.group()
+def report() -> None:
+    """Report tools."""
+
+
+@report.command("verify")
+@click.argument("directory", type=click.Path(path_type=Path))
+@_guarded
+def report_verify(directory: Path) -> None:
+    """Check every artifact of a run against its manifest (exit 1 if anything was edited)."""
+    from harness.report import verify_report_dir
+
+    result = verify_report_dir(directory)
+    for problem in result.problems:
+        click.echo(f"{problem}")
+    click.echo("intact" if result.ok else "TAMPERED OR INCOMPLETE")
+    sys.exit(int(ExitCode.OK if result.ok else ExitCode.BREACHED))
+
+
+@report.command("index")
+@click.argument("reports_root", type=click.Path(path_type=Path))
+@_guarded
+def report_index(reports_root: Path) -> None:
+    """Build an index page (verdicts, p99 trend) over the runs under REPORTS_ROOT."""
+    from harness.report import build_index
+
+    if not reports_root.is_dir():
+        raise UsageError(f"{reports_root}: not a directory")
+    click.echo(str(build_index(reports_root)))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="slo-harness")
+
+
+if __name__ == "__main__":
+    main()

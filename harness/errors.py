@@ -1,0 +1,83 @@
+"""The harness's one exception hierarchy.
+
+Every error the harness raises on purpose derives from :class:`HarnessError`; ``harness.cli`` maps
+each branch to an exit code in one place, so no other module decides how the process ends::
+
+    HarnessError
+    ├── UsageError ............... exit 2  bad command line
+    ├── SpecError ................ exit 2  a YAML/JSON input file is malformed (file, field path, expected)
+    ├── MeasurementError ......... exit 3  the run could not be measured honestly
+    │   ├── TargetUnreachable ...........  the target did not answer before the run started
+    │   ├── GeneratorSaturated ..........  the load generator polluted its own numbers (CPU, lag)
+    │   └── InsufficientData ............  too few samples for a verdict
+    ├── ServiceStartError ........ exit 3  a service the harness launches did not become ready
+    ├── IntegrityError ........... exit 1  an artifact or audit trail failed verification
+    └── ArtifactError ............ exit 2  an input artifact (report dir, baseline) is missing or unreadable
+
+An SLO breach is *not* an exception: it is a value in the verdict (``harness.slo``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactError",
+    "GeneratorSaturated",
+    "HarnessError",
+    "InsufficientData",
+    "IntegrityError",
+    "MeasurementError",
+    "ServiceStartError",
+    "SpecError",
+    "TargetUnreachable",
+    "UsageError",
+]
+
+
+class HarnessError(Exception):
+    """Base class of every error the harness raises deliberately."""
+
+
+class UsageError(HarnessError):
+    """The command line asked for something impossible or contradictory."""
+
+
+class SpecError(HarnessError):
+    """An input file does not match its schema.
+
+    ``file`` is the path as given, ``path`` a JSONPath-like field path (``$.phases[1].rate``),
+    ``expected`` what would have been accepted. ``str()`` renders all three on one line.
+    """
+
+    def __init__(self, file: str, path: str, expected: str) -> None:
+        self.file = file
+        self.path = path
+        self.expected = expected
+        super().__init__(f"{file}: {path}: {expected}")
+
+
+class MeasurementError(HarnessError):
+    """The run happened but its numbers cannot be trusted (exit 3)."""
+
+
+class TargetUnreachable(MeasurementError):
+    """The target did not answer a readiness probe before the run."""
+
+
+class GeneratorSaturated(MeasurementError):
+    """The load generator's own CPU or schedule lag polluted the latencies."""
+
+
+class InsufficientData(MeasurementError):
+    """Too few samples to give any verdict at all."""
+
+
+class ServiceStartError(HarnessError):
+    """A process the harness launched (reference service, worker) did not become ready."""
+
+
+class IntegrityError(HarnessError):
+    """An artifact, manifest or audit chain failed verification."""
+
+
+class ArtifactError(HarnessError):
+    """An input artifact (report directory, baseline, hlog) is missing or unreadable."""

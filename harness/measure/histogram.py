@@ -1,0 +1,153 @@
+"""A typed adapter over ``hdrh.HdrHistogram`` that refuses silent loss.
+
+Why an adapter: ``HdrHistogram.record_value`` returns ``False`` for a value outside the trackable
+range instead of raising, so a 61 s stall would simply vanish from a p99.9. Every value that does
+not fit is counted in :attr:`LatencyHistogram.out_of_range` and reported next to the percentiles.
+
+Units and invariants:
+- values are **microseconds** (integers); the trackable range is 1 us .. 60 s, 3 significant
+  digits, so any recorded value is reported within 0.1% of what was measured;
+- ``count`` counts recorded values only; ``out_of_range`` counts the refused ones; their sum is
+  every sample that was offered.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from hdrh.histogram import HdrHistogram
+
+__all__ = [
+    "HIGHEST_US",
+    "LOWEST_US",
+    "SIGNIFICANT_FIGURES",
+    "Bucket",
+    "LatencyHistogram",
+]
+
+LOWEST_US = 1
+HIGHEST_US = 60_000_000  # 60 s: longer than any client timeout the harness uses
+SIGNIFICANT_FIGURES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One populated bucket: ``count`` samples equivalent to ``value_us``."""
+
+    value_us: int
+    count: int
+
+
+class LatencyHistogram:
+    """An HDR histogram of latencies in microseconds that counts what it could not record."""
+
+    __slots__ = ("_h", "out_of_range")
+
+    def __init__(self, _raw: HdrHistogram | None = None, out_of_range: int = 0) -> None:
+        self._h: HdrHistogram = _raw or HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+        self.out_of_range = out_of_range
+
+    # -- recording -------------------------------------------------------------------------
+    def record(self, value_us: int, count: int = 1) -> bool:
+        """Record ``count`` samples of ``value_us``; return False (and count them) if out of range."""
+        if value_us < 0 or not self._h.record_value(value_us, count):
+            self.out_of_range += count
+            return False
+        return True
+
+    def record_seconds(self, seconds: float) -> bool:
+        """Record one latency given in seconds (rounded to the nearest microsecond)."""
+        return self.record(round(seconds * 1_000_000))
+
+    def add(self, other: LatencyHistogram) -> None:
+        """Merge ``other`` into this histogram exactly (counts add bucket by bucket)."""
+        if other.count:
+            self._h.add(other._h)
+        self.out_of_range += other.out_of_range
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def count(self) -> int:
+        """Number of recorded samples (out-of-range samples excluded)."""
+        return int(self._h.get_total_count())
+
+    def percentile_us(self, percentile: float) -> int:
+        """Value at ``percentile`` (0-100) in microseconds; 0 for an empty histogram."""
+        if not 0.0 <= percentile <= 100.0 or math.isnan(percentile):
+            raise ValueError(f"percentile must be within 0..100, got {percentile}")
+        if self.count == 0:
+            return 0
+        return int(self._h.get_value_at_percentile(percentile))
+
+    def percentile_ms(self, percentile: float) -> float:
+        """Value at ``percentile`` in milliseconds."""
+        return self.percentile_us(percentile) / 1000.0
+
+    def percentiles_us(self, percentiles: Iterable[float]) -> dict[float, int]:
+        """Several percentiles in one pass over the counts (much cheaper than one call each)."""
+        wanted = sorted(set(percentiles))
+        if self.count == 0:
+            return dict.fromkeys(wanted, 0)
+        raw = self._h.get_percentile_to_value_dict(wanted)
+        return {p: int(raw[p]) for p in wanted}
+
+    @property
+    def max_us(self) -> int:
+        """Largest recorded value (highest equivalent value of its bucket), 0 when empty."""
+        return int(self._h.get_max_value()) if self.count else 0
+
+    @property
+    def min_us(self) -> int:
+        """Smallest recorded value, 0 when empty."""
+        return int(self._h.get_min_value()) if self.count else 0
+
+    @property
+    def mean_us(self) -> float:
+        """Arithmetic mean of recorded values, 0.0 when empty."""
+        return float(self._h.get_mean_value()) if self.count else 0.0
+
+    def buckets(self) -> Iterator[Bucket]:
+        """Every populated bucket in increasing value order (for statistics and plots)."""
+        for item in self._h.get_recorded_iterator():
+            yield Bucket(int(item.value_iterated_to), int(item.count_at_value_iterated_to))
+
+    def count_at_or_below(self, value_us: int) -> int:
+        """Number of samples whose bucket value is <= ``value_us`` (for SLI good-event counts)."""
+        total = 0
+        for bucket in self.buckets():
+            if bucket.value_us > value_us:
+                break
+            total += bucket.count
+        return total
+
+    # -- wire format -----------------------------------------------------------------------
+    def encode(self) -> str:
+        """HdrHistogram's compressed base64 encoding (V2 cookie), as other HDR tools read it."""
+        return str(self._h.encode().decode("ascii"))
+
+    @classmethod
+    def decode(cls, encoded: str | bytes, out_of_range: int = 0) -> LatencyHistogram:
+        """Inverse of :meth:`encode`."""
+        raw = encoded.encode("ascii") if isinstance(encoded, str) else encoded
+        return cls(HdrHistogram.decode(raw), out_of_range)
+
+    def copy(self) -> LatencyHistogram:
+        """An independent copy."""
+        clone = LatencyHistogram(out_of_range=self.out_of_range)
+        clone.add(self)
+        clone.out_of_range = self.out_of_range
+        return clone
+
+    @property
+    def raw(self) -> HdrHistogram:
+        """The wrapped hdrh object, for the hlog writer only."""
+        return self._h
+
+    def __repr__(self) -> str:
+        return (
+            f"LatencyHistogram(count={self.count}, p50_us={self.percentile_us(50)}, "
+            f"p99_us={self.percentile_us(99)}, max_us={self.max_us}, "
+            f"out_of_range={self.out_of_range})"
+        )

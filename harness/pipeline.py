@@ -1,0 +1,125 @@
+"""The ``run`` and ``compare`` jobs as plain functions: scenario file -> load -> verdict -> reports.
+
+This is the data flow in one place (see docs/ARCHITECTURE.md): the spec is parsed at the edge,
+``harness.load`` measures (the only step that imports Locust, imported lazily here so that
+``compare``/``report`` never pay for gevent's monkey-patching), ``harness.slo`` judges and
+``harness.report`` writes. Exit codes are not decided here but in ``harness.cli``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.report import LoadedReport, ReportPaths, collect_provenance, read_report, write_reports
+from harness.slo import compare, evaluate
+from harness.slo.verdict import Comparison, Verdict
+from harness.spec import default_slo, load_scenario, load_slo
+
+__all__ = ["CompareOutcome", "RunOutcome", "RunRequest", "compare_runs", "default_out_dir", "run"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """Everything ``slo-harness run`` was asked for, already parsed."""
+
+    scenario: Path
+    target: str | None = None
+    rate: float | None = None
+    duration_s: float | None = None
+    workers: int = 0
+    out: Path | None = None
+    slo: Path | None = None
+    baseline: Path | None = None
+    tolerance: float = 0.10
+    progress: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a finished run produced."""
+
+    verdict: Verdict
+    comparison: Comparison | None
+    paths: ReportPaths
+    out_dir: Path
+
+
+@dataclass(frozen=True, slots=True)
+class CompareOutcome:
+    """What ``compare`` produced."""
+
+    comparison: Comparison
+    base: LoadedReport
+    new: LoadedReport
+
+
+def default_out_dir(reports_root: Path, scenario_name: str, now: datetime | None = None) -> Path:
+    """``reports/runs/<UTC stamp>-<scenario>``: sortable, unique per second."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return reports_root / "runs" / f"{stamp}-{scenario_name}"
+
+
+def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutcome:
+    """Measure a scenario, judge it against its SLO (and baseline), write the report family."""
+    scenario = load_scenario(request.scenario).with_overrides(
+        rate=request.rate, duration_s=request.duration_s, target=request.target
+    )
+    slo_path = request.slo or scenario.slo_path
+    slo = load_slo(slo_path) if slo_path else default_slo()
+    # Read the baseline before spending a minute on load: a bad baseline path is a usage error.
+    baseline = read_report(request.baseline) if request.baseline else None
+
+    from harness import load  # Locust/gevent only from here on
+
+    result = load.run_scenario(
+        scenario,
+        load.RunOptions(
+            target=request.target,
+            rate=request.rate,
+            duration_s=request.duration_s,
+            workers=request.workers,
+            progress=request.progress,
+        ),
+    )
+    verdict = evaluate(result, slo)
+    comparison = (
+        compare(baseline.result, result, tolerance=request.tolerance) if baseline else None
+    )
+    provenance = collect_provenance(
+        scenario_path=request.scenario,
+        slo_path=slo_path,
+        target=result.target,
+        started_at=result.started_at,
+        ended_at=result.ended_at,
+        cwd=Path.cwd(),
+    )
+    out_dir = request.out or default_out_dir(reports_root, scenario.name)
+    paths = write_reports(out_dir, result, verdict, provenance, comparison)
+    if request.out is None:
+        _point_latest(reports_root, out_dir)
+    return RunOutcome(verdict, comparison, paths, out_dir)
+
+
+def compare_runs(base_dir: Path, new_dir: Path, *, tolerance: float = 0.10) -> CompareOutcome:
+    """Compare two finished runs' report directories."""
+    base = read_report(base_dir)
+    new = read_report(new_dir)
+    comparison = compare(base.result, new.result, tolerance=tolerance)
+    return CompareOutcome(comparison, base, new)
+
+
+def _point_latest(reports_root: Path, out_dir: Path) -> None:
+    # Swap the symlink atomically so a reader never sees reports/latest missing.
+    latest = reports_root / "latest"
+    tmp = reports_root / f".latest.{os.getpid()}"
+    target = os.path.relpath(out_dir, reports_root)
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target, target_is_directory=True)
+    if latest.exists() and not latest.is_symlink():
+        # A real directory from an older layout: leave it, the run dir is still printed.
+        tmp.unlink()
+        return
+    tmp.replace(latest)
