@@ -1,0 +1,216 @@
+"""Independent verifier of the reference service's audit trail (docs/AUDIT_FORMAT.md).
+
+Written from the format document, not from the writer, and importing nothing from
+reference_service: an auditor that shares code with the audited system would share its bugs. The
+MAC is checked over the exact bytes of the line (the fixed-shape ``mac`` suffix cut off), so this
+module needs no canonical JSON serialiser of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.audit.model import AuditReport, Problem, ProblemKind, StreamReport
+from harness.audit.pan_scan import find_pans
+from harness.errors import ArtifactError
+
+__all__ = ["verify_directory"]
+
+GENESIS = "0" * 64
+MAX_PAN_PROBLEMS = 1000
+_SEGMENT = re.compile(r"audit-(?P<stream>[A-Za-z0-9][A-Za-z0-9_-]{0,63})-(?P<num>\d{6,})\.jsonl")
+_LOCK = re.compile(r"\.audit-[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.lock")
+_MAC_SUFFIX = re.compile(rb',"mac":"([0-9a-f]{64})"\}\Z')
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_LAST4 = re.compile(r"[0-9]{4}")
+_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+
+
+def _is_str(v: object) -> bool:
+    return isinstance(v, str)
+
+
+def _is_hex64(v: object) -> bool:
+    return isinstance(v, str) and _HEX64.fullmatch(v) is not None
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_last4(v: object) -> bool:
+    return v is None or (isinstance(v, str) and _LAST4.fullmatch(v) is not None)
+
+
+def _is_latency(v: object) -> bool:
+    return isinstance(v, int | float) and _is_number(v) and v >= 0
+
+
+# (member, predicate, what was expected) in document order; "mac" is checked separately.
+_FIELDS: tuple[tuple[str, Callable[[object], bool], str], ...] = (
+    ("v", lambda v: type(v) is int and v == 1, "format version 1"),
+    ("stream", _is_str, "a string"),
+    ("seq", lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+    ("prev", _is_hex64, "64 lowercase hex digits"),
+    ("ts", lambda v: isinstance(v, str) and _TS.fullmatch(v) is not None, "RFC 3339 UTC, 6 digits"),
+    ("request_id", _is_str, "a string"),
+    ("transaction_id", _is_str, "a string"),
+    ("card_token", lambda v: isinstance(v, str) and not v.isdigit(), "a token, not digits"),
+    ("last4", _is_last4, "4 digits or null"),
+    ("model_version", _is_str, "a string"),
+    ("model_sha256", _is_hex64, "64 lowercase hex digits"),
+    ("feature_hash", _is_hex64, "64 lowercase hex digits"),
+    ("score", _is_number, "a finite number"),
+    ("decision", lambda v: v in ("approve", "review", "decline"), "approve, review or decline"),
+    ("reason_codes", lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
+     "an array of strings"),
+    ("degraded", lambda v: isinstance(v, bool), "a boolean"),
+    ("latency_ms", _is_latency, "a finite number >= 0"),
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Chain:
+    """Running state of one stream while its lines are read."""
+
+    stream: str
+    mac: hmac.HMAC
+    next_seq: int = 0
+    prev: str = GENESIS
+    records: int = 0
+    broken: Problem | None = None
+    pans: list[Problem] = field(default_factory=list)
+
+
+def _problem(chain: _Chain, kind: ProblemKind, file: str, line: int | None, detail: str) -> Problem:
+    return Problem(kind, chain.stream, file, line, chain.next_seq, detail)
+
+
+def _check_record(chain: _Chain, raw: bytes, file: str, lineno: int) -> Problem | None:
+    """Verify one complete line (without its newline); advance the chain when it is intact."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return _problem(chain, ProblemKind.UNPARSABLE, file, lineno, "line is not valid JSON")
+    if not isinstance(obj, dict):
+        return _problem(chain, ProblemKind.UNPARSABLE, file, lineno, "line is not a JSON object")
+    if "mac" not in obj:
+        return _problem(chain, ProblemKind.MISSING_FIELD, file, lineno, "member mac is missing")
+    suffix = _MAC_SUFFIX.search(raw)
+    if suffix is None:
+        return _problem(chain, ProblemKind.TAMPERED, file, lineno, "mac is not the final member")
+    digest = chain.mac.copy()
+    digest.update(raw[: suffix.start()] + b"}")
+    if not hmac.compare_digest(digest.hexdigest().encode("ascii"), suffix.group(1)):
+        return _problem(chain, ProblemKind.TAMPERED, file, lineno, "HMAC does not verify")
+    missing = [name for name, _, _ in _FIELDS if name not in obj]
+    if missing:
+        detail = "missing member(s): " + ", ".join(missing)
+        return _problem(chain, ProblemKind.MISSING_FIELD, file, lineno, detail)
+    for name, ok, expected in _FIELDS:
+        if not ok(obj[name]):
+            detail = f"member {name}: expected {expected}"
+            return _problem(chain, ProblemKind.INVALID_FIELD, file, lineno, detail)
+    if obj["stream"] != chain.stream:
+        detail = "member stream differs from the stream in the file name"
+        return _problem(chain, ProblemKind.INVALID_FIELD, file, lineno, detail)
+    if obj["seq"] != chain.next_seq:
+        detail = f"seq {obj['seq']} where {chain.next_seq} was expected"
+        return _problem(chain, ProblemKind.SEQ_GAP, file, lineno, detail)
+    if obj["prev"] != chain.prev:
+        detail = "prev is not the mac of the previous record"
+        return _problem(chain, ProblemKind.BROKEN_LINK, file, lineno, detail)
+    chain.prev = suffix.group(1).decode("ascii")
+    chain.next_seq += 1
+    chain.records += 1
+    return None
+
+
+def _seq_of(raw: bytes) -> int | None:
+    m = re.search(rb'"seq":(\d{1,18})[,}]', raw)
+    return int(m.group(1)) if m else None
+
+
+def _read_segment(chain: _Chain, path: Path, pan_budget: list[int]) -> None:
+    """Check every line of one segment (chain checks stop at the stream's first problem)."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            complete = raw.endswith(b"\n")
+            body = raw[:-1] if complete else raw
+            for column in find_pans(body)[:1]:
+                pan_budget[0] += 1  # lines with PANs in the whole directory
+                if pan_budget[0] <= MAX_PAN_PROBLEMS:
+                    chain.pans.append(
+                        Problem(ProblemKind.PAN_PRESENT, chain.stream, path.name, lineno,
+                                _seq_of(body), f"PAN-like number at byte {column}")
+                    )  # fmt: skip
+            if chain.broken is not None:
+                continue
+            if not complete:
+                detail = "last line has no newline: torn or truncated write"
+                chain.broken = _problem(
+                    chain, ProblemKind.TRUNCATED_TAIL, path.name, lineno, detail
+                )
+                continue
+            chain.broken = _check_record(chain, body, path.name, lineno)
+
+
+def _verify_stream(
+    directory: Path, stream: str, segs: list[tuple[int, str]], key: bytes, pan_budget: list[int]
+) -> tuple[StreamReport, list[Problem]]:
+    chain = _Chain(stream=stream, mac=hmac.new(key, digestmod=hashlib.sha256))
+    for expected, (number, name) in enumerate(segs, start=1):
+        if chain.broken is None and number != expected:
+            missing = f"audit-{stream}-{expected:06d}.jsonl"
+            detail = f"segment {expected} is missing (next present: {number})"
+            chain.broken = _problem(chain, ProblemKind.MISSING_SEGMENT, missing, None, detail)
+        _read_segment(chain, directory / name, pan_budget)
+    report = StreamReport(
+        stream=stream,
+        segments=tuple(name for _, name in segs),
+        records=chain.records,
+        last_seq=chain.next_seq - 1 if chain.records else None,
+        head_mac=chain.prev if chain.records else None,
+        ok=chain.broken is None and not chain.pans,
+    )
+    problems = ([chain.broken] if chain.broken else []) + chain.pans
+    return report, problems
+
+
+def verify_directory(directory: Path, key: bytes) -> AuditReport:
+    """Verify every stream in ``directory``. Raises ArtifactError if it cannot be listed."""
+    try:
+        names = sorted(p.name for p in directory.iterdir())
+    except OSError as exc:
+        raise ArtifactError(f"cannot read audit directory {directory}: {exc.strerror}") from None
+    streams: dict[str, list[tuple[int, str]]] = {}
+    ignored: list[str] = []
+    for name in names:
+        m = _SEGMENT.fullmatch(name)
+        if m and (directory / name).is_file():
+            streams.setdefault(m.group("stream"), []).append((int(m.group("num")), name))
+        elif not _LOCK.fullmatch(name):
+            ignored.append(name)
+    reports: list[StreamReport] = []
+    problems: list[Problem] = []
+    pan_budget = [0]
+    for stream in sorted(streams):
+        report, found = _verify_stream(directory, stream, sorted(streams[stream]), key, pan_budget)
+        reports.append(report)
+        problems.extend(found)
+    return AuditReport(
+        directory=str(directory),
+        ok=not problems,
+        streams=tuple(reports),
+        record_count=sum(r.records for r in reports),
+        problems=tuple(problems),
+        pan_lines=pan_budget[0],
+        ignored=tuple(ignored),
+    )

@@ -1,0 +1,135 @@
+"""One audit record and its canonical, MAC-covered encoding (docs/AUDIT_FORMAT.md).
+
+A record line is the canonical JSON of the record without ``mac`` (orjson, keys sorted, no
+whitespace) with ``,"mac":"<64 hex>"`` spliced in before the closing brace, then a newline. Putting
+the MAC last means a verifier recovers the exact MAC-covered bytes by cutting a fixed-shape suffix:
+it never has to re-serialise JSON (float formatting differs between serialisers), so the harness can
+verify without orjson and without trusting this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+__all__ = [
+    "FORMAT_VERSION",
+    "GENESIS_MAC",
+    "AuditRecord",
+    "ChainEncoder",
+    "feature_hash",
+    "utc_timestamp",
+]
+
+#: Value of the ``v`` member; bumped on any change to the line format.
+FORMAT_VERSION = 1
+#: ``prev`` of the first record of every stream.
+GENESIS_MAC = "0" * 64
+
+_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_LAST4 = re.compile(r"[0-9]{4}")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """What the service decided and from what: everything an auditor needs to reconstruct it.
+
+    ``ts`` is RFC 3339 UTC with microseconds (:func:`utc_timestamp`); ``card_token`` is the HMAC
+    token, never a PAN; ``feature_hash`` is :func:`feature_hash` of the model input; ``latency_ms``
+    is the service-side decision latency in milliseconds.
+    """
+
+    ts: str
+    request_id: str
+    transaction_id: str
+    card_token: str
+    last4: str | None
+    model_version: str
+    model_sha256: str
+    feature_hash: str
+    score: float
+    decision: str
+    reason_codes: tuple[str, ...]
+    degraded: bool
+    latency_ms: float
+
+    def check(self) -> None:
+        """Raise ValueError when a field breaks the format (a service bug, not bad input)."""
+        if not _TS.fullmatch(self.ts):
+            raise ValueError("audit ts must be RFC 3339 UTC with microseconds (…T…:…:….ffffffZ)")
+        if self.last4 is not None and not _LAST4.fullmatch(self.last4):
+            raise ValueError("audit last4 must be 4 digits or None")
+        if self.card_token.isdigit():
+            # A bare digit string is what a PAN looks like; a token never does.
+            raise ValueError("audit card_token must be a token, not a digit string")
+        if not (_HEX64.fullmatch(self.feature_hash) and _HEX64.fullmatch(self.model_sha256)):
+            raise ValueError("audit feature_hash and model_sha256 must be 64 lowercase hex digits")
+        if not (math.isfinite(self.score) and math.isfinite(self.latency_ms)):
+            raise ValueError("audit score and latency_ms must be finite")
+
+
+def utc_timestamp(now: datetime | None = None) -> str:
+    """RFC 3339 UTC timestamp with microseconds, e.g. ``2025-01-31T23:59:59.123456Z``."""
+    moment = datetime.now(UTC) if now is None else now.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def feature_hash(vector: npt.ArrayLike) -> str:
+    """SHA-256 hex of the model input as little-endian float32, C order (shape not included)."""
+    arr = np.ascontiguousarray(vector, dtype="<f4")
+    return hashlib.sha256(arr.tobytes()).hexdigest()
+
+
+class ChainEncoder:
+    """Turns records into chained, MAC'd lines for one stream. Not thread-safe: one owner.
+
+    ``seq`` and ``prev`` advance only through :meth:`encode`, so the chain order is the order of
+    the calls; the writer thread is the only caller.
+    """
+
+    __slots__ = ("_hmac", "prev", "seq", "stream")
+
+    def __init__(self, key: bytes, stream: str, *, seq: int = 0, prev: str = GENESIS_MAC) -> None:
+        self._hmac = hmac.new(key, digestmod=hashlib.sha256)
+        self.stream = stream
+        self.seq = seq
+        self.prev = prev
+
+    def encode(self, rec: AuditRecord) -> bytes:
+        """The record's line (with trailing newline); advances the chain."""
+        body: dict[str, Any] = {
+            "v": FORMAT_VERSION,
+            "stream": self.stream,
+            "seq": self.seq,
+            "prev": self.prev,
+            "ts": rec.ts,
+            "request_id": rec.request_id,
+            "transaction_id": rec.transaction_id,
+            "card_token": rec.card_token,
+            "last4": rec.last4,
+            "model_version": rec.model_version,
+            "model_sha256": rec.model_sha256,
+            "feature_hash": rec.feature_hash,
+            "score": float(rec.score),
+            "decision": rec.decision,
+            "reason_codes": list(rec.reason_codes),
+            "degraded": bool(rec.degraded),
+            "latency_ms": float(rec.latency_ms),
+        }
+        canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        mac = self._hmac.copy()
+        mac.update(canonical)
+        digest = mac.hexdigest()
+        self.seq += 1
+        self.prev = digest
+        return b"".join((canonical[:-1], b',"mac":"', digest.encode("ascii"), b'"}\n'))
