@@ -7,12 +7,12 @@ each branch to an exit code in one place, so no other module decides how the pro
     ├── UsageError ............... exit 2  bad command line
     ├── SpecError ................ exit 2  a YAML/JSON input file is malformed (file, field path, expected)
     ├── MeasurementError ......... exit 3  the run could not be measured honestly
-    │   ├── TargetUnreachable ...........  the target did not answer before the run started
+    │   ├── TargetUnreachable ...........  nothing answered before the run started
     │   ├── GeneratorSaturated ..........  the load generator polluted its own numbers (CPU, lag)
     │   └── InsufficientData ............  too few samples for a verdict
     ├── ServiceStartError ........ exit 3  a service the harness launches did not become ready
     ├── IntegrityError ........... exit 1  an artifact or audit trail failed verification
-    └── ArtifactError ............ exit 2  an input artifact (report dir, baseline) is missing or unreadable
+    └── ArtifactError ............ exit 2  an input artifact (report dir, baseline) is unreadable
 
 An SLO breach is *not* an exception: it is a value in the verdict (``harness.slo``).
 """

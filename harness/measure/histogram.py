@@ -51,7 +51,7 @@ class LatencyHistogram:
 
     # -- recording -------------------------------------------------------------------------
     def record(self, value_us: int, count: int = 1) -> bool:
-        """Record ``count`` samples of ``value_us``; return False (and count them) if out of range."""
+        """Record ``count`` samples of ``value_us``; False (and counted) when out of range."""
         if value_us < 0 or not self._h.record_value(value_us, count):
             self.out_of_range += count
             return False

@@ -129,9 +129,9 @@ class PhaseResult:
         wanted = set(outcomes)
         merged = LatencyHistogram()
         for key, hist in self.histograms.items():
-            if key.clock is clock and key.outcome in wanted:
-                if endpoint is None or key.endpoint == endpoint:
-                    merged.add(hist)
+            in_scope = endpoint is None or key.endpoint == endpoint
+            if key.clock is clock and key.outcome in wanted and in_scope:
+                merged.add(hist)
         return merged
 
 
@@ -167,7 +167,7 @@ class GeneratorHealth:
 
 @dataclass(frozen=True, slots=True)
 class TargetInfo:
-    """What was measured. Model fields come from ``GET /v2/models/fraud`` when the target speaks V2."""
+    """What was measured; model fields come from the target's V2 metadata when it speaks V2."""
 
     url: str
     started_by_harness: bool

@@ -68,5 +68,3 @@ def _expected(message: str) -> str:
     # msgspec says "Expected `int`, got `str`" / "Object missing required field `rate`" /
     # "Object contains unknown field `rat`"; keep its words, they already say what was expected.
     return message.strip() or "a valid value"
-
-

@@ -1,0 +1,49 @@
+"""Latency measurement: HDR histograms, the per-process recorder, its exact merge and hlog I/O.
+
+Pure Python over ``hdrh``; nothing here imports Locust or gevent, so the SLO and report code can
+use it in any process.
+"""
+
+from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES, LatencyHistogram
+from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
+from harness.measure.phase import PhaseMeta
+from harness.measure.recorder import LiveStats, Recorder
+from harness.measure.result import (
+    Clock,
+    FaultWindow,
+    GeneratorHealth,
+    HistKey,
+    IntervalRecord,
+    Outcome,
+    PhaseKind,
+    PhaseResult,
+    RequestCounts,
+    RunResult,
+    ScenarioRef,
+    TargetInfo,
+)
+
+__all__ = [
+    "HIGHEST_US",
+    "LOWEST_US",
+    "SIGNIFICANT_FIGURES",
+    "Clock",
+    "FaultWindow",
+    "GeneratorHealth",
+    "HistKey",
+    "HlogInterval",
+    "IntervalRecord",
+    "LatencyHistogram",
+    "LiveStats",
+    "Outcome",
+    "PhaseKind",
+    "PhaseMeta",
+    "PhaseResult",
+    "Recorder",
+    "RequestCounts",
+    "RunResult",
+    "ScenarioRef",
+    "TargetInfo",
+    "read_hlog",
+    "write_hlog",
+]

@@ -1,0 +1,596 @@
+"""The scenario file: what to send, to whom, at which rate, in which phases.
+
+Parsed once at the edge (``load_scenario``) into frozen msgspec Structs; unknown keys are errors so
+a typo (``rat: 300``) fails loudly instead of silently running the default. Each phase kind is its
+own Struct (a tagged union on ``kind``), so a ramp without ``to_rate`` or a steady phase with a
+``to_rate`` is reported at its exact field path.
+
+Time is seconds from the start of the run. The schedule is a piecewise-linear arrival *rate*
+r(t); :func:`intended_times` turns it into intended send times by inverting the cumulative rate
+Lambda(t) = integral of r: constant arrivals are the points Lambda(t) = 0, 1, 2, ... (so a steady
+phase at R for T seconds gives exactly R*T sends), Poisson arrivals are Lambda(t) = E1, E1+E2, ...
+with E_i ~ Exp(1) (time-rescaling theorem), which handles ramps without thinning.
+
+Defaults and why:
+- ``timeout_ms`` 2000: 40x the 50 ms SLO, so a timeout is a failure, never a latency sample hidden
+  by a short cut-off; well below the 60 s histogram ceiling.
+- ``max_concurrency`` 256 (k6's maxVUs): at 2,000 requests/s that absorbs 128 ms of target latency
+  before the cap bites; hitting it is counted and reported, never silent.
+- ``lateness_ms`` 5: a send more than 5 ms after its intended time is counted late. The measured
+  wake-up overshoot of a gevent sleep here is ~0.7 ms median with a noisy tail of a few ms; 5 ms is
+  above that tail, yet 10% of the 50 ms SLO, so "late" flags the generator really falling behind.
+- ``generator.max_cpu_percent`` 90 (Locust's own cpu_warning level) and
+  ``generator.max_lag_p99_ms`` 10: beyond that the generator, not the target, would be 20% of a
+  50 ms p99 budget, and the run is declared unmeasurable (exit 3).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import math
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Final
+from urllib.parse import urlsplit
+
+import msgspec
+from msgspec import Meta, Struct
+
+from harness.errors import SpecError
+from harness.measure.phase import PhaseMeta
+from harness.measure.result import PhaseKind, ScenarioRef
+from harness.spec._load import load_spec
+
+__all__ = [
+    "MAX_DURATION_S",
+    "MAX_RATE",
+    "Arrival",
+    "Endpoint",
+    "EndpointPicker",
+    "GeneratorLimits",
+    "MixEntry",
+    "PayloadSpec",
+    "Phase",
+    "PhaseBase",
+    "RampPhase",
+    "Scenario",
+    "ScheduledPhase",
+    "Segment",
+    "SoakPhase",
+    "SpikePhase",
+    "SteadyPhase",
+    "Step",
+    "StepPhase",
+    "WarmupPhase",
+    "intended_times",
+    "load_scenario",
+    "scenario_ref",
+]
+
+#: Upper bounds that catch typos (an extra zero) rather than express capacity.
+MAX_RATE: Final = 1_000_000.0
+MAX_DURATION_S: Final = 7 * 24 * 3600.0
+
+Rate = Annotated[float, Meta(gt=0, le=MAX_RATE)]
+RateOrZero = Annotated[float, Meta(ge=0, le=MAX_RATE)]
+Duration = Annotated[float, Meta(gt=0, le=MAX_DURATION_S)]
+Offset = Annotated[float, Meta(ge=0, le=MAX_DURATION_S)]
+Share = Annotated[float, Meta(ge=0, le=1)]
+Name = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+class Endpoint(enum.Enum):
+    """What a request hits; ``value`` is also the endpoint name in histograms and reports."""
+
+    SCORE = "score"
+    INFER = "infer"
+    HEALTH = "health"
+
+    @property
+    def method(self) -> str:
+        """HTTP method."""
+        return "GET" if self is Endpoint.HEALTH else "POST"
+
+    @property
+    def path(self) -> str:
+        """Request path on the target."""
+        return _PATHS[self]
+
+
+_PATHS: Final = {
+    Endpoint.SCORE: "/v1/score",
+    Endpoint.INFER: "/v2/models/fraud/infer",
+    Endpoint.HEALTH: "/v2/health/ready",
+}
+
+
+class Arrival(enum.Enum):
+    """How intended send times are spaced: evenly (wrk2) or as a Poisson process."""
+
+    CONSTANT = "constant"
+    POISSON = "poisson"
+
+
+class _Spec(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Common config of every spec Struct."""
+
+
+class MixEntry(_Spec, frozen=True):
+    """One endpoint's share of the requests (weights are relative, need not sum to 1)."""
+
+    endpoint: Endpoint
+    weight: Annotated[float, Meta(gt=0, le=1e6)]
+
+
+class PayloadSpec(_Spec, frozen=True):
+    """The synthetic transaction generator (``harness.payload``)."""
+
+    seed: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 1
+    cards: Annotated[int, Meta(ge=1, le=10_000_000)] = 10_000  # distinct synthetic cards
+    pan_share: Share = 0.2  # requests sending a (synthetic) PAN instead of a card_token
+    fraud_share: Share = 0.02  # requests following a fraud-like pattern
+    cross_border_share: Share = 0.1  # merchant country differs from the billing country
+
+
+class GeneratorLimits(_Spec, frozen=True):
+    """Bounds on the generator itself; beyond them the run is invalid (exit 3)."""
+
+    max_cpu_percent: Annotated[float, Meta(gt=0, le=100)] = 90.0
+    max_lag_p99_ms: Annotated[float, Meta(gt=0, le=60_000)] = 10.0
+
+
+class Segment(Struct, frozen=True):
+    """A piece of the rate schedule: the rate goes linearly from ``r0`` to ``r1`` over
+    ``duration_s`` seconds (``r0 == r1`` for a constant rate)."""
+
+    duration_s: float
+    r0: float
+    r1: float
+
+    @property
+    def expected(self) -> float:
+        """Mean number of arrivals in the segment (the integral of the rate)."""
+        return 0.5 * (self.r0 + self.r1) * self.duration_s
+
+    def time_for(self, x: float) -> float:
+        """Offset t within the segment where the cumulative rate reaches ``x`` (0 <= x <= expected).
+
+        Solves r0*t + k*t^2/2 = x with k = (r1 - r0)/d, in the form that is stable for k -> 0.
+        """
+        k = (self.r1 - self.r0) / self.duration_s
+        root = math.sqrt(max(self.r0 * self.r0 + 2.0 * k * x, 0.0))
+        denominator = self.r0 + root
+        return 2.0 * x / denominator if denominator > 0 else 0.0
+
+
+# -- phases -------------------------------------------------------------------------------------
+class PhaseBase(_Spec, frozen=True, tag_field="kind"):
+    """Fields and behaviour shared by every phase kind."""
+
+    name: Name
+
+    @property
+    def kind(self) -> PhaseKind:
+        """The phase's kind (the YAML ``kind:`` tag)."""
+        tag = self.__struct_config__.tag
+        assert isinstance(tag, str)
+        return PhaseKind(tag)
+
+    @property
+    def in_verdict(self) -> bool:
+        """Warm-up phases never count towards a verdict."""
+        return self.kind is not PhaseKind.WARMUP
+
+    @property
+    def length_s(self) -> float:
+        """Phase length in seconds."""
+        return sum(s.duration_s for s in self.segments())
+
+    @property
+    def mean_rate(self) -> float:
+        """Mean intended arrival rate over the phase (requests/s)."""
+        return sum(s.expected for s in self.segments()) / self.length_s
+
+    @property
+    def peak_rate(self) -> float:
+        """Highest intended rate anywhere in the phase."""
+        return max(max(s.r0, s.r1) for s in self.segments())
+
+    def segments(self) -> tuple[Segment, ...]:
+        """The phase's rate schedule as linear pieces."""
+        raise NotImplementedError
+
+    def rate_at(self, t: float) -> float:
+        """Intended arrival rate at ``t`` seconds into the phase (0 outside it)."""
+        if t < 0:
+            return 0.0
+        for seg in self.segments():
+            if t < seg.duration_s:
+                return seg.r0 + (seg.r1 - seg.r0) * t / seg.duration_s
+            t -= seg.duration_s
+        return 0.0
+
+
+class _ConstantPhase(PhaseBase, frozen=True):
+    rate: Rate
+    duration_s: Duration
+
+    def segments(self) -> tuple[Segment, ...]:
+        return (Segment(self.duration_s, self.rate, self.rate),)
+
+
+class WarmupPhase(_ConstantPhase, frozen=True, tag="warmup"):
+    """Constant rate, excluded from verdicts (JIT, caches, connection pools)."""
+
+
+class SteadyPhase(_ConstantPhase, frozen=True, tag="steady"):
+    """Constant rate R for T seconds: the CI gate."""
+
+
+class SoakPhase(_ConstantPhase, frozen=True, tag="soak"):
+    """Constant moderate rate for a long time: leaks, GC, log rotation, drift."""
+
+
+class RampPhase(PhaseBase, frozen=True, tag="ramp"):
+    """Rate rising (or falling) linearly from ``from_rate`` to ``to_rate``: finds the knee."""
+
+    from_rate: RateOrZero
+    to_rate: RateOrZero
+    duration_s: Duration
+
+    def __post_init__(self) -> None:
+        if self.from_rate == 0 and self.to_rate == 0:
+            raise ValueError("from_rate and to_rate: expected at least one of them > 0")
+
+    def segments(self) -> tuple[Segment, ...]:
+        return (Segment(self.duration_s, self.from_rate, self.to_rate),)
+
+
+class Step(_Spec, frozen=True):
+    """One stair of a step phase."""
+
+    rate: Rate
+    duration_s: Duration
+
+
+class StepPhase(PhaseBase, frozen=True, tag="step"):
+    """A staircase of constant rates; the phase lasts the sum of its steps."""
+
+    steps: Annotated[tuple[Step, ...], Meta(min_length=1, max_length=1000)]
+
+    def segments(self) -> tuple[Segment, ...]:
+        return tuple(Segment(s.duration_s, s.rate, s.rate) for s in self.steps)
+
+
+class SpikePhase(PhaseBase, frozen=True, tag="spike"):
+    """``base_rate`` with a burst at ``spike_rate`` from ``spike_start_s`` for
+    ``spike_duration_s`` (offsets within the phase)."""
+
+    base_rate: RateOrZero
+    spike_rate: Rate
+    spike_start_s: Offset
+    spike_duration_s: Duration
+    duration_s: Duration
+
+    def __post_init__(self) -> None:
+        if self.spike_start_s + self.spike_duration_s > self.duration_s:
+            raise ValueError(
+                "spike_start_s + spike_duration_s: expected to end within duration_s "
+                f"({self.spike_start_s} + {self.spike_duration_s} > {self.duration_s})"
+            )
+
+    def segments(self) -> tuple[Segment, ...]:
+        tail = self.duration_s - self.spike_start_s - self.spike_duration_s
+        pieces = (
+            Segment(self.spike_start_s, self.base_rate, self.base_rate),
+            Segment(self.spike_duration_s, self.spike_rate, self.spike_rate),
+            Segment(tail, self.base_rate, self.base_rate),
+        )
+        return tuple(p for p in pieces if p.duration_s > 0)
+
+
+Phase = WarmupPhase | SteadyPhase | RampPhase | StepPhase | SpikePhase | SoakPhase
+
+
+class ScheduledPhase(Struct, frozen=True):
+    """A phase placed on the run's time axis."""
+
+    phase: Phase
+    start_s: float
+
+    @property
+    def end_s(self) -> float:
+        """Offset of the phase's end from the run start."""
+        return self.start_s + self.phase.length_s
+
+    def meta(self) -> PhaseMeta:
+        """What the recorder needs to build this phase's result."""
+        p = self.phase
+        return PhaseMeta(p.name, p.kind, p.in_verdict, self.start_s, p.length_s, p.mean_rate)
+
+
+# -- the scenario -------------------------------------------------------------------------------
+class Scenario(_Spec, frozen=True):
+    """A whole scenario file."""
+
+    name: Name
+    phases: Annotated[tuple[Phase, ...], Meta(min_length=1, max_length=100)]
+    mix: Annotated[tuple[MixEntry, ...], Meta(min_length=1, max_length=3)] = (
+        MixEntry(endpoint=Endpoint.SCORE, weight=1.0),
+    )
+    description: str = ""
+    target: str | None = None  # base URL; None: the harness launches the reference service
+    slo: str | None = None  # SLO file, relative to the scenario file (resolved by load_scenario)
+    payload: PayloadSpec = PayloadSpec()
+    arrival: Arrival = Arrival.CONSTANT
+    timeout_ms: Annotated[float, Meta(gt=0, le=60_000)] = 2000.0
+    max_concurrency: Annotated[int, Meta(ge=1, le=100_000)] = 256
+    lateness_ms: Annotated[float, Meta(ge=0, le=60_000)] = 5.0
+    interval_s: Annotated[float, Meta(ge=0.1, le=60)] = 1.0
+    generator: GeneratorLimits = GeneratorLimits()
+    main_phase: str | None = None  # default: the first phase that is not a warm-up
+
+    def __post_init__(self) -> None:
+        if self.target is not None:
+            _check_url(self.target)
+        names = [p.name for p in self.phases]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"phases: expected unique names, {dupes} repeated")
+        seen_measured = False
+        for i, p in enumerate(self.phases):
+            if p.kind is PhaseKind.WARMUP and seen_measured:
+                raise ValueError(
+                    f"phases[{i}]: expected warm-up phases before all others ({p.name!r} follows "
+                    "a measured phase)"
+                )
+            seen_measured = seen_measured or p.kind is not PhaseKind.WARMUP
+        if not seen_measured:
+            raise ValueError("phases: expected at least one phase that is not a warm-up")
+        if self.main_phase is not None:
+            by_name = {p.name: p for p in self.phases}
+            if self.main_phase not in by_name:
+                raise ValueError(f"main_phase: expected one of {names}, got {self.main_phase!r}")
+            if by_name[self.main_phase].kind is PhaseKind.WARMUP:
+                raise ValueError("main_phase: expected a phase that is not a warm-up")
+        endpoints = [m.endpoint for m in self.mix]
+        if len(set(endpoints)) != len(endpoints):
+            raise ValueError("mix: expected each endpoint at most once")
+
+    # -- derived -----------------------------------------------------------------------------
+    @property
+    def main(self) -> Phase:
+        """The phase that ``--rate``/``--duration`` override."""
+        name = self.main_phase
+        for p in self.phases:
+            if (name is None and p.kind is not PhaseKind.WARMUP) or p.name == name:
+                return p
+        raise AssertionError("validated in __post_init__")
+
+    @property
+    def slo_path(self) -> Path | None:
+        """The SLO file (absolute once loaded by :func:`load_scenario`), or None."""
+        return Path(self.slo) if self.slo is not None else None
+
+    @property
+    def duration_s(self) -> float:
+        """Total scheduled length of the run, seconds."""
+        return sum(p.length_s for p in self.phases)
+
+    @property
+    def peak_rate(self) -> float:
+        """Highest intended arrival rate anywhere in the run."""
+        return max(p.peak_rate for p in self.phases)
+
+    def schedule(self) -> tuple[ScheduledPhase, ...]:
+        """Phases back to back from t = 0."""
+        out: list[ScheduledPhase] = []
+        t = 0.0
+        for p in self.phases:
+            out.append(ScheduledPhase(p, t))
+            t += p.length_s
+        return tuple(out)
+
+    def phase_metas(self) -> tuple[PhaseMeta, ...]:
+        """One :class:`PhaseMeta` per phase, for ``Recorder.build``."""
+        return tuple(s.meta() for s in self.schedule())
+
+    def arrivals(
+        self, rng: random.Random, *, part: tuple[int, int] = (0, 1)
+    ) -> Iterator[tuple[ScheduledPhase, float]]:
+        """Every intended send time of the run (seconds from its start) with its phase, in order.
+
+        One ``rng`` (seed it identically in every worker when ``part`` splits the schedule).
+        """
+        for scheduled in self.schedule():
+            for t in intended_times(
+                scheduled.phase, scheduled.start_s, rng, self.arrival, part=part
+            ):
+                yield scheduled, t
+
+    def rate_at(self, t: float) -> float:
+        """Intended arrival rate at ``t`` seconds after the run start."""
+        for s in self.schedule():
+            if s.start_s <= t < s.end_s:
+                return s.phase.rate_at(t - s.start_s)
+        return 0.0
+
+    def with_overrides(
+        self,
+        *,
+        rate: float | None = None,
+        duration_s: float | None = None,
+        target: str | None = None,
+    ) -> Scenario:
+        """A copy with the main phase's rate/duration and the target replaced.
+
+        Rate: steady/soak/warmup set ``rate``; ramp sets ``to_rate`` (the peak); spike sets
+        ``spike_rate``; step scales every step so the highest equals ``rate``.
+        Duration: sets ``duration_s``; a spike keeps its window's offsets (it must still fit);
+        a step scales every step's length proportionally. Raises ValueError when invalid.
+        """
+        main = self.main
+        if rate is not None:
+            main = _override_rate(main, rate)
+        if duration_s is not None:
+            main = _override_duration(main, duration_s)
+        phases = tuple(main if p.name == main.name else p for p in self.phases)
+        try:
+            return msgspec.convert(
+                msgspec.to_builtins(
+                    msgspec.structs.replace(
+                        self, phases=phases, target=self.target if target is None else target
+                    )
+                ),
+                Scenario,
+                strict=True,
+            )
+        except msgspec.ValidationError as exc:
+            raise ValueError(str(exc)) from None
+
+
+def _override_rate(p: Phase, rate: float) -> Phase:
+    if isinstance(p, _ConstantPhase):
+        return msgspec.structs.replace(p, rate=rate)
+    if isinstance(p, RampPhase):
+        return msgspec.structs.replace(p, to_rate=rate)
+    if isinstance(p, SpikePhase):
+        return msgspec.structs.replace(p, spike_rate=rate)
+    factor = rate / p.peak_rate
+    steps = tuple(msgspec.structs.replace(s, rate=s.rate * factor) for s in p.steps)
+    return msgspec.structs.replace(p, steps=steps)
+
+
+def _override_duration(p: Phase, duration_s: float) -> Phase:
+    if isinstance(p, StepPhase):
+        factor = duration_s / p.length_s
+        steps = tuple(msgspec.structs.replace(s, duration_s=s.duration_s * factor) for s in p.steps)
+        return msgspec.structs.replace(p, steps=steps)
+    return msgspec.structs.replace(p, duration_s=duration_s)
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+        raise ValueError(f"target: expected an http(s) URL like http://127.0.0.1:8080, got {url!r}")
+
+
+# -- arrivals ------------------------------------------------------------------------------------
+def intended_times(
+    phase: PhaseBase,
+    start_s: float,
+    rng: random.Random,
+    arrival: Arrival = Arrival.CONSTANT,
+    *,
+    part: tuple[int, int] = (0, 1),
+) -> Iterator[float]:
+    """Intended send times (seconds from run start) of the requests of ``phase``, in order.
+
+    Constant arrivals put the n-th request where the cumulative rate reaches n (n = 0, 1, ...);
+    ``rng`` is not used. Poisson arrivals add Exp(1) gaps in cumulative-rate space, drawn from
+    ``rng``. Pure: the same rng state gives the same times.
+
+    ``part=(k, n)`` yields only the arrivals whose index is k modulo n: n generator processes with
+    the same seed then split one schedule exactly, without overlap or gaps (their union is the
+    single-process schedule, so a constant-rate run stays evenly spaced across workers).
+    """
+    k, n = part
+    if not 0 <= k < n:
+        raise ValueError(f"part must be (k, n) with 0 <= k < n, got {part}")
+    poisson = arrival is Arrival.POISSON
+    seg_start = start_s
+    index = 0
+    carry = rng.expovariate(1.0) if poisson else 0.0  # the next arrival's cumulative rate
+    for seg in phase.segments():
+        total = seg.expected
+        # Constant: stop 1e-9 requests short of ``total`` so that floating-point noise does not
+        # fit R*T + 1 arrivals into a segment meant to hold R*T.
+        limit = total if poisson else total - 1e-9
+        while carry < limit:
+            if index % n == k:
+                yield seg_start + seg.time_for(carry)
+            index += 1
+            carry += rng.expovariate(1.0) if poisson else 1.0
+        carry -= total
+        seg_start += seg.duration_s
+
+
+class EndpointPicker:
+    """Draws endpoints by the mix's weights from a seeded RNG (cheap: one random() + bisect)."""
+
+    __slots__ = ("_cumulative", "_endpoints", "_random")
+
+    def __init__(self, mix: tuple[MixEntry, ...], seed: int) -> None:
+        total = sum(m.weight for m in mix)
+        acc = 0.0
+        self._cumulative: list[float] = []
+        for m in mix:
+            acc += m.weight / total
+            self._cumulative.append(acc)
+        self._cumulative[-1] = 1.0
+        self._endpoints = [m.endpoint for m in mix]
+        self._random = random.Random(seed).random
+
+    def next(self) -> Endpoint:
+        """The endpoint of the next request."""
+        u = self._random()
+        for i, c in enumerate(self._cumulative):
+            if u < c:
+                return self._endpoints[i]
+        return self._endpoints[-1]
+
+
+# -- loading -------------------------------------------------------------------------------------
+def load_scenario(path: Path) -> Scenario:
+    """Parse and validate a scenario file; ``slo`` comes back resolved against the file's folder.
+
+    Every problem is a :class:`SpecError` naming the file, the field path and what was expected.
+    """
+    try:
+        scenario = load_spec(path, Scenario)
+    except SpecError as exc:
+        raise _sharpen(exc) from None
+    if scenario.slo is not None:
+        resolved = (path.parent / scenario.slo).resolve()
+        if not resolved.is_file():
+            raise SpecError(str(path), "$.slo", f"an existing SLO file (not found: {resolved})")
+        scenario = msgspec.structs.replace(scenario, slo=str(resolved))
+    return scenario
+
+
+_FIELD_PREFIX: Final = re.compile(r"^(?P<field>[a-z_]+(?:\[\d+\])?): (?P<rest>.*)$", re.DOTALL)
+_NAMED_FIELD: Final = re.compile(r"(?:missing required|contains unknown) field `(?P<field>[^`]+)`")
+_CHOICES: Final = {
+    "kind": ", ".join(k.value for k in PhaseKind),
+    "endpoint": ", ".join(e.value for e in Endpoint),
+    "arrival": ", ".join(a.value for a in Arrival),
+}
+
+
+def _sharpen(exc: SpecError) -> SpecError:
+    """Point the path at the field itself and list the choices of enum-like fields.
+
+    msgspec reports a missing or unknown field and a ``__post_init__`` error at the enclosing
+    object; our ``__post_init__`` messages start with ``field: ``.
+    """
+    path, expected = exc.path, exc.expected
+    if (named := _NAMED_FIELD.search(expected)) is not None:
+        path = f"{path}.{named.group('field')}"
+    elif (prefixed := _FIELD_PREFIX.match(expected)) is not None:
+        path, expected = f"{path}.{prefixed.group('field')}", prefixed.group("rest")
+    last = path.rsplit(".", 1)[-1]
+    if last in _CHOICES and expected.startswith("Invalid"):
+        expected = f"one of {_CHOICES[last]} ({expected})"
+    return SpecError(exc.file, path, expected)
+
+
+def scenario_ref(path: Path, scenario: Scenario) -> ScenarioRef:
+    """Provenance of a scenario: its name, path and the SHA-256 of the file's bytes."""
+    return ScenarioRef(scenario.name, str(path), hashlib.sha256(path.read_bytes()).hexdigest())
