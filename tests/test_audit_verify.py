@@ -22,14 +22,13 @@ from hypothesis import strategies as st
 from harness.audit import (
     AuditReport,
     ProblemKind,
-    find_pans,
     load_audit_key,
-    luhn_ok,
     render_text,
     report_json,
     verify_directory,
 )
 from harness.errors import ArtifactError, UsageError
+from harness.pan_scan import luhn_valid, pan_columns
 from reference_service.audit import AuditRecord, AuditTrail
 
 KEY = bytes(range(32))
@@ -94,7 +93,7 @@ def synthetic_pan(rng: random.Random, length: int = 16) -> str:
     """A random Luhn-valid number starting with 4 (synthetic; generated, never stored)."""
     body = "4" + "".join(rng.choice("0123456789") for _ in range(length - 2))
     for check in "0123456789":
-        if luhn_ok((body + check).encode()):
+        if luhn_valid(body + check):
             return body + check
     raise AssertionError("unreachable: one check digit always fits")
 
@@ -311,17 +310,17 @@ def test_pan_scanner_rules() -> None:
     """PAN-like runs and 4-digit groups are found; digests, UUIDs, floats and non-Luhn are not."""
     rng = random.Random(11)
     pan = synthetic_pan(rng)
-    assert find_pans(f'"x":"{pan}"'.encode()) == [5]
+    assert pan_columns(f'"x":"{pan}"'.encode()) == [5]
     grouped = " ".join(pan[i : i + 4] for i in range(0, 16, 4))
-    assert find_pans(grouped.encode()) == [0]
-    assert find_pans(("-".join(pan[i : i + 4] for i in range(0, 16, 4))).encode()) == [0]
+    assert pan_columns(grouped.encode()) == [0]
+    assert pan_columns(("-".join(pan[i : i + 4] for i in range(0, 16, 4))).encode()) == [0]
     not_luhn = pan[:-1] + str((int(pan[-1]) + 1) % 10)
-    assert find_pans(not_luhn.encode()) == []
-    assert find_pans(f"0{pan[1:]}".encode()) == []  # no card range starts with 0
-    assert find_pans(f"ab{pan}cd".encode()) == []  # glued to letters: inside a digest/token
-    assert find_pans(f"0.{pan}".encode()) == []  # digits of a float's fraction
+    assert pan_columns(not_luhn.encode()) == []
+    assert pan_columns(f"0{pan[1:]}".encode()) == []  # no card range starts with 0
+    assert pan_columns(f"ab{pan}cd".encode()) == []  # glued to letters: inside a digest/token
+    assert pan_columns(f"0.{pan}".encode()) == []  # digits of a float's fraction
     uuid = f"1234abcd-0000-4000-8000-{synthetic_pan(rng, 12)}"
-    assert find_pans(uuid.encode()) == []
+    assert pan_columns(uuid.encode()) == []
 
 
 def test_no_false_pan_findings_on_realistic_records(tmp_path: Path) -> None:
@@ -342,7 +341,7 @@ def test_no_false_pan_findings_on_realistic_records(tmp_path: Path) -> None:
             "ts": f"2025-01-31T23:59:59.{rng.randrange(10**6):06d}Z",
         }
         lines.append(_canonical(obj))
-    assert [line for line in lines if find_pans(line)] == []
+    assert [line for line in lines if pan_columns(line)] == []
 
 
 def test_several_streams_report_separately(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from harness.audit.keys import KEY_ENV, KEY_FILE_ENV, load_audit_key
 from harness.audit.model import AuditReport, Problem, ProblemKind, StreamReport
-from harness.audit.pan_scan import find_pans, luhn_ok
 from harness.audit.render import render_text, report_json
 from harness.audit.verify import verify_directory
 
@@ -20,9 +19,7 @@ __all__ = [
     "Problem",
     "ProblemKind",
     "StreamReport",
-    "find_pans",
     "load_audit_key",
-    "luhn_ok",
     "render_text",
     "report_json",
     "verify_directory",

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.audit.model import AuditReport, Problem, ProblemKind, StreamReport
-from harness.audit.pan_scan import find_pans
 from harness.errors import ArtifactError
+from harness.pan_scan import pan_columns
 
 __all__ = ["verify_directory"]
 
@@ -144,7 +144,7 @@ def _read_segment(chain: _Chain, path: Path, pan_budget: list[int]) -> None:
         for lineno, raw in enumerate(fh, start=1):
             complete = raw.endswith(b"\n")
             body = raw[:-1] if complete else raw
-            for column in find_pans(body)[:1]:
+            for column in pan_columns(body)[:1]:
                 pan_budget[0] += 1  # lines with PANs in the whole directory
                 if pan_budget[0] <= MAX_PAN_PROBLEMS:
                     chain.pans.append(
