@@ -51,6 +51,7 @@ class ObjectiveResult:
     observed: float | None  # None when insufficient
     status: ObjectiveStatus
     reason: str  # one sentence: why it passed, failed or could not be judged
+    samples: int | None = None  # requests/responses behind ``observed`` (None: not applicable)
 
     @property
     def passed(self) -> bool | None:
@@ -94,6 +95,8 @@ class MetricComparison:
     regressed: bool
     rule: RegressionRule
     reason: str
+    base_samples: int | None = None  # OK responses behind base_ms / new_ms
+    new_samples: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ class Comparison:
     tolerance: float  # relative, e.g. 0.10
     alpha: float  # significance level
     metrics: tuple[MetricComparison, ...]
+    notes: tuple[str, ...] = ()  # sentences: phases/endpoints present in only one run, etc.
 
     @property
     def regressed(self) -> bool:

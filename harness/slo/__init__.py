@@ -1,0 +1,39 @@
+"""SLO judgement: objective evaluation, burn rates and baseline statistics (pure functions).
+
+A breach is a result value (:class:`Verdict`, :class:`Comparison`), never an exception; nothing
+here does I/O or imports Locust.
+"""
+
+from harness.slo.burn import BurnPeak, EventSeries, event_series, peak_multiwindow_burn
+from harness.slo.compare import compare
+from harness.slo.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
+from harness.slo.evaluate import evaluate
+from harness.slo.verdict import (
+    Comparison,
+    MetricComparison,
+    ObjectiveResult,
+    ObjectiveStatus,
+    RegressionRule,
+    Verdict,
+    VerdictStatus,
+)
+
+__all__ = [
+    "SUFFICIENCY_K",
+    "BurnPeak",
+    "Comparison",
+    "Distribution",
+    "EventSeries",
+    "MetricComparison",
+    "ObjectiveResult",
+    "ObjectiveStatus",
+    "RegressionRule",
+    "Verdict",
+    "VerdictStatus",
+    "compare",
+    "distribution",
+    "evaluate",
+    "event_series",
+    "min_samples",
+    "peak_multiwindow_burn",
+]
