@@ -1,0 +1,277 @@
+"""The ASGI application: routing, admission, error mapping and lifecycle.
+
+Routing is a dict lookup on the exact path (every route is static) rather than a framework router:
+see :mod:`reference_service.asgi` for the per-request budget that motivates it.
+
+Lifecycle: the lifespan ``startup`` returns at once and loading continues in a background task, so
+the server answers ``/v2/health/live`` (200) and ``/v2/health/ready`` (503) while the model loads
+and warms and the audit trail opens; readiness turns true only when all three are done. If start-up
+fails, liveness turns 503 too so an orchestrator restarts the process. On SIGTERM uvicorn stops
+accepting, lets in-flight requests finish (their audit records included), then runs the lifespan
+``shutdown``: pending velocity writes are given a moment, and the audit trail is flushed and closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, NamedTuple
+
+import msgspec
+
+from reference_service import __version__
+from reference_service.admission import Admission
+from reference_service.asgi import JSON, Receive, Reply, Scope, Send, is_json, read_body, send_reply
+from reference_service.audit import AuditError
+from reference_service.config import ServiceConfig, config_from_env
+from reference_service.logs import configure_logging, log_event
+from reference_service.metrics import Metrics
+from reference_service.openapi import openapi_document
+from reference_service.pipeline import ScorePipeline
+from reference_service.resources import Keys, Resources, load_keys, open_resources, thresholds_of
+from reference_service.schema import MAX_BODY_BYTES, ErrorBody, RequestError
+from reference_service.v2 import infer, model_metadata, server_metadata
+
+__all__ = ["ServiceApp", "create_app", "create_app_from_env"]
+
+_enc: Final = msgspec.json.Encoder()
+_RETRY: Final = ((b"retry-after", b"1"),)
+_CLOSE: Final = ((b"connection", b"close"),)
+
+Handler = Callable[[bytes, str, float], Awaitable[Reply]]
+
+
+class Route(NamedTuple):
+    name: str
+    method: str
+    handler: Handler
+    #: Admitted routes do model work: they count as in flight and can be shed.
+    admitted: bool
+
+
+Headers = tuple[tuple[bytes, bytes], ...]
+
+
+def _json(status: int, doc: Any) -> Reply:
+    return Reply(status, _enc.encode(doc), JSON)
+
+
+def _error(status: int, message: str, field: str | None = None, headers: Headers = ()) -> Reply:
+    return Reply(status, _enc.encode(ErrorBody(message, field)), JSON, headers)
+
+
+class ServiceApp:
+    """One worker's ASGI app. Build with :func:`create_app`."""
+
+    def __init__(self, cfg: ServiceConfig, keys: Keys) -> None:
+        self.cfg = cfg
+        self.keys = keys
+        self.thresholds = thresholds_of(cfg)
+        self.metrics = Metrics()
+        self.admission = Admission(cfg.latency_budget_ms / 1000.0, cfg.max_in_flight)
+        self.ready = False
+        self.failed: str | None = None
+        self.res: Resources | None = None
+        self.pipeline: ScorePipeline | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._rid_prefix = os.urandom(4).hex() + "-"
+        self._rid = 0
+        self._delay_s = cfg.debug_handler_delay_ms / 1000.0
+        self._openapi = _enc.encode(openapi_document(__version__))
+        self.routes: dict[str, Route] = {
+            r.name: r
+            for r in (
+                Route("/v1/score", "POST", self._score, True),
+                Route("/v2/models/fraud/infer", "POST", self._infer, True),
+                Route("/v2/health/live", "GET", self._live, False),
+                Route("/v2/health/ready", "GET", self._ready, False),
+                Route("/v2", "GET", self._server_meta, False),
+                Route("/v2/models/fraud", "GET", self._model_meta, False),
+                Route("/v2/models/fraud/ready", "GET", self._model_ready, False),
+                Route("/metrics", "GET", self._metrics, False),
+                Route("/openapi.json", "GET", self._openapi_doc, False),
+            )
+        }
+
+    # ---- ASGI entry -------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = time.perf_counter()
+        route = self.routes.get(scope["path"])
+        self._rid += 1
+        rid = f"{self._rid_prefix}{self._rid:x}"
+        if route is None:
+            reply = _error(404, "no such route")
+            name = "unmatched"
+        else:
+            name = route.name
+            if scope["method"] != route.method:
+                reply = _error(
+                    405, f"use {route.method}", None, ((b"allow", route.method.encode()),)
+                )
+            elif route.admitted:
+                reply = await self._admitted(route, scope, receive, rid, t0)
+            else:
+                reply = await route.handler(b"", rid, t0)
+        await send_reply(send, reply, rid.encode("ascii"))
+        elapsed = time.perf_counter() - t0
+        self.metrics.request(name, reply.status, elapsed)
+        if self.cfg.access_log:
+            log_event(
+                "request", route=name, status=reply.status, ms=round(elapsed * 1e3, 3), id=rid
+            )
+
+    async def _admitted(
+        self, route: Route, scope: Scope, receive: Receive, rid: str, t0: float
+    ) -> Reply:
+        if not self.ready:
+            self.metrics.shed("not_ready")
+            return _error(503, "service not ready", None, _RETRY)
+        if not self.admission.try_enter():
+            self.metrics.shed("overload")
+            return _error(503, "overloaded, retry later", None, _RETRY)
+        self.metrics.in_flight.inc()
+        try:
+            if not is_json(scope):
+                return _error(415, "Content-Type must be application/json", None)
+            body = await read_body(scope, receive, MAX_BODY_BYTES)
+            return await route.handler(body, rid, t0)
+        except RequestError as exc:
+            headers = _CLOSE if exc.status == 413 else ()
+            return _error(exc.status, exc.message, exc.field, headers)
+        except AuditError:
+            log_event("audit_append_failed", logging.ERROR, request_id=rid)
+            self.metrics.shed("audit_unavailable")
+            return _error(503, "audit trail unavailable; decision not sent", None, _RETRY)
+        except Exception as exc:  # a bug, not bad input: answer 500 without details
+            log_event(
+                "handler_error", logging.ERROR, route=route.name, error_type=type(exc).__name__
+            )
+            return _error(500, "internal error")
+        finally:
+            self.admission.leave()
+            self.metrics.in_flight.dec()
+
+    # ---- handlers ---------------------------------------------------------------------------
+
+    async def _score(self, body: bytes, rid: str, t0: float) -> Reply:
+        if self._delay_s:
+            await asyncio.sleep(self._delay_s)  # test hook (--debug-handler-delay-ms)
+        assert self.pipeline is not None  # admitted routes run only when ready
+        return Reply(200, await self.pipeline.handle(body, rid, t0))
+
+    async def _infer(self, body: bytes, rid: str, t0: float) -> Reply:
+        assert self.res is not None
+        c0 = time.perf_counter()
+        out = infer(body, self.res.scorer)
+        self.admission.observe(time.perf_counter() - c0)
+        return Reply(200, out)
+
+    async def _live(self, body: bytes, rid: str, t0: float) -> Reply:
+        if self.failed is not None:
+            return _json(503, {"live": False, "error": "start-up failed"})
+        return _json(200, {"live": True})
+
+    async def _ready(self, body: bytes, rid: str, t0: float) -> Reply:
+        return _json(200 if self.ready else 503, {"ready": self.ready})
+
+    async def _server_meta(self, body: bytes, rid: str, t0: float) -> Reply:
+        return _json(200, server_metadata(__version__, self.cfg.audit_mode.value))
+
+    async def _model_meta(self, body: bytes, rid: str, t0: float) -> Reply:
+        if self.res is None:
+            return _error(503, "model not loaded", None, _RETRY)
+        return _json(200, model_metadata(self.res.scorer.info))
+
+    async def _model_ready(self, body: bytes, rid: str, t0: float) -> Reply:
+        return _json(200 if self.ready else 503, {"name": "fraud", "ready": self.ready})
+
+    async def _metrics(self, body: bytes, rid: str, t0: float) -> Reply:
+        self._refresh_gauges()
+        text, ctype = self.metrics.render()
+        return Reply(200, text, ctype.encode("ascii"))
+
+    async def _openapi_doc(self, body: bytes, rid: str, t0: float) -> Reply:
+        return Reply(200, self._openapi)
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                self._tasks.append(asyncio.create_task(self._start()))
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _start(self) -> None:
+        try:
+            if self.cfg.debug_start_delay_s > 0:
+                await asyncio.sleep(self.cfg.debug_start_delay_s)  # test hook
+            self.res = await open_resources(self.cfg, self.keys, self.metrics)
+            info = self.res.scorer.info
+            self.metrics.model_info(info.name, info.version, info.sha256)
+            self.pipeline = ScorePipeline(
+                tokenizer=self.res.tokenizer,
+                features=self.res.features,
+                scorer=self.res.scorer,
+                thresholds=self.thresholds,
+                audit=self.res.trail,
+                on_decision=self.metrics.decision,
+                on_cpu=self.admission.observe,
+            )
+        except Exception as exc:
+            self.failed = type(exc).__name__
+            log_event("startup_failed", logging.ERROR, error=str(exc), error_type=self.failed)
+            return
+        self.ready = True
+        self._tasks.append(asyncio.create_task(self._gauge_loop()))
+        log_event("ready", pid=os.getpid(), model_version=info.version, sha256=info.sha256)
+
+    def _refresh_gauges(self) -> None:
+        self.metrics.admission_limit.set(self.admission.limit)
+        if self.res is not None:
+            self.metrics.audit_queue.set(self.res.trail.queue_depth())
+
+    async def _gauge_loop(self) -> None:
+        while True:
+            self._refresh_gauges()
+            await asyncio.sleep(0.5)
+
+    async def shutdown(self) -> None:
+        """Stop taking work, flush the audit trail and release resources (idempotent)."""
+        self.ready = False
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.res is not None:
+            res, self.res = self.res, None
+            await res.close()
+        self.metrics.worker_exit()
+        log_event("shutdown_complete", pid=os.getpid())
+
+
+def create_app(cfg: ServiceConfig, keys: Keys | None = None) -> ServiceApp:
+    """An app for ``cfg``; keys default to the key files / environment named by ``cfg``."""
+    return ServiceApp(cfg, keys if keys is not None else load_keys(cfg))
+
+
+def create_app_from_env() -> ServiceApp:
+    """Factory uvicorn calls in each worker process (config from ``$SLO_SERVICE_CONFIG``)."""
+    cfg = config_from_env()
+    configure_logging(cfg.log_level.value)
+    return create_app(cfg)

@@ -1,0 +1,129 @@
+"""From a fraud probability to a decision and reason codes, under versioned thresholds.
+
+Thresholds are configuration, not code: risk teams move them without a deploy, and every response
+and audit record carries ``thresholds_version`` so a decision can be reconstructed with the cut-offs
+that produced it. The file is JSON or YAML, parsed once at start-up into a frozen Struct; a bad file
+stops start-up with the file, the field path and what was expected.
+
+Reason codes explain a decision to a reviewer: the score band plus the risk signals present in the
+transaction, in a fixed order, whatever the decision (so they can be compared across decisions).
+``FEATURES_UNAVAILABLE`` marks degraded scoring (velocity unknown).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Final
+
+import msgspec
+import yaml
+from msgspec import Meta, Struct
+
+from reference_service.model.features import MccRisk, RawFeatures, mcc_risk
+from reference_service.schema import Decision
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "Reason",
+    "ThresholdError",
+    "Thresholds",
+    "decide",
+    "load_thresholds",
+    "reason_codes",
+]
+
+Probability = Annotated[float, Meta(ge=0.0, le=1.0)]
+
+
+class Thresholds(Struct, frozen=True, forbid_unknown_fields=True):
+    """Decision cut-offs: score >= decline -> decline, >= review -> review, else approve."""
+
+    version: Annotated[str, Meta(min_length=1, max_length=64)]
+    review: Probability = 0.5
+    decline: Probability = 0.85
+    #: Prior transactions of a card within 1 h / 24 h from which velocity is flagged.
+    velocity_1h: Annotated[int, Meta(ge=1)] = 5
+    velocity_24h: Annotated[int, Meta(ge=1)] = 20
+    #: Accounts younger than this many days are flagged as new.
+    new_account_days: Annotated[float, Meta(ge=0)] = 30.0
+
+
+DEFAULT_THRESHOLDS: Final = Thresholds(version="default-1")
+
+
+class ThresholdError(ValueError):
+    """A thresholds file is unreadable or invalid; the message has file, field path, expected."""
+
+
+class Reason(StrEnum):
+    """Reason codes, listed in the order they appear in a response."""
+
+    FEATURES_UNAVAILABLE = "FEATURES_UNAVAILABLE"
+    SCORE_ABOVE_DECLINE = "SCORE_ABOVE_DECLINE"
+    SCORE_ABOVE_REVIEW = "SCORE_ABOVE_REVIEW"
+    HIGH_VELOCITY_1H = "HIGH_VELOCITY_1H"
+    HIGH_VELOCITY_24H = "HIGH_VELOCITY_24H"
+    IP_COUNTRY_MISMATCH = "IP_COUNTRY_MISMATCH"
+    CROSS_BORDER = "CROSS_BORDER"
+    CARD_NOT_PRESENT = "CARD_NOT_PRESENT"
+    HIGH_RISK_MCC = "HIGH_RISK_MCC"
+    NEW_ACCOUNT = "NEW_ACCOUNT"
+    UNKNOWN_DEVICE = "UNKNOWN_DEVICE"
+
+
+def load_thresholds(path: str | Path) -> Thresholds:
+    """Parse a JSON or YAML thresholds file; raises :class:`ThresholdError` on any problem."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ThresholdError(f"{p}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ThresholdError(f"{p}: not valid YAML/JSON: {exc}") from None
+    try:
+        th = msgspec.convert(data, Thresholds)
+    except msgspec.ValidationError as exc:
+        raise ThresholdError(f"{p}: {exc}") from None
+    if th.review > th.decline:
+        raise ThresholdError(f"{p}: $.review must be <= $.decline")
+    return th
+
+
+def decide(score: float, th: Thresholds) -> Decision:
+    """Map a fraud probability to a decision (NaN declines: an unscorable input is not approved)."""
+    if score >= th.decline or score != score:
+        return Decision.DECLINE
+    if score >= th.review:
+        return Decision.REVIEW
+    return Decision.APPROVE
+
+
+def reason_codes(raw: RawFeatures, decision: Decision, th: Thresholds) -> list[str]:
+    """Reason codes for a decision, in :class:`Reason` order."""
+    out: list[str] = []
+    v = raw.velocity
+    if v is None:
+        out.append(Reason.FEATURES_UNAVAILABLE.value)
+    if decision is Decision.DECLINE:
+        out.append(Reason.SCORE_ABOVE_DECLINE.value)
+    elif decision is Decision.REVIEW:
+        out.append(Reason.SCORE_ABOVE_REVIEW.value)
+    if v is not None:
+        if v.count_1h >= th.velocity_1h:
+            out.append(Reason.HIGH_VELOCITY_1H.value)
+        if v.count_24h >= th.velocity_24h:
+            out.append(Reason.HIGH_VELOCITY_24H.value)
+    if raw.ip_country != raw.billing_country:
+        out.append(Reason.IP_COUNTRY_MISMATCH.value)
+    if raw.merchant_country != raw.billing_country:
+        out.append(Reason.CROSS_BORDER.value)
+    if not raw.card_present:
+        out.append(Reason.CARD_NOT_PRESENT.value)
+    if mcc_risk(raw.merchant_category_code) is MccRisk.HIGH:
+        out.append(Reason.HIGH_RISK_MCC.value)
+    if raw.account_age_days is not None and raw.account_age_days < th.new_account_days:
+        out.append(Reason.NEW_ACCOUNT.value)
+    if raw.device_known is False:
+        out.append(Reason.UNKNOWN_DEVICE.value)
+    return out

@@ -1,0 +1,170 @@
+"""Launcher: parse flags, preflight the configuration, run uvicorn (uvloop + httptools).
+
+Preflight runs everything that can be wrong in the configuration (keys, thresholds file, audit
+directory, model file) once, before any worker starts, so a mistake ends the launcher with exit code
+2 and one clear log line instead of workers crash-looping.
+
+Keys: with no key file and no environment variable the launcher generates one random key per run
+for each missing key and hands it to the workers through the environment (so all workers tokenise a
+card to the same token and share one audit key), and logs a WARNING: tokens then change on every
+restart and the audit trail cannot be verified after the process exits. Key material is never
+logged.
+
+One worker runs uvicorn in this process. Several workers are uvicorn's supervisor of spawned
+processes, each building its app from ``$SLO_SERVICE_CONFIG``; Prometheus multiprocess mode is
+switched on for them with a private directory removed at exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import uvicorn
+
+from reference_service.app import create_app
+from reference_service.config import (
+    AUDIT_KEY_ENV,
+    CONFIG_ENV,
+    PAN_KEY_ENV,
+    AuditModeName,
+    ConfigError,
+    ServiceConfig,
+    config_to_env,
+    parse_args,
+)
+from reference_service.logs import configure_logging, log_event
+from reference_service.metrics import MULTIPROC_ENV
+from reference_service.pan import generate_key_hex
+from reference_service.resources import Keys, load_keys, load_scorer, thresholds_of
+
+__all__ = ["main", "preflight"]
+
+
+def _ephemeral_keys(cfg: ServiceConfig) -> list[str]:
+    """Put a random key into the environment for each key that is configured nowhere."""
+    made = []
+    for flag_value, env in ((cfg.pan_key_file, PAN_KEY_ENV), (cfg.audit_key_file, AUDIT_KEY_ENV)):
+        if not flag_value and not os.environ.get(env):
+            os.environ[env] = generate_key_hex()
+            made.append(env)
+    return made
+
+
+def _check_audit_dir(directory: str) -> None:
+    path = Path(directory)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--audit-dir {directory}: not writable: {exc.strerror}") from None
+
+
+def preflight(cfg: ServiceConfig) -> Keys:
+    """Check keys, thresholds, audit directory and model; raises ConfigError (exit 2)."""
+    keys = load_keys(cfg)
+    thresholds_of(cfg)
+    _check_audit_dir(cfg.audit_dir)
+    if cfg.model and not Path(cfg.model).is_file():
+        raise ConfigError(f"--model {cfg.model}: no such file")
+    try:
+        load_scorer(cfg)
+    except Exception as exc:
+        raise ConfigError(f"model cannot be loaded: {exc}") from None
+    return keys
+
+
+class _Server(uvicorn.Server):
+    """uvicorn server that logs the bound port (tests start it on port 0)."""
+
+    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        await super().startup(sockets)  # type: ignore[arg-type]
+        for srv in self.servers:
+            for sock in srv.sockets:
+                host, port = sock.getsockname()[:2]
+                log_event("listening", host=host, port=port, pid=os.getpid())
+
+
+def _uvicorn_kwargs(cfg: ServiceConfig) -> dict[str, object]:
+    return {
+        "host": cfg.host,
+        "port": cfg.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,
+        "log_config": None,
+        "log_level": cfg.log_level.value,
+        "server_header": False,
+        "proxy_headers": False,  # no proxy in front; skips a middleware layer per request
+        "date_header": False,
+        "timeout_graceful_shutdown": math.ceil(cfg.graceful_timeout_s),
+        "timeout_keep_alive": 5,
+        "backlog": 2048,
+    }
+
+
+def _run(cfg: ServiceConfig, keys: Keys) -> None:
+    if cfg.workers == 1:
+        app = create_app(cfg, keys)
+        _Server(uvicorn.Config(app, **_uvicorn_kwargs(cfg))).run()  # type: ignore[arg-type]
+        return
+    metrics_dir = tempfile.mkdtemp(prefix="slo-metrics-")
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    try:
+        uvicorn.run(
+            "reference_service.app:create_app_from_env",
+            factory=True,
+            workers=cfg.workers,
+            **_uvicorn_kwargs(cfg),  # type: ignore[arg-type]
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m reference_service``; returns the exit code."""
+    try:
+        cfg = parse_args(argv)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(cfg.log_level.value)
+    made = _ephemeral_keys(cfg)
+    if made:
+        log_event(
+            "ephemeral_keys",
+            logging.WARNING,
+            keys=made,
+            note="random per run: tokens change on restart, audit trail unverifiable after exit",
+        )
+    try:
+        keys = preflight(cfg)
+    except ConfigError as exc:
+        log_event("config_error", logging.ERROR, error=str(exc))
+        return 2
+    os.environ[CONFIG_ENV] = config_to_env(cfg)
+    if cfg.audit_mode is AuditModeName.ASYNC:
+        log_event(
+            "audit_async_mode",
+            logging.WARNING,
+            note="answers do not wait for their audit record: a crash loses recent records",
+        )
+    log_event(
+        "starting",
+        host=cfg.host,
+        port=cfg.port,
+        workers=cfg.workers,
+        audit_mode=cfg.audit_mode.value,
+        audit_dir=cfg.audit_dir,
+        feature_store="redis" if cfg.redis_url else "in-process",
+        feature_budget_ms=cfg.feature_budget_ms,
+    )
+    _run(cfg, keys)
+    return 0

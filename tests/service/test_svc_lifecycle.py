@@ -1,0 +1,124 @@
+"""Readiness gating, SIGTERM drain with audit flush, admission control, multi-worker consistency."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from svc_support import ServiceFactory, make_pan, transaction
+
+
+def _wait_in_flight(client: httpx.Client, n: int, timeout_s: float = 5.0) -> None:
+    """Poll /metrics until ``n`` requests are in flight."""
+    want = f"slo_in_flight_requests {float(n)}"
+    deadline = time.monotonic() + timeout_s
+    while want not in client.get("/metrics").text:
+        assert time.monotonic() < deadline, f"never saw {n} requests in flight"
+        time.sleep(0.01)
+
+
+def test_not_ready_until_warm(services: ServiceFactory) -> None:
+    """Before start-up completes: live 200, ready 503, scoring 503 with Retry-After; then ready."""
+    svc = services.start("--debug-start-delay-s", "2", ready=False)
+    live = svc.client.get("/v2/health/live")
+    assert live.status_code == 200
+    ready = svc.client.get("/v2/health/ready")
+    assert ready.status_code == 503
+    assert ready.json() == {"ready": False}
+    assert svc.client.get("/v2/models/fraud/ready").status_code == 503
+    r = svc.score()
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "1"
+    deadline = time.monotonic() + 15
+    while svc.client.get("/v2/health/ready").status_code != 200:
+        assert time.monotonic() < deadline, "never became ready"
+        time.sleep(0.05)
+    assert svc.score().status_code == 200
+    assert len(svc.audit_lines()) == 1  # the refused request left no record
+
+
+def test_sigterm_drains_in_flight_and_flushes_audit(services: ServiceFactory) -> None:
+    """Requests in flight at SIGTERM complete; every answered decision has exactly one record."""
+    svc = services.start("--debug-handler-delay-ms", "1000", "--max-in-flight", "64")
+    n = 12
+    with ThreadPoolExecutor(n) as pool:
+        futures = [
+            pool.submit(httpx.post, svc.base + "/v1/score", json=transaction(), timeout=10)
+            for _ in range(n)
+        ]
+        _wait_in_flight(svc.client, n)  # all are inside the handler's delay now
+        svc.proc.send_signal(signal.SIGTERM)
+        responses = [f.result() for f in futures]
+    assert [r.status_code for r in responses] == [200] * n
+    # uvicorn re-raises the captured SIGTERM after its graceful shutdown: exit by that signal.
+    assert svc.proc.wait(15) in (0, -signal.SIGTERM)
+    lines = svc.audit_lines()
+    assert len(lines) == n
+    assert {rec["request_id"] for rec in lines} == {r.json()["request_id"] for r in responses}
+    events = [e["event"] for e in svc.log_events()]
+    assert "shutdown_complete" in events
+    # The port is closed after exit (no orphan listener).
+    host, port = svc.base.removeprefix("http://").split(":")
+    with socket.socket() as s:
+        assert s.connect_ex((host, int(port))) != 0
+
+
+def test_admission_sheds_with_retry_after(services: ServiceFactory) -> None:
+    """With an in-flight limit of 1, concurrent requests beyond it get 503 + Retry-After at once."""
+    svc = services.start("--max-in-flight", "1", "--debug-handler-delay-ms", "300")
+    with ThreadPoolExecutor(6) as pool:
+        futures = [
+            pool.submit(httpx.post, svc.base + "/v1/score", json=transaction(), timeout=10)
+            for _ in range(6)
+        ]
+        _wait_in_flight(svc.client, 1)
+        t0 = time.perf_counter()
+        health = svc.client.get("/v2/health/ready")  # exempt from admission
+        health_ms = (time.perf_counter() - t0) * 1000
+        responses = [f.result() for f in futures]
+    assert health.status_code == 200
+    assert health_ms < 250  # not queued behind the 300 ms request
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(200) >= 1
+    assert codes.count(503) >= 1
+    shed = [r for r in responses if r.status_code == 503]
+    assert all(r.headers["retry-after"] == "1" for r in shed)
+    assert all(r.elapsed.total_seconds() < 0.25 for r in shed)  # refused, not queued
+    assert len(svc.audit_lines()) == codes.count(200)
+    metrics = svc.client.get("/metrics").text
+    assert f'slo_shed_requests_total{{reason="overload"}} {float(codes.count(503))}' in metrics
+
+
+def test_workers_share_keys_and_metrics(services: ServiceFactory) -> None:
+    """Two workers with ephemeral keys tokenise a card identically; /metrics sums both workers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    svc = services.start("--workers", "2", keys=False, port=port)
+    deadline = time.monotonic() + 20
+    while sum(e["event"] == "ready" for e in svc.log_events()) < 2:  # one line per worker
+        assert time.monotonic() < deadline, "both workers never became ready"
+        time.sleep(0.05)
+    pan = make_pan()
+    tokens = set()
+    n = 16
+    for _ in range(n):  # a new connection each time, so both workers serve some
+        r = httpx.post(svc.base + "/v1/score", json=transaction(pan=pan), timeout=10)
+        assert r.status_code == 200
+        tokens.add(r.json()["card_token"])
+    assert len(tokens) == 1
+    streams = {rec["stream"] for rec in svc.audit_lines()}
+    assert len(svc.audit_lines()) == n
+    text = svc.client.get("/metrics").text
+    total = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith('slo_http_requests_total{route="/v1/score",status="200"}')
+    )
+    assert total == n
+    assert len(streams) >= 1
+    events = svc.log_events()
+    assert any(e["event"] == "ephemeral_keys" for e in events)
