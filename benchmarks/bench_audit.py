@@ -65,6 +65,7 @@ def _record(i: int) -> AuditRecord:
         feature_hash="cd" * 32,
         score=0.0123456789,
         decision="approve",
+        thresholds_version="default-1",
         reason_codes=("LOW_RISK",),
         degraded=False,
         latency_ms=0.123,

@@ -156,6 +156,7 @@ class ScorePipeline:
             feature_hash=feature_hash(x[0]),
             score=score,
             decision=decision.value,
+            thresholds_version=self._th.version,
             reason_codes=tuple(reasons),
             degraded=degraded,
             latency_ms=round(decided_ms, 3),

@@ -49,6 +49,7 @@ def make_record(i: int, **changes: object) -> AuditRecord:
         "feature_hash": feature_hash(np.arange(4, dtype=np.float32)),
         "score": 0.25,
         "decision": "approve",
+        "thresholds_version": "default-1",
         "reason_codes": ("LOW_RISK",),
         "degraded": False,
         "latency_ms": 1.5,
@@ -262,7 +263,7 @@ from reference_service.audit import AuditRecord, AuditTrail
 
 def rec(i):
     return AuditRecord("2025-01-31T23:59:59.123456Z", f"r{i}", f"t{i}", "ct_tok", None, "gbt-1",
-                       "ab" * 32, "cd" * 32, 0.5, "review", (), True, 2.0)
+                       "ab" * 32, "cd" * 32, 0.5, "review", "default-1", (), True, 2.0)
 
 async def main():
     trail = AuditTrail(Path(sys.argv[1]), bytes(range(32)))
@@ -418,7 +419,8 @@ def test_one_writer_per_stream(tmp_path: Path) -> None:
 
 
 def test_malformed_records_are_refused_before_writing(tmp_path: Path) -> None:
-    """Bad timestamps, digit-only tokens, non-finite scores and bad last4 raise ValueError."""
+    """Bad timestamps, digit-only tokens, non-finite scores, bad last4, empty thresholds_version
+    raise ValueError."""
     bad = [
         make_record(0, ts="2025-01-31 23:59:59"),
         make_record(0, card_token="4" * 16),
@@ -426,6 +428,7 @@ def test_malformed_records_are_refused_before_writing(tmp_path: Path) -> None:
         make_record(0, latency_ms=math.inf),
         make_record(0, last4="12a4"),
         make_record(0, model_sha256="AB" * 32),
+        make_record(0, thresholds_version=""),
     ]
 
     async def body() -> None:

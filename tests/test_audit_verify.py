@@ -51,6 +51,7 @@ def record(i: int, *, transaction_id: str | None = None, score: float = 0.25) ->
         feature_hash="cd" * 32,
         score=score,
         decision="approve",
+        thresholds_version="default-1",
         reason_codes=("LOW_RISK",),
         degraded=False,
         latency_ms=1.5,
@@ -285,6 +286,36 @@ def test_authentic_record_with_invalid_member(trail10: Path) -> None:
     assert (kind, line, seq) == (ProblemKind.INVALID_FIELD, 3, 2)
 
 
+def test_version_1_record_without_thresholds_version_is_missing_field(trail10: Path) -> None:
+    """An authentic format-1 record (no thresholds_version) is MISSING_FIELD naming the member."""
+    seg = segment(trail10)
+    lines = seg.read_bytes().splitlines(keepends=True)
+    obj = json.loads(lines[0])
+    del obj["mac"], obj["thresholds_version"]
+    obj["v"] = 1
+    lines[0] = _sealed(obj, KEY)
+    seg.write_bytes(b"".join(lines))
+    report = verify_directory(trail10, KEY)
+    kind, _, line, seq = only_problem(report)
+    assert (kind, line, seq) == (ProblemKind.MISSING_FIELD, 1, 0)
+    assert report.problems[0].detail == "missing member(s): thresholds_version"
+
+
+def test_empty_thresholds_version_is_invalid_field(trail10: Path) -> None:
+    """An authentic record with an empty thresholds_version is INVALID_FIELD."""
+    seg = segment(trail10)
+    lines = seg.read_bytes().splitlines(keepends=True)
+    obj = json.loads(lines[1])
+    del obj["mac"]
+    obj["thresholds_version"] = ""
+    lines[1] = _sealed(obj, KEY)
+    seg.write_bytes(b"".join(lines))
+    report = verify_directory(trail10, KEY)
+    kind, _, line, seq = only_problem(report)
+    assert (kind, line, seq) == (ProblemKind.INVALID_FIELD, 2, 1)
+    assert "thresholds_version" in report.problems[0].detail
+
+
 def test_writer_lines_match_the_documented_canonical_form(trail10: Path) -> None:
     """Each line is the stdlib-canonical body (sorted, compact, UTF-8) with mac spliced last."""
     for line in segment(trail10).read_bytes().splitlines(keepends=True):
@@ -464,6 +495,7 @@ def golden_records() -> list[AuditRecord]:
             feature_hash="ef" * 32,
             score=0.12345678901234568,
             decision="review",
+            thresholds_version="risk-2025.02-ü",
             reason_codes=("VELOCITY_UNAVAILABLE", "COUNTRY_MISMATCH"),
             degraded=True,
             latency_ms=12.0,
@@ -479,6 +511,7 @@ def golden_records() -> list[AuditRecord]:
             feature_hash="01" * 32,
             score=1.0,
             decision="decline",
+            thresholds_version="v2",
             reason_codes=(),
             degraded=False,
             latency_ms=0.0,
@@ -497,7 +530,7 @@ def write_golden(directory: Path) -> None:
 
 
 def test_golden_trail_verifies() -> None:
-    """The committed golden trail (format version 1) is intact under its test key."""
+    """The committed golden trail (format version 2) is intact under its test key."""
     report = verify_directory(GOLDEN_DIR, GOLDEN_KEY)
     assert report.ok, report.problems
     assert report.record_count == len(golden_records())

@@ -23,6 +23,9 @@ from harness.pan_scan import pan_columns
 
 __all__ = ["verify_directory"]
 
+#: The one accepted value of ``v``. A version-1 record lacks ``thresholds_version`` and so is
+#: reported as MISSING_FIELD (members are checked for presence before ``v``'s value).
+FORMAT_VERSION = 2
 GENESIS = "0" * 64
 MAX_PAN_PROBLEMS = 1000
 _SEGMENT = re.compile(r"audit-(?P<stream>[A-Za-z0-9][A-Za-z0-9_-]{0,63})-(?P<num>\d{6,})\.jsonl")
@@ -55,7 +58,7 @@ def _is_latency(v: object) -> bool:
 
 # (member, predicate, what was expected) in document order; "mac" is checked separately.
 _FIELDS: tuple[tuple[str, Callable[[object], bool], str], ...] = (
-    ("v", lambda v: type(v) is int and v == 1, "format version 1"),
+    ("v", lambda v: type(v) is int and v == FORMAT_VERSION, f"format version {FORMAT_VERSION}"),
     ("stream", _is_str, "a string"),
     ("seq", lambda v: type(v) is int and v >= 0, "an integer >= 0"),
     ("prev", _is_hex64, "64 lowercase hex digits"),
@@ -69,6 +72,7 @@ _FIELDS: tuple[tuple[str, Callable[[object], bool], str], ...] = (
     ("feature_hash", _is_hex64, "64 lowercase hex digits"),
     ("score", _is_number, "a finite number"),
     ("decision", lambda v: v in ("approve", "review", "decline"), "approve, review or decline"),
+    ("thresholds_version", lambda v: isinstance(v, str) and v != "", "a non-empty string"),
     ("reason_codes", lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
      "an array of strings"),
     ("degraded", lambda v: isinstance(v, bool), "a boolean"),

@@ -30,8 +30,8 @@ __all__ = [
     "utc_timestamp",
 ]
 
-#: Value of the ``v`` member; bumped on any change to the line format.
-FORMAT_VERSION = 1
+#: Value of the ``v`` member; bumped on any change to the line format (2: ``thresholds_version``).
+FORMAT_VERSION = 2
 #: ``prev`` of the first record of every stream.
 GENESIS_MAC = "0" * 64
 
@@ -46,7 +46,8 @@ class AuditRecord:
 
     ``ts`` is RFC 3339 UTC with microseconds (:func:`utc_timestamp`); ``card_token`` is the HMAC
     token, never a PAN; ``feature_hash`` is :func:`feature_hash` of the model input; ``latency_ms``
-    is the service-side decision latency in milliseconds.
+    is the service-side decision latency in milliseconds; ``thresholds_version`` is the version of
+    the decision thresholds that mapped ``score`` to ``decision`` (which rule set said "decline").
     """
 
     ts: str
@@ -59,6 +60,7 @@ class AuditRecord:
     feature_hash: str
     score: float
     decision: str
+    thresholds_version: str
     reason_codes: tuple[str, ...]
     degraded: bool
     latency_ms: float
@@ -74,6 +76,8 @@ class AuditRecord:
             raise ValueError("audit card_token must be a token, not a digit string")
         if not (_HEX64.fullmatch(self.feature_hash) and _HEX64.fullmatch(self.model_sha256)):
             raise ValueError("audit feature_hash and model_sha256 must be 64 lowercase hex digits")
+        if not self.thresholds_version:
+            raise ValueError("audit thresholds_version must be a non-empty string")
         if not (math.isfinite(self.score) and math.isfinite(self.latency_ms)):
             raise ValueError("audit score and latency_ms must be finite")
 
@@ -122,6 +126,7 @@ class ChainEncoder:
             "feature_hash": rec.feature_hash,
             "score": float(rec.score),
             "decision": rec.decision,
+            "thresholds_version": rec.thresholds_version,
             "reason_codes": list(rec.reason_codes),
             "degraded": bool(rec.degraded),
             "latency_ms": float(rec.latency_ms),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 from svc_support import ServiceFactory, make_pan, transaction
@@ -30,12 +31,28 @@ def test_one_record_per_decision(services: ServiceFactory) -> None:
         assert rec["reason_codes"] == out["reason_codes"]
         assert rec["degraded"] is out["degraded"] is False
         assert rec["model_version"] == out["model_version"] == model["versions"][0]
+        assert rec["thresholds_version"] == out["thresholds_version"] == "default-1"
         assert len(rec["model_sha256"]) == len(rec["feature_hash"]) == 64
         assert rec["last4"] == (body["pan"][-4:] if "pan" in body else None)
     seqs = sorted(rec["seq"] for rec in records.values())
     assert seqs == list(range(len(bodies)))
     raw = b"".join(p.read_bytes() for p in svc.audit_dir.glob("*.jsonl"))
     assert not [p for p in pans if p.encode() in raw]
+
+
+def test_record_carries_the_configured_thresholds_version(
+    services: ServiceFactory, tmp_path: Path
+) -> None:
+    """With a --thresholds file, the record names that file's version, as the response does."""
+    th = tmp_path / "thresholds.yaml"
+    th.write_text("version: risk-2025-07-b\nreview: 0.4\ndecline: 0.9\n")
+    svc = services.start("--thresholds", str(th))
+    out = svc.score().json()
+    (rec,) = svc.audit_lines()
+    assert rec["request_id"] == out["request_id"]
+    assert rec["decision"] == out["decision"]
+    assert rec["thresholds_version"] == out["thresholds_version"] == "risk-2025-07-b"
+    assert rec["v"] == 2
 
 
 def test_async_mode_flushes_on_sigterm(services: ServiceFactory) -> None:
