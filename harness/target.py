@@ -19,6 +19,7 @@ import contextlib
 import ipaddress
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -39,6 +40,7 @@ from harness.measure.result import TargetInfo
 __all__ = [
     "ALLOWED_NETWORK",
     "InferInput",
+    "ServiceKeys",
     "check_target_allowed",
     "launch_reference_service",
     "probe_target",
@@ -163,6 +165,40 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKeys:
+    """Per-run key material for an embedded service, so its audit trail can be verified afterwards.
+
+    Both keys are random, 32 bytes, written hex-encoded with mode 0600 into ``directory`` (which
+    the caller owns and removes); the PAN key is separate from the audit key, as PCI DSS 3.6 wants.
+    """
+
+    directory: Path
+    audit_key: bytes
+
+    @property
+    def audit_dir(self) -> Path:
+        """Where the service writes its trail."""
+        return self.directory / "audit"
+
+    @classmethod
+    def create(cls, directory: Path) -> ServiceKeys:
+        """Generate both keys into ``directory``."""
+        audit_key = secrets.token_bytes(32)
+        for name, key in (("audit.key", audit_key), ("pan.key", secrets.token_bytes(32))):
+            fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(key.hex())
+        return cls(directory, audit_key)
+
+    def service_args(self) -> tuple[str, ...]:
+        """Flags telling ``python -m reference_service`` where its keys are."""
+        return (
+            *("--audit-key-file", str(self.directory / "audit.key")),
+            *("--pan-key-file", str(self.directory / "pan.key")),
+        )
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from harness.measure.histogram import LatencyHistogram
 
 __all__ = [
     "Clock",
+    "AuditCheck",
     "FaultWindow",
     "GeneratorHealth",
     "HistKey",
@@ -195,6 +196,20 @@ class FaultWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditCheck:
+    """The embedded service's audit trail, verified after it stopped (flushed).
+
+    ``records`` counts ``/v1/score`` decisions on disk; every OK score response must have one, and
+    no record may exist without a request that was sent: ``ok_responses <= records <= sent``.
+    """
+
+    intact: bool
+    records: int
+    streams: int
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     """A whole measured run."""
 
@@ -207,6 +222,7 @@ class RunResult:
     generator: GeneratorHealth
     workers: int = 0  # 0 = local runner, N = distributed with N workers
     fault_windows: tuple[FaultWindow, ...] = field(default=())
+    audit: AuditCheck | None = None  # set when the harness ran the reference service itself
 
     @property
     def verdict_phases(self) -> tuple[PhaseResult, ...]:

@@ -57,7 +57,35 @@ _BEYOND_MS = HIGHEST_US / 1000.0
 def evaluate(result: RunResult, slo: SloSpec) -> Verdict:
     """Evaluate every objective of ``slo`` on ``result``; a breach is a value, not an exception."""
     objectives = tuple(r for obj in slo.objectives for r in _evaluate_objective(result, obj))
-    return _verdict(result, objectives)
+    return _verdict(result, objectives + _audit_objective(result))
+
+
+def _audit_objective(result: RunResult) -> tuple[ObjectiveResult, ...]:
+    """When the harness ran the service itself, its audit trail is judged too (PCI DSS 10.3):
+    an unverifiable chain, or an OK decision without its record, fails the run."""
+    audit = result.audit
+    if audit is None:
+        return ()
+    reason = (
+        f"{audit.records} records in {audit.streams} chain(s) verified; every OK decision has one."
+        if audit.intact
+        else "; ".join(audit.problems)
+    )
+    return (
+        ObjectiveResult(
+            name="audit trail intact",
+            phase=ALL_PHASES,
+            endpoint=None,
+            metric="audit_trail_intact",
+            op="==",
+            threshold=1.0,
+            unit="bool",
+            observed=1.0 if audit.intact else 0.0,
+            status=ObjectiveStatus.PASS if audit.intact else _FAIL,
+            reason=reason,
+            samples=audit.records,
+        ),
+    )
 
 
 def _verdict(result: RunResult, objectives: tuple[ObjectiveResult, ...]) -> Verdict:

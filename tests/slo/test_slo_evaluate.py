@@ -347,3 +347,40 @@ def test_latency_sli_counts_slow_responses_as_bad() -> None:
 def test_hist_helper_records_exact_values() -> None:
     """The fixture helper stores what it is given (guards the other tests' premises)."""
     assert hist([5, 5, 7]).count == 3
+
+
+# -- the embedded service's audit trail ------------------------------------------------------
+def test_intact_audit_trail_adds_a_passing_objective(
+    healthy_run: RunResult, default: SloSpec
+) -> None:
+    """A verified audit trail appears as a passing 'audit trail intact' objective."""
+    from dataclasses import replace
+
+    from harness.measure.result import AuditCheck
+
+    result = replace(healthy_run, audit=AuditCheck(intact=True, records=12_000, streams=1))
+    verdict = evaluate(result, default)
+    assert verdict.status is VerdictStatus.PASS
+    audit = verdict.objectives[-1]
+    assert (audit.metric, audit.status, audit.samples) == (
+        "audit_trail_intact",
+        ObjectiveStatus.PASS,
+        12_000,
+    )
+
+
+def test_broken_audit_trail_fails_an_otherwise_passing_run(
+    healthy_run: RunResult, default: SloSpec
+) -> None:
+    """An OK decision without its audit record fails the run, naming the problem."""
+    from dataclasses import replace
+
+    from harness.measure.result import AuditCheck
+
+    problem = "3 OK score responses have no audit record"
+    result = replace(
+        healthy_run, audit=AuditCheck(intact=False, records=11_997, streams=1, problems=(problem,))
+    )
+    verdict = evaluate(result, default)
+    assert verdict.status is VerdictStatus.FAIL
+    assert any(problem in r for r in verdict.reasons)

@@ -1,0 +1,122 @@
+"""The command line: subcommands, exit codes and error messages (never a traceback)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_help_lists_every_subcommand() -> None:
+    """`--help` names serve, run, worker, compare, audit and report."""
+    proc = _cli("--help")
+    assert proc.returncode == 0
+    for name in ("serve", "run", "worker", "compare", "audit", "report"):
+        assert name in proc.stdout
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    """An unknown flag exits 2."""
+    proc = _cli("run", "--no-such-flag")
+    assert proc.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "path_fragment"),
+    [
+        ("name: x\nphases: [{name: s, kind: steady, rate: fast, duration_s: 5}]\n", "rate"),
+        (
+            "name: x\nphases: [{name: s, kind: steady, rate: 10, duration_s: 5, bogus: 1}]\n",
+            "bogus",
+        ),
+        ("name: x\nphases: [\n", "YAML"),
+    ],
+)
+def test_malformed_scenario_exits_2_with_file_and_field(
+    tmp_path: Path, text: str, path_fragment: str
+) -> None:
+    """A malformed scenario file exits 2 naming the file and the field, with no traceback."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    proc = _cli("run", str(bad), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stderr
+    assert str(bad) in proc.stderr
+    assert path_fragment in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_scenario_file_exits_2(tmp_path: Path) -> None:
+    """A scenario path that does not exist exits 2 naming it."""
+    proc = _cli("run", str(tmp_path / "nope.yaml"))
+    assert proc.returncode == 2
+    assert "nope.yaml" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unreachable_target_exits_3(tmp_path: Path) -> None:
+    """A target nobody listens on exits 3 with a clear message instead of a report of errors."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port that is certainly closed once released
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = _cli(
+        "run",
+        "scenarios/steady.yaml",
+        "--target",
+        f"http://127.0.0.1:{port}",
+        "--duration",
+        "2",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert str(port) in proc.stderr
+
+
+def test_non_loopback_target_is_refused(tmp_path: Path) -> None:
+    """A target outside loopback and the project's namespaces is a usage error (exit 2)."""
+    proc = _cli(
+        "run",
+        "scenarios/steady.yaml",
+        "--target",
+        "http://192.0.2.10:8080",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_report_verify_on_missing_dir_exits_2(tmp_path: Path) -> None:
+    """`report verify` on a directory that does not exist is a usage error."""
+    proc = _cli("report", "verify", str(tmp_path / "missing"))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+
+
+def test_audit_verify_on_missing_dir_exits_2(tmp_path: Path) -> None:
+    """`audit verify` on a directory that does not exist is a usage error."""
+    proc = _cli("audit", "verify", str(tmp_path / "missing"))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
