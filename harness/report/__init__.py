@@ -1,0 +1,45 @@
+"""Report writers: ``report.json``, ``junit.xml``, ``summary.md``, ``report.html``, ``windows.csv``,
+``latency.hlog`` and ``MANIFEST.json``; provenance, integrity verification and the runs index.
+
+This package renders results; it computes no verdicts (``harness.slo`` does). Entry points:
+
+- :func:`write_reports` writes the whole family of one run, atomically and PAN-guarded;
+- :func:`read_report` reads a run directory back (a baseline for ``compare``);
+- :func:`verify_report_dir` checks a run directory against its manifest;
+- :func:`build_index` writes ``index.html`` over many runs;
+- :func:`collect_provenance` gathers what produced a run.
+"""
+
+from harness.report.document import SCHEMA_VERSION, report_schema
+from harness.report.index import build_index
+from harness.report.manifest import (
+    MANIFEST_FILE,
+    IntegrityProblem,
+    IntegrityReport,
+    ProblemKind,
+    verify_report_dir,
+)
+from harness.report.provenance import PackageVersion, Provenance, collect_provenance
+from harness.report.reader import LoadedReport, read_report
+from harness.report.text import render_comparison_text
+from harness.report.writer import ARTIFACT_FILES, ReportPaths, write_reports
+
+__all__ = [
+    "ARTIFACT_FILES",
+    "MANIFEST_FILE",
+    "SCHEMA_VERSION",
+    "IntegrityProblem",
+    "IntegrityReport",
+    "LoadedReport",
+    "PackageVersion",
+    "ProblemKind",
+    "Provenance",
+    "ReportPaths",
+    "build_index",
+    "collect_provenance",
+    "read_report",
+    "render_comparison_text",
+    "report_schema",
+    "verify_report_dir",
+    "write_reports",
+]

@@ -1,0 +1,298 @@
+"""``report.json``: build the document from a run and serialise it canonically.
+
+Canonical form (what the manifest hashes): orjson with sorted keys, two-space indent and a final
+newline, floats rounded where they are built (milliseconds to 3 decimals, other quantities to 6
+significant digits). The same inputs therefore give byte-identical files, and re-serialising a
+parsed report reproduces it exactly, which is how ``verify`` checks the canonical digest.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+import orjson
+
+from harness.measure.histogram import LatencyHistogram
+from harness.measure.result import (
+    AuditCheck,
+    Clock,
+    FaultWindow,
+    GeneratorHealth,
+    IntervalRecord,
+    Outcome,
+    PhaseResult,
+    RequestCounts,
+    RunResult,
+)
+from harness.report.document import (
+    SCHEMA_VERSION,
+    AuditDoc,
+    ComparisonDoc,
+    EndpointDoc,
+    EndpointRequestsDoc,
+    FaultWindowDoc,
+    GeneratorDoc,
+    HistogramDoc,
+    IntervalDoc,
+    LatencyDoc,
+    MetricComparisonDoc,
+    ObjectiveDoc,
+    PackageDoc,
+    PhaseDoc,
+    ProvenanceDoc,
+    ReportDoc,
+    RequestsDoc,
+    RunDoc,
+    ScenarioDoc,
+    TargetDoc,
+)
+from harness.report.provenance import Provenance, redact_url
+from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
+from harness.slo.verdict import Comparison, ObjectiveResult, Verdict
+
+__all__ = ["build_document", "canonical_json", "latency_doc", "render_report_json"]
+
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+
+
+def canonical_json(doc: ReportDoc | dict[str, Any]) -> bytes:
+    """The canonical bytes of a report document (sorted keys, 2-space indent, final newline)."""
+    builtins = msgspec.to_builtins(doc) if isinstance(doc, ReportDoc) else doc
+    return orjson.dumps(builtins, option=_OPTIONS)
+
+
+def render_report_json(
+    result: RunResult,
+    verdict: Verdict,
+    provenance: Provenance,
+    comparison: Comparison | None = None,
+) -> bytes:
+    """``report.json``'s bytes for a run."""
+    return canonical_json(build_document(result, verdict, provenance, comparison))
+
+
+def build_document(
+    result: RunResult,
+    verdict: Verdict,
+    provenance: Provenance,
+    comparison: Comparison | None = None,
+) -> ReportDoc:
+    """The typed ``report.json`` document of a run."""
+    return ReportDoc(
+        schema_version=SCHEMA_VERSION,
+        run=RunDoc(
+            started_at=result.started_at,
+            ended_at=result.ended_at,
+            duration_s=round((result.ended_at - result.started_at).total_seconds(), 3),
+            workers=result.workers,
+        ),
+        scenario=ScenarioDoc(
+            name=result.scenario.name, path=result.scenario.path, sha256=result.scenario.sha256
+        ),
+        target=TargetDoc(
+            url=redact_url(result.target.url),
+            started_by_harness=result.target.started_by_harness,
+            model_name=result.target.model_name,
+            model_version=result.target.model_version,
+            model_sha256=result.target.model_sha256,
+        ),
+        generator=_generator(result.generator),
+        verdict=verdict.status,
+        verdict_reasons=list(verdict.reasons),
+        objectives=[_objective(o) for o in verdict.objectives],
+        phases=[_phase(p) for p in result.phases],
+        intervals=[_interval(r) for r in sorted(result.intervals, key=_interval_key)],
+        fault_windows=[_fault(w) for w in result.fault_windows],
+        audit=None if result.audit is None else _audit(result.audit),
+        comparison=None if comparison is None else _comparison(comparison),
+        provenance=_provenance(provenance),
+    )
+
+
+def latency_doc(summary: LatencySummary) -> LatencyDoc:
+    """A :class:`LatencySummary` as its document struct."""
+    return LatencyDoc(
+        p50=summary.p50,
+        p90=summary.p90,
+        p95=summary.p95,
+        p99=summary.p99,
+        p99_9=summary.p99_9,
+        max=summary.max,
+        count=summary.count,
+        out_of_range=summary.out_of_range,
+    )
+
+
+def _requests(c: RequestCounts) -> RequestsDoc:
+    return RequestsDoc(
+        sent=c.sent,
+        ok=c.ok,
+        failed=c.failed,
+        shed=c.shed,
+        late=c.late,
+        unsent=c.unsent,
+        out_of_range=c.out_of_range,
+    )
+
+
+def _latency(hist: LatencyHistogram) -> LatencyDoc:
+    return latency_doc(summarise(hist))
+
+
+def _phase(p: PhaseResult) -> PhaseDoc:
+    endpoints = []
+    for endpoint in p.endpoints:
+        c = endpoint_counts(p, endpoint)
+        endpoints.append(
+            EndpointDoc(
+                endpoint=endpoint,
+                latency_ms=_latency(p.latency(endpoint=endpoint)),
+                service_time_ms=_latency(p.latency(endpoint=endpoint, clock=Clock.SERVICE)),
+                requests=EndpointRequestsDoc(sent=c.sent, ok=c.ok, failed=c.failed, shed=c.shed),
+            )
+        )
+    order = {o: i for i, o in enumerate(Outcome)} | {c: i for i, c in enumerate(Clock)}
+    keys = sorted(p.histograms, key=lambda k: (k.endpoint, order[k.outcome], order[k.clock]))
+    return PhaseDoc(
+        name=p.name,
+        kind=p.kind,
+        in_verdict=p.in_verdict,
+        start_s=round(p.start_s, 3),
+        duration_s=round(p.duration_s, 3),
+        offered_rps=round_sig(p.offered_rps),
+        achieved_rps=round_sig(p.achieved_rps),
+        requests=_requests(p.counts),
+        latency_ms=_latency(p.latency()),
+        service_time_ms=_latency(p.latency(clock=Clock.SERVICE)),
+        endpoints=endpoints,
+        histograms=[
+            HistogramDoc(
+                endpoint=k.endpoint,
+                outcome=k.outcome,
+                clock=k.clock,
+                encoded=p.histograms[k].encode(),
+                out_of_range=p.histograms[k].out_of_range,
+            )
+            for k in keys
+        ],
+    )
+
+
+def _interval_key(r: IntervalRecord) -> tuple[float, str]:
+    return (r.start_s, r.phase)
+
+
+def _interval(r: IntervalRecord) -> IntervalDoc:
+    return IntervalDoc(
+        start_s=round(r.start_s, 3),
+        length_s=round(r.length_s, 3),
+        phase=r.phase,
+        offered=r.offered,
+        requests=_requests(r.counts),
+        encoded=r.latency.encode(),
+        out_of_range=r.latency.out_of_range,
+    )
+
+
+def _objective(o: ObjectiveResult) -> ObjectiveDoc:
+    return ObjectiveDoc(
+        name=o.name,
+        phase=o.phase,
+        endpoint=o.endpoint,
+        metric=o.metric,
+        op=o.op,
+        threshold=round_sig(o.threshold),
+        unit=o.unit,
+        observed=_optional(o.observed),
+        passed=o.passed,
+        status=o.status,
+        reason=o.reason,
+        samples=o.samples,
+    )
+
+
+def _generator(g: GeneratorHealth) -> GeneratorDoc:
+    return GeneratorDoc(
+        cpu_percent_p50=round_sig(g.cpu_percent_p50, 4),
+        cpu_percent_max=round_sig(g.cpu_percent_max, 4),
+        schedule_lag_p99_ms=round(g.schedule_lag_p99_ms, 3),
+        schedule_lag_max_ms=round(g.schedule_lag_max_ms, 3),
+        concurrency_cap=g.concurrency_cap,
+        concurrency_peak=g.concurrency_peak,
+        cap_hits=g.cap_hits,
+        valid=g.valid,
+        reasons=list(g.reasons),
+    )
+
+
+def _audit(a: AuditCheck) -> AuditDoc:
+    return AuditDoc(
+        intact=a.intact, records=a.records, streams=a.streams, problems=list(a.problems)
+    )
+
+
+def _fault(w: FaultWindow) -> FaultWindowDoc:
+    return FaultWindowDoc(name=w.name, start_s=round(w.start_s, 3), end_s=round(w.end_s, 3))
+
+
+def _optional(value: float | None, digits: int = 6) -> float | None:
+    """Rounded, or None when absent or not finite (JSON has no NaN or infinity)."""
+    return None if value is None or not math.isfinite(value) else round_sig(value, digits)
+
+
+def _comparison(c: Comparison) -> ComparisonDoc:
+    return ComparisonDoc(
+        base_label=c.base_label,
+        new_label=c.new_label,
+        tolerance=round_sig(c.tolerance),
+        alpha=round_sig(c.alpha),
+        regressed=c.regressed,
+        metrics=[
+            MetricComparisonDoc(
+                phase=m.phase,
+                endpoint=m.endpoint,
+                metric=m.metric,
+                base_ms=round(m.base_ms, 3),
+                new_ms=round(m.new_ms, 3),
+                ratio=_optional(m.ratio),
+                ci_low=_optional(m.ci_low),
+                ci_high=_optional(m.ci_high),
+                p_value=_optional(m.p_value, 4),
+                regressed=m.regressed,
+                rule=m.rule,
+                reason=m.reason,
+                base_samples=m.base_samples,
+                new_samples=m.new_samples,
+            )
+            for m in c.metrics
+        ],
+        notes=list(c.notes),
+    )
+
+
+def _provenance(p: Provenance) -> ProvenanceDoc:
+    return ProvenanceDoc(
+        harness_version=p.harness_version,
+        git_commit=p.git_commit,
+        git_dirty=p.git_dirty,
+        scenario_path=p.scenario_path,
+        scenario_sha256=p.scenario_sha256,
+        slo_path=p.slo_path,
+        slo_sha256=p.slo_sha256,
+        target_url=p.target_url,
+        model_name=p.model_name,
+        model_version=p.model_version,
+        model_sha256=p.model_sha256,
+        host=p.host,
+        cpu_model=p.cpu_model,
+        cpu_count=p.cpu_count,
+        os=p.os,
+        kernel=p.kernel,
+        python_version=p.python_version,
+        packages=[PackageDoc(name=pkg.name, version=pkg.version) for pkg in p.packages],
+        started_at=p.started_at,
+        ended_at=p.ended_at,
+        command_line=list(p.command_line),
+    )

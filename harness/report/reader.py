@@ -1,0 +1,280 @@
+"""Read a run's report directory back into the values it was written from.
+
+``read_report(dir)`` is how ``compare`` and ``run --baseline`` get a baseline: it decodes
+``report.json`` with the same typed structs that wrote it (so a malformed file is refused with the
+field path of the first problem) and rebuilds a :class:`RunResult` whose histograms are decoded
+from their HDR encodings: bucket for bucket what was measured, so a comparison against a
+re-read run gives the same numbers as against the live one.
+
+It does not check the manifest (``verify_report_dir`` does): a baseline copied without its
+manifest is still a readable baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from harness.errors import ArtifactError
+from harness.measure.histogram import LatencyHistogram
+from harness.measure.result import (
+    AuditCheck,
+    FaultWindow,
+    GeneratorHealth,
+    HistKey,
+    IntervalRecord,
+    PhaseResult,
+    RequestCounts,
+    RunResult,
+    ScenarioRef,
+    TargetInfo,
+)
+from harness.report.document import (
+    SCHEMA_VERSION,
+    ComparisonDoc,
+    HistogramDoc,
+    PhaseDoc,
+    ProvenanceDoc,
+    ReportDoc,
+    RequestsDoc,
+)
+from harness.report.provenance import PackageVersion, Provenance
+from harness.slo.verdict import (
+    Comparison,
+    MetricComparison,
+    ObjectiveResult,
+    Verdict,
+)
+
+__all__ = ["REPORT_FILE", "LoadedReport", "decode_report", "read_report"]
+
+REPORT_FILE: Final = "report.json"
+_MAJOR: Final = SCHEMA_VERSION.split(".", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedReport:
+    """A report directory read back: the run, its verdict, provenance and comparison."""
+
+    directory: Path
+    schema_version: str
+    result: RunResult
+    verdict: Verdict
+    provenance: Provenance
+    comparison: Comparison | None
+
+
+def read_report(directory: Path) -> LoadedReport:
+    """Read ``directory/report.json``; ArtifactError (naming the file and field) if unusable."""
+    path = directory / REPORT_FILE
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory}: not a report directory (it does not exist)")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing; is {directory} a run's report directory?") from None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    doc = decode_report(data, source=str(path))
+    try:
+        result = _run_result(doc)
+    except Exception as exc:  # hdrh raises assorted errors (binascii, zlib, struct) on bad payloads
+        raise ArtifactError(f"{path}: undecodable histogram ({exc.__class__.__name__})") from None
+    return LoadedReport(
+        directory=directory,
+        schema_version=doc.schema_version,
+        result=result,
+        verdict=_verdict(doc),
+        provenance=_provenance(doc.provenance),
+        comparison=None if doc.comparison is None else _comparison(doc.comparison),
+    )
+
+
+def decode_report(data: bytes, *, source: str) -> ReportDoc:
+    """Decode and check ``report.json`` bytes; ArtifactError says where it is wrong."""
+    try:
+        version = msgspec.json.decode(data, type=_VersionOnly).schema_version
+    except msgspec.DecodeError as exc:
+        raise ArtifactError(f"{source}: not a slo-harness report.json ({exc})") from None
+    if version.split(".", 1)[0] != _MAJOR:
+        raise ArtifactError(
+            f"{source}: $.schema_version: expected {_MAJOR}.x (this harness writes "
+            f"{SCHEMA_VERSION}), got {version!r}"
+        )
+    try:
+        return msgspec.json.decode(data, type=ReportDoc)
+    except msgspec.DecodeError as exc:
+        raise ArtifactError(
+            f"{source}: does not match report schema {SCHEMA_VERSION}: {exc}"
+        ) from None
+
+
+class _VersionOnly(msgspec.Struct):
+    schema_version: str
+
+
+def _counts(r: RequestsDoc) -> RequestCounts:
+    return RequestCounts(
+        sent=r.sent,
+        ok=r.ok,
+        failed=r.failed,
+        shed=r.shed,
+        late=r.late,
+        unsent=r.unsent,
+        out_of_range=r.out_of_range,
+    )
+
+
+def _hist(h: HistogramDoc) -> LatencyHistogram:
+    return LatencyHistogram.decode(h.encoded, h.out_of_range)
+
+
+def _phase(p: PhaseDoc) -> PhaseResult:
+    histograms: dict[HistKey, LatencyHistogram] = {}
+    for h in p.histograms:
+        key = HistKey(h.endpoint, h.outcome, h.clock)
+        if key in histograms:  # two entries for one key would double-count when merged
+            raise ValueError(f"duplicate histogram {key}")
+        histograms[key] = _hist(h)
+    return PhaseResult(
+        name=p.name,
+        kind=p.kind,
+        in_verdict=p.in_verdict,
+        start_s=p.start_s,
+        duration_s=p.duration_s,
+        offered_rps=p.offered_rps,
+        achieved_rps=p.achieved_rps,
+        counts=_counts(p.requests),
+        histograms=histograms,
+    )
+
+
+def _run_result(doc: ReportDoc) -> RunResult:
+    g = doc.generator
+    return RunResult(
+        scenario=ScenarioRef(doc.scenario.name, doc.scenario.path, doc.scenario.sha256),
+        target=TargetInfo(
+            url=doc.target.url,
+            started_by_harness=doc.target.started_by_harness,
+            model_name=doc.target.model_name,
+            model_version=doc.target.model_version,
+            model_sha256=doc.target.model_sha256,
+        ),
+        started_at=doc.run.started_at,
+        ended_at=doc.run.ended_at,
+        phases=tuple(_phase(p) for p in doc.phases),
+        intervals=tuple(
+            IntervalRecord(
+                start_s=r.start_s,
+                length_s=r.length_s,
+                phase=r.phase,
+                offered=r.offered,
+                counts=_counts(r.requests),
+                latency=LatencyHistogram.decode(r.encoded, r.out_of_range),
+            )
+            for r in doc.intervals
+        ),
+        generator=GeneratorHealth(
+            cpu_percent_p50=g.cpu_percent_p50,
+            cpu_percent_max=g.cpu_percent_max,
+            schedule_lag_p99_ms=g.schedule_lag_p99_ms,
+            schedule_lag_max_ms=g.schedule_lag_max_ms,
+            concurrency_cap=g.concurrency_cap,
+            concurrency_peak=g.concurrency_peak,
+            cap_hits=g.cap_hits,
+            valid=g.valid,
+            reasons=tuple(g.reasons),
+        ),
+        workers=doc.run.workers,
+        fault_windows=tuple(FaultWindow(w.name, w.start_s, w.end_s) for w in doc.fault_windows),
+        audit=None
+        if doc.audit is None
+        else AuditCheck(
+            intact=doc.audit.intact,
+            records=doc.audit.records,
+            streams=doc.audit.streams,
+            problems=tuple(doc.audit.problems),
+        ),
+    )
+
+
+def _verdict(doc: ReportDoc) -> Verdict:
+    return Verdict(
+        status=doc.verdict,
+        objectives=tuple(
+            ObjectiveResult(
+                name=o.name,
+                phase=o.phase,
+                endpoint=o.endpoint,
+                metric=o.metric,
+                op=o.op,
+                threshold=o.threshold,
+                unit=o.unit,
+                observed=o.observed,
+                status=o.status,
+                reason=o.reason,
+                samples=o.samples,
+            )
+            for o in doc.objectives
+        ),
+        reasons=tuple(doc.verdict_reasons),
+    )
+
+
+def _comparison(c: ComparisonDoc) -> Comparison:
+    return Comparison(
+        base_label=c.base_label,
+        new_label=c.new_label,
+        tolerance=c.tolerance,
+        alpha=c.alpha,
+        metrics=tuple(
+            MetricComparison(
+                phase=m.phase,
+                endpoint=m.endpoint,
+                metric=m.metric,
+                base_ms=m.base_ms,
+                new_ms=m.new_ms,
+                ratio=math.nan if m.ratio is None else m.ratio,
+                ci_low=m.ci_low,
+                ci_high=m.ci_high,
+                p_value=m.p_value,
+                regressed=m.regressed,
+                rule=m.rule,
+                reason=m.reason,
+                base_samples=m.base_samples,
+                new_samples=m.new_samples,
+            )
+            for m in c.metrics
+        ),
+        notes=tuple(c.notes),
+    )
+
+
+def _provenance(p: ProvenanceDoc) -> Provenance:
+    return Provenance(
+        harness_version=p.harness_version,
+        git_commit=p.git_commit,
+        git_dirty=p.git_dirty,
+        scenario_path=p.scenario_path,
+        scenario_sha256=p.scenario_sha256,
+        slo_path=p.slo_path,
+        slo_sha256=p.slo_sha256,
+        target_url=p.target_url,
+        model_name=p.model_name,
+        model_version=p.model_version,
+        model_sha256=p.model_sha256,
+        host=p.host,
+        cpu_model=p.cpu_model,
+        cpu_count=p.cpu_count,
+        os=p.os,
+        kernel=p.kernel,
+        python_version=p.python_version,
+        packages=tuple(PackageVersion(pkg.name, pkg.version) for pkg in p.packages),
+        started_at=p.started_at,
+        ended_at=p.ended_at,
+        command_line=tuple(p.command_line),
+    )

@@ -1,0 +1,176 @@
+"""``write_reports``: the whole report family of a run, all or nothing.
+
+Order of work: every artifact is rendered in memory (the hlog into a private staging directory),
+the PAN guard scans all of them, the report is decoded back as a self-check, then the files are
+written into a hidden staging directory next to ``out_dir`` with the manifest last, and only then
+published: a missing or empty ``out_dir`` is replaced by the staging directory in one rename; an
+existing one gets its old manifest removed first, then each file replaced (``os.replace``) and the
+new manifest last, so an interrupted publish leaves a directory that fails verification rather
+than one that passes with mixed files. Any failure before publishing removes the staging
+directory: no half-written file remains.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from harness.errors import UsageError
+from harness.measure.hlog import write_hlog
+from harness.measure.result import RunResult
+from harness.report._files import atomic_write_bytes, sha256_bytes
+from harness.report.csv_report import render_windows_csv
+from harness.report.html_report import render_report_html
+from harness.report.json_report import render_report_json
+from harness.report.junit import render_junit
+from harness.report.manifest import MANIFEST_FILE, render_manifest
+from harness.report.markdown import render_summary_md
+from harness.report.pan_guard import check_no_pans
+from harness.report.provenance import Provenance
+from harness.report.reader import REPORT_FILE, decode_report
+from harness.report.stats import interval_rows
+from harness.slo.verdict import Comparison, Verdict
+
+__all__ = ["ARTIFACT_FILES", "ReportPaths", "write_reports"]
+
+JUNIT_FILE: Final = "junit.xml"
+SUMMARY_FILE: Final = "summary.md"
+HTML_FILE: Final = "report.html"
+CSV_FILE: Final = "windows.csv"
+HLOG_FILE: Final = "latency.hlog"
+#: Every file ``write_reports`` produces besides the manifest, in writing order.
+ARTIFACT_FILES: Final = (REPORT_FILE, CSV_FILE, HLOG_FILE, JUNIT_FILE, SUMMARY_FILE, HTML_FILE)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPaths:
+    """Where the report family of one run was written."""
+
+    out_dir: Path
+    report_json: Path
+    junit_xml: Path
+    summary_md: Path
+    report_html: Path
+    windows_csv: Path
+    latency_hlog: Path
+    manifest: Path
+    manifest_sha256: str  # keep this elsewhere to make later tampering with the manifest evident
+
+    def items(self) -> Iterator[tuple[str, Path]]:
+        """(label, path) of every artifact, for printing."""
+        yield "report", self.report_html
+        yield "json", self.report_json
+        yield "junit", self.junit_xml
+        yield "summary", self.summary_md
+        yield "csv", self.windows_csv
+        yield "hlog", self.latency_hlog
+        yield "manifest", self.manifest
+
+
+def write_reports(
+    out_dir: Path,
+    result: RunResult,
+    verdict: Verdict,
+    provenance: Provenance,
+    comparison: Comparison | None = None,
+) -> ReportPaths:
+    """Write every artifact of a run into ``out_dir`` (created if needed); see module docstring.
+
+    Raises IntegrityError (writing nothing) if any artifact would contain a card number.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: the output path exists and is not a directory")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".staging", dir=out_dir.parent)
+    )
+    try:
+        files = _render(staging, result, verdict, provenance, comparison)
+        check_no_pans({name: data.decode("utf-8", "replace") for name, data in files.items()})
+        decode_report(files[REPORT_FILE], source=REPORT_FILE)  # self-check: readable back
+        for name in ARTIFACT_FILES:
+            if name != HLOG_FILE:  # write_hlog already put it there
+                atomic_write_bytes(staging / name, files[name])
+        manifest = render_manifest(files, created_by=f"slo-harness {provenance.harness_version}")
+        atomic_write_bytes(staging / MANIFEST_FILE, manifest)
+        _apply_umask(staging)
+        _publish(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ReportPaths(
+        out_dir=out_dir,
+        report_json=out_dir / REPORT_FILE,
+        junit_xml=out_dir / JUNIT_FILE,
+        summary_md=out_dir / SUMMARY_FILE,
+        report_html=out_dir / HTML_FILE,
+        windows_csv=out_dir / CSV_FILE,
+        latency_hlog=out_dir / HLOG_FILE,
+        manifest=out_dir / MANIFEST_FILE,
+        manifest_sha256=sha256_bytes(manifest),
+    )
+
+
+def _render(
+    staging: Path,
+    result: RunResult,
+    verdict: Verdict,
+    provenance: Provenance,
+    comparison: Comparison | None,
+) -> dict[str, bytes]:
+    hlog = staging / HLOG_FILE
+    write_hlog(hlog, result.intervals, start_wall_s=result.started_at.timestamp())
+    return {
+        REPORT_FILE: render_report_json(result, verdict, provenance, comparison),
+        CSV_FILE: render_windows_csv(interval_rows(result.intervals)),
+        HLOG_FILE: hlog.read_bytes(),
+        JUNIT_FILE: render_junit(
+            verdict, provenance, result.scenario.name, comparison, audit=result.audit
+        ),
+        SUMMARY_FILE: render_summary_md(result, verdict, provenance, comparison),
+        HTML_FILE: render_report_html(result, verdict, provenance, comparison),
+    }
+
+
+def _apply_umask(staging: Path) -> None:
+    """Temp files and directories are created private (0600/0700); give the published ones the
+    permissions an ordinary write would have had (0666/0777 minus the umask), so CI jobs and
+    web servers can read them."""
+    mask = _umask()
+    for path in staging.iterdir():
+        path.chmod(0o666 & ~mask)
+    staging.chmod(0o777 & ~mask)
+
+
+def _umask() -> int:
+    # /proc first: os.umask() can only be read by setting it, which races with other threads.
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    if out_dir.is_dir() and not any(out_dir.iterdir()):
+        out_dir.rmdir()
+    if not out_dir.exists():
+        os.rename(staging, out_dir)  # one atomic step: the directory appears complete
+        return
+    if not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: the output path exists and is not a directory")
+    (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
+    for name in ARTIFACT_FILES:
+        os.replace(staging / name, out_dir / name)
+    os.replace(staging / MANIFEST_FILE, out_dir / MANIFEST_FILE)
+    staging.rmdir()
