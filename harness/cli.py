@@ -199,6 +199,8 @@ def run(
             click.echo(f"  - {metric.reason}")
     for name, path in outcome.paths.items():
         click.echo(f"{name:>12}: {path}")
+    # Quote this hash in the sign-off: it pins the manifest, which pins every artifact.
+    click.echo(f"manifest sha256: {outcome.paths.manifest_sha256}")
     if status is VerdictStatus.INVALID:
         sys.exit(int(ExitCode.UNMEASURABLE))
     regressed = outcome.comparison is not None and outcome.comparison.regressed

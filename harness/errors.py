@@ -5,7 +5,7 @@ each branch to an exit code in one place, so no other module decides how the pro
 
     HarnessError
     ├── UsageError ............... exit 2  bad command line
-    ├── SpecError ................ exit 2  a YAML/JSON input file is malformed (file, field path, expected)
+    ├── SpecError ................ exit 2  an input file is malformed (file, field path, expected)
     ├── MeasurementError ......... exit 3  the run could not be measured honestly
     │   ├── TargetUnreachable ...........  nothing answered before the run started
     │   ├── GeneratorSaturated ..........  the load generator polluted its own numbers (CPU, lag)

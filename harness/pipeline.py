@@ -9,14 +9,28 @@ This is the data flow in one place (see docs/ARCHITECTURE.md): the spec is parse
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.audit import render_text, verify_directory
+from harness.errors import ArtifactError
+from harness.measure.result import AuditCheck, Clock, RunResult
 from harness.report import LoadedReport, ReportPaths, collect_provenance, read_report, write_reports
 from harness.slo import compare, evaluate
 from harness.slo.verdict import Comparison, Verdict
-from harness.spec import default_slo, load_scenario, load_slo
+from harness.spec import (
+    Endpoint,
+    Scenario,
+    default_slo,
+    load_scenario,
+    load_slo,
+    validate_slo_phases,
+)
+from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
+
+SCORE = Endpoint.SCORE.value  # the histogram name of /v1/score
 
 __all__ = ["CompareOutcome", "RunOutcome", "RunRequest", "compare_runs", "default_out_dir", "run"]
 
@@ -69,24 +83,22 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     )
     slo_path = request.slo or scenario.slo_path
     slo = load_slo(slo_path) if slo_path else default_slo()
+    # A misspelled phase in the SLO is a config error now, not an INSUFFICIENT objective later.
+    validate_slo_phases(
+        slo, (p.name for p in scenario.phases), file=str(slo_path or "<default SLO>")
+    )
     # Read the baseline before spending a minute on load: a bad baseline path is a usage error.
     baseline = read_report(request.baseline) if request.baseline else None
+    target = request.target or scenario.target
+    if target is not None:
+        check_target_allowed(target)  # before a single packet leaves
 
-    from harness import load  # Locust/gevent only from here on
-
-    result = load.run_scenario(
-        scenario,
-        load.RunOptions(
-            target=request.target,
-            rate=request.rate,
-            duration_s=request.duration_s,
-            workers=request.workers,
-            progress=request.progress,
-        ),
-    )
+    result = _measure(scenario, request, target)
     verdict = evaluate(result, slo)
     comparison = (
-        compare(baseline.result, result, tolerance=request.tolerance) if baseline else None
+        _checked(compare(baseline.result, result, tolerance=request.tolerance), request.baseline)
+        if baseline
+        else None
     )
     provenance = collect_provenance(
         scenario_path=request.scenario,
@@ -103,12 +115,72 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     return RunOutcome(verdict, comparison, paths, out_dir)
 
 
+def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> RunResult:
+    """Run the load; without a target, against a reference service started (and audited) here."""
+    from harness import load  # Locust/gevent only from here on
+
+    options = load.RunOptions(
+        target=target,
+        rate=request.rate,
+        duration_s=request.duration_s,
+        workers=request.workers,
+        progress=request.progress,
+    )
+    if target is not None:
+        return load.run_scenario(scenario, options)
+    with tempfile.TemporaryDirectory(prefix="slo-embedded-") as tmp:
+        keys = ServiceKeys.create(Path(tmp))
+        with launch_reference_service(
+            audit_dir=keys.audit_dir, extra_args=keys.service_args()
+        ) as url:
+            result = load.run_scenario(scenario, replace(options, target=url))
+        # The service has drained and flushed: every decision it made is on disk now.
+        audit = check_audit_trail(keys.audit_dir, keys.audit_key, result)
+    return replace(result, target=replace(result.target, started_by_harness=True), audit=audit)
+
+
+def check_audit_trail(directory: Path, key: bytes, result: RunResult) -> AuditCheck:
+    """Verify the embedded service's chain and that every OK score response has its record."""
+    report = verify_directory(directory, key)
+    problems = [render_text(report)] if not report.ok else []
+    score_ok = sum(p.latency(endpoint=SCORE).count for p in result.phases)
+    score_sent = sum(
+        h.count + h.out_of_range
+        for p in result.phases
+        for k, h in p.histograms.items()
+        if k.endpoint == SCORE and k.clock is Clock.INTENDED
+    )
+    if report.record_count < score_ok:
+        problems.append(
+            f"{score_ok - report.record_count} OK score responses have no audit record "
+            f"({report.record_count} records for {score_ok} OK responses)"
+        )
+    if report.record_count > score_sent:
+        problems.append(
+            f"{report.record_count} audit records but only {score_sent} score requests completed"
+        )
+    return AuditCheck(
+        intact=not problems,
+        records=report.record_count,
+        streams=len(report.streams),
+        problems=tuple(problems),
+    )
+
+
 def compare_runs(base_dir: Path, new_dir: Path, *, tolerance: float = 0.10) -> CompareOutcome:
     """Compare two finished runs' report directories."""
     base = read_report(base_dir)
     new = read_report(new_dir)
-    comparison = compare(base.result, new.result, tolerance=tolerance)
+    comparison = _checked(compare(base.result, new.result, tolerance=tolerance), base_dir)
     return CompareOutcome(comparison, base, new)
+
+
+def _checked(comparison: Comparison, base_dir: Path | None) -> Comparison:
+    # A baseline that shares nothing with the run would make the gate pass silently.
+    if not comparison.metrics:
+        notes = " ".join(comparison.notes)
+        raise ArtifactError(f"{base_dir}: baseline has nothing comparable with this run. {notes}")
+    return comparison
 
 
 def _point_latest(reports_root: Path, out_dir: Path) -> None:

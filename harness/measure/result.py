@@ -22,8 +22,8 @@ from datetime import datetime
 from harness.measure.histogram import LatencyHistogram
 
 __all__ = [
-    "Clock",
     "AuditCheck",
+    "Clock",
     "FaultWindow",
     "GeneratorHealth",
     "HistKey",

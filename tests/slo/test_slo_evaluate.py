@@ -363,7 +363,7 @@ def test_intact_audit_trail_adds_a_passing_objective(
     assert verdict.status is VerdictStatus.PASS
     audit = verdict.objectives[-1]
     assert (audit.metric, audit.status, audit.samples) == (
-        "audit_trail_intact",
+        "audit_trail_problems",
         ObjectiveStatus.PASS,
         12_000,
     )
