@@ -125,6 +125,7 @@ def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> Run
         duration_s=request.duration_s,
         workers=request.workers,
         progress=request.progress,
+        scenario_path=request.scenario,
     )
     if target is not None:
         return load.run_scenario(scenario, options)

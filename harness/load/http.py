@@ -1,0 +1,346 @@
+"""A lean HTTP/1.1 keep-alive client for the load generator's hot path.
+
+Why not Locust's FastHttpUser (geventhttpclient) or httpx: their per-request work (header dicts,
+cookie jars, URL joining, response objects, Locust's own bookkeeping) costs ~1.5 ms of client
+time per request on these machines, and in an open model every microsecond the client spends is
+reported as target latency. Requests here are serialised once, before their intended send time
+(:func:`build_request`), and a response is parsed only as far as needed to find its end: the
+status line, then ``Content-Length`` or ``Transfer-Encoding: chunked`` (or EOF when the server
+closes). The body is not decoded; its first bytes are kept only for failed responses (error
+messages).
+
+The module uses the stdlib ``socket`` API only. Inside the generator process ``import locust``
+has monkey-patched ``socket`` with gevent's cooperative sockets, so a blocking ``recv`` yields to
+other greenlets; outside it (unit tests) the same code runs on plain blocking sockets.
+
+Invariants:
+- one request at a time per connection (no pipelining); a response that carries extra bytes
+  after its end is a protocol error and the connection is dropped;
+- ``exchange`` never takes longer than its deadline (socket timeouts are recomputed from the
+  remaining time before every blocking call);
+- a connection that the server closed while idle (keep-alive timeout) is detected before reuse
+  or, if the close races the send, the request is sent once more on a fresh connection, but only
+  when not a single response byte had arrived (the server cannot have processed it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = [
+    "ClientError",
+    "ConnectFailed",
+    "ConnectionLost",
+    "HttpConnection",
+    "ProtocolError",
+    "Reply",
+    "RequestTimeout",
+    "build_request",
+]
+
+_INITIAL_BUFFER: Final = 64 * 1024
+_MAX_RESPONSE: Final = 16 * 1024 * 1024  # a scoring response is < 1 KB; anything bigger is wrong
+_MAX_HEAD: Final = 64 * 1024
+_SNIPPET: Final = 200  # bytes of a failed response's body kept for error messages
+_IDLE_CHECK_NS: Final = 500_000_000  # check an idle connection for a server close after 0.5 s
+_HEAD_END: Final = b"\r\n\r\n"
+
+
+class ClientError(Exception):
+    """A request that did not produce a complete HTTP response."""
+
+
+class ConnectFailed(ClientError):
+    """The TCP connection could not be established."""
+
+
+class RequestTimeout(ClientError):
+    """No complete response before the deadline."""
+
+
+class ConnectionLost(ClientError):
+    """The server closed or reset the connection before the response was complete."""
+
+
+class ProtocolError(ClientError):
+    """The bytes received are not a valid HTTP/1.1 response."""
+
+
+class _NoResponse(ConnectionLost):
+    """Closed before a single response byte arrived (the request was not processed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the generator needs of a response: status, body size, and a snippet on failure."""
+
+    status: int
+    body_length: int
+    snippet: bytes = b""
+
+
+def build_request(
+    method: str,
+    host_header: str,
+    path: str,
+    body: bytes | None = None,
+    *,
+    content_type: str = "application/json",
+) -> bytes:
+    """The complete request bytes (head and body), ready to send in one ``sendall``."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}", "User-Agent: slo-harness"]
+    if body is not None:
+        lines.append(f"Content-Type: {content_type}")
+        lines.append(f"Content-Length: {len(body)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+    return head + body if body else head
+
+
+class HttpConnection:
+    """One keep-alive connection to ``host:port``, (re)connected lazily."""
+
+    __slots__ = (
+        "_buf",
+        "_connect_timeout_s",
+        "_got_bytes",
+        "_host",
+        "_last_used_ns",
+        "_port",
+        "_sock",
+        "_view",
+    )
+
+    def __init__(self, host: str, port: int, *, connect_timeout_s: float = 5.0) -> None:
+        self._host = host
+        self._port = port
+        self._connect_timeout_s = connect_timeout_s
+        self._sock: socket.socket | None = None
+        self._buf = bytearray(_INITIAL_BUFFER)
+        self._view = memoryview(self._buf)
+        self._last_used_ns = 0
+        self._got_bytes = False
+
+    def __enter__(self) -> HttpConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connected(self) -> bool:
+        """True while a socket is open."""
+        return self._sock is not None
+
+    def close(self) -> None:
+        """Drop the connection (the next exchange reconnects)."""
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def exchange(self, request: bytes, deadline_ns: int) -> Reply:
+        """Send ``request`` and read its whole response; ``deadline_ns`` is ``time.monotonic_ns``.
+
+        Raises a :class:`ClientError` subclass; the connection is closed after any error.
+        """
+        reused = self._sock is not None and not self._stale()
+        if not reused:
+            self._connect(deadline_ns)
+        try:
+            return self._round_trip(request, deadline_ns)
+        except _NoResponse:
+            if not reused:
+                raise
+        # The server closed the idle connection while the request was on its way: it never saw
+        # it (not one response byte came back), so it is safe to send it once more.
+        self._connect(deadline_ns)
+        return self._round_trip(request, deadline_ns)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _connect(self, deadline_ns: int) -> None:
+        self.close()
+        timeout = min(self._connect_timeout_s, _remaining_s(deadline_ns))
+        try:
+            sock = socket.create_connection((self._host, self._port), timeout=timeout)
+        except TimeoutError:
+            raise RequestTimeout("connect timed out") from None
+        except OSError as exc:
+            raise ConnectFailed(f"connect to {self._host}:{self._port} failed: {exc}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock = sock
+
+    def _stale(self) -> bool:
+        """True (and closed) if the server has closed this idle connection."""
+        sock = self._sock
+        assert sock is not None
+        if time.monotonic_ns() - self._last_used_ns < _IDLE_CHECK_NS:
+            return False
+        try:
+            sock.settimeout(0.0)
+            sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False  # alive and quiet: the normal case
+        except OSError:
+            pass
+        # EOF, a reset, or unsolicited bytes: this connection cannot carry a request.
+        self.close()
+        return True
+
+    def _round_trip(self, request: bytes, deadline_ns: int) -> Reply:
+        sock = self._sock
+        assert sock is not None
+        self._got_bytes = False
+        try:
+            sock.settimeout(_remaining_s(deadline_ns))
+            sock.sendall(request)
+            reply = self._read_response(sock, deadline_ns)
+        except TimeoutError:
+            self.close()
+            raise RequestTimeout("no complete response before the timeout") from None
+        except ClientError:
+            self.close()
+            raise
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            self.close()
+            if not self._got_bytes:
+                raise _NoResponse(f"connection error: {exc}") from None
+            raise ConnectionLost(f"connection error: {exc}") from None
+        except OSError as exc:
+            self.close()
+            raise ConnectionLost(f"connection error: {exc}") from None
+        self._last_used_ns = time.monotonic_ns()
+        return reply
+
+    def _fill(self, sock: socket.socket, end: int, deadline_ns: int) -> int:
+        """Read more bytes after ``end``; return the new end. Raises on EOF."""
+        if end == len(self._buf):
+            if end >= _MAX_RESPONSE:
+                raise ProtocolError(f"response larger than {_MAX_RESPONSE} bytes")
+            self._buf.extend(bytes(len(self._buf)))
+            self._view = memoryview(self._buf)
+        sock.settimeout(_remaining_s(deadline_ns))
+        n = sock.recv_into(self._view[end:])
+        if n:
+            self._got_bytes = True
+        else:
+            if end == 0:
+                raise _NoResponse("closed before any response byte")
+            raise ConnectionLost("closed mid-response")
+        return end + n
+
+    def _read_response(self, sock: socket.socket, deadline_ns: int) -> Reply:
+        buf = self._buf
+        end = 0
+        for _ in range(_MAX_RESPONSE):  # bounded: every pass reads at least one byte
+            head_end = buf.find(_HEAD_END, 0, end)
+            if head_end >= 0:
+                break
+            if end > _MAX_HEAD:
+                raise ProtocolError("response head larger than 64 KB")
+            end = self._fill(sock, end, deadline_ns)
+        else:  # pragma: no cover - unreachable: each pass reads >= 1 byte
+            raise ProtocolError("unterminated response head")
+        status, length, chunked, close = _parse_head(bytes(buf[:head_end]))
+        body_start = head_end + 4
+        if status in (204, 304) or 100 <= status < 200:
+            body_end = body_start
+        elif chunked:
+            body_end, end = self._read_chunked(sock, body_start, end, deadline_ns)
+        elif length is not None:
+            body_end = body_start + length
+            while end < body_end:
+                end = self._fill(sock, end, deadline_ns)
+        else:  # no framing: the body runs until the server closes
+            body_end = self._read_to_eof(sock, end, deadline_ns)
+            end = body_end
+            close = True
+        if end != body_end:
+            raise ProtocolError("unexpected bytes after the response")
+        snippet = (
+            bytes(buf[body_start : min(body_end, body_start + _SNIPPET)]) if status >= 400 else b""
+        )
+        if close:
+            self.close()
+        return Reply(status, body_end - body_start, snippet)
+
+    def _read_chunked(
+        self, sock: socket.socket, pos: int, end: int, deadline_ns: int
+    ) -> tuple[int, int]:
+        """Walk the chunks from ``pos``; return (end of the message, end of data read)."""
+        buf = self._buf
+        for _ in range(_MAX_RESPONSE):
+            line_end = buf.find(b"\r\n", pos, end)
+            if line_end < 0:
+                end = self._fill(sock, end, deadline_ns)
+                continue
+            try:
+                size = int(bytes(buf[pos:line_end]).split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise ProtocolError("bad chunk size line") from None
+            if size == 0:
+                # Optional trailer lines, then an empty line: the first blank line ends it.
+                for _ in range(_MAX_RESPONSE):
+                    blank = buf.find(_HEAD_END, line_end, end)
+                    if blank >= 0:
+                        return blank + 4, end
+                    end = self._fill(sock, end, deadline_ns)
+                raise ProtocolError("unterminated chunked trailer")  # pragma: no cover
+            pos = line_end + 2 + size + 2
+            while end < pos:
+                end = self._fill(sock, end, deadline_ns)
+            if buf[pos - 2 : pos] != b"\r\n":
+                raise ProtocolError("chunk not followed by CRLF")
+        raise ProtocolError("too many chunks")  # pragma: no cover
+
+    def _read_to_eof(self, sock: socket.socket, end: int, deadline_ns: int) -> int:
+        for _ in range(_MAX_RESPONSE):
+            try:
+                end = self._fill(sock, end, deadline_ns)
+            except ConnectionLost:
+                return end
+        raise ProtocolError("response never ended")  # pragma: no cover
+
+
+def _parse_head(head: bytes) -> tuple[int, int | None, bool, bool]:
+    """(status, content length or None, chunked, connection close) of a response head."""
+    if not head.startswith(b"HTTP/1.") or len(head) < 12 or head[12:13] not in (b" ", b"\r", b""):
+        raise ProtocolError("not an HTTP/1.x status line")
+    try:
+        status = int(head[9:12])
+    except ValueError:
+        raise ProtocolError("bad status code") from None
+    lower = head.lower()
+    length: int | None = None
+    at = lower.find(b"\r\ncontent-length:")
+    if at >= 0:
+        stop = lower.find(b"\r\n", at + 2)
+        try:
+            length = int(lower[at + 17 : stop if stop >= 0 else None].strip())
+        except ValueError:
+            raise ProtocolError("bad Content-Length") from None
+        if length < 0 or length > _MAX_RESPONSE:
+            raise ProtocolError("Content-Length out of range")
+    chunked = _header_has(lower, b"transfer-encoding", b"chunked")
+    close = _header_has(lower, b"connection", b"close") or head.startswith(b"HTTP/1.0")
+    if head.startswith(b"HTTP/1.0") and _header_has(lower, b"connection", b"keep-alive"):
+        close = False
+    return status, length, chunked, close
+
+
+def _header_has(lower_head: bytes, name: bytes, token: bytes) -> bool:
+    at = lower_head.find(b"\r\n" + name + b":")
+    if at < 0:
+        return False
+    stop = lower_head.find(b"\r\n", at + 2)
+    return token in lower_head[at : stop if stop >= 0 else None]
+
+
+def _remaining_s(deadline_ns: int) -> float:
+    remaining = (deadline_ns - time.monotonic_ns()) / 1e9
+    if remaining <= 0:
+        raise RequestTimeout("deadline passed")
+    return remaining

@@ -1,0 +1,194 @@
+"""One generator process's part of a run: what it is told (:class:`RunSpec`), how it starts its
+engine, what it reports back (:class:`HealthWire`), and how a finished run becomes a RunResult.
+
+Shared by the local runner, Locust workers, the master and the Locust plugin, so all four run
+exactly the same engine. A ``RunSpec`` travels from the master to each worker inside Locust's own
+msgpack messages (``msgspec.to_builtins``), so a worker on another machine needs nothing but the
+master's address: scenario, target, its share of the schedule and the common wall-clock start.
+
+Test hook: with ``SLO_HARNESS_REQUEST_LOG=DIR`` in the environment, every generator process also
+keeps a per-request log (phase, endpoint, outcome, intended/sent/done ns) and writes it to
+``DIR/requests-<pid>.json`` at the end, so a test can check the merged histograms against raw
+samples. It costs memory per request; never set it for real runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from harness.load.engine import Engine, RequestLog
+from harness.load.health import ProcessCpuSampler, ProcessHealth, assess
+from harness.load.user import station_of
+from harness.load.workload import ScenarioWorkload
+from harness.measure.histogram import LatencyHistogram
+from harness.measure.recorder import Recorder
+from harness.measure.result import RunResult, ScenarioRef, TargetInfo
+from harness.spec.scenario import Scenario
+from harness.target import InferInput
+
+__all__ = [
+    "REQUEST_LOG_ENV",
+    "HealthWire",
+    "RunSpec",
+    "build_result",
+    "make_recorder",
+    "start_engine",
+    "write_request_log",
+]
+
+REQUEST_LOG_ENV: Final = "SLO_HARNESS_REQUEST_LOG"
+
+
+class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything one generator process needs to run its share of a scenario."""
+
+    scenario: Scenario
+    target_url: str
+    run_start_wall_ns: int  # time.time_ns() at which the schedule's t = 0 falls, in every process
+    part: tuple[int, int] = (0, 1)  # (k, n): this process sends arrivals k, k+n, k+2n, ...
+    infer: tuple[str, int] | None = None  # V2 input tensor (name, features) when the mix infers
+
+    def to_message(self) -> dict[str, Any]:
+        """Plain builtins for Locust's msgpack messages."""
+        data = msgspec.to_builtins(self)
+        assert isinstance(data, dict)
+        return data
+
+    @classmethod
+    def from_message(cls, data: object) -> RunSpec:
+        """Inverse of :meth:`to_message`."""
+        return msgspec.convert(data, cls, strict=False)
+
+
+class HealthWire(msgspec.Struct, frozen=True, array_like=True):
+    """:class:`ProcessHealth` over the wire (the lag histogram in HDR's encoding)."""
+
+    name: str
+    cpu_samples: list[float]
+    lag: str
+    lag_oor: int
+    cap: int
+    peak: int
+    cap_hits: int
+    problems: list[str]
+
+    @classmethod
+    def of(cls, h: ProcessHealth) -> HealthWire:
+        """Encode."""
+        lag = h.schedule_lag.encode() if h.schedule_lag.count else ""
+        return cls(
+            h.name,
+            list(h.cpu_samples),
+            lag,
+            h.schedule_lag.out_of_range,
+            h.concurrency_cap,
+            h.concurrency_peak,
+            h.cap_hits,
+            list(h.problems),
+        )
+
+    def health(self) -> ProcessHealth:
+        """Decode."""
+        lag = (
+            LatencyHistogram.decode(self.lag, self.lag_oor)
+            if self.lag
+            else LatencyHistogram(out_of_range=self.lag_oor)
+        )
+        return ProcessHealth(
+            self.name,
+            tuple(self.cpu_samples),
+            lag,
+            self.cap,
+            self.peak,
+            self.cap_hits,
+            tuple(self.problems),
+        )
+
+    def to_message(self) -> list[Any]:
+        """Plain builtins for Locust's msgpack messages."""
+        data = msgspec.to_builtins(self)
+        assert isinstance(data, list)
+        return data
+
+    @classmethod
+    def from_message(cls, data: object) -> HealthWire:
+        """Inverse of :meth:`to_message`."""
+        return msgspec.convert(data, cls, strict=False)
+
+
+def make_recorder(spec: RunSpec) -> Recorder:
+    """A recorder on the run's common time base."""
+    return Recorder(
+        run_start_wall_ns=spec.run_start_wall_ns,
+        interval_s=spec.scenario.interval_s,
+        lateness_ns=round(spec.scenario.lateness_ms * 1e6),
+    )
+
+
+def start_engine(environment: Any, spec: RunSpec, *, name: str) -> Engine:
+    """Build this process's engine for ``spec`` on a Locust environment and start it."""
+    infer = InferInput(*spec.infer) if spec.infer is not None else None
+    source = ScenarioWorkload(spec.scenario, spec.target_url, stream=spec.part[0], infer=infer)
+    engine = Engine(
+        station=station_of(environment),
+        scenario=spec.scenario,
+        target_url=spec.target_url,
+        source=source,
+        recorder=make_recorder(spec),
+        fire_request=environment.events.request.fire,
+        part=spec.part,
+        cpu_sampler=ProcessCpuSampler(),
+        request_log=[] if os.environ.get(REQUEST_LOG_ENV) else None,
+        name=name,
+    )
+    engine.start()
+    return engine
+
+
+def write_request_log(log: RequestLog | None) -> None:
+    """Write the test hook's per-request log (see the module docstring), atomically."""
+    folder = os.environ.get(REQUEST_LOG_ENV)
+    if log is None or not folder:
+        return
+    path = Path(folder) / f"requests-{os.getpid()}.json"
+    fd, tmp = tempfile.mkstemp(prefix=".requests-", dir=folder)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(log, f)
+    os.replace(tmp, path)
+
+
+def build_result(
+    *,
+    scenario: Scenario,
+    scenario_ref: ScenarioRef,
+    target: TargetInfo,
+    recorder: Recorder,
+    health: list[ProcessHealth],
+    extra_reasons: tuple[str, ...] = (),
+    workers: int,
+    ended_at: datetime | None = None,
+) -> RunResult:
+    """Assemble the run's result from the (merged) recorder and every process's health."""
+    phases, intervals = recorder.build(scenario.phase_metas())
+    generator = assess(health, scenario.generator)
+    if extra_reasons:
+        generator = replace(generator, valid=False, reasons=generator.reasons + extra_reasons)
+    started = datetime.fromtimestamp(recorder.run_start_wall_ns / 1e9, UTC)
+    return RunResult(
+        scenario=scenario_ref,
+        target=target,
+        started_at=started,
+        ended_at=ended_at or datetime.now(UTC),
+        phases=phases,
+        intervals=intervals,
+        generator=generator,
+        workers=workers,
+    )

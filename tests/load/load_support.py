@@ -1,0 +1,89 @@
+"""Helpers of the load tests: the known-latency target as a subprocess, and harness.load runs in
+fresh child processes (Locust monkey-patches any process that imports it; pytest's must stay
+clean)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from harness.measure.histogram import LatencyHistogram
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = ROOT / "benchmarks" / "targets" / "latency_target.py"
+CHILD = Path(__file__).with_name("_child.py")
+
+
+@contextmanager
+def latency_target(*args: str) -> Iterator[str]:
+    """Run the known-latency target with ``args``; yield its base URL; always stop it."""
+    proc = subprocess.Popen(
+        [sys.executable, str(TARGET), "--lifetime-s", "300", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("READY "), f"target did not start: {line!r}"
+        yield line.split(" ", 1)[1]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def scenario_json(**fields: Any) -> str:
+    """A scenario (plain fields, as in YAML) validated through the real spec, as JSON."""
+    from harness.spec.scenario import Scenario
+
+    return msgspec.json.encode(msgspec.convert({"name": "test", **fields}, Scenario)).decode()
+
+
+def run_child(*args: str, env: dict[str, str] | None = None, timeout: float = 90) -> dict[str, Any]:
+    """Run ``_child.py`` with ``args``; return its JSON (stderr attached on failure)."""
+    proc = subprocess.run(
+        [sys.executable, str(CHILD), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, f"child failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+    out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["_stderr"] = proc.stderr
+    return out
+
+
+def hist(data: dict[str, Any]) -> LatencyHistogram:
+    """Decode a histogram printed by the child."""
+    if not data["encoded"]:
+        return LatencyHistogram(out_of_range=data["oor"])
+    return LatencyHistogram.decode(data["encoded"], data["oor"])
+
+
+def analytic_stall_p99_ms(rate: float, duration_s: float, stall_s: float) -> float:
+    """p99 (ms) of an open-model run at ``rate`` for ``duration_s`` against a target that holds
+    every response for ``stall_s`` once: the arrival at offset t into the stall waits stall_s - t.
+
+    HDR's p99 is the sample of rank int(0.99 N + 0.5); the N - rank samples above it are the
+    first arrivals of the stall, so p99 = stall_s - (N - rank) / rate (30 s at 200/s: 0.7 s).
+    """
+    n = round(rate * duration_s)
+    above = n - int(0.99 * n + 0.5)
+    return (stall_s - above / rate) * 1000.0

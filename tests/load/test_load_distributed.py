@@ -1,0 +1,106 @@
+"""Distributed runs: a master and local worker processes over Locust's own protocol."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from load_support import CHILD, ROOT, hist, run_child, scenario_json
+
+from harness.measure.histogram import LatencyHistogram
+
+PERCENTILES = (0.0, 10.0, 50.0, 90.0, 99.0, 99.9, 100.0)
+
+
+def _from_logs(rows: list[list], start: int, end: int) -> LatencyHistogram:
+    """One histogram fed with every OK sample's (end - start) // 1000, as the recorder does."""
+    h = LatencyHistogram()
+    for row in rows:
+        if row[2] == "ok":
+            h.record((row[end] - row[start]) // 1000)
+    return h
+
+
+@pytest.mark.slow
+def test_two_workers_merge_exactly(bimodal_target: str, tmp_path: Path) -> None:
+    """Each worker sends its half of the schedule; the master's merged histograms equal one
+    histogram fed with every raw sample both workers logged (count, percentiles, buckets)."""
+    env = {**os.environ, "SLO_HARNESS_REQUEST_LOG": str(tmp_path)}
+    out = run_child(
+        "run",
+        scenario_json(
+            target=bimodal_target,
+            max_concurrency=16,
+            phases=[{"name": "steady", "kind": "steady", "rate": 200, "duration_s": 4}],
+        ),
+        "--workers",
+        "2",
+        env=env,
+    )
+    logs = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("requests-*.json"))]
+    assert len(logs) == 2
+    assert [len(rows) for rows in logs] == [400, 400]
+    steady = out["phases"][0]
+    assert steady["counts"]["sent"] == steady["counts"]["ok"] == 800
+    assert out["workers"] == 2
+    assert out["generator"]["cap"] == 16
+    rows = [row for worker in logs for row in worker]
+    for key, start in (("intended_ok", 3), ("service_ok", 4)):
+        merged, truth = hist(steady[key]), _from_logs(rows, start, 5)
+        assert merged.count == truth.count == 800
+        assert merged.percentiles_us(PERCENTILES) == truth.percentiles_us(PERCENTILES)
+        assert list(merged.buckets()) == list(truth.buckets())
+    assert sum(i["ok"] for i in out["intervals"]) == 800
+
+
+def _workers_of(pid: int, n: int, timeout_s: float) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            procs = [
+                p
+                for p in psutil.Process(pid).children(recursive=True)
+                if "harness.load.worker" in " ".join(p.cmdline())
+            ]
+        except psutil.NoSuchProcess:
+            procs = []
+        if len(procs) >= n:
+            return procs
+        time.sleep(0.1)
+    raise AssertionError("workers did not start")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_no_worker_outlives_its_master(bimodal_target: str, sig: signal.Signals) -> None:
+    """Ctrl-C (SIGINT) on a distributed run stops its workers; so does the master being killed
+    outright (each worker watches its parent)."""
+    spec = scenario_json(
+        target=bimodal_target,
+        phases=[{"name": "steady", "kind": "steady", "rate": 50, "duration_s": 60}],
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(CHILD), "run", spec, "--workers", "2"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        workers = _workers_of(proc.pid, 2, 30)
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        gone, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, [p.pid for p in alive]
+        assert len(gone) == 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -1,0 +1,138 @@
+"""Local runs of the open-model engine over real HTTP against the known-latency target.
+
+Each run happens in a fresh child process (Locust monkey-patches the process that imports it).
+The numbers checked here are sanity bounds; the fidelity comparison with wrk is a benchmark
+(benchmarks/bench_generator.py), not a timed unit test.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from load_support import (
+    analytic_stall_p99_ms,
+    hist,
+    latency_target,
+    run_child,
+    scenario_json,
+)
+
+
+def _phase(out: dict, name: str) -> dict:
+    return next(p for p in out["phases"] if p["name"] == name)
+
+
+@pytest.mark.slow
+def test_open_model_run_measures_the_known_distribution(bimodal_target: str) -> None:
+    """Every intended request is sent and answered; p50/p99 sit on the target's 2 ms / 40 ms
+    modes; intervals account for every arrival; plain progress lines are printed; a CPU limit
+    forced down to 0.5% declares the generator saturated (the run is invalid, with the reason)."""
+    out = run_child(
+        "run",
+        scenario_json(
+            target=bimodal_target,
+            max_concurrency=32,
+            generator={"max_cpu_percent": 0.5},
+            phases=[
+                {"name": "warmup", "kind": "warmup", "rate": 100, "duration_s": 1},
+                {"name": "steady", "kind": "steady", "rate": 200, "duration_s": 5},
+            ],
+        ),
+        "--progress",
+    )
+    warm, steady = _phase(out, "warmup"), _phase(out, "steady")
+    assert warm["counts"]["sent"] == warm["counts"]["ok"] == 100
+    assert steady["counts"]["sent"] == steady["counts"]["ok"] == 1000
+    assert steady["counts"]["unsent"] == steady["counts"]["failed"] == 0
+    intended, service = hist(steady["intended_ok"]), hist(steady["service_ok"])
+    assert 2.0 <= intended.percentile_ms(50) < 2.8
+    assert 40.0 <= intended.percentile_ms(99) < 42.0
+    assert service.percentile_ms(50) <= intended.percentile_ms(50)
+    assert sum(i["offered"] for i in out["intervals"]) == 1100
+    assert sum(i["ok"] for i in out["intervals"]) == 1100
+    assert "offered" in out["_stderr"]
+    generator = out["generator"]
+    assert generator["cap"] == 32
+    assert not generator["valid"]
+    assert any("CPU above 0.5%" in r for r in generator["reasons"])
+
+
+@pytest.mark.slow
+def test_a_stall_is_measured_from_the_intended_send_time() -> None:
+    """The target holds every response for 1 s once, at 200 requests/s for 6 s, with only 8
+    connection slots: intended-clock p99 matches the analytic value (~0.94 s) although the
+    service clock (which starts at the delayed send) misses the stall; nothing is skipped."""
+    with latency_target("--slow-every", "0", "--stall-after-s", "2.5", "--stall-s", "1") as url:
+        out = run_child(
+            "run",
+            scenario_json(
+                target=url,
+                max_concurrency=8,
+                phases=[{"name": "steady", "kind": "steady", "rate": 200, "duration_s": 6}],
+            ),
+        )
+    steady = _phase(out, "steady")
+    assert steady["counts"]["sent"] == steady["counts"]["ok"] == 1200
+    assert steady["counts"]["late"] > 150
+    expected = analytic_stall_p99_ms(200, 6, 1.0)
+    p99 = hist(steady["intended_ok"]).percentile_ms(99)
+    assert abs(p99 - expected) < 30, (p99, expected)
+    assert hist(steady["service_ok"]).percentile_ms(99) < 50
+    assert out["generator"]["cap_hits"] > 150
+    assert out["generator"]["peak"] == 8
+
+
+@pytest.mark.slow
+def test_requests_that_never_get_a_slot_are_counted_unsent() -> None:
+    """A target that never answers, 2 slots, 500 ms timeouts: slots cycle through timeouts,
+    the backlog left at the drain deadline is counted unsent; sent + unsent = offered."""
+    with latency_target("--slow-every", "0", "--stall-after-s", "0", "--stall-s", "60") as url:
+        out = run_child(
+            "run",
+            scenario_json(
+                target=url,
+                max_concurrency=2,
+                timeout_ms=500,
+                phases=[{"name": "steady", "kind": "steady", "rate": 50, "duration_s": 2}],
+            ),
+        )
+    counts = _phase(out, "steady")["counts"]
+    assert counts["ok"] == 0
+    assert counts["failed"] == counts["sent"]
+    assert 6 <= counts["sent"] <= 16
+    assert counts["sent"] + counts["unsent"] == 100
+    assert sum(i["offered"] for i in out["intervals"]) == 100
+
+
+@pytest.mark.slow
+def test_an_unreachable_target_fails_promptly() -> None:
+    """Nothing listening: TargetUnreachable before any load, within the 5 s probe budget."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    out = run_child(
+        "run",
+        scenario_json(
+            target=f"http://127.0.0.1:{port}",
+            phases=[{"name": "steady", "kind": "steady", "rate": 10, "duration_s": 5}],
+        ),
+    )
+    assert out["error"] == "TargetUnreachable"
+    assert out["wall_s"] < 8
+    assert time.monotonic() - started < 15
+
+
+def test_a_target_outside_loopback_is_refused() -> None:
+    """Load only goes to loopback (or the project's namespaces): other hosts are a usage error."""
+    out = run_child(
+        "run",
+        scenario_json(
+            target="http://10.1.2.3:8080",
+            phases=[{"name": "steady", "kind": "steady", "rate": 10, "duration_s": 5}],
+        ),
+    )
+    assert out["error"] == "UsageError"
+    assert "loopback" in out["message"]
