@@ -23,15 +23,14 @@ part of the HDR encoding and are not kept here (``report.json`` carries them).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, NamedTuple
 
 from harness.errors import ArtifactError
+from harness.files import atomic_write_bytes
 from harness.measure.histogram import LatencyHistogram
 from harness.measure.result import IntervalRecord
 
@@ -73,7 +72,8 @@ def write_hlog(
             raise ValueError(f"interval start must be >= 0 (relative to the run), got {start_s}")
         max_ms = hist.max_us / 1000.0
         lines.append(f"{prefix}{start_s:.3f},{length_s:.3f},{max_ms:.3f},{hist.encode()}")
-    _atomic_write(path, "\n".join(lines) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def read_hlog(path: Path) -> list[HlogInterval]:
@@ -116,18 +116,3 @@ def _merged(intervals: Sequence[IntervalRecord]) -> list[tuple[float, float, Lat
 
 def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Temp file in the same directory, fsync, then rename: never a half-written hlog."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

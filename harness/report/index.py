@@ -19,7 +19,7 @@ from typing import Final
 from markupsafe import Markup
 
 from harness.errors import ArtifactError
-from harness.report._files import atomic_write_bytes
+from harness.files import atomic_write_bytes
 from harness.report.document import ReportDoc
 from harness.report.html_report import Cell, Table, template_environment
 from harness.report.manifest import MANIFEST_FILE, verify_report_dir

@@ -39,7 +39,6 @@ from harness.report.document import (
     LatencyDoc,
     MetricComparisonDoc,
     ObjectiveDoc,
-    PackageDoc,
     PhaseDoc,
     ProvenanceDoc,
     ReportDoc,
@@ -107,7 +106,7 @@ def build_document(
         fault_windows=[_fault(w) for w in result.fault_windows],
         audit=None if result.audit is None else _audit(result.audit),
         comparison=None if comparison is None else _comparison(comparison),
-        provenance=_provenance(provenance),
+        provenance=msgspec.convert(provenance, ProvenanceDoc, from_attributes=True),
     )
 
 
@@ -269,30 +268,4 @@ def _comparison(c: Comparison) -> ComparisonDoc:
             for m in c.metrics
         ],
         notes=list(c.notes),
-    )
-
-
-def _provenance(p: Provenance) -> ProvenanceDoc:
-    return ProvenanceDoc(
-        harness_version=p.harness_version,
-        git_commit=p.git_commit,
-        git_dirty=p.git_dirty,
-        scenario_path=p.scenario_path,
-        scenario_sha256=p.scenario_sha256,
-        slo_path=p.slo_path,
-        slo_sha256=p.slo_sha256,
-        target_url=p.target_url,
-        model_name=p.model_name,
-        model_version=p.model_version,
-        model_sha256=p.model_sha256,
-        host=p.host,
-        cpu_model=p.cpu_model,
-        cpu_count=p.cpu_count,
-        os=p.os,
-        kernel=p.kernel,
-        python_version=p.python_version,
-        packages=[PackageDoc(name=pkg.name, version=pkg.version) for pkg in p.packages],
-        started_at=p.started_at,
-        ended_at=p.ended_at,
-        command_line=list(p.command_line),
     )

@@ -23,7 +23,7 @@ import msgspec
 import orjson
 
 from harness.errors import ArtifactError
-from harness.report._files import sha256_bytes, sha256_file
+from harness.files import sha256_bytes, sha256_file
 from harness.report.json_report import canonical_json
 from harness.report.reader import REPORT_FILE
 

@@ -25,8 +25,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Final
 
+from harness.files import sha256_file
 from harness.measure.result import TargetInfo
-from harness.report._files import sha256_file
 
 __all__ = [
     "KEY_PACKAGES",

@@ -38,11 +38,10 @@ from harness.report.document import (
     ComparisonDoc,
     HistogramDoc,
     PhaseDoc,
-    ProvenanceDoc,
     ReportDoc,
     RequestsDoc,
 )
-from harness.report.provenance import PackageVersion, Provenance
+from harness.report.provenance import Provenance
 from harness.slo.verdict import (
     Comparison,
     MetricComparison,
@@ -89,7 +88,7 @@ def read_report(directory: Path) -> LoadedReport:
         schema_version=doc.schema_version,
         result=result,
         verdict=_verdict(doc),
-        provenance=_provenance(doc.provenance),
+        provenance=msgspec.convert(doc.provenance, Provenance, from_attributes=True),
         comparison=None if doc.comparison is None else _comparison(doc.comparison),
     )
 
@@ -251,30 +250,4 @@ def _comparison(c: ComparisonDoc) -> Comparison:
             for m in c.metrics
         ),
         notes=tuple(c.notes),
-    )
-
-
-def _provenance(p: ProvenanceDoc) -> Provenance:
-    return Provenance(
-        harness_version=p.harness_version,
-        git_commit=p.git_commit,
-        git_dirty=p.git_dirty,
-        scenario_path=p.scenario_path,
-        scenario_sha256=p.scenario_sha256,
-        slo_path=p.slo_path,
-        slo_sha256=p.slo_sha256,
-        target_url=p.target_url,
-        model_name=p.model_name,
-        model_version=p.model_version,
-        model_sha256=p.model_sha256,
-        host=p.host,
-        cpu_model=p.cpu_model,
-        cpu_count=p.cpu_count,
-        os=p.os,
-        kernel=p.kernel,
-        python_version=p.python_version,
-        packages=tuple(PackageVersion(pkg.name, pkg.version) for pkg in p.packages),
-        started_at=p.started_at,
-        ended_at=p.ended_at,
-        command_line=tuple(p.command_line),
     )

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Final
 
 from harness.errors import UsageError
+from harness.files import atomic_write_bytes, sha256_bytes
 from harness.measure.hlog import write_hlog
 from harness.measure.result import RunResult
-from harness.report._files import atomic_write_bytes, sha256_bytes
 from harness.report.csv_report import render_windows_csv
 from harness.report.html_report import render_report_html
 from harness.report.json_report import render_report_json

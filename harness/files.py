@@ -1,4 +1,4 @@
-"""Small file helpers shared by the writers: atomic writes and SHA-256 digests.
+"""Small file helpers shared by every writer (reports, hlog): atomic writes and SHA-256 digests.
 
 Every artifact is written to a temporary file in its final directory, flushed to disk and renamed
 over the target (``os.replace`` is atomic within one filesystem), so a reader never sees a
