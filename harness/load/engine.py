@@ -36,6 +36,7 @@ deadline, spins by :mod:`~harness.load.pacing`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import random
 import re
@@ -214,6 +215,10 @@ class Engine:
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         """Start the scheduler (and the CPU sampler) greenlets."""
+        # Locust, gevent and the payload tables live for the whole run: freeze them out of the
+        # collector so a full collection mid-run does not stall the scheduler walking them.
+        gc.collect()
+        gc.freeze()
         self._greenlets.append(gevent.spawn(self._run))
         if self._cpu is not None:
             self._greenlets.append(gevent.spawn(self._sample_cpu))

@@ -1,16 +1,20 @@
 """Baseline comparison for the regression gate: ``compare(base, new) -> Comparison`` (pure).
 
 The gate must not flap on a noisy 2-core machine, so a metric regresses only when the change is
-both statistically significant AND larger than a tolerance (default 10%):
+both statistically significant AND larger than a tolerance: 10% (``tolerance``) and at least
+``min_effect_ms`` (default 5 ms, a tenth of the default 50 ms SLO). The absolute floor matters for
+fast services: the bootstrap sees only within-run sampling noise, not run-to-run noise, and on
+these machines a p99 of 3 ms reruns at 8 ms now and then, a "x2.4 regression" that no SLO cares
+about. The effective ratio bound of a metric is ``max(1 + tolerance, 1 + min_effect_ms / base)``.
 
 - ``p99`` and ``p99_9`` (rule ``PERCENTILE_CI``): the ratio new/base of the exact HDR percentile,
   with a bootstrap confidence interval; flagged when the interval's lower bound (the ``alpha``
-  quantile of the bootstrap ratios, a one-sided bound at level ``alpha``) exceeds 1 + tolerance.
+  quantile of the bootstrap ratios, a one-sided bound at level ``alpha``) exceeds that bound.
   A percentile with too few OK responses on either side (the evaluation's rule: p99 needs 1,000,
   p99.9 10,000) is ``INSUFFICIENT`` and never flagged.
 - ``distribution`` (rule ``SHIFT_TEST``): a one-sided Mann-Whitney U test (scipy, "new is slower")
   on the latency distributions; flagged when p < ``alpha`` AND the median ratio new/base exceeds
-  1 + tolerance. Needs 20 OK responses per side.
+  that bound. Needs 20 OK responses per side.
 
 Scopes: every verdict phase present in both runs (matched by name), over all endpoints, and per
 endpoint when the phase has more than one endpoint in common. Latencies are the intended-clock
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -60,6 +65,7 @@ def compare(
     new: RunResult,
     *,
     tolerance: float = 0.10,
+    min_effect_ms: float = 5.0,
     alpha: float = 0.01,
     resamples: int = 2000,
     seed: int = 0,
@@ -67,6 +73,8 @@ def compare(
     """Compare ``new`` against ``base``; see the module docstring for the rules."""
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    if min_effect_ms < 0:
+        raise ValueError(f"min_effect_ms must be >= 0, got {min_effect_ms}")
     if not 0.0 < alpha < 0.5:
         raise ValueError(f"alpha must lie in (0, 0.5), got {alpha}")
     if resamples < 100:
@@ -95,7 +103,8 @@ def compare(
         ]
         for endpoint in [None, *common] if len(common) > 1 else [None]:
             rng = np.random.default_rng([seed, zlib.crc32(name.encode()), _crc(endpoint)])
-            metrics += _scope(b_phase, n_phase, endpoint, tolerance, alpha, resamples, rng)
+            bounds = _Bounds(tolerance, min_effect_ms, alpha)
+            metrics += _scope(b_phase, n_phase, endpoint, bounds, resamples, rng)
     return Comparison(
         base_label=_label(base),
         new_label=_label(new),
@@ -106,12 +115,25 @@ def compare(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    """How large a significant change must be to count: relative and absolute floors."""
+
+    tolerance: float
+    min_effect_ms: float
+    alpha: float
+
+    def limit(self, base_ms: float) -> float:
+        """The ratio new/base a change must exceed, for a baseline value of ``base_ms``."""
+        absolute = self.min_effect_ms / base_ms if base_ms > 0 else 0.0
+        return 1.0 + max(self.tolerance, absolute)
+
+
 def _scope(
     base: PhaseResult,
     new: PhaseResult,
     endpoint: str | None,
-    tolerance: float,
-    alpha: float,
+    bounds: _Bounds,
     resamples: int,
     rng: np.random.Generator,
 ) -> Iterator[MetricComparison]:
@@ -120,9 +142,9 @@ def _scope(
     where = f"phase '{base.name}'" + (f", endpoint '{endpoint}'" if endpoint else "")
     for metric, percentile in _PERCENTILES:
         yield _percentile(
-            b, n, metric, percentile, where, (base.name, endpoint), tolerance, alpha, resamples, rng
+            b, n, metric, percentile, where, (base.name, endpoint), bounds, resamples, rng
         )
-    yield _shift(b, n, where, (base.name, endpoint), tolerance, alpha, rng)
+    yield _shift(b, n, where, (base.name, endpoint), bounds, rng)
 
 
 def _percentile(
@@ -132,11 +154,11 @@ def _percentile(
     percentile: float,
     where: str,
     scope: tuple[str, str | None],
-    tolerance: float,
-    alpha: float,
+    bounds: _Bounds,
     resamples: int,
     rng: np.random.Generator,
 ) -> MetricComparison:
+    alpha = bounds.alpha
     stat = f"p{percentile:g}"
     need = min_samples(percentile)
     if b.total < need or n.total < need:
@@ -150,15 +172,16 @@ def _percentile(
     ratios = new_boot / np.maximum(base_boot, 1.0)
     low, high = (float(q) for q in np.quantile(ratios, [alpha, 1.0 - alpha]))
     ratio = _ratio(b, n, percentile)
-    regressed = low > 1.0 + tolerance
+    limit = bounds.limit(_value_ms(b, percentile))
+    regressed = low > limit
     change = (
         f"{stat} of {where} went from {_ms(b, percentile)} to {_ms(n, percentile)} "
         f"(x{ratio:.3f}; {1 - alpha:.0%} bootstrap bounds x{low:.3f} to x{high:.3f})"
     )
     if regressed:
-        reason = f"{change}: regressed, the lower bound exceeds the x{1 + tolerance:.2f} tolerance."
+        reason = f"{change}: regressed, the lower bound exceeds the x{limit:.2f} tolerance."
     else:
-        reason = f"{change}: no regression, the lower bound is within x{1 + tolerance:.2f}."
+        reason = f"{change}: no regression, the lower bound is within x{limit:.2f}."
     rule = RegressionRule.PERCENTILE_CI if regressed else RegressionRule.NONE
     return _row(scope, metric, b, n, percentile, low, high, None, regressed, rule, reason)
 
@@ -168,10 +191,10 @@ def _shift(
     n: Distribution,
     where: str,
     scope: tuple[str, str | None],
-    tolerance: float,
-    alpha: float,
+    bounds: _Bounds,
     rng: np.random.Generator,
 ) -> MetricComparison:
+    alpha = bounds.alpha
     if b.total < _SHIFT_MIN or n.total < _SHIFT_MIN:
         reason = (
             f"The shift test on {where} needs at least {_SHIFT_MIN} OK responses on each "
@@ -187,17 +210,16 @@ def _shift(
     p_value = float(test.pvalue)
     ratio = _ratio(b, n, 50.0)
     significant = p_value < alpha
-    regressed = significant and ratio > 1.0 + tolerance
+    limit = bounds.limit(_value_ms(b, 50.0))
+    regressed = significant and ratio > limit
     change = (
         f"latencies of {where}: Mann-Whitney {_p(p_value)} (new slower), median "
         f"{_ms(b, 50.0)} -> {_ms(n, 50.0)} (x{ratio:.3f})"
     )
     if regressed:
-        reason = (
-            f"Shifted up in {change}: significant and beyond the x{1 + tolerance:.2f} tolerance."
-        )
+        reason = f"Shifted up in {change}: significant and beyond the x{limit:.2f} tolerance."
     elif significant:
-        reason = f"Small shift in {change}: significant but within x{1 + tolerance:.2f}."
+        reason = f"Small shift in {change}: significant but within x{limit:.2f}."
     else:
         reason = f"No significant shift in {change} (alpha {alpha:g})."
     rule = RegressionRule.SHIFT_TEST if regressed else RegressionRule.NONE

@@ -11,6 +11,7 @@ import pytest
 from report_support import START, provenance, verdict
 
 from harness.errors import IntegrityError, UsageError
+from harness.files import sha256_file
 from harness.measure.hlog import read_hlog
 from harness.measure.result import (
     GeneratorHealth,
@@ -22,7 +23,6 @@ from harness.measure.result import (
 from harness.pan_scan import luhn_check_digit
 from harness.report import ARTIFACT_FILES, MANIFEST_FILE, read_report, verify_report_dir
 from harness.report import writer as writer_module
-from harness.report._files import sha256_file
 from harness.report.provenance import Provenance
 from harness.report.writer import ReportPaths, write_reports
 from harness.slo.verdict import Verdict, VerdictStatus

@@ -29,7 +29,7 @@ def test_twenty_percent_regression_is_flagged_by_both_rules() -> None:
     """The same distribution scaled 1.2x: p99 via the bootstrap CI, the shift via Mann-Whitney."""
     # 20,000 per side: the p99 rule then catches a 1.2x scale in 40 of 40 seeds tried (38 of 40
     # at 12,000; the shift test in all of them).
-    comparison = compare(_run(1, n=20_000), _run(2, n=20_000, scale=1.2))
+    comparison = compare(_run(1, n=20_000), _run(2, n=20_000, scale=1.2), min_effect_ms=0)
     assert comparison.regressed
     p99 = next(m for m in comparison.metrics if m.metric == "p99")
     assert p99.regressed
@@ -59,7 +59,7 @@ def test_rerun_of_the_same_distribution_is_never_flagged_across_seeds() -> None:
 
 def test_five_percent_regression_within_ten_percent_tolerance_is_not_flagged() -> None:
     """A real but small 5% slowdown is significant yet within tolerance: not a regression."""
-    comparison = compare(_run(3, n=40_000), _run(4, n=40_000, scale=1.05))
+    comparison = compare(_run(3, n=40_000), _run(4, n=40_000, scale=1.05), min_effect_ms=0)
     assert not comparison.regressed
     shift = next(m for m in comparison.metrics if m.metric == "distribution")
     assert shift.p_value is not None
@@ -69,10 +69,29 @@ def test_five_percent_regression_within_ten_percent_tolerance_is_not_flagged() -
 
 def test_five_percent_regression_is_flagged_with_a_two_percent_tolerance() -> None:
     """The tolerance is what keeps the 5% change unflagged: with 2% the shift test fires."""
-    comparison = compare(_run(3, n=40_000), _run(4, n=40_000, scale=1.05), tolerance=0.02)
+    comparison = compare(
+        _run(3, n=40_000), _run(4, n=40_000, scale=1.05), tolerance=0.02, min_effect_ms=0
+    )
     assert comparison.regressed
     shift = next(m for m in comparison.metrics if m.metric == "distribution")
     assert shift.rule is RegressionRule.SHIFT_TEST
+
+
+def test_twenty_percent_p99_regression_is_flagged_with_the_default_floor() -> None:
+    """With the default 5 ms floor a 1.2x slowdown of a ~50 ms p99 (10 ms) is still flagged."""
+    comparison = compare(_run(1, n=20_000), _run(2, n=20_000, scale=1.2))
+    p99 = next(m for m in comparison.metrics if m.metric == "p99")
+    assert p99.base_ms > 40
+    assert p99.rule is RegressionRule.PERCENTILE_CI
+
+
+def test_absolute_floor_ignores_large_ratios_of_tiny_latencies() -> None:
+    """A p99 going 2.5 ms -> 5.8 ms (x2.3, significant) stays under a 5 ms floor."""
+    base = run(phase("steady", ok=lognormal_us(20_000, median_ms=1, sigma=0.4, seed=31)))
+    new = run(phase("steady", ok=lognormal_us(20_000, median_ms=1, sigma=0.4, seed=32, scale=2.3)))
+    assert not compare(base, new).regressed
+    flagged = compare(base, new, min_effect_ms=0)
+    assert next(m for m in flagged.metrics if m.metric == "p99").regressed
 
 
 def test_tail_only_regression_is_caught_by_the_percentile_rule() -> None:
