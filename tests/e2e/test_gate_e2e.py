@@ -26,7 +26,7 @@ mix:
   - {{endpoint: score, weight: 1}}
 payload: {{seed: 7, cards: 500}}
 phases:
-  - {{name: warmup, kind: warmup, rate: 100, duration_s: 1}}
+  - {{name: warmup, kind: warmup, rate: 200, duration_s: 3}}
   - {{name: steady, kind: steady, rate: 250, duration_s: 6}}
 """
 SLO = """\
