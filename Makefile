@@ -36,8 +36,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+# Performance figures quoted in the README (minutes; run on a quiet machine, read the medians).
+bench: $(STAMP) test-deps
+	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_audit.py
+	$(BIN)/python benchmarks/bench_service.py
+	-$(BIN)/slo-harness run benchmarks/scenarios/service-1000rps.yaml --no-progress --out reports/bench-1000rps
+	$(BIN)/python benchmarks/bench_generator.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
