@@ -22,7 +22,7 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from harness.measure.result import Clock, Outcome, PhaseKind
-from harness.slo.verdict import ObjectiveStatus, RegressionRule, VerdictStatus
+from harness.slo.verdict import KneeStatus, ObjectiveStatus, RegressionRule, VerdictStatus
 
 __all__ = [
     "SCHEMA_ID",
@@ -35,6 +35,7 @@ __all__ = [
     "GeneratorDoc",
     "HistogramDoc",
     "IntervalDoc",
+    "KneeDoc",
     "LatencyDoc",
     "MetricComparisonDoc",
     "ObjectiveDoc",
@@ -49,7 +50,7 @@ __all__ = [
     "report_schema",
 ]
 
-SCHEMA_VERSION: Final = "1.0"
+SCHEMA_VERSION: Final = "1.1"  # 1.1 added ``capacity``
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -175,6 +176,29 @@ class ObjectiveDoc(_Doc, frozen=True, kw_only=True):
     status: ObjectiveStatus
     reason: str
     samples: Annotated[int | None, msgspec.Meta(description="requests behind observed")]
+
+
+class KneeDoc(_Doc, frozen=True, kw_only=True):
+    """The knee of one ramp or step phase: the highest offered rate (requests/s) at which the
+    latency percentile stayed under the SLO threshold. Information only: it never changes the
+    verdict. knee_rps is null when the phase breached from its start (from_start) or had too few
+    samples (insufficient); breached is false when the knee lies above the tested range
+    (not_reached)."""
+
+    phase: str
+    status: KneeStatus
+    percentile: Annotated[float, msgspec.Meta(description="0..100, e.g. 99")]
+    threshold_ms: float
+    knee_rps: Annotated[float | None, msgspec.Meta(description="requests/s; null: no knee")]
+    max_offered_rps: Annotated[
+        float, msgspec.Meta(description="highest per-interval offered rate of the phase")
+    ]
+    breached: bool
+    first_breach_s: Annotated[
+        float | None,
+        msgspec.Meta(description="start of the first confirmed breach, seconds from run start"),
+    ]
+    reason: str
 
 
 class GeneratorDoc(_Doc, frozen=True, kw_only=True):
@@ -312,6 +336,10 @@ class ReportDoc(_Doc, frozen=True, kw_only=True):
     verdict: VerdictStatus
     verdict_reasons: list[str]
     objectives: list[ObjectiveDoc]
+    capacity: Annotated[
+        list[KneeDoc],
+        msgspec.Meta(description="knees of ramp/step phases (since 1.1; absent in 1.0 reports)"),
+    ] = msgspec.field(default_factory=list)
     phases: list[PhaseDoc]
     intervals: list[IntervalDoc]
     fault_windows: list[FaultWindowDoc]

@@ -22,6 +22,7 @@ import jinja2
 from markupsafe import Markup
 
 from harness.measure.result import Clock, RunResult
+from harness.report.capacity import capacity_table
 from harness.report.junit import format_value
 from harness.report.markdown import ARTIFACT_DESCRIPTIONS
 from harness.report.plots import (
@@ -33,6 +34,7 @@ from harness.report.plots import (
 )
 from harness.report.provenance import Provenance
 from harness.report.stats import LatencySummary, endpoint_counts, summarise
+from harness.report.view import Cell, Plot, Table
 from harness.slo.verdict import Comparison, ObjectiveStatus, Verdict
 
 __all__ = ["Cell", "Table", "render_report_html", "template_environment"]
@@ -44,34 +46,6 @@ _STATUS_CLASS: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """One table cell: text (escaped on output), an optional CSS class and a relative link."""
-
-    text: str
-    css: str = ""
-    href: str = ""  # relative to the page; never a URL with a scheme
-
-
-@dataclass(frozen=True, slots=True)
-class Table:
-    """A captioned table of text cells."""
-
-    headers: Sequence[str]
-    rows: Sequence[Sequence[Cell]]
-    caption: str = ""
-    numeric_from: int = 99  # columns at or after this index are right-aligned
-
-
-@dataclass(frozen=True, slots=True)
-class Plot:
-    """An inline SVG plot (trusted markup produced by :mod:`harness.report.plots`)."""
-
-    title: str
-    svg: Markup
-    note: str = ""
-
-
 @dataclass(slots=True)
 class _Page:
     title: str
@@ -80,6 +54,7 @@ class _Page:
     reasons: Sequence[str]
     facts: Table
     objectives: Table
+    capacity: Table | None
     phases: Table
     latency: Table
     plots: Sequence[Plot]
@@ -143,9 +118,10 @@ def _page(
     plots = [
         Plot(
             "Latency over time",
-            Markup(latency_over_time_svg(result, series, objectives)),
+            Markup(latency_over_time_svg(result, series, objectives, verdict.capacity)),
             "p50 and p99 of OK responses per second, from the intended send time; red lines are "
-            "the SLO thresholds; shaded spans are fault windows; dotted lines start phases.",
+            "the SLO thresholds; shaded spans are fault windows; dotted lines start phases; a "
+            "solid purple line marks where a ramp's confirmed breach began (its knee).",
         ),
         Plot(
             "Latency by percentile",
@@ -173,6 +149,7 @@ def _page(
         reasons=list(verdict.reasons),
         facts=_facts(result, provenance),
         objectives=_objectives(verdict),
+        capacity=capacity_table(verdict.capacity),
         phases=_phases(result),
         latency=_latency(result),
         plots=plots,

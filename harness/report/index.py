@@ -21,11 +21,12 @@ from markupsafe import Markup
 from harness.errors import ArtifactError
 from harness.files import atomic_write_bytes
 from harness.report.document import ReportDoc
-from harness.report.html_report import Cell, Table, template_environment
+from harness.report.html_report import template_environment
 from harness.report.manifest import MANIFEST_FILE, verify_report_dir
 from harness.report.pan_guard import check_no_pans
 from harness.report.plots import TrendPoint, trend_svg
 from harness.report.reader import REPORT_FILE, decode_report
+from harness.report.view import Cell, Table
 from harness.slo.verdict import VerdictStatus
 
 __all__ = ["INDEX_FILE", "IndexEntry", "build_index", "scan_runs"]

@@ -36,6 +36,7 @@ from harness.report.document import (
     GeneratorDoc,
     HistogramDoc,
     IntervalDoc,
+    KneeDoc,
     LatencyDoc,
     MetricComparisonDoc,
     ObjectiveDoc,
@@ -49,7 +50,7 @@ from harness.report.document import (
 )
 from harness.report.provenance import Provenance, redact_url
 from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
-from harness.slo.verdict import Comparison, ObjectiveResult, Verdict
+from harness.slo.verdict import Comparison, Knee, ObjectiveResult, Verdict
 
 __all__ = ["build_document", "canonical_json", "latency_doc", "render_report_json"]
 
@@ -101,6 +102,7 @@ def build_document(
         verdict=verdict.status,
         verdict_reasons=list(verdict.reasons),
         objectives=[_objective(o) for o in verdict.objectives],
+        capacity=[_knee(k) for k in verdict.capacity],
         phases=[_phase(p) for p in result.phases],
         intervals=[_interval(r) for r in sorted(result.intervals, key=_interval_key)],
         fault_windows=[_fault(w) for w in result.fault_windows],
@@ -209,6 +211,20 @@ def _objective(o: ObjectiveResult) -> ObjectiveDoc:
         status=o.status,
         reason=o.reason,
         samples=o.samples,
+    )
+
+
+def _knee(k: Knee) -> KneeDoc:
+    return KneeDoc(
+        phase=k.phase,
+        status=k.status,
+        percentile=round_sig(k.percentile),
+        threshold_ms=round_sig(k.threshold_ms),
+        knee_rps=_optional(k.knee_rps),
+        max_offered_rps=round_sig(k.max_offered_rps),
+        breached=k.breached,
+        first_breach_s=None if k.first_breach_s is None else round(k.first_breach_s, 3),
+        reason=k.reason,
     )
 
 

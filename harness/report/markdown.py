@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from harness.measure.result import RunResult
+from harness.report.capacity import CAPACITY_HEADERS, CAPACITY_NOTE, capacity_rows
 from harness.report.junit import format_value
 from harness.report.provenance import Provenance
 from harness.report.stats import summarise
@@ -97,6 +98,9 @@ def render_summary_md(
         )
     else:
         lines.append("No objectives were evaluated.")
+    if verdict.capacity:
+        lines += ["", "### Capacity (knee)", "", CAPACITY_NOTE, ""]
+        lines += _table(CAPACITY_HEADERS, capacity_rows(verdict.capacity))
     lines += [
         "",
         "### Latency",

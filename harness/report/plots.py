@@ -33,7 +33,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from harness.measure.histogram import HIGHEST_US, LatencyHistogram
 from harness.measure.result import Clock, FaultWindow, IntervalRecord, RunResult
 from harness.slo.distribution import Distribution, distribution
-from harness.slo.verdict import ObjectiveResult
+from harness.slo.verdict import Knee, ObjectiveResult
 
 __all__ = [
     "SecondSeries",
@@ -194,15 +194,24 @@ def _latency_thresholds(objectives: Iterable[ObjectiveResult]) -> list[tuple[str
 # -- plots -------------------------------------------------------------------------------------
 @_styled
 def latency_over_time_svg(
-    result: RunResult, series: SecondSeries, objectives: Sequence[ObjectiveResult]
+    result: RunResult,
+    series: SecondSeries,
+    objectives: Sequence[ObjectiveResult],
+    knees: Sequence[Knee] = (),
 ) -> str:
-    """p50 and p99 per second with the SLO lines, fault windows shaded and phases marked."""
+    """p50 and p99 per second with the SLO lines, fault windows shaded, phases marked and a
+    vertical line where each ramp's confirmed breach began (its knee)."""
     fig, ax = _figure()
     _shade_faults(ax, result.fault_windows)
     ax.plot(series.start_s, series.p50_ms, lw=1.2, color="#2a9d8f", label="p50 per second")
     ax.plot(series.start_s, series.p99_ms, lw=1.2, color="#e76f51", label="p99 per second")
     for i, (label, ms) in enumerate(_latency_thresholds(objectives)):
         ax.axhline(ms, color="#c0392b", lw=1.0, ls=("--", "-.", ":")[i % 3], label=label)
+    for knee in knees:
+        if knee.first_breach_s is not None:
+            rate = "none" if knee.knee_rps is None else f"{knee.knee_rps:,.0f}/s"
+            label = f"knee of {knee.phase}: {rate}, breach from {knee.first_breach_s:g} s"
+            ax.axvline(knee.first_breach_s, color="#6a3d9a", lw=1.4, label=label)
     values = np.concatenate([series.p50_ms, series.p99_ms])
     finite = values[np.isfinite(values) & (values > 0)]
     if finite.size and finite.max() / finite.min() > 100:

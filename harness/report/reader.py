@@ -44,6 +44,7 @@ from harness.report.document import (
 from harness.report.provenance import Provenance
 from harness.slo.verdict import (
     Comparison,
+    Knee,
     MetricComparison,
     ObjectiveResult,
     Verdict,
@@ -221,6 +222,20 @@ def _verdict(doc: ReportDoc) -> Verdict:
             for o in doc.objectives
         ),
         reasons=tuple(doc.verdict_reasons),
+        capacity=tuple(
+            Knee(
+                phase=k.phase,
+                threshold_ms=k.threshold_ms,
+                percentile=k.percentile,
+                knee_rps=k.knee_rps,
+                max_offered_rps=k.max_offered_rps,
+                breached=k.breached,
+                first_breach_s=k.first_breach_s,
+                reason=k.reason,
+                status=k.status,
+            )
+            for k in doc.capacity
+        ),
     )
 
 

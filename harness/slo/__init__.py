@@ -8,8 +8,11 @@ from harness.slo.burn import BurnPeak, EventSeries, event_series, peak_multiwind
 from harness.slo.compare import compare
 from harness.slo.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
 from harness.slo.evaluate import evaluate
+from harness.slo.knee import find_knee, slo_capacity
 from harness.slo.verdict import (
     Comparison,
+    Knee,
+    KneeStatus,
     MetricComparison,
     ObjectiveResult,
     ObjectiveStatus,
@@ -24,6 +27,8 @@ __all__ = [
     "Comparison",
     "Distribution",
     "EventSeries",
+    "Knee",
+    "KneeStatus",
     "MetricComparison",
     "ObjectiveResult",
     "ObjectiveStatus",
@@ -34,6 +39,8 @@ __all__ = [
     "distribution",
     "evaluate",
     "event_series",
+    "find_knee",
     "min_samples",
     "peak_multiwindow_burn",
+    "slo_capacity",
 ]

@@ -19,17 +19,22 @@ Fewer is INSUFFICIENT: 200 requests without a failure do not show an error rate 
 Verdict: FAIL if any objective failed; else INVALID if any objective was insufficient, the load
 generator was unhealthy, a verdict phase sent no requests or the run has no verdict phase; else
 PASS. Every reason is a sentence a release manager can read.
+
+Capacity: ramp and step phases also get their knee (:mod:`harness.slo.knee`) in
+``Verdict.capacity``; it is information and never changes the status.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 
 from harness.measure.histogram import HIGHEST_US
 from harness.measure.result import Clock, Outcome, PhaseResult, RunResult
 from harness.slo.burn import event_series, peak_multiwindow_burn
 from harness.slo.distribution import distribution, min_samples
+from harness.slo.knee import slo_capacity
 from harness.slo.verdict import ObjectiveResult, ObjectiveStatus, Verdict, VerdictStatus
 from harness.spec.slo import (
     ALL_PHASES,
@@ -57,7 +62,8 @@ _BEYOND_MS = HIGHEST_US / 1000.0
 def evaluate(result: RunResult, slo: SloSpec) -> Verdict:
     """Evaluate every objective of ``slo`` on ``result``; a breach is a value, not an exception."""
     objectives = tuple(r for obj in slo.objectives for r in _evaluate_objective(result, obj))
-    return _verdict(result, objectives + _audit_objective(result))
+    verdict = _verdict(result, objectives + _audit_objective(result))
+    return replace(verdict, capacity=slo_capacity(result, slo))
 
 
 def _audit_objective(result: RunResult) -> tuple[ObjectiveResult, ...]:

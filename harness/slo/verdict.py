@@ -3,6 +3,9 @@
 A breached objective is a value (``ObjectiveStatus.FAIL``), never an exception. A percentile that
 needs more samples than the run has (p99.9 from 300 requests) is ``INSUFFICIENT``, which is not a
 pass: it makes the verdict ``INVALID`` unless another objective already failed.
+
+A :class:`Knee` (the capacity a ramp or step phase found, see :mod:`harness.slo.knee`) is
+information next to the verdict; it never changes the verdict's status.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "Comparison",
+    "Knee",
+    "KneeStatus",
     "MetricComparison",
     "ObjectiveResult",
     "ObjectiveStatus",
@@ -61,13 +66,43 @@ class ObjectiveResult:
         return self.status is ObjectiveStatus.PASS
 
 
+class KneeStatus(enum.Enum):
+    """What a ramp or step phase showed about its knee."""
+
+    FOUND = "found"  # breached within the tested range; the knee is the last rate before it
+    NOT_REACHED = "not_reached"  # never breached: the knee lies above the highest rate tested
+    FROM_START = "from_start"  # breached from the first window: the knee lies below the range
+    INSUFFICIENT = "insufficient"  # too few completed requests for one percentile window
+
+
+@dataclass(frozen=True, slots=True)
+class Knee:
+    """The highest offered rate at which a ramp/step phase kept a latency percentile under the
+    SLO threshold (requests per second; offsets in seconds from the run's start).
+
+    ``knee_rps`` is None when the phase breached from its start or had too few samples;
+    ``breached`` is False when the knee was not reached (it lies above ``max_offered_rps``).
+    """
+
+    phase: str
+    threshold_ms: float
+    percentile: float  # 0..100, e.g. 99.0
+    knee_rps: float | None
+    max_offered_rps: float  # highest per-interval offered rate of the phase
+    breached: bool
+    first_breach_s: float | None  # start of the first confirmed breaching window
+    reason: str  # one sentence a capacity planner can read
+    status: KneeStatus
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The run's verdict with every objective's result."""
+    """The run's verdict with every objective's result and, for ramp/step phases, the knee."""
 
     status: VerdictStatus
     objectives: tuple[ObjectiveResult, ...]
     reasons: tuple[str, ...] = ()  # why INVALID / which objectives failed, human sentences
+    capacity: tuple[Knee, ...] = ()  # information only: never changes ``status``
 
 
 class RegressionRule(enum.Enum):

@@ -9,6 +9,7 @@ what lets the golden files be byte-stable.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,17 +56,20 @@ def _phase(
     in_verdict: bool,
     start_s: int,
     duration_s: int,
-    rate: int,
+    rates: int | Sequence[int],
     rng: np.random.Generator,
     intervals: list[IntervalRecord],
     *,
-    median_ms: float,
+    median_ms: float | Callable[[int], float],
 ) -> PhaseResult:
+    """A phase at a constant rate, or one rate per second; ``median_ms`` may depend on the rate."""
     hists: dict[HistKey, LatencyHistogram] = {}
     totals = RequestCounts()
     for second in range(start_s, start_s + duration_s):
+        rate = rates if isinstance(rates, int) else rates[second - start_s]
+        median = median_ms if isinstance(median_ms, float) else median_ms(rate)
         in_fault = FAULT.start_s <= second < FAULT.end_s
-        latency = rng.lognormal(np.log(median_ms * 1000), 0.35, rate)
+        latency = rng.lognormal(np.log(median * 1000), 0.35, rate)
         if in_fault:
             latency += 20_000
         service = latency * 0.9
@@ -101,7 +105,7 @@ def _phase(
         in_verdict=in_verdict,
         start_s=float(start_s),
         duration_s=float(duration_s),
-        offered_rps=float(rate),
+        offered_rps=(totals.sent / duration_s) if isinstance(rates, Sequence) else float(rates),
         achieved_rps=(totals.ok + totals.failed + totals.shed) / duration_s,
         counts=totals,
         histograms=hists,
@@ -118,6 +122,16 @@ def make_run(*, seed: int = 7, scale: float = 1.0, name: str = "steady") -> RunR
     steady = _phase(
         "steady", PhaseKind.STEADY, True, 10, 60, 200, rng, intervals, median_ms=12 * scale
     )
+    return _run(name, (warm, steady), intervals, 71.5, (FAULT,))
+
+
+def _run(
+    name: str,
+    phases: tuple[PhaseResult, ...],
+    intervals: list[IntervalRecord],
+    duration_s: float,
+    faults: tuple[FaultWindow, ...],
+) -> RunResult:
     return RunResult(
         scenario=ScenarioRef(name, f"scenarios/{name}.yaml", "ab" * 32),
         target=TargetInfo(
@@ -128,8 +142,8 @@ def make_run(*, seed: int = 7, scale: float = 1.0, name: str = "steady") -> RunR
             model_sha256="cd" * 32,
         ),
         started_at=START,
-        ended_at=START + timedelta(seconds=71.5),
-        phases=(warm, steady),
+        ended_at=START + timedelta(seconds=duration_s),
+        phases=phases,
         intervals=tuple(intervals),
         generator=GeneratorHealth(
             cpu_percent_p50=41.5,
@@ -141,9 +155,29 @@ def make_run(*, seed: int = 7, scale: float = 1.0, name: str = "steady") -> RunR
             cap_hits=0,
             valid=True,
         ),
-        fault_windows=(FAULT,),
+        fault_windows=faults,
         audit=AuditCheck(intact=True, records=9_862, streams=2),
     )
+
+
+RAMP_RATES = tuple(range(100, 1300, 50))  # 24 s from 100 to 1,250 requests/s
+
+
+def _ramp_median_ms(rate: int) -> float:
+    """10 ms up to 600/s, then 1 ms more per 10/s: p99 (about 2.26 x median) crosses 50 ms."""
+    return 10.0 + max(0, rate - 600) / 10
+
+
+def make_ramp_run() -> RunResult:
+    """Warm-up (5 s at 50/s) then a ramp whose latency climbs past a 50 ms p99 near 800/s."""
+    rng = np.random.default_rng(5)
+    intervals: list[IntervalRecord] = []
+    warm = _phase("warmup", PhaseKind.WARMUP, False, 0, 5, 50, rng, intervals, median_ms=10.0)
+    ramp = _phase(
+        "ramp", PhaseKind.RAMP, True, 5, len(RAMP_RATES), RAMP_RATES, rng, intervals,
+        median_ms=_ramp_median_ms,
+    )  # fmt: skip
+    return _run("ramp", (warm, ramp), intervals, 5 + len(RAMP_RATES) + 0.5, ())
 
 
 def objective(
