@@ -6,6 +6,7 @@ short (a few seconds of load) so the module stays around a minute.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -146,3 +147,22 @@ def test_compare_same_target_is_not_a_regression(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = _cli("compare", str(passing_run), str(rerun))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_compare_flags_a_twenty_percent_p99_regression(scenario: Path, tmp_path: Path) -> None:
+    """A handler slowed from 40 ms to 48 ms (p99 about +20%) is flagged by `compare` (exit 1)."""
+    runs = {}
+    for label, delay in (("base", 40), ("slower", 48)):
+        with contextlib.ExitStack() as stack:
+            url = stack.enter_context(
+                launch_reference_service(extra_args=("--debug-handler-delay-ms", str(delay)))
+            )
+            runs[label] = tmp_path / label
+            proc = _cli(
+                "run", str(scenario), "--target", url, "--out", str(runs[label]), "--no-progress"
+            )
+            assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    proc = _cli("compare", str(runs["base"]), str(runs["slower"]))
+    assert proc.returncode == 1, proc.stdout
+    assert "REGRESSED" in proc.stdout
+    assert "percentile_ci" in proc.stdout or "shift_test" in proc.stdout
