@@ -152,6 +152,35 @@ def audit_verify(directory: Path, key_file: Path | None, as_json: bool) -> None:
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Override main rate.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Main phase, s.")
 @click.option("--workers", default=0, type=click.IntRange(0, 64), help="Local Locust workers.")
+@click.option(
+    "--remote-workers",
+    default=0,
+    type=click.IntRange(0, 64),
+    help="Workers to wait for from other machines (`slo-harness worker`; command printed).",
+)
+@click.option(
+    "--master-bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Master address (IPv4, localhost, *).",
+)
+@click.option(
+    "--master-port",
+    type=click.IntRange(0, 65535),
+    help="Master port [default: 5557 with --remote-workers, else a free port; 0: a free port].",
+)
+@click.option(
+    "--expose-master",
+    is_flag=True,
+    help="Allow a non-loopback --master-bind (the port is unauthenticated; targets stay local).",
+)
+@click.option(
+    "--worker-wait-s",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="How long to wait for every worker to join, s.",
+)
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory.")
 @click.option("--slo", type=click.Path(path_type=Path), help="SLO file (overrides scenario's).")
 @click.option("--baseline", type=click.Path(path_type=Path), help="Baseline report directory.")
@@ -164,6 +193,11 @@ def run(
     rate: float | None,
     duration: float | None,
     workers: int,
+    remote_workers: int,
+    master_bind: str,
+    master_port: int | None,
+    expose_master: bool,
+    worker_wait_s: float,
     out: Path | None,
     slo: Path | None,
     baseline: Path | None,
@@ -181,6 +215,11 @@ def run(
             rate=rate,
             duration_s=duration,
             workers=workers,
+            remote_workers=remote_workers,
+            master_bind=master_bind,
+            master_port=master_port,
+            expose_master=expose_master,
+            worker_wait_s=worker_wait_s,
             out=out,
             slo=slo,
             baseline=baseline,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from harness.audit import render_text, verify_directory
 from harness.errors import ArtifactError
+from harness.load.options import DEFAULT_WORKER_WAIT_S
 from harness.measure.result import AuditCheck, Clock, RunResult
 from harness.report import LoadedReport, ReportPaths, collect_provenance, read_report, write_reports
 from harness.slo import compare, evaluate
@@ -44,6 +45,11 @@ class RunRequest:
     rate: float | None = None
     duration_s: float | None = None
     workers: int = 0
+    remote_workers: int = 0
+    master_bind: str = "127.0.0.1"
+    master_port: int | None = None  # None: 5557 with remote workers, else a free port
+    expose_master: bool = False
+    worker_wait_s: float = DEFAULT_WORKER_WAIT_S
     out: Path | None = None
     slo: Path | None = None
     baseline: Path | None = None
@@ -125,8 +131,14 @@ def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> Run
         duration_s=request.duration_s,
         workers=request.workers,
         progress=request.progress,
+        master_bind=request.master_bind,
+        master_port=request.master_port,
+        remote_workers=request.remote_workers,
+        worker_wait_s=request.worker_wait_s,
+        expose_master=request.expose_master,
         scenario_path=request.scenario,
     )
+    options.check()  # a bad master address is a usage error before any service starts
     if target is not None:
         return load.run_scenario(scenario, options)
     with tempfile.TemporaryDirectory(prefix="slo-embedded-") as tmp:

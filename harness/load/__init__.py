@@ -13,7 +13,8 @@ Map:
 - ``session``: one process's share of a run; ``distributed``: master/worker messages and the
   exact merge; ``health``: the generator's self-watch; ``progress``: the terminal view;
 - ``plugin`` and ``summary``: ``locust -f scenarios/<name>.py`` support; ``worker``: the
-  ``python -m harness.load.worker`` entry of a worker process.
+  ``python -m harness.load.worker`` entry of a worker process (also ``slo-harness worker``);
+  ``procs``: the local worker processes of ``--workers N``; ``options``: :class:`RunOptions`.
 """
 
 from __future__ import annotations

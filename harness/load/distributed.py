@@ -13,6 +13,12 @@ Messages (custom types registered with ``runner.register_message``):
 - ``slo_harness_abort`` master -> workers: stop scheduling (an early stop).
 - ``slo_harness_final`` worker -> master: after the worker's schedule is done and drained, its
   last recorder snapshot and its self-observations (CPU samples, schedule lag, cap hits).
+- ``slo_harness_refused`` worker -> master: the worker will not run its share, and why. A worker
+  re-checks what it is sent before a single request leaves (it may be on another machine, told
+  by a master it cannot vouch for): the target must pass
+  :func:`harness.target.check_target_allowed`, and the common start must lie ahead of it by
+  about the master's lead, or the two clocks disagree and the share would be sent off schedule.
+  The master records the refusal as a problem (the run is invalid, exit 3) and aborts the others.
 - In between, every periodic Locust report (``report_to_master``, about every 3 s) carries the
   worker's recorder snapshot under the key ``slo_harness_hdr`` (``stats``/``errors`` are
   Locust's).
@@ -22,6 +28,11 @@ the recorder then starts afresh), so every sample travels exactly once; snapshot
 message leave a worker on one ordered connection and the master merges them in arrival order with
 :meth:`Recorder.merge_wire`, which adds HDR counts bucket by bucket. The merged histograms are
 therefore identical to one histogram fed with every sample.
+
+Admission: :func:`admit_at_most` lets exactly the expected number of workers join a master. Once
+users are dispatched, Locust would hand some of them to any newly joining worker, taking them
+from workers in the middle of their schedules; a worker turned away gets no answer and gives up
+after Locust's connect retries.
 """
 
 from __future__ import annotations
@@ -32,29 +43,41 @@ from dataclasses import replace
 from typing import Any, Final
 
 import gevent
+import msgspec
 from gevent.event import Event
 
-from harness.errors import MeasurementError
+from harness.errors import MeasurementError, UsageError
 from harness.load.engine import Engine
 from harness.load.health import ProcessHealth
 from harness.load.session import HealthWire, RunSpec, make_recorder, start_engine, write_request_log
+from harness.measure.histogram import LatencyHistogram
 from harness.measure.recorder import Recorder
+from harness.target import check_target_allowed
 
 __all__ = [
+    "MAX_START_LEAD_S",
     "MSG_ABORT",
     "MSG_FINAL",
+    "MSG_REFUSED",
     "MSG_RUN",
     "REPORT_KEY",
     "MasterCoordinator",
     "WorkerCoordinator",
+    "active_workers",
+    "admit_at_most",
+    "refusal",
 ]
 
 MSG_RUN: Final = "slo_harness_run"
 MSG_ABORT: Final = "slo_harness_abort"
 MSG_FINAL: Final = "slo_harness_final"
+MSG_REFUSED: Final = "slo_harness_refused"
 REPORT_KEY: Final = "slo_harness_hdr"
 #: How long after its drain deadline a worker may take to report before it counts as lost.
 FINAL_GRACE_S: Final = 30.0
+#: Masters start the schedule about 1 s after sending the shares; a start further ahead than this
+#: on a worker's clock means that clock is behind the master's by seconds.
+MAX_START_LEAD_S: Final = 5.0
 
 _log = logging.getLogger(__name__)
 
@@ -63,6 +86,51 @@ def active_workers(runner: Any) -> list[str]:
     """Ids of the workers a master can give work to, sorted (their order fixes ``part``)."""
     nodes = runner.clients.ready + runner.clients.spawning + runner.clients.running
     return sorted(node.id for node in nodes)
+
+
+def admit_at_most(master: Any, n: int) -> None:
+    """Let the first ``n`` workers join ``master``; ignore every other one (see the docstring).
+
+    Wraps the master's message handler (Locust has no hook that can refuse a worker): a
+    ``client_ready`` from an unknown worker beyond the first ``n`` is dropped, so it is never
+    acknowledged nor given users. An admitted worker may announce itself again.
+    """
+    admitted: set[str] = set()
+    turned_away: set[str] = set()
+    handle = master.handle_message
+
+    def guarded(client_id: str, msg: Any) -> None:
+        if msg.type == "client_ready" and client_id not in admitted:
+            if len(admitted) >= n:
+                if client_id not in turned_away:
+                    turned_away.add(client_id)
+                    _log.warning("worker %s turned away: the run expects %d workers", client_id, n)
+                return
+            admitted.add(client_id)
+        handle(client_id, msg)
+
+    master.handle_message = guarded
+
+
+def refusal(spec: RunSpec, now_wall_ns: int) -> str | None:
+    """Why a worker must not run ``spec`` (None: it may); see ``slo_harness_refused`` above."""
+    try:
+        check_target_allowed(spec.target_url)
+    except UsageError as exc:
+        return f"target not allowed here: {exc}"
+    lead_s = (spec.run_start_wall_ns - now_wall_ns) / 1e9
+    if lead_s <= 0:
+        return (
+            f"the run's start was {-lead_s:.3f} s in the past on this worker's clock when its "
+            "share arrived: its clock is ahead of the master's (synchronize the clocks, e.g. NTP)"
+        )
+    if lead_s > MAX_START_LEAD_S:
+        return (
+            f"the run's start was {lead_s:.1f} s ahead on this worker's clock (at most "
+            f"{MAX_START_LEAD_S:g} s expected): its clock is behind the master's "
+            "(synchronize the clocks, e.g. NTP)"
+        )
+    return None
 
 
 class MasterCoordinator:
@@ -78,6 +146,7 @@ class MasterCoordinator:
         self._all_final = Event()
         environment.events.worker_report.add_listener(self._on_report)
         runner.register_message(MSG_FINAL, self._on_final)
+        runner.register_message(MSG_REFUSED, self._on_refused)
 
     def launch(self, spec: RunSpec) -> int:
         """Send every connected worker its share of ``spec``; return the number of workers."""
@@ -113,6 +182,11 @@ class MasterCoordinator:
         """Workers whose final report has not arrived."""
         return [w for w in self.expected if w not in self.health]
 
+    def lost(self) -> list[str]:
+        """Workers that left (quit, or missed Locust's heartbeats) before their final report."""
+        connected = set(active_workers(self._runner))
+        return [w for w in self.missing() if w not in connected]
+
     def _merge(self, client_id: str, wire: bytes) -> None:
         if self.recorder is None:
             return
@@ -134,6 +208,22 @@ class MasterCoordinator:
         data = msg.data
         self._merge(client_id, data["wire"])
         health = HealthWire.from_message(data["health"]).health()
+        self._done(client_id, health)
+
+    def _on_refused(self, environment: Any, msg: Any, **_: Any) -> None:
+        del environment
+        client_id = str(msg.node_id)
+        if client_id not in self.expected or client_id in self.health:
+            return
+        name = f"worker {self.expected.index(client_id)}"
+        said = msg.data.get("reason") if isinstance(msg.data, dict) else None
+        reason = f"{name} ({client_id}) refused its share: {said or 'no reason given'}"
+        _log.error("%s", reason)
+        # Its arrivals will never be sent: the run is incomplete whatever the others do.
+        self._done(client_id, ProcessHealth(name, (), LatencyHistogram(), 0, 0, 0, (reason,)))
+        self.abort()
+
+    def _done(self, client_id: str, health: ProcessHealth) -> None:
         index = self.expected.index(client_id)
         self.health[client_id] = replace(health, name=f"worker {index}")
         if not self.missing():
@@ -153,12 +243,23 @@ class WorkerCoordinator:
         environment.events.report_to_master.add_listener(self._on_report)
 
     def _on_run(self, environment: Any, msg: Any, **_: Any) -> None:
-        spec = RunSpec.from_message(msg.data)
         if self.engine is not None and not self.engine.finished.is_set():
             self.engine.abort()
+        try:
+            spec = RunSpec.from_message(msg.data)
+        except msgspec.ValidationError as exc:
+            self._refuse(f"its share is unreadable ({exc}): is the master's slo-harness the same?")
+            return
+        if (reason := refusal(spec, time.time_ns())) is not None:
+            self._refuse(reason)
+            return
         engine = start_engine(environment, spec, name=f"worker {spec.part[0]}")
         self.engine = engine
         gevent.spawn(self._finish, engine)
+
+    def _refuse(self, reason: str) -> None:
+        _log.error("slo-harness worker: %s", reason)
+        self._runner.send_message(MSG_REFUSED, {"reason": reason})
 
     def _on_abort(self, environment: Any, msg: Any, **_: Any) -> None:
         del environment, msg

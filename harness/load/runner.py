@@ -6,11 +6,14 @@ the target (``TargetUnreachable`` -> exit 3 before any load); then either
 
 - **local** (``workers=0``): a ``LocalRunner`` spawns ``max_concurrency`` users (the slots) at
   once, the engine starts its schedule a moment later, the runner is quit after the drain; or
-- **distributed** (``workers=N``): a ``MasterRunner`` on ``master_bind:master_port`` (0: a free
-  port), N worker processes (``python -m harness.load.worker``, own session, watched for their
-  parent's death, terminated then killed in ``finally``), the users split across them by Locust's
-  dispatcher, each worker given its share of the schedule (:mod:`harness.load.distributed`), the
-  master merging their reports exactly and waiting for every final report.
+- **distributed** (``workers=N`` and/or ``remote_workers=R``): a ``MasterRunner`` on
+  ``master_bind:master_port`` (see :class:`RunOptions` for the port) admitting exactly N + R
+  workers, N local worker processes (``python -m harness.load.worker``, own session, watched for
+  their parent's death, terminated then killed in ``finally``), R workers started elsewhere with
+  the command printed on stderr, all waited for within a bound; then the users split across them
+  by Locust's dispatcher, each worker given its share of the schedule
+  (:mod:`harness.load.distributed`), the master merging their reports exactly and waiting for
+  every final report (or giving up on a worker that left).
 
 The result carries the generator's self-assessment (:func:`harness.load.health.assess`);
 ``valid=False`` means the CLI must exit 3. Every wait here is bounded by the schedule plus the
@@ -22,23 +25,29 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 import gevent
 import msgspec
 from locust.env import Environment
+from locust.exception import RPCError
 
-from harness.errors import MeasurementError, ServiceStartError, UsageError
-from harness.load.distributed import FINAL_GRACE_S, MasterCoordinator, active_workers
+from harness.errors import MeasurementError, UsageError
+from harness.load.distributed import (
+    FINAL_GRACE_S,
+    MasterCoordinator,
+    active_workers,
+    admit_at_most,
+)
 from harness.load.engine import Engine
-from harness.load.options import RunOptions
+from harness.load.options import WILDCARD_BINDS, RunOptions
+from harness.load.procs import check_alive, worker_processes
 from harness.load.progress import Progress, Snapshot, make_progress
 from harness.load.session import RunSpec, build_result, start_engine, write_request_log
 from harness.load.user import SloUser, station_of
@@ -61,7 +70,8 @@ START_LEAD_S: Final = 0.3
 DISTRIBUTED_START_LEAD_S: Final = 1.0
 SPAWN_TIMEOUT_S: Final = 30.0
 WORKER_CONNECT_TIMEOUT_S: Final = 60.0
-WORKER_STOP_TIMEOUT_S: Final = 5.0
+#: A worker gone from the master (quit, or heartbeats missing) this long is given up on.
+LOST_WORKER_S: Final = 10.0
 _POLL_S: Final = 0.05
 _SPAWN_WARNING: Final = "Your selected spawn rate is very high"
 
@@ -81,8 +91,7 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
         )
     except ValueError as exc:
         raise UsageError(f"--rate/--duration/--target: {exc}") from None
-    if options.workers < 0:
-        raise UsageError(f"--workers: expected 0 or more, got {options.workers}")
+    options.check()
     runners_log = logging.getLogger("locust.runners")
     if not any(isinstance(f, _DropSpawnRateWarning) for f in runners_log.filters):
         runners_log.addFilter(_DropSpawnRateWarning())
@@ -102,7 +111,7 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
             meta = read_infer_input(url)
             infer = (meta.name, meta.n_features)
         progress = stack.enter_context(_closing(make_progress(options.progress)))
-        if options.workers == 0:
+        if not options.distributed:
             return _run_local(scenario, ref, info, infer, progress)
         return _run_distributed(scenario, ref, info, infer, options, progress)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -221,78 +230,49 @@ def _run_local(
 
 # -- distributed ----------------------------------------------------------------------------------
 def _connect_host(bind: str) -> str:
-    return "127.0.0.1" if bind in ("*", "0.0.0.0", "") else bind
+    return "127.0.0.1" if bind in WILDCARD_BINDS else bind
 
 
-def _harness_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
+def _create_master(env: Any, options: RunOptions) -> Any:
+    address = f"{options.bind_host}:{options.port}"
+    try:
+        return env.create_master_runner(options.bind_host, options.port)
+    except (RPCError, SystemExit) as exc:
+        # Locust raises RPCError on a failed bind, or logs and calls sys.exit(1) itself when it
+        # recognizes "address already in use" (the wording differs between versions).
+        if isinstance(exc, SystemExit) or "already in use" in str(exc):
+            raise UsageError(
+                f"--master-port: {address} is already in use (another master still running?); "
+                "choose another port, or 0 for a free one"
+            ) from None
+        raise UsageError(
+            f"--master-bind/--master-port: cannot listen on {address} ({exc})"
+        ) from None
 
 
-@contextlib.contextmanager
-def _worker_processes(n: int, host: str, port: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """N worker processes, each logging to its own temporary file; all removed on exit."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_harness_root(), env.get("PYTHONPATH")]))
-    cmd = [
-        sys.executable,
-        "-m",
-        "harness.load.worker",
-        *("--master", host, "--master-port", str(port)),
-        *("--parent-pid", str(os.getpid())),
+def join_command(options: RunOptions, port: int) -> str:
+    """What a machine must run to join this run's master as a worker."""
+    host = "HOST" if options.bind_host in WILDCARD_BINDS else options.bind_host
+    return f"slo-harness worker --master {host} --master-port {port}"
+
+
+def _announce(options: RunOptions, port: int, target_url: str) -> None:
+    n = options.remote_workers
+    lines = [
+        f"slo-harness: waiting up to {options.worker_wait_s:g} s for {n} remote "
+        f"worker{'s' if n != 1 else ''}; on each worker machine run:",
+        f"    {join_command(options, port)}",
     ]
-    procs: list[subprocess.Popen[bytes]] = []
-    with contextlib.ExitStack() as stack:
-        logs = [stack.enter_context(tempfile.TemporaryFile(prefix="slo-worker-")) for _ in range(n)]
-        try:
-            for log in logs:
-                procs.append(
-                    subprocess.Popen(
-                        cmd,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        env=env,
-                        start_new_session=True,  # a Ctrl-C reaches the master, which stops them
-                    )
-                )
-            yield procs
-        except ServiceStartError as exc:
-            raise ServiceStartError(f"{exc}\n{_tail(logs)}") from None
-        finally:
-            _stop_processes(procs)
-
-
-def _stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
-    """Terminate, wait a little, then kill: no worker outlives the run."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    deadline = time.monotonic() + WORKER_STOP_TIMEOUT_S
-    for proc in procs:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        if proc.poll() is None:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5.0)
-
-
-def _tail(logs: Sequence[IO[bytes]], lines: int = 15) -> str:
-    out = []
-    for i, log in enumerate(logs):
-        with contextlib.suppress(OSError, ValueError):
-            log.seek(0)
-            text = log.read().decode("utf-8", "replace").splitlines()[-lines:]
-            if text:
-                out.append(f"worker {i}:\n" + "\n".join(text))
-    return "\n".join(out) or "(no worker output)"
-
-
-def _check_alive(procs: list[subprocess.Popen[bytes]]) -> None:
-    for i, proc in enumerate(procs):
-        code = proc.poll()
-        if code is not None:
-            raise ServiceStartError(f"worker process {i} exited with code {code}")
+    if options.bind_host in WILDCARD_BINDS:
+        lines.append("  (HOST: an address of this machine that the worker machines can reach)")
+    host = urlsplit(target_url).hostname or ""
+    if host == "localhost" or host.startswith("127.") or host == "::1":
+        lines.append(
+            f"  note: the target {target_url} is loopback: a worker on another machine sends to "
+            "its own loopback (give --target an address in 198.18.0.0/15 it can reach)"
+        )
+    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()
 
 
 def _run_distributed(
@@ -304,14 +284,18 @@ def _run_distributed(
     progress: Progress,
 ) -> RunResult:
     env = _environment(info.url)
-    master = env.create_master_runner(options.master_bind, options.master_port)
+    master = _create_master(env, options)
+    admit_at_most(master, options.workers + options.remote_workers)
     coordinator = MasterCoordinator(env, master)
-    n = options.workers
     quit_once = _Once(master.quit)
     try:
         port = int(master.server.port)
-        with _worker_processes(n, _connect_host(options.master_bind), port) as procs:
+        if options.remote_workers:
+            _announce(options, port, info.url)
+        host = _connect_host(options.bind_host)
+        with worker_processes(options.workers, host, port) as procs:
             try:
+                _wait_for_workers(master, procs, options, port)
                 return _drive_master(
                     scenario, ref, info, infer, master, coordinator, procs, progress
                 )
@@ -335,6 +319,32 @@ class _Once:
             func()
 
 
+def _wait_for_workers(
+    master: Any, procs: list[subprocess.Popen[bytes]], options: RunOptions, port: int
+) -> None:
+    """Until the N local and R remote workers have joined; bounded by ``worker_wait_s``."""
+    n = options.workers + options.remote_workers
+
+    def joined() -> bool:
+        check_alive(procs)
+        return len(active_workers(master)) >= n
+
+    wait_s = options.worker_wait_s if options.remote_workers else WORKER_CONNECT_TIMEOUT_S
+    try:
+        _wait_for(joined, wait_s, f"{n} workers")
+    except MeasurementError:
+        got = len(active_workers(master))
+        remote = (
+            f", {options.remote_workers} remote expected ({join_command(options, port)})"
+            if options.remote_workers
+            else ""
+        )
+        raise MeasurementError(
+            f"timed out after {wait_s:g} s waiting for workers: {got} of {n} joined "
+            f"({options.workers} local started here{remote})"
+        ) from None
+
+
 def _drive_master(
     scenario: Scenario,
     ref: ScenarioRef,
@@ -345,13 +355,6 @@ def _drive_master(
     procs: list[subprocess.Popen[bytes]],
     progress: Progress,
 ) -> RunResult:
-    n = len(procs)
-
-    def connected() -> bool:
-        _check_alive(procs)
-        return len(active_workers(master)) >= n
-
-    _wait_for(connected, WORKER_CONNECT_TIMEOUT_S, f"{n} workers to connect")
     cap = scenario.max_concurrency
     master.start(cap, spawn_rate=cap)
     _wait_for(lambda: master.user_count >= cap, SPAWN_TIMEOUT_S, f"{cap} users on the workers")
@@ -367,15 +370,22 @@ def _drive_master(
     bound_s = DISTRIBUTED_START_LEAD_S + scenario.duration_s
     bound_s += 2 * scenario.timeout_ms / 1000.0 + 1.5 + FINAL_GRACE_S
     deadline = time.monotonic() + bound_s
+    lost_since: float | None = None
     for _ in range(int(bound_s) + 2):
         if coordinator.wait_finals(1.0) or time.monotonic() > deadline:
             break
-        _check_alive(procs)
+        check_alive(procs)
+        lost_since = (lost_since or time.monotonic()) if coordinator.lost() else None
+        if lost_since is not None and time.monotonic() - lost_since > LOST_WORKER_S:
+            break  # its share is gone; waiting out the deadline would add nothing
         progress.update(
             _snapshot(scenario, recorder, in_flight=0, cap_hits=0, workers=workers, window_s=4.0)
         )
+    lost = set(coordinator.lost())
     reasons = tuple(coordinator.errors) + tuple(
-        f"worker {w} did not deliver its final measurements" for w in coordinator.missing()
+        f"worker {w} did not deliver its final measurements"
+        + (" (it left the run)" if w in lost else "")
+        for w in coordinator.missing()
     )
     return build_result(
         scenario=scenario,

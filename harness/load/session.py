@@ -32,7 +32,7 @@ from harness.measure.histogram import LatencyHistogram
 from harness.measure.recorder import Recorder
 from harness.measure.result import RunResult, ScenarioRef, TargetInfo
 from harness.spec.scenario import Scenario
-from harness.target import InferInput
+from harness.target import InferInput, check_target_allowed
 
 __all__ = [
     "REQUEST_LOG_ENV",
@@ -134,7 +134,12 @@ def make_recorder(spec: RunSpec) -> Recorder:
 
 
 def start_engine(environment: Any, spec: RunSpec, *, name: str) -> Engine:
-    """Build this process's engine for ``spec`` on a Locust environment and start it."""
+    """Build this process's engine for ``spec`` on a Locust environment and start it.
+
+    Every engine re-checks its target (loopback or 198.18.0.0/15): a spec may come over the
+    network from a master, and this is the last point before requests leave.
+    """
+    check_target_allowed(spec.target_url)
     infer = InferInput(*spec.infer) if spec.infer is not None else None
     source = ScenarioWorkload(spec.scenario, spec.target_url, stream=spec.part[0], infer=infer)
     engine = Engine(

@@ -4,7 +4,9 @@ Started by :func:`harness.load.runner.run_scenario` for ``--workers N`` (with ``
 so a worker whose master process died exits within a second instead of waiting for Locust's 60 s
 heartbeat timeout), or by ``slo-harness worker --master HOST`` on another machine. The worker
 needs nothing but the master's address: the master sends the scenario, the target and the
-worker's share of the schedule (:mod:`harness.load.distributed`).
+worker's share of the schedule (:mod:`harness.load.distributed`), and the worker re-checks the
+target against the loopback/198.18.0.0/15 rule itself before sending anything. It serves one
+run: when the master quits, so does the worker.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 from typing import Any, Final
 
 import gevent
 from locust.env import Environment
+from locust.runners import CONNECT_RETRY_COUNT, CONNECT_TIMEOUT
 
 from harness.errors import MeasurementError
 from harness.load.distributed import WorkerCoordinator
@@ -36,10 +40,15 @@ def run_worker(master_host: str, master_port: int, *, parent_pid: int | None = N
     try:
         runner = env.create_worker_runner(master_host, master_port)
     except ConnectionError:
+        waited_s = CONNECT_TIMEOUT * (CONNECT_RETRY_COUNT + 1)
         raise MeasurementError(
-            f"could not connect to the master at {master_host}:{master_port}"
+            f"could not join the master at {master_host}:{master_port} within {waited_s:g} s "
+            "(nothing listening there, unreachable, or its run already had every worker it "
+            "expected)"
         ) from None
     WorkerCoordinator(env, runner)
+    sys.stderr.write(f"slo-harness worker: joined {master_host}:{master_port}; serving its run\n")
+    sys.stderr.flush()
     runner.greenlet.join()
 
 

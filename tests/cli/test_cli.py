@@ -108,6 +108,31 @@ def test_non_loopback_target_is_refused(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("bind", "expected"),
+    [("0.0.0.0", "--expose-master"), ("192.0.2.1", "--expose-master"), ("eth0", "IPv4 address")],
+)
+def test_master_bind_off_loopback_needs_the_explicit_flag(
+    tmp_path: Path, bind: str, expected: str
+) -> None:
+    """`run --master-bind` to a non-loopback address without --expose-master (or to something
+    that is not an address) exits 2 before any load or service starts."""
+    proc = _cli(
+        "run",
+        "scenarios/steady.yaml",
+        "--target",
+        "http://127.0.0.1:9",
+        *("--remote-workers", "1", "--master-bind", bind),
+        "--out",
+        str(tmp_path / "out"),
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_report_verify_on_missing_dir_exits_2(tmp_path: Path) -> None:
     """`report verify` on a directory that does not exist is a usage error."""
     proc = _cli("report", "verify", str(tmp_path / "missing"))

@@ -1,14 +1,17 @@
 """Runs harness.load in a fresh process for the tests (Locust monkey-patches whatever imports it,
 so the pytest process itself never does) and prints one JSON line with what the test checks.
 
-Usage: ``python tests/load/_child.py run SCENARIO_JSON [--workers N] [--progress]`` or
-``python tests/load/_child.py waker N``.
+Usage: ``python tests/load/_child.py run SCENARIO_JSON [--workers N] [--remote-workers R]
+[--master-port P] [--worker-wait-s S] [--progress]``, ``python tests/load/_child.py waker N`` or
+``python tests/load/_child.py refuse SCENARIO_JSON`` (a bare master hands a real worker a share
+it must refuse).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from typing import Any
@@ -18,7 +21,7 @@ def _hist(h: Any) -> dict[str, Any]:
     return {"count": h.count, "encoded": h.encode() if h.count else "", "oor": h.out_of_range}
 
 
-def run(scenario_json: str, workers: int, progress: bool) -> dict[str, Any]:
+def run(scenario_json: str, args: argparse.Namespace) -> dict[str, Any]:
     import msgspec
 
     from harness.errors import HarnessError
@@ -29,7 +32,14 @@ def run(scenario_json: str, workers: int, progress: bool) -> dict[str, Any]:
     scenario = msgspec.json.decode(scenario_json, type=Scenario)
     started = time.monotonic()
     try:
-        result = run_scenario(scenario, RunOptions(workers=workers, progress=progress))
+        options = RunOptions(
+            workers=args.workers,
+            progress=args.progress,
+            remote_workers=args.remote_workers,
+            master_port=args.master_port,
+            worker_wait_s=args.worker_wait_s,
+        )
+        result = run_scenario(scenario, options)
     except HarnessError as exc:
         return {
             "error": type(exc).__name__,
@@ -87,19 +97,79 @@ def waker(n: int) -> dict[str, Any]:
     return {"kind": type(w).__name__, "overshoot_ns": over}
 
 
+def refuse(scenario_json: str) -> dict[str, Any]:
+    """A master (no users, no checks of its own) sends a real ``slo-harness worker`` a share
+    aimed at 0.0.0.0 (not allowed, and harmless should the check fail: it is this machine), and
+    reports what came back; plus the worker-side rule on clock disagreement."""
+    import msgspec
+    from locust.env import Environment
+
+    from harness.load.distributed import MasterCoordinator, active_workers, refusal
+    from harness.load.session import RunSpec
+    from harness.load.user import SloUser
+    from harness.spec.scenario import Scenario
+
+    scenario = msgspec.json.decode(scenario_json, type=Scenario)
+    env = Environment(user_classes=[SloUser], stop_timeout=0.0)
+    master = env.create_master_runner("127.0.0.1", 0)
+    coordinator = MasterCoordinator(env, master)
+    cmd = [sys.executable, "-m", "harness.cli", "worker", "--master", "127.0.0.1"]
+    worker = subprocess.Popen(
+        [*cmd, "--master-port", str(master.server.port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(300):
+            if active_workers(master):
+                break
+            time.sleep(0.05)  # gevent-patched: the master keeps listening
+        now = time.time_ns()
+        coordinator.launch(
+            RunSpec(scenario=scenario, target_url="http://0.0.0.0:9", run_start_wall_ns=now + 10**9)
+        )
+        finished = coordinator.wait_finals(15.0)
+        master.quit()
+        worker_rc = worker.wait(timeout=15)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=5)
+    assert worker.stderr is not None
+    ok = RunSpec(scenario=scenario, target_url="http://127.0.0.1:9", run_start_wall_ns=now)
+    offsets = {"lead_1s": 10**9, "worker_clock_ahead": -(10**6), "worker_clock_behind": 10**10}
+    return {
+        "finished": finished,
+        "problems": [p for h in coordinator.health.values() for p in h.problems],
+        "worker_rc": worker_rc,
+        "worker_stderr": worker.stderr.read(),
+        # the start lies offset_ns ahead of the worker's clock
+        "clock": {name: refusal(ok, now - offset_ns) for name, offset_ns in offsets.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
     r.add_argument("scenario_json")
     r.add_argument("--workers", type=int, default=0)
+    r.add_argument("--remote-workers", type=int, default=0)
+    r.add_argument("--master-port", type=int)
+    r.add_argument("--worker-wait-s", type=float, default=60.0)
     r.add_argument("--progress", action="store_true")
     w = sub.add_parser("waker")
     w.add_argument("n", type=int)
+    f = sub.add_parser("refuse")
+    f.add_argument("scenario_json")
     args = parser.parse_args()
-    out = (
-        run(args.scenario_json, args.workers, args.progress) if args.cmd == "run" else waker(args.n)
-    )
+    if args.cmd == "run":
+        out = run(args.scenario_json, args)
+    elif args.cmd == "refuse":
+        out = refuse(args.scenario_json)
+    else:
+        out = waker(args.n)
     sys.stdout.write(json.dumps(out) + "\n")
 
 

@@ -47,8 +47,8 @@ def test_open_model_run_measures_the_known_distribution(bimodal_target: str) -> 
     assert steady["counts"]["sent"] == steady["counts"]["ok"] == 1000
     assert steady["counts"]["unsent"] == steady["counts"]["failed"] == 0
     intended, service = hist(steady["intended_ok"]), hist(steady["service_ok"])
-    assert 2.0 <= intended.percentile_ms(50) < 2.8
-    assert 40.0 <= intended.percentile_ms(99) < 42.0
+    assert 2.0 <= intended.percentile_ms(50) < 3.5  # loose: shared cores; bench_generator is exact
+    assert 40.0 <= intended.percentile_ms(99) < 45.0
     assert service.percentile_ms(50) <= intended.percentile_ms(50)
     assert sum(i["offered"] for i in out["intervals"]) == 1100
     assert sum(i["ok"] for i in out["intervals"]) == 1100
