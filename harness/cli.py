@@ -77,6 +77,9 @@ def _guarded(func: Callable[P, R]) -> Callable[P, R]:
             _fail(str(exc), _exit_code_for(exc))
         except KeyboardInterrupt:
             _fail("interrupted; everything started was stopped", ExitCode.UNMEASURABLE)
+        except BrokenPipeError:  # `... | head` left early: the outcome was not fully reported (3)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(int(ExitCode.UNMEASURABLE))
         except Exception as exc:  # a bug, not bad input: still no traceback unless asked
             if os.environ.get("SLO_HARNESS_DEBUG"):
                 raise
@@ -238,6 +241,8 @@ def run(
             click.echo(f"  - {metric.reason}")
     for name, path in outcome.paths.items():
         click.echo(f"{name:>12}: {path}")
+    if outcome.latest is not None:
+        click.echo(f"{'latest':>12}: {outcome.latest} -> {outcome.out_dir}")
     # Quote this hash in the sign-off: it pins the manifest, which pins every artifact.
     click.echo(f"manifest sha256: {outcome.paths.manifest_sha256}")
     if status is VerdictStatus.INVALID:

@@ -65,6 +65,7 @@ class RunOutcome:
     comparison: Comparison | None
     paths: ReportPaths
     out_dir: Path
+    latest: Path | None = None  # reports/latest, when it now points at out_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +117,8 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     )
     out_dir = request.out or default_out_dir(reports_root, scenario.name)
     paths = write_reports(out_dir, result, verdict, provenance, comparison)
-    if request.out is None:
-        _point_latest(reports_root, out_dir)
-    return RunOutcome(verdict, comparison, paths, out_dir)
+    latest = _point_latest(reports_root, out_dir) if request.out is None else None
+    return RunOutcome(verdict, comparison, paths, out_dir, latest)
 
 
 def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> RunResult:
@@ -196,7 +196,7 @@ def _checked(comparison: Comparison, base_dir: Path | None) -> Comparison:
     return comparison
 
 
-def _point_latest(reports_root: Path, out_dir: Path) -> None:
+def _point_latest(reports_root: Path, out_dir: Path) -> Path | None:
     # Swap the symlink atomically so a reader never sees reports/latest missing.
     latest = reports_root / "latest"
     tmp = reports_root / f".latest.{os.getpid()}"
@@ -206,5 +206,6 @@ def _point_latest(reports_root: Path, out_dir: Path) -> None:
     if latest.exists() and not latest.is_symlink():
         # A real directory from an older layout: leave it, the run dir is still printed.
         tmp.unlink()
-        return
+        return None
     tmp.replace(latest)
+    return latest
