@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -187,7 +188,20 @@ def audit_verify(directory: Path, key_file: Path | None, as_json: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory.")
 @click.option("--slo", type=click.Path(path_type=Path), help="SLO file (overrides scenario's).")
 @click.option("--baseline", type=click.Path(path_type=Path), help="Baseline report directory.")
-@click.option("--tolerance", default=0.10, show_default=True, type=click.FloatRange(0, 10))
+@click.option(
+    "--tolerance",
+    default=0.10,
+    show_default=True,
+    type=click.FloatRange(0, 10),
+    help="Relative change a regression must exceed.",
+)
+@click.option(
+    "--min-effect-ms",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Absolute change (ms) a regression must exceed too.",
+)
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of a live view.")
 @_guarded
 def run(
@@ -205,6 +219,7 @@ def run(
     slo: Path | None,
     baseline: Path | None,
     tolerance: float,
+    min_effect_ms: float,
     no_progress: bool,
 ) -> None:
     """Drive SCENARIO, judge it against its SLO and write the report family."""
@@ -227,6 +242,7 @@ def run(
             slo=slo,
             baseline=baseline,
             tolerance=tolerance,
+            min_effect_ms=min_effect_ms,
             progress=not no_progress,
         )
     )
@@ -266,14 +282,27 @@ def worker(master_host: str, master_port: int) -> None:
 @cli.command("compare")
 @click.argument("base", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path))
-@click.option("--tolerance", default=0.10, show_default=True, type=click.FloatRange(0, 10))
+@click.option(
+    "--tolerance",
+    default=0.10,
+    show_default=True,
+    type=click.FloatRange(0, 10),
+    help="Relative change a regression must exceed.",
+)
+@click.option(
+    "--min-effect-ms",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Absolute change (ms) a regression must exceed too.",
+)
 @_guarded
-def compare_cmd(base: Path, new: Path, tolerance: float) -> None:
+def compare_cmd(base: Path, new: Path, tolerance: float, min_effect_ms: float) -> None:
     """Compare run NEW against baseline BASE (exit 1 on a significant regression)."""
     from harness import pipeline
     from harness.report import render_comparison_text
 
-    outcome = pipeline.compare_runs(base, new, tolerance=tolerance)
+    outcome = pipeline.compare_runs(base, new, tolerance=tolerance, min_effect_ms=min_effect_ms)
     click.echo(render_comparison_text(outcome.comparison))
     sys.exit(int(ExitCode.BREACHED if outcome.comparison.regressed else ExitCode.OK))
 
@@ -309,8 +338,16 @@ def report_index(reports_root: Path) -> None:
     click.echo(str(build_index(reports_root)))
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    # SIGTERM (a cancelled CI job) and SIGHUP (a closed terminal) take the Ctrl-C path, so every
+    # `finally` runs: the embedded service is stopped, workers killed, temp keys removed.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     cli.main(args=list(argv) if argv is not None else None, prog_name="slo-harness")
 
 

@@ -15,12 +15,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.audit import render_text, verify_directory
-from harness.errors import ArtifactError
+from harness.errors import ArtifactError, InsufficientData, IntegrityError, UsageError
 from harness.load.options import DEFAULT_WORKER_WAIT_S
 from harness.measure.result import AuditCheck, Clock, RunResult
-from harness.report import LoadedReport, ReportPaths, collect_provenance, read_report, write_reports
+from harness.report import (
+    LoadedReport,
+    ReportPaths,
+    collect_provenance,
+    read_report,
+    verify_report_dir,
+    write_reports,
+)
 from harness.slo import compare, evaluate
-from harness.slo.verdict import Comparison, Verdict
+from harness.slo.verdict import Comparison, RegressionRule, Verdict, VerdictStatus
 from harness.spec import (
     Endpoint,
     Scenario,
@@ -54,6 +61,7 @@ class RunRequest:
     slo: Path | None = None
     baseline: Path | None = None
     tolerance: float = 0.10
+    min_effect_ms: float = 5.0
     progress: bool = True
 
 
@@ -94,8 +102,10 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     validate_slo_phases(
         slo, (p.name for p in scenario.phases), file=str(slo_path or "<default SLO>")
     )
-    # Read the baseline before spending a minute on load: a bad baseline path is a usage error.
-    baseline = read_report(request.baseline) if request.baseline else None
+    # Everything that can be wrong with the request is checked before a minute of load is spent.
+    baseline = _read_baseline(request.baseline, scenario) if request.baseline else None
+    if request.out is not None and request.out.exists() and not request.out.is_dir():
+        raise UsageError(f"{request.out}: --out exists and is not a directory")
     target = request.target or scenario.target
     if target is not None:
         check_target_allowed(target)  # before a single packet leaves
@@ -103,7 +113,15 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     result = _measure(scenario, request, target)
     verdict = evaluate(result, slo)
     comparison = (
-        _checked(compare(baseline.result, result, tolerance=request.tolerance), request.baseline)
+        _checked(
+            compare(
+                baseline.result,
+                result,
+                tolerance=request.tolerance,
+                min_effect_ms=request.min_effect_ms,
+            ),
+            request.baseline,
+        )
         if baseline
         else None
     )
@@ -180,19 +198,55 @@ def check_audit_trail(directory: Path, key: bytes, result: RunResult) -> AuditCh
     )
 
 
-def compare_runs(base_dir: Path, new_dir: Path, *, tolerance: float = 0.10) -> CompareOutcome:
-    """Compare two finished runs' report directories."""
-    base = read_report(base_dir)
-    new = read_report(new_dir)
-    comparison = _checked(compare(base.result, new.result, tolerance=tolerance), base_dir)
+def compare_runs(
+    base_dir: Path, new_dir: Path, *, tolerance: float = 0.10, min_effect_ms: float = 5.0
+) -> CompareOutcome:
+    """Compare two finished runs' report directories (both must verify against their manifest)."""
+    base = _read_verified(base_dir, "baseline")
+    new = _read_verified(new_dir, "new run")
+    comparison = _checked(
+        compare(base.result, new.result, tolerance=tolerance, min_effect_ms=min_effect_ms),
+        base_dir,
+    )
     return CompareOutcome(comparison, base, new)
 
 
+def _read_verified(directory: Path, role: str) -> LoadedReport:
+    """A report directory that is intact and was measured honestly, or an error saying why not."""
+    integrity = verify_report_dir(directory)
+    if not integrity.ok:
+        problems = "; ".join(str(p) for p in integrity.problems)
+        raise IntegrityError(f"{directory}: the {role}'s artifacts do not verify: {problems}")
+    loaded = read_report(directory)
+    if loaded.verdict.status is VerdictStatus.INVALID:
+        raise ArtifactError(
+            f"{directory}: the {role} was INVALID (not measured honestly) and cannot be compared"
+        )
+    return loaded
+
+
+def _read_baseline(directory: Path, scenario: Scenario) -> LoadedReport:
+    baseline = _read_verified(directory, "baseline")
+    ours = {p.name for p in scenario.phases if p.in_verdict}
+    theirs = {p.name for p in baseline.result.verdict_phases}
+    if not ours & theirs:
+        raise ArtifactError(
+            f"{directory}: the baseline's verdict phases ({', '.join(sorted(theirs)) or 'none'}) "
+            f"share no name with this scenario's ({', '.join(sorted(ours))})"
+        )
+    return baseline
+
+
 def _checked(comparison: Comparison, base_dir: Path | None) -> Comparison:
-    # A baseline that shares nothing with the run would make the gate pass silently.
+    # A baseline that shares nothing with the run, or only too-small samples, would make the
+    # gate pass silently: neither is evidence of "no regression".
     if not comparison.metrics:
         notes = " ".join(comparison.notes)
         raise ArtifactError(f"{base_dir}: baseline has nothing comparable with this run. {notes}")
+    if all(m.rule is RegressionRule.INSUFFICIENT for m in comparison.metrics):
+        raise InsufficientData(
+            f"{base_dir}: every comparison with the baseline had too few samples to judge"
+        )
     return comparison
 
 

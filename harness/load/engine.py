@@ -219,6 +219,10 @@ class Engine:
         # collector so a full collection mid-run does not stall the scheduler walking them.
         gc.collect()
         gc.freeze()
+        # Ctrl-C / SIGTERM raise KeyboardInterrupt wherever the process is, often inside gevent's
+        # hub, which would print it as a crash before passing it on; it is an expected stop.
+        hub = gevent.get_hub()
+        hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
         self._greenlets.append(gevent.spawn(self._run))
         if self._cpu is not None:
             self._greenlets.append(gevent.spawn(self._sample_cpu))

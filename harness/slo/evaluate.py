@@ -108,13 +108,17 @@ def _verdict(result: RunResult, objectives: tuple[ObjectiveResult, ...]) -> Verd
         invalid += list(result.generator.reasons) or [
             "The load generator was unhealthy, so its latencies cannot be trusted."
         ]
-    if failed:
+    # A saturated generator polluted every latency, breaches included: its run is INVALID (exit 3)
+    # even when an objective failed, so nobody debugs a service for the generator's stall.
+    if not result.generator.valid:
+        status = VerdictStatus.INVALID
+    elif failed:
         status = VerdictStatus.FAIL
     elif invalid:
         status = VerdictStatus.INVALID
     else:
         status = VerdictStatus.PASS
-    reasons = [_named(o) for o in failed]
+    reasons = [_named(o) for o in failed] if result.generator.valid else []
     return Verdict(status, objectives, tuple(reasons + _unique(invalid)))
 
 
@@ -284,10 +288,12 @@ def _throughput(phase: PhaseResult, objective: ThroughputObjective) -> Objective
             objective.label, phase.name, None, metric, op, threshold, unit, None, _INSUFFICIENT,
             f"{where} offered no load, so its throughput ratio is undefined.",
         )  # fmt: skip
-    observed = phase.achieved_rps / phase.offered_rps
+    # Goodput: a service answering everything with a fast 503 must not meet a throughput target.
+    good_rps = phase.counts.ok / phase.duration_s if phase.duration_s > 0 else 0.0
+    observed = good_rps / phase.offered_rps
     ok = objective.op.holds(observed, threshold)
     reason = (
-        f"{where} achieved {phase.achieved_rps:.1f} of {phase.offered_rps:.1f} offered requests/s "
+        f"{where} answered {good_rps:.1f} of {phase.offered_rps:.1f} offered requests/s OK "
         f"({_pct(observed)}), {'meeting' if ok else 'short of'} the {op} {_pct(threshold)} target."
     )
     return ObjectiveResult(

@@ -145,3 +145,41 @@ def test_audit_verify_on_missing_dir_exits_2(tmp_path: Path) -> None:
     proc = _cli("audit", "verify", str(tmp_path / "missing"))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None:
+    """SIGTERM mid-run (a cancelled CI job) exits 3 quietly and leaves no process behind."""
+    import signal
+    import time
+
+    import psutil
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "scenarios/steady.yaml", "--no-progress",
+         "--out", str(tmp_path / "out")],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        children: list[psutil.Process] = []
+        while time.monotonic() < deadline and not any(
+            "reference_service" in " ".join(c.cmdline()) for c in children
+        ):
+            time.sleep(0.5)
+            children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "the embedded service never started"
+        time.sleep(3)  # load is running now
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    assert "interrupted" in err
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
+    assert not (tmp_path / "out").exists()

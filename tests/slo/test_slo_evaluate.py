@@ -269,9 +269,10 @@ def test_availability_and_shed_rate() -> None:
     ]
 
 
-def test_throughput_ratio_is_achieved_over_offered() -> None:
-    """throughput_ratio = achieved_rps / offered_rps of the phase."""
-    result = run(phase("steady", ok=[1_000] * 1_000, offered_rps=300.0, achieved_rps=285.0))
+def test_throughput_ratio_is_goodput_over_offered() -> None:
+    """throughput_ratio = OK responses per second / offered_rps of the phase."""
+    # 17,100 OK over 60 s = 285/s of 300 offered: 0.95.
+    result = run(phase("steady", ok=[1_000] * 17_100, offered_rps=300.0, achieved_rps=285.0))
     slo = _slo({"metric": "throughput_ratio", "threshold": 0.98},
                {"metric": "throughput_ratio", "threshold": 0.95})  # fmt: skip
     low, ok = evaluate(result, slo).objectives
@@ -384,3 +385,23 @@ def test_broken_audit_trail_fails_an_otherwise_passing_run(
     verdict = evaluate(result, default)
     assert verdict.status is VerdictStatus.FAIL
     assert any(problem in r for r in verdict.reasons)
+
+
+def test_fast_failures_do_not_count_as_throughput() -> None:
+    """A phase answering half its requests with errors reaches only half its throughput target."""
+    result = run(phase("steady", ok=[1_000] * 9_000, failed=9_000, offered_rps=300.0))
+    [row] = evaluate(result, _slo({"metric": "throughput_ratio", "threshold": 0.98})).objectives
+    assert row.observed == pytest.approx(0.5)
+    assert row.status is ObjectiveStatus.FAIL
+
+
+def test_unhealthy_generator_makes_even_a_breach_invalid(default: SloSpec) -> None:
+    """A saturated generator makes the run INVALID (exit 3) even when p99 breached: its stall
+    polluted the latencies, so the breach is not evidence against the service."""
+    from dataclasses import replace
+
+    slow = _steady([20_000] * 9_800 + [60_000] * 200)
+    sick = replace(slow, generator=replace(slow.generator, valid=False, reasons=("CPU 99%",)))
+    verdict = evaluate(sick, default)
+    assert verdict.status is VerdictStatus.INVALID
+    assert verdict.reasons == ("CPU 99%",)
