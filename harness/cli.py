@@ -93,6 +93,24 @@ def _guarded(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _regression_options(func: Callable[P, R]) -> Callable[P, R]:
+    """--tolerance and --min-effect-ms, shared by `run --baseline` and `compare`."""
+    func = click.option(
+        "--min-effect-ms",
+        default=5.0,
+        show_default=True,
+        type=click.FloatRange(0),
+        help="Absolute change (ms) a regression must exceed too.",
+    )(func)
+    return click.option(
+        "--tolerance",
+        default=0.10,
+        show_default=True,
+        type=click.FloatRange(0, 10),
+        help="Relative change a regression must exceed.",
+    )(func)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="slo-harness", prog_name="slo-harness")
 def cli() -> None:
@@ -188,20 +206,7 @@ def audit_verify(directory: Path, key_file: Path | None, as_json: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Output directory.")
 @click.option("--slo", type=click.Path(path_type=Path), help="SLO file (overrides scenario's).")
 @click.option("--baseline", type=click.Path(path_type=Path), help="Baseline report directory.")
-@click.option(
-    "--tolerance",
-    default=0.10,
-    show_default=True,
-    type=click.FloatRange(0, 10),
-    help="Relative change a regression must exceed.",
-)
-@click.option(
-    "--min-effect-ms",
-    default=5.0,
-    show_default=True,
-    type=click.FloatRange(0),
-    help="Absolute change (ms) a regression must exceed too.",
-)
+@_regression_options
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of a live view.")
 @_guarded
 def run(
@@ -282,20 +287,7 @@ def worker(master_host: str, master_port: int) -> None:
 @cli.command("compare")
 @click.argument("base", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path))
-@click.option(
-    "--tolerance",
-    default=0.10,
-    show_default=True,
-    type=click.FloatRange(0, 10),
-    help="Relative change a regression must exceed.",
-)
-@click.option(
-    "--min-effect-ms",
-    default=5.0,
-    show_default=True,
-    type=click.FloatRange(0),
-    help="Absolute change (ms) a regression must exceed too.",
-)
+@_regression_options
 @_guarded
 def compare_cmd(base: Path, new: Path, tolerance: float, min_effect_ms: float) -> None:
     """Compare run NEW against baseline BASE (exit 1 on a significant regression)."""

@@ -113,29 +113,12 @@ def build_document(
 
 
 def latency_doc(summary: LatencySummary) -> LatencyDoc:
-    """A :class:`LatencySummary` as its document struct."""
-    return LatencyDoc(
-        p50=summary.p50,
-        p90=summary.p90,
-        p95=summary.p95,
-        p99=summary.p99,
-        p99_9=summary.p99_9,
-        max=summary.max,
-        count=summary.count,
-        out_of_range=summary.out_of_range,
-    )
+    """A :class:`LatencySummary` as its document struct (same fields)."""
+    return msgspec.convert(summary, LatencyDoc, from_attributes=True)
 
 
 def _requests(c: RequestCounts) -> RequestsDoc:
-    return RequestsDoc(
-        sent=c.sent,
-        ok=c.ok,
-        failed=c.failed,
-        shed=c.shed,
-        late=c.late,
-        unsent=c.unsent,
-        out_of_range=c.out_of_range,
-    )
+    return msgspec.convert(c, RequestsDoc, from_attributes=True)
 
 
 def _latency(hist: LatencyHistogram) -> LatencyDoc:

@@ -118,15 +118,7 @@ class _VersionOnly(msgspec.Struct):
 
 
 def _counts(r: RequestsDoc) -> RequestCounts:
-    return RequestCounts(
-        sent=r.sent,
-        ok=r.ok,
-        failed=r.failed,
-        shed=r.shed,
-        late=r.late,
-        unsent=r.unsent,
-        out_of_range=r.out_of_range,
-    )
+    return msgspec.convert(r, RequestCounts, from_attributes=True)
 
 
 def _hist(h: HistogramDoc) -> LatencyHistogram:
