@@ -14,6 +14,9 @@ What the hooks do:
 - The returned ``LoadTestShape`` keeps Locust's user count at the scenario's
   ``max_concurrency`` (the users are the engine's connection slots) and ends the test when the
   schedule is done and drained, so ``--users``/``--spawn-rate``/``--run-time`` are not needed.
+- at import (``scenario_plugin``): the scenario and its SLO file are loaded and checked (the SLO's
+  phases must exist in the scenario); a bad file ends Locust with one line and exit code 2
+  before any load.
 - ``test_start`` (local or master): the target is ``--host``, else the scenario's ``target``,
   else the reference service, started on a free loopback port and stopped at exit; it is probed,
   then the engine (or, on a master, every worker's share) starts a moment later.
@@ -43,6 +46,7 @@ from locust import LoadTestShape, events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from harness.errors import HarnessError, UsageError
+from harness.files import atomic_write_bytes
 from harness.load.distributed import FINAL_GRACE_S, MasterCoordinator, WorkerCoordinator
 from harness.load.engine import Engine
 from harness.load.session import RunSpec, build_result, start_engine, write_request_log
@@ -51,6 +55,7 @@ from harness.load.user import SloUser
 from harness.measure.hlog import write_hlog
 from harness.measure.result import RunResult, TargetInfo
 from harness.spec.scenario import Endpoint, Scenario, load_scenario, scenario_ref
+from harness.spec.slo import SloSpec, load_slo, validate_slo_phases
 from harness.target import (
     check_target_allowed,
     launch_reference_service,
@@ -75,6 +80,7 @@ class _PluginState:
 
     path: Path
     scenario: Scenario
+    slo: SloSpec | None = None  # the scenario's SLO file, checked at import
     environment: Any = None
     engine: Engine | None = None
     master: MasterCoordinator | None = None
@@ -106,10 +112,13 @@ def scenario_plugin(locustfile: str | Path) -> tuple[type[SloUser], type[LoadTes
     path = Path(locustfile).with_suffix(".yaml")
     try:
         scenario = load_scenario(path)
+        slo = _load_slo(scenario)
     except HarnessError as exc:
+        # Locust imports the locustfile before it parses its own options: failing here means a
+        # bad file costs nothing, not a whole run before test_stopping finds it.
         sys.stderr.write(f"slo-harness: error: {exc}\n")
-        raise SystemExit(2) from None
-    state = _PluginState(path=path, scenario=scenario)
+        raise SystemExit(EXIT_USAGE) from None
+    state = _PluginState(path=path, scenario=scenario, slo=slo)
     _register(state)
 
     class ScenarioShape(LoadTestShape):
@@ -123,6 +132,17 @@ def scenario_plugin(locustfile: str | Path) -> tuple[type[SloUser], type[LoadTes
 
     ScenarioShape.__name__ = ScenarioShape.__qualname__ = "ScenarioShape"
     return SloUser, ScenarioShape
+
+
+def _load_slo(scenario: Scenario) -> SloSpec | None:
+    """The scenario's SLO file, parsed and checked against its phases (SpecError if not)."""
+    path = scenario.slo_path
+    if path is None:
+        return None
+    slo = load_slo(path)
+    # --slo-rate/--slo-duration change a phase's rate and length, never its name.
+    validate_slo_phases(slo, (p.name for p in scenario.phases), file=str(path))
+    return slo
 
 
 def _register(state: _PluginState) -> None:
@@ -265,7 +285,8 @@ def _report(state: _PluginState, environment: Any) -> None:
             Path(opts.slo_hlog), result.intervals, start_wall_s=result.started_at.timestamp()
         )
     if opts is not None and opts.slo_summary_json:
-        Path(opts.slo_summary_json).write_text(json.dumps(summary_json(result, verdict), indent=2))
+        text = json.dumps(summary_json(result, verdict), indent=2)
+        atomic_write_bytes(Path(opts.slo_summary_json), text.encode())
     if not result.generator.valid or (verdict is not None and verdict[0] == "invalid"):
         state.exit_code = EXIT_UNMEASURABLE
     elif verdict is not None and verdict[0] == "fail":
@@ -274,11 +295,9 @@ def _report(state: _PluginState, environment: Any) -> None:
 
 def _verdict(state: _PluginState, result: RunResult) -> tuple[str, tuple[str, ...]] | None:
     """(status, reasons) of the scenario's SLO, when it names one."""
-    slo_path = state.scenario.slo_path
-    if slo_path is None:
+    if state.slo is None:
         return None
     from harness.slo import evaluate
-    from harness.spec.slo import load_slo
 
-    verdict = evaluate(result, load_slo(slo_path))
+    verdict = evaluate(result, state.slo)
     return verdict.status.value, verdict.reasons

@@ -72,6 +72,11 @@ _UNIT_MAG: Final[int] = _REF.unit_magnitude
 _HALF_MAG: Final[int] = _REF.sub_bucket_half_count_magnitude
 _HALF_COUNT: Final[int] = _REF.sub_bucket_half_count
 _COUNTS_LEN: Final[int] = _REF.counts_len
+_GEOMETRY: Final = (
+    _REF.lowest_trackable_value,
+    _REF.highest_trackable_value,
+    _REF.significant_figures,
+)
 del _REF
 
 
@@ -339,37 +344,27 @@ class Recorder:
         return _encoder.encode(wire)
 
     def merge_wire(self, data: bytes) -> None:
-        """Add a snapshot from :meth:`take_wire` (of any process of the same run) exactly."""
-        try:
-            wire = _decoder.decode(data)
-            outcomes = {h.outcome: Outcome(h.outcome) for h in wire.hists}
-        except (msgspec.DecodeError, ValueError) as exc:
-            raise MeasurementError(f"unreadable measurement snapshot: {exc}") from None
-        if wire.version != WIRE_VERSION:
-            raise MeasurementError(
-                f"worker snapshot has wire version {wire.version}, expected {WIRE_VERSION}"
-            )
-        if (wire.run_start_wall_ns, wire.interval_ns) != (self.run_start_wall_ns, self.interval_ns):
-            raise MeasurementError(
-                "worker snapshot disagrees on the run start or interval length "
-                f"({wire.run_start_wall_ns}/{wire.interval_ns} ns vs "
-                f"{self.run_start_wall_ns}/{self.interval_ns} ns)"
-            )
-        for wp in wire.phases:
-            _add_counts(self._counts(wp.phase), wp.counts)
-        for wh in wire.hists:
-            key = (wh.phase, wh.endpoint, outcomes[wh.outcome])
+        """Add a snapshot from :meth:`take_wire` (of any process of the same run) exactly.
+
+        All or nothing: the whole snapshot is decoded and checked before anything is added, so a
+        corrupt one raises :class:`MeasurementError` and leaves this recorder as it was. (A
+        snapshot covers a few seconds, so its histograms held decoded at once cost a few MB.)
+        """
+        snap = _decode_wire(data, self.run_start_wall_ns, self.interval_ns)
+        for phase, counts in snap.phases:
+            _add_counts(self._counts(phase), counts)
+        for key, intended, service in snap.hists:
             pair = self._hists.get(key)
             if pair is None:
                 pair = self._hists[key] = (LatencyHistogram(), LatencyHistogram())
-            pair[0].add(_dec(wh.intended, wh.intended_oor))
-            pair[1].add(_dec(wh.service, wh.service_oor))
-        for wi in wire.intervals:
-            slot = self._slot(wi.index, wi.phase)
-            _add_counts(slot.counts, wi.counts)
-            if wi.hist or wi.hist_oor:  # a late snapshot may hit a sealed interval: reopen it
-                (slot.hist or self._reopen(slot)).add(_dec(wi.hist, wi.hist_oor))
-        self._lag.add(_dec(wire.lag, wire.lag_oor))
+            pair[0].add(intended)
+            pair[1].add(service)
+        for index, phase, counts, hist in snap.intervals:
+            slot = self._slot(index, phase)
+            _add_counts(slot.counts, counts)
+            if hist is not None:  # a late snapshot may hit a sealed interval: reopen it
+                (slot.hist or self._reopen(slot)).add(hist)
+        self._lag.add(snap.lag)
 
     # -- results -----------------------------------------------------------------------------
     def build(
@@ -472,6 +467,84 @@ def _dec(encoded: str, out_of_range: int) -> LatencyHistogram:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """A decoded, checked wire snapshot: nothing in it can fail to merge."""
+
+    phases: list[tuple[str, list[int]]]
+    hists: list[tuple[tuple[str, str, Outcome], LatencyHistogram, LatencyHistogram]]
+    intervals: list[tuple[int, str, list[int], LatencyHistogram | None]]
+    lag: LatencyHistogram
+
+
+def _decode_wire(data: bytes, run_start_wall_ns: int, interval_ns: int) -> _Snapshot:
+    """Decode and check every part of a snapshot (MeasurementError naming the bad part)."""
+    try:
+        wire = _decoder.decode(data)
+        outcomes = {h.outcome: Outcome(h.outcome) for h in wire.hists}
+    except (msgspec.DecodeError, ValueError) as exc:
+        raise MeasurementError(f"unreadable measurement snapshot: {exc}") from None
+    if wire.version != WIRE_VERSION:
+        raise MeasurementError(
+            f"worker snapshot has wire version {wire.version}, expected {WIRE_VERSION}"
+        )
+    if (wire.run_start_wall_ns, wire.interval_ns) != (run_start_wall_ns, interval_ns):
+        raise MeasurementError(
+            "worker snapshot disagrees on the run start or interval length "
+            f"({wire.run_start_wall_ns}/{wire.interval_ns} ns vs "
+            f"{run_start_wall_ns}/{interval_ns} ns)"
+        )
+    phases = [(wp.phase, _checked_counts(wp.counts, f"phase {wp.phase!r}")) for wp in wire.phases]
+    hists = []
+    for wh in wire.hists:
+        where = f"{wh.phase}/{wh.endpoint}/{wh.outcome}"
+        hists.append(
+            (
+                (wh.phase, wh.endpoint, outcomes[wh.outcome]),
+                _checked_hist(wh.intended, wh.intended_oor, f"{where} intended-clock histogram"),
+                _checked_hist(wh.service, wh.service_oor, f"{where} service-time histogram"),
+            )
+        )
+    intervals = []
+    for wi in wire.intervals:
+        where = f"interval {wi.index} of phase {wi.phase!r}"
+        if wi.index < 0:
+            raise MeasurementError(f"worker snapshot has {where}: expected an index >= 0")
+        hist = _checked_hist(wi.hist, wi.hist_oor, f"{where} histogram")
+        has_hist = bool(wi.hist or wi.hist_oor)
+        intervals.append(
+            (wi.index, wi.phase, _checked_counts(wi.counts, where), hist if has_hist else None)
+        )
+    lag = _checked_hist(wire.lag, wire.lag_oor, "schedule-lag histogram")
+    return _Snapshot(phases, hists, intervals, lag)
+
+
+def _checked_counts(counts: list[int], where: str) -> list[int]:
+    if len(counts) != _N_COUNTS or min(counts) < 0:
+        raise MeasurementError(
+            f"worker snapshot {where}: expected {_N_COUNTS} counters >= 0, got {counts}"
+        )
+    return counts
+
+
+def _checked_hist(encoded: str, out_of_range: int, what: str) -> LatencyHistogram:
+    if out_of_range < 0:
+        raise MeasurementError(f"worker snapshot {what}: out-of-range count {out_of_range} < 0")
+    try:
+        hist = _dec(encoded, out_of_range)
+    except Exception as exc:  # hdrh raises binascii.Error, zlib.error, Hdr*Exception, TypeError
+        raise MeasurementError(
+            f"worker snapshot {what} is unreadable: {type(exc).__name__}: {exc}"
+        ) from None
+    raw = hist.raw
+    geometry = (raw.lowest_trackable_value, raw.highest_trackable_value, raw.significant_figures)
+    if geometry != _GEOMETRY:  # another range would not add exactly (or would drop values)
+        raise MeasurementError(
+            f"worker snapshot {what} has range/precision {geometry}, expected {_GEOMETRY}"
+        )
+    return hist
+
+
 def _wire_interval(index: int, phase: str, slot: _Slot) -> _WireInterval:
     if slot.hist is not None:
         return _WireInterval(index, phase, slot.counts, _enc(slot.hist), slot.hist.out_of_range)
@@ -479,8 +552,6 @@ def _wire_interval(index: int, phase: str, slot: _Slot) -> _WireInterval:
 
 
 def _add_counts(into: list[int], more: Sequence[int]) -> None:
-    if len(more) != _N_COUNTS:
-        raise MeasurementError(f"worker snapshot has {len(more)} counters, expected {_N_COUNTS}")
     for i, value in enumerate(more):
         into[i] += value
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,7 @@ def test_headless_locust_run_prints_the_hdr_summary(bimodal_target: str, tmp_pat
     summary = json.loads((folder / "summary.json").read_text())
     steady = next(p for p in summary["phases"] if p["name"] == "steady")
     assert steady["requests"]["sent"] == steady["requests"]["ok"] == 200
+    assert not list(folder.glob(".summary.json.*"))  # written via temp file + os.replace
     assert (
         2.0 <= steady["latency_ms"]["p50"] < 4.0
     )  # loose: shared CI cores (the benchmark is exact)
@@ -98,3 +101,39 @@ def test_a_malformed_scenario_exits_2_with_its_path(tmp_path: Path) -> None:
     assert "quick.yaml" in proc.stderr
     assert "rate" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+BAD_SLOS = {
+    "unknown metric": (
+        "objectives:\n  - {metric: latency_p99, op: '<', threshold_ms: 50}\n",
+        "$.objectives[0]",
+    ),
+    "unknown phase": (
+        "objectives:\n  - {metric: latency, percentile: p99, op: '<', threshold_ms: 50,"
+        " phase: stedy}\n",
+        "$.objectives[0].phase",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SLOS))
+def test_a_malformed_slo_exits_2_before_any_load(case: str, tmp_path: Path) -> None:
+    """The scenario's SLO file is checked when the locustfile loads: a bad one (schema, or a
+    phase the scenario lacks) ends a headless run at once with exit 2 and one line naming the
+    file and field, no traceback, before any probe or request."""
+    body, field = BAD_SLOS[case]
+    (tmp_path / "slo.yaml").write_text(f"apiVersion: slo-harness/v1\nname: bad\n{body}")
+    folder = _plugin_dir(tmp_path, "slo: slo.yaml\n" + QUICK)
+    with socket.socket() as s:  # a loopback port nobody listens on: a probe would fail (exit 3)
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    started = time.monotonic()
+    proc = _locust("-f", "quick.py", "--headless", "--host", closed, cwd=folder, timeout=30)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if "slo-harness: error" in line]
+    assert len(errors) == 1, proc.stderr[-2000:]
+    assert "slo.yaml" in errors[0]
+    assert field in errors[0]
+    assert "Traceback" not in proc.stderr
+    assert "Starting" not in proc.stderr  # Locust never started a test
+    assert time.monotonic() - started < 20

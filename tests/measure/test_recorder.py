@@ -215,6 +215,63 @@ def test_merge_refuses_garbage() -> None:
         _rec().merge_wire(b"\x93not a snapshot")
 
 
+def _other_geometry() -> str:
+    """An encoded HDR histogram with another range (1 us .. 1 h, 2 digits)."""
+    from hdrh.histogram import HdrHistogram
+
+    h = HdrHistogram(1, 3_600_000_000, 2)
+    h.record_value(5)
+    return str(h.encode().decode("ascii"))
+
+
+def _built(rec: Recorder) -> object:
+    """Everything build() reports (histograms by their encoding), comparable with ==."""
+    phases, intervals = rec.build([WARMUP, STEADY])
+
+    def enc(h: LatencyHistogram) -> tuple[str, int]:
+        return (h.encode() if h.count else "", h.out_of_range)
+
+    return (
+        [(p.name, p.counts, {k: enc(h) for k, h in p.histograms.items()}) for p in phases],
+        [(i.start_s, i.phase, i.offered, i.counts, enc(i.latency)) for i in intervals],
+        enc(rec.lag_histogram()),
+    )
+
+
+# Wire layout (array_like): [version, run_start, interval_ns, phases, hists, intervals, lag, oor];
+# hists [phase, endpoint, outcome, intended, i_oor, service, s_oor]; intervals
+# [index, phase, counts, hist, oor]. Each corruption sits after parts the old merge had applied.
+_CORRUPTIONS = {
+    "interval histogram": (lambda w: w[5][-1].__setitem__(3, "not*base64"), "interval"),
+    "interval counters": (lambda w: w[5][-1].__setitem__(2, [1, 2, 3]), "counters"),
+    "service histogram": (lambda w: w[4][-1].__setitem__(5, w[4][-1][5][:-12]), "service"),
+    "lag geometry": (lambda w: w.__setitem__(6, _other_geometry()), "schedule-lag"),
+    "negative counter": (lambda w: w[3][0][1].__setitem__(0, -1), "counters"),
+}
+
+
+@pytest.mark.parametrize("corruption", sorted(_CORRUPTIONS))
+def test_a_corrupt_snapshot_leaves_the_recorder_unchanged(corruption: str) -> None:
+    """A snapshot corrupt in any part is a MeasurementError naming the part; nothing merged."""
+    master, worker = _rec(), _rec()
+    for second in range(SEAL_LAG + 3):
+        _one(master, at_s=second + 0.1, service_ms=3.0)
+    _one(master, at_s=0.3, phase="warmup", outcome=Outcome.FAILED)
+    for second in (0, 1, SEAL_LAG + 2):  # interval 0 is sealed on the master by now
+        _one(worker, at_s=second + 0.2, service_ms=9.0, lag_ms=1.0)
+    wire = msgspec.msgpack.decode(worker.take_wire())
+    mutate, message = _CORRUPTIONS[corruption]
+    mutate(wire)
+    before = _built(master)
+    with pytest.raises(MeasurementError, match=message):
+        master.merge_wire(msgspec.msgpack.encode(wire))
+    assert _built(master) == before
+    # The untouched snapshot still merges afterwards (the recorder was left usable).
+    _one(worker, at_s=0.2, service_ms=9.0)
+    master.merge_wire(worker.take_wire())
+    assert master.counts("steady").ok == SEAL_LAG + 4
+
+
 def test_live_stats_cover_the_last_complete_interval() -> None:
     """live() reports rate, errors and percentiles of the last complete interval."""
     rec = _rec()
