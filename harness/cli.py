@@ -275,12 +275,19 @@ def run(
 @cli.command()
 @click.option("--master", "master_host", required=True, help="Master host to join.")
 @click.option("--master-port", default=5557, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--join-timeout-s",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Give up (exit 3) if the master does not answer within this time.",
+)
 @_guarded
-def worker(master_host: str, master_port: int) -> None:
+def worker(master_host: str, master_port: int, join_timeout_s: float) -> None:
     """Join a distributed run as a Locust worker."""
     from harness.load import run_worker
 
-    run_worker(master_host, master_port)
+    run_worker(master_host, master_port, join_timeout_s=join_timeout_s)
 
 
 # -- compare / report ----------------------------------------------------------------------

@@ -37,8 +37,8 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     return _run(scenario, options)
 
 
-def run_worker(master_host: str, master_port: int) -> None:
+def run_worker(master_host: str, master_port: int, *, join_timeout_s: float | None = None) -> None:
     """Serve as a Locust worker of a master at ``master_host:master_port`` until it quits."""
     from harness.load.worker import run_worker as _run
 
-    _run(master_host, master_port)
+    _run(master_host, master_port, join_timeout_s=join_timeout_s)
