@@ -215,7 +215,10 @@ def launch_reference_service(
 
     ``audit_dir`` None uses a temporary directory removed afterwards. ``env`` adds variables
     (e.g. key material) to the child's environment. Raises ServiceStartError with the last stderr
-    lines if it does not become ready within ``ready_timeout_s``.
+    lines if it does not become ready within ``ready_timeout_s``. The service gets our PID as
+    ``--parent-pid``: its own session shields it from our process group, so without that a
+    SIGKILLed harness (no ``finally`` runs) would leave it serving; with it, it shuts down
+    gracefully within about a second.
     """
     with contextlib.ExitStack() as stack:
         if audit_dir is None:
@@ -228,6 +231,7 @@ def launch_reference_service(
             "reference_service",
             *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
             *("--audit-dir", str(audit_dir)),
+            *("--parent-pid", str(os.getpid())),
             *extra_args,
         ]
         child_env = {**os.environ, **(env or {})}

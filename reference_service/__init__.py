@@ -6,12 +6,13 @@ Run it with ``python -m reference_service`` (see ``--help``). The package never 
 Modules (each small, one responsibility):
 
 * ``server``  - launcher: flags, preflight, uvicorn with uvloop + httptools, workers
+* ``parentwatch`` - ``--parent-pid``: graceful shutdown when the launching process dies
 * ``config``  - command line and the frozen :class:`ServiceConfig`
 * ``app``     - ASGI app: routing, admission, error mapping, lifecycle/readiness
 * ``asgi``    - bounded body reading and response sending
 * ``pipeline``- the ``/v1/score`` decision path (validate, tokenise, features, score, audit)
 * ``schema``  - request/response contract as msgspec Structs; ``codes`` - ISO code lists
-* ``pan``     - Luhn check and HMAC tokenisation of card numbers
+* ``pan``     - Luhn check, HMAC tokenisation, card-number detection in free text
 * ``featurestore`` - velocity windows (in-process, Redis) under a time budget
 * ``decision``- versioned thresholds and reason codes
 * ``admission`` - in-flight limit derived from measured service time

@@ -80,6 +80,8 @@ class ServiceConfig(msgspec.Struct, frozen=True, kw_only=True):
     graceful_timeout_s: float = 30.0
     debug_start_delay_s: float = 0.0
     debug_handler_delay_ms: float = 0.0
+    #: Shut down (as on SIGTERM) when this process dies; the harness passes its own PID.
+    parent_pid: int | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -120,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     a("--graceful-timeout-s", type=float, default=30.0, help="drain time after SIGTERM")
     a("--debug-start-delay-s", type=float, default=0.0, help=argparse.SUPPRESS)
     a("--debug-handler-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    # Hidden: for launchers (the harness), not operators. See reference_service.parentwatch.
+    a("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     return p
 
 
@@ -148,6 +152,8 @@ def _check(cfg: ServiceConfig) -> None:
         raise ConfigError(f"--audit-batch-delay-ms {cfg.audit_batch_delay_ms}: expected 0..1000")
     if not 1 <= cfg.graceful_timeout_s <= 3600:
         raise ConfigError(f"--graceful-timeout-s {cfg.graceful_timeout_s}: expected 1..3600")
+    if cfg.parent_pid is not None and cfg.parent_pid < 1:
+        raise ConfigError(f"--parent-pid {cfg.parent_pid}: expected a process id >= 1")
     if cfg.audit_segment_bytes < 1024:
         raise ConfigError(f"--audit-segment-bytes {cfg.audit_segment_bytes}: expected >= 1024")
 

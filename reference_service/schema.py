@@ -6,10 +6,10 @@ from these Structs by :mod:`reference_service.openapi`, so the document cannot d
 decoder accepts) and the response encoding.
 
 Checks a JSON Schema keyword can express live in the Struct annotations; the few it cannot (PAN
-Luhn check, exactly one of ``pan``/``card_token``) are in :func:`decode_score_request` and are
-mirrored into the OpenAPI document by hand (``oneOf``) or described there. Code lists
-(currency/country) are annotated as ``enum`` in the schema and checked against the frozen sets here,
-because msgspec would echo the rejected value in its enum error.
+Luhn check, exactly one of ``pan``/``card_token``, no card number inside a free-text field) are in
+:func:`decode_score_request` and are mirrored into the OpenAPI document by hand (``oneOf``) or
+described there. Code lists (currency/country) are annotated as ``enum`` in the schema and checked
+against the frozen sets here, because msgspec would echo the rejected value in its enum error.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from reference_service.codes import COUNTRIES, CURRENCIES
+from reference_service.pan import contains_pan
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -53,7 +54,11 @@ Country = Annotated[
         extra_json_schema={"enum": sorted(COUNTRIES)},
     ),
 ]
-Identifier = Annotated[str, Meta(min_length=1, max_length=128)]
+_NO_PAN: Final = (
+    "Must not contain a card number: a Luhn-valid run of 12-19 digits, also with separators "
+    "(space -._:/) or glued to letters, is refused with 422."
+)
+Identifier = Annotated[str, Meta(min_length=1, max_length=128, description=_NO_PAN)]
 Pan = Annotated[
     str,
     Meta(
@@ -62,13 +67,16 @@ Pan = Annotated[
         "Tokenised on arrival; never stored, logged or echoed.",
     ),
 ]
-# A token must not look like a card number (12+ consecutive digits): a PAN sent in the wrong
-# field would otherwise be stored verbatim in the audit trail.
+# A token must not look like a card number: a PAN sent in the wrong field would otherwise be
+# stored verbatim in the audit trail. The pattern refuses 12+ consecutive digits; separated or
+# glued forms ("4111-1111-...", "tok4111...") are caught by the Luhn run check in
+# decode_score_request, which a JSON Schema pattern cannot express.
 CardToken = Annotated[
     str,
     Meta(
         pattern="^(?!.*[0-9]{12})[A-Za-z0-9_.:-]{8,128}$",
-        description="Card token (e.g. the card_token of an earlier response) instead of a PAN",
+        description="Card token (e.g. the card_token of an earlier response) instead of a PAN. "
+        + _NO_PAN,
     ),
 ]
 
@@ -97,7 +105,7 @@ class ScoreRequest(Struct, frozen=True, kw_only=True):
     pan: Pan | UnsetType = UNSET
     card_token: CardToken | UnsetType = UNSET
     account_age_days: Annotated[float, Meta(ge=0, le=365_000)] | None = None
-    device_id: Annotated[str, Meta(max_length=128)] | None = None
+    device_id: Annotated[str, Meta(max_length=128, description=_NO_PAN)] | None = None
     device_known: bool | None = None
 
 
@@ -134,6 +142,9 @@ class RequestError(Exception):
 
 
 _score_decoder: Final = msgspec.json.Decoder(ScoreRequest)
+#: Free-text fields that are echoed in the response or written to the audit trail (or may be in a
+#: later version): none may carry a card number. Unknown fields are dropped by the decoder.
+_FREE_TEXT: Final = ("transaction_id", "merchant_id", "device_id", "card_token")
 _PATH_RE: Final = re.compile(r" - at `(\$[^`]*)`$")
 _MISSING_RE: Final = re.compile(r"missing required field `([^`]+)`")
 
@@ -158,6 +169,19 @@ def _decode_json_error(exc: msgspec.DecodeError) -> RequestError:
     return RequestError(400, f"malformed JSON: {exc}", "$")
 
 
+def _refuse_embedded_pans(req: ScoreRequest) -> None:
+    """422 naming the first free-text field that holds what may be a card number (never echoed)."""
+    for name in _FREE_TEXT:
+        value = getattr(req, name)
+        if isinstance(value, str) and contains_pan(value):
+            raise RequestError(
+                422,
+                f"{name} contains what may be a card number (a Luhn-valid run of 12-19 digits); "
+                "send a card number only in pan",
+                f"$.{name}",
+            )
+
+
 def decode_score_request(body: bytes) -> ScoreRequest:
     """Decode and validate a score request; raises :class:`RequestError` (4xx) on bad input."""
     try:
@@ -171,6 +195,7 @@ def decode_score_request(body: bytes) -> ScoreRequest:
     for name in ("merchant_country", "billing_country", "ip_country"):
         if getattr(req, name) not in COUNTRIES:
             raise RequestError(422, "unknown ISO 3166-1 alpha-2 country code", f"$.{name}")
+    _refuse_embedded_pans(req)
     has_pan = req.pan is not UNSET
     has_token = req.card_token is not UNSET
     if has_pan == has_token:

@@ -10,6 +10,10 @@ card to the same token and share one audit key), and logs a WARNING: tokens then
 restart and the audit trail cannot be verified after the process exits. Key material is never
 logged.
 
+With ``--parent-pid`` (hidden; the harness passes its own PID) a watcher thread SIGTERMs the
+launcher once that process is gone, so a SIGKILLed harness does not leave the service running
+(:mod:`reference_service.parentwatch`).
+
 One worker runs uvicorn in this process. Several workers are uvicorn's supervisor of spawned
 processes, each building its app from ``$SLO_SERVICE_CONFIG``; Prometheus multiprocess mode is
 switched on for them with a private directory removed at exit.
@@ -41,6 +45,7 @@ from reference_service.config import (
 from reference_service.logs import configure_logging, log_event
 from reference_service.metrics import MULTIPROC_ENV
 from reference_service.pan import generate_key_hex
+from reference_service.parentwatch import start_parent_watch
 from reference_service.resources import Keys, load_keys, load_scorer, thresholds_of
 
 __all__ = ["main", "preflight"]
@@ -166,5 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         feature_store="redis" if cfg.redis_url else "in-process",
         feature_budget_ms=cfg.feature_budget_ms,
     )
+    if cfg.parent_pid is not None:
+        start_parent_watch(cfg.parent_pid, _log_parent_gone)
     _run(cfg, keys)
     return 0
+
+
+def _log_parent_gone(pid: int) -> None:
+    log_event("parent_gone", logging.WARNING, parent_pid=pid, action="graceful shutdown")

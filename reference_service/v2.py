@@ -21,6 +21,7 @@ from msgspec import Struct
 
 from reference_service.model.features import N_FEATURES
 from reference_service.model.scorer import ModelInfo, Scorer
+from reference_service.pan import contains_pan
 from reference_service.schema import RequestError
 
 __all__ = [
@@ -99,6 +100,21 @@ def model_metadata(info: ModelInfo) -> dict[str, Any]:
     }
 
 
+def _flatten_rows(rows: list[list[float]], n: int) -> list[float]:
+    """Nested ``[N][F]`` data as one row-major list; every row must hold exactly F values (a short
+    or long row is an error, never dropped: dropping one would score the other rows shifted)."""
+    for i, row in enumerate(rows):
+        if len(row) != N_FEATURES:
+            raise RequestError(
+                400,
+                f"row {i} has {len(row)} values; expected {N_FEATURES}",
+                f"$.inputs[0].data[{i}]",
+            )
+    if len(rows) != n:
+        raise RequestError(400, f"data has {len(rows)} rows; shape says {n}", "$.inputs[0].data")
+    return [v for row in rows for v in row]
+
+
 def _tensor(req: InferRequest, info: ModelInfo) -> np.ndarray[Any, np.dtype[np.float32]]:
     """The validated ``[N, F]`` float32 input of a request (RequestError 400 otherwise)."""
     if len(req.inputs) != 1:
@@ -120,8 +136,7 @@ def _tensor(req: InferRequest, info: ModelInfo) -> np.ndarray[Any, np.dtype[np.f
     try:
         # Nested rows or flat row-major; msgspec.convert rejects strings, bools and nulls.
         if t.data and isinstance(t.data[0], list):
-            rows = msgspec.convert(t.data, list[list[float]])
-            flat = [v for row in rows if len(row) == N_FEATURES for v in row]
+            flat = _flatten_rows(msgspec.convert(t.data, list[list[float]]), n)
         else:
             flat = msgspec.convert(t.data, list[float])
     except msgspec.ValidationError as exc:
@@ -142,6 +157,11 @@ def infer(body: bytes, scorer: Scorer) -> bytes:
         raise RequestError(400, f"invalid inference request: {exc}") from None
     except msgspec.DecodeError as exc:
         raise RequestError(400, f"malformed JSON: {exc}", "$") from None
+    if req.id is not None and contains_pan(req.id):
+        # The id is echoed in the response: a card number must not travel back (nor be echoed).
+        raise RequestError(
+            400, "id contains what may be a card number (a Luhn-valid run of 12-19 digits)", "$.id"
+        )
     x = _tensor(req, info)
     if req.outputs is not None:
         for i, out in enumerate(req.outputs):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -101,6 +104,52 @@ def test_service_is_removed_when_the_block_fails(exc: type[BaseException]) -> No
         body()
     assert started
     assert _all_gone(started)
+
+
+_HARNESS_SCRIPT = """
+import sys, time
+from pathlib import Path
+from harness.target import launch_reference_service
+with launch_reference_service(audit_dir=Path(sys.argv[1])) as url:
+    print(url, flush=True)
+    time.sleep(120)
+"""
+
+
+def _gone(proc: psutil.Process) -> bool:
+    """Exited: no such process, or a zombie its new parent has not reaped yet."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_service_does_not_outlive_a_sigkilled_harness(tmp_path: Path) -> None:
+    """SIGKILL the harness (no cleanup code runs): its service sees --parent-pid gone and exits."""
+    harness = subprocess.Popen(
+        [sys.executable, "-c", _HARNESS_SCRIPT, str(tmp_path / "audit")], stdout=subprocess.PIPE
+    )
+    service: list[psutil.Process] = []
+    try:
+        assert harness.stdout is not None
+        assert harness.stdout.readline().startswith(b"http://127.0.0.1:")  # service is ready
+        service = psutil.Process(harness.pid).children(recursive=True)
+        assert service
+        harness.kill()
+        harness.wait(5)
+        deadline = time.monotonic() + 15  # 1 s poll + graceful shutdown, with margin
+        while not all(_gone(p) for p in service):
+            assert time.monotonic() < deadline, "service still running after its harness died"
+            time.sleep(0.1)
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+            harness.wait(5)
+        if harness.stdout is not None:
+            harness.stdout.close()
+        for p in service:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
 
 
 def test_bad_arguments_give_service_start_error_with_output() -> None:

@@ -54,6 +54,11 @@ def make_pan(length: int = 16) -> str:
     return pan
 
 
+def grouped(digits: str, sep: str, size: int = 4) -> str:
+    """``digits`` in groups of ``size`` joined by ``sep`` ("9999-9912-...")."""
+    return sep.join(digits[i : i + size] for i in range(0, len(digits), size))
+
+
 def bad_luhn(pan: str) -> str:
     """``pan`` with its check digit changed (fails Luhn), registered for the scan."""
     wrong = str((int(pan[-1]) + 1) % 10)
@@ -65,7 +70,8 @@ def bad_luhn(pan: str) -> str:
 def transaction(**over: Any) -> dict[str, Any]:
     """A valid score request (card token unless ``pan`` is given); fields overridable."""
     body: dict[str, Any] = {
-        "transaction_id": "tx-" + secrets.token_hex(6),
+        # 10 hex characters: never 12 digits in a row, so never refused as a possible PAN.
+        "transaction_id": "tx-" + secrets.token_hex(5),
         "amount": 42.5,
         "currency": "USD",
         "merchant_id": "m-1",

@@ -92,6 +92,7 @@ def test_same_key_for_pan_and_audit_is_refused(tmp_path: Path) -> None:
         (["--feature-budget-ms", "0"], "--feature-budget-ms"),
         (["--max-in-flight", "0"], "--max-in-flight"),
         (["--audit-mode", "sometimes"], "--audit-mode"),
+        (["--parent-pid", "0"], "--parent-pid"),
     ],
 )
 def test_bad_flag_values(tmp_path: Path, args: list[str], needle: str) -> None:

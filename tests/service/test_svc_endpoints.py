@@ -99,6 +99,17 @@ def test_infer_valid_nested_and_flat(service: Service) -> None:
         ({"name": "nope"}, "$.inputs[0].name"),
         ({"data": ["x"] * N_FEATURES}, "$.inputs[0].data"),
         ({"data": [0.0] * (N_FEATURES - 1)}, "$.inputs[0].data"),
+        # A malformed nested row is refused, not dropped (dropping it used to make these pass).
+        ({"data": [[0.0] * N_FEATURES, [0.0] * (N_FEATURES - 1)]}, "$.inputs[0].data[1]"),
+        ({"data": [[0.0] * N_FEATURES, []]}, "$.inputs[0].data[1]"),
+        (
+            {
+                "shape": [2, N_FEATURES],
+                "data": [[0.0] * N_FEATURES, [1.0] * (N_FEATURES + 1), [0.0] * N_FEATURES],
+            },
+            "$.inputs[0].data[1]",
+        ),
+        ({"shape": [1, N_FEATURES], "data": [[0.0] * N_FEATURES] * 2}, "$.inputs[0].data"),
     ],
 )
 def test_infer_rejects_bad_tensors(service: Service, change: dict[str, object], field: str) -> None:

@@ -1,14 +1,26 @@
-"""Readiness gating, SIGTERM drain with audit flush, admission control, multi-worker consistency."""
+"""Readiness gating, SIGTERM drain with audit flush, admission control, multi-worker consistency,
+graceful exit when the --parent-pid process dies."""
 
 from __future__ import annotations
 
 import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psutil
+import pytest
 from svc_support import ServiceFactory, make_pan, transaction
+
+from reference_service.parentwatch import start_parent_watch
+
+# The parent watch polls once a second; drain + audit close take well under a second more.
+PARENT_EXIT_BOUND_S = 10.0
 
 
 def _wait_in_flight(client: httpx.Client, n: int, timeout_s: float = 5.0) -> None:
@@ -122,3 +134,86 @@ def test_workers_share_keys_and_metrics(services: ServiceFactory) -> None:
     assert len(streams) >= 1
     events = svc.log_events()
     assert any(e["event"] == "ephemeral_keys" for e in events)
+
+
+@pytest.fixture
+def stand_in_parent() -> Iterator[subprocess.Popen[bytes]]:
+    """A process playing the harness: the service watches it; the test kills it. Always removed."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(5)
+
+
+@pytest.mark.parametrize("reaped", [True, False], ids=["reaped", "zombie"])
+def test_parent_death_drains_in_flight_and_exits(
+    services: ServiceFactory, stand_in_parent: subprocess.Popen[bytes], reaped: bool
+) -> None:
+    """Once the --parent-pid process is gone (reaped or still a zombie) the service finishes the
+    request in flight, writes its audit record and exits by itself within the bound."""
+    svc = services.start(
+        "--parent-pid", str(stand_in_parent.pid), "--debug-handler-delay-ms", "1500"
+    )
+    assert svc.score().status_code == 200  # the watch does not fire while the parent lives
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(httpx.post, svc.base + "/v1/score", json=transaction(), timeout=10)
+        _wait_in_flight(svc.client, 1)
+        stand_in_parent.kill()
+        if reaped:
+            stand_in_parent.wait(5)
+        t0 = time.monotonic()
+        assert pending.result().status_code == 200
+    assert svc.proc.wait(PARENT_EXIT_BOUND_S + 5) in (0, -signal.SIGTERM)
+    assert time.monotonic() - t0 < PARENT_EXIT_BOUND_S
+    events = [e["event"] for e in svc.log_events()]
+    assert events.index("parent_gone") < events.index("shutdown_complete")
+    assert len(svc.audit_lines()) == 2
+
+
+def test_parent_death_stops_every_worker(
+    services: ServiceFactory, stand_in_parent: subprocess.Popen[bytes]
+) -> None:
+    """With several workers the supervisor and all its workers exit once the parent is gone."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    svc = services.start("--workers", "2", "--parent-pid", str(stand_in_parent.pid), port=port)
+    family = [psutil.Process(svc.proc.pid), *psutil.Process(svc.proc.pid).children(True)]
+    assert len(family) >= 3  # supervisor + 2 workers
+    stand_in_parent.kill()
+    stand_in_parent.wait(5)
+    _, alive = psutil.wait_procs(family, timeout=PARENT_EXIT_BOUND_S + 5)
+    assert not alive
+    events = [e["event"] for e in svc.log_events()]
+    assert "parent_gone" in events
+    assert events.count("shutdown_complete") == 2
+
+
+def test_parent_watch_fires_once_and_only_when_gone() -> None:
+    """The watch thread calls back and terminates exactly once, after the PID has gone."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    calls: list[str] = []
+    done = threading.Event()
+
+    def terminate() -> None:
+        calls.append("terminate")
+        done.set()
+
+    try:
+        thread = start_parent_watch(
+            proc.pid,
+            lambda pid: calls.append(f"gone {pid}"),
+            interval_s=0.02,
+            terminate=terminate,
+        )
+        time.sleep(0.2)
+        assert calls == []  # alive: nothing happens
+    finally:
+        proc.kill()
+        proc.wait(5)
+    assert done.wait(5)
+    thread.join(5)
+    assert calls == [f"gone {proc.pid}", "terminate"]
