@@ -170,7 +170,8 @@ class PayloadGenerator:
         self._cross_border = cross_border_share
         self._rng = random.Random(f"{seed}/{stream}")
         self._clock = clock
-        self._prefix = f"syn-{seed % 1_000_000:x}-{stream:x}-"
+        # Letters between the parts: no id can form a 12+ digit run the service reads as a PAN.
+        self._prefix = f"syn{seed % 1_000_000:x}s{stream:x}n"
         self._counter = 0
         self._pan_indices: set[int] = set()
         self._card_cache: dict[int, _Card] = {}

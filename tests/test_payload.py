@@ -168,4 +168,4 @@ def test_generator_from_a_scenario_payload_section() -> None:
     assert all("pan" in b for b in bodies)
     assert gen.pans_in_use() <= gen.all_pans()
     assert len(gen.all_pans()) == 10
-    assert str(bodies[0]["transaction_id"]).startswith("syn-5-2-")
+    assert str(bodies[0]["transaction_id"]).startswith("syn5s2n")
