@@ -8,6 +8,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test install test-deps lint typecheck pytest bench clean
 
 demo: $(STAMP)
+	@sync  # flush the install's writes first: their writeback would stall the audit trail's fsyncs
 	$(BIN)/slo-harness run scenarios/steady.yaml
 
 test: $(STAMP) test-deps
@@ -15,10 +16,10 @@ test: $(STAMP) test-deps
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -c constraints.txt
 	touch $(STAMP)
 
 # redis-server, wrk, nftables and chromium for the tests that need them (root only; the tests

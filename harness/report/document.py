@@ -16,6 +16,7 @@ histogram range (then ``out_of_range`` > 0).
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
 from typing import Annotated, Any, Final
 
@@ -350,7 +351,7 @@ class ReportDoc(_Doc, frozen=True, kw_only=True):
 
 def report_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``report.json``, as shipped in report.schema.json."""
-    generated = msgspec.json.schema(ReportDoc)
+    generated = _clean_descriptions(msgspec.json.schema(ReportDoc))
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -362,3 +363,17 @@ def report_schema() -> dict[str, Any]:
         ),
         **generated,
     }
+
+
+def _clean_descriptions(node: Any) -> Any:
+    # Docstrings become descriptions; msgspec 0.23 dedents them and 0.22 does not, so dedent here
+    # (inspect.cleandoc, as Python does for help()) and the shipped schema is the same either way.
+    if isinstance(node, dict):
+        return {
+            k: inspect.cleandoc(v) if k == "description" and isinstance(v, str) else
+            _clean_descriptions(v)
+            for k, v in node.items()
+        }  # fmt: skip
+    if isinstance(node, list):
+        return [_clean_descriptions(v) for v in node]
+    return node

@@ -7,8 +7,10 @@ short (a few seconds of load) so the module stays around a minute.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,8 +60,19 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _service(delay_ms: float) -> Iterator[str]:
+    """The reference service with its durable audit trail on tmpfs when there is one.
+
+    These tests judge the harness's gate, not the disk: right after a fresh install the page
+    cache still holds a gigabyte of dirty pages, and an ext4 fsync then waits for their writeback
+    (stalls of 100-300 ms were seen), which would fail the SLO for reasons outside both.
+    """
     extra = ("--debug-handler-delay-ms", str(delay_ms)) if delay_ms else ()
-    with launch_reference_service(extra_args=extra) as url:
+    shm = Path("/dev/shm")
+    with contextlib.ExitStack() as stack:
+        audit_dir = None
+        if shm.is_dir() and os.access(shm, os.W_OK):
+            audit_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=shm))) / "audit"
+        url = stack.enter_context(launch_reference_service(audit_dir=audit_dir, extra_args=extra))
         yield url
 
 
@@ -154,9 +167,7 @@ def test_compare_flags_a_twenty_percent_p99_regression(scenario: Path, tmp_path:
     runs = {}
     for label, delay in (("base", 40), ("slower", 48)):
         with contextlib.ExitStack() as stack:
-            url = stack.enter_context(
-                launch_reference_service(extra_args=("--debug-handler-delay-ms", str(delay)))
-            )
+            url = stack.enter_context(contextlib.contextmanager(_service)(delay))
             runs[label] = tmp_path / label
             proc = _cli(
                 "run", str(scenario), "--target", url, "--out", str(runs[label]), "--no-progress"
