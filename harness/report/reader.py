@@ -198,36 +198,10 @@ def _verdict(doc: ReportDoc) -> Verdict:
     return Verdict(
         status=doc.verdict,
         objectives=tuple(
-            ObjectiveResult(
-                name=o.name,
-                phase=o.phase,
-                endpoint=o.endpoint,
-                metric=o.metric,
-                op=o.op,
-                threshold=o.threshold,
-                unit=o.unit,
-                observed=o.observed,
-                status=o.status,
-                reason=o.reason,
-                samples=o.samples,
-            )
-            for o in doc.objectives
+            msgspec.convert(o, ObjectiveResult, from_attributes=True) for o in doc.objectives
         ),
         reasons=tuple(doc.verdict_reasons),
-        capacity=tuple(
-            Knee(
-                phase=k.phase,
-                threshold_ms=k.threshold_ms,
-                percentile=k.percentile,
-                knee_rps=k.knee_rps,
-                max_offered_rps=k.max_offered_rps,
-                breached=k.breached,
-                first_breach_s=k.first_breach_s,
-                reason=k.reason,
-                status=k.status,
-            )
-            for k in doc.capacity
-        ),
+        capacity=tuple(msgspec.convert(k, Knee, from_attributes=True) for k in doc.capacity),
     )
 
 
