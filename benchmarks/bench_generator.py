@@ -38,12 +38,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from targets.latency_target import launched  # benchmarks/ is this script's sys.path[0]
+
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = ROOT / "benchmarks" / "targets" / "latency_target.py"
 GEN_CPU = "0"
 TARGET_CPU = "1"
 WRK_LUA = """
@@ -68,26 +69,9 @@ def _pin(cpu: str) -> list[str]:
     return ["taskset", "-c", cpu] if shutil.which("taskset") else []
 
 
-@contextlib.contextmanager
-def target(*args: str) -> Iterator[str]:
+def target(*args: str) -> contextlib.AbstractContextManager[str]:
     """The known-latency target pinned to TARGET_CPU; yields its URL; always stopped."""
-    cmd = [*_pin(TARGET_CPU), sys.executable, str(TARGET), "--lifetime-s", "600", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.startswith("READY "):
-            raise RuntimeError(f"target did not start: {line!r}")
-        yield line.split(" ", 1)[1]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    return launched(*args, lifetime_s=600, prefix=_pin(TARGET_CPU))
 
 
 def child(name: str, *args: str, timeout: float = 300) -> dict[str, Any]:

@@ -31,11 +31,15 @@ Requests are parsed only as far as their framing (Content-Length); no chunked re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import select
 import signal
 import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -193,6 +197,29 @@ def _content_length(head: bytes) -> int:
         return 0
     end = lower.find(b"\r\n", at + 2)
     return int(lower[at + 17 : end if end >= 0 else None].strip())
+
+
+@contextlib.contextmanager
+def launched(*args: str, lifetime_s: float = 300.0, prefix: Sequence[str] = ()) -> Iterator[str]:
+    """Run this target as a subprocess (``prefix`` e.g. a ``taskset`` pinning); yield its URL once
+    it printed READY; always stop it (SIGTERM, then SIGKILL)."""
+    cmd = [*prefix, sys.executable, __file__, "--lifetime-s", str(lifetime_s), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith("READY "):
+            raise RuntimeError(f"target did not start: {line!r}")
+        yield line.split(" ", 1)[1]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def main(argv: list[str] | None = None) -> None:

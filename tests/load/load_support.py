@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -17,33 +16,15 @@ import msgspec
 from harness.measure.histogram import LatencyHistogram
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGET = ROOT / "benchmarks" / "targets" / "latency_target.py"
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the target module owns its own launcher
+from targets.latency_target import launched  # noqa: E402
+
 CHILD = Path(__file__).with_name("_child.py")
 
 
-@contextmanager
-def latency_target(*args: str) -> Iterator[str]:
+def latency_target(*args: str) -> AbstractContextManager[str]:
     """Run the known-latency target with ``args``; yield its base URL; always stop it."""
-    proc = subprocess.Popen(
-        [sys.executable, str(TARGET), "--lifetime-s", "300", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line.startswith("READY "), f"target did not start: {line!r}"
-        yield line.split(" ", 1)[1]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    return launched(*args)
 
 
 def scenario_json(**fields: Any) -> str:
