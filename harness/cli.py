@@ -29,6 +29,7 @@ import click
 
 from harness.errors import (
     ArtifactError,
+    FaultError,
     HarnessError,
     IntegrityError,
     MeasurementError,
@@ -55,7 +56,7 @@ class ExitCode(enum.IntEnum):
 def _exit_code_for(exc: HarnessError) -> ExitCode:
     if isinstance(exc, SpecError | UsageError | ArtifactError):
         return ExitCode.USAGE
-    if isinstance(exc, MeasurementError | ServiceStartError):
+    if isinstance(exc, MeasurementError | ServiceStartError | FaultError):
         return ExitCode.UNMEASURABLE
     if isinstance(exc, IntegrityError):
         return ExitCode.BREACHED

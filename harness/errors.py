@@ -11,6 +11,7 @@ each branch to an exit code in one place, so no other module decides how the pro
     │   ├── GeneratorSaturated ..........  the load generator polluted its own numbers (CPU, lag)
     │   └── InsufficientData ............  too few samples for a verdict
     ├── ServiceStartError ........ exit 3  a service the harness launches did not become ready
+    ├── FaultError ............... exit 3  a fault could not be injected (or removed)
     ├── IntegrityError ........... exit 1  an artifact or audit trail failed verification
     └── ArtifactError ............ exit 2  an input artifact (report dir, baseline) is unreadable
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArtifactError",
+    "FaultError",
     "GeneratorSaturated",
     "HarnessError",
     "InsufficientData",
@@ -73,6 +75,10 @@ class InsufficientData(MeasurementError):
 
 class ServiceStartError(HarnessError):
     """A process the harness launched (reference service, worker) did not become ready."""
+
+
+class FaultError(HarnessError):
+    """A fault could not be injected, observed or rolled back (the run is not what was asked)."""
 
 
 class IntegrityError(HarnessError):
