@@ -129,9 +129,8 @@ def _port(port: Mapping[str, Any], path: str) -> Iterator[Problem]:
     if isinstance(value, int):
         if not 1 <= value <= 65535:
             yield f"{path}.port", f"a port number 1-65535 (got {value})"
-    elif isinstance(value, str):
-        if not is_port_name(value):
-            yield f"{path}.port", f"a port number or an IANA service name (got {value!r})"
+    elif isinstance(value, str) and not is_port_name(value):
+        yield f"{path}.port", f"a port number or an IANA service name (got {value!r})"
     if end is None:
         return
     if not isinstance(value, int):

@@ -125,7 +125,9 @@ class CompiledPolicy:
         return self.ingress if direction is Direction.INGRESS else self.egress
 
 
-def port_matches(spec: PolicyPort, ports: Sequence[ContainerPort], number: int, proto: Protocol) -> bool:
+def port_matches(
+    spec: PolicyPort, ports: Sequence[ContainerPort], number: int, proto: Protocol
+) -> bool:
     """Whether a policy port admits ``number``/``proto`` on a destination declaring ``ports``."""
     if spec.protocol is not proto:
         return False

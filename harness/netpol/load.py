@@ -132,7 +132,9 @@ def _documents(
         if doc is None:
             continue
         if not isinstance(doc, Mapping) or "kind" not in doc or "apiVersion" not in doc:
-            problems.append(SpecError(name, f"doc[{index}] $", "an object with apiVersion and kind"))
+            problems.append(
+                SpecError(name, f"doc[{index}] $", "an object with apiVersion and kind")
+            )
         elif doc["kind"] == "List":
             for j, item in enumerate(doc.get("items") or []):
                 if isinstance(item, Mapping) and "kind" in item and "apiVersion" in item:
@@ -215,8 +217,11 @@ class _Builder:
             first = getattr(table[key], "source", None)
             where = f" (first defined in {first})" if first else ""
             self.problems.append(
-                SpecError(source.file, f"doc[{source.document}] $.metadata.name",
-                          f"a unique name; {key} is defined twice{where}")
+                SpecError(
+                    source.file,
+                    f"doc[{source.document}] $.metadata.name",
+                    f"a unique name; {key} is defined twice{where}",
+                )
             )
         else:
             table[key] = value
@@ -231,7 +236,8 @@ class _Builder:
         for endpoint in extra_endpoints:
             if endpoint.ref in endpoints:
                 raise SpecError(
-                    str(endpoint.source or "pods file"), "$.pods",
+                    str(endpoint.source or "pods file"),
+                    "$.pods",
                     f"a probe pod name not already used by a workload ({endpoint.ref})",
                 )
             endpoints[endpoint.ref] = endpoint
@@ -258,7 +264,9 @@ def _workload(
     spec = template.get("spec") or {}
     containers = list(spec.get("containers") or [])
     # native sidecars (init containers that keep running) can serve ports too
-    containers += [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    containers += [
+        c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"
+    ]
     ports: dict[tuple[int, str], ContainerPort] = {}
     for container in containers:
         for port in container.get("ports") or []:
@@ -332,7 +340,9 @@ def _peer(peer: Mapping[str, Any]) -> Peer:
 def selector(raw: Mapping[str, Any]) -> LabelSelector:
     """A LabelSelector from its manifest form (``matchLabels``/``matchExpressions``)."""
     return LabelSelector(
-        match_labels=tuple(sorted((str(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items())),
+        match_labels=tuple(
+            sorted((str(k), str(v)) for k, v in (raw.get("matchLabels") or {}).items())
+        ),
         match_expressions=tuple(
             Requirement(
                 key=str(e["key"]),

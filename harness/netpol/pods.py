@@ -135,7 +135,9 @@ def _check_ports(file: str, base: str, ports: tuple[_Port, ...]) -> None:
         if not 1 <= port.port <= 65535:
             raise SpecError(file, f"{base}.ports[{j}].port", f"1-65535 (got {port.port})")
         if port.name is not None and not is_port_name(port.name):
-            raise SpecError(file, f"{base}.ports[{j}].name", f"an IANA service name ({port.name!r})")
+            raise SpecError(
+                file, f"{base}.ports[{j}].name", f"an IANA service name ({port.name!r})"
+            )
 
 
 def _check_ip(file: str, path: str, ip: str) -> None:
