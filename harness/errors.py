@@ -6,6 +6,7 @@ each branch to an exit code in one place, so no other module decides how the pro
     HarnessError
     ├── UsageError ............... exit 2  bad command line
     ├── SpecError ................ exit 2  an input file is malformed (file, field path, expected)
+    │   └── ManifestError ...............  several Kubernetes manifest problems, one per line
     ├── MeasurementError ......... exit 3  the run could not be measured honestly
     │   ├── TargetUnreachable ...........  nothing answered before the run started
     │   ├── GeneratorSaturated ..........  the load generator polluted its own numbers (CPU, lag)
@@ -30,6 +31,7 @@ __all__ = [
     "InsufficientData",
     "IntegrityError",
     "LabUnavailable",
+    "ManifestError",
     "MeasurementError",
     "NetnsError",
     "ServiceStartError",
@@ -59,6 +61,23 @@ class SpecError(HarnessError):
         self.path = path
         self.expected = expected
         super().__init__(f"{file}: {path}: {expected}")
+
+
+class ManifestError(SpecError):
+    """Kubernetes manifests failed validation: every problem found, each a :class:`SpecError`.
+
+    The loader collects all of them (schema and API-server checks, every file and document) so a
+    pull request sees the whole list at once; ``str()`` is one problem per line.
+    """
+
+    def __init__(self, problems: tuple[SpecError, ...]) -> None:
+        first = problems[0]
+        super().__init__(first.file, first.path, first.expected)
+        self.problems = problems
+        self.args = ("\n".join(str(p) for p in problems),)
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
 
 
 class MeasurementError(HarnessError):
