@@ -23,7 +23,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -373,6 +373,68 @@ def _netpol_finish(outcome: object) -> NoReturn:
     sys.exit(int(ExitCode.BREACHED if outcome.violated else ExitCode.OK))
 
 
+def _live_options(func: Callable[P, R]) -> Callable[P, R]:
+    """--live and its probe settings (netpol matrix/check)."""
+    options = [
+        click.option(
+            "--live",
+            is_flag=True,
+            help="Linux, root: build a namespace lab, enforce with nftables, probe every flow.",
+        ),
+        click.option("--tries", default=3, show_default=True, type=click.IntRange(1, 10)),
+        click.option(
+            "--timeout-s", default=0.5, show_default=True, type=click.FloatRange(0.05, 30)
+        ),
+        click.option(
+            "--parallel",
+            default=16,
+            show_default=True,
+            type=click.IntRange(1, 128),
+            help="Flows probed at once.",
+        ),
+        click.option(
+            "--deny",
+            type=click.Choice(["drop", "reject"]),
+            default="drop",
+            show_default=True,
+            help="What the lab does with a denied packet (drop: like most CNIs).",
+        ),
+        click.option(
+            "--service",
+            default="auto",
+            show_default=True,
+            help="Pod (namespace/name) running the real reference service; 'none' for none.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _netpol_live(
+    inputs: object, check: bool, fmt: str, out: Path | None, live: dict[str, Any]
+) -> object:
+    from harness import netpol_job as job
+    from harness import netpol_live_job as lj
+    from harness.netpol import DenyAction
+
+    assert isinstance(inputs, job.NetpolInputs)
+    options = lj.LiveOptions(
+        tries=live["tries"],
+        timeout_s=live["timeout_s"],
+        parallel=live["parallel"],
+        deny=DenyAction(live["deny"]),
+        service=None if live["service"] == "none" else live["service"],
+    )
+    return lj.live_job(
+        inputs,
+        check_expectations=check,
+        options=options,
+        fmt=job.OutputFormat.JSON if fmt == "json" else job.OutputFormat.TEXT,
+        out=out,
+    )
+
+
 @cli.group()
 def netpol() -> None:
     """PCI segmentation: NetworkPolicy matrix, checks, lints, change diff, cluster probes."""
@@ -383,6 +445,7 @@ def netpol() -> None:
 @_netpol_options
 @click.option("--expect", type=click.Path(path_type=Path), help="Expectations (for --out).")
 @click.option("--format", "fmt", type=_FORMATS, default="text", show_default=True)
+@_live_options
 @_guarded
 def netpol_matrix(
     paths: tuple[Path, ...],
@@ -391,11 +454,18 @@ def netpol_matrix(
     out: Path | None,
     expect: Path | None,
     fmt: str,
+    **live: Any,
 ) -> None:
-    """Print who can connect to whom on which port ('.' allowed, 'X' blocked)."""
+    """Print who can connect to whom on which port ('.' allowed, 'X' blocked).
+
+    --live (Linux, root) probes the policies on real nftables enforcement instead: exit 1 when
+    an observed flow differs from the prediction, 3 when enforcement could not be verified.
+    """
     from harness import netpol_job as job
 
     inputs = job.NetpolInputs(paths, pods, namespace, expect)
+    if live["live"]:
+        _netpol_finish(_netpol_live(inputs, False, fmt, out, live))
     _netpol_finish(job.matrix_job(inputs, job.OutputFormat(fmt), out))
 
 
@@ -404,6 +474,7 @@ def netpol_matrix(
 @click.option("--expect", required=True, type=click.Path(path_type=Path), help="Expectations.")
 @_netpol_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@_live_options
 @_guarded
 def netpol_check(
     paths: tuple[Path, ...],
@@ -412,11 +483,18 @@ def netpol_check(
     namespace: str,
     out: Path | None,
     fmt: str,
+    **live: Any,
 ) -> None:
-    """Compare the matrix with the approved flows (exit 1 listing each violating flow)."""
+    """Compare the matrix with the approved flows (exit 1 listing each violating flow).
+
+    --live (Linux, root) compares what real enforcement lets through instead (and with the
+    prediction); exit 3 when enforcement could not be verified.
+    """
     from harness import netpol_job as job
 
     inputs = job.NetpolInputs(paths, pods, namespace, expect)
+    if live["live"]:
+        _netpol_finish(_netpol_live(inputs, True, fmt, out, live))
     _netpol_finish(job.check_job(inputs, job.OutputFormat(fmt), out))
 
 

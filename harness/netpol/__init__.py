@@ -6,7 +6,9 @@ evaluated by a pure engine with full NetworkPolicy v1 semantics (:func:`evaluate
 :class:`Matrix`, every flow with the rules behind it), compared with a PCI expectations file
 (:func:`check`), linted with PCI DSS requirement ids (:func:`lint`), diffed across a change
 (:func:`diff`), probed through a :class:`Prober` (:func:`probe_flows`; :class:`KubectlProber` for a
-real cluster) and gathered into an :class:`EvidenceBundle` that ``harness.report`` writes.
+real cluster, :class:`LabProber` for the live lab: :class:`PolicyLab` compiles the policies into
+nftables inside one network namespace per pod, :func:`judge_live` compares what it observed) and
+gathered into an :class:`EvidenceBundle` that ``harness.report`` writes.
 
 Never imports ``harness.chaos`` (siblings) nor anything above it.
 """
@@ -27,10 +29,13 @@ from harness.netpol.expect import (
     Violation,
     ViolationKind,
     check,
+    flow_expectations,
     load_expectations,
 )
 from harness.netpol.kubectl import KubectlProber
+from harness.netpol.lab import LabProber, PolicyLab, ServedPort
 from harness.netpol.lint import Finding, Severity, lint
+from harness.netpol.live import LiveOutcome, LiveStats, judge_live, live_text
 from harness.netpol.load import DEFAULT_NAMESPACE, collect_files, load_manifests
 from harness.netpol.model import (
     Direction,
@@ -40,6 +45,7 @@ from harness.netpol.model import (
     Policy,
     Protocol,
 )
+from harness.netpol.nftgen import DenyAction, PodRules, compile_pod_rules
 from harness.netpol.pci import PciRequirement, Zone, pci_requirements
 from harness.netpol.pods import ProbePods, load_probe_pods
 from harness.netpol.probe import (
@@ -69,6 +75,7 @@ __all__ = [
     "EVIDENCE_SCHEMA_VERSION",
     "Change",
     "CheckResult",
+    "DenyAction",
     "DiffResult",
     "Direction",
     "Endpoint",
@@ -80,11 +87,16 @@ __all__ = [
     "Flow",
     "FlowVerdict",
     "KubectlProber",
+    "LabProber",
+    "LiveOutcome",
+    "LiveStats",
     "ManifestSet",
     "Matrix",
     "Observation",
     "PciRequirement",
+    "PodRules",
     "Policy",
+    "PolicyLab",
     "ProbeAttempt",
     "ProbePods",
     "ProbeResult",
@@ -93,6 +105,7 @@ __all__ = [
     "Protocol",
     "RequirementStatus",
     "RuleRef",
+    "ServedPort",
     "Severity",
     "Slot",
     "Status",
@@ -104,13 +117,17 @@ __all__ = [
     "check_json",
     "check_text",
     "collect_files",
+    "compile_pod_rules",
     "diff",
     "diff_json",
     "diff_text",
     "evaluate",
+    "flow_expectations",
+    "judge_live",
     "lint",
     "lint_json",
     "lint_text",
+    "live_text",
     "load_expectations",
     "load_manifests",
     "load_probe_pods",

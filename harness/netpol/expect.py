@@ -48,6 +48,7 @@ __all__ = [
     "Violation",
     "ViolationKind",
     "check",
+    "flow_expectations",
     "load_expectations",
     "unapproved_open",
 ]
@@ -275,3 +276,28 @@ def _violation(
 ) -> Violation:
     flow = matrix.flow(src, s)
     return Violation(kind, flow.from_, flow.to, flow.port, flow.protocol, zone, req, flow.reason)
+
+
+def flow_expectations(
+    matrix: Matrix, expectations: Expectations
+) -> dict[tuple[int, int], tuple[bool, str, str]]:
+    """What the expectations say of each governed flow: ``{(src, slot): (open?, zone, req)}``.
+
+    ``open?`` is True for a flow a ``required`` entry covers (blocked would break 1.2.1) and False
+    for one no entry covers (open would break the returned requirement); flows an optional entry
+    covers may be either and are left out, like the flows of no zone (cyclonus's "ignored"). The
+    live lab compares its *observed* matrix with this, exactly as :func:`check` does the predicted.
+    """
+    plan = _Plan(matrix, expectations)
+    out: dict[tuple[int, int], tuple[bool, str, str]] = {}
+    for s, slot in enumerate(matrix.slots):
+        mask = matrix.index.all & ~(1 << slot.endpoint)
+        if not matrix.endpoints[slot.endpoint].is_pod:
+            mask &= matrix.index.pods
+        gov = plan.governed_sources(slot) & mask
+        covered = plan.expected_sources(slot)
+        for src in members(gov & ~covered):
+            out[src, s] = (False, *plan.classify(src, slot))
+        for src in members(gov & plan.expected_sources(slot, required_only=True)):
+            out[src, s] = (True, plan.classify(src, slot)[0], "1.2.1")
+    return out

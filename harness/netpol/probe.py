@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Protocol as TypingProtocol
 
@@ -202,10 +203,15 @@ def probe_flows(
     tries: int = 3,
     timeout_s: float = 1.0,
     clock: Callable[[], str] = utc_now,
+    parallel: int = 1,
 ) -> ProbeRun:
-    """Probe ``flows`` ((source, slot index) pairs; default: the whole matrix), control first."""
-    if tries < 1:
-        raise ValueError("tries must be at least 1")
+    """Probe ``flows`` ((source, slot index) pairs; default: the whole matrix), control first.
+
+    ``parallel`` > 1 probes that many flows at once (threads; the prober must be thread-safe);
+    results keep the order of ``flows`` and each flow's tries stay sequential.
+    """
+    if tries < 1 or parallel < 1:
+        raise ValueError("tries and parallel must be at least 1")
     pairs = list(matrix.pairs() if flows is None else flows)
     started = clock()
     expected = expected or {}
@@ -221,7 +227,12 @@ def probe_flows(
 
     control = None if control_pair is None else one(control_pair, None)
     verified = control is not None and control.observed is Observation.ALLOWED
-    results = [one(pair, expected.get(pair)) for pair in pairs] if verified else []
+    results: list[ProbeResult] = []
+    if verified and parallel == 1:
+        results = [one(pair, expected.get(pair)) for pair in pairs]
+    elif verified:
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="probe") as pool:
+            results = list(pool.map(lambda pair: one(pair, expected.get(pair)), pairs))
     notes = (
         ""
         if verified
