@@ -125,6 +125,22 @@ def test_partition_times_out_and_refuse_fails_fast(lab: Lab) -> None:
     assert max(refused.failure_s) < 0.25
 
 
+def test_bandwidth_limit_stretches_large_requests_to_the_rate(lab: Lab) -> None:
+    """100 KB requests: a few ms unlimited; at 8 Mbit/s (1 MB/s) about 100 ms each (80-160)."""
+    gen, svc = lab.host("gen"), lab.host("svc")
+    with echo_service(svc) as port:
+        free = measure(gen, svc, port, requests=10, timeout_s=5.0, request_bytes=100_000)
+        limit = bandwidth_limit(gen, svc, 8_000_000)
+        limit.inject()
+        try:
+            shaped = measure(gen, svc, port, requests=10, timeout_s=5.0, request_bytes=100_000)
+        finally:
+            limit.rollback()
+    assert (free.ok, shaped.ok) == (10, 10)
+    assert free.latencies.percentile_ms(50) < 20.0
+    assert 80.0 <= shaped.latencies.percentile_ms(50) <= 160.0
+
+
 _INJECTOR = textwrap.dedent(
     """
     import ipaddress, sys, time
