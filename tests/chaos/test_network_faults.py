@@ -1,6 +1,6 @@
 """Network faults in a lab, measured with the harness's HDR core: 10% loss shows as retransmission
-latency, a partition as timeouts, a refusal as fast errors; each keeps the Fault contract and
-comes off, also after its injector was SIGKILLed."""
+latency, a partition as timeouts, a refusal as fast errors, a bandwidth limit as transfer time;
+each keeps the Fault contract and comes off, also after its injector was SIGKILLed."""
 
 from __future__ import annotations
 
