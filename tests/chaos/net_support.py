@@ -1,7 +1,8 @@
 """A request/response service inside one lab host and a measuring client inside another.
 
-The service answers every 200-byte request with 200 bytes over keep-alive TCP connections (a
-scoring call's shape, without the model). The client sends a bounded number of requests one
+The service answers every request (a 4-byte big-endian length, then that many bytes; 200 by
+default) with 200 bytes over keep-alive TCP connections (a scoring call's shape, without the
+model). The client sends a bounded number of requests one
 after the other from its namespace and records each latency in the harness's HDR histogram
 (``harness.measure.LatencyHistogram``); failures are counted by kind.
 """
@@ -45,7 +46,9 @@ def echo_service(host: Host) -> Iterator[int]:
             conn.settimeout(5.0)
             with contextlib.suppress(OSError):
                 while not stop.is_set():
-                    conn.sendall(_recv_exact(conn, MESSAGE_BYTES))
+                    size = int.from_bytes(_recv_exact(conn, 4), "big")
+                    _recv_exact(conn, size)
+                    conn.sendall(b"a" * MESSAGE_BYTES)
 
     def accept_loop() -> None:
         while not stop.is_set():
@@ -81,12 +84,18 @@ class Measured:
 
 
 def measure(
-    client: Host, server: Host, port: int, *, requests: int, timeout_s: float, gap_s: float = 0.0
+    client: Host,
+    server: Host,
+    port: int,
+    *,
+    requests: int,
+    timeout_s: float,
+    request_bytes: int = MESSAGE_BYTES,
 ) -> Measured:
     """Send ``requests`` requests (bounded), reconnecting after a failure; record each."""
     out = Measured()
     sock: socket.socket | None = None
-    payload = b"r" * MESSAGE_BYTES
+    payload = request_bytes.to_bytes(4, "big") + b"r" * request_bytes
     for _ in range(requests):
         start = time.perf_counter()
         try:
@@ -107,8 +116,6 @@ def measure(
             if sock is not None:
                 sock.close()
                 sock = None
-        if gap_s:
-            time.sleep(gap_s)
     if sock is not None:
         sock.close()
     return out

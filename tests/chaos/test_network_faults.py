@@ -1,6 +1,6 @@
 """Network faults in a lab, measured with the harness's HDR core: 10% loss shows as retransmission
-latency, a partition as timeouts, a refusal as fast errors; each keeps the Fault contract and
-comes off, also after its injector was SIGKILLed."""
+latency, a partition as timeouts, a refusal as fast errors, a bandwidth limit as transfer time;
+each keeps the Fault contract and comes off, also after its injector was SIGKILLed."""
 
 from __future__ import annotations
 
@@ -123,6 +123,22 @@ def test_partition_times_out_and_refuse_fails_fast(lab: Lab) -> None:
     assert set(refused.failures) <= {"refused", "reset"}
     assert refused.failures["refused"] >= 5
     assert max(refused.failure_s) < 0.25
+
+
+def test_bandwidth_limit_stretches_large_requests_to_the_rate(lab: Lab) -> None:
+    """100 KB requests: a few ms unlimited; at 8 Mbit/s (1 MB/s) about 100 ms each (80-160)."""
+    gen, svc = lab.host("gen"), lab.host("svc")
+    with echo_service(svc) as port:
+        free = measure(gen, svc, port, requests=10, timeout_s=5.0, request_bytes=100_000)
+        limit = bandwidth_limit(gen, svc, 8_000_000)
+        limit.inject()
+        try:
+            shaped = measure(gen, svc, port, requests=10, timeout_s=5.0, request_bytes=100_000)
+        finally:
+            limit.rollback()
+    assert (free.ok, shaped.ok) == (10, 10)
+    assert free.latencies.percentile_ms(50) < 20.0
+    assert 80.0 <= shaped.latencies.percentile_ms(50) <= 160.0
 
 
 _INJECTOR = textwrap.dedent(
