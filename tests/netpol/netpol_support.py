@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ PODS = K8S / "pci" / "pods.yaml"
 EXPECT = K8S / "pci" / "expectations.yaml"
 
 
+@functools.cache
 def reference_matrix(policies: Path) -> Matrix:
     """The reference deployment with one policy set (issue set applied with -n payments-pci)."""
     pods = load_probe_pods(PODS)
