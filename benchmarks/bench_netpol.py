@@ -3,7 +3,8 @@
 Run ``python benchmarks/bench_netpol.py``. A synthetic cluster is generated with a fixed seed:
 20 namespaces (labels ``team``, ``tier``), 1,000 pods with ``app``/``tier``/``zone`` labels and
 1-2 declared ports each (some named), 200 policies mixing everything the semantics allow:
-default-deny (every other namespace), podSelector-only, namespaceSelector-only and combined peers, matchExpressions,
+default-deny (every other namespace), podSelector-only, namespaceSelector-only and combined
+peers, matchExpressions,
 named ports, ``endPort`` ranges, ipBlock, ingress and egress. Timed stages, medians over
 repeats (the machine is shared and noisy):
 
@@ -73,7 +74,9 @@ def _selector(rnd: random.Random) -> LabelSelector:
     return LabelSelector(
         match_labels=(("tier", rnd.choice(["web", "api"])),),
         match_expressions=(
-            Requirement("app", rnd.choice([Operator.IN, Operator.NOT_IN]), (f"app{rnd.randrange(60)}",)),
+            Requirement(
+                "app", rnd.choice([Operator.IN, Operator.NOT_IN]), (f"app{rnd.randrange(60)}",)
+            ),
         ),
     )
 
@@ -98,7 +101,10 @@ def _ports(rnd: random.Random) -> tuple[PolicyPort, ...]:
         return (PolicyPort(Protocol.TCP, "http"),)
     if choice < 0.6:
         return (PolicyPort(Protocol.TCP, 8000, 9000),)
-    return (PolicyPort(Protocol.TCP, rnd.choice([80, 443, 6379, 8080])), PolicyPort(Protocol.UDP, 53))
+    return (
+        PolicyPort(Protocol.TCP, rnd.choice([80, 443, 6379, 8080])),
+        PolicyPort(Protocol.UDP, 53),
+    )
 
 
 def synthetic_cluster(seed: int = 8) -> ManifestSet:
@@ -107,7 +113,9 @@ def synthetic_cluster(seed: int = 8) -> ManifestSet:
     namespaces = tuple(
         Namespace(
             f"ns{i:02d}",
-            tuple(sorted({"kubernetes.io/metadata.name": f"ns{i:02d}", "team": f"t{i % 5}"}.items())),
+            tuple(
+                sorted({"kubernetes.io/metadata.name": f"ns{i:02d}", "team": f"t{i % 5}"}.items())
+            ),
         )
         for i in range(NAMESPACES)
     )

@@ -211,6 +211,7 @@ def probe_flows(
     pairs = list(matrix.pairs() if flows is None else flows)
     started = clock()
     expected = expected or {}
+
     def one(pair: tuple[int, int], want: bool | None) -> ProbeResult:
         return _probe_one(
             matrix, prober, *pair, tries=tries, timeout_s=timeout_s, expected=want, clock=clock

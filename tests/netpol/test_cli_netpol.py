@@ -1,4 +1,4 @@
-"""`slo-harness netpol ...`: exit codes 0/1/2, bad input named, evidence bundle written and verifiable."""
+"""`slo-harness netpol ...`: exit codes 0/1/2, bad input named, a verifiable evidence bundle."""
 
 from __future__ import annotations
 
@@ -137,7 +137,8 @@ def test_bad_expectations_file_names_field(tmp_path: Path) -> None:
     """A malformed expectations file: exit 2 with its field path."""
     bad = tmp_path / "expect.yaml"
     bad.write_text(
-        "zones: [{name: cde, namespaces: [payments-pci]}]\nallow: [{name: x, from: {}, to: {}, ports: [TCP-80]}]\n"
+        "zones: [{name: cde, namespaces: [payments-pci]}]\n"
+        "allow: [{name: x, from: {}, to: {}, ports: [TCP-80]}]\n"
     )
     proc = _cli("check", str(BASE), "--expect", str(bad))
     assert proc.returncode == 2

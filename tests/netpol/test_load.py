@@ -13,7 +13,7 @@ from harness.netpol import Direction, load_manifests, load_probe_pods
 
 
 def test_reference_sets_validate_strictly() -> None:
-    """The reference workloads and both policy sets pass kubernetes-validate strict and our checks."""
+    """The reference workloads and both policy sets pass kubernetes-validate strict + our checks."""
     hardened = load_manifests([BASE, HARDENED])
     issue = load_manifests([BASE, ISSUE], namespace="payments-pci")
     scorer = next(e for e in hardened.endpoints if e.ref == "payments-pci/reference-service")
@@ -30,9 +30,11 @@ def test_namespaces_carry_metadata_name_label() -> None:
     """Declared and merely referenced namespaces get kubernetes.io/metadata.name."""
     ms = load_manifests([BASE, HARDENED])
     pci = ms.namespace("payments-pci")
-    assert pci is not None and pci.label_map["kubernetes.io/metadata.name"] == "payments-pci"
+    assert pci is not None
+    assert pci.label_map["kubernetes.io/metadata.name"] == "payments-pci"
     default = ms.namespace("default")
-    assert default is not None and not default.declared
+    assert default is not None
+    assert not default.declared
 
 
 def _spec(**ports: Any) -> dict[str, Any]:
@@ -144,7 +146,8 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as info:
         load_manifests([one, two])
     assert len(info.value.problems) == 2
-    assert str(one) in str(info.value) and str(two) in str(info.value)
+    assert str(one) in str(info.value)
+    assert str(two) in str(info.value)
 
 
 def test_duplicate_and_malformed_documents(tmp_path: Path) -> None:

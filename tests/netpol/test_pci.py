@@ -30,7 +30,7 @@ def _codes(matrix: Matrix, zones: tuple[Zone, ...] = ()) -> dict[str, set[str]]:
 
 
 def test_issue_policy_flags_egress_gap_and_all_ports() -> None:
-    """The issue's policy: unrestricted CDE egress (1.3.2) and an all-ports rule (1.2.5), as errors."""
+    """The issue's policy: unrestricted CDE egress (1.3.2) and an all-ports rule (1.2.5): errors."""
     findings = lint(reference_matrix(ISSUE))
     errors = {(f.code, f.requirement, f.subject) for f in findings if f.severity is Severity.ERROR}
     assert ("cde-unrestricted-egress", "1.3.2", "payments-pci/reference-service") in errors

@@ -1,4 +1,4 @@
-"""Probes (positive control, retries, tries recorded), the evidence bundle and the kubectl prober."""
+"""Probes (positive control, retries, tries recorded), the evidence bundle, the kubectl prober."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def test_enforcing_lab_matches_prediction() -> None:
     run = probe_flows(matrix, prober, method="fake", tries=2, clock=_clock)
     assert run.enforcement_verified
     assert (run.wrong, run.no_value, run.correct) == (0, 0, len(run.results))
-    assert run.control is not None and run.control.observed is Observation.ALLOWED
+    assert run.control is not None
+    assert run.control.observed is Observation.ALLOWED
     assert prober.calls[0] == (
         run.control.from_,
         run.control.to,
@@ -112,7 +113,8 @@ def test_evidence_bundle_round_trip_with_probes(tmp_path: Path) -> None:
         check=check(matrix, expectations),
     )
     status = {r.id: r.status for r in bundle.requirements}
-    assert status["1.3.1"] is Status.MET and status["1.3.2"] is Status.MET
+    assert status["1.3.1"] is Status.MET
+    assert status["1.3.2"] is Status.MET
     assert status["11.4.5"] is Status.NOT_ASSESSED
     write_pci_evidence(tmp_path / "ev", bundle, matrix=matrix)
     assert verify_report_dir(tmp_path / "ev").ok
@@ -137,8 +139,11 @@ with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
 if args[0] == "get":
     ns = args[args.index("-n") + 1]
     sel = args[args.index("-l") + 1] if "-l" in args else ""
-    items = [p for p in table["pods"] if p["ns"] == ns and all(kv in p["labels"] for kv in sel.split(",") if kv)]
-    print(json.dumps({"items": [{"metadata": {"name": p["name"]}, "status": {"phase": "Running", "podIP": p["ip"]}} for p in items]}))
+    wanted = [kv for kv in sel.split(",") if kv]
+    items = [p for p in table["pods"] if p["ns"] == ns and all(kv in p["labels"] for kv in wanted)]
+    status = lambda p: {"phase": "Running", "podIP": p["ip"]}
+    found = [{"metadata": {"name": p["name"]}, "status": status(p)} for p in items]
+    print(json.dumps({"items": found}))
     sys.exit(0)
 if args[0] == "exec":
     pod = args[args.index("-n") + 2]
@@ -155,7 +160,7 @@ sys.exit(2)
 def test_kubectl_prober_against_fake_kubectl(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """KubectlProber finds pods by labels, execs agnhost connect, maps exit/TIMEOUT, errors on no pod."""
+    """KubectlProber: pods by label, agnhost connect via exec, TIMEOUT = blocked, no pod = error."""
     matrix = reference_matrix(HARDENED)
     pods = []
     for i, e in enumerate(matrix.endpoints):
@@ -203,4 +208,5 @@ def test_kubectl_prober_against_fake_kubectl(
     )
     log = (tmp_path / "log").read_text()
     assert "--kubeconfig=" in log
-    assert "agnhost connect" in log and "--protocol=udp" in log
+    assert "agnhost connect" in log
+    assert "--protocol=udp" in log
