@@ -44,7 +44,6 @@ from harness.netpol import (
 from harness.netpol.evidence import EvidenceBundle
 from harness.netpol.model import Endpoint, Namespace
 from harness.netpol.probe import ProbeRun
-from harness.report import write_pci_evidence
 
 __all__ = [
     "NetpolInputs",
@@ -123,6 +122,9 @@ def _write(
 ) -> tuple[Path | None, str | None]:
     if out is None:
         return None, None
+    # lazily: harness.report pulls in scipy and matplotlib (seconds), which printing never needs
+    from harness.report import write_pci_evidence
+
     return out, write_pci_evidence(out, bundle, matrix=matrix)
 
 

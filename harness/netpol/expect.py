@@ -70,7 +70,7 @@ class AllowedFlow(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     name: str
     from_: EndpointMatch = msgspec.field(name="from")
-    to: EndpointMatch = msgspec.field(default_factory=EndpointMatch)
+    to: EndpointMatch
     ports: tuple[str, ...] = ()
     required: bool = False
     justification: str = ""

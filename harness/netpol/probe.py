@@ -7,7 +7,8 @@ for every prober (live lab, ``--kubeconfig`` cluster, tests' :class:`FakeProber`
 
 - **positive control first**: an allowed flow is probed before anything else; if it does not
   connect, enforcement (or the probe path) is broken, and the run reports
-  ``enforcement_verified = False`` with no per-flow results: never "isolated";
+  ``enforcement_verified = False`` with no per-flow results: never "isolated" (a candidate
+  whose probe cannot even run is skipped for the next allowed flow, up to 5);
 - **bounded retries**: each flow is tried up to ``tries`` times (conformance probes flake,
   network-policy-api #108); a connect is definitive and stops the retries, a flow is ``blocked``
   only when every try failed, ``error`` when every try errored (the prober could not run);
@@ -109,6 +110,7 @@ class Prober(TypingProtocol):
 
 
 Key = tuple[str, str, str, int]
+_CONTROL_CANDIDATES = 5  # allowed flows tried as the positive control before giving up
 
 
 class FakeProber:
@@ -215,17 +217,21 @@ def probe_flows(
     pairs = list(matrix.pairs() if flows is None else flows)
     started = clock()
     expected = expected or {}
-    # the control: an allowed flow among those asked for, else any allowed flow of the matrix
-    control_pair = next((p for p in pairs if matrix.is_allowed(*p)), None)
-    if control_pair is None:
-        control_pair = next((p for p in matrix.pairs() if matrix.is_allowed(*p)), None)
 
     def one(pair: tuple[int, int], want: bool | None) -> ProbeResult:
         return _probe_one(
             matrix, prober, *pair, tries=tries, timeout_s=timeout_s, expected=want, clock=clock
         )
 
-    control = None if control_pair is None else one(control_pair, None)
+    # the control: an allowed flow among those asked for, else any allowed flow of the matrix;
+    # a candidate whose probe cannot run (error: no pod to exec in) is skipped for the next one
+    candidates = [p for p in pairs if matrix.is_allowed(*p)]
+    candidates += [p for p in matrix.pairs() if matrix.is_allowed(*p) and p not in candidates]
+    control = None
+    for pair in candidates[:_CONTROL_CANDIDATES]:
+        control = one(pair, None)
+        if control.observed is not Observation.ERROR:
+            break
     verified = control is not None and control.observed is Observation.ALLOWED
     results: list[ProbeResult] = []
     if verified and parallel == 1:
