@@ -11,14 +11,6 @@ import pytest
 
 from harness.netns import list_namespaces, sweep_prefix
 
-REPO = Path(__file__).resolve().parents[2]
-K8S = REPO / "deploy" / "k8s"
-BASE = K8S / "base"
-HARDENED = K8S / "policies" / "hardened"
-ISSUE8 = K8S / "policies" / "issue-8"
-PODS = K8S / "pci" / "pods.yaml"
-EXPECT = K8S / "pci" / "expectations.yaml"
-
 
 @pytest.fixture
 def lab_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:

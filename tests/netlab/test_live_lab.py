@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BASE, EXPECT, HARDENED, ISSUE8, PODS
+from netlab_support import BASE, EXPECT, HARDENED, ISSUE8, PODS
 
 from harness.ledger import Ledger, sweep
 from harness.netns import Hook, NftTable, apply_table, chain_text, list_namespaces

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import BASE, HARDENED, ISSUE8, PODS
+from netlab_support import BASE, HARDENED, ISSUE8, PODS
 
 from harness.netpol import (
     DenyAction,
