@@ -169,6 +169,65 @@ def audit_verify(directory: Path, key_file: Path | None, as_json: bool) -> None:
 
 
 # -- run / worker --------------------------------------------------------------------------
+def _boundary_options(func: Callable[P, R]) -> Callable[P, R]:
+    """run --netpol PATH... and its settings (the PCI boundary under load)."""
+    options = [
+        click.option(
+            "--netpol",
+            "netpol_paths",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="Root: manifests; the load crosses their policies in a namespace lab.",
+        ),
+        click.option("--expect", type=click.Path(path_type=Path), help="PCI expectations."),
+        click.option("--pods", type=click.Path(path_type=Path), help="Probe-only pods (YAML)."),
+        click.option(
+            "--netpol-namespace",
+            default="default",
+            show_default=True,
+            help="Namespace of manifests without metadata.namespace.",
+        ),
+        click.option("--gateway", default="auto", show_default=True, help="Generator's pod."),
+        click.option("--scorer", default="auto", show_default=True, help="Service's pod."),
+        click.option(
+            "--boundary-interval-s",
+            default=2.0,
+            show_default=True,
+            type=click.FloatRange(0.2, 600),
+            help="Seconds between probe rounds during the load.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run_maybe_bounded(request: Any, boundary: dict[str, Any]) -> Any:
+    """pipeline.run, or (with --netpol) the run across the PCI boundary lab."""
+    from harness import pipeline
+
+    if not boundary["netpol_paths"]:
+        if boundary["expect"] or boundary["pods"]:
+            raise UsageError("--expect and --pods need --netpol PATH")
+        return pipeline.run(request)
+    from harness.boundary_job import BoundaryRequest, run_with_boundary
+    from harness.netpol_job import NetpolInputs
+
+    inputs = NetpolInputs(
+        tuple(boundary["netpol_paths"]),
+        boundary["pods"],
+        boundary["netpol_namespace"],
+        boundary["expect"],
+    )
+    spec = BoundaryRequest(
+        inputs,
+        gateway=boundary["gateway"],
+        scorer=boundary["scorer"],
+        interval_s=boundary["boundary_interval_s"],
+    )
+    return run_with_boundary(request, spec, reports_root=Path("reports"))
+
+
 @cli.command()
 @click.argument("scenario", type=click.Path(path_type=Path))
 @click.option("--target", help="Base URL of the service (default: start the reference service).")
@@ -214,6 +273,7 @@ def audit_verify(directory: Path, key_file: Path | None, as_json: bool) -> None:
     is_flag=True,
     help="Root: generator and embedded service in their own network namespaces (198.18.0.0/15).",
 )
+@_boundary_options
 @_guarded
 def run(
     scenario: Path,
@@ -233,32 +293,38 @@ def run(
     min_effect_ms: float,
     no_progress: bool,
     lab: bool,
+    **boundary: Any,
 ) -> None:
-    """Drive SCENARIO, judge it against its SLO and write the report family."""
+    """Drive SCENARIO, judge it against its SLO and write the report family.
+
+    With --netpol (Linux, root) the load runs from the gateway's namespace into the real
+    service in the scorer's, across the policies compiled into nftables, while probes from every
+    other namespace confirm denial; the report adds a PCI section and a boundary violation
+    exits 1 (an unverified boundary 3).
+    """
     from harness import pipeline
     from harness.slo.verdict import VerdictStatus
 
-    outcome = pipeline.run(
-        pipeline.RunRequest(
-            scenario=scenario,
-            target=target,
-            rate=rate,
-            duration_s=duration,
-            workers=workers,
-            remote_workers=remote_workers,
-            master_bind=master_bind,
-            master_port=master_port,
-            expose_master=expose_master,
-            worker_wait_s=worker_wait_s,
-            out=out,
-            slo=slo,
-            baseline=baseline,
-            tolerance=tolerance,
-            min_effect_ms=min_effect_ms,
-            progress=not no_progress,
-            lab=lab,
-        )
+    request = pipeline.RunRequest(
+        scenario=scenario,
+        target=target,
+        rate=rate,
+        duration_s=duration,
+        workers=workers,
+        remote_workers=remote_workers,
+        master_bind=master_bind,
+        master_port=master_port,
+        expose_master=expose_master,
+        worker_wait_s=worker_wait_s,
+        out=out,
+        slo=slo,
+        baseline=baseline,
+        tolerance=tolerance,
+        min_effect_ms=min_effect_ms,
+        progress=not no_progress,
+        lab=lab,
     )
+    outcome = _run_maybe_bounded(request, boundary)
     status = outcome.verdict.status
     click.echo(f"verdict: {status.value.upper()}")
     for reason in outcome.verdict.reasons:
@@ -277,7 +343,18 @@ def run(
     if status is VerdictStatus.INVALID:
         sys.exit(int(ExitCode.UNMEASURABLE))
     regressed = outcome.comparison is not None and outcome.comparison.regressed
-    sys.exit(int(ExitCode.BREACHED if status is VerdictStatus.FAIL or regressed else ExitCode.OK))
+    breached = status is VerdictStatus.FAIL or regressed
+    if outcome.pci is not None:
+        from harness.netpol import BoundaryStatus
+
+        b = outcome.pci.boundary
+        click.echo(f"PCI boundary: {b.status.value.upper()} ({len(b.rounds)} rounds under load)")
+        for reason in b.reasons[:10]:
+            click.echo(f"  - {reason}")
+        breached = breached or b.status is BoundaryStatus.FAIL
+        if b.status is BoundaryStatus.NOT_VERIFIED and not breached:
+            sys.exit(int(ExitCode.UNMEASURABLE))
+    sys.exit(int(ExitCode.BREACHED if breached else ExitCode.OK))
 
 
 @cli.command()

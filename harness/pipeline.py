@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from harness.audit import render_text, verify_directory
 from harness.errors import ArtifactError, InsufficientData, IntegrityError, UsageError
@@ -40,7 +42,24 @@ from harness.spec import (
 )
 from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
 
+if TYPE_CHECKING:
+    from harness.netpol import PciRunSection
+
 SCORE = Endpoint.SCORE.value  # the histogram name of /v1/score
+
+
+class BoundaryHook(Protocol):
+    """What a run under a PCI boundary adds (``harness.boundary_job``): probes while the load
+    runs (entered once the service is ready, left before it stops) and the report's PCI section."""
+
+    def during_load(self) -> AbstractContextManager[object]:
+        """Probe the boundary for the duration of the block."""
+        ...
+
+    def section(self) -> PciRunSection:
+        """The PCI section of the report (boundary verdict + evidence), after the load."""
+        ...
+
 
 __all__ = ["CompareOutcome", "RunOutcome", "RunRequest", "compare_runs", "default_out_dir", "run"]
 
@@ -67,6 +86,7 @@ class RunRequest:
     progress: bool = True
     lab: bool = False  # build a two-host lab: generator and embedded service in namespaces
     placement: Placement | None = None  # or namespaces a caller built (PCI lab)
+    boundary: BoundaryHook | None = None  # probes during the load + the report's PCI section
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +98,7 @@ class RunOutcome:
     paths: ReportPaths
     out_dir: Path
     latest: Path | None = None  # reports/latest, when it now points at out_dir
+    pci: PciRunSection | None = None  # with a boundary hook: its verdict and evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +160,10 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
         cwd=Path.cwd(),
     )
     out_dir = request.out or default_out_dir(reports_root, scenario.name)
-    paths = write_reports(out_dir, result, verdict, provenance, comparison)
+    pci = request.boundary.section() if request.boundary is not None else None
+    paths = write_reports(out_dir, result, verdict, provenance, comparison, pci=pci)
     latest = _point_latest(reports_root, out_dir) if request.out is None else None
-    return RunOutcome(verdict, comparison, paths, out_dir, latest)
+    return RunOutcome(verdict, comparison, paths, out_dir, latest, pci)
 
 
 def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> RunResult:
@@ -168,7 +190,7 @@ def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> Run
             placement = stack.enter_context(lab_placement())
         if placement is not None:
             stack.enter_context(placement.generator.entered())  # load + probe from there
-        result = _load_against(scenario, options, target, placement)
+        result = _load_against(scenario, options, target, placement, request.boundary)
     if placement is None:
         return result
     return replace(result, target=replace(result.target, placement=placement.record()))
@@ -179,12 +201,17 @@ def _load_against(
     options: RunOptions,
     target: str | None,
     placement: Placement | None,
+    boundary: BoundaryHook | None = None,
 ) -> RunResult:
     """Load ``target``; without one, a reference service launched here (or in the placement)."""
     from harness import load
 
+    def measured(opts: RunOptions) -> RunResult:
+        with boundary.during_load() if boundary is not None else contextlib.nullcontext():
+            return load.run_scenario(scenario, opts)
+
     if target is not None:
-        return load.run_scenario(scenario, options)
+        return measured(options)
     with tempfile.TemporaryDirectory(prefix="slo-embedded-") as tmp:
         keys = ServiceKeys.create(Path(tmp))
         with launch_reference_service(
@@ -193,7 +220,7 @@ def _load_against(
             bind=None if placement is None else placement.service_bind,
             command_prefix=() if placement is None else placement.service_prefix(),
         ) as url:
-            result = load.run_scenario(scenario, replace(options, target=url))
+            result = measured(replace(options, target=url))
         # The service has drained and flushed: every decision it made is on disk now.
         audit = check_audit_trail(keys.audit_dir, keys.audit_key, result)
     return replace(result, target=replace(result.target, started_by_harness=True), audit=audit)

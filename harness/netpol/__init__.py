@@ -13,6 +13,14 @@ gathered into an :class:`EvidenceBundle` that ``harness.report`` writes.
 Never imports ``harness.chaos`` (siblings) nor anything above it.
 """
 
+from harness.netpol.boundary import (
+    BoundaryMonitor,
+    BoundaryRound,
+    BoundaryStatus,
+    BoundaryVerdict,
+    PciRunSection,
+    judge_boundary,
+)
 from harness.netpol.diff import Change, DiffResult, diff
 from harness.netpol.engine import Flow, FlowVerdict, Matrix, RuleRef, Slot, evaluate
 from harness.netpol.evidence import (
@@ -73,6 +81,10 @@ from harness.netpol.render import (
 __all__ = [
     "DEFAULT_NAMESPACE",
     "EVIDENCE_SCHEMA_VERSION",
+    "BoundaryMonitor",
+    "BoundaryRound",
+    "BoundaryStatus",
+    "BoundaryVerdict",
     "Change",
     "CheckResult",
     "DenyAction",
@@ -94,6 +106,7 @@ __all__ = [
     "Matrix",
     "Observation",
     "PciRequirement",
+    "PciRunSection",
     "PodRules",
     "Policy",
     "PolicyLab",
@@ -123,6 +136,7 @@ __all__ = [
     "diff_text",
     "evaluate",
     "flow_expectations",
+    "judge_boundary",
     "judge_live",
     "lint",
     "lint_json",

@@ -41,6 +41,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -195,39 +196,45 @@ def serve(specs: list[dict[str, Any]], stop: threading.Event) -> None:
 # -- monitor -------------------------------------------------------------------------------------
 
 
+def _probe_item(item: dict[str, Any], round_no: int, tries: int, timeout_s: float) -> list[str]:
+    lines = []
+    for attempt in range(1, tries + 1):
+        at = utc_now()
+        t0 = time.monotonic()
+        where = (item["netns"], item["ip"], item["port"], item["protocol"])
+        observed, detail = probe(*where, timeout_s)
+        elapsed_ms = round((time.monotonic() - t0) * 1000.0, 3)
+        doc = {"id": item["id"], "round": round_no, "try": attempt, "at": at}
+        doc |= {"observed": observed, "elapsed_ms": elapsed_ms, "detail": detail}
+        lines.append(json.dumps(doc))
+        if observed == ALLOWED:
+            break
+    return lines
+
+
 def monitor(config: dict[str, Any], stop: threading.Event) -> None:
-    """Probe each of ``config["probes"]`` every ``interval_s``, ``rounds`` times; a line per try."""
+    """Probe all of ``config["probes"]`` (at once) every ``interval_s``, up to ``rounds`` times.
+
+    One JSON line per try; ``{"round_done": k}`` after each round, ``{"done": true}`` at the end.
+    """
     interval_s = float(config["interval_s"])
     rounds = int(config["rounds"])
     tries = int(config.get("tries", 3))
     timeout_s = float(config.get("timeout_s", 0.5))
+    items = list(config["probes"])
     deadline = time.monotonic() + min(_MONITOR_MAX_S, float(config.get("max_s", _MONITOR_MAX_S)))
-    for round_no in range(rounds):
-        started = time.monotonic()
-        for item in config["probes"]:
-            for attempt in range(1, tries + 1):
-                at = utc_now()
-                t0 = time.monotonic()
-                observed, detail = probe(
-                    item["netns"], item["ip"], item["port"], item["protocol"], timeout_s
-                )
-                elapsed_ms = round((time.monotonic() - t0) * 1000.0, 3)
-                _emit(
-                    {
-                        "id": item["id"],
-                        "round": round_no,
-                        "try": attempt,
-                        "at": at,
-                        "observed": observed,
-                        "elapsed_ms": elapsed_ms,
-                        "detail": detail,
-                    }
-                )
-                if observed == ALLOWED:
-                    break
-        wait_s = interval_s - (time.monotonic() - started)
-        if stop.wait(max(0.0, wait_s)) or time.monotonic() > deadline:
-            break
+    with ThreadPoolExecutor(max_workers=max(1, min(64, len(items)))) as pool:
+        for round_no in range(rounds):
+            started = time.monotonic()
+            n = len(items)
+            batches = pool.map(_probe_item, items, [round_no] * n, [tries] * n, [timeout_s] * n)
+            for lines in batches:
+                for line in lines:
+                    sys.stdout.write(line + "\n")
+            _emit({"round_done": round_no})
+            wait_s = interval_s - (time.monotonic() - started)
+            if stop.wait(max(0.0, wait_s)) or time.monotonic() > deadline:
+                break
     _emit({"done": True})
 
 

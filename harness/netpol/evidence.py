@@ -192,17 +192,26 @@ def requirement_statuses(bundle: EvidenceBundle) -> tuple[RequirementStatus, ...
 
 
 def _segmentation_test(probes: tuple[ProbeRun, ...]) -> tuple[Status, str, list[str]]:
+    """11.4.5/11.4.6 from every probe run of the bundle (a run under load has several)."""
     if not probes:
         return Status.NOT_ASSESSED, "predicted only: no probe run (live lab or --kubeconfig)", []
-    last = probes[-1]
-    if not last.enforcement_verified:
-        return Status.NOT_MET, f"{last.method} at {last.started_at}: {last.notes}", []
+    for run in probes:
+        if not run.enforcement_verified:
+            return Status.NOT_MET, f"{run.method} at {run.started_at}: {run.notes}", []
     wrong = [
         f"{r.from_} -> {r.to} {r.protocol}/{r.port}: predicted "
         f"{'allowed' if r.predicted else 'blocked'}, observed {r.observed.value} ({r.tries} tries)"
-        for r in last.results
+        for run in probes
+        for r in run.results
         if r.correct is False
     ]
-    tally = f"{last.correct} correct, {last.wrong} wrong, {last.no_value} no value"
-    basis = f"{last.method} probed {last.started_at} .. {last.finished_at}: {tally}"
+    first, last = probes[0], probes[-1]
+    tally = (
+        f"{sum(p.correct for p in probes)} correct, {sum(p.wrong for p in probes)} wrong, "
+        f"{sum(p.no_value for p in probes)} no value"
+    )
+    what = last.method
+    if len(probes) > 1:
+        what = f"{len(probes)} runs ({first.method} .. {last.method})"
+    basis = f"{what} probed {first.started_at} .. {last.finished_at}: {tally}"
     return (Status.NOT_MET if wrong else Status.MET), basis, wrong

@@ -27,7 +27,7 @@ from harness.netpol.engine import Matrix
 from harness.netpol.expect import Expectations, Violation, ViolationKind, flow_expectations
 from harness.netpol.probe import Observation, ProbeResult, ProbeRun
 
-__all__ = ["LiveOutcome", "LiveStats", "judge_live", "live_text"]
+__all__ = ["LiveOutcome", "LiveStats", "judge_live", "live_text", "observed_violations"]
 
 
 class LiveStats(msgspec.Struct, frozen=True):
@@ -76,10 +76,10 @@ def _flow_key(
     return refs[r.from_], slots[refs[r.to], r.port, r.protocol]
 
 
-def judge_live(
-    matrix: Matrix, run: ProbeRun, stats: LiveStats, expectations: Expectations | None
-) -> LiveOutcome:
-    """Compare the observations with the expectations (if any); count what was ignored."""
+def observed_violations(
+    matrix: Matrix, run: ProbeRun, expectations: Expectations | None
+) -> tuple[tuple[Violation, ...], int, int]:
+    """(violations, flows as expected, flows ignored) of the *observed* flows of ``run``."""
     refs, slots = _keys(matrix)
     want = flow_expectations(matrix, expectations) if expectations else {}
     violations: list[Violation] = []
@@ -96,7 +96,15 @@ def judge_live(
         kind = ViolationKind.REQUIRED_BLOCKED if open_ else ViolationKind.UNEXPECTED_OPEN
         reason = f"observed {r.observed.value} in {r.tries} tries; {matrix.flow(*key).reason}"
         violations.append(Violation(kind, r.from_, r.to, r.port, r.protocol, zone, req, reason))
-    return LiveOutcome(stats, run, tuple(violations), ok, ignored, expectations is not None)
+    return tuple(violations), ok, ignored
+
+
+def judge_live(
+    matrix: Matrix, run: ProbeRun, stats: LiveStats, expectations: Expectations | None
+) -> LiveOutcome:
+    """Compare the observations with the expectations (if any); count what was ignored."""
+    violations, ok, ignored = observed_violations(matrix, run, expectations)
+    return LiveOutcome(stats, run, violations, ok, ignored, expectations is not None)
 
 
 # -- text ------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from harness.measure.result import Clock, Outcome, PhaseKind
+from harness.netpol import PciRunSection
 from harness.slo.verdict import KneeStatus, ObjectiveStatus, RegressionRule, VerdictStatus
 
 __all__ = [
@@ -52,7 +53,7 @@ __all__ = [
     "report_schema",
 ]
 
-SCHEMA_VERSION: Final = "1.1"  # 1.1 added ``capacity``
+SCHEMA_VERSION: Final = "1.2"  # 1.1 added ``capacity``, 1.2 ``pci``
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -357,6 +358,16 @@ class ReportDoc(_Doc, frozen=True, kw_only=True):
     audit: AuditDoc | None
     comparison: ComparisonDoc | None
     provenance: ProvenanceDoc
+    pci: Annotated[
+        PciRunSection | None,
+        msgspec.Meta(
+            description=(
+                "PCI segmentation under load (run --netpol; since 1.2): the boundary verdict with "
+                "its probe rounds, and the evidence bundle (matrix, expectations, lints, probe "
+                "runs with timestamps and tries, PCI DSS requirement statuses)"
+            )
+        ),
+    ] = None
 
 
 def report_schema() -> dict[str, Any]:

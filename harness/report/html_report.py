@@ -14,7 +14,7 @@ only and every number is formatted once, in Python.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
 
@@ -22,9 +22,11 @@ import jinja2
 from markupsafe import Markup
 
 from harness.measure.result import Clock, RunResult
+from harness.netpol import PciRunSection
 from harness.report.capacity import capacity_table
 from harness.report.junit import format_value
 from harness.report.markdown import ARTIFACT_DESCRIPTIONS
+from harness.report.pci_run import PciView, pci_view
 from harness.report.plots import (
     errors_svg,
     latency_over_time_svg,
@@ -66,6 +68,7 @@ class _Page:
     audit: Table | None
     provenance: Table
     artifacts: Sequence[tuple[str, str]] = field(default_factory=list)
+    pci: PciView | None = None
 
 
 def template_environment() -> jinja2.Environment:
@@ -85,9 +88,12 @@ def render_report_html(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None = None,
+    pci: PciRunSection | None = None,
 ) -> bytes:
     """The ``report.html`` bytes."""
     page = _page(result, verdict, provenance, comparison)
+    if pci is not None:
+        page = replace(page, pci=pci_view(pci))
     html = template_environment().get_template("report.html.j2").render(page=page)
     return html.encode("utf-8")
 

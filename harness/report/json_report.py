@@ -27,6 +27,7 @@ from harness.measure.result import (
     RequestCounts,
     RunResult,
 )
+from harness.netpol import PciRunSection
 from harness.report.document import (
     SCHEMA_VERSION,
     AuditDoc,
@@ -70,9 +71,10 @@ def render_report_json(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None = None,
+    pci: PciRunSection | None = None,
 ) -> bytes:
     """``report.json``'s bytes for a run."""
-    return canonical_json(build_document(result, verdict, provenance, comparison))
+    return canonical_json(build_document(result, verdict, provenance, comparison, pci))
 
 
 def build_document(
@@ -80,6 +82,7 @@ def build_document(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None = None,
+    pci: PciRunSection | None = None,
 ) -> ReportDoc:
     """The typed ``report.json`` document of a run."""
     return ReportDoc(
@@ -112,6 +115,7 @@ def build_document(
         audit=None if result.audit is None else _audit(result.audit),
         comparison=None if comparison is None else _comparison(comparison),
         provenance=msgspec.convert(provenance, ProvenanceDoc, from_attributes=True),
+        pci=pci,
     )
 
 

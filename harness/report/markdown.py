@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from harness.measure.result import RunResult
+from harness.netpol import PciRunSection
 from harness.report.capacity import CAPACITY_HEADERS, CAPACITY_NOTE, capacity_rows
 from harness.report.junit import format_value
 from harness.report.provenance import Provenance
@@ -53,6 +54,7 @@ def render_summary_md(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None = None,
+    pci: PciRunSection | None = None,
 ) -> bytes:
     """The ``summary.md`` bytes."""
     status = verdict.status.value.upper()
@@ -126,6 +128,10 @@ def render_summary_md(
     )
     if comparison is not None:
         lines += ["", *_comparison_lines(comparison)]
+    if pci is not None:
+        from harness.report.pci_run import pci_summary_md  # it imports md_cell from here
+
+        lines += pci_summary_md(pci)
     lines += ["", "### Artifacts", ""]
     lines += [f"- [{name}]({name}): {text}" for name, text in ARTIFACT_DESCRIPTIONS]
     lines += [

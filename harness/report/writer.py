@@ -24,6 +24,7 @@ from harness.errors import UsageError
 from harness.files import atomic_write_bytes, sha256_bytes
 from harness.measure.hlog import write_hlog
 from harness.measure.result import RunResult
+from harness.netpol import PciRunSection
 from harness.report.csv_report import render_windows_csv
 from harness.report.html_report import render_report_html
 from harness.report.json_report import render_report_json
@@ -78,6 +79,8 @@ def write_reports(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None = None,
+    *,
+    pci: PciRunSection | None = None,
 ) -> ReportPaths:
     """Write every artifact of a run into ``out_dir`` (created if needed); see module docstring.
 
@@ -91,7 +94,7 @@ def write_reports(
         tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".staging", dir=out_dir.parent)
     )
     try:
-        files = _render(staging, result, verdict, provenance, comparison)
+        files = _render(staging, result, verdict, provenance, comparison, pci)
         check_no_pans({name: data.decode("utf-8", "replace") for name, data in files.items()})
         decode_report(files[REPORT_FILE], source=REPORT_FILE)  # self-check: readable back
         for name in ARTIFACT_FILES:
@@ -123,18 +126,19 @@ def _render(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None,
+    pci: PciRunSection | None = None,
 ) -> dict[str, bytes]:
     hlog = staging / HLOG_FILE
     write_hlog(hlog, result.intervals, start_wall_s=result.started_at.timestamp())
     return {
-        REPORT_FILE: render_report_json(result, verdict, provenance, comparison),
+        REPORT_FILE: render_report_json(result, verdict, provenance, comparison, pci),
         CSV_FILE: render_windows_csv(interval_rows(result.intervals)),
         HLOG_FILE: hlog.read_bytes(),
         JUNIT_FILE: render_junit(
             verdict, provenance, result.scenario.name, comparison, audit=result.audit
         ),
-        SUMMARY_FILE: render_summary_md(result, verdict, provenance, comparison),
-        HTML_FILE: render_report_html(result, verdict, provenance, comparison),
+        SUMMARY_FILE: render_summary_md(result, verdict, provenance, comparison, pci),
+        HTML_FILE: render_report_html(result, verdict, provenance, comparison, pci),
     }
 
 
