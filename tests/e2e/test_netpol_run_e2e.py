@@ -1,0 +1,112 @@
+"""`slo-harness run --netpol`: the CI-gate load crosses the enforced PCI boundary (gateway ->
+scorer namespaces), probes from every other namespace confirm denial during the run, and one
+report carries both verdicts; an unapproved opening of the CDE makes the run exit 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.netns import list_namespaces
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+# Loose generator limits: this test is about the boundary, and a shared 2-core machine lags.
+SCENARIO = """\
+name: pcigate
+slo: slo.yaml
+generator: {max_cpu_percent: 100, max_lag_p99_ms: 500}
+mix:
+  - {endpoint: score, weight: 1}
+payload: {seed: 7, cards: 500}
+phases:
+  - {name: warmup, kind: warmup, rate: 100, duration_s: 2}
+  - {name: steady, kind: steady, rate: 150, duration_s: 7}
+"""
+SLO = """\
+name: pcigate
+objectives:
+  - {metric: latency, percentile: p99, op: "<", threshold_ms: 50}
+  - {metric: error_rate, op: "<", threshold: 0.001}
+"""
+# A change that opens the CDE's scorer to the batch namespace: not in the expectations (1.3.1).
+OPENING = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: batch-to-scorer, namespace: payments-pci}
+spec:
+  podSelector: {matchLabels: {app: reference-service}}
+  ingress:
+    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: batch}}}]
+      ports: [{port: 8080}]
+"""
+
+
+def _run(root: Path, *policies: Path) -> tuple[subprocess.CompletedProcess[str], Any, str]:
+    (root / "slo.yaml").write_text(SLO)
+    (root / "gate.yaml").write_text(SCENARIO)
+    prefix = f"slotestb{secrets.token_hex(2)}-"
+    env = {
+        **os.environ,
+        "SLO_HARNESS_NETNS_PREFIX": prefix,
+        "SLO_HARNESS_STATE_DIR": str(root / "state"),
+    }
+    argv = [sys.executable, "-m", "harness.cli", "run", str(root / "gate.yaml"), "--no-progress"]
+    argv += ["--out", str(root / "out"), "--boundary-interval-s", "1"]
+    for path in (K8S / "base", *policies):
+        argv += ["--netpol", str(path)]
+    argv += [
+        "--pods",
+        str(K8S / "pci" / "pods.yaml"),
+        "--expect",
+        str(K8S / "pci" / "expectations.yaml"),
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
+    report = json.loads((root / "out" / "report.json").read_text())
+    return done, report, prefix
+
+
+def test_the_gate_load_crosses_the_hardened_boundary_and_denials_hold(tmp_path: Path) -> None:
+    """Hardened set: load through gateway -> scorer, >= 3 timestamped rounds, boundary PASS."""
+    done, report, prefix = _run(tmp_path, K8S / "policies" / "hardened")
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    assert report["verdict"] in ("pass", "fail")  # the SLO verdict; never invalid here
+    placement = report["target"]["placement"]
+    assert placement["generator_netns"].endswith("-api-gateway")
+    assert placement["service_netns"].endswith("-reference-service")
+    boundary = report["pci"]["boundary"]
+    assert boundary["status"] == "pass", boundary["reasons"]
+    assert len(boundary["rounds"]) >= 3
+    assert all(r["control"] == "allowed" and r["denied"] == 9 for r in boundary["rounds"])
+    assert len({r["at"] for r in boundary["rounds"]}) == len(boundary["rounds"])
+    if report["verdict"] == "pass":
+        assert done.returncode == 0
+    assert "PCI boundary: PASS" in done.stdout
+    verify = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "report", "verify", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stdout
+    assert list_namespaces(prefix) == []
+
+
+def test_an_unapproved_opening_of_the_cde_fails_the_run(tmp_path: Path) -> None:
+    """batch may reach the scorer: observed open under load, a 1.3.1 violation, exit 1."""
+    opening = tmp_path / "opening.yaml"
+    opening.write_text(OPENING)
+    done, report, prefix = _run(tmp_path, K8S / "policies" / "hardened", opening)
+    assert done.returncode == 1, done.stdout + done.stderr
+    boundary = report["pci"]["boundary"]
+    assert boundary["status"] == "fail"
+    assert any("[1.3.1]" in r and "batch/" in r for r in boundary["reasons"])
+    assert list_namespaces(prefix) == []
