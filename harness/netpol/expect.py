@@ -210,6 +210,13 @@ class _Plan:
             return self.matrix.index.all
         return self.in_any_zone
 
+    def sources(self, slot: Slot) -> tuple[int, int]:
+        """(every source of ``slot``'s flows, the governed ones among them), as bitsets."""
+        mask = self.matrix.index.all & ~(1 << slot.endpoint)
+        if not self.matrix.endpoints[slot.endpoint].is_pod:
+            mask &= self.matrix.index.pods
+        return mask, self.governed_sources(slot) & mask
+
     def classify(self, src: int, slot: Slot) -> tuple[str, str]:
         """(zone name, requirement id) of an unapproved open flow."""
         src_zone = self._zone_of(src)
@@ -248,10 +255,7 @@ def check(matrix: Matrix, expectations: Expectations) -> CheckResult:
     violations: list[Violation] = []
     governed = ignored = ok_allowed = ok_denied = 0
     for s, slot in enumerate(matrix.slots):
-        mask = matrix.index.all & ~(1 << slot.endpoint)
-        if not matrix.endpoints[slot.endpoint].is_pod:
-            mask &= matrix.index.pods
-        gov = plan.governed_sources(slot) & mask
+        mask, gov = plan.sources(slot)
         allowed = matrix.allowed_sources(s)
         expected = plan.expected_sources(slot)
         required = plan.expected_sources(slot, required_only=True)
@@ -291,10 +295,7 @@ def flow_expectations(
     plan = _Plan(matrix, expectations)
     out: dict[tuple[int, int], tuple[bool, str, str]] = {}
     for s, slot in enumerate(matrix.slots):
-        mask = matrix.index.all & ~(1 << slot.endpoint)
-        if not matrix.endpoints[slot.endpoint].is_pod:
-            mask &= matrix.index.pods
-        gov = plan.governed_sources(slot) & mask
+        _, gov = plan.sources(slot)
         covered = plan.expected_sources(slot)
         for src in members(gov & ~covered):
             out[src, s] = (False, *plan.classify(src, slot))
