@@ -1,6 +1,63 @@
-"""Faults behind one protocol (inject, check, roll back), the fault proxy, the cleanup journal and
-game days. Nothing here imports Locust or gevent; network faults use :mod:`harness.netns`."""
+"""Faults behind one protocol (inject, check, roll back), the rollback guard and the kill switch.
 
+- :class:`FaultGuard` injects faults with a ledger entry first and rolls them back on every way
+  out (end, exception, failed load, SIGINT/SIGTERM/SIGHUP, abort, schedule), verified, with one
+  :class:`RollbackRecord` per fault for the game-day journal.
+- Process faults: :class:`PauseFault` (SIGSTOP or cgroup v2 freeze), :class:`KillFault` (kill -9
+  with a supervised restart), :class:`CpuThrottleFault` (CFS quota, cgroup v2 or v1),
+  :class:`CpuHogFault` (stress-ng or a busy loop), :class:`MemoryPressureFault`.
+- :func:`cleanup` / :func:`sweep_on_start`: undo what a dead harness left (the kill switch).
+
+Importing this package registers the ledger undo handlers of every fault kind. Nothing here
+imports Locust or gevent; network faults use :mod:`harness.netns`.
+"""
+
+from harness.chaos.cgroups import cgroup_mounts, freeze_supported
+from harness.chaos.cleanup import (
+    CleanupItem,
+    CleanupReport,
+    CleanupStatus,
+    cleanup,
+    render_cleanup,
+    sweep_on_start,
+)
 from harness.chaos.fault import FakeFault, Fault, FaultState, UndoEntry
+from harness.chaos.guard import FaultGuard, FaultHandle, RollbackRecord, RollbackStatus, Trigger
+from harness.chaos.process import KillFault, PauseFault, PauseMethod, Supervisor, pause_methods
+from harness.chaos.procs import ProcessRef
+from harness.chaos.stress import CpuHogFault, MemoryPressureFault, stress_ng_path
+from harness.chaos.supervisor import ChildSupervisor, tcp_ready
+from harness.chaos.throttle import CpuThrottleFault, cpu_quota_interface
 
-__all__ = ["FakeFault", "Fault", "FaultState", "UndoEntry"]
+__all__ = [
+    "ChildSupervisor",
+    "CleanupItem",
+    "CleanupReport",
+    "CleanupStatus",
+    "CpuHogFault",
+    "CpuThrottleFault",
+    "FakeFault",
+    "Fault",
+    "FaultGuard",
+    "FaultHandle",
+    "FaultState",
+    "KillFault",
+    "MemoryPressureFault",
+    "PauseFault",
+    "PauseMethod",
+    "ProcessRef",
+    "RollbackRecord",
+    "RollbackStatus",
+    "Supervisor",
+    "Trigger",
+    "UndoEntry",
+    "cgroup_mounts",
+    "cleanup",
+    "cpu_quota_interface",
+    "freeze_supported",
+    "pause_methods",
+    "render_cleanup",
+    "stress_ng_path",
+    "sweep_on_start",
+    "tcp_ready",
+]
