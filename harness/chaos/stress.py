@@ -129,7 +129,9 @@ class CpuHogFault(_Hog):
         if self.via_stress_ng:
             argv = [str(stress_ng_path()), "--cpu", str(self.workers)]
             argv += ["--cpu-load", str(self.load_pct), "--timeout", f"{self.max_duration_s:g}s"]
-            self._spawn([*argv, "--quiet"])
+            # --keep-name: stress-ng otherwise rewrites its workers' argv/environ area for their
+            # titles, erasing the tag that lets a sweep find them.
+            self._spawn([*argv, "--quiet", "--keep-name"])
             expected += 1  # stress-ng's own parent plus one forked worker per CPU stressor
         else:
             for _ in range(self.workers):
