@@ -134,8 +134,15 @@ class FaultGuard:
     "everything off now". After abort or the end of the block no new fault is accepted.
     """
 
-    def __init__(self, ledger: Ledger | None = None, *, t0_mono_ns: int | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger | None = None,
+        *,
+        t0_mono_ns: int | None = None,
+        verify_timeout_s: float = _VERIFY_TIMEOUT_S,
+    ) -> None:
         self.ledger = ledger if ledger is not None else Ledger()
+        self.verify_timeout_s = verify_timeout_s
         self.t0_mono_ns = t0_mono_ns if t0_mono_ns is not None else time.monotonic_ns()
         self._t0_wall_ns = time.time_ns() - (time.monotonic_ns() - self.t0_mono_ns)
         self._lock = threading.Lock()  # in-memory bookkeeping only; see the module docstring
@@ -323,8 +330,7 @@ class FaultGuard:
             self._records.append(record)
         return record
 
-    @staticmethod
-    def _remove(handle: FaultHandle, notes: list[str]) -> bool:
+    def _remove(self, handle: FaultHandle, notes: list[str]) -> bool:
         """rollback(), then verify; one retry if it still shows. True when verified gone."""
         fault = handle.fault
         for attempt in range(2):
@@ -333,7 +339,7 @@ class FaultGuard:
             except Exception as exc:
                 notes.append(f"rollback raised {exc.__class__.__name__}: {exc}")
             try:
-                if wait_until(lambda: not fault.is_active(), _VERIFY_TIMEOUT_S):
+                if wait_until(lambda: not fault.is_active(), self.verify_timeout_s):
                     return True
             except Exception as exc:
                 notes.append(f"could not verify: {exc.__class__.__name__}: {exc}")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, IO
+from typing import IO, Any
 
 import msgspec
 import pytest
@@ -79,7 +79,12 @@ def start(tmp_path: Path) -> Iterator[Any]:
         }
         argv = [sys.executable, str(DRIVER), mode, *(["--root"] if root else [])]
         proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         run = Run(proc, tmp_path / "state", tmp_path / "release", {}, [])
         runs.append(run)
@@ -133,7 +138,8 @@ def _assert_nothing_left(run: Run) -> None:
 def _assert_all_succeeded(records: list[dict[str, Any]], trigger: str, count: int) -> None:
     assert len(records) == count, records
     for record in records:
-        assert record["status"] == "succeeded" and record["verified_gone"], record
+        assert record["status"] == "succeeded", record
+        assert record["verified_gone"], record
         assert record["trigger"] == trigger, record
         assert record["injected_at_s"] <= record["rolled_back_at_s"]
 
@@ -188,7 +194,8 @@ def test_abort_request_removes_faults_while_the_run_goes_on(start: Any, root: bo
     run.send("abort")
     run.read_until("ABORTED")
     server = ProcessRef.of(run.ready["server"])
-    assert server.alive() and not server.stopped()
+    assert server.alive()
+    assert not server.stopped()
     assert not any(Path(c).exists() for c in run.ready["cgroups"])
     assert not any(tagged_pids(t) for t in run.ready["tags"][2:])  # hog, memory: gone
     assert {e.kind for e in Ledger(run.state_dir).entries()} == {"chaos.child"}
@@ -227,7 +234,8 @@ def test_sigkill_leaves_faults_that_chaos_cleanup_removes(start: Any, root: bool
     env = {**os.environ, "SLO_HARNESS_STATE_DIR": str(run.state_dir)}
     cli = [sys.executable, "-m", "harness.cli", "chaos", "cleanup"]
     dry = subprocess.run([*cli, "--dry-run"], env=env, capture_output=True, text=True, timeout=60)
-    assert dry.returncode == 1 and "would remove" in dry.stdout
+    assert dry.returncode == 1
+    assert "would remove" in dry.stdout
     _assert_in_effect(run, owner_dead=True)  # a dry run changes nothing
     done = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -235,4 +243,5 @@ def test_sigkill_leaves_faults_that_chaos_cleanup_removes(start: Any, root: bool
     assert "FAILED" not in done.stdout
     _assert_nothing_left(run)
     again = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0 and "nothing to clean up" in again.stdout
+    assert again.returncode == 0
+    assert "nothing to clean up" in again.stdout
