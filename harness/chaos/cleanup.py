@@ -8,21 +8,23 @@
   not). ``dry_run`` lists what would be undone and changes nothing.
 
 Every undo handler must be registered before a sweep, so this module imports the fault modules
-(through the package) and :mod:`harness.netns` when it is installed. Exit semantics (cli): 0 when
-nothing the sweep covers is left, 1 when something could not be removed (or, for a dry run, when
-something would be removed: "is anything left behind?" as a CI check).
+(through the package) and :mod:`harness.netns` (which registers ``netns``). Tests set
+``SLO_HARNESS_NETNS_PREFIX`` to a per-run prefix: ``--all`` removes *every* namespace with it.
+
+Exit semantics (cli): 0 when nothing the sweep covers is left, 1 when something could not be
+removed (or, for a dry run, when something would be removed: "is anything left behind?" as a CI
+check).
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.errors import HarnessError
 from harness.ledger import Ledger, LedgerEntry, UndoStatus, owner_alive, sweep
+from harness.netns import default_prefix, list_namespaces, sweep_prefix
 
 __all__ = [
     "CleanupItem",
@@ -77,9 +79,9 @@ class CleanupReport:
 
 
 def _register_handlers() -> None:
-    importlib.import_module("harness.chaos")  # the fault modules register their kinds on import
-    with contextlib.suppress(ModuleNotFoundError):
-        importlib.import_module("harness.netns")  # registers the "netns" kind
+    # The fault modules register their kinds when the package is imported (harness.netns
+    # registered "netns" when imported above).
+    importlib.import_module("harness.chaos")
 
 
 def _item(entry: LedgerEntry, status: CleanupStatus, detail: str = "") -> CleanupItem:
@@ -115,23 +117,12 @@ def sweep_on_start(ledger: Ledger | None = None) -> CleanupReport:
     return cleanup(ledger)
 
 
-# LEAD: the single call site of harness.netns's pattern sweep (cleanup --all). It binds by name
-# at run time because harness/netns is being built on another branch; once it is on main this
-# can become `from harness.netns import list_namespaces, sweep_prefix`.
 def _sweep_namespaces(dry_run: bool) -> tuple[list[str], str]:
-    try:
-        netns = importlib.import_module("harness.netns")
-    except ModuleNotFoundError:
-        return [], ""
-    name = "list_namespaces" if dry_run else "sweep_prefix"
-    func: Callable[..., list[str]] | None = getattr(netns, name, None)
-    if func is None:
-        return [], ""
+    """The namespace pattern sweep (``--all`` only): every namespace with the project prefix."""
     try:
         if dry_run:
-            prefix = getattr(netns, "default_prefix", lambda: "")()
-            return (list(func(prefix)) if prefix else []), ""
-        return list(func()), ""
+            return list_namespaces(default_prefix()), ""
+        return sweep_prefix(), ""
     except HarnessError as exc:
         return [], str(exc)
 
