@@ -36,7 +36,7 @@ from harness.chaos.cgroups import (
 )
 from harness.chaos.fault import UndoEntry
 from harness.chaos.procs import ProcessRef, require_own, resolve_targets, wait_until
-from harness.errors import FaultError
+from harness.errors import FaultError, FaultUnsupported
 from harness.ledger import LedgerEntry, UndoStatus, register_undo
 
 __all__ = [
@@ -91,7 +91,7 @@ class PauseFault:
             if self.method is PauseMethod.FREEZE:
                 mount = cgroup_mounts().v2
                 if mount is None or not freeze_supported():
-                    raise FaultError("cgroup v2 freeze is not available on this machine")
+                    raise FaultUnsupported("cgroup v2 freeze is not available on this machine")
                 self._cgroup = Cgroup.new(mount, "pause")
                 for ref in self._targets:
                     if (origin := origin_of(ref.pid, mount)) is not None:

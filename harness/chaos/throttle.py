@@ -26,7 +26,7 @@ from harness.chaos.cgroups import (
 )
 from harness.chaos.fault import UndoEntry
 from harness.chaos.procs import ProcessRef, resolve_targets
-from harness.errors import FaultError
+from harness.errors import FaultError, FaultUnsupported
 from harness.ledger import LedgerEntry, UndoStatus, register_undo
 
 __all__ = ["THROTTLE_KIND", "CpuThrottleFault", "cpu_quota_interface"]
@@ -98,7 +98,7 @@ class CpuThrottleFault:
             mounts = cgroup_mounts()
             mount = mounts.v2 if version == "v2" else mounts.v1_cpu
             if version is None or mount is None:
-                raise FaultError("no cgroup cpu controller (v2 cpu.max or v1 cpu) on this machine")
+                raise FaultUnsupported("no cgroup cpu controller (v2 cpu.max or v1 cpu) here")
             self._targets = resolve_targets(self.target, self.include_children, self.allow_foreign)
             self._version, self._cgroup = version, Cgroup.new(mount, "throttle")
             for ref in self._targets:

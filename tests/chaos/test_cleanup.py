@@ -12,6 +12,7 @@ import pytest
 
 from harness.chaos import CleanupStatus, cleanup, render_cleanup, sweep_on_start
 from harness.ledger import Ledger, LedgerEntry, UndoStatus, register_undo
+from harness.netns import default_prefix, list_namespaces
 
 _undone: list[str] = []
 
@@ -92,3 +93,22 @@ def test_cli_exit_1_names_what_could_not_be_removed(ledger: Ledger) -> None:
     assert "stuck" in proc.stdout
     assert "could NOT be removed" in proc.stdout
     assert len(ledger.entries()) == 1
+
+
+@pytest.mark.root
+def test_all_sweeps_namespaces_with_the_project_prefix(ledger: Ledger) -> None:
+    """--all also removes namespaces named with the project prefix (ledger or not)."""
+    name = f"{default_prefix()}orphan"
+    subprocess.run(["ip", "netns", "add", name], check=True, timeout=30)
+    try:
+        dry = cleanup(ledger, everything=True, dry_run=True)
+        assert dry.namespaces == (name,)
+        assert not dry.clean
+        assert name in list_namespaces(default_prefix())
+        done = cleanup(ledger, everything=True)
+        assert done.namespaces == (name,)
+        assert done.clean
+        assert list_namespaces(default_prefix()) == []
+    finally:
+        if name in list_namespaces(default_prefix()):
+            subprocess.run(["ip", "netns", "delete", name], check=False, timeout=30)
