@@ -31,7 +31,6 @@ waiting for another caller's rollback polls with ``time.sleep`` (cooperative und
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import enum
 import itertools
 import signal
@@ -43,10 +42,9 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any, Final, TypeVar
 
-import msgspec
-
 from harness.chaos.fault import Fault
 from harness.chaos.procs import wait_until
+from harness.chaos.record import RollbackRecord, RollbackStatus, Trigger, utc_text
 from harness.errors import FaultError
 from harness.ledger import Ledger, LedgerEntry
 from harness.measure import FaultWindow
@@ -58,39 +56,6 @@ _SIGNALS: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _MAX_ATTEMPTS: Final = 5  # interrupted rollback steps retried this often before giving up
 _VERIFY_TIMEOUT_S: Final = 2.0  # a removal may take a moment to show (exiting processes)
 _WAIT_OTHERS_S: Final = 120.0  # bound on waiting for another caller's inject/rollback
-
-
-class RollbackStatus(enum.Enum):
-    SUCCEEDED = "succeeded"  # the fault was verified gone
-    FAILED = "failed"  # still in effect (or unknowable); its ledger entry stays for cleanup
-
-
-class Trigger(enum.Enum):
-    """Why a fault came off."""
-
-    SCHEDULED = "scheduled"  # its time was up (tick)
-    REQUESTED = "requested"  # rollback(handle)
-    END = "end"  # the guarded block ended normally
-    EXCEPTION = "exception"
-    LOAD_FAILED = "load_failed"  # the load callable given to run() raised
-    INTERRUPT = "interrupt"  # SIGINT / SIGTERM / SIGHUP
-    ABORT = "abort"  # an abort condition or an operator asked
-    INJECT_FAILED = "inject_failed"  # injection raised or was not observed in effect
-
-
-class RollbackRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """One fault's rollback, as the journal's ``rollbacks[]`` entry."""
-
-    fault: str
-    kind: str
-    injected_at: str
-    injected_at_s: float
-    rolled_back_at: str
-    rolled_back_at_s: float
-    status: RollbackStatus
-    verified_gone: bool
-    trigger: Trigger
-    detail: str = ""
 
 
 class _Phase(enum.Enum):
@@ -212,6 +177,8 @@ class FaultGuard:
         except BaseException:
             with self._lock:
                 self._handles.remove(handle)  # nothing was applied: nothing to roll back
+            if handle.entry is not None:
+                self.ledger.release(handle.entry)
             raise
         self._stamp(handle)
         try:
@@ -316,9 +283,9 @@ class FaultGuard:
         record = RollbackRecord(
             fault=handle.name,
             kind=handle.entry.kind if handle.entry else "",
-            injected_at=_utc(handle.injected_wall_ns),
+            injected_at=utc_text(handle.injected_wall_ns),
             injected_at_s=self._rel_s(handle.injected_mono_ns),
-            rolled_back_at=_utc(end_wall),
+            rolled_back_at=utc_text(end_wall),
             rolled_back_at_s=self._rel_s(end_mono),
             status=RollbackStatus.SUCCEEDED if gone else RollbackStatus.FAILED,
             verified_gone=gone,
@@ -427,11 +394,6 @@ class FaultGuard:
             if h.injected_mono_ns
             and (h.record is None or h.record.trigger is not Trigger.INJECT_FAILED)
         ]
-
-
-def _utc(wall_ns: int) -> str:
-    stamp = dt.datetime.fromtimestamp(wall_ns / 1e9, tz=dt.UTC)
-    return stamp.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
