@@ -163,16 +163,17 @@ def _cpu_share(ref: ProcessRef, window_s: float) -> float:
 @pytest.mark.root
 @pytest.mark.skipif(cpu_quota_interface() is None, reason="needs a cgroup cpu controller")
 def test_cpu_throttle_limits_a_busy_target(ledger: Ledger, spinner: ProcessRef) -> None:
-    """A spinning child under a 0.1 CPU quota uses about 0.1 CPU, and more once lifted."""
-    fault = CpuThrottleFault(spinner, cpus=0.1)
+    """A spinning child under a 0.05 CPU quota uses about 0.05 CPU, and more once lifted."""
+    fault = CpuThrottleFault(spinner, cpus=0.05)
     with FaultGuard(ledger) as guard:
         guard.inject(fault)
         assert fault.cgroup is not None
         assert fault.cgroup.holds(spinner)
         throttled = _cpu_share(spinner, 1.0)
     free = _cpu_share(spinner, 0.5)
-    assert throttled < 0.2, throttled  # 0.1 CPU, plus accounting slack
-    assert free > 2 * throttled, (free, throttled)  # contention on a shared box: a ratio
+    assert throttled < 0.1, throttled  # 0.05 CPU, plus accounting slack
+    # A ratio, not an absolute: on the shared 2-core box an unthrottled spinner got ~0.3 CPU.
+    assert free > 1.5 * throttled, (free, throttled)
     assert not fault.cgroup.path.exists()
 
 
