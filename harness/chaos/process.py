@@ -215,8 +215,10 @@ class KillFault:
             require_own(ref)
         self._killed = ref
         ref.signal(signal.SIGKILL)
-        if not wait_until(lambda: not ref.alive(), _SETTLE_TIMEOUT_S):
-            raise FaultError(f"{self.name}: pid {ref.pid} survived SIGKILL")
+        # Down means down as the supervisor sees it: a killed thread group lingers as a zombie
+        # leader (sockets still open) until its last thread has exited.
+        if not wait_until(lambda: not ref.alive() and not self.supervisor.ready(), 5.0):
+            raise FaultError(f"{self.name}: pid {ref.pid} still up after SIGKILL")
 
     def is_active(self) -> bool:
         return self._killed is not None and not self.supervisor.ready()
