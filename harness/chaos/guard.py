@@ -105,11 +105,12 @@ class FaultGuard:
         *,
         t0_mono_ns: int | None = None,
         verify_timeout_s: float = _VERIFY_TIMEOUT_S,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         self.ledger = ledger if ledger is not None else Ledger()
+        self._clock_ns = clock_ns  # monotonic; tests pass a fake one
         self.verify_timeout_s = verify_timeout_s
-        self.t0_mono_ns = t0_mono_ns if t0_mono_ns is not None else time.monotonic_ns()
-        self._t0_wall_ns = time.time_ns() - (time.monotonic_ns() - self.t0_mono_ns)
+        self.t0_mono_ns = t0_mono_ns if t0_mono_ns is not None else clock_ns()
         self._lock = threading.Lock()  # in-memory bookkeeping only; see the module docstring
         self._handles: list[FaultHandle] = []
         self._records: list[RollbackRecord] = []
@@ -159,11 +160,9 @@ class FaultGuard:
     ) -> FaultHandle:
         """Record, inject and verify ``fault``; FaultError (after rolling it back) on failure.
 
-        ``duration_s`` (from now) or ``rollback_at_s`` (run-relative) schedule its rollback for
-        :meth:`tick`; without either it stays until rolled back or the block ends.
+        ``duration_s`` (from when it took effect) or ``rollback_at_s`` (run-relative) schedule its
+        rollback for :meth:`tick`; without either it stays until rolled back or the block ends.
         """
-        if duration_s is not None:
-            rollback_at_s = self.now_s() + duration_s
         handle = FaultHandle(fault, rollback_at_s)
         with self._lock:
             if self._closed is not None:
@@ -192,6 +191,8 @@ class FaultGuard:
             if isinstance(exc, Exception) and not isinstance(exc, FaultError):
                 raise FaultError(f"{fault.name}: injection failed: {detail}") from exc
             raise
+        if duration_s is not None:  # counted from when the fault took effect
+            handle.rollback_at_s = self._rel_s(handle.injected_mono_ns) + duration_s
         with self._lock:
             closed = self._closed
             handle.phase = _Phase.ROLLING_BACK if closed is not None else _Phase.ACTIVE
@@ -201,7 +202,7 @@ class FaultGuard:
         return handle
 
     def _stamp(self, handle: FaultHandle) -> None:
-        handle.injected_mono_ns, handle.injected_wall_ns = time.monotonic_ns(), time.time_ns()
+        handle.injected_mono_ns, handle.injected_wall_ns = self._clock_ns(), time.time_ns()
 
     # -- rolling back ----------------------------------------------------------------------
     def rollback(self, handle: FaultHandle, trigger: Trigger = Trigger.REQUESTED) -> RollbackRecord:
@@ -275,7 +276,7 @@ class FaultGuard:
                 notes.append("rollback step interrupted, retried")
         else:
             notes.append(f"gave up after {_MAX_ATTEMPTS} interrupted attempts")
-        end_mono, end_wall = time.monotonic_ns(), time.time_ns()
+        end_mono, end_wall = self._clock_ns(), time.time_ns()
         if gone and handle.entry is not None:
             self.ledger.release(handle.entry)
         elif handle.entry is not None:
@@ -352,7 +353,7 @@ class FaultGuard:
     # -- reading ---------------------------------------------------------------------------
     def now_s(self) -> float:
         """Seconds since t0."""
-        return self._rel_s(time.monotonic_ns())
+        return self._rel_s(self._clock_ns())
 
     def _rel_s(self, mono_ns: int) -> float:
         return round((mono_ns - self.t0_mono_ns) / 1e9, 6)

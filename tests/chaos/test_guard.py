@@ -148,8 +148,7 @@ def test_run_marks_a_failed_load(ledger: Ledger) -> None:
 def test_schedule_rolls_back_at_its_time_and_abort_takes_the_rest(ledger: Ledger) -> None:
     """tick() removes due faults only; abort() removes the rest and refuses new ones."""
     clock = [0]
-    guard = FaultGuard(ledger, t0_mono_ns=0)
-    guard.now_s = lambda: clock[0] / 1e9  # type: ignore[method-assign]
+    guard = FaultGuard(ledger, clock_ns=lambda: clock[0])
     with guard:
         short = guard.inject(FakeFault("short"), duration_s=1.0)
         guard.inject(FakeFault("long"), rollback_at_s=5.0)
