@@ -26,7 +26,7 @@ from harness.chaos.guard import FaultGuard, FaultHandle, RollbackRecord, Rollbac
 from harness.chaos.process import KillFault, PauseFault, PauseMethod, Supervisor, pause_methods
 from harness.chaos.procs import ProcessRef
 from harness.chaos.stress import CpuHogFault, MemoryPressureFault, stress_ng_path
-from harness.chaos.supervisor import ChildSupervisor, tcp_ready
+from harness.chaos.supervisor import ChildSupervisor, WorkerPool, tcp_ready
 from harness.chaos.throttle import CpuThrottleFault, cpu_quota_interface
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "Supervisor",
     "Trigger",
     "UndoEntry",
+    "WorkerPool",
     "cgroup_mounts",
     "cleanup",
     "cpu_quota_interface",

@@ -4,6 +4,9 @@
   own session, tagged (see :mod:`harness.chaos.procs`) and recorded in the ledger *before* it
   starts, so ``chaos cleanup`` kills it (and anything it forked) after a SIGKILL of the harness.
   ``restart()`` starts it again and waits until ``ready()``: the kill fault's restart callback.
+- :class:`WorkerPool` is the :class:`~harness.chaos.process.Supervisor` of a pre-forking
+  service's workers (uvicorn ``--workers N``): the kill fault kills one worker, the service's own
+  master restarts it; "ready" is the worker count restored (and an optional service probe).
 - :func:`spawn_tagged` starts a helper (stress-ng, a memory hog) carrying a tag recorded by the
   fault's ledger entry.
 
@@ -22,6 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Final
 
+import psutil
+
 from harness.chaos.procs import TAG_ENV, ProcessRef, kill_tagged, new_tag, wait_until
 from harness.errors import FaultError
 from harness.ledger import Ledger, LedgerEntry, UndoStatus, register_undo
@@ -30,6 +35,7 @@ __all__ = [
     "CHILD_KIND",
     "HOG_KIND",
     "ChildSupervisor",
+    "WorkerPool",
     "spawn_tagged",
     "tcp_ready",
     "undo_tagged",
@@ -177,6 +183,55 @@ class ChildSupervisor:
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=_STOP_GRACE_S)
         self._proc = None
+
+
+@dataclass
+class WorkerPool:
+    """The workers of ``service`` (children whose command line contains ``marker``).
+
+    ``workers`` is the count that means "all up" (0: the count at first use). uvicorn's master
+    looks for dead workers every 0.5 s and spawns a replacement; ``restart()`` only waits for
+    that (up to ``restart_timeout_s``), so a pool whose master does not restart is a FaultError.
+    """
+
+    service: ProcessRef
+    marker: str = "--multiprocessing-fork"  # multiprocessing's spawn workers (uvicorn's)
+    workers: int = 0
+    ready_check: Callable[[], bool] | None = None
+    restart_timeout_s: float = 60.0
+
+    def members(self) -> list[ProcessRef]:
+        """Live workers, oldest first."""
+        found: list[ProcessRef] = []
+        for ref in self.service.descendants():
+            try:
+                if self.marker in psutil.Process(ref.pid).cmdline() and ref.alive():
+                    found.append(ref)
+            except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                continue
+        return sorted(found, key=lambda r: r.start_s)
+
+    def _expected(self) -> int:
+        if self.workers <= 0:
+            self.workers = len(self.members())
+        return self.workers
+
+    def process(self) -> ProcessRef | None:
+        """The oldest worker (the victim a kill fault picks)."""
+        self._expected()
+        members = self.members()
+        return members[0] if members else None
+
+    def ready(self) -> bool:
+        up = len(self.members()) >= self._expected() > 0
+        return up and (self.ready_check() if self.ready_check is not None else True)
+
+    def restart(self) -> None:
+        if not wait_until(self.ready, self.restart_timeout_s):
+            raise FaultError(
+                f"pid {self.service.pid}: {len(self.members())} of {self.workers} workers "
+                f"{self.restart_timeout_s:g} s after the kill (its master did not restart one)"
+            )
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

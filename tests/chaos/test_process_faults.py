@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -27,6 +28,7 @@ from harness.chaos import (
     PauseFault,
     PauseMethod,
     ProcessRef,
+    WorkerPool,
     cgroup_mounts,
     cpu_quota_interface,
     freeze_supported,
@@ -37,6 +39,7 @@ from harness.chaos.cgroups import origin_of
 from harness.chaos.procs import tagged_pids, wait_until
 from harness.errors import FaultError
 from harness.ledger import Ledger, UndoStatus, sweep
+from harness.target import launch_reference_service
 
 PROGRAMS = Path(__file__).parent / "programs"
 _SLEEPER = "import time\nwhile True: time.sleep(0.05)"
@@ -263,3 +266,39 @@ def _echo_server(ledger: Ledger) -> Iterator[tuple[ChildSupervisor, int]]:
     argv = [sys.executable, str(PROGRAMS / "echo_server.py"), str(port)]
     with ChildSupervisor(argv, ledger, tcp_ready(port), label="echo") as server:
         yield server, port
+
+
+@pytest.mark.slow
+def test_kill_one_worker_of_the_reference_service_and_its_master_restarts_it(
+    ledger: Ledger,
+) -> None:
+    """kill -9 of one uvicorn worker: down to 1 of 2 while active; the master restores 2."""
+    with launch_reference_service(workers=2) as url:
+        (service,) = [
+            ProcessRef.of(p.pid)
+            for p in psutil.Process().children()
+            if "reference_service" in p.cmdline()
+        ]
+        pool = WorkerPool(service, ready_check=lambda: _answers(url))
+        assert len(pool.members()) == 2
+        assert pool.ready()
+        victim = pool.process()
+        fault = KillFault(pool, label="one scoring worker")
+        with FaultGuard(ledger) as guard:
+            guard.inject(fault)
+            assert victim is not None
+            assert not victim.alive()
+            assert len(pool.members()) == 1
+            assert _answers(url)  # the other worker still serves
+        (record,) = guard.records
+        print(f"worker back {record.rolled_back_at_s - record.injected_at_s:.2f} s after the kill")
+        assert record.verified_gone
+        assert len(pool.members()) == 2
+        assert victim not in pool.members()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/v2/health/ready", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
