@@ -34,6 +34,7 @@ __all__ = [
     "Mounts",
     "cgroup_mounts",
     "freeze_supported",
+    "memory_headroom_bytes",
     "origin_of",
     "targets_from_undo",
     "targets_to_undo",
@@ -49,6 +50,7 @@ class Mounts:
 
     v2: Path | None  # the cgroup2 mount (``cgroup.freeze``; ``cpu.max`` if its cpu is enabled)
     v1_cpu: Path | None  # the v1 hierarchy with the ``cpu`` controller (``cpu.cfs_quota_us``)
+    v1_memory: Path | None = None  # the v1 ``memory`` hierarchy (limits the memory hog's size)
 
     @property
     def v2_cpu(self) -> bool:
@@ -66,6 +68,7 @@ def cgroup_mounts() -> Mounts:
     """Parse ``/proc/self/mountinfo`` once (mounts do not move during a run)."""
     v2: Path | None = None
     v1_cpu: Path | None = None
+    v1_memory: Path | None = None
     try:
         lines = Path("/proc/self/mountinfo").read_text().splitlines()
     except OSError:
@@ -80,7 +83,9 @@ def cgroup_mounts() -> Mounts:
             v2 = mountpoint
         elif fstype == "cgroup" and "cpu" in options and v1_cpu is None:
             v1_cpu = mountpoint
-    return Mounts(v2, v1_cpu)
+        elif fstype == "cgroup" and "memory" in options and v1_memory is None:
+            v1_memory = mountpoint
+    return Mounts(v2, v1_cpu, v1_memory)
 
 
 def freeze_supported() -> bool:
@@ -93,6 +98,38 @@ def freeze_supported() -> bool:
     except ValueError:
         return False
     return (major, minor) >= (5, 2)
+
+
+def memory_headroom_bytes() -> int | None:
+    """What this process's memory cgroup may still allocate (limit - usage); None: no limit.
+
+    v2 ``memory.max``/``memory.current``, else v1 ``memory.limit_in_bytes``/``usage_in_bytes``
+    (v1 reports "no limit" as a huge number). Processes the harness starts share the cgroup, so
+    a memory hog above this would meet the OOM killer inside the harness's own cgroup.
+    """
+    mounts = cgroup_mounts()
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        hid, controllers, path = line.split(":", 2)
+        rel = path.lstrip("/")
+        if hid == "0" and controllers == "" and mounts.v2 is not None:
+            files = (mounts.v2 / rel / "memory.max", mounts.v2 / rel / "memory.current")
+        elif "memory" in controllers.split(",") and mounts.v1_memory is not None:
+            base = mounts.v1_memory / rel
+            files = (base / "memory.limit_in_bytes", base / "memory.usage_in_bytes")
+        else:
+            continue
+        try:
+            limit_text, usage_text = (f.read_text().strip() for f in files)
+        except OSError:
+            continue
+        if limit_text == "max" or int(limit_text) >= 2**62:
+            continue
+        return max(0, int(limit_text) - int(usage_text))
+    return None
 
 
 def origin_of(pid: int, mount: Path) -> str | None:

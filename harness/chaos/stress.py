@@ -3,8 +3,9 @@
 - :class:`CpuHogFault`: ``workers`` busy processes at ``load_pct`` each; stress-ng
   (``--cpu N --cpu-load L``) when installed, else a bounded Python busy loop per worker.
 - :class:`MemoryPressureFault`: one child that allocates ``size_bytes`` and writes every page
-  (resident, not merely reserved), refused above ``max_share`` of the memory available now, so a
-  game day cannot push the machine into the OOM killer.
+  (resident, not merely reserved), refused above ``max_share`` of the memory available now (the
+  machine's, or the harness's memory-cgroup headroom when smaller), so a game day cannot push
+  the machine, or its own container, into the OOM killer.
 
 Both are bounded twice: every helper exits on its own after ``max_duration_s`` (stress-ng's
 ``--timeout``; the Python helpers check a deadline and their parent), and every helper carries a
@@ -23,6 +24,7 @@ from typing import Final
 
 import psutil
 
+from harness.chaos.cgroups import memory_headroom_bytes
 from harness.chaos.fault import UndoEntry
 from harness.chaos.procs import kill_tagged, new_tag, tagged_pids, wait_until
 from harness.chaos.supervisor import HOG_KIND, spawn_tagged
@@ -159,6 +161,8 @@ class MemoryPressureFault(_Hog):
 
     def inject(self) -> None:
         available = psutil.virtual_memory().available
+        if (headroom := memory_headroom_bytes()) is not None:
+            available = min(available, headroom)
         if not 0 < self.size_bytes <= self.max_share * available:
             raise FaultError(
                 f"{self.name}: refused, above {self.max_share:.0%} of the "

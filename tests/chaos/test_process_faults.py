@@ -302,3 +302,47 @@ def _answers(url: str) -> bool:
         return httpx.get(f"{url}/v2/health/ready", timeout=2.0).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+_IN_SMALL_CGROUP = """
+import os, sys
+from pathlib import Path
+Path(sys.argv[1], "cgroup.procs").write_text(str(os.getpid()))
+from harness.chaos import FaultGuard, MemoryPressureFault
+from harness.chaos.cgroups import memory_headroom_bytes
+from harness.errors import FaultError
+print(memory_headroom_bytes())
+try:
+    with FaultGuard() as guard:
+        guard.inject(MemoryPressureFault(size_bytes=80 * 2**20, max_duration_s=10))
+    print("injected")
+except FaultError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.root
+@pytest.mark.skipif(cgroup_mounts().v1_memory is None, reason="needs the v1 memory controller")
+def test_memory_pressure_respects_the_harness_cgroup_limit(tmp_path: Path) -> None:
+    """Inside a 128 MiB memory cgroup an 80 MiB hog is refused (above half the headroom)."""
+    mount = cgroup_mounts().v1_memory
+    assert mount is not None
+    group = mount / f"slo-harness-test-{os.getpid()}"
+    group.mkdir()
+    try:
+        (group / "memory.limit_in_bytes").write_text(str(128 * 2**20))
+        env = {**os.environ, "SLO_HARNESS_STATE_DIR": str(tmp_path / "state")}
+        proc = subprocess.run(
+            [sys.executable, "-c", _IN_SMALL_CGROUP, str(group)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        headroom, outcome = proc.stdout.splitlines()[:2]
+        assert 0 < int(headroom) < 128 * 2**20, proc.stdout + proc.stderr
+        assert "refused" in outcome, proc.stdout + proc.stderr
+    finally:
+        wait_until(lambda: not (group / "cgroup.procs").read_text().strip(), 5.0)
+        group.rmdir()
