@@ -14,10 +14,11 @@ import tempfile
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.audit import render_text, verify_directory
 from harness.errors import ArtifactError, InsufficientData, IntegrityError, UsageError
-from harness.load.options import DEFAULT_WORKER_WAIT_S, RunOptions
+from harness.load.options import DEFAULT_WORKER_WAIT_S
 from harness.measure.result import AuditCheck, Clock, RunResult
 from harness.placement import Placement, lab_placement
 from harness.report import (
@@ -39,6 +40,9 @@ from harness.spec import (
     validate_slo_phases,
 )
 from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
+
+if TYPE_CHECKING:
+    from harness.load import RunOptions
 
 SCORE = Endpoint.SCORE.value  # the histogram name of /v1/score
 
