@@ -6,10 +6,13 @@
 - Process faults: :class:`PauseFault` (SIGSTOP or cgroup v2 freeze), :class:`KillFault` (kill -9
   with a supervised restart), :class:`CpuThrottleFault` (CFS quota, cgroup v2 or v1),
   :class:`CpuHogFault` (stress-ng or a busy loop), :class:`MemoryPressureFault`.
+- Network faults (:mod:`harness.chaos.network`): partition, refuse, packet loss (nft) and a
+  bandwidth limit (tc tbf) inside the lab namespaces of :mod:`harness.netns`.
 - :func:`cleanup` / :func:`sweep_on_start`: undo what a dead harness left (the kill switch).
 
-Importing this package registers the ledger undo handlers of every fault kind. Nothing here
-imports Locust or gevent; network faults use :mod:`harness.netns`.
+Importing this package registers the ledger undo handlers of every fault kind (the process
+faults' ``chaos.*``, the network faults' ``fault.nft`` / ``fault.tc`` and, through
+:mod:`harness.netns`, lab namespaces' ``netns``). Nothing here imports Locust or gevent.
 """
 
 from harness.chaos.cgroups import cgroup_mounts, freeze_supported
@@ -23,6 +26,15 @@ from harness.chaos.cleanup import (
 )
 from harness.chaos.fault import FakeFault, Fault, FaultState, UndoEntry
 from harness.chaos.guard import FaultGuard, FaultHandle, RollbackRecord, RollbackStatus, Trigger
+from harness.chaos.network import (
+    Direction,
+    NftFault,
+    TbfFault,
+    bandwidth_limit,
+    packet_loss,
+    partition,
+    refuse,
+)
 from harness.chaos.process import KillFault, PauseFault, PauseMethod, Supervisor, pause_methods
 from harness.chaos.procs import ProcessRef
 from harness.chaos.stress import CpuHogFault, MemoryPressureFault, stress_ng_path
@@ -36,6 +48,7 @@ __all__ = [
     "CleanupStatus",
     "CpuHogFault",
     "CpuThrottleFault",
+    "Direction",
     "FakeFault",
     "Fault",
     "FaultGuard",
@@ -43,20 +56,26 @@ __all__ = [
     "FaultState",
     "KillFault",
     "MemoryPressureFault",
+    "NftFault",
     "PauseFault",
     "PauseMethod",
     "ProcessRef",
     "RollbackRecord",
     "RollbackStatus",
     "Supervisor",
+    "TbfFault",
     "Trigger",
     "UndoEntry",
     "WorkerPool",
+    "bandwidth_limit",
     "cgroup_mounts",
     "cleanup",
     "cpu_quota_interface",
     "freeze_supported",
+    "packet_loss",
+    "partition",
     "pause_methods",
+    "refuse",
     "render_cleanup",
     "stress_ng_path",
     "sweep_on_start",
