@@ -12,6 +12,7 @@ each branch to an exit code in one place, so no other module decides how the pro
     │   └── InsufficientData ............  too few samples for a verdict
     ├── ServiceStartError ........ exit 3  a service the harness launches did not become ready
     ├── FaultError ............... exit 3  a fault could not be injected (or removed)
+    │   └── ProxyError ..................  the fault proxy refused a request or did not start
     ├── IntegrityError ........... exit 1  an artifact or audit trail failed verification
     └── ArtifactError ............ exit 2  an input artifact (report dir, baseline) is unreadable
 
@@ -28,6 +29,7 @@ __all__ = [
     "InsufficientData",
     "IntegrityError",
     "MeasurementError",
+    "ProxyError",
     "ServiceStartError",
     "SpecError",
     "TargetUnreachable",
@@ -79,6 +81,10 @@ class ServiceStartError(HarnessError):
 
 class FaultError(HarnessError):
     """A fault could not be injected, observed or rolled back (the run is not what was asked)."""
+
+
+class ProxyError(FaultError):
+    """The fault proxy refused a configuration (field path + expected), or did not start/answer."""
 
 
 class IntegrityError(HarnessError):
