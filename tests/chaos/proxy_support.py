@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -143,14 +144,33 @@ def timed(conn: HttpConnection, request: bytes, hist: LatencyHistogram) -> Reply
 
 
 def interleaved(
-    direct: HttpConnection, proxied: HttpConnection, request: bytes, rounds: int
+    base: HttpConnection, other: HttpConnection, request: bytes, rounds: int
 ) -> tuple[LatencyHistogram, LatencyHistogram]:
-    """Alternate one direct and one proxied request ``rounds`` times (bounded in count)."""
-    hist_direct, hist_proxied = LatencyHistogram(), LatencyHistogram()
+    """Alternate one ``base`` and one ``other`` request ``rounds`` times (bounded in count)."""
+    hist_base, hist_other = LatencyHistogram(), LatencyHistogram()
     for _ in range(rounds):
-        timed(direct, request, hist_direct)
-        timed(proxied, request, hist_proxied)
-    return hist_direct, hist_proxied
+        timed(base, request, hist_base)
+        timed(other, request, hist_other)
+    return hist_base, hist_other
+
+
+def median_p50_shift_ms(
+    base: HttpConnection,
+    other: HttpConnection,
+    request: bytes | None = None,
+    *,
+    rounds: int = 5,
+    per_round: int = 40,
+) -> float:
+    """``other``'s p50 minus ``base``'s, per round of interleaved requests; the median over the
+    rounds. A burst of contention on this shared machine spoils a round, not the result."""
+    exchange(base, request or get())
+    exchange(other, request or get())
+    shifts = []
+    for _ in range(rounds):
+        h_base, h_other = interleaved(base, other, request or get(), per_round)
+        shifts.append((h_other.percentile_us(50) - h_base.percentile_us(50)) / 1000)
+    return statistics.median(shifts)
 
 
 def connect(address: tuple[str, int], timeout_s: float = 5.0) -> socket.socket:
@@ -187,3 +207,31 @@ class Proxied:
     @property
     def address(self) -> tuple[str, int]:
         return split(self.handle.listen[self.name])
+
+
+def sibling(p: Proxied, name: str) -> tuple[str, int]:
+    """A second proxy ``name`` in the same process, to the same target (created once): the
+    baseline path for a fault's effect, with the same proxy overhead and the same noise."""
+    client = p.handle.client
+    if name not in client.proxies():
+        protocol = client.proxy(p.name)["protocol"]
+        client.create_proxy(name, f"{p.target[0]}:{p.target[1]}", protocol=protocol)
+    return split(client.proxy(name)["listen"])
+
+
+def within_in_some_attempt(
+    measure: Callable[[], float], low: float, high: float, attempts: int = 3
+) -> tuple[bool, list[float]]:
+    """Measure up to ``attempts`` times until a value falls in [low, high].
+
+    Why: on this shared 2-core machine other jobs' bursts add delay to timer wake-ups (the
+    noise is one-sided: it only ever adds), so one measurement can land outside a tight bound
+    even though the proxy is right. A wrong proxy stays wrong in every attempt: an added delay
+    that is too large cannot be made smaller by noise.
+    """
+    values: list[float] = []
+    for _ in range(attempts):
+        values.append(measure())
+        if low <= values[-1] <= high:
+            return True, values
+    return False, values

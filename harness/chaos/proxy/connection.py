@@ -24,6 +24,7 @@ import contextlib
 import random
 import socket
 import struct
+import time
 from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -99,7 +100,7 @@ class Connection:
     """See the module docstring."""
 
     __slots__ = (
-        "_cur_hold_s",
+        "_cur_hold_ns",
         "_cur_plain",
         "_cur_slot",
         "_draws",
@@ -133,7 +134,7 @@ class Connection:
         self.slots: deque[ResponseSlot | None] = deque()
         self._cur_plain = True
         self._cur_slot: ResponseSlot | None = None
-        self._cur_hold_s = 0.0
+        self._cur_hold_ns = 0
         if proxy.protocol is Protocol.HTTP:
             methods: deque[bytes] = deque()
             self.req_framer: Framer | None = Framer(Kind.REQUEST, methods)
@@ -274,16 +275,16 @@ class Connection:
                 up.write(chunk)
             else:
                 action = Action.DROP if self._cur_slot is not None else Action.FORWARD
-                up.enqueue(chunk, hold_until_s=self._cur_hold_s, action=action)
+                up.enqueue(chunk, hold_until_ns=self._cur_hold_ns, action=action)
             if end:
                 if self._cur_slot is not None:
                     up.enqueue(
                         b"",
-                        hold_until_s=self._cur_hold_s,
+                        hold_until_ns=self._cur_hold_ns,
                         action=Action.INJECT,
                         slot=self._cur_slot,
                     )
-                self._cur_plain, self._cur_slot, self._cur_hold_s = True, None, 0.0
+                self._cur_plain, self._cur_slot, self._cur_hold_ns = True, None, 0
 
     def from_server(self, data: bytes) -> None:
         """Server bytes: straight through; HTTP responses are counted to release injected ones."""
@@ -325,7 +326,7 @@ class Connection:
         abort = http.error_rate > 0.0 and self.rng.random() < http.error_rate
         if delay_ms > 0.0:
             stats.requests_delayed += 1
-            self._cur_hold_s = asyncio.get_running_loop().time() + delay_ms / 1000.0
+            self._cur_hold_ns = time.monotonic_ns() + round(delay_ms * 1e6)
         if abort:
             stats.requests_aborted += 1
             self._cur_slot = ResponseSlot(_render_response(http, head.close), head.close)

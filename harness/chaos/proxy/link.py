@@ -10,7 +10,9 @@ queue that one task drains, applying the toxics in a fixed order:
     -> limit_data -> slicer -> bandwidth -> write;   slow_close delays the EOF
 
 Latency holds each chunk until ``arrival + sample`` (not ``previous release + sample``), as
-Toxiproxy: back-to-back chunks do not add up their delays. Bandwidth paces writes on a virtual
+Toxiproxy: back-to-back chunks do not add up their delays. Every wait goes through
+:func:`~harness.chaos.proxy.clock.sleep_until` (a timerfd: microseconds, not libuv's whole
+milliseconds); times are ``time.monotonic_ns()``. Bandwidth paces writes on a virtual
 clock at ``rate`` KB/s (1 KB = 1,000 bytes), in pieces of at most 100 ms worth. ``timeout`` and
 ``reset_peer`` act through timers that the connection arms when the toxic starts applying.
 
@@ -23,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import enum
 import random
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from harness.chaos.proxy.clock import sleep_until
 from harness.chaos.proxy.model import (
     HttpAttrs,
     LatencyAttrs,
@@ -46,6 +50,10 @@ LOW_WATER_BYTES: Final = 64 * 1024
 _BW_SLICE_S: Final = 0.1  # bandwidth writes at most 100 ms worth at a time, as Toxiproxy
 _PAUSE_QUEUE: Final = 1
 _PAUSE_WRITE: Final = 2
+
+
+def _ns(seconds: float) -> int:
+    return round(seconds * 1e9)
 
 
 class Action(enum.Enum):
@@ -80,8 +88,8 @@ _NONE: Final = LinkToxics()
 @dataclass(slots=True)
 class _Item:
     data: bytes
-    arrived_s: float
-    hold_until_s: float = 0.0
+    arrived_ns: int  # time.monotonic_ns()
+    hold_until_ns: int = 0
     action: Action = Action.FORWARD
     slot: ResponseSlot | None = None
 
@@ -103,7 +111,7 @@ class Link:
     _queued_bytes: int = 0
     _task: asyncio.Task[None] | None = None
     _paused: int = 0
-    _bw_next_s: float = 0.0
+    _bw_next_ns: int = 0
 
     # -- entry points (called from the protocols and the connection) -----------------------
     def write(self, data: bytes) -> None:
@@ -117,19 +125,18 @@ class Link:
         self,
         data: bytes,
         *,
-        hold_until_s: float = 0.0,
+        hold_until_ns: int = 0,
         action: Action = Action.FORWARD,
         slot: ResponseSlot | None = None,
     ) -> None:
         """Queue an item for the drain task (and start it if idle)."""
-        loop = asyncio.get_running_loop()
-        self._items.append(_Item(data, loop.time(), hold_until_s, action, slot))
+        self._items.append(_Item(data, time.monotonic_ns(), hold_until_ns, action, slot))
         self._queued_bytes += len(data)
         if self._queued_bytes > HIGH_WATER_BYTES:
             self._pause(_PAUSE_QUEUE, True)
         self.fast = False
         if self._task is None:
-            self._task = loop.create_task(self._drain())
+            self._task = asyncio.get_running_loop().create_task(self._drain())
 
     def feed_eof(self) -> None:
         """The source half-closed: pass the EOF on after everything queued (and slow_close)."""
@@ -159,30 +166,27 @@ class Link:
 
     # -- the drain task ---------------------------------------------------------------------
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._items:
                 item = self._items[0]
                 toxics = self.toxics
                 if item.action is Action.EOF:
                     if toxics.slow_close_ms > 0.0:
-                        await asyncio.sleep(toxics.slow_close_ms / 1000.0)
+                        await sleep_until(time.monotonic_ns() + _ns(toxics.slow_close_ms / 1e3))
                     self._pop()
                     self._pass_eof()
                     continue
                 if toxics.timeout is not None:
                     self._pop()  # a timeout toxic swallows everything, as Toxiproxy
                     continue
-                hold_s = item.hold_until_s
+                hold_ns = item.hold_until_ns
                 if toxics.latency:
                     delay_ms = sum(
                         sample_delay_ms(self.rng, t.latency_ms, t.jitter_ms, t.distribution)
                         for t in toxics.latency
                     )
-                    hold_s = max(hold_s, item.arrived_s + delay_ms / 1000.0)
-                wait_s = hold_s - loop.time()
-                if wait_s > 0.0:
-                    await asyncio.sleep(wait_s)
+                    hold_ns = max(hold_ns, item.arrived_ns + _ns(delay_ms / 1e3))
+                await sleep_until(hold_ns)
                 self._pop()
                 if item.action is Action.INJECT:
                     self.conn.inject_ready(item.slot)
@@ -204,7 +208,7 @@ class Link:
             data = data[: max(allowed, 0)]
         for index, piece in enumerate(self._pieces(data, toxics)):
             if index and toxics.slicer is not None and toxics.slicer.delay_us > 0:
-                await asyncio.sleep(toxics.slicer.delay_us / 1e6)
+                await sleep_until(time.monotonic_ns() + _ns(toxics.slicer.delay_us / 1e6))
             if toxics.bandwidth_kb_s is not None:
                 await self._pace(len(piece), toxics.bandwidth_kb_s)
             if self.dst is None or self.dst.is_closing():
@@ -237,12 +241,9 @@ class Link:
         return pieces
 
     async def _pace(self, size_bytes: int, rate_kb_s: float) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        start = max(now, self._bw_next_s)
-        if start > now:
-            await asyncio.sleep(start - now)
-        self._bw_next_s = start + size_bytes / (rate_kb_s * 1000.0)
+        start_ns = max(time.monotonic_ns(), self._bw_next_ns)
+        await sleep_until(start_ns)
+        self._bw_next_ns = start_ns + _ns(size_bytes / (rate_kb_s * 1000.0))
 
     def _pass_eof(self) -> None:
         dst = self.dst
