@@ -209,3 +209,16 @@ def test_an_incomplete_head_is_held_until_complete() -> None:
     assert piece.data == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     assert piece.end
     assert framer.at_boundary
+
+
+def test_the_proxy_process_never_imports_locust_or_gevent() -> None:
+    """The proxy's whole process side (server, control API) loads without Locust or gevent."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, harness.chaos, harness.chaos.proxy.main;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
