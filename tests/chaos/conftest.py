@@ -7,7 +7,8 @@ each test, so no test sees another's toxics.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 
 import pytest
 from proxy_support import Proxied, http_target, tcp_target
@@ -16,28 +17,26 @@ from harness.chaos.proxy import Protocol, launch_proxy
 from harness.ledger import Ledger
 
 
+def _proxied(
+    factory: pytest.TempPathFactory,
+    target_cm: Callable[[], contextlib.AbstractContextManager[tuple[str, int]]],
+    protocol: Protocol,
+) -> Iterator[Proxied]:
+    ledger = Ledger(factory.mktemp("state"))
+    with target_cm() as target:
+        upstream = f"{target[0]}:{target[1]}"
+        with launch_proxy(upstream, protocol=protocol, seed=7, ledger=ledger) as handle:
+            yield Proxied(target, handle)
+
+
 @pytest.fixture(scope="module")
 def _http_proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
-    ledger = Ledger(tmp_path_factory.mktemp("state"))
-    with (
-        http_target() as target,
-        launch_proxy(
-            f"{target[0]}:{target[1]}", protocol=Protocol.HTTP, seed=7, ledger=ledger
-        ) as handle,
-    ):
-        yield Proxied(target, handle)
+    yield from _proxied(tmp_path_factory, http_target, Protocol.HTTP)
 
 
 @pytest.fixture(scope="module")
 def _tcp_proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
-    ledger = Ledger(tmp_path_factory.mktemp("state"))
-    with (
-        tcp_target() as target,
-        launch_proxy(
-            f"{target[0]}:{target[1]}", protocol=Protocol.TCP, seed=7, ledger=ledger
-        ) as handle,
-    ):
-        yield Proxied(target, handle)
+    yield from _proxied(tmp_path_factory, tcp_target, Protocol.TCP)
 
 
 @pytest.fixture
