@@ -21,6 +21,7 @@ from harness.chaos.proxy import (
     ProxyClient,
     ProxyDownFault,
     ProxyUnreachable,
+    http_fault_toxic,
     launch_proxy,
 )
 from harness.chaos.proxy.control import serve_control
@@ -215,3 +216,21 @@ def test_unreachable_proxy_is_reported_as_such() -> None:
         pytest.raises(ProxyUnreachable),
     ):
         client.proxies()
+
+
+def _abort_pattern(tmp_path: Path, seed: int) -> list[int]:
+    with (
+        http_target() as target,
+        launch_proxy(f"{target[0]}:{target[1]}", seed=seed, ledger=Ledger(tmp_path)) as h,
+    ):
+        h.client.add_toxic("target", http_fault_toxic(error_rate=0.3, error_code=503))
+        with HttpConnection(*split(h.listen["target"])) as conn:
+            return [exchange(conn, get()).status for _ in range(100)]
+
+
+def test_a_seed_reproduces_the_decisions(tmp_path: Path) -> None:
+    """Same seed, same per-request abort decisions in a fresh proxy; another seed differs."""
+    first = _abort_pattern(tmp_path, seed=11)
+    assert 10 <= first.count(503) <= 50
+    assert _abort_pattern(tmp_path, seed=11) == first
+    assert _abort_pattern(tmp_path, seed=12) != first

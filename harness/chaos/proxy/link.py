@@ -192,6 +192,8 @@ class Link:
                     self.conn.inject_ready(item.slot)
                 elif item.action is Action.FORWARD and item.data:
                     await self._emit(item.data, self.toxics)
+        except Exception:  # a bug here must cost this connection, never the proxy's loop
+            self.conn.reset()
         finally:
             self._task = None
             self.fast = self.toxics.empty and not self._items
