@@ -13,6 +13,8 @@ each branch to an exit code in one place, so no other module decides how the pro
     ├── ServiceStartError ........ exit 3  a service the harness launches did not become ready
     ├── FaultError ............... exit 3  a fault could not be injected (or removed)
     │   └── ProxyError ..................  the fault proxy refused a request or did not start
+    ├── NetnsError ............... exit 3  a lab namespace, nft table or qdisc operation failed
+    │   └── LabUnavailable ..............  this machine cannot host a lab (not root, nft/tc missing)
     ├── IntegrityError ........... exit 1  an artifact or audit trail failed verification
     └── ArtifactError ............ exit 2  an input artifact (report dir, baseline) is unreadable
 
@@ -28,7 +30,9 @@ __all__ = [
     "HarnessError",
     "InsufficientData",
     "IntegrityError",
+    "LabUnavailable",
     "MeasurementError",
+    "NetnsError",
     "ProxyError",
     "ServiceStartError",
     "SpecError",
@@ -85,6 +89,14 @@ class FaultError(HarnessError):
 
 class ProxyError(FaultError):
     """The fault proxy refused a configuration (field path + expected), or did not start/answer."""
+
+
+class NetnsError(HarnessError):
+    """A network-namespace, nftables or tc operation failed (the lab is not what was asked)."""
+
+
+class LabUnavailable(NetnsError):
+    """This machine cannot host a namespace lab; the message names every missing capability."""
 
 
 class IntegrityError(HarnessError):
