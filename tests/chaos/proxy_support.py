@@ -144,11 +144,19 @@ def timed(conn: HttpConnection, request: bytes, hist: LatencyHistogram) -> Reply
 
 
 def interleaved(
-    base: HttpConnection, other: HttpConnection, request: bytes, rounds: int
+    base: HttpConnection,
+    other: HttpConnection,
+    request: bytes,
+    rounds: int,
+    *,
+    base_idle_s: float = 0.0,
 ) -> tuple[LatencyHistogram, LatencyHistogram]:
-    """Alternate one ``base`` and one ``other`` request ``rounds`` times (bounded in count)."""
+    """Alternate one ``base`` and one ``other`` request ``rounds`` times (bounded in count);
+    ``base_idle_s`` leaves the machine idle that long before each ``base`` request."""
     hist_base, hist_other = LatencyHistogram(), LatencyHistogram()
     for _ in range(rounds):
+        if base_idle_s:
+            time.sleep(base_idle_s)
         timed(base, request, hist_base)
         timed(other, request, hist_other)
     return hist_base, hist_other
@@ -161,6 +169,7 @@ def median_p50_shift_ms(
     *,
     rounds: int = 5,
     per_round: int = 40,
+    base_idle_s: float = 0.0,
 ) -> float:
     """``other``'s p50 minus ``base``'s, per round of interleaved requests; the median over the
     rounds. A burst of contention on this shared machine spoils a round, not the result."""
@@ -168,7 +177,9 @@ def median_p50_shift_ms(
     exchange(other, request or get())
     shifts = []
     for _ in range(rounds):
-        h_base, h_other = interleaved(base, other, request or get(), per_round)
+        h_base, h_other = interleaved(
+            base, other, request or get(), per_round, base_idle_s=base_idle_s
+        )
         shifts.append((h_other.percentile_us(50) - h_base.percentile_us(50)) / 1000)
     return statistics.median(shifts)
 
