@@ -11,6 +11,7 @@ from proxy_support import Proxied, connect, recv_exactly
 
 from harness.chaos.proxy import (
     Stream,
+    Toxic,
     bandwidth_toxic,
     latency_toxic,
     limit_data_toxic,
@@ -132,3 +133,24 @@ def test_upstream_latency_delays_the_request_direction(tcp_proxied: Proxied) -> 
     toxic = latency_toxic(50.0, stream=Stream.UPSTREAM)
     tcp_proxied.handle.client.add_toxic("target", toxic)
     assert 0.045 <= _echo_time_s(tcp_proxied.address, 10) <= 0.5
+
+
+def _echo_exact(address: tuple[str, int], payload: bytes) -> bytes:
+    """Send ``payload`` from one thread while reading the echo here (both bounded in time)."""
+    import threading
+
+    with connect(address) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(payload,))
+        sender.start()
+        data, _ = recv_exactly(sock, len(payload), time.monotonic() + 20.0)
+        sender.join(timeout=20.0)
+    return data
+
+
+@pytest.mark.parametrize("toxic", [None, latency_toxic(5.0)], ids=["no-toxic", "latency"])
+def test_large_transfers_arrive_intact(tcp_proxied: Proxied, toxic: Toxic | None) -> None:
+    """4 MB through the proxy and back (backpressure, queueing) arrive complete and in order."""
+    if toxic is not None:
+        tcp_proxied.handle.client.add_toxic("target", toxic)
+    payload = bytes(range(256)) * (4 * 4096)
+    assert _echo_exact(tcp_proxied.address, payload) == payload

@@ -36,10 +36,10 @@ import msgspec
 import uvicorn
 
 from harness.chaos.proxy.model import check_address, parse_proxy, parse_toxic, toxic_to_json
-from harness.chaos.proxy.runtime import ProxyRegistry
+from harness.chaos.proxy.runtime import ProxyRegistry, ProxyRuntime
 from harness.errors import ProxyError
 
-__all__ = ["API_VERSION", "ControlServer", "serve_control"]
+__all__ = ["API_VERSION", "ControlApp", "ControlServer", "serve_control", "stop_control"]
 
 API_VERSION: Final = "slo-harness-proxy/1"
 _MAX_BODY_BYTES: Final = 64 * 1024
@@ -157,7 +157,7 @@ class ControlApp:
         if kind == "http" and protocol != "http":
             raise ProxyError("$.type: an http toxic needs a proxy with protocol 'http'")
 
-    def _get(self, name: str) -> Any:
+    def _get(self, name: str) -> ProxyRuntime:
         try:
             return self.registry.get(name)
         except KeyError:
