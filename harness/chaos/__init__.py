@@ -8,11 +8,14 @@
   :class:`CpuHogFault` (stress-ng or a busy loop), :class:`MemoryPressureFault`.
 - Network faults (:mod:`harness.chaos.network`): partition, refuse, packet loss (nft) and a
   bandwidth limit (tc tbf) inside the lab namespaces of :mod:`harness.netns`.
+- The fault proxy (:mod:`harness.chaos.proxy`): Toxiproxy-style toxics and HTTP faults.
 - :func:`cleanup` / :func:`sweep_on_start`: undo what a dead harness left (the kill switch).
 
 Importing this package registers the ledger undo handlers of every fault kind (the process
 faults' ``chaos.*``, the network faults' ``fault.nft`` / ``fault.tc`` and, through
-:mod:`harness.netns`, lab namespaces' ``netns``). Nothing here imports Locust or gevent.
+:mod:`harness.netns`, lab namespaces' ``netns``; the fault proxy's ``chaos.proxy_process``,
+``chaos.proxy_toxic``, ``chaos.proxy_down``), so a sweep in any process can remove them. Nothing
+here imports Locust or gevent.
 """
 
 from harness.chaos.cgroups import cgroup_mounts, freeze_supported
@@ -37,6 +40,13 @@ from harness.chaos.network import (
 )
 from harness.chaos.process import KillFault, PauseFault, PauseMethod, Supervisor, pause_methods
 from harness.chaos.procs import ProcessRef
+from harness.chaos.proxy import (
+    ProxyClient,
+    ProxyDownFault,
+    ProxyHandle,
+    ToxicFault,
+    launch_proxy,
+)
 from harness.chaos.stress import CpuHogFault, MemoryPressureFault, stress_ng_path
 from harness.chaos.supervisor import ChildSupervisor, WorkerPool, tcp_ready
 from harness.chaos.throttle import CpuThrottleFault, cpu_quota_interface
@@ -60,10 +70,14 @@ __all__ = [
     "PauseFault",
     "PauseMethod",
     "ProcessRef",
+    "ProxyClient",
+    "ProxyDownFault",
+    "ProxyHandle",
     "RollbackRecord",
     "RollbackStatus",
     "Supervisor",
     "TbfFault",
+    "ToxicFault",
     "Trigger",
     "UndoEntry",
     "WorkerPool",
@@ -72,6 +86,7 @@ __all__ = [
     "cleanup",
     "cpu_quota_interface",
     "freeze_supported",
+    "launch_proxy",
     "packet_loss",
     "partition",
     "pause_methods",
