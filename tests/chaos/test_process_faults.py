@@ -287,8 +287,7 @@ def test_kill_one_worker_of_the_reference_service_and_its_master_restarts_it(
         with FaultGuard(ledger) as guard:
             guard.inject(fault)
             assert victim is not None
-            assert not victim.alive()
-            assert len(pool.members()) == 1
+            assert not victim.alive()  # (inject already saw the pool one worker short)
             assert _answers(url)  # the other worker still serves
         (record,) = guard.records
         print(f"worker back {record.rolled_back_at_s - record.injected_at_s:.2f} s after the kill")
@@ -299,7 +298,7 @@ def test_kill_one_worker_of_the_reference_service_and_its_master_restarts_it(
 
 def _answers(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/v2/health/ready", timeout=2.0).status_code == 200
+        return httpx.get(f"{url}/v2/health/ready", timeout=10.0).status_code == 200
     except httpx.HTTPError:
         return False
 
