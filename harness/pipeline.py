@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from harness.audit import render_text, verify_directory
 from harness.errors import ArtifactError, InsufficientData, IntegrityError, UsageError
-from harness.load.options import DEFAULT_WORKER_WAIT_S, RunOptions
+from harness.load.options import DEFAULT_WORKER_WAIT_S
 from harness.measure.result import AuditCheck, Clock, RunResult
 from harness.placement import Placement, lab_placement
 from harness.report import (
@@ -43,6 +43,7 @@ from harness.spec import (
 from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
 
 if TYPE_CHECKING:
+    from harness.load import RunOptions
     from harness.netpol import PciRunSection
 
 SCORE = Endpoint.SCORE.value  # the histogram name of /v1/score

@@ -26,7 +26,7 @@ from typing import Final
 
 from harness.ledger import Ledger, sweep
 from harness.measure import NetworkPlacement
-from harness.netns import NETNS_KIND, Lab, Namespace
+from harness.netns import NETNS_KIND, Host, Lab, Namespace
 
 __all__ = ["GENERATOR", "SERVICE", "SERVICE_PORT", "Placement", "lab_placement"]
 
@@ -45,6 +45,10 @@ class Placement:
     service_address: str | None = None  # the service's lab address (with ``service``)
     service_port: int = SERVICE_PORT
     lab: str | None = None  # the lab (bridge) namespace, when the harness built it
+    #: Both lab hosts (namespace, address, interface), for network faults between them:
+    #: ``packet_loss(p.generator_host, p.service_host, 10)``. Set by :func:`lab_placement`.
+    generator_host: Host | None = None
+    service_host: Host | None = None
 
     @classmethod
     def named(
@@ -89,9 +93,12 @@ def lab_placement(*, ledger: Ledger | None = None) -> Iterator[Placement]:
     sweep(ledger, kinds=[NETNS_KIND])  # labs of crashed runs (owner gone)
     with Lab.create([GENERATOR, SERVICE], ledger=ledger) as lab:
         svc = lab.host(SERVICE)
+        gen = lab.host(GENERATOR)
         yield Placement(
-            generator=lab.host(GENERATOR).namespace,
+            generator=gen.namespace,
             service=svc.namespace,
             service_address=str(svc.address),
             lab=lab.namespace.name,
+            generator_host=gen,
+            service_host=svc,
         )

@@ -111,6 +111,8 @@ class Namespace:
         """Create the namespace with ``lo`` up, IPv6 off (no link-local chatter), no routes."""
         from pyroute2 import netns as pr_netns
 
+        if self.exists():  # never adopt a namespace somebody else made
+            raise NetnsError(f"namespace {self.name} already exists")
         try:
             pr_netns.create(self.name)
         except OSError as exc:
