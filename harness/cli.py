@@ -367,7 +367,11 @@ def _netpol_finish(outcome: object) -> NoReturn:
     assert isinstance(outcome, NetpolOutcome)
     click.echo(outcome.output, nl=False)
     if outcome.evidence_dir is not None:
-        click.echo(f"evidence: {outcome.evidence_dir}  manifest sha256: {outcome.manifest_sha256}")
+        # on stderr, so `--format json --out DIR` still prints pure JSON on stdout
+        click.echo(
+            f"evidence: {outcome.evidence_dir}  manifest sha256: {outcome.manifest_sha256}",
+            err=True,
+        )
     if outcome.not_verified:
         sys.exit(int(ExitCode.UNMEASURABLE))
     sys.exit(int(ExitCode.BREACHED if outcome.violated else ExitCode.OK))
