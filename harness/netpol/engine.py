@@ -11,7 +11,9 @@ policies unioned, order irrelevant), a rule matching when one of its peers match
 (case 5) and one of its ports matches the slot (case 9: protocol defaults to TCP, a named port
 resolves against the *destination* pod's container ports, ``endPort`` makes a range). Replies of
 allowed connections are allowed (case 10), so the matrix is of connection openers. A pod is never
-blocked from itself (case 11): self pairs are left out of the matrix.
+blocked from itself (case 11): self pairs are left out of the matrix. Traffic from a pod's own
+node (kubelet probes) is always allowed and is not a row of the matrix; hostNetwork pods are
+modelled like others but flagged by the ``host-network-pod`` lint (implementation-defined).
 
 ``reason`` strings are computed on demand (:meth:`Matrix.verdict`) from the same compiled rules,
 naming each policy rule (``ns/name ingress[0].from[1]``) that allowed the flow or each policy

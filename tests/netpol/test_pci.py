@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from netpol_support import EXPECT, HARDENED, ISSUE, policy, reference_matrix
+from netpol_support import EXPECT, HARDENED, ISSUE, pod, policy, reference_matrix, write_docs
 
 from harness.netpol import (
     Matrix,
@@ -15,8 +16,10 @@ from harness.netpol import (
     Zone,
     check,
     diff,
+    evaluate,
     lint,
     load_expectations,
+    load_manifests,
 )
 
 CDE_A = (Zone(name="cde", namespaces=("a",)),)
@@ -159,6 +162,15 @@ def test_each_lint_fires_with_its_requirement(
     """Each lint code fires on the mistake it names, citing its PCI requirement."""
     matrix = cluster(*[policy(f"p{i}", s) for i, s in enumerate(specs)])
     assert req in _codes(matrix, CDE_A).get(code, set())
+
+
+def test_host_network_pod_is_flagged(tmp_path: Path) -> None:
+    """A hostNetwork pod in the CDE: enforcement is implementation-defined, an error finding."""
+    doc = pod("a", "node-agent", {"app": "agent"})
+    doc["spec"]["hostNetwork"] = True
+    matrix = evaluate(load_manifests([write_docs(tmp_path / "m.yaml", [doc])]))
+    (finding,) = [f for f in lint(matrix, CDE_A) if f.code == "host-network-pod"]
+    assert finding.severity is Severity.ERROR
 
 
 def test_clean_policy_has_no_such_findings(cluster: Callable[..., Matrix]) -> None:
