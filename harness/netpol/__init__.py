@@ -27,6 +27,7 @@ from harness.netpol.expect import (
     Violation,
     ViolationKind,
     check,
+    expected_verdicts,
     load_expectations,
 )
 from harness.netpol.kubectl import KubectlProber
@@ -108,6 +109,7 @@ __all__ = [
     "diff_json",
     "diff_text",
     "evaluate",
+    "expected_verdicts",
     "lint",
     "lint_json",
     "lint_text",

@@ -230,6 +230,21 @@ class Matrix:
         """Whether endpoint ``src`` may open a connection to slot ``slot_index``."""
         return bool((self._allowed[slot_index] >> src) & 1)
 
+    def find(self, src: str, dst: str, port: int, protocol: str = "TCP") -> tuple[int, int]:
+        """The (source, slot index) of a flow given by ``ns/pod`` names (KeyError if absent)."""
+        refs = {e.ref: i for i, e in enumerate(self.endpoints)}
+        if src not in refs or dst not in refs:
+            raise KeyError(f"no endpoint {src if src not in refs else dst}")
+        for s, slot in enumerate(self.slots):
+            if (
+                slot.endpoint == refs[dst]
+                and slot.port == port
+                and slot.protocol.value == protocol
+                and refs[src] != slot.endpoint
+            ):
+                return refs[src], s
+        raise KeyError(f"{dst} declares no {protocol}/{port} (or it is {src} itself)")
+
     def count_allowed(self) -> int:
         """Number of allowed (source, slot) pairs, self pairs excluded."""
         return sum(bits.bit_count() for bits in self._allowed)

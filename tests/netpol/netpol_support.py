@@ -122,12 +122,7 @@ def write_docs(path: Path, docs: Sequence[dict[str, Any]]) -> Path:
 
 def allowed(matrix: Matrix, src: str, dst: str, port: int, protocol: str = "TCP") -> bool:
     """The matrix's verdict for one flow, by names."""
-    refs = [e.ref for e in matrix.endpoints]
-    s, d = refs.index(src), refs.index(dst)
-    for i, slot in enumerate(matrix.slots):
-        if slot.endpoint == d and slot.port == port and slot.protocol.value == protocol:
-            return matrix.is_allowed(s, i)
-    raise KeyError(f"{dst} declares no {protocol}/{port}")
+    return matrix.is_allowed(*matrix.find(src, dst, port, protocol))
 
 
 # A stand-in for kubectl: `get pods -n NS -l k=v,...` answers from a table, `exec ... agnhost

@@ -17,6 +17,7 @@ from harness.netpol import (
     check,
     diff,
     evaluate,
+    expected_verdicts,
     lint,
     load_expectations,
     load_manifests,
@@ -266,3 +267,20 @@ def test_diff_without_change_is_empty() -> None:
     matrix = reference_matrix(HARDENED)
     result = diff(matrix, reference_matrix(HARDENED), load_expectations(EXPECT))
     assert (result.opened, result.closed, result.violations) == ((), (), ())
+
+
+def test_expected_verdicts_cover_governed_flows_only() -> None:
+    """expected_verdicts: approved governed flows True, other governed False, ungoverned absent."""
+    matrix = reference_matrix(HARDENED)
+    expected = expected_verdicts(matrix, load_expectations(EXPECT))
+    named = {
+        (
+            matrix.endpoints[src].ref,
+            matrix.endpoints[matrix.slots[s].endpoint].ref,
+            matrix.slots[s].port,
+        ): v
+        for (src, s), v in expected.items()
+    }
+    assert named["gateway/api-gateway", "payments-pci/reference-service", 8080] is True
+    assert named["batch/report-builder", "payments-pci/reference-service", 8080] is False
+    assert ("batch/report-builder", "observability/prometheus", 9090) not in named
