@@ -13,6 +13,7 @@ each branch to an exit code in one place, so no other module decides how the pro
     │   └── InsufficientData ............  too few samples for a verdict
     ├── ServiceStartError ........ exit 3  a service the harness launches did not become ready
     ├── FaultError ............... exit 3  a fault could not be injected (or removed)
+    │   ├── FaultUnsupported ............  this machine lacks the mechanism (cgroup freeze, quota)
     │   └── ProxyError ..................  the fault proxy refused a request or did not start
     ├── NetnsError ............... exit 3  a lab namespace, nft table or qdisc operation failed
     │   └── LabUnavailable ..............  this machine cannot host a lab (not root, nft/tc missing)
@@ -27,6 +28,7 @@ from __future__ import annotations
 __all__ = [
     "ArtifactError",
     "FaultError",
+    "FaultUnsupported",
     "GeneratorSaturated",
     "HarnessError",
     "InsufficientData",
@@ -104,6 +106,10 @@ class ServiceStartError(HarnessError):
 
 class FaultError(HarnessError):
     """A fault could not be injected, observed or rolled back (the run is not what was asked)."""
+
+
+class FaultUnsupported(FaultError):
+    """The fault needs a mechanism this machine does not offer (checkable before a game day)."""
 
 
 class ProxyError(FaultError):
