@@ -422,6 +422,27 @@ def report_index(reports_root: Path) -> None:
     click.echo(str(build_index(reports_root)))
 
 
+# -- chaos ---------------------------------------------------------------------------------
+@cli.group()
+def chaos() -> None:
+    """Fault tools: the kill switch for faults a dead harness left behind."""
+
+
+@chaos.command("cleanup")
+@click.option(
+    "--all", "everything", is_flag=True, help="Also remove live runs' faults and namespaces."
+)
+@click.option("--dry-run", is_flag=True, help="List what would be removed; change nothing.")
+@_guarded
+def chaos_cleanup(everything: bool, dry_run: bool) -> None:
+    """Remove leftover faults, cgroups, helper processes and namespaces (exit 1: some remain)."""
+    from harness.chaos import cleanup, render_cleanup
+
+    outcome = cleanup(everything=everything, dry_run=dry_run)
+    click.echo(render_cleanup(outcome))
+    sys.exit(int(ExitCode.OK if outcome.clean else ExitCode.BREACHED))
+
+
 # -- netpol (PCI segmentation) -------------------------------------------------------------
 _FORMATS = click.Choice(["text", "json", "md"])
 
@@ -451,7 +472,11 @@ def _netpol_finish(outcome: object) -> NoReturn:
     assert isinstance(outcome, NetpolOutcome)
     click.echo(outcome.output, nl=False)
     if outcome.evidence_dir is not None:
-        click.echo(f"evidence: {outcome.evidence_dir}  manifest sha256: {outcome.manifest_sha256}")
+        # on stderr, so `--format json --out DIR` still prints pure JSON on stdout
+        click.echo(
+            f"evidence: {outcome.evidence_dir}  manifest sha256: {outcome.manifest_sha256}",
+            err=True,
+        )
     if outcome.not_verified:
         sys.exit(int(ExitCode.UNMEASURABLE))
     sys.exit(int(ExitCode.BREACHED if outcome.violated else ExitCode.OK))
@@ -671,27 +696,6 @@ def netpol_probe(
         out=out,
     )
     _netpol_finish(outcome)
-
-
-# -- chaos ---------------------------------------------------------------------------------
-@cli.group()
-def chaos() -> None:
-    """Fault tools: the kill switch for faults a dead harness left behind."""
-
-
-@chaos.command("cleanup")
-@click.option(
-    "--all", "everything", is_flag=True, help="Also remove live runs' faults and namespaces."
-)
-@click.option("--dry-run", is_flag=True, help="List what would be removed; change nothing.")
-@_guarded
-def chaos_cleanup(everything: bool, dry_run: bool) -> None:
-    """Remove leftover faults, cgroups, helper processes and namespaces (exit 1: some remain)."""
-    from harness.chaos import cleanup, render_cleanup
-
-    outcome = cleanup(everything=everything, dry_run=dry_run)
-    click.echo(render_cleanup(outcome))
-    sys.exit(int(ExitCode.OK if outcome.clean else ExitCode.BREACHED))
 
 
 def _interrupt(signum: int, _frame: object) -> None:

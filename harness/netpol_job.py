@@ -29,6 +29,7 @@ from harness.netpol import (
     diff_json,
     diff_text,
     evaluate,
+    expected_verdicts,
     lint,
     lint_json,
     lint_text,
@@ -208,21 +209,7 @@ def probe_job(
     """Probe a real cluster through kubectl; violated when observed != predicted."""
     matrix, expectations, extra = _load(inputs)
     prober = KubectlProber(kubeconfig, kubectl=kubectl)
-    expected = None
-    if expectations is not None:
-        result = check(matrix, expectations)
-        bad = {(v.from_, v.to, v.protocol, v.port) for v in result.violations}
-        expected = {}
-        for src, s in matrix.pairs():
-            slot = matrix.slots[s]
-            key = (
-                matrix.endpoints[src].ref,
-                matrix.endpoints[slot.endpoint].ref,
-                slot.protocol.value,
-                slot.port,
-            )
-            allowed = matrix.is_allowed(src, s)
-            expected[src, s] = (not allowed) if key in bad else allowed
+    expected = expected_verdicts(matrix, expectations) if expectations is not None else None
     # external endpoints are not in the cluster: nothing can exec a probe from them
     flows = [
         (src, s)

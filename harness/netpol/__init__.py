@@ -37,6 +37,7 @@ from harness.netpol.expect import (
     Violation,
     ViolationKind,
     check,
+    expected_verdicts,
     flow_expectations,
     load_expectations,
 )
@@ -135,6 +136,7 @@ __all__ = [
     "diff_json",
     "diff_text",
     "evaluate",
+    "expected_verdicts",
     "flow_expectations",
     "judge_boundary",
     "judge_live",

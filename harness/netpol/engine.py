@@ -11,7 +11,9 @@ policies unioned, order irrelevant), a rule matching when one of its peers match
 (case 5) and one of its ports matches the slot (case 9: protocol defaults to TCP, a named port
 resolves against the *destination* pod's container ports, ``endPort`` makes a range). Replies of
 allowed connections are allowed (case 10), so the matrix is of connection openers. A pod is never
-blocked from itself (case 11): self pairs are left out of the matrix.
+blocked from itself (case 11): self pairs are left out of the matrix. Traffic from a pod's own
+node (kubelet probes) is always allowed and is not a row of the matrix; hostNetwork pods are
+modelled like others but flagged by the ``host-network-pod`` lint (implementation-defined).
 
 ``reason`` strings are computed on demand (:meth:`Matrix.verdict`) from the same compiled rules,
 naming each policy rule (``ns/name ingress[0].from[1]``) that allowed the flow or each policy
@@ -227,6 +229,21 @@ class Matrix:
     def is_allowed(self, src: int, slot_index: int) -> bool:
         """Whether endpoint ``src`` may open a connection to slot ``slot_index``."""
         return bool((self._allowed[slot_index] >> src) & 1)
+
+    def find(self, src: str, dst: str, port: int, protocol: str = "TCP") -> tuple[int, int]:
+        """The (source, slot index) of a flow given by ``ns/pod`` names (KeyError if absent)."""
+        refs = {e.ref: i for i, e in enumerate(self.endpoints)}
+        if src not in refs or dst not in refs:
+            raise KeyError(f"no endpoint {src if src not in refs else dst}")
+        for s, slot in enumerate(self.slots):
+            if (
+                slot.endpoint == refs[dst]
+                and slot.port == port
+                and slot.protocol.value == protocol
+                and refs[src] != slot.endpoint
+            ):
+                return refs[src], s
+        raise KeyError(f"{dst} declares no {protocol}/{port} (or it is {src} itself)")
 
     def count_allowed(self) -> int:
         """Number of allowed (source, slot) pairs, self pairs excluded."""

@@ -48,6 +48,7 @@ __all__ = [
     "Violation",
     "ViolationKind",
     "check",
+    "expected_verdicts",
     "flow_expectations",
     "load_expectations",
     "unapproved_open",
@@ -246,6 +247,21 @@ def unapproved_open(
             src = low.bit_length() - 1
             out[src, s] = plan.classify(src, slot)
             bad ^= low
+    return out
+
+
+def expected_verdicts(matrix: Matrix, expectations: Expectations) -> dict[tuple[int, int], bool]:
+    """``{(src, slot index): approved?}`` for every governed flow (ungoverned ones are absent).
+
+    What a probe run records as ``expected`` next to the prediction and the observation.
+    """
+    plan = _Plan(matrix, expectations)
+    out: dict[tuple[int, int], bool] = {}
+    for s, slot in enumerate(matrix.slots):
+        _, gov = plan.sources(slot)
+        approved = plan.expected_sources(slot)
+        for src in members(gov):
+            out[src, s] = bool((approved >> src) & 1)
     return out
 
 

@@ -23,6 +23,7 @@ policy-selects-no-pod      1.2.1     a policy whose podSelector matches no pod
 peer-matches-no-pod        1.2.1     a peer matching no pod (podSelector alone only looks in the
                                      policy's own namespace)
 egress-without-dns         1.2.1     egress isolated, some egress allowed, no UDP 53 allowed
+host-network-pod           1.2.1     a hostNetwork pod: policy enforcement implementation-defined
 =========================  ========  =======================================================
 
 Pure: works on a :class:`Matrix` (its compiled policies and selector index).
@@ -100,6 +101,17 @@ def _pod_findings(matrix: Matrix, cde: int) -> Iterator[Finding]:
     for i, ep in enumerate(matrix.endpoints):
         if not ep.is_pod:
             continue
+        if ep.host_network:
+            yield Finding(
+                "host-network-pod",
+                Severity.ERROR if (cde >> i) & 1 else Severity.WARNING,
+                "1.2.1",
+                ep.ref,
+                _pod_where(ep),
+                "hostNetwork pod: whether NetworkPolicies apply to it depends on the network "
+                "plugin (implementation-defined), so this matrix may not hold for it",
+                "drop hostNetwork, or segment the node itself (host firewall) and probe it live",
+            )
         selected = any((cp.selected >> i) & 1 for cp in matrix.policies)
         if ep.namespace in cde_namespaces and not selected:
             yield Finding(

@@ -283,6 +283,7 @@ def _workload(
         labels=tuple(sorted(labels.items())),
         ports=tuple(ports[k] for k in sorted(ports)),
         workload_kind=kind,
+        host_network=bool(spec.get("hostNetwork", False)),
         source=source,
     )
 

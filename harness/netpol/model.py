@@ -241,6 +241,7 @@ class Endpoint(msgspec.Struct, frozen=True):
     ports: tuple[ContainerPort, ...] = ()
     ip: str | None = None
     workload_kind: str = "Pod"
+    host_network: bool = False  # policies on hostNetwork pods are implementation-defined
     source: Source | None = None
 
     @property

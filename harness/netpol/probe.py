@@ -21,6 +21,7 @@ UDP needs an echo on the far side (a UDP send alone proves nothing); that is the
 from __future__ import annotations
 
 import enum
+import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -195,6 +196,17 @@ def _probe_one(
     )
 
 
+def _control_candidates(matrix: Matrix, pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Up to 5 allowed flows: those asked for first, then any of the matrix."""
+    out: list[tuple[int, int]] = []
+    for pair in itertools.chain(pairs, matrix.pairs()):
+        if matrix.is_allowed(*pair) and pair not in out:
+            out.append(pair)
+            if len(out) == _CONTROL_CANDIDATES:
+                break
+    return out
+
+
 def probe_flows(
     matrix: Matrix,
     prober: Prober,
@@ -225,10 +237,9 @@ def probe_flows(
 
     # the control: an allowed flow among those asked for, else any allowed flow of the matrix;
     # a candidate whose probe cannot run (error: no pod to exec in) is skipped for the next one
-    candidates = [p for p in pairs if matrix.is_allowed(*p)]
-    candidates += [p for p in matrix.pairs() if matrix.is_allowed(*p) and p not in candidates]
+    candidates = _control_candidates(matrix, pairs)
     control = None
-    for pair in candidates[:_CONTROL_CANDIDATES]:
+    for pair in candidates:
         control = one(pair, None)
         if control.observed is not Observation.ERROR:
             break
@@ -239,15 +250,15 @@ def probe_flows(
     elif verified:
         with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="probe") as pool:
             results = list(pool.map(lambda pair: one(pair, expected.get(pair)), pairs))
-    notes = (
-        ""
-        if verified
-        else (
-            "enforcement not verified: the positive control did not connect"
-            if control is not None
-            else "enforcement not verified: no allowed flow to use as a positive control"
-        )
-    )
+    if verified:
+        notes = ""
+    elif control is None:
+        notes = "enforcement not verified: no allowed flow to use as a positive control"
+    elif control.observed is Observation.ERROR:
+        detail = control.attempts[-1].detail if control.attempts else ""
+        notes = f"enforcement not verified: the positive control could not be probed ({detail})"
+    else:
+        notes = "enforcement not verified: the positive control did not connect"
     verdicts = [r.correct for r in results]
     return ProbeRun(
         method=method,

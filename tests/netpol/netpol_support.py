@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
+import stat
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -118,9 +122,47 @@ def write_docs(path: Path, docs: Sequence[dict[str, Any]]) -> Path:
 
 def allowed(matrix: Matrix, src: str, dst: str, port: int, protocol: str = "TCP") -> bool:
     """The matrix's verdict for one flow, by names."""
-    refs = [e.ref for e in matrix.endpoints]
-    s, d = refs.index(src), refs.index(dst)
-    for i, slot in enumerate(matrix.slots):
-        if slot.endpoint == d and slot.port == port and slot.protocol.value == protocol:
-            return matrix.is_allowed(s, i)
-    raise KeyError(f"{dst} declares no {protocol}/{port}")
+    return matrix.is_allowed(*matrix.find(src, dst, port, protocol))
+
+
+# A stand-in for kubectl: `get pods -n NS -l k=v,...` answers from a table, `exec ... agnhost
+# connect IP:PORT --protocol=P` exits 0 for the table's open flows, else prints TIMEOUT, exit 1.
+FAKE_KUBECTL = """
+import json, os, sys
+table = json.load(open(os.environ["FAKE_KUBECTL_TABLE"]))
+args = [a for a in sys.argv[1:] if not a.startswith("--kubeconfig")]
+with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+if args[0] == "get":
+    ns = args[args.index("-n") + 1]
+    sel = args[args.index("-l") + 1] if "-l" in args else ""
+    wanted = [kv for kv in sel.split(",") if kv]
+    items = [p for p in table["pods"] if p["ns"] == ns and all(kv in p["labels"] for kv in wanted)]
+    status = lambda p: {"phase": "Running", "podIP": p["ip"]}
+    found = [{"metadata": {"name": p["name"]}, "status": status(p)} for p in items]
+    print(json.dumps({"items": found}))
+    sys.exit(0)
+if args[0] == "exec":
+    pod = args[args.index("-n") + 2]
+    target = args[args.index("connect") + 1]
+    proto = [a for a in args if a.startswith("--protocol=")][0].split("=")[1]
+    if [pod, target, proto] in table["open"]:
+        sys.exit(0)
+    sys.stderr.write("TIMEOUT\\ncommand terminated with exit code 1\\n")
+    sys.exit(1)
+sys.exit(2)
+"""
+
+
+def fake_kubectl(tmp: Path, pods: list[dict[str, Any]], opened: list[list[str]]) -> dict[str, str]:
+    """Install the fake kubectl under ``tmp``; the environment that puts it first on PATH."""
+    (tmp / "table.json").write_text(json.dumps({"pods": pods, "open": opened}))
+    kubectl = tmp / "bin" / "kubectl"
+    kubectl.parent.mkdir(exist_ok=True)
+    kubectl.write_text(f"#!{sys.executable} -S" + FAKE_KUBECTL)  # -S: no site, fast start
+    kubectl.chmod(kubectl.stat().st_mode | stat.S_IEXEC)
+    return {
+        "PATH": f"{kubectl.parent}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_KUBECTL_TABLE": str(tmp / "table.json"),
+        "FAKE_KUBECTL_LOG": str(tmp / "log"),
+    }

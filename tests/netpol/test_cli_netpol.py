@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from netpol_support import BASE, EXPECT, HARDENED, ISSUE, PODS
+from netpol_support import (
+    BASE,
+    EXPECT,
+    HARDENED,
+    ISSUE,
+    PODS,
+    fake_kubectl,
+    namespace,
+    pod,
+    policy,
+    write_docs,
+)
 
 COMMON = ["--pods", str(PODS), "-n", "payments-pci"]
 
@@ -171,3 +183,73 @@ def test_out_writes_a_verifiable_evidence_bundle(tmp_path: Path) -> None:
         check=False,
     )
     assert verify.returncode == 0, verify.stdout
+
+
+@pytest.mark.parametrize(
+    ("pods", "opened", "code", "fragment"),
+    [
+        (True, [["client-0", "198.18.0.2:80", "tcp"]], 0, "0 wrong"),
+        (
+            True,
+            [["client-0", "198.18.0.2:80", "tcp"], ["other-0", "198.18.0.2:80", "tcp"]],
+            1,
+            "WRONG",
+        ),
+        (False, [], 3, "enforcement not verified"),
+    ],
+    ids=["enforced", "leak", "no-probe-pods"],
+)
+def test_probe_exit_codes_against_fake_kubectl(
+    tmp_path: Path, pods: bool, opened: list[list[str]], code: int, fragment: str
+) -> None:
+    """`netpol probe --kubeconfig`: 0 observed == predicted, 1 a leak, 3 enforcement unverified."""
+    manifests = write_docs(
+        tmp_path / "m.yaml",
+        [
+            namespace("a", {}),
+            pod("a", "server", {"app": "server"}, [{"containerPort": 80}]),
+            pod("a", "client", {"app": "client"}),
+            pod("a", "other", {"app": "other"}),
+            policy(
+                "web",
+                {
+                    "podSelector": {"matchLabels": {"app": "server"}},
+                    "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}],
+                },
+            ),
+        ],
+    )
+    table = [
+        {"ns": "a", "name": f"{n}-0", "ip": f"198.18.0.{i}", "labels": [f"app={n}"]}
+        for i, n in enumerate(["client", "server", "other"], start=1)
+    ]
+    env = {**os.environ, **fake_kubectl(tmp_path, table if pods else [], opened)}
+    out = tmp_path / "evidence"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "netpol",
+            "probe",
+            str(manifests),
+            "--kubeconfig",
+            str(tmp_path / "kc"),
+            "--tries",
+            "1",
+            "--timeout-s",
+            "0.5",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert fragment in proc.stdout
+    doc = json.loads((out / "pci.json").read_text())
+    assert doc["probes"][0]["method"] == "kubeconfig"
+    assert doc["probes"][0]["started_at"].endswith("+00:00")

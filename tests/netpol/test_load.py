@@ -189,3 +189,28 @@ def test_pods_file(tmp_path: Path) -> None:
     bad.write_text("pods: [{name: x, colour: red}]\n")
     with pytest.raises(SpecError, match="colour"):
         load_probe_pods(bad)
+
+
+@pytest.mark.root
+def test_validation_needs_no_network() -> None:
+    """The strict schema check runs inside an empty network namespace (bundled schemas only)."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) from util-linux")
+    code = (
+        "from pathlib import Path; from harness.netpol import load_manifests; "
+        f"ms = load_manifests([Path({str(BASE)!r}), Path({str(HARDENED)!r})]); "
+        "print(len(ms.policies))"
+    )
+    proc = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "5"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from netpol_support import EXPECT, HARDENED, ISSUE, policy, reference_matrix
+from netpol_support import EXPECT, HARDENED, ISSUE, pod, policy, reference_matrix, write_docs
 
 from harness.netpol import (
     Matrix,
@@ -15,8 +16,11 @@ from harness.netpol import (
     Zone,
     check,
     diff,
+    evaluate,
+    expected_verdicts,
     lint,
     load_expectations,
+    load_manifests,
 )
 
 CDE_A = (Zone(name="cde", namespaces=("a",)),)
@@ -161,6 +165,15 @@ def test_each_lint_fires_with_its_requirement(
     assert req in _codes(matrix, CDE_A).get(code, set())
 
 
+def test_host_network_pod_is_flagged(tmp_path: Path) -> None:
+    """A hostNetwork pod in the CDE: enforcement is implementation-defined, an error finding."""
+    doc = pod("a", "node-agent", {"app": "agent"})
+    doc["spec"]["hostNetwork"] = True
+    matrix = evaluate(load_manifests([write_docs(tmp_path / "m.yaml", [doc])]))
+    (finding,) = [f for f in lint(matrix, CDE_A) if f.code == "host-network-pod"]
+    assert finding.severity is Severity.ERROR
+
+
 def test_clean_policy_has_no_such_findings(cluster: Callable[..., Matrix]) -> None:
     """A well-formed default deny + narrow allow in the CDE raises no lint."""
     specs = [
@@ -254,3 +267,20 @@ def test_diff_without_change_is_empty() -> None:
     matrix = reference_matrix(HARDENED)
     result = diff(matrix, reference_matrix(HARDENED), load_expectations(EXPECT))
     assert (result.opened, result.closed, result.violations) == ((), (), ())
+
+
+def test_expected_verdicts_cover_governed_flows_only() -> None:
+    """expected_verdicts: approved governed flows True, other governed False, ungoverned absent."""
+    matrix = reference_matrix(HARDENED)
+    expected = expected_verdicts(matrix, load_expectations(EXPECT))
+    named = {
+        (
+            matrix.endpoints[src].ref,
+            matrix.endpoints[matrix.slots[s].endpoint].ref,
+            matrix.slots[s].port,
+        ): v
+        for (src, s), v in expected.items()
+    }
+    assert named["gateway/api-gateway", "payments-pci/reference-service", 8080] is True
+    assert named["batch/report-builder", "payments-pci/reference-service", 8080] is False
+    assert ("batch/report-builder", "observability/prometheus", 9090) not in named

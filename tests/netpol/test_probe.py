@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import stat
-import sys
 from pathlib import Path
 
 import pytest
-from netpol_support import EXPECT, HARDENED, reference_matrix
+from netpol_support import EXPECT, HARDENED, fake_kubectl, reference_matrix
 
 from harness.errors import IntegrityError
 from harness.netpol import (
@@ -130,33 +126,6 @@ def test_evidence_bundle_round_trip_with_probes(tmp_path: Path) -> None:
         read_pci_evidence(tmp_path / "ev")
 
 
-FAKE_KUBECTL = """
-import json, os, sys
-table = json.load(open(os.environ["FAKE_KUBECTL_TABLE"]))
-args = [a for a in sys.argv[1:] if not a.startswith("--kubeconfig")]
-with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
-    log.write(" ".join(sys.argv[1:]) + "\\n")
-if args[0] == "get":
-    ns = args[args.index("-n") + 1]
-    sel = args[args.index("-l") + 1] if "-l" in args else ""
-    wanted = [kv for kv in sel.split(",") if kv]
-    items = [p for p in table["pods"] if p["ns"] == ns and all(kv in p["labels"] for kv in wanted)]
-    status = lambda p: {"phase": "Running", "podIP": p["ip"]}
-    found = [{"metadata": {"name": p["name"]}, "status": status(p)} for p in items]
-    print(json.dumps({"items": found}))
-    sys.exit(0)
-if args[0] == "exec":
-    pod = args[args.index("-n") + 2]
-    target = args[args.index("connect") + 1]
-    proto = [a for a in args if a.startswith("--protocol=")][0].split("=")[1]
-    if [pod, target, proto] in table["open"]:
-        sys.exit(0)
-    sys.stderr.write("TIMEOUT\\ncommand terminated with exit code 1\\n")
-    sys.exit(1)
-sys.exit(2)
-"""
-
-
 def test_kubectl_prober_against_fake_kubectl(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,14 +149,8 @@ def test_kubectl_prober_against_fake_kubectl(
         for src, dst, proto, port in _open_flows(matrix)
         if src in ip and dst in ip
     ]
-    (tmp_path / "table.json").write_text(json.dumps({"pods": pods, "open": opened}))
-    kubectl = tmp_path / "bin" / "kubectl"
-    kubectl.parent.mkdir()
-    kubectl.write_text(f"#!{sys.executable} -S" + FAKE_KUBECTL)  # -S: no site, fast start
-    kubectl.chmod(kubectl.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{kubectl.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_KUBECTL_TABLE", str(tmp_path / "table.json"))
-    monkeypatch.setenv("FAKE_KUBECTL_LOG", str(tmp_path / "log"))
+    for key, value in fake_kubectl(tmp_path, pods, opened).items():
+        monkeypatch.setenv(key, value)
     # every flow out of three sources (each exec starts a Python process: keep it short)
     sources = {"gateway/api-gateway", "payments-pci/reference-service", "batch/settlement-export"}
     flows = [(s, t) for s, t in matrix.pairs() if matrix.endpoints[s].ref in sources]
