@@ -36,7 +36,6 @@ from harness.netpol import (
     PciRunSection,
     PolicyLab,
     ProbeRun,
-    Protocol,
     build_evidence,
     check,
     flow_expectations,
@@ -137,11 +136,7 @@ def run_with_boundary(
     gw = _gateway(matrix, boundary.gateway)
     refs = [e.ref for e in matrix.endpoints]
     s_idx = refs.index(scorer.ref)
-    slot = next(
-        k
-        for k, s in enumerate(matrix.slots)
-        if s.endpoint == s_idx and s.port == port and s.protocol is Protocol.TCP
-    )
+    _, slot = matrix.find(refs[gw], scorer.ref, port)
     if not matrix.is_allowed(gw, slot):
         raise UsageError(
             f"--netpol: the policies block the load path {refs[gw]} -> {scorer.ref} TCP/{port}: "

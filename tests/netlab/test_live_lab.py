@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from netlab_support import BASE, EXPECT, HARDENED, ISSUE8, PODS
 
-from harness.ledger import Ledger, sweep
 from harness.netns import Hook, NftTable, apply_table, chain_text, list_namespaces
 from harness.netpol import (
     DenyAction,
@@ -199,7 +198,7 @@ def test_ctrl_c_removes_the_lab(lab_prefix: str, tmp_path: Path) -> None:
 
 
 def test_a_crashed_run_is_removed_by_the_ledger_sweep(lab_prefix: str, tmp_path: Path) -> None:
-    """SIGKILL mid-run leaves namespaces; the ledger sweep (chaos cleanup) removes them all."""
+    """SIGKILL mid-run leaves namespaces; `slo-harness chaos cleanup` removes them all."""
     state = tmp_path / "state"
     proc = _cli(lab_prefix, state, "--timeout-s", "2", "--service", "none")
     try:
@@ -212,7 +211,18 @@ def test_a_crashed_run_is_removed_by_the_ledger_sweep(lab_prefix: str, tmp_path:
             proc.kill()
             proc.communicate()
     assert list_namespaces(lab_prefix), "expected the killed run's lab to be left over"
-    import harness.netns  # noqa: F401  (registers the namespace undo handler)
-
-    sweep(Ledger(state))
+    env = {
+        **os.environ,
+        "SLO_HARNESS_NETNS_PREFIX": lab_prefix,
+        "SLO_HARNESS_STATE_DIR": str(state),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "chaos", "cleanup"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
     assert list_namespaces(lab_prefix) == []
