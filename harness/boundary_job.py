@@ -38,6 +38,7 @@ from harness.netpol import (
     ProbeRun,
     build_evidence,
     check,
+    expected_verdicts,
     flow_expectations,
     judge_boundary,
     lint,
@@ -143,7 +144,7 @@ def run_with_boundary(
             f"{matrix.flow(gw, slot).reason}"
         )
     want = flow_expectations(matrix, expectations) if expectations else {}
-    expected = {key: value[0] for key, value in want.items()}
+    expected = expected_verdicts(matrix, expectations) if expectations else {}
     opts = boundary.options
     served = [(scorer.ref, port, "TCP")]
     with PolicyLab.build(matrix, deny=opts.deny, serve_elsewhere=served) as lab:

@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Final
 
 from harness.errors import UsageError
-from harness.netpol import Matrix, Protocol, flow_expectations, probe_flows, to_json
+from harness.netpol import (
+    Matrix,
+    Protocol,
+    expected_verdicts,
+    flow_expectations,
+    probe_flows,
+    to_json,
+)
 from harness.netpol.lab import PolicyLab, ServedPort
 from harness.netpol.live import LiveStats, judge_live, live_text
 from harness.netpol.model import Endpoint
@@ -147,7 +154,7 @@ def live_job(
                 lab.prober(),
                 method="live-lab",
                 flows=flows,
-                expected={key: value[0] for key, value in want.items()},
+                expected=expected_verdicts(matrix, expectations) if expectations else {},
                 tries=options.tries,
                 timeout_s=options.timeout_s,
                 parallel=options.parallel,

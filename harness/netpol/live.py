@@ -6,7 +6,7 @@ checked exactly as :func:`~harness.netpol.expect.check` checks the predicted one
 :func:`~harness.netpol.expect.flow_expectations`), the tally and the text an operator reads:
 
 - per protocol/port, three truth tables side by side like cyclonus prints them: *expected*
-  (the expectations: ``.`` must be open, ``X`` must be denied, blank not governed), *observed*
+  (the expectations: ``.`` approved, ``X`` not approved, blank not governed), *observed*
   (``.`` connected, ``X`` blocked, ``?`` the probe could not run) and *diff* against the engine's
   prediction (``.`` agree, ``W`` wrong, ``?`` no value) plus ``V`` where the observation violates
   the expectations;
@@ -94,7 +94,7 @@ def observed_violations(
             ok += 1
             continue
         kind = ViolationKind.REQUIRED_BLOCKED if open_ else ViolationKind.UNEXPECTED_OPEN
-        reason = f"observed {r.observed.value} in {r.tries} tries; {matrix.flow(*key).reason}"
+        reason = f"observed {r.observed.value} ({_tries(r.tries)}); {matrix.flow(*key).reason}"
         violations.append(Violation(kind, r.from_, r.to, r.port, r.protocol, zone, req, reason))
     return tuple(violations), ok, ignored
 
@@ -119,9 +119,9 @@ def _cell_observed(r: ProbeResult | None) -> str:
 def _cell_diff(r: ProbeResult | None, violated: bool) -> str:
     if r is None:
         return " "
-    if violated:
-        return "V"
-    return {True: ".", False: "W", None: "?"}[r.correct]
+    if r.correct is False:  # the enforcement disagrees with the engine: the first thing to fix
+        return "W"
+    return "V" if violated else {True: ".", None: "?"}[r.correct]
 
 
 def _tables(matrix: Matrix, outcome: LiveOutcome) -> list[str]:
@@ -159,7 +159,7 @@ def _tables(matrix: Matrix, outcome: LiveOutcome) -> list[str]:
 
 
 def _cell_expected(r: ProbeResult | None) -> str:
-    """The expected-table cell of one result: ``.`` must be open, ``X`` denied, blank either."""
+    """The expected-table cell of one result: ``.`` approved, ``X`` not, blank not governed."""
     if r is None or r.expected is None:
         return " "
     return "." if r.expected else "X"
@@ -191,8 +191,8 @@ def live_text(matrix: Matrix, outcome: LiveOutcome) -> str:
         lines += [run.notes, "ENFORCEMENT NOT VERIFIED: nothing below may be read as isolated"]
         return "\n".join(lines) + "\n"
     lines.append(
-        "legend: '.' open  'X' blocked  '?' no value  '-' itself; diff: '.' as "
-        "predicted  'W' wrong  'V' violates the expectations"
+        "legend: expected '.' approved 'X' not approved; observed '.' open 'X' blocked '?' no "
+        "value; '-' itself; diff '.' as predicted 'W' wrong 'V' violates the expectations"
     )
     lines.append("endpoints:")
     width = len(str(len(matrix.endpoints)))

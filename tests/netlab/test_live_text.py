@@ -1,0 +1,57 @@
+"""The live lab's operator text is pinned by a golden file (UPDATE_GOLDEN=1 rewrites; review)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+from netlab_support import BASE, EXPECT, ISSUE8, PODS
+
+from harness.netpol import (
+    FakeProber,
+    LiveStats,
+    evaluate,
+    expected_verdicts,
+    judge_live,
+    live_text,
+    load_expectations,
+    load_manifests,
+    load_probe_pods,
+    probe_flows,
+)
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "netlab"
+
+
+def test_issue8_live_text_with_a_wrong_flow_matches_its_golden_file() -> None:
+    """Expected/observed/diff tables, a WRONG line, violations with requirement ids, tallies."""
+    pods = load_probe_pods(PODS)
+    matrix = evaluate(
+        load_manifests(
+            [BASE, ISSUE8],
+            namespace="payments-pci",
+            extra_endpoints=pods.endpoints,
+            extra_namespaces=pods.namespaces,
+        )
+    )
+    expectations = load_expectations(EXPECT)
+    opened = {(f.from_, f.to, f.protocol, f.port) for f in matrix.flows() if f.allowed}
+    # enforcement that lets one predicted-blocked flow through: the lab must say WRONG and V
+    leak = ("batch/report-builder", "payments-pci/feature-store", "TCP", 6379)
+    ticks = itertools.count()
+    run = probe_flows(
+        matrix,
+        FakeProber(opened | {leak}),
+        method="live-lab",
+        expected=expected_verdicts(matrix, expectations),
+        tries=2,
+        timeout_s=0.5,
+        clock=lambda: f"2026-01-01T00:00:{next(ticks) % 60:02d}.000+00:00",
+    )
+    stats = LiveStats("sloh-abc123", 11, 4, "drop", 16, 1.5, 2.5, 180)
+    text = live_text(matrix, judge_live(matrix, run, stats, expectations))
+    path = GOLDEN / "live-issue8.txt"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(text)
+    assert text == path.read_text()
