@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.netns import list_namespaces
+from harness.netns import Namespace, list_namespaces
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -110,3 +112,39 @@ def test_an_unapproved_opening_of_the_cde_fails_the_run(tmp_path: Path) -> None:
     assert boundary["status"] == "fail"
     assert any("[1.3.1]" in r and "batch/" in r for r in boundary["reasons"])
     assert list_namespaces(prefix) == []
+
+
+def test_ctrl_c_during_the_load_removes_the_boundary_lab(tmp_path: Path) -> None:
+    """SIGINT while the load crosses the boundary: exit 3, every lab namespace gone."""
+    (tmp_path / "slo.yaml").write_text(SLO)
+    (tmp_path / "gate.yaml").write_text(SCENARIO.replace("duration_s: 7", "duration_s: 60"))
+    prefix = f"slotestb{secrets.token_hex(2)}-"
+    env = {
+        **os.environ,
+        "SLO_HARNESS_NETNS_PREFIX": prefix,
+        "SLO_HARNESS_STATE_DIR": str(tmp_path / "state"),
+    }
+    argv = [sys.executable, "-m", "harness.cli", "run", str(tmp_path / "gate.yaml")]
+    argv += ["--no-progress", "--out", str(tmp_path / "out")]
+    argv += ["--netpol", str(K8S / "base"), "--netpol", str(K8S / "policies" / "hardened")]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        # the service runs inside the scorer's namespace once the load is about to start
+        while time.monotonic() < deadline and not _service_up(prefix):
+            time.sleep(0.2)
+        assert _service_up(prefix), "the run never reached the load"
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, err.decode()
+    assert list_namespaces(prefix) == []
+
+
+def _service_up(prefix: str) -> bool:
+    scorer = [n for n in list_namespaces(prefix) if n.endswith("-reference-service")]
+    return bool(scorer) and bool(Namespace(scorer[0]).pids())
