@@ -45,7 +45,7 @@ from harness.netpol import (
     probe_flows,
 )
 from harness.netpol_job import NetpolInputs, _load, _tool_version
-from harness.netpol_live_job import AUTO_SERVICE, LiveOptions, _control_first, service_endpoint
+from harness.netpol_live_job import AUTO_SERVICE, LiveOptions, control_first, service_endpoint
 from harness.placement import Placement
 
 __all__ = ["BoundaryRequest", "run_with_boundary"]
@@ -148,7 +148,7 @@ def run_with_boundary(
     opts = boundary.options
     served = [(scorer.ref, port, "TCP")]
     with PolicyLab.build(matrix, deny=opts.deny, serve_elsewhere=served) as lab:
-        flows = [p for p in _control_first(matrix, None, want) if p[1] != slot]
+        flows = [p for p in control_first(matrix, None, want) if p[1] != slot]
         before = probe_flows(
             matrix,
             lab.prober(),

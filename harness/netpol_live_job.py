@@ -46,7 +46,7 @@ from harness.netpol.nftgen import DenyAction
 from harness.netpol_job import NetpolInputs, NetpolOutcome, OutputFormat, _evidence, _load
 from harness.target import ServiceKeys, launch_reference_service
 
-__all__ = ["AUTO_SERVICE", "LiveOptions", "live_job", "service_endpoint"]
+__all__ = ["AUTO_SERVICE", "LiveOptions", "control_first", "live_job", "service_endpoint"]
 
 #: ``--service auto``: the endpoint labelled ``app=reference-service``, if the manifests have one.
 AUTO_SERVICE: Final = "auto"
@@ -108,7 +108,7 @@ def _service(lab: PolicyLab, chosen: tuple[Endpoint, int] | None) -> Iterator[st
             yield f"{endpoint.ref} TCP/{port} ({url}, reference_service)"
 
 
-def _control_first(
+def control_first(
     matrix: Matrix,
     chosen: tuple[Endpoint, int] | None,
     want: dict[tuple[int, int], tuple[bool, str, str]],
@@ -145,7 +145,7 @@ def live_job(
     chosen = service_endpoint(matrix, options.service)
     served: list[ServedPort] = [] if chosen is None else [(chosen[0].ref, chosen[1], "TCP")]
     want = flow_expectations(matrix, expectations) if expectations else {}
-    flows = _control_first(matrix, chosen, want)
+    flows = control_first(matrix, chosen, want)
     with PolicyLab.build(matrix, deny=options.deny, serve_elsewhere=served) as lab:
         with _service(lab, chosen) as service:
             started = time.monotonic()
