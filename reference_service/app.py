@@ -65,6 +65,13 @@ def _error(status: int, message: str, field: str | None = None, headers: Headers
     return Reply(status, _enc.encode(ErrorBody(message, field)), JSON, headers)
 
 
+def _burn(seconds: float) -> None:
+    """Spin the CPU for ``seconds`` of thread CPU time (test hook)."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
 class ServiceApp:
     """One worker's ASGI app. Build with :func:`create_app`."""
 
@@ -79,10 +86,13 @@ class ServiceApp:
         self.res: Resources | None = None
         self.pipeline: ScorePipeline | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._rid_prefix = os.urandom(4).hex() + "-"
+        # A letter (not a dash) joins the parts: letters end a digit run, so no request id can
+        # look like a card number to the identifier rule (8 + 12 decimal-looking hex digits could).
+        self._rid_prefix = os.urandom(4).hex() + "r"
         self._rid = 0
         self._delay_s = cfg.debug_handler_delay_ms / 1000.0
         self._body_timeout_s = cfg.body_timeout_s
+        self._cpu_s = cfg.debug_handler_cpu_ms / 1000.0
         self._openapi = _enc.encode(openapi_document(__version__))
         self.routes: dict[str, Route] = {
             r.name: r
@@ -177,6 +187,8 @@ class ServiceApp:
     async def _score(self, body: bytes, rid: str, t0: float) -> Reply:
         if self._delay_s:
             await asyncio.sleep(self._delay_s)  # test hook (--debug-handler-delay-ms)
+        if self._cpu_s:
+            _burn(self._cpu_s)  # test hook (--debug-handler-cpu-ms)
         assert self.pipeline is not None  # admitted routes run only when ready
         return Reply(200, await self.pipeline.handle(body, rid, t0))
 

@@ -35,6 +35,7 @@ __all__ = [
     "ScoreResponse",
     "decode_score_request",
     "malformed_body",
+    "validation_error",
 ]
 
 #: Requests larger than this are refused with 413 before the body is read in full.
@@ -152,8 +153,8 @@ _PATH_RE: Final = re.compile(r" - at `(\$[^`]*)`$")
 _MISSING_RE: Final = re.compile(r"missing required field `([^`]+)`")
 
 
-def _validation_error(exc: msgspec.ValidationError) -> RequestError:
-    """422 from a msgspec validation error, with the JSON path split out of the message.
+def _validation_error(exc: msgspec.ValidationError, status: int = 422) -> RequestError:
+    """422 (or ``status``) from a msgspec validation error, with the JSON path split out.
 
     msgspec messages carry types, constraints and field names, never the rejected value.
     """
@@ -164,7 +165,13 @@ def _validation_error(exc: msgspec.ValidationError) -> RequestError:
     missing = _MISSING_RE.search(message)
     if missing:
         path = f"{path}.{missing.group(1)}"
-    return RequestError(422, message, path)
+    return RequestError(status, message, path)
+
+
+def validation_error(exc: msgspec.ValidationError, status: int, prefix: str = "") -> RequestError:
+    """``status`` from a msgspec validation error, the JSON path in ``field``."""
+    err = _validation_error(exc, status)
+    return RequestError(status, prefix + err.message, err.field)
 
 
 #: Malformed bodies msgspec reports with exceptions other than DecodeError: invalid UTF-8 inside a

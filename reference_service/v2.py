@@ -22,7 +22,12 @@ from msgspec import Struct
 from reference_service.model.features import N_FEATURES
 from reference_service.model.scorer import ModelInfo, Scorer
 from reference_service.pan import contains_pan
-from reference_service.schema import MALFORMED_ERRORS, RequestError, malformed_body
+from reference_service.schema import (
+    MALFORMED_ERRORS,
+    RequestError,
+    malformed_body,
+    validation_error,
+)
 
 __all__ = [
     "MAX_BATCH",
@@ -156,7 +161,7 @@ def infer(body: bytes, scorer: Scorer) -> bytes:
     try:
         req = _decoder.decode(body)
     except msgspec.ValidationError as exc:
-        raise RequestError(400, f"invalid inference request: {exc}") from None
+        raise validation_error(exc, 400, "invalid inference request: ") from None
     except MALFORMED_ERRORS as exc:
         raise malformed_body(exc) from None
     if req.id is not None and contains_pan(req.id):
