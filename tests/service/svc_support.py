@@ -237,3 +237,20 @@ def scan_for_pans(paths: list[Path], pans: set[str]) -> list[str]:
                 data = f.read_bytes()
                 hits.extend(f"{f}: PAN ending {p[-4:]}" for p in pans if p.encode() in data)
     return hits
+
+
+#: ``SLO_SUITE_PROFILE=full`` runs the proof suite at full size (20 kill rounds, 20 s of overload,
+#: 10,000+ PANs...); the default CI profile runs the same tests smaller, in seconds.
+FULL_PROFILE = os.environ.get("SLO_SUITE_PROFILE", "ci") == "full"
+
+
+def record_figure(name: str, figures: dict[str, Any]) -> None:
+    """Write one test's measured figures to ``$SLO_SUITE_FIGURES/<name>.json`` (when set), for
+    the README table (scripts/suite_figures.py)."""
+    root = os.environ.get("SLO_SUITE_FIGURES")
+    if not root:
+        return
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    doc = {"profile": "full" if FULL_PROFILE else "ci", **figures}
+    (path / f"{name}.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
