@@ -156,15 +156,70 @@ def audit() -> None:
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--key-file", type=click.Path(path_type=Path), help="Audit HMAC key file.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@click.option(
+    "--expect-head",
+    "expect_heads",
+    multiple=True,
+    metavar="STREAM:SEQ:MAC",
+    help="A head recorded elsewhere (repeatable): it must be in the verified chain.",
+)
+@click.option(
+    "--expect-heads-from",
+    type=click.Path(path_type=Path),
+    help="Take the expected heads from a run's report.json (audit.heads).",
+)
 @_guarded
-def audit_verify(directory: Path, key_file: Path | None, as_json: bool) -> None:
+def audit_verify(
+    directory: Path,
+    key_file: Path | None,
+    as_json: bool,
+    expect_heads: tuple[str, ...],
+    expect_heads_from: Path | None,
+) -> None:
     """Check the whole hash chain of an audit directory (exit 0 intact, 1 broken)."""
-    from harness.audit import load_audit_key, render_text, report_json, verify_directory
+    from harness.audit import (
+        load_audit_key,
+        parse_head,
+        render_text,
+        report_json,
+        verify_directory,
+    )
 
     if not directory.is_dir():
         raise UsageError(f"{directory}: not a directory")
-    report = verify_directory(directory, load_audit_key(path=key_file))
+    heads = [parse_head(h) for h in expect_heads]
+    if expect_heads_from is not None:
+        from harness.report import read_audit_heads
+
+        heads += [parse_head(h) for h in read_audit_heads(expect_heads_from)]
+    report = verify_directory(directory, load_audit_key(path=key_file), tuple(heads))
     click.echo(report_json(report).decode() if as_json else render_text(report))
+    sys.exit(int(ExitCode.OK if report.ok else ExitCode.BREACHED))
+
+
+@audit.command("repair")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--key-file", type=click.Path(path_type=Path), help="Audit HMAC key file.")
+@_guarded
+def audit_repair(directory: Path, key_file: Path | None) -> None:
+    """Quarantine torn tails and append a chained repair record (docs/AUDIT_FORMAT.md).
+
+    Exit 0 when the trail verifies afterwards, 1 when problems other than torn tails remain.
+    """
+    from harness.audit import load_audit_key, render_text, repair_directory, verify_directory
+
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: not a directory")
+    key = load_audit_key(path=key_file)
+    outcome = repair_directory(directory, key)
+    for stream, qfile in outcome.repaired:
+        click.echo(f"repaired stream {stream}: torn bytes moved to quarantine/{qfile}")
+    for stream, why in outcome.refused:
+        click.echo(f"not repaired: stream {stream}: {why}")
+    if not outcome.repaired and not outcome.refused:
+        click.echo("nothing to repair")
+    report = verify_directory(directory, key)
+    click.echo(render_text(report))
     sys.exit(int(ExitCode.OK if report.ok else ExitCode.BREACHED))
 
 

@@ -195,6 +195,7 @@ def check_audit_trail(directory: Path, key: bytes, result: RunResult) -> AuditCh
         records=report.record_count,
         streams=len(report.streams),
         problems=tuple(problems),
+        heads=tuple(f"{s.stream}:{s.last_seq}:{s.head_mac}" for s in report.streams if s.head_mac),
     )
 
 

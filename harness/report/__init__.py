@@ -20,7 +20,7 @@ from harness.report.manifest import (
     verify_report_dir,
 )
 from harness.report.provenance import PackageVersion, Provenance, collect_provenance
-from harness.report.reader import LoadedReport, read_report
+from harness.report.reader import LoadedReport, read_audit_heads, read_report
 from harness.report.text import render_comparison_text
 from harness.report.writer import ARTIFACT_FILES, ReportPaths, write_reports
 
@@ -37,6 +37,7 @@ __all__ = [
     "ReportPaths",
     "build_index",
     "collect_provenance",
+    "read_audit_heads",
     "read_report",
     "render_comparison_text",
     "report_schema",
