@@ -393,6 +393,26 @@ def report_index(reports_root: Path) -> None:
     click.echo(str(build_index(reports_root)))
 
 
+# -- cleanup -------------------------------------------------------------------------------
+@cli.command("cleanup")
+@_guarded
+def cleanup_cmd() -> None:
+    """Remove what SIGKILLed runs left: scratch directories with per-run keys and audit trails.
+
+    `run` does this at start too; only directories whose harness process is gone are touched.
+    """
+    from harness.scratch import sweep_scratch
+
+    items = sweep_scratch()
+    for item in items:
+        click.echo(
+            f"{item.status.value}: {item.entry.key}{': ' + item.detail if item.detail else ''}"
+        )
+    click.echo(f"cleanup: {len(items)} leftover(s) handled")
+    failed = [i for i in items if i.status.value == "failed"]
+    sys.exit(int(ExitCode.BREACHED if failed else ExitCode.OK))
+
+
 def _interrupt(signum: int, _frame: object) -> None:
     # SIGTERM (a cancelled CI job) and SIGHUP (a closed terminal) take the Ctrl-C path, so every
     # `finally` runs: the embedded service is stopped, workers killed, temp keys removed.

@@ -9,7 +9,6 @@ This is the data flow in one place (see docs/ARCHITECTURE.md): the spec is parse
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from harness.report import (
     verify_report_dir,
     write_reports,
 )
+from harness.scratch import scratch_dir, sweep_scratch
 from harness.slo import compare, evaluate
 from harness.slo.verdict import Comparison, RegressionRule, Verdict, VerdictStatus
 from harness.spec import (
@@ -159,8 +159,9 @@ def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> Run
     options.check()  # a bad master address is a usage error before any service starts
     if target is not None:
         return load.run_scenario(scenario, options)
-    with tempfile.TemporaryDirectory(prefix="slo-embedded-") as tmp:
-        keys = ServiceKeys.create(Path(tmp))
+    sweep_scratch()  # key files and trails a SIGKILLed earlier run left behind
+    with scratch_dir() as tmp:
+        keys = ServiceKeys.create(tmp)
         with launch_reference_service(
             audit_dir=keys.audit_dir, extra_args=keys.service_args()
         ) as url:
