@@ -43,7 +43,7 @@ def test_pipes_in_names_do_not_break_the_table(run: RunResult, prov: Provenance)
 def test_html_and_markdown_in_names_are_escaped(run: RunResult, prov: Provenance) -> None:
     """An SLO objective or scenario name carrying HTML, a link, an image or a backtick prints as
     text in summary.md: no tag, no link, no image survives (as report.html escapes them)."""
-    hostile = '<img src=x onerror=alert(1)> [click](https://e.test) ![p](https://e.test/p.png) `x'
+    hostile = "<img src=x onerror=alert(1)> [click](https://e.test) ![p](https://e.test/p.png) `x"
     odd = replace(run, scenario=ScenarioRef(hostile, "x.yaml", "ab" * 32))
     v = verdict(VerdictStatus.FAIL)
     v = replace(v, objectives=tuple(replace(o, name=hostile) for o in v.objectives))
