@@ -71,14 +71,16 @@ Pan = Annotated[
         "Tokenised on arrival; never stored, logged or echoed.",
     ),
 ]
-# A token must not look like a card number: a PAN sent in the wrong field would otherwise be
+# A token must not look like a card number (nor be digits only: the audit format forbids an
+# all-digit card_token, and such a token reached the audit writer as a 500 until the fuzz suite
+# found it): a PAN sent in the wrong field would otherwise be
 # stored verbatim in the audit trail. The pattern refuses 12+ consecutive digits; separated or
 # glued forms ("4111-1111-...", "tok4111...") are caught by the Luhn run check in
 # decode_score_request, which a JSON Schema pattern cannot express.
 CardToken = Annotated[
     str,
     Meta(
-        pattern="^(?!.*[0-9]{12})[A-Za-z0-9_.:-]{8,128}$",
+        pattern="^(?!.*[0-9]{12})(?![0-9]+$)[A-Za-z0-9_.:-]{8,128}$",
         description="Card token (e.g. the card_token of an earlier response) instead of a PAN. "
         + _NO_PAN,
     ),
