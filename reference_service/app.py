@@ -179,7 +179,7 @@ class ServiceApp:
             )
             return _error(500, "internal error")
         finally:
-            self.admission.leave()
+            self.admission.leave(wall_s=time.perf_counter() - t0)
             self.metrics.in_flight.dec()
 
     # ---- handlers ---------------------------------------------------------------------------
