@@ -41,8 +41,10 @@ MIN_COMPLETIONS: Final = 20
 STALE_S: Final = 1.0
 #: Weight of a new saturated window in the capacity estimate.
 ALPHA: Final = 0.3
-#: Floor and ceiling of the derived limit: never starve, never queue unboundedly.
-MIN_LIMIT: Final = 4
+#: Floor and ceiling of the derived limit: never starve, never queue unboundedly. The floor is 1:
+#: a worker that completes X requests/s holds the target only with at most target * X in
+#: flight, which is below 4 for a slow model (or a starved CPU) under 320 completions/s.
+MIN_LIMIT: Final = 1
 MAX_LIMIT: Final = 4096
 
 
@@ -102,6 +104,14 @@ class Admission:
 
     def _derive(self) -> int:
         return max(MIN_LIMIT, min(MAX_LIMIT, math.floor(self._target_s * self._rate)))
+
+    def full(self) -> bool:
+        """True when a request arriving now would be refused (counted as a refusal)."""
+        if self.in_flight >= self._limit:
+            self._saturated = True
+            self.shed_total += 1
+            return True
+        return False
 
     def try_enter(self) -> bool:
         """Admit one request (and count it) or refuse it."""
