@@ -73,7 +73,8 @@ def render(figs: dict[str, dict[str, Any]]) -> str:
         f"{o['offered_factor']:g}x of {o['capacity_rps']} req/s for {o['duration_s']:g} s "
         f"(CPU-share contention {o['contention']}x): {o['admitted']:,} admitted, "
         f"{o['shed']:,} shed" if o else "",
-        f"admitted server p99 <= {o['admitted_server_p99_le_ms']:g} ms, client p99 "
+        f"{o['admitted_server_within_50ms']:.0%} of admitted within 50 ms server-side (p99 <= "
+        f"{o['admitted_server_p99_le_ms']:g} ms), client p99 "
         f"{o['admitted_client_p99_ms']} ms; {o['shed_server_within_1ms']:.1%} of 503s within "
         f"1 ms server-side; recovered in {o['recovery_s']} s" if o else "",
     ))  # fmt: skip
