@@ -69,7 +69,7 @@ def render(figs: dict[str, dict[str, Any]]) -> str:
     ))  # fmt: skip
     o = figs.get("overload")
     lines.append(_row(
-        "3x capacity: shed fast, admitted within budget", o,
+        "3x capacity: shed fast, admitted latency bounded", o,
         f"{o['offered_factor']:g}x of {o['capacity_rps']} req/s for {o['duration_s']:g} s "
         f"(CPU-share contention {o['contention']}x): {o['admitted']:,} admitted, "
         f"{o['shed']:,} shed" if o else "",
