@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ from harness.report import (
     verify_report_dir,
     write_reports,
 )
+from harness.scratch import scratch_dir, sweep_scratch
 from harness.slo import compare, evaluate
 from harness.slo.verdict import Comparison, RegressionRule, Verdict, VerdictStatus
 from harness.spec import (
@@ -189,8 +189,9 @@ def _load_against(
 
     if target is not None:
         return load.run_scenario(scenario, options)
-    with tempfile.TemporaryDirectory(prefix="slo-embedded-") as tmp:
-        keys = ServiceKeys.create(Path(tmp))
+    sweep_scratch()  # key files and trails a SIGKILLed earlier run left behind
+    with scratch_dir() as tmp:
+        keys = ServiceKeys.create(tmp)
         with launch_reference_service(
             audit_dir=keys.audit_dir,
             extra_args=keys.service_args(),
@@ -242,6 +243,7 @@ def check_audit_trail(directory: Path, key: bytes, result: RunResult) -> AuditCh
         records=report.record_count,
         streams=len(report.streams),
         problems=tuple(problems),
+        heads=tuple(f"{s.stream}:{s.last_seq}:{s.head_mac}" for s in report.streams if s.head_mac),
     )
 
 

@@ -8,19 +8,24 @@ imports reference_service: the auditor re-implements the format from its specifi
 from __future__ import annotations
 
 from harness.audit.keys import KEY_ENV, KEY_FILE_ENV, load_audit_key
-from harness.audit.model import AuditReport, Problem, ProblemKind, StreamReport
-from harness.audit.render import render_text, report_json
+from harness.audit.model import AuditReport, Head, Problem, ProblemKind, StreamReport
+from harness.audit.render import parse_head, render_text, report_json
+from harness.audit.repair import RepairOutcome, repair_directory
 from harness.audit.verify import verify_directory
 
 __all__ = [
     "KEY_ENV",
     "KEY_FILE_ENV",
     "AuditReport",
+    "Head",
     "Problem",
     "ProblemKind",
+    "RepairOutcome",
     "StreamReport",
     "load_audit_key",
+    "parse_head",
     "render_text",
+    "repair_directory",
     "report_json",
     "verify_directory",
 ]

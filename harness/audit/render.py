@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 
-from harness.audit.model import AuditReport, Problem
+from harness.audit.model import AuditReport, Head, Problem
+from harness.errors import UsageError
 
-__all__ = ["REPORT_SCHEMA_VERSION", "render_text", "report_json"]
+__all__ = ["REPORT_SCHEMA_VERSION", "parse_head", "render_text", "report_json"]
+
+_HEAD = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]{0,63}):([0-9]{1,18}):([0-9a-f]{64})")
+
+
+def parse_head(text: str) -> Head:
+    """``STREAM:SEQ:MAC`` (as ``audit verify`` prints and reports record) -> Head."""
+    m = _HEAD.fullmatch(text.strip())
+    if m is None:
+        raise UsageError(
+            f"--expect-head {text[:80]!r}: expected STREAM:SEQ:MAC (stream id, last seq, "
+            "64 lowercase hex digits)"
+        )
+    return Head(m.group(1), int(m.group(2)), m.group(3))
+
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -28,7 +44,9 @@ def render_text(report: AuditReport) -> str:
     if not report.streams:
         out.append("  no audit segments found")
     for s in report.streams:
-        head = "" if s.head_mac is None else f", last seq {s.last_seq}, head mac {s.head_mac}"
+        head = "" if s.head_mac is None else f", head {s.stream}:{s.last_seq}:{s.head_mac}"
+        if s.repairs:
+            head += f", {s.repairs} repair record(s)"
         status = "ok" if s.ok else "BROKEN"
         out.append(f"  stream {s.stream}: {status}, {len(s.segments)} segment(s), "
                    f"{s.records} records{head}")  # fmt: skip
@@ -58,6 +76,7 @@ def report_json(report: AuditReport) -> bytes:
                 "records": s.records,
                 "last_seq": s.last_seq,
                 "head_mac": s.head_mac,
+                "repairs": s.repairs,
             }
             for s in report.streams
         ],

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.audit.model import AuditReport, Problem, ProblemKind, StreamReport
+from harness.audit.model import AuditReport, Head, Problem, ProblemKind, StreamReport
 from harness.errors import ArtifactError
-from harness.pan_scan import pan_columns
+from harness.pan_scan import identifier_has_pan, pan_columns
 
 __all__ = ["verify_directory"]
 
@@ -80,6 +80,23 @@ _FIELDS: tuple[tuple[str, Callable[[object], bool], str], ...] = (
 )  # fmt: skip
 
 
+#: Members of a repair record (written by ``slo-harness audit repair``, docs/AUDIT_FORMAT.md).
+REPAIR_TYPE = "repair"
+_REPAIR_FIELDS: tuple[tuple[str, Callable[[object], bool], str], ...] = (
+    ("v", lambda v: type(v) is int and v == FORMAT_VERSION, f"format version {FORMAT_VERSION}"),
+    ("type", lambda v: v == REPAIR_TYPE, "repair"),
+    ("stream", _is_str, "a string"),
+    ("seq", lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+    ("prev", _is_hex64, "64 lowercase hex digits"),
+    ("ts", lambda v: isinstance(v, str) and _TS.fullmatch(v) is not None, "RFC 3339 UTC, 6 digits"),
+    ("segment", _is_str, "a string"),
+    ("offset", lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+    ("quarantine_file", _is_str, "a string"),
+    ("quarantined_bytes", lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+    ("quarantined_sha256", _is_hex64, "64 lowercase hex digits"),
+)  # fmt: skip
+
+
 @dataclass(slots=True)
 class _Chain:
     """Running state of one stream while its lines are read."""
@@ -91,6 +108,9 @@ class _Chain:
     records: int = 0
     broken: Problem | None = None
     pans: list[Problem] = field(default_factory=list)
+    repairs: int = 0
+    #: seq -> mac of the records an expected head names (filled while reading)
+    wanted: dict[int, str | None] = field(default_factory=dict)
 
 
 def _problem(chain: _Chain, kind: ProblemKind, file: str, line: int | None, detail: str) -> Problem:
@@ -114,11 +134,12 @@ def _check_record(chain: _Chain, raw: bytes, file: str, lineno: int) -> Problem 
     digest.update(raw[: suffix.start()] + b"}")
     if not hmac.compare_digest(digest.hexdigest().encode("ascii"), suffix.group(1)):
         return _problem(chain, ProblemKind.TAMPERED, file, lineno, "HMAC does not verify")
-    missing = [name for name, _, _ in _FIELDS if name not in obj]
+    fields = _REPAIR_FIELDS if obj.get("type") == REPAIR_TYPE else _FIELDS
+    missing = [name for name, _, _ in fields if name not in obj]
     if missing:
         detail = "missing member(s): " + ", ".join(missing)
         return _problem(chain, ProblemKind.MISSING_FIELD, file, lineno, detail)
-    for name, ok, expected in _FIELDS:
+    for name, ok, expected in fields:
         if not ok(obj[name]):
             detail = f"member {name}: expected {expected}"
             return _problem(chain, ProblemKind.INVALID_FIELD, file, lineno, detail)
@@ -132,9 +153,44 @@ def _check_record(chain: _Chain, raw: bytes, file: str, lineno: int) -> Problem 
         detail = "prev is not the mac of the previous record"
         return _problem(chain, ProblemKind.BROKEN_LINK, file, lineno, detail)
     chain.prev = suffix.group(1).decode("ascii")
+    if chain.next_seq in chain.wanted:
+        chain.wanted[chain.next_seq] = chain.prev
     chain.next_seq += 1
     chain.records += 1
+    chain.repairs += fields is _REPAIR_FIELDS
     return None
+
+
+#: Members that hold hex digests or fixed formats: the identifier rule does not apply to them
+#: (a digest is a long word of hex digits by design; the byte scan still covers every member).
+_NOT_IDENTIFIERS = frozenset(
+    {"mac", "prev", "model_sha256", "feature_hash", "ts", "stream", "segment", "quarantine_file",
+     "quarantined_sha256"}
+)  # fmt: skip
+
+
+def _identifier_pan_column(raw: bytes) -> int | None:
+    """Byte column of the first string member that hides a PAN under the identifier rule
+    (NFKC, any non-alphanumeric separator; :func:`harness.pan_scan.identifier_has_pan`)."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    for name, value in obj.items():
+        if name in _NOT_IDENTIFIERS:
+            continue
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, str) and identifier_has_pan(item):
+                return max(0, raw.find(json.dumps(name).encode()))
+    return None
+
+
+def _pan_column(raw: bytes) -> int | None:
+    strict = pan_columns(raw)
+    return strict[0] if strict else _identifier_pan_column(raw)
 
 
 def _seq_of(raw: bytes) -> int | None:
@@ -148,7 +204,8 @@ def _read_segment(chain: _Chain, path: Path, pan_budget: list[int]) -> None:
         for lineno, raw in enumerate(fh, start=1):
             complete = raw.endswith(b"\n")
             body = raw[:-1] if complete else raw
-            for column in pan_columns(body)[:1]:
+            column = _pan_column(body)
+            if column is not None:
                 pan_budget[0] += 1  # lines with PANs in the whole directory
                 if pan_budget[0] <= MAX_PAN_PROBLEMS:
                     chain.pans.append(
@@ -167,9 +224,15 @@ def _read_segment(chain: _Chain, path: Path, pan_budget: list[int]) -> None:
 
 
 def _verify_stream(
-    directory: Path, stream: str, segs: list[tuple[int, str]], key: bytes, pan_budget: list[int]
+    directory: Path,
+    stream: str,
+    segs: list[tuple[int, str]],
+    key: bytes,
+    pan_budget: list[int],
+    heads: list[Head],
 ) -> tuple[StreamReport, list[Problem]]:
     chain = _Chain(stream=stream, mac=hmac.new(key, digestmod=hashlib.sha256))
+    chain.wanted = {h.seq: None for h in heads}
     for expected, (number, name) in enumerate(segs, start=1):
         if chain.broken is None and number != expected:
             missing = f"audit-{stream}-{expected:06d}.jsonl"
@@ -183,13 +246,32 @@ def _verify_stream(
         last_seq=chain.next_seq - 1 if chain.records else None,
         head_mac=chain.prev if chain.records else None,
         ok=chain.broken is None and not chain.pans,
+        repairs=chain.repairs,
     )
     problems = ([chain.broken] if chain.broken else []) + chain.pans
+    problems += [_head_problem(chain, h) for h in heads if chain.wanted.get(h.seq) != h.mac]
     return report, problems
 
 
-def verify_directory(directory: Path, key: bytes) -> AuditReport:
-    """Verify every stream in ``directory``. Raises ArtifactError if it cannot be listed."""
+def _head_problem(chain: _Chain, head: Head) -> Problem:
+    found = chain.wanted.get(head.seq)
+    if found is None:
+        detail = (
+            f"expected head seq {head.seq} is not in the verified chain (it ends at seq "
+            f"{chain.next_seq - 1}): newest records or segments were removed or are broken"
+        )
+    else:
+        detail = f"record seq {head.seq} has a different mac than the expected head"
+    return Problem(ProblemKind.HEAD_MISSING, chain.stream, "-", None, head.seq, detail)
+
+
+def verify_directory(
+    directory: Path, key: bytes, expect_heads: tuple[Head, ...] | list[Head] = ()
+) -> AuditReport:
+    """Verify every stream in ``directory``; every ``expect_heads`` entry (a head recorded
+    elsewhere, e.g. in a run report) must be in its stream's verified chain with the same mac,
+    so removed newest records, segments or whole streams are found. Raises ArtifactError if the
+    directory cannot be listed."""
     try:
         names = sorted(p.name for p in directory.iterdir())
     except OSError as exc:
@@ -205,8 +287,10 @@ def verify_directory(directory: Path, key: bytes) -> AuditReport:
     reports: list[StreamReport] = []
     problems: list[Problem] = []
     pan_budget = [0]
-    for stream in sorted(streams):
-        report, found = _verify_stream(directory, stream, sorted(streams[stream]), key, pan_budget)
+    for stream in sorted(set(streams) | {h.stream for h in expect_heads}):
+        heads = [h for h in expect_heads if h.stream == stream]
+        segs = sorted(streams.get(stream, []))
+        report, found = _verify_stream(directory, stream, segs, key, pan_budget, heads)
         reports.append(report)
         problems.extend(found)
     return AuditReport(

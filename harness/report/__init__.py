@@ -20,7 +20,8 @@ from harness.report.manifest import (
     verify_report_dir,
 )
 from harness.report.provenance import PackageVersion, Provenance, collect_provenance
-from harness.report.reader import LoadedReport, read_report
+from harness.report.reader import LoadedReport, read_audit_heads, read_report
+from harness.report.signing import SIGNATURE_FILE, generate_keypair, sign_manifest
 from harness.report.text import render_comparison_text
 from harness.report.writer import ARTIFACT_FILES, ReportPaths, write_reports
 
@@ -28,6 +29,7 @@ __all__ = [
     "ARTIFACT_FILES",
     "MANIFEST_FILE",
     "SCHEMA_VERSION",
+    "SIGNATURE_FILE",
     "IntegrityProblem",
     "IntegrityReport",
     "LoadedReport",
@@ -37,9 +39,12 @@ __all__ = [
     "ReportPaths",
     "build_index",
     "collect_provenance",
+    "generate_keypair",
+    "read_audit_heads",
     "read_report",
     "render_comparison_text",
     "report_schema",
+    "sign_manifest",
     "verify_report_dir",
     "write_reports",
 ]
