@@ -11,6 +11,7 @@ This package renders results; it computes no verdicts (``harness.slo`` does). En
 """
 
 from harness.report.document import SCHEMA_VERSION, report_schema
+from harness.report.dossier_html import render_dossier_html
 from harness.report.index import build_index
 from harness.report.manifest import (
     MANIFEST_FILE,
@@ -43,6 +44,7 @@ __all__ = [
     "read_audit_heads",
     "read_report",
     "render_comparison_text",
+    "render_dossier_html",
     "report_schema",
     "sign_manifest",
     "verify_report_dir",
