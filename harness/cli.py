@@ -344,14 +344,15 @@ def audit_show(
             f"no verified record of transaction {transaction_id!r} in {directory}",
             ExitCode.BREACHED,
         )
-    if fmt == "html":
-        from harness.report import render_dossier_html
+    from harness.report import check_no_pans, render_dossier_html
 
+    if fmt == "html":
         data = render_dossier_html(dossiers)
     elif fmt == "json":
         data = dossier_json(dossiers)
     else:
         data = "\n".join(dossier_text(d) for d in dossiers).encode("utf-8")
+    check_no_pans({f"dossier.{fmt}": data.decode("utf-8")})  # never print a card number
     if out is not None:
         from harness.files import atomic_write_bytes
 

@@ -8,6 +8,7 @@ docs/AUDIT_FORMAT.md. False positives on ordinary ids are measured, not assumed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import secrets
 import uuid
@@ -147,13 +148,16 @@ def test_audit_verify_finds_a_pan_hidden_in_an_identifier(tmp_path: Path) -> Non
         last4=pan[-4:],
         model_version="gbt-1",
         model_sha256="ab" * 32,
-        feature_hash="cd" * 32,
+        feature_hash=hashlib.sha256(bytes(60)).hexdigest(),
         score=0.25,
         decision="approve",
         thresholds_version="default-1",
         reason_codes=("LOW_RISK",),
         degraded=False,
         latency_ms=1.5,
+        features=bytes(60),
+        feature_schema="fraud-features-1",
+        missing_features=(),
     )
 
     async def write() -> None:

@@ -20,6 +20,7 @@ from harness.report.manifest import (
     ProblemKind,
     verify_report_dir,
 )
+from harness.report.pan_guard import check_no_pans
 from harness.report.provenance import PackageVersion, Provenance, collect_provenance
 from harness.report.reader import LoadedReport, read_audit_heads, read_report
 from harness.report.signing import SIGNATURE_FILE, generate_keypair, sign_manifest
@@ -39,6 +40,7 @@ __all__ = [
     "Provenance",
     "ReportPaths",
     "build_index",
+    "check_no_pans",
     "collect_provenance",
     "generate_keypair",
     "read_audit_heads",
