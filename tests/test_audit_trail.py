@@ -266,8 +266,8 @@ from reference_service.audit import AuditRecord, AuditTrail
 
 def rec(i):
     return AuditRecord("2025-01-31T23:59:59.123456Z", f"r{i}", f"t{i}", "ct_tok", None, "gbt-1",
-                       "ab" * 32, hashlib.sha256(bytes(8)).hexdigest(), 0.5, "review", "default-1", (), True, 2.0,
-                       bytes(8), "fraud-features-1", ())
+                       "ab" * 32, hashlib.sha256(bytes(8)).hexdigest(), 0.5, "review",
+                       "default-1", (), True, 2.0, bytes(8), "fraud-features-1", ())
 
 async def main():
     trail = AuditTrail(Path(sys.argv[1]), bytes(range(32)))

@@ -128,7 +128,8 @@ def test_forged_vector_is_a_mismatch(
     assert result.exit_code == 1, result.output
     assert f"{N_DECISIONS - 1} of {N_DECISIONS} decisions reproduce" in result.output
     (line,) = [x for x in result.output.splitlines() if "MISMATCH" in x]
-    assert f"seq {target['seq']} " in line and target["transaction_id"] in line
+    assert f"seq {target['seq']} " in line
+    assert target["transaction_id"] in line
     assert "score" in line
 
 
@@ -148,7 +149,8 @@ def test_another_model_file_is_refused(
     assert other_sha != recorded
     result = _replay(driven.directory, files, "--model", str(other))
     assert result.exit_code == 2, result.output
-    assert other_sha in result.output and recorded in result.output
+    assert other_sha in result.output
+    assert recorded in result.output
     same = tmp_path / "copy.onnx"
     shutil.copyfile(packaged, same)
     assert _replay(driven.directory, files, "--model", str(same)).exit_code == 0
@@ -168,7 +170,8 @@ def test_replay_scores_in_batches_as_fast_as_batch_one(driven: DrivenTrail) -> N
     model = open_model(default_model_file())  # type: ignore[arg-type]
     th = Thresholds(version=THRESHOLDS.version, review=THRESHOLDS.review, decline=0.2)
     report = replay_directory(driven.directory, AUDIT_KEY, [model], [th], tolerance=0.0)
-    assert report.ok and report.reproduced == N_DECISIONS
+    assert report.ok
+    assert report.reproduced == N_DECISIONS
     assert report.records_per_s > 0
 
 
@@ -188,10 +191,12 @@ def test_show_renders_every_section_without_card_data(
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     text = out.read_text()
-    for needle in ("Chain position", "leads to head", rec["mac"], rec["prev"], "Model",
-                   "GradientBoostingClassifier", "Thresholds", THRESHOLDS.version, "Reproduction",
-                   "REPRODUCED", "vel_count_1h", "NaN (missing)", "FEATURES_UNAVAILABLE",
-                   "feature store did not answer", "SCORE_ABOVE_DECLINE", f"**** {rec['last4']}"):  # fmt: skip
+    needles = ("Chain position", "leads to head", rec["mac"], rec["prev"], "Model",
+               "GradientBoostingClassifier", "Thresholds", THRESHOLDS.version, "Reproduction",
+               "REPRODUCED", "vel_count_1h", "NaN (missing)", "FEATURES_UNAVAILABLE",
+               "feature store did not answer", "SCORE_ABOVE_DECLINE",
+               f"**** {rec['last4']}")  # fmt: skip
+    for needle in needles:
         assert needle in text, needle
     check_no_pans({out.name: text})  # the report writers' guard: raises on a candidate
     assert not any(pan in text for pan in SENT_PANS)
