@@ -71,7 +71,7 @@ class Dossier:
 
 def _card(rec: dict[str, object]) -> str:
     last4 = rec.get("last4")
-    tail = f"**** {last4}" if isinstance(last4, str) else "no PAN sent (token request)"
+    tail = f"**** {last4}" if isinstance(last4, str) else "token request, no PAN sent"
     return f"{rec['card_token']} ({tail})"
 
 
