@@ -15,14 +15,19 @@ Luhn digit computed) and recorded in ``SENT_PANS`` so outputs can be scanned for
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from reference_service.audit import AuditTrail
 from reference_service.decision import Thresholds
@@ -99,7 +104,14 @@ class DrivenTrail:
     degraded: int
 
 
-def drive(directory: Path, n: int, *, seed: int = 14, concurrency: int = 64) -> DrivenTrail:
+def drive(
+    directory: Path,
+    n: int,
+    *,
+    seed: int = 14,
+    concurrency: int = 64,
+    thresholds: Thresholds = THRESHOLDS,
+) -> DrivenTrail:
     """Score ``n`` seeded transactions through the real pipeline into ``directory``."""
     rng = random.Random(seed)
     tokenizer = PanTokenizer(PAN_KEY)
@@ -115,7 +127,7 @@ def drive(directory: Path, n: int, *, seed: int = 14, concurrency: int = 64) -> 
             tokenizer=tokenizer,
             features=features,
             scorer=OnnxScorer.load(),
-            thresholds=THRESHOLDS,
+            thresholds=thresholds,
             audit=trail,
             on_decision=lambda _d: None,
             on_cpu=lambda _s: None,
@@ -142,6 +154,29 @@ def drive(directory: Path, n: int, *, seed: int = 14, concurrency: int = 64) -> 
         decisions=Counter(r["decision"] for r in responses),
         degraded=sum(r["degraded"] for r in responses),
     )
+
+
+def rechain(trail: Path, seq: int, change: Callable[[dict[str, Any]], None]) -> None:
+    """Apply ``change`` to record ``seq`` and re-MAC it and every later record with the key, as
+    a forger holding the key would: the chain verifies afterwards."""
+    (segment,) = sorted(trail.glob("*.jsonl"))
+    lines = segment.read_bytes().splitlines()
+    prev: str | None = None
+    out: list[bytes] = []
+    for raw in lines:
+        rec = json.loads(raw)
+        if rec["seq"] == seq:
+            change(rec)
+        if rec["seq"] >= seq:
+            if prev is not None:
+                rec["prev"] = prev
+            del rec["mac"]
+            canonical = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
+            mac = hmac.new(AUDIT_KEY, canonical, hashlib.sha256).hexdigest()
+            raw = canonical[:-1] + b',"mac":"' + mac.encode() + b'"}'
+            prev = mac
+        out.append(raw)
+    segment.write_bytes(b"\n".join(out) + b"\n")
 
 
 def thresholds_file(path: Path) -> Path:

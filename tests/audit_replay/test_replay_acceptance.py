@@ -9,14 +9,11 @@ decisions, degraded ones included, every decision class), then copied for each d
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from click.testing import CliRunner
 from replay_support import (
@@ -26,6 +23,7 @@ from replay_support import (
     DrivenTrail,
     drive,
     key_file,
+    rechain,
     thresholds_file,
 )
 
@@ -80,29 +78,6 @@ def test_every_decision_of_the_trail_reproduces(
     assert f"{N_DECISIONS} of {N_DECISIONS} decisions reproduce" in result.output
 
 
-def _rechain(trail: Path, seq: int, change: Callable[[dict[str, Any]], None]) -> None:
-    """Apply ``change`` to record ``seq`` and re-MAC it and every later record with the key, as
-    a forger holding the key would: the chain verifies afterwards."""
-    (segment,) = sorted(trail.glob("*.jsonl"))
-    lines = segment.read_bytes().splitlines()
-    prev: str | None = None
-    out: list[bytes] = []
-    for raw in lines:
-        rec = json.loads(raw)
-        if rec["seq"] == seq:
-            change(rec)
-        if rec["seq"] >= seq:
-            if prev is not None:
-                rec["prev"] = prev
-            del rec["mac"]
-            canonical = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
-            mac = hmac.new(AUDIT_KEY, canonical, hashlib.sha256).hexdigest()
-            raw = canonical[:-1] + b',"mac":"' + mac.encode() + b'"}'
-            prev = mac
-        out.append(raw)
-    segment.write_bytes(b"\n".join(out) + b"\n")
-
-
 def test_forged_vector_is_a_mismatch(
     driven: DrivenTrail, files: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -122,7 +97,7 @@ def test_forged_vector_is_a_mismatch(
         rec["features"] = base64.b64encode(x.tobytes()).decode()
         rec["feature_hash"] = hashlib.sha256(x.tobytes()).hexdigest()
 
-    _rechain(trail, target["seq"], raise_amount)
+    rechain(trail, target["seq"], raise_amount)
     assert verify_directory(trail, AUDIT_KEY).ok
     result = _replay(trail, files)
     assert result.exit_code == 1, result.output
