@@ -7,6 +7,7 @@ machine is shared, so the load average is printed):
 
 * ``verify``: the chain check alone (``verify_directory``: HMAC, members, links, PAN scan);
 * ``replay``: verify + decode + batch ONNX scoring + decision and reason-code comparison;
+* ``replay --skip-pan-scan``: the same with every chain check but without the PAN scan;
 * ``scoring``: ONNX alone on the same vectors, batches of 4,096 against batch 1.
 
     .venv/bin/python benchmarks/bench_replay.py [--records 20000] [--repeats 3] [--json PATH]
@@ -66,7 +67,9 @@ def main() -> int:
         trail = Path(tmp) / "audit"
         drive(trail, args.records)
         x = _vectors(trail)
-        times: dict[str, list[float]] = {"verify": [], "replay": [], "batch": [], "batch1": []}
+        times: dict[str, list[float]] = {
+            "verify": [], "replay": [], "replay_nopan": [], "batch": [], "batch1": []
+        }  # fmt: skip
         n1 = min(2000, len(x))
         for _ in range(args.repeats):
             t0 = time.perf_counter()
@@ -76,6 +79,9 @@ def main() -> int:
             report = replay_directory(trail, AUDIT_KEY, [model], [th])
             times["replay"].append(time.perf_counter() - t0)
             assert report.ok, report.mismatches[:3]
+            t0 = time.perf_counter()
+            assert replay_directory(trail, AUDIT_KEY, [model], [th], scan_pans=False).ok
+            times["replay_nopan"].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             for i in range(0, len(x), 4096):
                 model.score(x[i : i + 4096])
@@ -87,6 +93,7 @@ def main() -> int:
     rates = {
         "verify": len(x) / statistics.median(times["verify"]),
         "replay": len(x) / statistics.median(times["replay"]),
+        "replay --skip-pan-scan": len(x) / statistics.median(times["replay_nopan"]),
         "scoring_batch_4096": len(x) / statistics.median(times["batch"]),
         "scoring_batch_1": n1 / statistics.median(times["batch1"]),
     }

@@ -260,6 +260,11 @@ def _with_replay_options(func: Callable[P, R]) -> Callable[P, R]:
 @_with_replay_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 @click.option("--expect-head", "expect_heads", multiple=True, metavar="STREAM:SEQ:MAC")
+@click.option(
+    "--skip-pan-scan",
+    is_flag=True,
+    help="Keep every chain check but skip the PAN scan (about 4x faster; audit verify scans).",
+)
 @_guarded
 def audit_replay(
     directory: Path,
@@ -269,6 +274,7 @@ def audit_replay(
     tolerance: float,
     as_json: bool,
     expect_heads: tuple[str, ...],
+    skip_pan_scan: bool,
 ) -> None:
     """Verify the chain, then re-derive every decision from its record (exit 0 all reproduce).
 
@@ -290,7 +296,13 @@ def audit_replay(
     heads = [parse_head(h) for h in expect_heads]
     opened, rules = replay_inputs(models, thresholds)
     report = replay_directory(
-        directory, key, opened, [t for t, _ in rules], expect_heads=heads, tolerance=tolerance
+        directory,
+        key,
+        opened,
+        [t for t, _ in rules],
+        expect_heads=heads,
+        tolerance=tolerance,
+        scan_pans=not skip_pan_scan,
     )
     click.echo(replay_json(report).decode() if as_json else render_replay_text(report))
     sys.exit(int(ExitCode.OK if report.ok else ExitCode.BREACHED))

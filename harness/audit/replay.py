@@ -247,15 +247,19 @@ def replay_directory(
     *,
     expect_heads: Sequence[Head] = (),
     tolerance: float = DEFAULT_TOLERANCE,
+    scan_pans: bool = True,
 ) -> ReplayReport:
-    """Verify ``directory``'s chains and replay every verified decision record."""
+    """Verify ``directory``'s chains and replay every verified decision record
+    (``scan_pans=False``: every chain check, but no PAN scan; ``audit verify`` does that)."""
     replayer = _Replayer(
         models={m.sha256: m for m in models},
         thresholds={t.version: t for t in thresholds},
         tolerance=tolerance,
     )
     started = time.perf_counter()
-    audit = verify_directory(directory, key, tuple(expect_heads), visit=replayer.visit)
+    audit = verify_directory(
+        directory, key, tuple(expect_heads), visit=replayer.visit, scan_pans=scan_pans
+    )
     replayer.finish()
     elapsed = time.perf_counter() - started
     return ReplayReport(

@@ -190,3 +190,19 @@ def test_show_of_an_unknown_transaction_exits_1(
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "no verified record" in result.output
+
+
+def test_skip_pan_scan_still_checks_the_chain(
+    driven: DrivenTrail, files: dict[str, Path], tmp_path: Path
+) -> None:
+    """`--skip-pan-scan` reproduces an intact trail (exit 0) and still fails an edited record
+    that was not re-MACed (TAMPERED, exit 1)."""
+    assert _replay(driven.directory, files, "--skip-pan-scan").exit_code == 0
+    trail = tmp_path / "edited"
+    shutil.copytree(driven.directory, trail)
+    (segment,) = sorted(trail.glob("*.jsonl"))
+    data = segment.read_bytes()
+    segment.write_bytes(data.replace(b'"decision":"decline"', b'"decision":"approve"', 1))
+    result = _replay(trail, files, "--skip-pan-scan")
+    assert result.exit_code == 1
+    assert "TAMPERED" in result.output
