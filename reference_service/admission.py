@@ -4,7 +4,8 @@ A worker is one event loop on one core. Little's law ties the three numbers admi
 with ``L`` requests in flight and the worker completing ``X`` of them per second, an admitted
 request spends ``W = L / X`` seconds in the worker. The limit is therefore derived from **wall
 time**: ``limit = target_s * X_sat``, where ``X_sat`` is the completion rate measured while the
-worker was saturated (it refused work or ran at its limit during the window) and ``target_s`` is
+worker was queueing (it refused work or ran at its limit during the window, or its admitted
+requests spent longer than the target in it) and ``target_s`` is
 a quarter of the latency budget. The quarter leaves room for what the mean does not show: the
 tail (p99 is a few times the mean under queueing) and the time a request waits in socket buffers
 before the event loop parses it.
@@ -40,8 +41,10 @@ MIN_COMPLETIONS: Final = 20
 STALE_S: Final = 1.0
 #: Weight of a new saturated window in the capacity estimate.
 ALPHA: Final = 0.3
-#: Floor and ceiling of the derived limit: never starve, never queue unboundedly.
-MIN_LIMIT: Final = 4
+#: Floor and ceiling of the derived limit: never starve, never queue unboundedly. The floor is 1:
+#: a worker that completes X requests/s holds the target only with at most target * X in
+#: flight, which is below 4 for a slow model (or a starved CPU) under 320 completions/s.
+MIN_LIMIT: Final = 1
 MAX_LIMIT: Final = 4096
 
 
@@ -57,6 +60,7 @@ class Admission:
         "_saturated",
         "_service_s",
         "_target_s",
+        "_wall_sum_s",
         "_window_start",
         "in_flight",
         "shed_total",
@@ -77,6 +81,7 @@ class Admission:
         self._rate = initial_rate_per_s
         self._window_start = time.perf_counter() if now is None else now
         self._completions = 0
+        self._wall_sum_s = 0.0
         self._saturated = False
         self.in_flight = 0
         self.shed_total = 0
@@ -100,6 +105,14 @@ class Admission:
     def _derive(self) -> int:
         return max(MIN_LIMIT, min(MAX_LIMIT, math.floor(self._target_s * self._rate)))
 
+    def full(self) -> bool:
+        """True when a request arriving now would be refused (counted as a refusal)."""
+        if self.in_flight >= self._limit:
+            self._saturated = True
+            self.shed_total += 1
+            return True
+        return False
+
     def try_enter(self) -> bool:
         """Admit one request (and count it) or refuse it."""
         if self.in_flight >= self._limit:
@@ -111,28 +124,34 @@ class Admission:
             self._saturated = True
         return True
 
-    def leave(self, now: float | None = None) -> None:
-        """An admitted request finished (whatever its outcome); may close a window."""
+    def leave(self, now: float | None = None, wall_s: float = 0.0) -> None:
+        """An admitted request finished (whatever its outcome) after ``wall_s`` seconds in the
+        worker; may close a window."""
         self.in_flight -= 1
         self._completions += 1
+        self._wall_sum_s += wall_s
         t = time.perf_counter() if now is None else now
         elapsed = t - self._window_start
         if elapsed < WINDOW_S or self._completions < MIN_COMPLETIONS:
             if elapsed > STALE_S:  # traffic too thin to say anything: start a fresh window
-                self._window_start, self._completions, self._saturated = t, 0, False
+                self._reset(t)
             return
         rate = self._completions / elapsed
+        # Queueing shows either as refusals (the limit was reached) or as admitted requests
+        # spending longer than the target in the worker: both mean X measured here is capacity.
+        queueing = self._saturated or self._wall_sum_s / self._completions > self._target_s
         if elapsed > STALE_S:
             pass  # a window spanning an idle gap measures the gap, not the worker
-        elif self._saturated:
+        elif queueing:
             self._rate += ALPHA * (rate - self._rate)
         elif rate > self._rate:
             self._rate = rate
-        self._window_start = t
-        self._completions = 0
-        self._saturated = False
+        self._reset(t)
         if self._fixed is None:
             self._limit = self._derive()
+
+    def _reset(self, t: float) -> None:
+        self._window_start, self._completions, self._wall_sum_s, self._saturated = t, 0, 0.0, False
 
     def observe(self, cpu_s: float) -> None:
         """Fold one request's measured handler CPU time into the reported service time."""

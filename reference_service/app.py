@@ -152,6 +152,9 @@ class ServiceApp:
             return _error(503, "service not ready", None, _RETRY)
         if not is_json(scope):
             return _error(415, "Content-Type must be application/json", None)
+        if self.admission.full():  # already saturated: refuse without waiting for the body
+            self.metrics.shed("overload")
+            return _error(503, "overloaded, retry later", None, _RETRY)
         # The body is read BEFORE admission and under a deadline: a client that trickles its body
         # holds a connection (bounded by the connection cap), never an admission slot.
         try:
@@ -179,7 +182,7 @@ class ServiceApp:
             )
             return _error(500, "internal error")
         finally:
-            self.admission.leave()
+            self.admission.leave(wall_s=time.perf_counter() - t0)
             self.metrics.in_flight.dec()
 
     # ---- handlers ---------------------------------------------------------------------------

@@ -7,7 +7,8 @@ This package renders results; it computes no verdicts (``harness.slo`` does). En
 - :func:`read_report` reads a run directory back (a baseline for ``compare``);
 - :func:`verify_report_dir` checks a run directory against its manifest;
 - :func:`build_index` writes ``index.html`` over many runs;
-- :func:`collect_provenance` gathers what produced a run.
+- :func:`collect_provenance` gathers what produced a run;
+- :func:`write_pci_evidence` / :func:`read_pci_evidence`: the PCI segmentation evidence bundle.
 """
 
 from harness.report.document import SCHEMA_VERSION, report_schema
@@ -21,6 +22,7 @@ from harness.report.manifest import (
     verify_report_dir,
 )
 from harness.report.pan_guard import check_no_pans
+from harness.report.pci import read_pci_evidence, write_pci_evidence
 from harness.report.provenance import PackageVersion, Provenance, collect_provenance
 from harness.report.reader import LoadedReport, read_audit_heads, read_report
 from harness.report.signing import SIGNATURE_FILE, generate_keypair, sign_manifest
@@ -44,11 +46,13 @@ __all__ = [
     "collect_provenance",
     "generate_keypair",
     "read_audit_heads",
+    "read_pci_evidence",
     "read_report",
     "render_comparison_text",
     "render_dossier_html",
     "report_schema",
     "sign_manifest",
     "verify_report_dir",
+    "write_pci_evidence",
     "write_reports",
 ]

@@ -8,6 +8,7 @@ so a service that stalls cannot hide it (no coordinated omission). Bounded in co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import time
@@ -75,17 +76,16 @@ async def open_loop(
     """Offer ``rate_per_s`` score requests for ``duration_s`` (open model)."""
     out = Outcome()
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-    opened = 0
+    every: list[asyncio.StreamWriter] = []  # closed at the end, whatever happened
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(intended: float) -> None:
-        nonlocal opened
         try:
             if idle:
                 conn = idle.pop()
             else:
-                opened += 1
                 conn = await asyncio.open_connection("127.0.0.1", port)
+                every.append(conn[1])
             status, headers, body = await asyncio.wait_for(
                 _exchange(conn, score_request(port, make_body())), timeout=10
             )
@@ -118,8 +118,15 @@ async def open_loop(
         t.add_done_callback(tasks.discard)
     if tasks:
         await asyncio.wait(tasks, timeout=15)
-    for _, w in idle:
+    for t in list(tasks):
+        t.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=5)
+    for w in every:
         w.close()
+    for w in every:
+        with contextlib.suppress(OSError, ConnectionError):
+            await w.wait_closed()
     return out
 
 

@@ -246,3 +246,17 @@ def test_audit_failure_answers_503_without_a_decision(tmp_path: Path) -> None:
     assert "decision" not in payload
     assert "audit" in payload["error"]
     assert asyncio.run(store.velocity("tok_failingaudit", 0.0)) == Velocity(0, 0, 0.0, 0.0)
+
+
+def test_admission_slow_admitted_requests_lower_the_limit_without_refusals() -> None:
+    """A worker whose admitted requests take longer than budget/4 is queueing even if it never
+    reached its limit: the limit drops to budget/4 x measured completions per second."""
+    adm = Admission(latency_budget_s=0.05, now=0.0)
+    assert adm.limit > 30  # the optimistic start: 2,500/s assumed
+    now = 0.0
+    for _ in range(400):  # 100 completions/s, each 60 ms in the worker, never at the limit
+        assert adm.try_enter()
+        now += 0.01
+        adm.leave(now, wall_s=0.060)
+    assert adm.limit == pytest.approx(0.0125 * 100, abs=4)
+    assert adm.limit < 10
