@@ -13,7 +13,11 @@ on the record:
 
 Each tree runs with ``PYTHONPATH`` pointing at it (ahead of the editable install), same venv.
 
-    .venv/bin/python benchmarks/bench_format_cost.py --before <commit> [--rounds 3]
+    .venv/bin/python benchmarks/bench_format_cost.py --before <commit> [--rounds 3] \
+        [--only reference_service/audit/record.py reference_service/pipeline.py ...]
+
+``--only`` builds *before* from HEAD with just those paths from ``--before``, so commits merged
+since then do not blur the comparison.
 """
 
 from __future__ import annotations
@@ -114,6 +118,14 @@ def _load() -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", required=True, help="git ref of a tree writing format 2")
+    ap.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        metavar="PATH",
+        help="take only these paths from --before, the rest from the working tree (isolates the "
+        "format change from other commits)",
+    )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     ap.add_argument("--records", type=int, default=4000, help="appends per bench_audit run")
@@ -122,10 +134,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-format-") as tmp:
         before = Path(tmp) / "before"
         before.mkdir()
+        base = "HEAD" if args.only else args.before
         archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", args.before], capture_output=True, check=True
+            ["git", "-C", str(ROOT), "archive", base], capture_output=True, check=True
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
+        if args.only:
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.before, *args.only],
+                capture_output=True,
+                check=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
         trees = {"before": before, "after": ROOT}
         print(f"load average at start: {_load()}")
         sizes = {name: record_size(tree) for name, tree in trees.items()}
