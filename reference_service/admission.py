@@ -3,10 +3,11 @@
 A worker is one event loop on one core. Little's law ties the three numbers admission controls:
 with ``L`` requests in flight and the worker completing ``X`` of them per second, an admitted
 request spends ``W = L / X`` seconds in the worker. The limit is therefore derived from **wall
-time**: ``limit = target_s * X_sat``, where ``X_sat`` is the completion rate measured while the
-worker was queueing (it refused work or ran at its limit during the window, or its admitted
-requests spent longer than the target in it) and ``target_s`` is
-a quarter of the latency budget. The quarter leaves room for what the mean does not show: the
+time**: ``limit = (W_min + target_s) * X_sat``, where ``X_sat`` is the completion rate measured
+while the worker was queueing (it refused work or ran at its limit during the window, or its
+admitted requests spent more than ``target_s`` beyond ``W_min`` in it), ``W_min`` is the tracked
+no-queue time of a request in the worker (the lowest window mean, allowed to drift up) and
+``target_s``, the queueing delay allowed, is a quarter of the latency budget. The quarter leaves room for what the mean does not show: the
 tail (p99 is a few times the mean under queueing) and the time a request waits in socket buffers
 before the event loop parses it.
 
@@ -37,6 +38,11 @@ TARGET_FRACTION: Final = 0.25
 INITIAL_RATE_PER_S: Final = 2500.0
 WINDOW_S: Final = 0.2
 MIN_COMPLETIONS: Final = 20
+#: The no-queue time in the worker assumed before the first window closed (seconds),
+#: and how fast the tracked minimum may rise per window (so a service that became slower by
+#: itself is followed within seconds: 2% per 0.2 s window doubles in about 7 s).
+INITIAL_WALL_S: Final = 400e-6
+WALL_MIN_DRIFT: Final = 1.02
 #: A window longer than this spans idle time and is discarded.
 STALE_S: Final = 1.0
 #: Weight of a new saturated window in the capacity estimate.
@@ -60,6 +66,7 @@ class Admission:
         "_saturated",
         "_service_s",
         "_target_s",
+        "_wall_min_s",
         "_wall_sum_s",
         "_window_start",
         "in_flight",
@@ -82,6 +89,7 @@ class Admission:
         self._window_start = time.perf_counter() if now is None else now
         self._completions = 0
         self._wall_sum_s = 0.0
+        self._wall_min_s: float | None = None  # unknown until the first window closes
         self._saturated = False
         self.in_flight = 0
         self.shed_total = 0
@@ -103,7 +111,8 @@ class Admission:
         return self._service_s
 
     def _derive(self) -> int:
-        return max(MIN_LIMIT, min(MAX_LIMIT, math.floor(self._target_s * self._rate)))
+        allowed_s = (self._wall_min_s or INITIAL_WALL_S) + self._target_s
+        return max(MIN_LIMIT, min(MAX_LIMIT, math.floor(allowed_s * self._rate)))
 
     def full(self) -> bool:
         """True when a request arriving now would be refused (counted as a refusal)."""
@@ -137,9 +146,16 @@ class Admission:
                 self._reset(t)
             return
         rate = self._completions / elapsed
+        mean_wall_s = self._wall_sum_s / self._completions
         # Queueing shows either as refusals (the limit was reached) or as admitted requests
-        # spending longer than the target in the worker: both mean X measured here is capacity.
-        queueing = self._saturated or self._wall_sum_s / self._completions > self._target_s
+        # spending more than the target beyond the no-queue time in the worker: both mean the
+        # X measured here is capacity. A handler that is slow by itself (awaiting I/O) is not
+        # queueing: its no-queue time is high, not its excess.
+        if self._wall_min_s is None:  # the first window: its mean is the first no-queue time
+            self._wall_min_s = mean_wall_s
+        queueing = self._saturated or mean_wall_s > self._wall_min_s + self._target_s
+        if elapsed <= STALE_S:
+            self._wall_min_s = min(self._wall_min_s * WALL_MIN_DRIFT, mean_wall_s)
         if elapsed > STALE_S:
             pass  # a window spanning an idle gap measures the gap, not the worker
         elif queueing:

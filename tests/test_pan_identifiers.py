@@ -7,8 +7,6 @@ docs/AUDIT_FORMAT.md. False positives on ordinary ids are measured, not assumed.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import random
 import secrets
 import uuid
@@ -17,13 +15,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_audit_verify import KEY, record, write_trail
 
 from harness.audit import ProblemKind, verify_directory
 from harness.pan_scan import find_pans, identifier_has_pan, luhn_check_digit, plausible_iin
-from reference_service.audit import AuditRecord, AuditTrail
 from reference_service.pan import contains_pan
 
-KEY = bytes(range(32))
 #: Every separator class of issue 10, plus the old ones.
 SEPARATORS = {
     "comma": ",",
@@ -140,33 +137,7 @@ def test_audit_verify_finds_a_pan_hidden_in_an_identifier(tmp_path: Path) -> Non
     other than the service, which refuses it) is PAN_PRESENT, the digits never echoed."""
     pan = synthetic_pan(random.Random(3))
     hidden = "tx" + grouped(pan, "|")
-    rec = AuditRecord(
-        ts="2025-01-31T23:59:00.000001Z",
-        request_id="r1",
-        transaction_id=hidden,
-        card_token="ct_tok",
-        last4=pan[-4:],
-        model_version="gbt-1",
-        model_sha256="ab" * 32,
-        feature_hash=hashlib.sha256(bytes(60)).hexdigest(),
-        score=0.25,
-        decision="approve",
-        thresholds_version="default-1",
-        reason_codes=("LOW_RISK",),
-        degraded=False,
-        latency_ms=1.5,
-        features=bytes(60),
-        feature_schema="fraud-features-1",
-        missing_features=(),
-    )
-
-    async def write() -> None:
-        trail = AuditTrail(tmp_path, KEY, stream_id="s1")
-        await trail.start()
-        await trail.append(rec)
-        await trail.close()
-
-    asyncio.run(asyncio.wait_for(write(), timeout=20))
+    write_trail(tmp_path, [record(1, transaction_id=hidden)])
     report = verify_directory(tmp_path, KEY)
     kinds = [p.kind for p in report.problems]
     assert kinds == [ProblemKind.PAN_PRESENT]

@@ -248,15 +248,29 @@ def test_audit_failure_answers_503_without_a_decision(tmp_path: Path) -> None:
     assert asyncio.run(store.velocity("tok_failingaudit", 0.0)) == Velocity(0, 0, 0.0, 0.0)
 
 
-def test_admission_slow_admitted_requests_lower_the_limit_without_refusals() -> None:
-    """A worker whose admitted requests take longer than budget/4 is queueing even if it never
-    reached its limit: the limit drops to budget/4 x measured completions per second."""
+def test_admission_queueing_lowers_the_limit_without_refusals() -> None:
+    """Admitted requests that start spending far longer in the worker than their no-queue time
+    (5 ms -> 60 ms at 100 completions/s) are queueing even if the limit was never reached: the
+    limit drops to (no-queue time + budget/4) x completions per second."""
     adm = Admission(latency_budget_s=0.05, now=0.0)
     assert adm.limit > 30  # the optimistic start: 2,500/s assumed
     now = 0.0
-    for _ in range(400):  # 100 completions/s, each 60 ms in the worker, never at the limit
+    for wall_s in [0.005] * 100 + [0.060] * 400:
         assert adm.try_enter()
         now += 0.01
-        adm.leave(now, wall_s=0.060)
-    assert adm.limit == pytest.approx(0.0125 * 100, abs=4)
-    assert adm.limit < 10
+        adm.leave(now, wall_s=wall_s)
+    assert adm.limit <= 3
+
+
+def test_admission_slow_io_handler_is_not_queueing() -> None:
+    """A handler that awaits I/O for 48 ms (constant, never at the limit) keeps its limit: its
+    no-queue time is high, its queueing delay is nil (the e2e 'slowed target' case)."""
+    adm = Admission(latency_budget_s=0.05, now=0.0)
+    before = adm.limit
+    now = 0.0
+    for _ in range(1000):  # 250 completions/s, 48 ms each
+        assert adm.try_enter()
+        now += 0.004
+        adm.leave(now, wall_s=0.048)
+    assert adm.limit >= before
+    assert adm.limit >= 12  # 250/s x 48 ms are in flight at once
