@@ -109,3 +109,25 @@ def test_harness_audit_imports_without_onnxruntime() -> None:
         "sys.exit(1 if 'onnxruntime' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False, timeout=60).returncode == 0
+
+
+def test_format_2_trail_verifies_but_does_not_replay(tmp_path: Path) -> None:
+    """The committed format-2 golden trail is intact, and replay says why its decisions cannot
+    be reproduced (no vector: exit 1, every record listed), in text and JSON."""
+    import json
+
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    golden = Path(__file__).resolve().parent.parent / "golden" / "audit-v2"
+    key = tmp_path / "k.key"
+    key.write_text("5a" * 32)
+    args = ["audit", "replay", str(golden), "--key-file", str(key), "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.output)
+    assert doc["ok"] is True  # the chain itself is intact
+    replay = doc["replay"]
+    assert (replay["ok"], replay["replayed"], replay["reproduced"]) == (False, 8, 0)
+    assert all("format version 2" in m["differences"][0] for m in replay["mismatches"])
