@@ -145,7 +145,8 @@ class _Replayer:
     models: Mapping[str, ReplayModel]
     thresholds: Mapping[str, Thresholds]
     tolerance: float
-    pending: dict[str, list[_Pending]] = field(default_factory=dict)
+    #: (model sha256, feature schema) -> records waiting for a batch (one matrix shape each)
+    pending: dict[tuple[str, str], list[_Pending]] = field(default_factory=dict)
     checked_models: set[str] = field(default_factory=set)
     replayed: int = 0
     reproduced: int = 0
@@ -161,8 +162,9 @@ class _Replayer:
             return
         sha = str(rec["model_sha256"])
         model = self._model(sha)
-        columns = schema_columns(str(rec["feature_schema"]))
-        self._check_card(model, columns, str(rec["feature_schema"]))
+        schema = str(rec["feature_schema"])
+        columns = schema_columns(schema)
+        self._check_card(model, columns, schema)
         self._thresholds(str(rec["thresholds_version"]))
         vector = decode_features(rec["features"])
         assert vector is not None  # the verifier checked it
@@ -170,14 +172,14 @@ class _Replayer:
             detail = f"features hold {len(vector) // 4} values, schema has {len(columns)} columns"
             self._mismatch(where, (detail,))
             return
-        batch = self.pending.setdefault(sha, [])
+        batch = self.pending.setdefault((sha, schema), [])
         batch.append(_Pending(where, columns, vector))
         if len(batch) >= BATCH_ROWS:
-            self._score(sha)
+            self._score((sha, schema))
 
     def finish(self) -> None:
-        for sha in list(self.pending):
-            self._score(sha)
+        for key in list(self.pending):
+            self._score(key)
 
     def _model(self, sha: str) -> ReplayModel:
         model = self.models.get(sha)
@@ -211,14 +213,14 @@ class _Replayer:
         self.used_versions.add(version)
         return th
 
-    def _score(self, sha: str) -> None:
-        batch = self.pending.pop(sha, [])
+    def _score(self, key: tuple[str, str]) -> None:
+        batch = self.pending.pop(key, [])
         if not batch:
             return
         n_cols = len(batch[0].columns)
         x = np.frombuffer(b"".join(p.vector for p in batch), dtype="<f4")
         matrix = x.reshape(len(batch), n_cols).astype(np.float32, copy=False)
-        scores = self.models[sha].score(matrix).tolist()
+        scores = self.models[key[0]].score(matrix).tolist()
         rows = matrix.tolist()
         for p, score, values in zip(batch, scores, rows, strict=True):
             rec = p.where.record
