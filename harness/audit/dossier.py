@@ -110,7 +110,7 @@ def _build(
             ("degraded", "yes: " + explain_reason("FEATURES_UNAVAILABLE", th) if degraded
              else "no: every feature-store value was available"),
             ("missing features", ", ".join(rec["missing_features"]) or "none"),  # type: ignore[arg-type]
-            ("service latency", f"{rec['latency_ms']} ms to the decision"),
+            ("service latency", f"{_num(float(rec['latency_ms']))} ms to the decision"),  # type: ignore[arg-type]
         ),
     )  # fmt: skip
     chain = Section(
