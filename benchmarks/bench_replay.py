@@ -1,13 +1,15 @@
 """How fast ``slo-harness audit replay`` re-derives decisions: records per second.
 
 Writes a trail of ``--records`` decisions through the service's own pipeline (in-process, real
-ONNX model, durable audit; the test suite's driver ``tests/audit_replay/replay_support.py``, 10%
-of cards on a stalled feature store), then times, interleaved over ``--repeats`` (medians; the
+ONNX model, durable audit, two streams as two service workers write them; the test suite's
+driver ``tests/audit_replay/replay_support.py``, 10% of cards on a stalled feature store), then
+times, interleaved over ``--repeats`` (medians; the
 machine is shared, so the load average is printed):
 
 * ``verify``: the chain check alone (``verify_directory``: HMAC, members, links, PAN scan);
 * ``replay``: verify + decode + batch ONNX scoring + decision and reason-code comparison;
 * ``replay --skip-pan-scan``: the same with every chain check but without the PAN scan;
+* ``--jobs 2``: the two streams of the trail in two processes (spawn start-up included);
 * ``scoring``: ONNX alone on the same vectors, batches of 4,096 against batch 1.
 
     .venv/bin/python benchmarks/bench_replay.py [--records 20000] [--repeats 3] [--json PATH]
@@ -65,10 +67,13 @@ def main() -> int:
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         trail = Path(tmp) / "audit"
-        drive(trail, args.records)
+        half = args.records // 2  # two streams, as two service workers write them
+        drive(trail, half, stream_id="w1-bench")
+        drive(trail, args.records - half, stream_id="w2-bench", seed=15)
         x = _vectors(trail)
         times: dict[str, list[float]] = {
-            "verify": [], "replay": [], "replay_nopan": [], "batch": [], "batch1": []
+            "verify": [], "replay": [], "replay_nopan": [], "replay_nopan_jobs2": [], "batch": [],
+            "batch1": []
         }  # fmt: skip
         n1 = min(2000, len(x))
         for _ in range(args.repeats):
@@ -83,6 +88,9 @@ def main() -> int:
             assert replay_directory(trail, AUDIT_KEY, [model], [th], scan_pans=False).ok
             times["replay_nopan"].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
+            assert replay_directory(trail, AUDIT_KEY, [model], [th], scan_pans=False, jobs=2).ok
+            times["replay_nopan_jobs2"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
             for i in range(0, len(x), 4096):
                 model.score(x[i : i + 4096])
             times["batch"].append(time.perf_counter() - t0)
@@ -94,6 +102,7 @@ def main() -> int:
         "verify": len(x) / statistics.median(times["verify"]),
         "replay": len(x) / statistics.median(times["replay"]),
         "replay --skip-pan-scan": len(x) / statistics.median(times["replay_nopan"]),
+        "replay --skip-pan-scan --jobs 2": len(x) / statistics.median(times["replay_nopan_jobs2"]),
         "scoring_batch_4096": len(x) / statistics.median(times["batch"]),
         "scoring_batch_1": n1 / statistics.median(times["batch1"]),
     }

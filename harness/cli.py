@@ -265,6 +265,13 @@ def _with_replay_options(func: Callable[P, R]) -> Callable[P, R]:
     is_flag=True,
     help="Keep every chain check but skip the PAN scan (about 4x faster; audit verify scans).",
 )
+@click.option(
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Processes (by stream).",
+)
 @_guarded
 def audit_replay(
     directory: Path,
@@ -275,6 +282,7 @@ def audit_replay(
     as_json: bool,
     expect_heads: tuple[str, ...],
     skip_pan_scan: bool,
+    jobs: int,
 ) -> None:
     """Verify the chain, then re-derive every decision from its record (exit 0 all reproduce).
 
@@ -303,6 +311,7 @@ def audit_replay(
         expect_heads=heads,
         tolerance=tolerance,
         scan_pans=not skip_pan_scan,
+        jobs=jobs,
     )
     click.echo(replay_json(report).decode() if as_json else render_replay_text(report))
     sys.exit(int(ExitCode.OK if report.ok else ExitCode.BREACHED))

@@ -23,8 +23,10 @@ provide is a usage error (exit 2), not a mismatch: the replay cannot be judged w
 from __future__ import annotations
 
 import math
+import multiprocessing
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -32,9 +34,14 @@ from typing import Final
 import numpy as np
 
 from harness.audit.model import AuditReport, Head
-from harness.audit.model_file import ReplayModel
+from harness.audit.model_file import ReplayModel, open_model
 from harness.audit.rules import VELOCITY_COLUMNS, Thresholds, decide, reason_codes, schema_columns
-from harness.audit.verify import VerifiedRecord, decode_features, verify_directory
+from harness.audit.verify import (
+    VerifiedRecord,
+    decode_features,
+    stream_names,
+    verify_directory,
+)
 from harness.errors import UsageError
 
 __all__ = [
@@ -250,9 +257,20 @@ def replay_directory(
     expect_heads: Sequence[Head] = (),
     tolerance: float = DEFAULT_TOLERANCE,
     scan_pans: bool = True,
+    jobs: int = 1,
+    only_streams: frozenset[str] | None = None,
 ) -> ReplayReport:
     """Verify ``directory``'s chains and replay every verified decision record
-    (``scan_pans=False``: every chain check, but no PAN scan; ``audit verify`` does that)."""
+    (``scan_pans=False``: every chain check, but no PAN scan; ``audit verify`` does that).
+
+    ``jobs > 1`` replays streams in that many processes (streams are independent chains; the
+    service writes one per worker process), each opening the model files again."""
+    names = sorted(set(stream_names(directory)) | {h.stream for h in expect_heads})
+    if only_streams is None and jobs > 1 and len(names) > 1:
+        groups = [frozenset(names[i::jobs]) for i in range(min(jobs, len(names)))]
+        return _replay_parallel(
+            directory, key, models, thresholds, expect_heads, tolerance, scan_pans, groups
+        )
     replayer = _Replayer(
         models={m.sha256: m for m in models},
         thresholds={t.version: t for t in thresholds},
@@ -260,7 +278,12 @@ def replay_directory(
     )
     started = time.perf_counter()
     audit = verify_directory(
-        directory, key, tuple(expect_heads), visit=replayer.visit, scan_pans=scan_pans
+        directory,
+        key,
+        tuple(expect_heads),
+        visit=replayer.visit,
+        scan_pans=scan_pans,
+        only_streams=only_streams,
     )
     replayer.finish()
     elapsed = time.perf_counter() - started
@@ -274,6 +297,73 @@ def replay_directory(
         models=tuple((m.sha256, str(m.path)) for m in models),
         thresholds_versions=tuple(sorted(replayer.used_versions)),
         elapsed_s=elapsed,
+    )
+
+
+def _replay_part(
+    directory: Path,
+    key: bytes,
+    model_files: list[Path],
+    thresholds: list[Thresholds],
+    expect_heads: list[Head],
+    tolerance: float,
+    scan_pans: bool,
+    streams: frozenset[str],
+) -> ReplayReport:
+    """One process's share of a parallel replay (top level: it is pickled by name)."""
+    models = [open_model(p) for p in model_files]
+    return replay_directory(
+        directory,
+        key,
+        models,
+        thresholds,
+        expect_heads=[h for h in expect_heads if h.stream in streams],
+        tolerance=tolerance,
+        scan_pans=scan_pans,
+        only_streams=streams,
+    )
+
+
+def _replay_parallel(
+    directory: Path,
+    key: bytes,
+    models: Sequence[ReplayModel],
+    thresholds: Sequence[Thresholds],
+    expect_heads: Sequence[Head],
+    tolerance: float,
+    scan_pans: bool,
+    groups: list[frozenset[str]],
+) -> ReplayReport:
+    started = time.perf_counter()
+    # spawn, not fork: the parent holds ONNX Runtime sessions, whose threads do not survive fork
+    ctx = multiprocessing.get_context("spawn")
+    args = (directory, key, [m.path for m in models], list(thresholds), list(expect_heads))
+    with ProcessPoolExecutor(len(groups), mp_context=ctx) as pool:
+        futures = [pool.submit(_replay_part, *args, tolerance, scan_pans, g) for g in groups]
+        parts = [f.result() for f in futures]
+    audits = [p.audit for p in parts]
+    audit = AuditReport(
+        directory=str(directory),
+        ok=all(a.ok for a in audits),
+        streams=tuple(sorted((s for a in audits for s in a.streams), key=lambda s: s.stream)),
+        record_count=sum(a.record_count for a in audits),
+        problems=tuple(
+            sorted((p for a in audits for p in a.problems), key=lambda p: p.stream)  # stable
+        ),
+        pan_lines=sum(a.pan_lines for a in audits),
+        ignored=audits[0].ignored,
+    )
+    mismatches = sorted((m for p in parts for m in p.mismatches), key=lambda m: (m.stream, m.seq))
+    return ReplayReport(
+        audit=audit,
+        replayed=sum(p.replayed for p in parts),
+        reproduced=sum(p.reproduced for p in parts),
+        mismatch_count=sum(p.mismatch_count for p in parts),
+        mismatches=tuple(mismatches[:MAX_LISTED]),
+        tolerance=tolerance,
+        models=tuple((m.sha256, str(m.path)) for m in models),
+        thresholds_versions=tuple(sorted({v for p in parts for v in p.thresholds_versions})),
+        elapsed_s=time.perf_counter() - started,
     )
 
 

@@ -23,7 +23,13 @@ from harness.audit.model import AuditReport, Head, Problem, ProblemKind, StreamR
 from harness.errors import ArtifactError
 from harness.pan_scan import identifier_has_pan, pan_columns
 
-__all__ = ["RecordVisitor", "VerifiedRecord", "decode_features", "verify_directory"]
+__all__ = [
+    "RecordVisitor",
+    "VerifiedRecord",
+    "decode_features",
+    "stream_names",
+    "verify_directory",
+]
 
 #: The newest decision-record format; versions 2 and 3 are accepted. A version-1 record lacks
 #: ``thresholds_version`` and so is reported as MISSING_FIELD (members are checked for presence
@@ -326,6 +332,15 @@ def _head_problem(chain: _Chain, head: Head) -> Problem:
     return Problem(ProblemKind.HEAD_MISSING, chain.stream, "-", None, head.seq, detail)
 
 
+def stream_names(directory: Path) -> list[str]:
+    """The stream ids that have segment files in ``directory`` (sorted; [] if unreadable)."""
+    try:
+        names = [p.name for p in directory.iterdir()]
+    except OSError:
+        return []
+    return sorted({m.group("stream") for n in names if (m := _SEGMENT.fullmatch(n))})
+
+
 def verify_directory(
     directory: Path,
     key: bytes,
@@ -333,14 +348,16 @@ def verify_directory(
     *,
     visit: RecordVisitor | None = None,
     scan_pans: bool = True,
+    only_streams: frozenset[str] | None = None,
 ) -> AuditReport:
     """Verify every stream in ``directory``; every ``expect_heads`` entry (a head recorded
     elsewhere, e.g. in a run report) must be in its stream's verified chain with the same mac,
     so removed newest records, segments or whole streams are found. ``visit`` sees every verified
     decision record (streams in name order, records in chain order). ``scan_pans=False`` skips
     the PAN scan (the costliest check, about three quarters of the time per line) and keeps
-    every chain check; only ``audit replay --skip-pan-scan`` asks for it. Raises ArtifactError if
-    the directory cannot be listed."""
+    every chain check; only ``audit replay --skip-pan-scan`` asks for it. ``only_streams`` limits
+    the check to those streams (a parallel replay splits a directory by stream). Raises
+    ArtifactError if the directory cannot be listed."""
     try:
         names = sorted(p.name for p in directory.iterdir())
     except OSError as exc:
@@ -357,6 +374,8 @@ def verify_directory(
     problems: list[Problem] = []
     pan_budget = [0]
     for stream in sorted(set(streams) | {h.stream for h in expect_heads}):
+        if only_streams is not None and stream not in only_streams:
+            continue
         heads = [h for h in expect_heads if h.stream == stream]
         segs = sorted(streams.get(stream, []))
         report, found = _verify_stream(

@@ -111,6 +111,7 @@ def drive(
     seed: int = 14,
     concurrency: int = 64,
     thresholds: Thresholds = THRESHOLDS,
+    stream_id: str = "replay-test",
 ) -> DrivenTrail:
     """Score ``n`` seeded transactions through the real pipeline into ``directory``."""
     rng = random.Random(seed)
@@ -120,7 +121,7 @@ def drive(
     bodies = [json.dumps(_request(rng, i, rng.choice(cards))).encode() for i in range(n)]
 
     async def body() -> list[dict[str, Any]]:
-        trail = AuditTrail(directory, AUDIT_KEY, stream_id="replay-test")
+        trail = AuditTrail(directory, AUDIT_KEY, stream_id=stream_id)
         await trail.start()
         features = BudgetedFeatures(StallingStore(stalled), BUDGET_S, failure_threshold=10**9)
         pipeline = ScorePipeline(
@@ -156,10 +157,12 @@ def drive(
     )
 
 
-def rechain(trail: Path, seq: int, change: Callable[[dict[str, Any]], None]) -> None:
+def rechain(
+    trail: Path, seq: int, change: Callable[[dict[str, Any]], None], stream: str = "replay-test"
+) -> None:
     """Apply ``change`` to record ``seq`` and re-MAC it and every later record with the key, as
     a forger holding the key would: the chain verifies afterwards."""
-    (segment,) = sorted(trail.glob("*.jsonl"))
+    (segment,) = sorted(trail.glob(f"audit-{stream}-*.jsonl"))
     lines = segment.read_bytes().splitlines()
     prev: str | None = None
     out: list[bytes] = []
