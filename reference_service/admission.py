@@ -7,16 +7,18 @@ time**: ``limit = (W_min + target_s) * X_sat``, where ``X_sat`` is the completio
 while the worker was queueing (it refused work or ran at its limit during the window, or its
 admitted requests spent more than ``target_s`` beyond ``W_min`` in it), ``W_min`` is the tracked
 no-queue time of a request in the worker (the lowest window mean, allowed to drift up) and
-``target_s``, the queueing delay allowed, is a quarter of the latency budget. The quarter leaves room for what the mean does not show: the
-tail (p99 is a few times the mean under queueing) and the time a request waits in socket buffers
-before the event loop parses it.
+``target_s``, the queueing delay allowed, is a quarter of the latency budget. The quarter leaves
+room for what the mean does not show: the tail (p99 is a few times the mean under queueing) and
+the time a request waits in socket buffers before the event loop parses it. A handler that is
+slow by itself (awaiting I/O) has a high ``W_min``, not a queueing delay, and is not throttled.
 
 An earlier version divided the budget by the *CPU* time measured inside the handler plus a
 guessed protocol overhead. That misses everything that is not handler CPU (the event loop's own
 work, parsing and answering the shed requests, garbage collection, audit fsync waits), so at three
 times capacity it admitted about 125 requests per worker and admitted p99 passed 200 ms. The wall
-measure sees all of it, and corrects itself: a limit that is too low gives ``W < target`` and thus
-``target * X > L`` in the next window.
+measure sees all of it, and corrects itself: a limit that is too low gives a short ``W`` and thus
+a higher ``(W_min + target) * X`` in the next queueing window. When the worker is already at its
+limit, a request is refused before its body is read (:mod:`reference_service.app`).
 
 Windows are ``WINDOW_S`` long (and need ``MIN_COMPLETIONS``); unsaturated windows never lower the
 limit (low traffic says nothing about capacity) but raise the capacity estimate if the worker
@@ -32,7 +34,7 @@ from typing import Final
 
 __all__ = ["TARGET_FRACTION", "Admission"]
 
-#: Mean in-worker time the limit aims for, as a fraction of the latency budget.
+#: Queueing delay (beyond the no-queue time) the limit allows, as a fraction of the budget.
 TARGET_FRACTION: Final = 0.25
 #: Completion rate assumed before anything was measured: 1 / (250 us handler + 150 us protocol).
 INITIAL_RATE_PER_S: Final = 2500.0

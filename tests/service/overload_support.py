@@ -25,6 +25,12 @@ class Outcome:
     retry_after: int = 0
     errors: int = 0
     sent: int = 0
+    #: How late the source itself sent each request (s): its own lag, not the service's.
+    send_lag: list[float] = field(default_factory=list)
+
+    def lag_quantile(self, q: float) -> float:
+        xs = sorted(self.send_lag)
+        return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
     def count(self, status: int) -> int:
         return len(self.latencies.get(status, []))
@@ -86,6 +92,7 @@ async def open_loop(
             else:
                 conn = await asyncio.open_connection("127.0.0.1", port)
                 every.append(conn[1])
+            out.send_lag.append(time.perf_counter() - intended)
             status, headers, body = await asyncio.wait_for(
                 _exchange(conn, score_request(port, make_body())), timeout=10
             )

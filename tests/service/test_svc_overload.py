@@ -116,6 +116,7 @@ def _overload(services: ServiceFactory, audit_dir: Path) -> None:
             "source_errors": out.errors,
             "admitted_client_p50_ms": round(out.median(200) * 1e3, 2),
             "admitted_client_p99_ms": round(out.quantile(200, 0.99) * 1e3, 2),
+            "source_send_lag_p99_ms": round(out.lag_quantile(0.99) * 1e3, 2),
             "admitted_server_p99_le_ms": _server_quantile(admitted, 0.99) * 1e3,
             "admitted_server_within_50ms": round(_within(admitted, 0.05), 4),
             "shed_client_p50_ms": round(out.median(503) * 1e3, 2),
