@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.audit.model import ProblemKind
-from harness.audit.verify import FORMAT_VERSION, REPAIR_TYPE, verify_directory
+from harness.audit.verify import REPAIR_FORMAT_VERSION, REPAIR_TYPE, verify_directory
 from harness.errors import ArtifactError
 
 __all__ = ["QUARANTINE_DIR", "RepairOutcome", "repair_directory"]
@@ -107,7 +107,7 @@ def _repair_stream(
         os.close(fd)
     _fsync_dir(qdir)
     record: dict[str, object] = {
-        "v": FORMAT_VERSION,
+        "v": REPAIR_FORMAT_VERSION,
         "type": REPAIR_TYPE,
         "stream": stream,
         "seq": 0 if last_seq is None else last_seq + 1,
