@@ -556,10 +556,7 @@ def run(
         click.echo(f"{'latest':>12}: {outcome.latest} -> {outcome.out_dir}")
     # Quote this hash in the sign-off: it pins the manifest, which pins every artifact.
     click.echo(f"manifest sha256: {outcome.paths.manifest_sha256}")
-    if status is VerdictStatus.INVALID:
-        sys.exit(int(ExitCode.UNMEASURABLE))
-    regressed = outcome.comparison is not None and outcome.comparison.regressed
-    breached = status is VerdictStatus.FAIL or regressed
+    boundary_violated = boundary_unverified = False
     if outcome.pci is not None:
         from harness.netpol import BoundaryStatus
 
@@ -567,10 +564,16 @@ def run(
         click.echo(f"PCI boundary: {b.status.value.upper()} ({len(b.rounds)} rounds under load)")
         for reason in b.reasons[:10]:
             click.echo(f"  - {reason}")
-        breached = breached or b.status is BoundaryStatus.FAIL
-        if b.status is BoundaryStatus.NOT_VERIFIED and not breached:
-            sys.exit(int(ExitCode.UNMEASURABLE))
-    sys.exit(int(ExitCode.BREACHED if breached else ExitCode.OK))
+        boundary_violated = b.status is BoundaryStatus.FAIL
+        boundary_unverified = b.status is BoundaryStatus.NOT_VERIFIED
+    if boundary_violated:  # a PCI finding is never hidden behind "not measurable"
+        sys.exit(int(ExitCode.BREACHED))
+    if status is VerdictStatus.INVALID:
+        sys.exit(int(ExitCode.UNMEASURABLE))
+    regressed = outcome.comparison is not None and outcome.comparison.regressed
+    if status is VerdictStatus.FAIL or regressed:
+        sys.exit(int(ExitCode.BREACHED))
+    sys.exit(int(ExitCode.UNMEASURABLE if boundary_unverified else ExitCode.OK))
 
 
 @cli.command()

@@ -31,7 +31,7 @@ mix:
 payload: {seed: 7, cards: 500}
 phases:
   - {name: warmup, kind: warmup, rate: 100, duration_s: 2}
-  - {name: steady, kind: steady, rate: 150, duration_s: 7}
+  - {name: steady, kind: steady, rate: 200, duration_s: 7}
 """
 SLO = """\
 name: pcigate
@@ -131,9 +131,12 @@ def test_ctrl_c_during_the_load_removes_the_boundary_lab(tmp_path: Path) -> None
     try:
         deadline = time.monotonic() + 120
         # the service runs inside the scorer's namespace once the load is about to start
-        while time.monotonic() < deadline and not _service_up(prefix):
+        while time.monotonic() < deadline and not _service_up(prefix) and proc.poll() is None:
             time.sleep(0.2)
-        assert _service_up(prefix), "the run never reached the load"
+        if not _service_up(prefix):
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"the run never reached the load: {out.decode()} {err.decode()}")
         time.sleep(3)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)

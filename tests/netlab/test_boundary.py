@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-from netlab_support import BASE, EXPECT, HARDENED, PODS
+from netlab_support import BASE, EXPECT, HARDENED, reference_matrix
 
 from harness.netpol import (
     BoundaryStatus,
     FakeProber,
     Matrix,
     ProbeRun,
-    evaluate,
     judge_boundary,
     load_expectations,
-    load_manifests,
-    load_probe_pods,
     probe_flows,
 )
 
 GATEWAY, SCORER = "gateway/api-gateway", "payments-pci/reference-service"
-
-
-def _matrix() -> Matrix:
-    pods = load_probe_pods(PODS)
-    return evaluate(
-        load_manifests(
-            [BASE, HARDENED],
-            namespace="payments-pci",
-            extra_endpoints=pods.endpoints,
-            extra_namespaces=pods.namespaces,
-        )
-    )
 
 
 def _scorer(matrix: Matrix) -> int:
@@ -78,7 +63,7 @@ def _judge(matrix: Matrix, prober: FakeProber, rounds: int = 3):  # type: ignore
 
 def test_every_flow_as_predicted_passes() -> None:
     """Observed == predicted in every round, nothing unapproved open: pass, rounds recorded."""
-    matrix = _matrix()
+    matrix = reference_matrix(BASE, HARDENED)
     verdict = _judge(matrix, FakeProber(_open(matrix)))
     assert verdict.status is BoundaryStatus.PASS
     assert len(verdict.rounds) == 3
@@ -87,7 +72,7 @@ def test_every_flow_as_predicted_passes() -> None:
 
 def test_a_source_that_gets_through_fails_with_the_requirement() -> None:
     """batch -> scorer connecting during the load: wrong vs prediction and a 1.3.1 violation."""
-    matrix = _matrix()
+    matrix = reference_matrix(BASE, HARDENED)
     leak = ("batch/report-builder", SCORER, "TCP", 8080)
     verdict = _judge(matrix, FakeProber(_open(matrix) | {leak}))
     assert verdict.status is BoundaryStatus.FAIL
@@ -97,14 +82,14 @@ def test_a_source_that_gets_through_fails_with_the_requirement() -> None:
 
 def test_a_failed_control_is_not_verified_never_isolated() -> None:
     """The load path itself not connecting: not verified, even though every denial held."""
-    matrix = _matrix()
+    matrix = reference_matrix(BASE, HARDENED)
     verdict = _judge(matrix, FakeProber(_open(matrix) - {(GATEWAY, SCORER, "TCP", 8080)}))
     assert verdict.status is BoundaryStatus.NOT_VERIFIED
 
 
 def test_no_round_during_the_load_is_not_verified() -> None:
     """A load too short for one probe round proves nothing about the boundary under load."""
-    matrix = _matrix()
+    matrix = reference_matrix(BASE, HARDENED)
     verdict = _judge(matrix, FakeProber(_open(matrix)), rounds=0)
     assert verdict.status is BoundaryStatus.NOT_VERIFIED
     assert "no probe round" in verdict.reasons[0]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netlab_support import BASE, EXPECT, HARDENED, ISSUE8, PODS
+from netlab_support import BASE, EXPECT, HARDENED, ISSUE8, PODS, reference_matrix
 
 from harness.netns import Hook, NftTable, apply_table, chain_text, list_namespaces
 from harness.netpol import (
@@ -22,9 +22,6 @@ from harness.netpol import (
     Observation,
     PolicyLab,
     agent,
-    evaluate,
-    load_manifests,
-    load_probe_pods,
     probe_flows,
 )
 from harness.netpol_job import NetpolInputs, OutputFormat
@@ -33,18 +30,6 @@ from harness.netpol_live_job import LiveOptions, live_job
 pytestmark = pytest.mark.root
 
 _FAST = LiveOptions(tries=2, timeout_s=0.3, parallel=32, service=None)
-
-
-def _matrix(*paths: Path, pods: Path = PODS) -> Matrix:
-    extra = load_probe_pods(pods)
-    return evaluate(
-        load_manifests(
-            list(paths),
-            namespace="payments-pci",
-            extra_endpoints=extra.endpoints,
-            extra_namespaces=extra.namespaces,
-        )
-    )
 
 
 def _live(paths: tuple[Path, ...], options: LiveOptions, pods: Path = PODS, **kw: Any) -> Any:
@@ -106,7 +91,7 @@ def test_issue8_policy_shows_open_cde_egress_and_all_ports(lab_prefix: str, tmp_
 
 def test_a_policy_change_between_runs_is_reflected(lab_prefix: str) -> None:
     """Re-applying changed policies to the same hosts changes what the probes observe."""
-    hardened, loose = _matrix(BASE, HARDENED), _matrix(BASE, ISSUE8)
+    hardened, loose = reference_matrix(BASE, HARDENED), reference_matrix(BASE, ISSUE8)
     refs = [e.ref for e in hardened.endpoints]
     scorer = refs.index("payments-pci/reference-service")
     to_batch = next(
@@ -141,7 +126,7 @@ def test_a_policy_change_between_runs_is_reflected(lab_prefix: str) -> None:
 
 def test_a_failed_positive_control_never_reads_as_isolated(lab_prefix: str) -> None:
     """When nothing connects (enforcement broken), the run is 'not verified', with no results."""
-    matrix = _matrix(BASE, HARDENED)
+    matrix = reference_matrix(BASE, HARDENED)
     with PolicyLab.build(matrix, deny=DenyAction.REJECT) as lab:
         for host in lab.lab.hosts:  # a broken data path: every packet dropped
             apply_table(
@@ -157,7 +142,7 @@ def test_a_failed_positive_control_never_reads_as_isolated(lab_prefix: str) -> N
 
 def test_udp_needs_an_echo(lab_prefix: str) -> None:
     """A UDP send to a port nobody serves is blocked (no echo), the DNS echo server is allowed."""
-    matrix = _matrix(BASE, HARDENED)
+    matrix = reference_matrix(BASE, HARDENED)
     with PolicyLab.build(matrix) as lab:
         src = str(lab.host("batch/report-builder").namespace.path)
         dns = lab.address("kube-system/kube-dns")

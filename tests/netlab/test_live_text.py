@@ -6,18 +6,15 @@ import itertools
 import os
 from pathlib import Path
 
-from netlab_support import BASE, EXPECT, ISSUE8, PODS
+from netlab_support import BASE, EXPECT, ISSUE8, reference_matrix
 
 from harness.netpol import (
     FakeProber,
     LiveStats,
-    evaluate,
     expected_verdicts,
     judge_live,
     live_text,
     load_expectations,
-    load_manifests,
-    load_probe_pods,
     probe_flows,
 )
 
@@ -26,15 +23,7 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "netlab"
 
 def test_issue8_live_text_with_a_wrong_flow_matches_its_golden_file() -> None:
     """Expected/observed/diff tables, a WRONG line, violations with requirement ids, tallies."""
-    pods = load_probe_pods(PODS)
-    matrix = evaluate(
-        load_manifests(
-            [BASE, ISSUE8],
-            namespace="payments-pci",
-            extra_endpoints=pods.endpoints,
-            extra_namespaces=pods.namespaces,
-        )
-    )
+    matrix = reference_matrix(BASE, ISSUE8)
     expectations = load_expectations(EXPECT)
     opened = {(f.from_, f.to, f.protocol, f.port) for f in matrix.flows() if f.allowed}
     # enforcement that lets one predicted-blocked flow through: the lab must say WRONG and V

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from netlab_support import BASE, HARDENED, ISSUE8, PODS
+from netlab_support import BASE, HARDENED, ISSUE8, reference_matrix
 
 from harness.netpol import (
     DenyAction,
     Matrix,
     compile_pod_rules,
-    evaluate,
-    load_manifests,
-    load_probe_pods,
 )
-
-
-def _matrix(*paths: Path, namespace: str = "default", pods: Path | None = PODS) -> Matrix:
-    extra = load_probe_pods(pods) if pods else None
-    return evaluate(
-        load_manifests(
-            list(paths),
-            namespace=namespace,
-            extra_endpoints=extra.endpoints if extra else (),
-            extra_namespaces=extra.namespaces if extra else (),
-        )
-    )
 
 
 def _addresses(matrix: Matrix) -> dict[int, str]:
@@ -39,7 +24,7 @@ def _rules(matrix: Matrix, ref: str, deny: DenyAction = DenyAction.DROP):  # typ
 
 def test_hardened_scorer_gets_both_chains_with_conntrack_first() -> None:
     """The scorer is isolated both ways: conntrack and loopback first, deny last."""
-    m = _matrix(BASE, HARDENED)
+    m = reference_matrix(BASE, HARDENED, namespace="default")
     rules = _rules(m, "payments-pci/reference-service")
     assert rules.ingress is not None
     assert rules.egress is not None
@@ -53,7 +38,7 @@ def test_hardened_scorer_gets_both_chains_with_conntrack_first() -> None:
 
 def test_unselected_pods_get_no_chain() -> None:
     """A pod no policy selects passes everything (no table at all)."""
-    m = _matrix(BASE, HARDENED)
+    m = reference_matrix(BASE, HARDENED, namespace="default")
     rules = _rules(m, "batch/report-builder")
     assert rules.ingress is None
     assert rules.egress is None
@@ -62,7 +47,7 @@ def test_unselected_pods_get_no_chain() -> None:
 
 def test_issue8_policy_isolates_ingress_only_and_admits_nobody() -> None:
     """No policyTypes: ingress only; the podSelector-only peer finds no pod in payments-pci."""
-    m = _matrix(BASE, ISSUE8, namespace="payments-pci")
+    m = reference_matrix(BASE, ISSUE8)
     rules = _rules(m, "payments-pci/reference-service")
     assert rules.egress is None
     assert rules.ingress is not None
@@ -71,7 +56,11 @@ def test_issue8_policy_isolates_ingress_only_and_admits_nobody() -> None:
 
 def test_reject_action_resets_tcp_and_refuses_the_rest() -> None:
     """--deny reject: TCP reset, ICMP admin-prohibited for other protocols."""
-    rules = _rules(_matrix(BASE, HARDENED), "payments-pci/feature-store", DenyAction.REJECT)
+    rules = _rules(
+        reference_matrix(BASE, HARDENED, namespace="default"),
+        "payments-pci/feature-store",
+        DenyAction.REJECT,
+    )
     assert rules.ingress is not None
     assert rules.ingress[-2:] == (
         "meta l4proto tcp counter reject with tcp reset",
@@ -126,7 +115,7 @@ spec:
     - to: [{podSelector: {matchLabels: {app: db}}}]
 """
     )
-    m = _matrix(tmp_path, pods=None)
+    m = reference_matrix(tmp_path, namespace="default", pods=None)
     addr = _addresses(m)
     refs = [e.ref for e in m.endpoints]
     db, app = addr[refs.index("a/db")], addr[refs.index("a/app")]
