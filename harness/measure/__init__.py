@@ -4,6 +4,7 @@ Pure Python over ``hdrh``; nothing here imports Locust or gevent, so the SLO and
 use it in any process.
 """
 
+from harness.measure.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
 from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES, LatencyHistogram
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
 from harness.measure.phase import PhaseMeta
@@ -27,7 +28,9 @@ __all__ = [
     "HIGHEST_US",
     "LOWEST_US",
     "SIGNIFICANT_FIGURES",
+    "SUFFICIENCY_K",
     "Clock",
+    "Distribution",
     "FaultWindow",
     "GeneratorHealth",
     "HistKey",
@@ -44,6 +47,8 @@ __all__ = [
     "RunResult",
     "ScenarioRef",
     "TargetInfo",
+    "distribution",
+    "min_samples",
     "read_hlog",
     "write_hlog",
 ]

@@ -30,9 +30,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+from harness.measure import Distribution, distribution
 from harness.measure.histogram import HIGHEST_US, LatencyHistogram
 from harness.measure.result import Clock, FaultWindow, IntervalRecord, RunResult
-from harness.slo.distribution import Distribution, distribution
 from harness.slo.verdict import Knee, ObjectiveResult
 
 __all__ = [

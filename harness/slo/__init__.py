@@ -6,7 +6,6 @@ here does I/O or imports Locust.
 
 from harness.slo.burn import BurnPeak, EventSeries, event_series, peak_multiwindow_burn
 from harness.slo.compare import compare
-from harness.slo.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
 from harness.slo.evaluate import evaluate
 from harness.slo.knee import find_knee, slo_capacity
 from harness.slo.verdict import (
@@ -22,10 +21,8 @@ from harness.slo.verdict import (
 )
 
 __all__ = [
-    "SUFFICIENCY_K",
     "BurnPeak",
     "Comparison",
-    "Distribution",
     "EventSeries",
     "Knee",
     "KneeStatus",
@@ -36,11 +33,9 @@ __all__ = [
     "Verdict",
     "VerdictStatus",
     "compare",
-    "distribution",
     "evaluate",
     "event_series",
     "find_knee",
-    "min_samples",
     "peak_multiwindow_burn",
     "slo_capacity",
 ]

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from harness.measure import distribution
 from harness.measure.histogram import HIGHEST_US
 from harness.measure.result import IntervalRecord
-from harness.slo.distribution import distribution
 from harness.spec.slo import Sli
 
 __all__ = [

@@ -7,9 +7,10 @@ import pytest
 from scipy.stats import ks_2samp
 from slo_support import hist, lognormal_us, phase, run
 
+from harness.measure import distribution
 from harness.measure.histogram import HIGHEST_US
 from harness.measure.result import RunResult
-from harness.slo import Comparison, MetricComparison, RegressionRule, compare, distribution
+from harness.slo import Comparison, MetricComparison, RegressionRule, compare
 from harness.slo.compare import SHIFT_SAMPLE_CAP, bootstrap_percentile_us, shift_sample
 
 N = 12_000  # a one-minute run at 200 requests/s: enough for p99.9

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slo_support import lognormal_us, nearest_rank, phase, run
 
-from harness.slo import ObjectiveResult, ObjectiveStatus, evaluate, min_samples
+from harness.measure import min_samples
+from harness.slo import ObjectiveResult, ObjectiveStatus, evaluate
 from harness.slo.burn import (
     EventSeries,
     peak_multiwindow_burn,
