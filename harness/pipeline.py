@@ -34,7 +34,7 @@ from harness.spec import (
     default_slo,
     load_scenario,
     load_slo,
-    validate_slo_phases,
+    validate_slo_against,
 )
 from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
 
@@ -98,10 +98,9 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     )
     slo_path = request.slo or scenario.slo_path
     slo = load_slo(slo_path) if slo_path else default_slo()
-    # A misspelled phase in the SLO is a config error now, not an INSUFFICIENT objective later.
-    validate_slo_phases(
-        slo, (p.name for p in scenario.phases), file=str(slo_path or "<default SLO>")
-    )
+    # A misspelled phase or endpoint in the SLO is a config error now, not an INSUFFICIENT
+    # objective after a whole run.
+    validate_slo_against(slo, scenario, file=str(slo_path or "<default SLO>"))
     # Everything that can be wrong with the request is checked before a minute of load is spent.
     baseline = _read_baseline(request.baseline, scenario) if request.baseline else None
     if request.out is not None and request.out.exists() and not request.out.is_dir():

@@ -28,6 +28,8 @@ from harness.spec.slo import (
     default_slo,
     load_slo,
     parse_slo,
+    validate_slo_against,
+    validate_slo_endpoints,
     validate_slo_phases,
 )
 
@@ -51,5 +53,7 @@ __all__ = [
     "parse_slo",
     "read_yaml",
     "scenario_ref",
+    "validate_slo_against",
+    "validate_slo_endpoints",
     "validate_slo_phases",
 ]

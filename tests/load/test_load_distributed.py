@@ -67,7 +67,7 @@ def _workers_of(pid: int, n: int, timeout_s: float) -> list[psutil.Process]:
             procs = [
                 p
                 for p in psutil.Process(pid).children(recursive=True)
-                if "harness.load.worker" in " ".join(p.cmdline())
+                if "harness.entrypoints.worker" in " ".join(p.cmdline())
             ]
         except psutil.NoSuchProcess:
             procs = []
