@@ -98,6 +98,7 @@ def cli() -> None:
 @click.option("--audit-dir", type=click.Path(path_type=Path), help="Audit trail directory.")
 @click.option("--redis-url", help="Feature store in Redis instead of in-process.")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
+@_guarded
 def serve(
     host: str,
     port: int,
@@ -107,6 +108,9 @@ def serve(
     extra: Sequence[str],
 ) -> None:
     """Run the reference fraud-scoring service (extra flags go to the service)."""
+    from harness.target import require_service
+
+    require_service()  # `pip install .` has no service: say how to get it, exit 2
     argv = [sys.executable, "-m", "reference_service", "--host", host, "--port", str(port)]
     argv += ["--workers", str(workers)]
     if audit_dir is not None:
@@ -202,7 +206,7 @@ def run(
 ) -> None:
     """Drive SCENARIO, judge it against its SLO and write the report family."""
     from harness import pipeline
-    from harness.slo.verdict import VerdictStatus
+    from harness.slo import VerdictStatus
 
     outcome = pipeline.run(
         pipeline.RunRequest(

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from harness.audit import render_text, verify_directory
 from harness.errors import ArtifactError, InsufficientData, IntegrityError, UsageError
-from harness.load.options import DEFAULT_WORKER_WAIT_S
-from harness.measure.result import AuditCheck, Clock, RunResult
+from harness.load import DEFAULT_WORKER_WAIT_S
+from harness.measure import AuditCheck, Clock, RunResult
 from harness.report import (
     LoadedReport,
     ReportPaths,
@@ -26,8 +26,7 @@ from harness.report import (
     verify_report_dir,
     write_reports,
 )
-from harness.slo import compare, evaluate
-from harness.slo.verdict import Comparison, RegressionRule, Verdict, VerdictStatus
+from harness.slo import Comparison, RegressionRule, Verdict, VerdictStatus, compare, evaluate
 from harness.spec import (
     Endpoint,
     Scenario,
@@ -36,7 +35,12 @@ from harness.spec import (
     load_slo,
     validate_slo_against,
 )
-from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
+from harness.target import (
+    ServiceKeys,
+    check_target_allowed,
+    launch_reference_service,
+    require_service,
+)
 
 SCORE = Endpoint.SCORE.value  # the histogram name of /v1/score
 
@@ -108,6 +112,8 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     target = request.target or scenario.target
     if target is not None:
         check_target_allowed(target)  # before a single packet leaves
+    else:
+        require_service()  # the embedded service needs `slo-harness[service]`
 
     result = _measure(scenario, request, target)
     verdict = evaluate(result, slo)

@@ -53,10 +53,8 @@ from harness.load import pacing
 from harness.load.health import CpuSampler, ProcessHealth
 from harness.load.http import Reply
 from harness.load.workload import RequestSource, host_port
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.recorder import Recorder
-from harness.measure.result import Outcome
-from harness.spec.scenario import Scenario, ScheduledPhase
+from harness.measure import LatencyHistogram, Outcome, Recorder
+from harness.spec import Scenario, ScheduledPhase
 
 __all__ = ["DRAIN_MARGIN_S", "Engine", "HttpStatusError", "Job", "RequestLog", "Station"]
 

@@ -54,10 +54,8 @@ from harness.load.engine import Engine
 from harness.load.session import RunSpec, build_result, start_engine, write_request_log
 from harness.load.summary import render_summary, summary_json
 from harness.load.user import SloUser
-from harness.measure.hlog import write_hlog
-from harness.measure.result import RunResult, TargetInfo
-from harness.spec.scenario import Endpoint, Scenario, scenario_ref
-from harness.spec.slo import SloSpec
+from harness.measure import RunResult, TargetInfo, write_hlog
+from harness.spec import Endpoint, Scenario, SloSpec, scenario_ref
 from harness.target import (
     check_target_allowed,
     launch_reference_service,

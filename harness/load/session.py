@@ -28,10 +28,8 @@ from harness.load.engine import Engine, RequestLog
 from harness.load.health import ProcessCpuSampler, ProcessHealth, assess
 from harness.load.user import station_of
 from harness.load.workload import ScenarioWorkload
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.recorder import Recorder
-from harness.measure.result import RunResult, ScenarioRef, TargetInfo
-from harness.spec.scenario import Scenario
+from harness.measure import LatencyHistogram, Recorder, RunResult, ScenarioRef, TargetInfo
+from harness.spec import Scenario
 from harness.target import InferInput, check_target_allowed
 
 __all__ = [

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from harness.load.http import build_request
 from harness.payload import PayloadGenerator
-from harness.spec.scenario import Endpoint, EndpointPicker, Scenario
+from harness.spec import Endpoint, EndpointPicker, Scenario
 from harness.target import InferInput
 
 __all__ = ["Prepared", "RequestSource", "ScenarioWorkload", "host_port"]

@@ -10,6 +10,7 @@ from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
 from harness.measure.phase import PhaseMeta
 from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.result import (
+    AuditCheck,
     Clock,
     FaultWindow,
     GeneratorHealth,
@@ -29,6 +30,7 @@ __all__ = [
     "LOWEST_US",
     "SIGNIFICANT_FIGURES",
     "SUFFICIENCY_K",
+    "AuditCheck",
     "Clock",
     "Distribution",
     "FaultWindow",

@@ -14,13 +14,13 @@ from typing import Any
 import msgspec
 import orjson
 
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.result import (
+from harness.measure import (
     AuditCheck,
     Clock,
     FaultWindow,
     GeneratorHealth,
     IntervalRecord,
+    LatencyHistogram,
     Outcome,
     PhaseResult,
     RequestCounts,
@@ -50,7 +50,7 @@ from harness.report.document import (
 )
 from harness.report.provenance import Provenance, redact_url
 from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
-from harness.slo.verdict import Comparison, Knee, ObjectiveResult, Verdict
+from harness.slo import Comparison, Knee, ObjectiveResult, Verdict
 
 __all__ = ["build_document", "canonical_json", "latency_doc", "render_report_json"]
 

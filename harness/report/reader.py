@@ -20,13 +20,13 @@ from typing import Final
 import msgspec
 
 from harness.errors import ArtifactError
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.result import (
+from harness.measure import (
     AuditCheck,
     FaultWindow,
     GeneratorHealth,
     HistKey,
     IntervalRecord,
+    LatencyHistogram,
     PhaseResult,
     RequestCounts,
     RunResult,
@@ -42,7 +42,7 @@ from harness.report.document import (
     RequestsDoc,
 )
 from harness.report.provenance import Provenance
-from harness.slo.verdict import (
+from harness.slo import (
     Comparison,
     Knee,
     MetricComparison,

@@ -21,15 +21,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from harness.measure import Distribution, distribution
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.result import (
+from harness.measure import (
     Clock,
+    Distribution,
     IntervalRecord,
+    LatencyHistogram,
     Outcome,
     PhaseResult,
     RequestCounts,
     RunResult,
+    distribution,
 )
 
 __all__ = [

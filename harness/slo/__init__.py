@@ -7,7 +7,7 @@ here does I/O or imports Locust.
 from harness.slo.burn import BurnPeak, EventSeries, event_series, peak_multiwindow_burn
 from harness.slo.compare import compare
 from harness.slo.evaluate import evaluate
-from harness.slo.knee import find_knee, slo_capacity
+from harness.slo.knee import CONFIRM_WINDOWS, MAX_ERROR_RATIO, find_knee, slo_capacity
 from harness.slo.verdict import (
     Comparison,
     Knee,
@@ -21,6 +21,8 @@ from harness.slo.verdict import (
 )
 
 __all__ = [
+    "CONFIRM_WINDOWS",
+    "MAX_ERROR_RATIO",
     "BurnPeak",
     "Comparison",
     "EventSeries",

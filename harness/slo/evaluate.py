@@ -30,13 +30,19 @@ import math
 from collections.abc import Iterator
 from dataclasses import replace
 
-from harness.measure import distribution, min_samples
-from harness.measure.histogram import HIGHEST_US
-from harness.measure.result import Clock, Outcome, PhaseResult, RunResult
+from harness.measure import (
+    HIGHEST_US,
+    Clock,
+    Outcome,
+    PhaseResult,
+    RunResult,
+    distribution,
+    min_samples,
+)
 from harness.slo.burn import event_series, peak_multiwindow_burn
 from harness.slo.knee import slo_capacity
 from harness.slo.verdict import ObjectiveResult, ObjectiveStatus, Verdict, VerdictStatus
-from harness.spec.slo import (
+from harness.spec import (
     ALL_PHASES,
     AvailabilityObjective,
     BurnRateObjective,

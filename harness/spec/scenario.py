@@ -40,8 +40,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from harness.errors import SpecError
-from harness.measure.phase import PhaseMeta
-from harness.measure.result import PhaseKind, ScenarioRef
+from harness.measure import PhaseKind, PhaseMeta, ScenarioRef
 from harness.spec._load import load_spec
 
 __all__ = [

@@ -3,14 +3,15 @@
 Three jobs, one module each, and this facade is the only import path for callers:
 
 - ``address``: :func:`check_target_allowed`, the loopback / 198.18.0.0/15 rule;
-- ``launch``: :func:`launch_reference_service` and its per-run :class:`ServiceKeys`;
+- ``launch``: :func:`launch_reference_service`, its per-run :class:`ServiceKeys`, and
+  :func:`require_service` (is ``slo-harness[service]`` installed?);
 - ``probe``: :func:`probe_target` (V2 readiness + model identity), :func:`read_infer_input`.
 
 No Locust here: the load package, the pipeline and the entry points all use these functions.
 """
 
 from harness.target.address import ALLOWED_NETWORK, check_target_allowed
-from harness.target.launch import ServiceKeys, launch_reference_service
+from harness.target.launch import ServiceKeys, launch_reference_service, require_service
 from harness.target.probe import InferInput, probe_target, read_infer_input
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "launch_reference_service",
     "probe_target",
     "read_infer_input",
+    "require_service",
 ]

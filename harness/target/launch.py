@@ -10,6 +10,7 @@ service is an optional install, ``slo-harness[service]``).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import secrets
 import signal
@@ -25,12 +26,31 @@ from typing import IO, Final
 
 import httpx
 
-from harness.errors import ServiceStartError
+from harness.errors import ServiceStartError, UsageError
 from harness.target.probe import READY_PATH
 
-__all__ = ["ServiceKeys", "launch_reference_service"]
+__all__ = ["ServiceKeys", "launch_reference_service", "require_service"]
 
 _STDERR_TAIL_LINES: Final = 20
+#: What ``python -m reference_service`` cannot start without (``slo-harness[service]``).
+SERVICE_MODULES: Final = ("reference_service", "onnxruntime", "uvicorn")
+
+
+def require_service() -> None:
+    """UsageError (exit 2) naming the fix when the reference service is not installed."""
+    missing = [name for name in SERVICE_MODULES if not _installed(name)]
+    if missing:
+        raise UsageError(
+            f"the reference service is not installed ({', '.join(missing)} missing): "
+            "pip install 'slo-harness[service]', or point the run at a service with --target"
+        )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken or blocked installation is not an installation
+        return False
 
 
 def _free_port() -> int:
@@ -92,6 +112,7 @@ def launch_reference_service(
     SIGKILLed harness (no ``finally`` runs) would leave it serving; with it, it shuts down
     gracefully within about a second.
     """
+    require_service()
     with contextlib.ExitStack() as stack:
         if audit_dir is None:
             audit_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="slo-audit-")))
