@@ -98,7 +98,10 @@ def default_out_dir(reports_root: Path, scenario_name: str, now: datetime | None
 def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutcome:
     """Measure a scenario, judge it against its SLO (and baseline), write the report family."""
     scenario = load_scenario(request.scenario).with_overrides(
-        rate=request.rate, duration_s=request.duration_s, target=request.target
+        rate=request.rate,
+        duration_s=request.duration_s,
+        target=request.target,
+        file=str(request.scenario),
     )
     slo_path = request.slo or scenario.slo_path
     slo = load_slo(slo_path) if slo_path else default_slo()
@@ -111,7 +114,8 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
         raise UsageError(f"{request.out}: --out exists and is not a directory")
     target = request.target or scenario.target
     if target is not None:
-        check_target_allowed(target)  # before a single packet leaves
+        # Before a single packet leaves; the message says where the target came from.
+        _check_target(target, "--target" if request.target else f"{request.scenario}: $.target")
     else:
         require_service()  # the embedded service needs `slo-harness[service]`
 
@@ -142,6 +146,13 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     paths = write_reports(out_dir, result, verdict, provenance, comparison)
     latest = _point_latest(reports_root, out_dir) if request.out is None else None
     return RunOutcome(verdict, comparison, paths, out_dir, latest)
+
+
+def _check_target(target: str, where: str) -> None:
+    try:
+        check_target_allowed(target)
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> RunResult:

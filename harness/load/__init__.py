@@ -9,6 +9,7 @@ Map:
 - ``runner``: :func:`run_scenario` (target, local or master + local workers, progress, result);
 - ``engine``: the scheduler greenlet and the pool of connection slots (the design is there);
 - ``user``: the Locust user that is one slot; ``http``: the lean HTTP/1.1 client;
+- ``schedule``: intended send times from the scenario's rate (pure; exported here);
 - ``pacing``: precise wake-ups; ``workload``: request bytes from the scenario's mix and payload;
 - ``session``: one process's share of a run; ``distributed``: master/worker messages and the
   exact merge; ``health``: the generator's self-watch; ``progress``: the terminal view;
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from harness.load.options import DEFAULT_WORKER_WAIT_S, RunOptions
+from harness.load.schedule import EndpointPicker, arrivals, intended_times
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,7 +32,16 @@ if TYPE_CHECKING:
     from harness.measure import RunResult
     from harness.spec import Scenario, SloSpec
 
-__all__ = ["DEFAULT_WORKER_WAIT_S", "RunOptions", "install_plugin", "run_scenario", "run_worker"]
+__all__ = [
+    "DEFAULT_WORKER_WAIT_S",
+    "EndpointPicker",
+    "RunOptions",
+    "arrivals",
+    "install_plugin",
+    "intended_times",
+    "run_scenario",
+    "run_worker",
+]
 
 
 def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:

@@ -140,7 +140,7 @@ def _register(state: _PluginState) -> None:
         if opts is not None and (opts.slo_rate or opts.slo_duration):
             try:
                 state.scenario = state.scenario.with_overrides(
-                    rate=opts.slo_rate, duration_s=opts.slo_duration
+                    rate=opts.slo_rate, duration_s=opts.slo_duration, file=str(state.path)
                 )
             except HarnessError as exc:
                 sys.stderr.write(f"slo-harness: error: {exc}\n")
