@@ -82,7 +82,7 @@ def test_the_untouched_copy_keeps_every_contract(tree: Path) -> None:
             "harness layers",
         ),
         (
-            {"harness/netns/__init__.py": "from harness.measure import Recorder\n"},
+            {"+harness/netns/lab.py": "from harness.measure import Recorder\n"},
             "harness layers",
         ),
         ({"reference_service/_peek.py": "import harness.errors\n"}, "reference_service never"),
@@ -102,7 +102,7 @@ def test_a_forbidden_import_breaks_the_contract(
 ) -> None:
     """One added forbidden import makes lint-imports exit non-zero naming the broken contract.
 
-    The netns/netpol cases show optional layers: absent today, checked once the package exists.
+    The netpol case shows an optional layer: absent today, checked once the package exists.
     """
     for rel, text in files.items():
         path = tree / rel.removeprefix("+")
