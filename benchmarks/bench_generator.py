@@ -3,7 +3,7 @@
 ``python benchmarks/bench_generator.py`` (``--quick`` halves the durations; ``--json PATH``
 writes the numbers atomically; ``--check`` exits 1 if a target is missed). Prints Markdown rows.
 
-1. **Fidelity**: the known-latency target (``benchmarks/targets/latency_target.py``: 98% at 2 ms,
+1. **Fidelity**: the known-latency target (``harness/testing/latency_target.py``: 98% at 2 ms,
    every 50th request 40 ms) pinned to CPU 1; ``wrk -c1 -t1 --latency`` and our generator
    (200 requests/s, open model) both pinned to CPU 0 and run *at the same time* against it, so
    both see the same target in the same state. Target: our p50 and p99 (intended clock) within
@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from targets.latency_target import launched  # benchmarks/ is this script's sys.path[0]
+from harness.testing import latency_target as launched
 
 ROOT = Path(__file__).resolve().parents[1]
 GEN_CPU = "0"
