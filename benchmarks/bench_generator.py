@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -42,6 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.files import atomic_write_bytes
 from harness.testing import latency_target as launched
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -361,10 +361,7 @@ def report(fid: dict[str, Any], co: dict[str, Any], ovh: dict[str, Any]) -> tupl
 
 
 def _write_json(path: Path, data: object) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(data, indent=2).encode(), mode=0o644)
 
 
 def main(argv: list[str] | None = None) -> int:
