@@ -33,8 +33,10 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     """If the write fails (here: fsync), the old content stays and the temp file is removed."""
     path = tmp_path / "keep.txt"
     path.write_bytes(b"old")
-    with mock.patch("harness.files.os.fsync", side_effect=OSError("disk full")):
-        with pytest.raises(OSError, match="disk full"):
-            atomic_write_bytes(path, b"half")
+    with (
+        mock.patch("harness.files.os.fsync", side_effect=OSError("disk full")),
+        pytest.raises(OSError, match="disk full"),
+    ):
+        atomic_write_bytes(path, b"half")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
