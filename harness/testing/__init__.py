@@ -5,7 +5,8 @@
   verdict or a report can be checked without load;
 - :func:`latency_target`: a loopback HTTP target whose latency distribution is known by
   construction (98% at 2 ms, 2% at 40 ms by default; an optional stall), started as a subprocess
-  and always stopped, to check a generator's numbers against the truth.
+  and always stopped, to check a generator's numbers against the truth;
+- :func:`wait_until`: poll observable state with a bound, instead of sleeping a guessed time.
 
 Used by the project's own tests and benchmarks; nothing in the harness imports it (it sits on the
 top floor of the import contract) and it needs no test framework.
@@ -23,6 +24,7 @@ from harness.testing.runs import (
     phase,
     run_result,
 )
+from harness.testing.waiting import wait_until
 
 __all__ = [
     "FAILED_LATENCY_US",
@@ -35,4 +37,5 @@ __all__ = [
     "nearest_rank",
     "phase",
     "run_result",
+    "wait_until",
 ]
