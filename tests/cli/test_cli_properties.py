@@ -10,6 +10,9 @@ overrides, the target rule, the SLO-vs-scenario checks, the baseline and --out c
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -143,6 +146,7 @@ def invocations(draw: st.DrawFn, workdir: Path) -> list[str]:
 
 
 _WORKDIR = Path(tempfile.mkdtemp(prefix="slo-cli-props-"))
+atexit.register(shutil.rmtree, _WORKDIR, ignore_errors=True)  # Hypothesis forbids tmp_path here
 
 
 @settings(
@@ -153,7 +157,7 @@ _WORKDIR = Path(tempfile.mkdtemp(prefix="slo-cli-props-"))
 @given(args=invocations(_WORKDIR))
 def test_run_never_fails_with_an_internal_error(args: list[str]) -> None:
     """Generated flags and scenario/SLO overrides: exit 0-3, no "internal error", no traceback."""
-    with mock.patch.object(pipeline, "_measure", _no_load):
+    with contextlib.chdir(_WORKDIR), mock.patch.object(pipeline, "_measure", _no_load):
         result = CliRunner().invoke(cli, args, catch_exceptions=True)
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         args,
@@ -179,7 +183,8 @@ def test_other_commands_never_fail_with_an_internal_error(
 ) -> None:
     """compare / report / audit with missing, wrong-kind or empty paths: exit 0-3, no crash."""
     args = [*command, *(str(_WORKDIR / p) if p else "" for p in paths)]
-    result = CliRunner().invoke(cli, args, catch_exceptions=True)
+    with contextlib.chdir(_WORKDIR):  # "" is the current directory: never the repository
+        result = CliRunner().invoke(cli, args, catch_exceptions=True)
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(
         result.exception
     )
@@ -189,7 +194,7 @@ def test_other_commands_never_fail_with_an_internal_error(
 
 def test_the_stub_is_reached_by_a_valid_invocation() -> None:
     """The property above can reach the load step: a valid run stops there with exit 3."""
-    with mock.patch.object(pipeline, "_measure", _no_load):
+    with contextlib.chdir(_WORKDIR), mock.patch.object(pipeline, "_measure", _no_load):
         result = CliRunner().invoke(
             cli, ["run", str(ROOT / "scenarios" / "steady.yaml"), "--out", str(_WORKDIR / "v")]
         )
