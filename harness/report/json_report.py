@@ -97,6 +97,7 @@ def build_document(
             workers=result.workers,
         ),
         scenario=to_doc(result.scenario, ScenarioDoc),
+        # placement (NetworkPlacement -> PlacementDoc) is converted by msgspec with the rest
         target=to_doc(result.target, TargetDoc, url=redact_url(result.target.url)),
         generator=_generator(result.generator),
         verdict=verdict.status,

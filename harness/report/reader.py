@@ -149,7 +149,7 @@ def _phase(p: PhaseDoc) -> PhaseResult:
 def _run_result(doc: ReportDoc) -> RunResult:
     return RunResult(
         scenario=from_doc(doc.scenario, ScenarioRef),
-        target=from_doc(doc.target, TargetInfo),
+        target=from_doc(doc.target, TargetInfo),  # with its placement, if any
         started_at=doc.run.started_at,
         ended_at=doc.run.ended_at,
         phases=tuple(_phase(p) for p in doc.phases),

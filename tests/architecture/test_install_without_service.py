@@ -18,12 +18,9 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICE_ONLY = ("onnxruntime", "uvicorn", "uvloop", "httptools", "redis", "prometheus-client")
+SERVICE_ONLY = ("onnxruntime", "redis", "prometheus-client")
 BLOCKED = (
     "onnxruntime",
-    "uvicorn",
-    "uvloop",
-    "httptools",
     "redis",
     "prometheus_client",
     "reference_service",
@@ -50,7 +47,11 @@ _SCRIPT = textwrap.dedent(
 
     sys.meta_path.insert(0, Block())
     import harness
-    names = [m.name for m in pkgutil.walk_packages(harness.__path__, "harness.")]
+    names = [
+        m.name
+        for m in pkgutil.walk_packages(harness.__path__, "harness.")
+        if not m.name.endswith(".__main__")  # runs its program on import
+    ]
     for name in names:
         importlib.import_module(name)
     loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
