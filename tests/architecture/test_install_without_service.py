@@ -27,7 +27,6 @@ BLOCKED = (
     "sklearn",
     "skl2onnx",
     "onnx",
-    "jsonschema",
     "hypothesis",
     "pytest",
     "importlinter",
