@@ -52,7 +52,7 @@ __all__ = [
     "report_schema",
 ]
 
-SCHEMA_VERSION: Final = "1.1"  # 1.1 added ``capacity``
+SCHEMA_VERSION: Final = "1.2"  # 1.1 added ``capacity``, 1.2 ``audit.heads``
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -261,6 +261,9 @@ class AuditDoc(_Doc, frozen=True, kw_only=True):
     records: Annotated[int, msgspec.Meta(ge=0, description="decision records on disk")]
     streams: Count
     problems: list[str]
+    heads: list[str] = msgspec.field(default_factory=list)
+    """Each stream's chain head, ``STREAM:SEQ:MAC``: the anchor `audit verify
+    --expect-heads-from` checks, so removed newest records or segments are detected."""
 
 
 class RunDoc(_Doc, frozen=True, kw_only=True):
