@@ -22,8 +22,8 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
-from harness.measure.result import Clock, Outcome, PhaseKind
-from harness.slo.verdict import KneeStatus, ObjectiveStatus, RegressionRule, VerdictStatus
+from harness.measure import Clock, Outcome, PhaseKind
+from harness.slo import KneeStatus, ObjectiveStatus, RegressionRule, VerdictStatus
 
 __all__ = [
     "SCHEMA_ID",
