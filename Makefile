@@ -30,6 +30,7 @@ test-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache  # the layer contract of docs/ARCHITECTURE.md (.importlinter)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

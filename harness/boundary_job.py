@@ -30,22 +30,25 @@ from typing import Final
 from harness import pipeline
 from harness.errors import UsageError
 from harness.netpol import (
+    AUTO_SERVICE,
     BoundaryMonitor,
     Expectations,
+    LiveOptions,
     Matrix,
     PciRunSection,
     PolicyLab,
     ProbeRun,
     build_evidence,
     check,
+    control_first,
     expected_verdicts,
     flow_expectations,
     judge_boundary,
     lint,
     probe_flows,
+    service_endpoint,
 )
 from harness.netpol_job import NetpolInputs, _load, _tool_version
-from harness.netpol_live_job import AUTO_SERVICE, LiveOptions, control_first, service_endpoint
 from harness.placement import Placement
 
 __all__ = ["BoundaryRequest", "run_with_boundary"]

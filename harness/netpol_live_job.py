@@ -26,63 +26,28 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 from harness.errors import UsageError
 from harness.netpol import (
-    Matrix,
-    Protocol,
+    Endpoint,
+    LiveOptions,
+    LiveStats,
+    PolicyLab,
+    ServedPort,
+    control_first,
     expected_verdicts,
     flow_expectations,
+    judge_live,
+    live_text,
     probe_flows,
+    service_endpoint,
     to_json,
 )
-from harness.netpol.lab import PolicyLab, ServedPort
-from harness.netpol.live import LiveStats, judge_live, live_text
-from harness.netpol.model import Endpoint
-from harness.netpol.nftgen import DenyAction
 from harness.netpol_job import NetpolInputs, NetpolOutcome, OutputFormat, _evidence, _load
 from harness.target import ServiceKeys, launch_reference_service
 
-__all__ = ["AUTO_SERVICE", "LiveOptions", "control_first", "live_job", "service_endpoint"]
-
-#: ``--service auto``: the endpoint labelled ``app=reference-service``, if the manifests have one.
-AUTO_SERVICE: Final = "auto"
-_SERVICE_LABEL: Final = ("app", "reference-service")
-
-
-@dataclass(frozen=True, slots=True)
-class LiveOptions:
-    """How to probe: tries per flow, connect timeout, flows at once, deny action, the service."""
-
-    tries: int = 3
-    timeout_s: float = 0.5
-    parallel: int = 16
-    deny: DenyAction = DenyAction.DROP
-    service: str | None = AUTO_SERVICE  # endpoint ref, "auto", or None: plain listeners only
-
-
-def service_endpoint(matrix: Matrix, choice: str | None) -> tuple[Endpoint, int] | None:
-    """The endpoint the real reference service runs in, and its TCP port (named ``http`` first)."""
-    if choice is None:
-        return None
-    if choice == AUTO_SERVICE:
-        found = [e for e in matrix.endpoints if _SERVICE_LABEL in e.labels and e.is_pod]
-        if not found:
-            return None
-        endpoint = found[0]
-    else:
-        match = [e for e in matrix.endpoints if e.ref == choice]
-        if not match:
-            raise UsageError(f"--service {choice}: expected one of the pods (namespace/name)")
-        endpoint = match[0]
-    tcp = [p for p in endpoint.ports if p.protocol is Protocol.TCP]
-    if not tcp:
-        raise UsageError(f"--service {endpoint.ref}: the workload declares no TCP port")
-    port = next((p for p in tcp if p.name == "http"), tcp[0])
-    return endpoint, port.port
+__all__ = ["live_job"]
 
 
 @contextlib.contextmanager
@@ -106,28 +71,6 @@ def _service(lab: PolicyLab, chosen: tuple[Endpoint, int] | None) -> Iterator[st
             ) as url,
         ):
             yield f"{endpoint.ref} TCP/{port} ({url}, reference_service)"
-
-
-def control_first(
-    matrix: Matrix,
-    chosen: tuple[Endpoint, int] | None,
-    want: dict[tuple[int, int], tuple[bool, str, str]],
-) -> list[tuple[int, int]]:
-    """Every flow, the best positive control first: an allowed flow into the real service, else
-    a required (approved) flow, else the engine's first allowed flow (``probe_flows`` picks the
-    first allowed flow of the list as its control)."""
-    pairs = list(matrix.pairs())
-
-    def rank(pair: tuple[int, int]) -> int:
-        if not matrix.is_allowed(*pair):
-            return 3
-        slot = matrix.slots[pair[1]]
-        if chosen is not None and matrix.endpoints[slot.endpoint].ref == chosen[0].ref:
-            return 0 if slot.port == chosen[1] else 1
-        return 1 if want.get(pair, (False,))[0] else 2
-
-    best = min(pairs, key=rank, default=None)
-    return pairs if best is None else [best, *(p for p in pairs if p != best)]
 
 
 def live_job(

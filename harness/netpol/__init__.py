@@ -44,13 +44,23 @@ from harness.netpol.expect import (
 from harness.netpol.kubectl import KubectlProber
 from harness.netpol.lab import LabProber, PolicyLab, ServedPort
 from harness.netpol.lint import Finding, Severity, lint
-from harness.netpol.live import LiveOutcome, LiveStats, judge_live, live_text
+from harness.netpol.live import (
+    AUTO_SERVICE,
+    LiveOptions,
+    LiveOutcome,
+    LiveStats,
+    control_first,
+    judge_live,
+    live_text,
+    service_endpoint,
+)
 from harness.netpol.load import DEFAULT_NAMESPACE, collect_files, load_manifests
 from harness.netpol.model import (
     Direction,
     Endpoint,
     EndpointKind,
     ManifestSet,
+    Namespace,
     Policy,
     Protocol,
 )
@@ -80,6 +90,7 @@ from harness.netpol.render import (
 )
 
 __all__ = [
+    "AUTO_SERVICE",
     "DEFAULT_NAMESPACE",
     "EVIDENCE_SCHEMA_VERSION",
     "BoundaryMonitor",
@@ -101,10 +112,12 @@ __all__ = [
     "FlowVerdict",
     "KubectlProber",
     "LabProber",
+    "LiveOptions",
     "LiveOutcome",
     "LiveStats",
     "ManifestSet",
     "Matrix",
+    "Namespace",
     "Observation",
     "PciRequirement",
     "PciRunSection",
@@ -132,6 +145,7 @@ __all__ = [
     "check_text",
     "collect_files",
     "compile_pod_rules",
+    "control_first",
     "diff",
     "diff_json",
     "diff_text",
@@ -152,6 +166,7 @@ __all__ = [
     "matrix_text",
     "pci_requirements",
     "probe_flows",
+    "service_endpoint",
     "to_json",
     "with_probe_run",
 ]

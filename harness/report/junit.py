@@ -21,9 +21,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Final
 
-from harness.measure.result import AuditCheck
+from harness.measure import AuditCheck
 from harness.report.provenance import Provenance
-from harness.slo.verdict import (
+from harness.slo import (
     Comparison,
     MetricComparison,
     ObjectiveResult,

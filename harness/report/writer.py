@@ -22,8 +22,7 @@ from typing import Final
 
 from harness.errors import UsageError
 from harness.files import atomic_write_bytes, sha256_bytes
-from harness.measure.hlog import write_hlog
-from harness.measure.result import RunResult
+from harness.measure import RunResult, write_hlog
 from harness.netpol import PciRunSection
 from harness.report.csv_report import render_windows_csv
 from harness.report.html_report import render_report_html
@@ -35,7 +34,7 @@ from harness.report.pan_guard import check_no_pans
 from harness.report.provenance import Provenance
 from harness.report.reader import REPORT_FILE, decode_report
 from harness.report.stats import interval_rows
-from harness.slo.verdict import Comparison, Verdict
+from harness.slo import Comparison, Verdict
 
 __all__ = ["ARTIFACT_FILES", "ReportPaths", "write_reports"]
 
