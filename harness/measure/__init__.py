@@ -6,6 +6,7 @@ use it in any process.
 
 from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES, LatencyHistogram
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
+from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
 from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.result import (
@@ -33,6 +34,7 @@ __all__ = [
     "HistKey",
     "HlogInterval",
     "IntervalRecord",
+    "IntervalSample",
     "LatencyHistogram",
     "LiveStats",
     "Outcome",
@@ -41,6 +43,7 @@ __all__ = [
     "PhaseResult",
     "Recorder",
     "RequestCounts",
+    "RunObserver",
     "RunResult",
     "ScenarioRef",
     "TargetInfo",

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from harness.measure.result import Clock, Outcome, PhaseKind
+from harness.report.gameday import GameDayDoc
 from harness.slo.verdict import KneeStatus, ObjectiveStatus, RegressionRule, VerdictStatus
 
 __all__ = [
@@ -51,7 +52,7 @@ __all__ = [
     "report_schema",
 ]
 
-SCHEMA_VERSION: Final = "1.1"  # 1.1 added ``capacity``
+SCHEMA_VERSION: Final = "1.2"  # 1.1 added ``capacity``, 1.2 ``gameday``
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -347,6 +348,10 @@ class ReportDoc(_Doc, frozen=True, kw_only=True):
     audit: AuditDoc | None
     comparison: ComparisonDoc | None
     provenance: ProvenanceDoc
+    gameday: Annotated[
+        GameDayDoc | None,
+        msgspec.Meta(description="the game day this run was (since 1.2; null for plain runs)"),
+    ] = None
 
 
 def report_schema() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from harness.chaos.gameday import Journal
 from harness.measure.histogram import LatencyHistogram
 from harness.measure.result import (
     AuditCheck,
@@ -48,6 +49,7 @@ from harness.report.document import (
     ScenarioDoc,
     TargetDoc,
 )
+from harness.report.gameday import gameday_doc
 from harness.report.provenance import Provenance, redact_url
 from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
 from harness.slo.verdict import Comparison, Knee, ObjectiveResult, Verdict
@@ -68,9 +70,10 @@ def render_report_json(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None = None,
+    journal: Journal | None = None,
 ) -> bytes:
-    """``report.json``'s bytes for a run."""
-    return canonical_json(build_document(result, verdict, provenance, comparison))
+    """``report.json``'s bytes for a run (``journal``: the game day it was, if any)."""
+    return canonical_json(build_document(result, verdict, provenance, comparison, journal))
 
 
 def build_document(
@@ -78,6 +81,7 @@ def build_document(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None = None,
+    journal: Journal | None = None,
 ) -> ReportDoc:
     """The typed ``report.json`` document of a run."""
     return ReportDoc(
@@ -109,6 +113,7 @@ def build_document(
         audit=None if result.audit is None else _audit(result.audit),
         comparison=None if comparison is None else _comparison(comparison),
         provenance=msgspec.convert(provenance, ProvenanceDoc, from_attributes=True),
+        gameday=None if journal is None else gameday_doc(journal),
     )
 
 

@@ -1,0 +1,67 @@
+"""Game days: scripted faults under live load, judged on rolling windows of the harness's signals.
+
+Pure parts (no Locust, no gevent, no I/O beyond the guard's ledger and the faults themselves):
+
+- ``plan``: the game-day file laid onto the run's clock, time-scaled;
+- ``abort``: abort conditions on rolling 1 s windows (a breach that lasts N seconds);
+- ``judge``: SLO objectives on a window of intervals; ``metrics``: per-step held / time to
+  detect / time to recover / budget burned, steady state before / during / after;
+- ``guard``: ledger first, inject, verify; roll back, verify gone (minimal; the chaos core's
+  guard plugs in through the same protocol);
+- ``controller``: the :class:`~harness.measure.observe.RunObserver` that runs the timeline;
+- ``journal``: ``journal.json``'s structs; ``dashboard``: the live terminal view;
+- ``chaosmesh``: the equivalent Chaos Mesh manifests (``--export chaos-mesh``).
+
+The job that puts them together with the load and the reports is :mod:`harness.gameday_job`
+(pipeline level: this package may not import ``harness.load``).
+"""
+
+from harness.chaos.gameday.abort import AbortMonitor, ConditionState, ConditionStatus, Trip
+from harness.chaos.gameday.controller import GameDayController, LiveView, Outcome, ScheduledFault
+from harness.chaos.gameday.dashboard import LineView, RichView
+from harness.chaos.gameday.guard import FaultGuard, FaultRecord, MiniGuard, RollbackStatus
+from harness.chaos.gameday.journal import Journal, StepDoc, StepStatus
+from harness.chaos.gameday.judge import Check, fill_gaps, holds, judge, merge
+from harness.chaos.gameday.metrics import (
+    Budgets,
+    SteadyState,
+    StepMetrics,
+    budgets_of,
+    measure_step,
+    steady_state,
+)
+from harness.chaos.gameday.plan import Plan, PlannedStep, make_plan
+
+__all__ = [
+    "AbortMonitor",
+    "Budgets",
+    "Check",
+    "ConditionState",
+    "ConditionStatus",
+    "FaultGuard",
+    "FaultRecord",
+    "GameDayController",
+    "Journal",
+    "LineView",
+    "LiveView",
+    "MiniGuard",
+    "Outcome",
+    "Plan",
+    "PlannedStep",
+    "RichView",
+    "RollbackStatus",
+    "ScheduledFault",
+    "SteadyState",
+    "StepDoc",
+    "StepMetrics",
+    "StepStatus",
+    "Trip",
+    "budgets_of",
+    "fill_gaps",
+    "holds",
+    "judge",
+    "make_plan",
+    "measure_step",
+    "merge",
+    "steady_state",
+]

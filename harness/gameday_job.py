@@ -1,0 +1,441 @@
+"""The ``gameday`` job: a game-day file -> load with faults on a timeline -> journal and reports.
+
+Order of work (docs/ARCHITECTURE.md, "Data flow of a game day"):
+
+1. parse the file (exit 2 on any problem), lay it onto the run's clock (``--time-scale``);
+   ``--export chaos-mesh DIR`` writes the equivalent manifests; ``--dry-run`` stops here;
+2. check that every fault kind can be built here (and root where needed), then sweep the ledger's
+   orphans (faults left by a harness that was SIGKILLed);
+3. set up what the faults need *around* the run (environments registered by the fault modules:
+   a proxy in the path, namespaces), start the reference service when there is no target, build
+   every fault, and run the load with the :class:`GameDayController` as its live observer: faults
+   go on and off at their times from the observer thread, abort conditions are judged per second;
+4. whatever happened (normal end, abort condition, failed fault, exception, Ctrl-C), every fault is
+   rolled back and verified gone before this function returns or raises;
+5. measure each step from the run's interval series, write ``journal.json`` and the report family
+   (fault windows shaded, per-step table) under one manifest.
+
+Exit codes are decided in ``harness.cli`` from :class:`GameDayOutcome` (0 held everywhere,
+1 deviated or aborted by a condition, 3 a fault failed or the run could not be measured).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import msgspec
+import psutil
+
+from harness.chaos.factory import FAULT_FACTORY, FaultContext, FaultFactory, Stage
+from harness.chaos.gameday import (
+    GameDayController,
+    Journal,
+    LineView,
+    LiveView,
+    MiniGuard,
+    Outcome,
+    Plan,
+    RichView,
+    ScheduledFault,
+    budgets_of,
+    fill_gaps,
+    make_plan,
+    measure_step,
+    steady_state,
+)
+from harness.chaos.gameday.chaosmesh import export_chaos_mesh
+from harness.chaos.gameday.journal import (
+    AbortDoc,
+    condition_docs,
+    plan_blast,
+    rollback_doc,
+    steady_doc,
+    step_doc,
+)
+from harness.errors import FaultError, UsageError
+from harness.files import atomic_write_bytes
+from harness.ledger import Ledger, SweepItem, sweep
+from harness.measure import FaultWindow, IntervalSample, RunResult
+from harness.report import ReportPaths, collect_provenance, write_reports
+from harness.slo import evaluate
+from harness.slo.verdict import Verdict
+from harness.spec.gameday import GameDay, load_gameday
+from harness.spec.slo import LatencyObjective
+from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
+
+__all__ = [
+    "JOURNAL_FILE",
+    "GameDayOutcome",
+    "GameDayRequest",
+    "render_timeline",
+    "run_gameday",
+    "samples_from_result",
+]
+
+JOURNAL_FILE = "journal.json"
+
+
+@dataclass(frozen=True, slots=True)
+class GameDayRequest:
+    """Everything ``slo-harness gameday`` was asked for."""
+
+    file: Path
+    target: str | None = None
+    out: Path | None = None
+    time_scale: float = 1.0
+    dry_run: bool = False
+    export_chaos_mesh: Path | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class GameDayOutcome:
+    """What the job produced (``journal`` None for a dry run)."""
+
+    plan: Plan
+    timeline_text: str
+    journal: Journal | None = None
+    verdict: Verdict | None = None
+    generator_valid: bool = True
+    paths: ReportPaths | None = None
+    out_dir: Path | None = None
+    exported: tuple[Path, ...] = ()
+    swept: tuple[SweepItem, ...] = ()
+
+
+def run_gameday(
+    request: GameDayRequest,
+    *,
+    reports_root: Path = Path("reports"),
+    factory: FaultFactory = FAULT_FACTORY,
+    ledger: Ledger | None = None,
+    stream: TextIO | None = None,
+) -> GameDayOutcome:
+    """See the module docstring."""
+    gameday = load_gameday(request.file)
+    try:
+        plan = make_plan(gameday, request.time_scale)
+    except ValueError as exc:
+        raise UsageError(f"--time-scale: {exc}") from None
+    text = render_timeline(gameday, plan, factory)
+    exported: tuple[Path, ...] = ()
+    if request.export_chaos_mesh is not None:
+        exported = tuple(export_chaos_mesh(gameday, request.export_chaos_mesh))
+    if request.dry_run:
+        return GameDayOutcome(plan, text, exported=exported)
+    target = request.target or gameday.scenario.target
+    if target is not None:
+        check_target_allowed(target)
+    specs = [s.fault for s in plan.steps]
+    factory.check(specs)
+    needs_root = sorted({s.fault.kind for s in plan.steps if s.fault.requires_root})
+    if needs_root and os.geteuid() != 0:
+        raise FaultError(f"fault kinds {', '.join(needs_root)} need root (namespaces, cgroups)")
+    if request.out is not None and request.out.exists() and not request.out.is_dir():
+        raise UsageError(f"{request.out}: --out exists and is not a directory")
+    ledger = ledger or Ledger()
+    swept = tuple(sweep(ledger))
+    out_dir = request.out or _default_out(reports_root, gameday)
+    run = _Run(gameday, plan, factory, ledger, stream or sys.stderr, request.progress)
+    try:
+        result = run.measure(target)
+    except BaseException:
+        run.write_interrupted_journal(out_dir)
+        raise
+    return _finish(run, result, request, out_dir, text, exported, swept)
+
+
+def _default_out(reports_root: Path, gameday: GameDay) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return reports_root / "gamedays" / f"{stamp}-{gameday.path.stem}"
+
+
+class _Run:
+    """One game day's live part: environments, service, faults, load, rollback."""
+
+    def __init__(
+        self,
+        gameday: GameDay,
+        plan: Plan,
+        factory: FaultFactory,
+        ledger: Ledger,
+        stream: TextIO,
+        progress: bool,
+    ) -> None:
+        self.gameday = gameday
+        self.plan = plan
+        self.factory = factory
+        self.ledger = ledger
+        self.stream = stream
+        self.progress = progress
+        self.controller: GameDayController | None = None
+        self.started_at = datetime.now(UTC)
+        self.result: RunResult | None = None
+
+    def measure(self, target: str | None) -> RunResult:
+        """Run the load with the timeline; every fault is off again when this returns/raises."""
+        from harness import load  # Locust/gevent only from here on
+
+        specs = [s.fault for s in self.plan.steps]
+        scenario = self.gameday.scenario.with_overrides(duration_s=self.plan.gameday_s)
+        options = load.RunOptions(progress=False, scenario_path=self.gameday.scenario_path)
+        base = FaultContext(target_url=target, started_by_harness=target is None)
+        with (
+            self.factory.environment(specs, base, Stage.BEFORE_SERVICE) as ctx,
+            self._service(ctx) as ctx,
+            self.factory.environment(specs, ctx, Stage.AFTER_SERVICE) as ctx,
+        ):
+            faults = [ScheduledFault(s, self.factory.build(s.fault, ctx)) for s in self.plan.steps]
+            controller = GameDayController(
+                self.plan, faults, lambda clock: MiniGuard(self.ledger, clock), self._view()
+            )
+            self.controller = controller
+            try:
+                assert ctx.target_url is not None
+                self.result = load.run_scenario(
+                    scenario, replace(options, target=ctx.target_url), controller
+                )
+            finally:
+                controller.guard.rollback_all()
+            self.started_at = self.result.started_at
+        # The embedded service has stopped and flushed: its audit trail is checked in _service.
+        return self.result
+
+    @contextlib.contextmanager
+    def _service(self, ctx: FaultContext) -> Iterator[FaultContext]:
+        if ctx.target_url is not None:
+            yield ctx
+            return
+        from harness.pipeline import check_audit_trail
+
+        with tempfile.TemporaryDirectory(prefix="slo-gameday-") as tmp:
+            keys = ServiceKeys.create(Path(tmp))
+            args = (*keys.service_args(), *ctx.service_args)
+            with launch_reference_service(audit_dir=keys.audit_dir, extra_args=args) as url:
+                yield replace(ctx, target_url=url, service_pid=_service_pid(url))
+            if self.result is not None:
+                audit = check_audit_trail(keys.audit_dir, keys.audit_key, self.result)
+                target = replace(self.result.target, started_by_harness=True)
+                self.result = replace(self.result, audit=audit, target=target)
+
+    def _view(self) -> LiveView | None:
+        if not self.progress:
+            return None
+        latency = next(
+            (o for o in self.gameday.hypothesis.objectives if isinstance(o, LatencyObjective)),
+            None,
+        )
+        if self.stream.isatty():
+            from rich.console import Console
+
+            return RichView(Console(file=self.stream), latency.threshold_ms if latency else None)
+        return LineView(self.stream)
+
+    def write_interrupted_journal(self, out_dir: Path) -> None:
+        """After an interruption or error: the journal alone (status, rollbacks), never lost."""
+        ctl = self.controller
+        if ctl is None:
+            return
+        journal = _journal(self, ctl, [], Outcome.INTERRUPTED, "interrupted", datetime.now(UTC))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(
+            out_dir / JOURNAL_FILE, msgspec.json.format(msgspec.json.encode(journal))
+        )
+
+
+def _service_pid(url: str) -> int | None:
+    """The embedded service's main process (a child of ours listening on the URL's port)."""
+    port = url.rsplit(":", 1)[-1]
+    for child in psutil.Process().children(recursive=False):
+        with contextlib.suppress(psutil.Error):
+            cmd = child.cmdline()
+            if "reference_service" in cmd and port in cmd:
+                return int(child.pid)
+    return None
+
+
+def samples_from_result(result: RunResult) -> list[IntervalSample]:
+    """The run's interval records (per phase) merged per interval, gap-free."""
+    from harness.chaos.gameday.judge import merge
+
+    by_start: dict[float, list[IntervalSample]] = {}
+    for r in result.intervals:
+        index = round(r.start_s / r.length_s)
+        sample = IntervalSample(
+            index, r.start_s, r.length_s, r.phase, r.offered, r.counts, r.latency
+        )
+        by_start.setdefault(r.start_s, []).append(sample)
+    merged = []
+    for parts in by_start.values():
+        m = merge(parts) if len(parts) > 1 else parts[0]
+        merged.append(
+            replace(
+                m, length_s=parts[0].length_s, phase=max(parts, key=lambda p: p.completed).phase
+            )
+        )
+    return fill_gaps(merged)
+
+
+def _finish(
+    run: _Run,
+    result: RunResult,
+    request: GameDayRequest,
+    out_dir: Path,
+    text: str,
+    exported: tuple[Path, ...],
+    swept: tuple[SweepItem, ...],
+) -> GameDayOutcome:
+    ctl = run.controller
+    assert ctl is not None
+    windows = tuple(
+        FaultWindow(f"{r.step}: {r.name}", r.injected_at_s, r.rolled_back_at_s or r.injected_at_s)
+        for r in ctl.guard.records
+        if r.injected_at_s is not None
+    )
+    result = replace(result, fault_windows=windows)
+    samples = samples_from_result(result)
+    status = ctl.outcome
+    reason = ctl.failure or (ctl.stop_reason if ctl.trip else None)
+    if status is Outcome.COMPLETED and not result.generator.valid:
+        reason = "the load generator could not keep its schedule: " + "; ".join(
+            result.generator.reasons
+        )
+    journal = _journal(run, ctl, samples, status, reason, result.ended_at)
+    slo = run.gameday.hypothesis
+    verdict = evaluate(result, slo)
+    provenance = collect_provenance(
+        scenario_path=run.gameday.path,
+        slo_path=run.gameday.hypothesis_path,
+        target=result.target,
+        started_at=result.started_at,
+        ended_at=result.ended_at,
+        cwd=Path.cwd(),
+    )
+    paths = write_reports(out_dir, result, verdict, provenance, journal=journal)
+    return GameDayOutcome(
+        plan=run.plan,
+        timeline_text=text,
+        journal=journal,
+        verdict=verdict,
+        generator_valid=result.generator.valid,
+        paths=paths,
+        out_dir=out_dir,
+        exported=exported,
+        swept=swept,
+    )
+
+
+def _journal(
+    run: _Run,
+    ctl: GameDayController,
+    samples: Sequence[IntervalSample],
+    status: Outcome,
+    reason: str | None,
+    ended: datetime,
+) -> Journal:
+    plan, gameday = run.plan, run.gameday
+    slo = gameday.hypothesis
+    steps = []
+    budgets = budgets_of(slo, samples, plan) if samples else None
+    end_s = samples[-1].end_s if samples else plan.end_s
+    for step in plan.steps:
+        record = ctl.record_of(step.name)
+        metrics = None
+        if record is not None and record.injected_at_s is not None and samples and budgets:
+            rolled = record.rolled_back_at_s if record.rolled_back_at_s is not None else end_s
+            metrics = measure_step(samples, step, plan, slo, budgets, record.injected_at_s, rolled)
+        steps.append(step_doc(step, record, metrics))
+    before = after = during = None
+    injected = [r for r in ctl.guard.records if r.injected_at_s is not None]
+    if samples:
+        first = (
+            min((r.injected_at_s or end_s) for r in injected) if injected else plan.baseline_end_s
+        )
+        before = steady_state(samples, slo.objectives, plan.warmup_s, first)
+        last = max((r.rolled_back_at_s or end_s) for r in injected) if injected else end_s
+        after = steady_state(samples, slo.objectives, min(last + plan.hold_s, end_s), end_s + 1e-9)
+        if injected:
+            during = steady_state(samples, slo.objectives, first, last)
+    deviated = any(d.held is False for d in steps) or any(
+        s is not None and s.held is False for s in (before, after)
+    )
+    trip = ctl.trip
+    return Journal(
+        title=plan.title,
+        owner=gameday.spec.owner,
+        description=gameday.spec.description,
+        gameday_file=str(gameday.path),
+        status=status,
+        deviated=deviated or status is Outcome.ABORTED,
+        reason=reason,
+        start=run.started_at,
+        end=ended,
+        duration=(ended - run.started_at).total_seconds(),
+        time_scale=plan.time_scale,
+        warmup_s=plan.warmup_s,
+        hypothesis=slo.name,
+        blast_radius=plan_blast(plan),
+        steady_states={
+            "before": steady_doc(before),
+            "during": steady_doc(during),
+            "after": steady_doc(after),
+        },
+        steps=steps,
+        abort=AbortDoc(
+            conditions=condition_docs(ctl.monitor.states),
+            tripped=None if trip is None else trip.condition,
+            tripped_at_s=None if trip is None else trip.at_s,
+            detail=None if trip is None else trip.detail,
+        ),
+        rollbacks=[rollback_doc(r, run.started_at) for r in ctl.guard.records],
+    )
+
+
+def render_timeline(gameday: GameDay, plan: Plan, factory: FaultFactory) -> str:
+    """The dry-run text: what would happen when, and whether this build can do it."""
+    spec = gameday.spec
+    lines = [
+        f"game day: {spec.title} (owner: {spec.owner})",
+        f"hypothesis: {gameday.hypothesis.name}: "
+        + "; ".join(o.label for o in gameday.hypothesis.objectives),
+        f"load: {gameday.scenario.name} at {gameday.scenario.main.mean_rate:g} requests/s, "
+        f"warm-up {plan.warmup_s:g} s, then {plan.gameday_s:g} s"
+        + (f" (time scale {plan.time_scale:g})" if plan.time_scale != 1 else ""),
+        f"blast radius: {', '.join(t.value for t in spec.blast_radius.targets)}; "
+        f"at most {spec.blast_radius.max_concurrent_faults} fault(s) at once",
+        "timeline (seconds after the warm-up):",
+        f"  {0:>8.1f}  baseline starts",
+    ]
+    base = plan.warmup_s
+    for step in plan.steps:
+        flags = []
+        if step.fault.requires_root:
+            flags.append("needs root")
+        if step.fault.kind not in factory.kinds:
+            flags.append("NOT AVAILABLE in this build")
+        extra = f"  [{', '.join(flags)}]" if flags else ""
+        lines.append(
+            f"  {step.start_s - base:>8.1f}  inject  {step.name}: {step.fault.summary} "
+            f"for {step.duration_s:g} s{extra}"
+        )
+        expect = "; ".join(o.label for o in step.expect) or "the hypothesis"
+        degraded = " (degraded decisions allowed)" if step.degraded_allowed else ""
+        lines.append(f"  {'':>8}  expect  {expect}{degraded}")
+        lines.append(f"  {step.end_s - base:>8.1f}  rollback {step.name}")
+    lines.append(f"  {plan.end_s - base:>8.1f}  end of recovery; load stops")
+    lines.append(
+        f"judgement: rolling {plan.window_s:g} s windows; recovered after {plan.hold_s:g} s holding"
+    )
+    if plan.aborts:
+        lines.append("abort when: " + "; ".join(a.label for a in plan.aborts))
+    else:
+        lines.append("abort when: (no abort conditions)")
+    return "\n".join(lines)
