@@ -247,6 +247,7 @@ def load_gameday(path: Path) -> GameDay:
     _check_blast_radius(spec, name)
     hypothesis, slo_path = _resolve_hypothesis(spec.hypothesis, path)
     scenario, scenario_path = _resolve_load(spec.load, path)
+    _check_load_shape(scenario, name)
     return GameDay(path, spec, hypothesis, scenario, slo_path, scenario_path)
 
 
@@ -346,6 +347,18 @@ def _resolve_load(value: str | dict[str, Any], path: Path) -> tuple[Scenario, Pa
     if "slo" in value:
         raise SpecError(str(path), "$.load.slo", "omitted (the hypothesis is the game day's SLO)")
     return convert_spec(value, Scenario, str(path), root="$.load"), None
+
+
+def _check_load_shape(scenario: Scenario, file: str) -> None:
+    """The load runs at one rate throughout: warm-ups, then one steady or soak phase."""
+    measured = [p for p in scenario.phases if p.in_verdict]
+    if len(measured) != 1 or measured[0].kind.value not in ("steady", "soak"):
+        raise SpecError(
+            file,
+            "$.load",
+            "a scenario with warm-up phases and exactly one steady or soak phase (the game day "
+            f"stretches it over the whole timeline); got {[p.kind.value for p in measured]}",
+        )
 
 
 def _rerooted(exc: SpecError, root: str) -> SpecError:

@@ -162,7 +162,8 @@ class AbortMonitor:
         if all(b > cond.above for b in burns):
             state.status = ConditionStatus.TRIPPED
             return Trip(cond.label, sample.end_s, state.observed)
-        state.status = ConditionStatus.BREACHING if burns[0] > cond.above else ConditionStatus.OK
+        breaching = any(b > cond.above for b in burns)
+        state.status = ConditionStatus.BREACHING if breaching else ConditionStatus.OK
         return None
 
 
