@@ -12,6 +12,8 @@ each branch to an exit code in one place, so no other module decides how the pro
     │   └── InsufficientData ............  too few samples for a verdict
     ├── ServiceStartError ........ exit 3  a service the harness launches did not become ready
     ├── FaultError ............... exit 3  a fault could not be injected (or removed)
+    ├── NetnsError ............... exit 3  a lab namespace, nft table or qdisc operation failed
+    │   └── LabUnavailable ..............  this machine cannot host a lab (not root, nft/tc missing)
     ├── IntegrityError ........... exit 1  an artifact or audit trail failed verification
     └── ArtifactError ............ exit 2  an input artifact (report dir, baseline) is unreadable
 
@@ -27,7 +29,9 @@ __all__ = [
     "HarnessError",
     "InsufficientData",
     "IntegrityError",
+    "LabUnavailable",
     "MeasurementError",
+    "NetnsError",
     "ServiceStartError",
     "SpecError",
     "TargetUnreachable",
@@ -79,6 +83,14 @@ class ServiceStartError(HarnessError):
 
 class FaultError(HarnessError):
     """A fault could not be injected, observed or rolled back (the run is not what was asked)."""
+
+
+class NetnsError(HarnessError):
+    """A network-namespace, nftables or tc operation failed (the lab is not what was asked)."""
+
+
+class LabUnavailable(NetnsError):
+    """This machine cannot host a namespace lab; the message names every missing capability."""
 
 
 class IntegrityError(HarnessError):

@@ -1,0 +1,41 @@
+"""Fixtures of the namespace tests: a unique name prefix and state dir per test, a 3-host lab,
+and a final check (plus sweep) that nothing with the test's prefix is left behind."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.ledger import Ledger
+from harness.netns import Lab, list_namespaces, sweep_prefix
+
+
+@pytest.fixture
+def prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """A namespace prefix no other test or helper uses; state dir in tmp; leak check at the end."""
+    value = f"slotest{secrets.token_hex(2)}-"
+    monkeypatch.setenv("SLO_HARNESS_NETNS_PREFIX", value)
+    monkeypatch.setenv("SLO_HARNESS_STATE_DIR", str(tmp_path / "state"))
+    yield value
+    leaked = list_namespaces(value)
+    if leaked:
+        sweep_prefix(value)
+    assert leaked == [], f"namespaces left behind: {leaked}"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, prefix: str) -> Ledger:
+    return Ledger(tmp_path / "state")
+
+
+@pytest.fixture
+def lab3(prefix: str, ledger: Ledger) -> Iterator[Lab]:
+    """A lab of three hosts a, b, c (198.18.0.1-3), removed after the test."""
+    lab = Lab.create(["a", "b", "c"], ledger=ledger)
+    try:
+        yield lab
+    finally:
+        lab.close()
