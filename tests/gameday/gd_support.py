@@ -39,4 +39,7 @@ def sample(
 
 def series(specs: Sequence[dict[str, float]]) -> list[IntervalSample]:
     """One sample per dict of :func:`sample` keywords, indices 0, 1, 2, ..."""
-    return [sample(i, **{k: int(v) if k != "latency_ms" else v for k, v in s.items()}) for i, s in enumerate(specs)]
+    return [
+        sample(i, **{k: int(v) if k != "latency_ms" else v for k, v in s.items()})
+        for i, s in enumerate(specs)
+    ]

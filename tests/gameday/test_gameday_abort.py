@@ -42,11 +42,13 @@ def test_error_rate_trips_exactly_when_the_breach_has_lasted(flags: list[bool], 
             trips.append((i, trip))
     expected = _first_run(flags, for_s)
     if expected is None:
-        assert trips == [] and monitor.trip is None
+        assert trips == []
+        assert monitor.trip is None
     else:
         assert len(trips) == 1  # only the first trip is returned
         i, trip = trips[0]
-        assert i == expected and trip.at_s == expected + 1.0
+        assert i == expected
+        assert trip.at_s == expected + 1.0
         assert monitor.trip is trip
 
 
@@ -69,7 +71,8 @@ def test_silent_intervals_breach_and_idle_ones_reset() -> None:
     for i in range(2, 4):
         assert monitor.feed(sample(i, ok=0, offered=100)) is None
     trip = monitor.feed(sample(4, ok=100, slow=5))  # p99 at 900 ms
-    assert trip is not None and trip.at_s == 5.0
+    assert trip is not None
+    assert trip.at_s == 5.0
     assert "p99" in trip.detail
 
 
@@ -122,4 +125,5 @@ def test_the_workbook_rule_needs_both_windows() -> None:
         trip = monitor.feed(sample(i, ok=0, failed=100))
         if trip is not None:
             break
-    assert trip is not None and trip.condition == cond.label
+    assert trip is not None
+    assert trip.condition == cond.label

@@ -51,14 +51,18 @@ def test_a_stall_is_detected_held_false_and_recovered() -> None:
     assert (budgets.error_ratio, budgets.events) == (0.001, 3000)
     assert budgets.latency_ratio == pytest.approx(0.01)
     m = measure_step(samples, plan.steps[0], plan, SLO, budgets, 10.0, 15.0)
-    assert m.held is False and m.deviated
+    assert m.held is False
+    assert m.deviated
     assert m.detected_after_s == 1.0
     assert m.recovered_after_s == 2.0
     assert m.error_budget_burned == 0.0
-    assert m.bad_events == 0 and m.events == 700  # intervals 10..16 (injection to recovery)
+    assert m.bad_events == 0
+    assert m.events == 700
     assert m.latency_budget_burned == pytest.approx(25 / 30)
     failed = [c for c in m.checks if c.held is False]
-    assert failed and failed[0].observed is not None and failed[0].observed > 50
+    assert failed
+    assert failed[0].observed is not None
+    assert failed[0].observed > 50
 
 
 def test_a_harmless_fault_holds_and_has_nothing_to_detect() -> None:
@@ -66,8 +70,10 @@ def test_a_harmless_fault_holds_and_has_nothing_to_detect() -> None:
     samples = _series(20, range(0))
     plan = _plan(5.0, 10.0, window=2.0, hold=2.0, total=20.0)
     m = measure_step(samples, plan.steps[0], plan, SLO, budgets_of(SLO, samples, plan), 5.0, 10.0)
-    assert m.held is True and not m.deviated
-    assert m.detected_after_s is None and m.recovered_after_s is None
+    assert m.held is True
+    assert not m.deviated
+    assert m.detected_after_s is None
+    assert m.recovered_after_s is None
     assert m.latency_budget_burned == 0.0
 
 
@@ -86,9 +92,7 @@ def test_detection_and_recovery_follow_the_window_definitions(
     n = end + window + hold + slack + 1
     samples = _series(n, range(start, end), per_second=20)  # > 1% slow in any window
     plan = _plan(float(start), float(end), window=float(window), hold=float(hold), total=float(n))
-    m = measure_step(
-        samples, plan.steps[0], plan, SLO, budgets_of(SLO, samples, plan), start, end
-    )
+    m = measure_step(samples, plan.steps[0], plan, SLO, budgets_of(SLO, samples, plan), start, end)
     assert m.detected_after_s == 1.0
     assert m.recovered_after_s == float(window)
     assert m.held is False
@@ -99,12 +103,15 @@ def test_no_recovery_within_the_run_is_none() -> None:
     samples = _series(15, range(5, 15))
     plan = _plan(5.0, 8.0, window=2.0, hold=2.0, total=15.0)
     m = measure_step(samples, plan.steps[0], plan, SLO, budgets_of(SLO, samples, plan), 5.0, 8.0)
-    assert m.detected_after_s == 1.0 and m.recovered_after_s is None
+    assert m.detected_after_s == 1.0
+    assert m.recovered_after_s is None
 
 
 def test_errors_burn_the_error_budget() -> None:
     """Failed requests during the step burn the error budget as a share of the whole game day's."""
-    samples = [sample(i, ok=90 if 5 <= i < 7 else 100, failed=10 if 5 <= i < 7 else 0) for i in range(20)]
+    samples = [
+        sample(i, ok=90 if 5 <= i < 7 else 100, failed=10 if 5 <= i < 7 else 0) for i in range(20)
+    ]
     plan = _plan(5.0, 7.0, window=1.0, hold=2.0, total=20.0)
     budgets = budgets_of(SLO, samples, plan)
     m = measure_step(samples, plan.steps[0], plan, SLO, budgets, 5.0, 7.0)
@@ -115,7 +122,8 @@ def test_errors_burn_the_error_budget() -> None:
 def test_judge_on_a_window() -> None:
     """Objectives on merged intervals; a stall fails latency and error objectives alike."""
     window = merge([sample(0, ok=100), sample(1, ok=100, slow=3)])
-    assert window.length_s == 2.0 and window.completed == 200
+    assert window.length_s == 2.0
+    assert window.completed == 200
     checks = judge(window, SLO.objectives)
     assert holds(checks) is False
     stall = sample(2, ok=0, offered=50)
@@ -130,7 +138,8 @@ def test_steady_state_and_gaps() -> None:
     """Missing intervals count as empty; the steady state merges its period."""
     filled = fill_gaps([sample(0), sample(3)])
     assert [s.index for s in filled] == [0, 1, 2, 3]
-    assert filled[1].completed == 0 and filled[1].start_s == 1.0
+    assert filled[1].completed == 0
+    assert filled[1].start_s == 1.0
     slo = SloSpec(
         name="x",
         objectives=(
@@ -139,5 +148,6 @@ def test_steady_state_and_gaps() -> None:
         ),
     )
     state = steady_state(filled, slo.objectives, 0.0, 4.0)
-    assert state.held is True and len(state.checks) == 2
+    assert state.held is True
+    assert len(state.checks) == 2
     assert steady_state(filled, slo.objectives, 10.0, 12.0).held is None

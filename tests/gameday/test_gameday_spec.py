@@ -54,7 +54,8 @@ def _error(tmp_path: Path, text: str) -> SpecError:
 def test_shipped_gamedays_parse(path: Path) -> None:
     """Every game day in scenarios/gamedays/ parses, with abort conditions and a timeline."""
     gameday = load_gameday(path)
-    assert gameday.timeline and gameday.spec.abort
+    assert gameday.timeline
+    assert gameday.spec.abort
     assert gameday.duration_s > max(s.end_s for s in gameday.timeline)
 
 
@@ -75,9 +76,12 @@ def test_durations_with_units_become_seconds(tmp_path: Path) -> None:
     step = gd.timeline[0]
     assert (step.at_s, step.for_s, gd.spec.recovery_s) == (30.0, 60.0, 90.0)
     burn, err, lat = gd.spec.abort
-    assert isinstance(burn, BurnRateAbort) and burn.windows_s == (60.0, 300.0)
-    assert isinstance(err, ErrorRateAbort) and err.for_s == 10.0
-    assert isinstance(lat, LatencyAbort) and lat.label == "p99 > 500 ms for 15 s"
+    assert isinstance(burn, BurnRateAbort)
+    assert burn.windows_s == (60.0, 300.0)
+    assert isinstance(err, ErrorRateAbort)
+    assert err.for_s == 10.0
+    assert isinstance(lat, LatencyAbort)
+    assert lat.label == "p99 > 500 ms for 15 s"
 
 
 @pytest.mark.parametrize(
@@ -120,7 +124,10 @@ def test_mistakes_name_file_path_and_expectation(
 
 def test_inline_hypothesis_errors_point_inside_the_game_day(tmp_path: Path) -> None:
     """An inline SLO's mistake is reported under $.hypothesis."""
-    hyp = "{apiVersion: slo-harness/v1, name: s, objectives: [{metric: latency, percentile: p98, threshold_ms: 5}]}"
+    hyp = (
+        "{apiVersion: slo-harness/v1, name: s, "
+        "objectives: [{metric: latency, percentile: p98, threshold_ms: 5}]}"
+    )
     err = _error(tmp_path, BASE.format(hyp=hyp, load="load.yaml"))
     assert err.path == "$.hypothesis.objectives[0].percentile"
 
@@ -129,7 +136,8 @@ def test_inline_load_is_a_scenario(tmp_path: Path) -> None:
     """load: may be an inline scenario; its errors point under $.load."""
     load = "{name: x, phases: [{name: s, kind: steady, rate: 10, duration_s: 1}]}"
     gd = load_gameday(_write(tmp_path, BASE.format(hyp="slo.yaml", load=load)))
-    assert gd.scenario.name == "x" and gd.scenario_path is None
+    assert gd.scenario.name == "x"
+    assert gd.scenario_path is None
     bad = "{name: x, phases: [{name: s, kind: steady, rat: 10, duration_s: 1}]}"
     assert _error(tmp_path, BASE.format(hyp="slo.yaml", load=bad)).path.startswith("$.load")
 
@@ -173,8 +181,7 @@ def test_http_fault_must_do_something(tmp_path: Path) -> None:
 
 def test_load_must_be_one_steady_phase(tmp_path: Path) -> None:
     """A ramp cannot be stretched over a timeline: the load must be warm-ups plus one steady."""
-    load = (
-        "{name: x, phases: [{name: r, kind: ramp, from_rate: 1, to_rate: 10, duration_s: 1}]}"
-    )
+    load = "{name: x, phases: [{name: r, kind: ramp, from_rate: 1, to_rate: 10, duration_s: 1}]}"
     err = _error(tmp_path, BASE.format(hyp="slo.yaml", load=load))
-    assert err.path == "$.load" and "exactly one steady or soak" in err.expected
+    assert err.path == "$.load"
+    assert "exactly one steady or soak" in err.expected
