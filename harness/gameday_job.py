@@ -378,7 +378,7 @@ def _journal(
         reason=reason,
         start=run.started_at,
         end=ended,
-        duration=(ended - run.started_at).total_seconds(),
+        duration=round((ended - run.started_at).total_seconds(), 3),
         time_scale=plan.time_scale,
         warmup_s=plan.warmup_s,
         hypothesis=slo.name,
@@ -392,7 +392,7 @@ def _journal(
         abort=AbortDoc(
             conditions=condition_docs(ctl.monitor.states),
             tripped=None if trip is None else trip.condition,
-            tripped_at_s=None if trip is None else trip.at_s,
+            tripped_at_s=None if trip is None else round(trip.at_s, 3),
             detail=None if trip is None else trip.detail,
         ),
         rollbacks=[rollback_doc(r, run.started_at) for r in ctl.guard.records],

@@ -67,6 +67,12 @@ class IntervalSample:
         return self.offered > 0 and self.completed == 0
 
     @property
+    def unanswered(self) -> bool:
+        """Load was offered or completed, yet not one OK response: no decision reached anyone
+        (a stall, or only timeouts and errors). Worse than any latency threshold."""
+        return self.counts.ok == 0 and (self.offered > 0 or self.completed > 0)
+
+    @property
     def completed_rps(self) -> float:
         """Completions per second."""
         return self.completed / self.length_s

@@ -8,8 +8,9 @@ error ratio exceeds 5%; one good interval resets the streak. The rules per inter
   authorisation got a 503 saw no decision.
 - ``latency``: the interval's percentile (intended clock, OK responses) > ``above_ms``.
 - A *silent* interval (load offered, nothing completed: a stall) breaches both: no answer at all
-  is worse than any threshold. An interval without offered load and without completions neither
-  breaches nor holds; it resets the streak (there is nothing to judge).
+  is worse than any threshold; an interval with completions but not one OK response (only
+  timeouts and errors) breaches the latency condition too. An interval without offered load and
+  without completions neither breaches nor holds; it resets the streak (nothing to judge).
 - ``burn_rate``: for each window W of the condition, the burn rate bad / total / (1 - target) over
   the last ceil(W / interval) intervals (only complete windows with events count); the condition
   trips when *every* window burns faster than ``above`` at the same interval (the SRE workbook's
@@ -77,6 +78,8 @@ def interval_breaches(
     if isinstance(condition, ErrorRateAbort):
         ratio = sample.error_ratio
         return None if ratio is None else ratio > condition.above
+    if sample.unanswered:
+        return True
     value = sample.percentile_ms(condition.percentile.rank)
     return None if value is None else value > condition.above_ms
 
@@ -170,6 +173,8 @@ class AbortMonitor:
 def _observed(cond: ErrorRateAbort | LatencyAbort, sample: IntervalSample) -> str:
     if sample.silent:
         return "no responses"
+    if isinstance(cond, LatencyAbort) and sample.unanswered:
+        return "no OK responses"
     if isinstance(cond, ErrorRateAbort):
         ratio = sample.error_ratio
         return "no responses" if ratio is None else f"errors {ratio:.2%}"

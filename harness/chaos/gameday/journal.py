@@ -44,6 +44,12 @@ __all__ = [
 JOURNAL_SCHEMA = "slo-harness/gameday-journal/v1"
 
 
+def _r(value: float | None, digits: int = 3) -> float | None:
+    """Round for the document: ms for times, a few decimals elsewhere. Unrounded floats print
+    16-17 digits, which the PAN guard rightly refuses (a Luhn-valid run is only a matter of time)."""
+    return None if value is None else round(value, digits)
+
+
 class StepStatus(enum.Enum):
     """What happened to a step's fault."""
 
@@ -163,7 +169,7 @@ def check_doc(check: Check) -> CheckDoc:
     """A :class:`Check` as a document."""
     return CheckDoc(
         objective=check.label,
-        observed=check.observed,
+        observed=_r(check.observed, 6),
         threshold=check.threshold,
         unit=check.unit,
         held=check.held,
@@ -176,8 +182,8 @@ def steady_doc(state: SteadyState | None) -> SteadyStateDoc | None:
     if state is None:
         return None
     return SteadyStateDoc(
-        start_s=state.start_s,
-        end_s=state.end_s,
+        start_s=round(state.start_s, 3),
+        end_s=round(state.end_s, 3),
         held=state.held,
         checks=[check_doc(c) for c in state.checks],
     )
@@ -199,18 +205,18 @@ def step_doc(step: PlannedStep, record: FaultRecord | None, metrics: StepMetrics
         fault=step.fault.summary,
         spec=msgspec.to_builtins(step.fault),
         status=status,
-        planned_start_s=step.start_s,
-        planned_end_s=step.end_s,
-        injected_at_s=None if record is None else record.injected_at_s,
-        rolled_back_at_s=None if record is None else record.rolled_back_at_s,
+        planned_start_s=round(step.start_s, 3),
+        planned_end_s=round(step.end_s, 3),
+        injected_at_s=None if record is None else _r(record.injected_at_s),
+        rolled_back_at_s=None if record is None else _r(record.rolled_back_at_s),
         degraded_allowed=step.degraded_allowed,
         held=None if metrics is None else metrics.held,
         deviated=False if metrics is None else metrics.deviated,
         checks=[] if metrics is None else [check_doc(c) for c in metrics.checks],
-        detected_after_s=None if metrics is None else metrics.detected_after_s,
-        recovered_after_s=None if metrics is None else metrics.recovered_after_s,
-        error_budget_burned=None if metrics is None else metrics.error_budget_burned,
-        latency_budget_burned=None if metrics is None else metrics.latency_budget_burned,
+        detected_after_s=None if metrics is None else _r(metrics.detected_after_s),
+        recovered_after_s=None if metrics is None else _r(metrics.recovered_after_s),
+        error_budget_burned=None if metrics is None else _r(metrics.error_budget_burned, 6),
+        latency_budget_burned=None if metrics is None else _r(metrics.latency_budget_burned, 6),
         bad_events=0 if metrics is None else metrics.bad_events,
         events=0 if metrics is None else metrics.events,
     )
@@ -224,12 +230,12 @@ def rollback_doc(record: FaultRecord, run_start: datetime) -> RollbackDoc:
         step=record.step,
         kind=record.kind,
         status=record.status,
-        injected_at_s=record.injected_at_s,
-        start_s=start,
-        end_s=end,
-        start=None if start is None else run_start + timedelta(seconds=start),
-        end=None if end is None else run_start + timedelta(seconds=end),
-        duration=None if start is None or end is None else end - start,
+        injected_at_s=_r(record.injected_at_s),
+        start_s=_r(start),
+        end_s=_r(end),
+        start=None if start is None else run_start + timedelta(seconds=round(start, 3)),
+        end=None if end is None else run_start + timedelta(seconds=round(end, 3)),
+        duration=None if start is None or end is None else round(end - start, 3),
         verified_gone=record.verified_gone,
         output=record.detail or (record.inject_error or ""),
     )

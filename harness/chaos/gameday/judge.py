@@ -8,7 +8,8 @@ count is kept next to it), a breach is a breach, and a window with nothing to ju
 
 Per objective kind, over the window's completions:
 - latency: the exact HDR percentile of OK responses (intended clock) versus the threshold; a
-  window in which load was offered but nothing completed (a stall) breaches;
+  window in which load was offered but not one OK response came back (a stall, only timeouts)
+  breaches;
 - error_rate: failed / completed; shed_rate: shed / completed; availability: ok / completed;
 - throughput_ratio: completed / offered;
 - burn_rate objectives are not judged per window (they are windows themselves): reported as None.
@@ -118,7 +119,7 @@ def _check(w: IntervalSample, objective: Objective) -> Check:
     done = c.ok + c.failed + c.shed
     if isinstance(objective, LatencyObjective):
         limit = objective.threshold_ms
-        if w.silent:
+        if w.unanswered:
             return Check(label, None, limit, "ms", False, 0)
         value = w.percentile_ms(objective.percentile.rank)
         held = None if value is None else objective.op.holds(value, limit)
