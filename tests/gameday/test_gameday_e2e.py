@@ -81,11 +81,14 @@ def test_a_full_gameday_shows_the_fault_window_detection_and_recovery(tmp_path: 
     injected, rolled = step["injected_at_s"], step["rolled_back_at_s"]
     assert injected == pytest.approx(6.0, abs=0.5)  # warm-up 2 s + 40 s x 0.1
     assert rolled - injected == pytest.approx(1.5, abs=0.5)
-    assert step["detected_after_s"] is not None and 0 < step["detected_after_s"] <= 2.5
-    assert step["recovered_after_s"] is not None and step["recovered_after_s"] <= 6.0
+    assert step["detected_after_s"] is not None
+    assert 0 < step["detected_after_s"] <= 2.5
+    assert step["recovered_after_s"] is not None
+    assert step["recovered_after_s"] <= 6.0
     assert step["latency_budget_burned"] > 0
     (rollback,) = journal["rollbacks"]
-    assert rollback["status"] == "succeeded" and rollback["verified_gone"] is True
+    assert rollback["status"] == "succeeded"
+    assert rollback["verified_gone"] is True
     assert journal["steady_states"]["during"]["held"] is False
 
     report = json.loads((out / "report.json").read_text())
@@ -99,7 +102,8 @@ def test_a_full_gameday_shows_the_fault_window_detection_and_recovery(tmp_path: 
     assert "journal.json" in manifest["files"]
     assert verify_report_dir(out).ok
     summary = (out / "summary.md").read_text()
-    assert "### Game day" in summary and "| stall |" in summary
+    assert "### Game day" in summary
+    assert "| stall |" in summary
     assert "Game day" in (out / "report.html").read_text()
     assert list((tmp_path / "state" / "ledger").glob("*.json")) == []
 
@@ -121,7 +125,8 @@ def test_an_abort_condition_halts_the_gameday_within_its_window(tmp_path: Path) 
     tripped = journal["abort"]["tripped_at_s"]
     assert 0 < tripped - step["injected_at_s"] <= 2.0 + 1.5  # its window plus one interval
     (rollback,) = journal["rollbacks"]
-    assert rollback["status"] == "succeeded" and rollback["verified_gone"] is True
+    assert rollback["status"] == "succeeded"
+    assert rollback["verified_gone"] is True
     assert rollback["end_s"] - tripped < 1.0
     assert journal["duration"] < 2 + 4 + 10  # stopped long before the planned end
     assert list((tmp_path / "state" / "ledger").glob("*.json")) == []

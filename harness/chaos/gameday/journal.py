@@ -46,7 +46,7 @@ JOURNAL_SCHEMA = "slo-harness/gameday-journal/v1"
 
 def _r(value: float | None, digits: int = 3) -> float | None:
     """Round for the document: ms for times, a few decimals elsewhere. Unrounded floats print
-    16-17 digits, which the PAN guard rightly refuses (a Luhn-valid run is only a matter of time)."""
+    16-17 digits, which the PAN guard rightly refuses (one Luhn-valid run is a matter of time)."""
     return None if value is None else round(value, digits)
 
 
