@@ -209,6 +209,11 @@ def audit_verify(directory: Path, key_file: Path | None, as_json: bool) -> None:
 @click.option("--baseline", type=click.Path(path_type=Path), help="Baseline report directory.")
 @_regression_options
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of a live view.")
+@click.option(
+    "--lab",
+    is_flag=True,
+    help="Root: generator and embedded service in their own network namespaces (198.18.0.0/15).",
+)
 @_guarded
 def run(
     scenario: Path,
@@ -227,6 +232,7 @@ def run(
     tolerance: float,
     min_effect_ms: float,
     no_progress: bool,
+    lab: bool,
 ) -> None:
     """Drive SCENARIO, judge it against its SLO and write the report family."""
     from harness import pipeline
@@ -250,6 +256,7 @@ def run(
             tolerance=tolerance,
             min_effect_ms=min_effect_ms,
             progress=not no_progress,
+            lab=lab,
         )
     )
     status = outcome.verdict.status

@@ -8,16 +8,19 @@ This is the data flow in one place (see docs/ARCHITECTURE.md): the spec is parse
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.audit import render_text, verify_directory
 from harness.errors import ArtifactError, InsufficientData, IntegrityError, UsageError
 from harness.load.options import DEFAULT_WORKER_WAIT_S
 from harness.measure.result import AuditCheck, Clock, RunResult
+from harness.placement import Placement, lab_placement
 from harness.report import (
     LoadedReport,
     ReportPaths,
@@ -37,6 +40,9 @@ from harness.spec import (
     validate_slo_phases,
 )
 from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
+
+if TYPE_CHECKING:
+    from harness.load import RunOptions
 
 SCORE = Endpoint.SCORE.value  # the histogram name of /v1/score
 
@@ -63,6 +69,8 @@ class RunRequest:
     tolerance: float = 0.10
     min_effect_ms: float = 5.0
     progress: bool = True
+    lab: bool = False  # build a two-host lab: generator and embedded service in namespaces
+    placement: Placement | None = None  # or namespaces a caller built (PCI lab)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +117,7 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     target = request.target or scenario.target
     if target is not None:
         check_target_allowed(target)  # before a single packet leaves
+    _check_placement(request, target)
 
     result = _measure(scenario, request, target)
     verdict = evaluate(result, slo)
@@ -157,17 +166,55 @@ def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> Run
         scenario_path=request.scenario,
     )
     options.check()  # a bad master address is a usage error before any service starts
+    with contextlib.ExitStack() as stack:
+        placement = request.placement
+        if request.lab:
+            placement = stack.enter_context(lab_placement())
+        if placement is not None:
+            stack.enter_context(placement.generator.entered())  # load + probe from there
+        result = _load_against(scenario, options, target, placement)
+    if placement is None:
+        return result
+    return replace(result, target=replace(result.target, placement=placement.record()))
+
+
+def _load_against(
+    scenario: Scenario,
+    options: RunOptions,
+    target: str | None,
+    placement: Placement | None,
+) -> RunResult:
+    """Load ``target``; without one, a reference service launched here (or in the placement)."""
+    from harness import load
+
     if target is not None:
         return load.run_scenario(scenario, options)
     with tempfile.TemporaryDirectory(prefix="slo-embedded-") as tmp:
         keys = ServiceKeys.create(Path(tmp))
         with launch_reference_service(
-            audit_dir=keys.audit_dir, extra_args=keys.service_args()
+            audit_dir=keys.audit_dir,
+            extra_args=keys.service_args(),
+            bind=None if placement is None else placement.service_bind,
+            command_prefix=() if placement is None else placement.service_prefix(),
         ) as url:
             result = load.run_scenario(scenario, replace(options, target=url))
         # The service has drained and flushed: every decision it made is on disk now.
         audit = check_audit_trail(keys.audit_dir, keys.audit_key, result)
     return replace(result, target=replace(result.target, started_by_harness=True), audit=audit)
+
+
+def _check_placement(request: RunRequest, target: str | None) -> None:
+    """--lab places the embedded service; a remote or exposed master cannot reach into a lab."""
+    if not (request.lab or request.placement):
+        return
+    if request.lab and request.placement is not None:
+        raise UsageError("--lab builds its own placement; pass one or the other")
+    if request.lab and target is not None:
+        raise UsageError("--lab starts the reference service inside the lab; drop --target")
+    if request.placement is not None and request.placement.service is not None and target:
+        raise UsageError("a placement that launches the service cannot also name a --target")
+    if request.remote_workers or request.expose_master:
+        raise UsageError("--lab: remote workers cannot reach a master inside a lab namespace")
 
 
 def check_audit_trail(directory: Path, key: bytes, result: RunResult) -> AuditCheck:

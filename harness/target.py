@@ -210,11 +210,16 @@ def launch_reference_service(
     env: Mapping[str, str] | None = None,
     ready_timeout_s: float = 60.0,
     stop_timeout_s: float = 15.0,
+    bind: tuple[str, int] | None = None,
+    command_prefix: Sequence[str] = (),
 ) -> Iterator[str]:
     """Run the reference service on a free loopback port for the ``with`` block; yield its URL.
 
     ``audit_dir`` None uses a temporary directory removed afterwards. ``env`` adds variables
-    (e.g. key material) to the child's environment. Raises ServiceStartError with the last stderr
+    (e.g. key material) to the child's environment. ``bind`` (address, port) replaces the free
+    loopback port, e.g. a lab address inside a network namespace that ``command_prefix`` (such
+    as ``ip netns exec NAME``) puts the process in; the readiness probe then runs from the
+    caller's current namespace. Raises ServiceStartError with the last stderr
     lines if it does not become ready within ``ready_timeout_s``. The service gets our PID as
     ``--parent-pid``: its own session shields it from our process group, so without that a
     SIGKILLed harness (no ``finally`` runs) would leave it serving; with it, it shuts down
@@ -224,12 +229,16 @@ def launch_reference_service(
         if audit_dir is None:
             audit_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="slo-audit-")))
         log = stack.enter_context(tempfile.TemporaryFile(prefix="slo-service-", mode="w+b"))
-        port = _free_port()
+        host, port = bind or ("127.0.0.1", _free_port())
+        check_target_allowed(f"http://{host}:{port}")
+        loopback = ipaddress.ip_address(host).is_loopback
         cmd = [
+            *command_prefix,
             sys.executable,
             "-m",
             "reference_service",
-            *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+            *("--host", host, "--port", str(port), "--workers", str(workers)),
+            *(() if loopback else ("--allow-non-loopback",)),
             *("--audit-dir", str(audit_dir)),
             *("--parent-pid", str(os.getpid())),
             *extra_args,
@@ -244,7 +253,7 @@ def launch_reference_service(
             start_new_session=True,  # own process group: uvicorn workers are stopped with it
         )
         try:
-            url = f"http://127.0.0.1:{port}"
+            url = f"http://{host}:{port}"
             _wait_ready(proc, url, ready_timeout_s, log)
             yield url
         finally:

@@ -28,6 +28,7 @@ __all__ = [
     "GeneratorHealth",
     "HistKey",
     "IntervalRecord",
+    "NetworkPlacement",
     "Outcome",
     "PhaseKind",
     "PhaseResult",
@@ -167,6 +168,19 @@ class GeneratorHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkPlacement:
+    """Where the load generator and the service ran when not in the host's network namespace.
+
+    Names are network namespaces (``ip netns``); ``service_netns`` is None for a target the
+    harness did not launch (its address is in the target URL).
+    """
+
+    generator_netns: str
+    service_netns: str | None = None
+    lab: str | None = None  # the lab namespace (bridge) when the harness built the lab
+
+
+@dataclass(frozen=True, slots=True)
 class TargetInfo:
     """What was measured; model fields come from the target's V2 metadata when it speaks V2."""
 
@@ -175,6 +189,7 @@ class TargetInfo:
     model_name: str | None = None
     model_version: str | None = None
     model_sha256: str | None = None
+    placement: NetworkPlacement | None = None  # None: generator and target in the host namespace
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,13 +111,17 @@ class Namespace:
         """Create the namespace with ``lo`` up, IPv6 off (no link-local chatter), no routes."""
         from pyroute2 import netns as pr_netns
 
+        if self.exists():  # never adopt a namespace somebody else made
+            raise NetnsError(f"namespace {self.name} already exists")
         try:
             pr_netns.create(self.name)
         except OSError as exc:
             raise NetnsError(f"cannot create namespace {self.name}: {exc}") from exc
         with self.entered():
             for key in ("all", "default"):
-                Path(f"/proc/sys/net/ipv6/conf/{key}/disable_ipv6").write_text("1")
+                # /proc/sys/net follows the opening thread's namespace; absent without IPv6.
+                with contextlib.suppress(FileNotFoundError):
+                    Path(f"/proc/sys/net/ipv6/conf/{key}/disable_ipv6").write_text("1")
         with self.iproute() as ipr:
             ipr.link("set", ifname="lo", state="up")
 
@@ -198,20 +202,18 @@ class Namespace:
     def iproute(self) -> Iterator[Any]:
         """A pyroute2 ``IPRoute`` whose netlink socket lives in this namespace.
 
-        Netlink errors inside the block become :class:`NetnsError` naming the namespace. The
-        socket is opened from inside (setns), then the thread returns before the block runs.
+        The whole block runs with the thread inside the namespace (keep it to netlink calls), so
+        a socket pyroute2 opens lazily still lands there. Netlink errors inside the block become
+        :class:`NetnsError` naming the namespace.
         """
         from pyroute2 import IPRoute
         from pyroute2.netlink.exceptions import NetlinkError
 
-        with self.entered():
-            ipr = IPRoute()
-        try:
-            yield ipr
-        except NetlinkError as exc:
-            raise NetnsError(f"{self.name}: netlink: {exc}") from exc
-        finally:
-            ipr.close()
+        with self.entered(), IPRoute() as ipr:
+            try:
+                yield ipr
+            except NetlinkError as exc:
+                raise NetnsError(f"{self.name}: netlink: {exc}") from exc
 
     def pids(self) -> list[int]:
         """Processes whose network namespace is this one (this process excluded)."""

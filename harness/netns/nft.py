@@ -104,12 +104,20 @@ def table_exists(ns: Namespace, table: NftTable) -> bool:
     return ns.exists() and table in list_tables(ns)
 
 
-def chain_text(name: str, hook: Hook, rules: Sequence[str], *, priority: int = 0) -> str:
-    """A base chain (filter type, policy accept) holding ``rules``, as nft script text."""
+def chain_text(
+    name: str, hook: Hook, rules: Sequence[str], *, priority: int = 0, policy: str = "accept"
+) -> str:
+    """A base chain (filter type) holding ``rules``, as nft script text.
+
+    ``policy`` is ``accept`` (faults: drop only what matches) or ``drop`` (isolation: allow only
+    what matches; pair it with ``ct state established,related accept`` for replies).
+    """
     if not _NAME_RE.fullmatch(name):
         raise UsageError(f"nft chain name {name!r}: expected [A-Za-z][A-Za-z0-9_]*")
+    if policy not in ("accept", "drop"):
+        raise UsageError(f"nft chain policy {policy!r}: expected accept or drop")
     lines = "\n".join(f"    {r}" for r in rules)
-    header = f"type filter hook {hook.value} priority {priority}; policy accept;"
+    header = f"type filter hook {hook.value} priority {priority}; policy {policy};"
     return f"  chain {name} {{\n    {header}\n{lines}\n  }}"
 
 

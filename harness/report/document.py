@@ -43,6 +43,7 @@ __all__ = [
     "ObjectiveDoc",
     "PackageDoc",
     "PhaseDoc",
+    "PlacementDoc",
     "ProvenanceDoc",
     "ReportDoc",
     "RequestsDoc",
@@ -217,6 +218,14 @@ class GeneratorDoc(_Doc, frozen=True, kw_only=True):
     reasons: list[str]
 
 
+class PlacementDoc(_Doc, frozen=True, kw_only=True):
+    """The network namespaces generator and service ran in (``slo-harness run --lab``)."""
+
+    generator_netns: str
+    service_netns: str | None
+    lab: str | None
+
+
 class TargetDoc(_Doc, frozen=True, kw_only=True):
     """The service that was measured."""
 
@@ -225,6 +234,7 @@ class TargetDoc(_Doc, frozen=True, kw_only=True):
     model_name: str | None
     model_version: str | None
     model_sha256: Sha256
+    placement: PlacementDoc | None = None  # null: generator and target in the host namespace
 
 
 class ScenarioDoc(_Doc, frozen=True, kw_only=True):

@@ -22,6 +22,7 @@ from harness.measure.result import (
     FaultWindow,
     GeneratorHealth,
     IntervalRecord,
+    NetworkPlacement,
     Outcome,
     PhaseResult,
     RequestCounts,
@@ -42,6 +43,7 @@ from harness.report.document import (
     MetricComparisonDoc,
     ObjectiveDoc,
     PhaseDoc,
+    PlacementDoc,
     ProvenanceDoc,
     ReportDoc,
     RequestsDoc,
@@ -101,6 +103,7 @@ def build_document(
             model_name=result.target.model_name,
             model_version=result.target.model_version,
             model_sha256=result.target.model_sha256,
+            placement=_placement(result.target.placement),
         ),
         generator=_generator(result.generator),
         verdict=verdict.status,
@@ -214,6 +217,12 @@ def _knee(k: Knee) -> KneeDoc:
         first_breach_s=None if k.first_breach_s is None else round(k.first_breach_s, 3),
         reason=k.reason,
     )
+
+
+def _placement(p: NetworkPlacement | None) -> PlacementDoc | None:
+    if p is None:
+        return None
+    return PlacementDoc(generator_netns=p.generator_netns, service_netns=p.service_netns, lab=p.lab)
 
 
 def _generator(g: GeneratorHealth) -> GeneratorDoc:

@@ -27,6 +27,7 @@ from harness.measure.result import (
     GeneratorHealth,
     HistKey,
     IntervalRecord,
+    NetworkPlacement,
     PhaseResult,
     RequestCounts,
     RunResult,
@@ -155,6 +156,9 @@ def _run_result(doc: ReportDoc) -> RunResult:
             model_name=doc.target.model_name,
             model_version=doc.target.model_version,
             model_sha256=doc.target.model_sha256,
+            placement=None
+            if doc.target.placement is None
+            else msgspec.convert(doc.target.placement, NetworkPlacement, from_attributes=True),
         ),
         started_at=doc.run.started_at,
         ended_at=doc.run.ended_at,

@@ -31,6 +31,7 @@ def _host_links() -> set[str]:
 def test_lab_has_one_namespace_per_host_plus_bridge_and_no_default_route(prefix: str) -> None:
     """3 hosts -> 4 namespaces, .1-.3 on eth0, only the connected route, no host-side links."""
     before = _host_links()
+    host_v6 = Path("/proc/sys/net/ipv6/conf/all/disable_ipv6").read_text().strip()
     with Lab.create(["a", "b", "c"]) as lab:
         assert len(lab.namespaces()) == 4
         assert [str(h.address) for h in lab.hosts] == ["198.18.0.1", "198.18.0.2", "198.18.0.3"]
@@ -42,6 +43,10 @@ def test_lab_has_one_namespace_per_host_plus_bridge_and_no_default_route(prefix:
             links = host.namespace.run(["ip", "-br", "link"]).stdout
             assert {line.split()[0].split("@")[0] for line in links.splitlines()} == {"lo", "eth0"}
         assert _host_links() == before, "a lab interface appeared in the host namespace"
+        v6 = Path("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        with lab.host("a").namespace.entered():
+            assert v6.read_text().strip() == "1"  # IPv6 off inside the lab...
+        assert v6.read_text().strip() == host_v6  # ...and the host's setting untouched
     assert list_namespaces(prefix) == []
 
 

@@ -73,6 +73,33 @@ def test_reject_refuses_fast_drop_times_out_and_both_come_off(lab3: Lab) -> None
         server.close()
 
 
+def test_conntrack_is_per_namespace_and_lets_replies_through(lab3: Lab) -> None:
+    """b: input policy drop + `ct state established,related accept` + a->b:port: a reaches b,
+    b reaches a (its replies are established), c is dropped; without ct, b->a's replies die."""
+    a, b, c = lab3.host("a"), lab3.host("b"), lab3.host("c")
+    on_b, on_a = tcp_listener(b), tcp_listener(a)
+    port_b, port_a = on_b.getsockname()[1], on_a.getsockname()[1]
+    allow = f"ip saddr {a.address} tcp dport {port_b} accept"
+    try:
+        for stateful, b_to_a in ((True, "ok"), (False, "timeout")):
+            rules = (["ct state established,related accept"] if stateful else []) + [allow]
+            apply_table(
+                b.namespace, _TABLE, chain_text("ingress", Hook.INPUT, rules, policy="drop")
+            )
+            assert timed_connect(a, str(b.address), port_b, 1.0)[0] == "ok"
+            assert timed_connect(c, str(b.address), port_b, 0.5)[0] == "timeout"
+            assert timed_connect(b, str(a.address), port_a, 0.5)[0] == b_to_a
+            on_b.settimeout(0.05)
+            while True:  # drain accepted connections so the backlog stays small
+                try:
+                    on_b.accept()[0].close()
+                except TimeoutError:
+                    break
+    finally:
+        on_b.close()
+        on_a.close()
+
+
 def _udp_delivery(lab: Lab, count: int) -> int:
     """Send ``count`` datagrams a -> b in batches of 50 (no socket-buffer drops); count arrivals."""
     a, b = lab.host("a"), lab.host("b")

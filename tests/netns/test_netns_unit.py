@@ -71,6 +71,7 @@ def test_rule_text_for_each_fault_primitive() -> None:
         lambda: NftTable("inet", "bad name"),
         lambda: NftTable("nope", "t"),
         lambda: Namespace("Bad/Name"),
+        lambda: chain_text("c", Hook.INPUT, [], policy="reject"),
     ],
 )
 def test_bad_rule_or_name_input_is_a_usage_error(call: object) -> None:
