@@ -34,6 +34,7 @@ from typing import TextIO
 import msgspec
 import psutil
 
+from harness.chaos.builders import GENERATOR_HOST, LAB, SERVICE_HOST, SERVICE_PORT
 from harness.chaos.factory import FAULT_FACTORY, FaultContext, FaultFactory, Stage
 from harness.chaos.gameday import (
     GameDayController,
@@ -64,6 +65,7 @@ from harness.errors import FaultError, UsageError
 from harness.files import atomic_write_bytes
 from harness.ledger import Ledger, SweepItem, sweep
 from harness.measure import FaultWindow, IntervalSample, RunResult
+from harness.placement import Placement, lab_placement
 from harness.report import ReportPaths, collect_provenance, write_reports
 from harness.slo import evaluate
 from harness.slo.verdict import Verdict
@@ -81,6 +83,27 @@ __all__ = [
 ]
 
 JOURNAL_FILE = "journal.json"
+#: The lab placement, for the service launch (``resources`` key).
+_PLACEMENT = "lab.placement"
+
+
+@contextlib.contextmanager
+def _lab_environment(ctx: FaultContext) -> Iterator[FaultContext]:
+    """Network faults act between the run's lab hosts: build the two-host lab of ``run --lab``,
+    run the load from the generator's namespace (this thread enters it) and launch the embedded
+    service in the service's."""
+    if ctx.target_url is not None:
+        raise UsageError("network faults need the service started inside the lab: drop --target")
+    with lab_placement() as placement, placement.generator.entered():
+        yield (
+            ctx.with_resource(_PLACEMENT, placement)
+            .with_resource(GENERATOR_HOST, placement.generator_host)
+            .with_resource(SERVICE_HOST, placement.service_host)
+            .with_resource(SERVICE_PORT, placement.service_port)
+        )
+
+
+FAULT_FACTORY.register_environment(LAB, Stage.BEFORE_SERVICE, _lab_environment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,11 +242,22 @@ class _Run:
         with tempfile.TemporaryDirectory(prefix="slo-gameday-") as tmp:
             keys = ServiceKeys.create(Path(tmp))
             args = (*keys.service_args(), *ctx.service_args)
-            with launch_reference_service(audit_dir=keys.audit_dir, extra_args=args) as url:
+            placement = ctx.resources.get(_PLACEMENT)
+            assert placement is None or isinstance(placement, Placement)
+            with launch_reference_service(
+                audit_dir=keys.audit_dir,
+                extra_args=args,
+                bind=None if placement is None else placement.service_bind,
+                command_prefix=() if placement is None else placement.service_prefix(),
+            ) as url:
                 yield replace(ctx, target_url=url, service_pid=_service_pid(url))
             if self.result is not None:
                 audit = check_audit_trail(keys.audit_dir, keys.audit_key, self.result)
-                target = replace(self.result.target, started_by_harness=True)
+                target = replace(
+                    self.result.target,
+                    started_by_harness=True,
+                    placement=None if placement is None else placement.record(),
+                )
                 self.result = replace(self.result, audit=audit, target=target)
 
     def _view(self) -> LiveView | None:

@@ -10,10 +10,11 @@ interval is final once the clock has passed its end; the load side delivers it s
 (a grace of tens of milliseconds). ``latency`` holds intended-clock latencies (coordinated-omission
 corrected, microseconds) of the OK responses that completed in the interval.
 
-Threading: the observer's methods are called from one dedicated thread of the load process, never
-from the scheduler's loop, so a slow observer (a fault that takes 50 ms to inject, a dashboard
-redraw) delays only itself. ``stop_reason`` is read from the load side; a non-None value ends the
-load early (the schedule stops; requests in flight are still recorded).
+Concurrency: the observer's methods are called from one greenlet of the load process, next to the
+scheduler (see :mod:`harness.load.observe` for why not a thread): waiting (a subprocess, a socket)
+cooperates, CPU time delays the scheduler, so each call should do little work. ``stop_reason`` is
+read after every call; a non-None value ends the load early (the schedule stops; requests in
+flight are still recorded).
 """
 
 from __future__ import annotations

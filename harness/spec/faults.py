@@ -353,7 +353,7 @@ class RefuseFault(_NetworkBase, tag="refuse", frozen=True, kw_only=True):
 class LossFault(_NetworkBase, tag="loss", frozen=True, kw_only=True):
     """``percent`` of packets between generator and service are dropped (per packet)."""
 
-    percent: Percent
+    percent: Annotated[int, Meta(ge=1, le=100)]
 
     @property
     def summary(self) -> str:
@@ -361,10 +361,9 @@ class LossFault(_NetworkBase, tag="loss", frozen=True, kw_only=True):
 
 
 class NetworkBandwidthFault(_NetworkBase, tag="network_bandwidth", frozen=True, kw_only=True):
-    """A token bucket (tc tbf) limits the link to ``rate_kbit_s``; ``burst_bytes`` >= the MTU."""
+    """A token bucket (tc tbf) limits the link to ``rate_kbit_s`` (burst: the netns layer's)."""
 
     rate_kbit_s: Annotated[float, Meta(gt=0.0, le=100_000_000.0)]
-    burst_bytes: Annotated[int, Meta(ge=1514, le=1_000_000_000)] = 32_768
 
     @property
     def summary(self) -> str:

@@ -128,7 +128,7 @@ def _spec_for(fault: FaultSpec) -> tuple[str, dict[str, Any], str | None] | None
         if isinstance(fault, BandwidthFault):
             rate_kb_s, buffer = fault.rate_kb_s, _TBF_BUFFER
         else:
-            rate_kb_s, buffer = fault.rate_kbit_s / 8.0, fault.burst_bytes
+            rate_kb_s, buffer = fault.rate_kbit_s / 8.0, _TBF_BUFFER
         spec = {**_pods("service"), "action": "bandwidth", "direction": "to"}
         spec["bandwidth"] = {"rate": f"{rate_kb_s:g}kbps", "limit": _TBF_LIMIT, "buffer": buffer}
         return "NetworkChaos", spec, None

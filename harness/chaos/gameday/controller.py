@@ -1,16 +1,16 @@
 """The game day while it runs: faults on and off at their times, abort conditions, the live view.
 
 :class:`GameDayController` is a :class:`~harness.measure.observe.RunObserver`: the load calls it
-from its observer thread (``tick`` every ~20 ms, ``interval`` once per completed second), so
-injecting a fault or redrawing never stalls the load's scheduler. It never imports the load.
+from its observer greenlet (``tick`` every ~20 ms, ``interval`` once per completed second); the
+faults' subprocess and socket waits cooperate with the scheduler. It never imports the load.
 
 What it does:
 - ``tick``: injects each step's fault when the run clock reaches the step's start and rolls it
   back at its end (through the guard: ledger first, verified both ways);
 - ``interval``: feeds the abort monitor (from the end of the warm-up on) and redraws the view;
 - when an abort condition trips, a fault cannot be injected or a rollback fails, it rolls back
-  every active fault *at once* (from this thread, before the load has even stopped) and asks the
-  load to stop (``stop_reason``).
+  every active fault *at once* (before the load has even stopped) and asks the load to stop
+  (``stop_reason``).
 
 Times are run offsets in seconds (the schedule's t = 0, warm-up included), as in :mod:`.plan`.
 """
@@ -158,4 +158,4 @@ class GameDayController:
 
     def _halt(self, reason: str) -> None:
         self._stop = reason
-        self.guard.rollback_all()  # now, from this thread: do not wait for the load to stop
+        self.guard.rollback_all()  # now: do not wait for the load to stop

@@ -17,9 +17,9 @@ Per fault:
 errors *and* through a KeyboardInterrupt (a second Ctrl-C during rollback), re-raising the
 interrupt only when every fault has had its rollback attempt.
 
-Thread use: the game-day controller injects and rolls back from the load's observer thread; the
-runner calls ``rollback_all`` from the main thread only after that thread has ended. An internal
-lock (a real one: the chaos layer never imports gevent) keeps a late rollback from racing.
+Concurrency: the game-day controller injects and rolls back from the load's observer greenlet;
+the runner calls ``rollback_all`` after the load has returned. The internal lock is a plain
+``_thread`` lock held only inside one call (the chaos layer never imports gevent).
 """
 
 from __future__ import annotations

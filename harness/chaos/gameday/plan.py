@@ -8,6 +8,8 @@ schedule's t = 0, warm-up included. ``run_s = warmup_s + time_scale * file_s``.
 the judgement window and hold, and the abort conditions' durations and burn windows, so a
 10-minute game day at 0.1 runs in one minute with the same shape. Durations that would fall below
 one measurement interval are raised to one interval (nothing is judged on less than one interval).
+Abort conditions are scaled too, but never below :data:`MIN_ABORT_INTERVALS` intervals (or their
+unscaled length when shorter): a 1 s "breach that lasts" is one noisy second, not a condition.
 The load's rate is not scaled.
 """
 
@@ -27,6 +29,8 @@ from harness.spec.slo import Objective
 __all__ = ["MIN_TIME_SCALE", "Plan", "PlannedStep", "make_plan"]
 
 MIN_TIME_SCALE: Final = 0.001
+#: Scaled abort durations and burn windows stay at least this many intervals long.
+MIN_ABORT_INTERVALS: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +115,18 @@ def make_plan(gameday: GameDay, time_scale: float = 1.0) -> Plan:
         warmup_s=warmup,
         steps=steps,
         end_s=last + scaled(spec.recovery_s),
-        aborts=tuple(_scaled_abort(a, scaled) for a in spec.abort),
+        aborts=tuple(_scaled_abort(a, _abort_scaler(time_scale, interval)) for a in spec.abort),
         window_s=scaled(spec.judgement.window_s),
         hold_s=scaled(spec.judgement.hold_s),
     )
+
+
+def _abort_scaler(time_scale: float, interval: float) -> Callable[[float], float]:
+    def scaled(seconds: float) -> float:
+        floor = min(seconds, MIN_ABORT_INTERVALS * interval)
+        return max(seconds * time_scale, floor, interval)
+
+    return scaled
 
 
 def _scaled_abort(condition: AbortCondition, scaled: Callable[[float], float]) -> AbortCondition:
