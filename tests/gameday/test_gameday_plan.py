@@ -20,7 +20,8 @@ def test_unscaled_plan_starts_after_the_warmup() -> None:
     (step,) = plan.steps
     assert plan.warmup_s == 10.0
     assert (step.start_s, step.end_s) == (40.0, 100.0)
-    assert plan.end_s == 160.0 and plan.gameday_s == 150.0
+    assert plan.end_s == 160.0
+    assert plan.gameday_s == 150.0
     assert (plan.window_s, plan.hold_s) == (5.0, 10.0)
 
 
@@ -31,11 +32,14 @@ def test_time_scale_shrinks_everything_but_the_rate() -> None:
     plan = make_plan(gd, 0.1)
     (step,) = plan.steps
     assert (step.start_s, step.end_s) == pytest.approx((13.0, 19.0))
-    assert plan.end_s == pytest.approx(25.0) and plan.gameday_s == pytest.approx(15.0)
+    assert plan.end_s == pytest.approx(25.0)
+    assert plan.gameday_s == pytest.approx(15.0)
     assert (plan.window_s, plan.hold_s) == (1.0, 1.0)
     err, _lat, burn = plan.aborts
-    assert isinstance(err, ErrorRateAbort) and err.for_s == MIN_ABORT_INTERVALS
-    assert isinstance(burn, BurnRateAbort) and burn.windows_s == pytest.approx((6.0, 30.0))
+    assert isinstance(err, ErrorRateAbort)
+    assert err.for_s == MIN_ABORT_INTERVALS
+    assert isinstance(burn, BurnRateAbort)
+    assert burn.windows_s == pytest.approx((6.0, 30.0))
     assert gd.scenario.main.mean_rate == 300
 
 
