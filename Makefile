@@ -44,6 +44,7 @@ bench: $(STAMP) test-deps
 	$(BIN)/python benchmarks/bench_service.py
 	-$(BIN)/slo-harness run benchmarks/scenarios/service-1000rps.yaml --no-progress --out reports/bench-1000rps
 	$(BIN)/python benchmarks/bench_generator.py
+	$(BIN)/python benchmarks/bench_proxy.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

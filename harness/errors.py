@@ -12,6 +12,7 @@ each branch to an exit code in one place, so no other module decides how the pro
     │   └── InsufficientData ............  too few samples for a verdict
     ├── ServiceStartError ........ exit 3  a service the harness launches did not become ready
     ├── FaultError ............... exit 3  a fault could not be injected (or removed)
+    │   └── ProxyError ..................  the fault proxy refused a request or did not start
     ├── NetnsError ............... exit 3  a lab namespace, nft table or qdisc operation failed
     │   └── LabUnavailable ..............  this machine cannot host a lab (not root, nft/tc missing)
     ├── IntegrityError ........... exit 1  an artifact or audit trail failed verification
@@ -32,6 +33,7 @@ __all__ = [
     "LabUnavailable",
     "MeasurementError",
     "NetnsError",
+    "ProxyError",
     "ServiceStartError",
     "SpecError",
     "TargetUnreachable",
@@ -83,6 +85,10 @@ class ServiceStartError(HarnessError):
 
 class FaultError(HarnessError):
     """A fault could not be injected, observed or rolled back (the run is not what was asked)."""
+
+
+class ProxyError(FaultError):
+    """The fault proxy refused a configuration (field path + expected), or did not start/answer."""
 
 
 class NetnsError(HarnessError):

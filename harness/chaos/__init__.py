@@ -1,9 +1,10 @@
 """Faults behind one protocol (inject, check, roll back), the fault proxy, the cleanup journal and
 game days. Nothing here imports Locust or gevent; network faults use :mod:`harness.netns`.
 
-Importing :mod:`harness.chaos.network` (done here) registers the ledger undo handlers of the
-network faults (``fault.nft``, ``fault.tc``) and, through :mod:`harness.netns`, of lab
-namespaces (``netns``).
+Importing this package registers the ledger undo handlers of its faults: the network faults
+(``fault.nft``, ``fault.tc``; and, through :mod:`harness.netns`, lab namespaces, ``netns``) and
+the fault proxy's resources (``chaos.proxy_process``, ``chaos.proxy_toxic``,
+``chaos.proxy_down``), so a sweep in any process can remove them.
 """
 
 from harness.chaos.fault import FakeFault, Fault, FaultState, UndoEntry
@@ -16,6 +17,13 @@ from harness.chaos.network import (
     partition,
     refuse,
 )
+from harness.chaos.proxy import (
+    ProxyClient,
+    ProxyDownFault,
+    ProxyHandle,
+    ToxicFault,
+    launch_proxy,
+)
 
 __all__ = [
     "Direction",
@@ -23,9 +31,14 @@ __all__ = [
     "Fault",
     "FaultState",
     "NftFault",
+    "ProxyClient",
+    "ProxyDownFault",
+    "ProxyHandle",
     "TbfFault",
+    "ToxicFault",
     "UndoEntry",
     "bandwidth_limit",
+    "launch_proxy",
     "packet_loss",
     "partition",
     "refuse",
