@@ -61,6 +61,7 @@ from harness.chaos.gameday.journal import (
     steady_doc,
     step_doc,
 )
+from harness.chaos.proxy_builders import register_proxy_builders
 from harness.errors import FaultError, UsageError
 from harness.files import atomic_write_bytes
 from harness.ledger import Ledger, SweepItem, sweep
@@ -104,6 +105,7 @@ def _lab_environment(ctx: FaultContext) -> Iterator[FaultContext]:
 
 
 FAULT_FACTORY.register_environment(LAB, Stage.BEFORE_SERVICE, _lab_environment)
+register_proxy_builders()  # idempotent; the import registered them already
 
 
 @dataclass(frozen=True, slots=True)

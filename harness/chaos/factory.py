@@ -33,6 +33,7 @@ from harness.spec.faults import FaultSpec
 
 __all__ = [
     "FAULT_FACTORY",
+    "EnvironmentOf",
     "EnvironmentSetup",
     "FaultBuilder",
     "FaultContext",
@@ -77,12 +78,19 @@ class FaultContext:
 
 FaultBuilder = Callable[[FaultSpec, FaultContext], Fault]
 EnvironmentSetup = Callable[[FaultContext], AbstractContextManager[FaultContext]]
+#: The environment a kind needs: a name, a function of the spec (a proxy fault's ``target``
+#: decides which proxy), or None.
+EnvironmentOf = str | Callable[[FaultSpec], str | None] | None
 
 
 @dataclass(frozen=True, slots=True)
 class _Kind:
     builder: FaultBuilder
-    environment: str | None
+    environment: EnvironmentOf
+
+    def environment_of(self, spec: FaultSpec) -> str | None:
+        env = self.environment
+        return env(spec) if callable(env) else env
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +106,9 @@ class FaultFactory:
         self._kinds: dict[str, _Kind] = {}
         self._environments: dict[str, _Environment] = {}
 
-    def register(self, kind: str, builder: FaultBuilder, *, environment: str | None = None) -> None:
+    def register(
+        self, kind: str, builder: FaultBuilder, *, environment: EnvironmentOf = None
+    ) -> None:
         """Build faults of ``kind`` with ``builder`` (last registration wins)."""
         self._kinds[kind] = _Kind(builder, environment)
 
@@ -121,9 +131,10 @@ class FaultFactory:
                     f"fault kind {spec.kind!r} cannot be injected by this build "
                     f"(available: {available})"
                 )
-            if entry.environment is not None and entry.environment not in self._environments:
+            env = entry.environment_of(spec)
+            if env is not None and env not in self._environments:
                 raise FaultError(
-                    f"fault kind {spec.kind!r} needs the {entry.environment!r} environment, "
+                    f"fault kind {spec.kind!r} needs the {env!r} environment, "
                     "which this build does not provide"
                 )
 
@@ -137,7 +148,7 @@ class FaultFactory:
         self, specs: Iterable[FaultSpec], context: FaultContext, stage: Stage
     ) -> Iterator[FaultContext]:
         """Enter every environment of ``stage`` that ``specs`` need; yield the amended context."""
-        wanted = {self._kinds[s.kind].environment for s in specs if s.kind in self._kinds}
+        wanted = {self._kinds[s.kind].environment_of(s) for s in specs if s.kind in self._kinds}
         with contextlib.ExitStack() as stack:
             for name, env in self._environments.items():
                 if name in wanted and env.stage is stage:

@@ -4,9 +4,9 @@ Definitions (times are run offsets in seconds; ``W`` is the judgement window in 
 
 - a **window ending at interval e** merges intervals e-W+1..e; *breaching* means the hypothesis
   (the game day's SLO) fails on it (:mod:`harness.chaos.gameday.judge`);
-- **held** (per step): the step's expectations (``expect``, else the hypothesis) hold on every
-  window lying wholly inside [injection, rollback]; when the step is shorter than a window, on the
-  step's intervals merged. None when nothing could be judged;
+- **held** (per step): the step's expectations (``expect``, else the hypothesis) hold on the
+  step's intervals merged (every interval overlapping [injection, rollback] by half or more) *and*
+  on every window lying wholly inside it. None when nothing could be judged;
 - **time to detect**: end of the first breaching window that ends after the injection, minus the
   injection time. None when no window breached before the recovery period ended (nothing to detect);
 - **time to recover**: after the rollback, the first window end e such that the windows ending at
@@ -161,11 +161,8 @@ def measure_step(
     ]
     step_samples = _between(samples, injected_at_s, rolled_back_at_s)
     checks = judge(merge(step_samples), expect) if step_samples else ()
-    if inside:
-        verdicts = [_window_holds(samples, e, width, expect) for e in inside]
-        held = False if False in verdicts else (True if True in verdicts else None)
-    else:
-        held = holds(checks)
+    verdicts = [holds(checks), *(_window_holds(samples, e, width, expect) for e in inside)]
+    held = False if False in verdicts else (True if True in verdicts else None)
 
     # detection: the first breaching hypothesis window ending after the injection
     detected: float | None = None
