@@ -103,5 +103,5 @@ def test_a_feature_store_latency_spec_becomes_a_latency_toxic_on_that_proxy() ->
 
 def test_without_its_environment_a_proxy_fault_cannot_be_built() -> None:
     """A service-proxy spec in a context without the proxy fails with a FaultError."""
-    with pytest.raises(FaultError, match="proxy.service"):
+    with pytest.raises(FaultError, match=r"proxy\.service"):
         FAULT_FACTORY.build(HttpFault(error_rate=0.05), FaultContext())
