@@ -51,16 +51,17 @@ from harness.chaos.proxy import (
 from harness.errors import FaultError
 from harness.ledger import Ledger, LedgerEntry, UndoStatus, register_undo
 from harness.spec.faults import (
+    TOXIC_KINDS,
     BandwidthFault,
     FaultSpec,
     HttpFault,
     LatencyFault,
-    LimitDataFault,
     ProxyTarget,
     ResetPeerFault,
     SlicerFault,
     SlowCloseFault,
     TimeoutFault,
+    ToxicSpec,
 )
 
 __all__ = ["FEATURE_STORE_PROXY", "REDIS_KIND", "SERVICE_PROXY", "register_proxy_builders"]
@@ -70,9 +71,6 @@ FEATURE_STORE_PROXY: Final = "proxy.feature_store"
 REDIS_KIND: Final = "chaos.redis_process"
 _PROXY_NAME: Final = {ProxyTarget.SERVICE: "service", ProxyTarget.FEATURE_STORE: "feature_store"}
 _ENV: Final = {ProxyTarget.SERVICE: SERVICE_PROXY, ProxyTarget.FEATURE_STORE: FEATURE_STORE_PROXY}
-_TOXIC_KINDS: Final = (
-    "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data",
-)  # fmt: skip
 _REDIS_READY_S: Final = 10.0
 
 
@@ -88,16 +86,7 @@ def _toxic(spec: FaultSpec, name: str) -> Toxic:
             exclude=spec.exclude,
             name=name,
         )
-    if not isinstance(
-        spec,
-        LatencyFault
-        | BandwidthFault
-        | SlowCloseFault
-        | TimeoutFault
-        | ResetPeerFault
-        | SlicerFault
-        | LimitDataFault,
-    ):
+    if not isinstance(spec, ToxicSpec):
         raise FaultError(f"{spec.kind}: not a proxy fault")
     common = {"stream": Stream(spec.stream.value), "toxicity": spec.toxicity, "name": name}
     if isinstance(spec, LatencyFault):
@@ -236,7 +225,7 @@ def _feature_store_proxy(ctx: FaultContext) -> Iterator[FaultContext]:
 
 def register_proxy_builders() -> None:
     """Register the proxy kinds and environments (idempotent)."""
-    for kind in (*_TOXIC_KINDS, "http"):
+    for kind in (*TOXIC_KINDS, "http"):
         FAULT_FACTORY.register(kind, _build, environment=_environment_of)
     FAULT_FACTORY.register_environment(SERVICE_PROXY, Stage.AFTER_SERVICE, _service_proxy)
     FAULT_FACTORY.register_environment(

@@ -19,12 +19,13 @@ day's blast radius must contain it.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Final
+from typing import Annotated, Final, get_args
 
 from msgspec import Meta, Struct
 
 __all__ = [
     "FAULT_KINDS",
+    "TOXIC_KINDS",
     "BandwidthFault",
     "BlastTarget",
     "CpuHogFault",
@@ -49,6 +50,7 @@ __all__ = [
     "SlowCloseFault",
     "Stream",
     "TimeoutFault",
+    "ToxicSpec",
 ]
 
 Ms = Annotated[float, Meta(ge=0.0, le=600_000.0)]
@@ -370,7 +372,8 @@ class NetworkBandwidthFault(_NetworkBase, tag="network_bandwidth", frozen=True, 
         return f"link bandwidth {self.rate_kbit_s:g} kbit/s generator <-> service"
 
 
-FaultSpec = (
+#: The fault proxy's toxics (Toxiproxy's kinds), each with ``target``, ``stream``, ``toxicity``.
+ToxicSpec = (
     LatencyFault
     | BandwidthFault
     | SlowCloseFault
@@ -378,6 +381,9 @@ FaultSpec = (
     | ResetPeerFault
     | SlicerFault
     | LimitDataFault
+)
+FaultSpec = (
+    ToxicSpec
     | HttpFault
     | PauseFault
     | KillFault
@@ -391,25 +397,6 @@ FaultSpec = (
 )
 
 #: Every ``kind`` a game day accepts, in the order of the union.
-FAULT_KINDS: Final = tuple(
-    str(k.__struct_config__.tag)
-    for k in (
-        LatencyFault,
-        BandwidthFault,
-        SlowCloseFault,
-        TimeoutFault,
-        ResetPeerFault,
-        SlicerFault,
-        LimitDataFault,
-        HttpFault,
-        PauseFault,
-        KillFault,
-        CpuThrottleFault,
-        CpuHogFault,
-        MemoryFault,
-        PartitionFault,
-        RefuseFault,
-        LossFault,
-        NetworkBandwidthFault,
-    )
-)
+FAULT_KINDS: Final = tuple(str(k.__struct_config__.tag) for k in get_args(FaultSpec))
+#: The kinds of :data:`ToxicSpec`.
+TOXIC_KINDS: Final = tuple(str(k.__struct_config__.tag) for k in get_args(ToxicSpec))
