@@ -152,7 +152,11 @@ def _page(
         ),
     ]
     return _Page(
-        title=f"SLO report: {result.scenario.name}",
+        title=(
+            f"Game day report: {journal.title}"
+            if journal is not None
+            else f"SLO report: {result.scenario.name}"
+        ),
         verdict=status.upper(),
         verdict_css=status,
         reasons=list(verdict.reasons),
