@@ -172,8 +172,8 @@ def run_gameday(
     run = _Run(gameday, plan, factory, ledger, stream or sys.stderr, request.progress)
     try:
         result = run.measure(target)
-    except BaseException:
-        run.write_interrupted_journal(out_dir)
+    except BaseException as exc:  # every fault is off already (run.measure's finally)
+        run.write_interrupted_journal(out_dir, exc)
         raise
     return _finish(run, result, request, out_dir, text, exported, swept)
 
@@ -262,25 +262,28 @@ class _Run:
                 )
                 self.result = replace(self.result, audit=audit, target=target)
 
-    def _view(self) -> LiveView | None:
-        if not self.progress:
-            return None
+    def _view(self) -> LiveView:
+        """A rich panel on a terminal; plain lines otherwise or with --no-progress."""
         latency = next(
             (o for o in self.gameday.hypothesis.objectives if isinstance(o, LatencyObjective)),
             None,
         )
-        if self.stream.isatty():
+        if self.progress and self.stream.isatty():
             from rich.console import Console
 
             return RichView(Console(file=self.stream), latency.threshold_ms if latency else None)
         return LineView(self.stream)
 
-    def write_interrupted_journal(self, out_dir: Path) -> None:
+    def write_interrupted_journal(self, out_dir: Path, exc: BaseException) -> None:
         """After an interruption or error: the journal alone (status, rollbacks), never lost."""
         ctl = self.controller
         if ctl is None:
             return
-        journal = _journal(self, ctl, [], Outcome.INTERRUPTED, "interrupted", datetime.now(UTC))
+        if isinstance(exc, KeyboardInterrupt):
+            status, reason = Outcome.INTERRUPTED, f"interrupted ({exc or 'SIGINT'})"
+        else:
+            status, reason = Outcome.FAILED, f"{exc.__class__.__name__}: {exc}"
+        journal = _journal(self, ctl, [], status, reason, datetime.now(UTC))
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(
             out_dir / JOURNAL_FILE, msgspec.json.format(msgspec.json.encode(journal))
