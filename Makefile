@@ -42,6 +42,7 @@ bench: $(STAMP) test-deps
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_audit.py
 	$(BIN)/python benchmarks/bench_service.py
+	$(BIN)/python benchmarks/bench_netpol.py
 	-$(BIN)/slo-harness run benchmarks/scenarios/service-1000rps.yaml --no-progress --out reports/bench-1000rps
 	$(BIN)/python benchmarks/bench_generator.py
 	$(BIN)/python benchmarks/bench_proxy.py

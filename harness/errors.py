@@ -6,12 +6,14 @@ each branch to an exit code in one place, so no other module decides how the pro
     HarnessError
     ├── UsageError ............... exit 2  bad command line
     ├── SpecError ................ exit 2  an input file is malformed (file, field path, expected)
+    │   └── ManifestError ...............  several Kubernetes manifest problems, one per line
     ├── MeasurementError ......... exit 3  the run could not be measured honestly
     │   ├── TargetUnreachable ...........  nothing answered before the run started
     │   ├── GeneratorSaturated ..........  the load generator polluted its own numbers (CPU, lag)
     │   └── InsufficientData ............  too few samples for a verdict
     ├── ServiceStartError ........ exit 3  a service the harness launches did not become ready
     ├── FaultError ............... exit 3  a fault could not be injected (or removed)
+    │   ├── FaultUnsupported ............  this machine lacks the mechanism (cgroup freeze, quota)
     │   └── ProxyError ..................  the fault proxy refused a request or did not start
     ├── NetnsError ............... exit 3  a lab namespace, nft table or qdisc operation failed
     │   └── LabUnavailable ..............  this machine cannot host a lab (not root, nft/tc missing)
@@ -26,11 +28,13 @@ from __future__ import annotations
 __all__ = [
     "ArtifactError",
     "FaultError",
+    "FaultUnsupported",
     "GeneratorSaturated",
     "HarnessError",
     "InsufficientData",
     "IntegrityError",
     "LabUnavailable",
+    "ManifestError",
     "MeasurementError",
     "NetnsError",
     "ProxyError",
@@ -63,6 +67,23 @@ class SpecError(HarnessError):
         super().__init__(f"{file}: {path}: {expected}")
 
 
+class ManifestError(SpecError):
+    """Kubernetes manifests failed validation: every problem found, each a :class:`SpecError`.
+
+    The loader collects all of them (schema and API-server checks, every file and document) so a
+    pull request sees the whole list at once; ``str()`` is one problem per line.
+    """
+
+    def __init__(self, problems: tuple[SpecError, ...]) -> None:
+        first = problems[0]
+        super().__init__(first.file, first.path, first.expected)
+        self.problems = problems
+        self.args = ("\n".join(str(p) for p in problems),)
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
 class MeasurementError(HarnessError):
     """The run happened but its numbers cannot be trusted (exit 3)."""
 
@@ -85,6 +106,10 @@ class ServiceStartError(HarnessError):
 
 class FaultError(HarnessError):
     """A fault could not be injected, observed or rolled back (the run is not what was asked)."""
+
+
+class FaultUnsupported(FaultError):
+    """The fault needs a mechanism this machine does not offer (checkable before a game day)."""
 
 
 class ProxyError(FaultError):

@@ -172,7 +172,16 @@ class Ledger:
 
 
 def owner_alive(entry: LedgerEntry) -> bool:
-    """True when the process that recorded ``entry`` still runs (same pid, same start time)."""
+    """True when the process that recorded ``entry`` still runs (same pid, same start time).
+
+    A zombie is dead: a SIGKILLed harness whose parent has not reaped it yet (a container's
+    init may never do so) will undo nothing, so its entries are orphans.
+    """
+    try:
+        if psutil.Process(entry.owner_pid).status() == psutil.STATUS_ZOMBIE:
+            return False
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
     started = _start_time(entry.owner_pid)
     return started is not None and abs(started - entry.owner_start_s) <= _START_TOLERANCE_S
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system programs some tests need: redis-server (feature store), wrk (benchmarks),
-# nftables (network faults), chromium (HTML report check). Needs root and Debian's apt; without
+# nftables (network faults), chromium (HTML report check), stress-ng (CPU hog fault; without it
+# the hog falls back to a Python busy loop). Needs root and Debian's apt; without
 # them it says so and the tests that need a missing program skip with that reason.
 set -euo pipefail
 need=()
@@ -8,6 +9,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v wrk >/dev/null || need+=(wrk)
 command -v nft >/dev/null || need+=(nftables)
 command -v chromium >/dev/null || need+=(chromium)
+command -v stress-ng >/dev/null || need+=(stress-ng)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

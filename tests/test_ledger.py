@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.ledger import Ledger, LedgerEntry, UndoStatus, owner_alive, register_undo, sweep
@@ -80,3 +84,24 @@ def test_unreadable_entry_files_are_skipped(ledger: Ledger) -> None:
     ledger.record("test.kind", "ok", {})
     (ledger.directory / "torn.json").write_bytes(b"{not json")
     assert [e.key for e in ledger.entries()] == ["ok"]
+
+
+def test_a_zombie_owner_is_dead(ledger: Ledger) -> None:
+    """An owner killed but not yet reaped (a zombie) will undo nothing: its entries are orphans."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        entry = ledger.record("test.kind", "z", {})
+        ledger.release(entry)
+        start = psutil.Process(proc.pid).create_time()
+        fields = {f: getattr(entry, f) for f in entry.__struct_fields__}
+        forged = LedgerEntry(**{**fields, "owner_pid": proc.pid, "owner_start_s": start})
+        assert owner_alive(forged)
+        os.kill(proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while psutil.Process(proc.pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not owner_alive(forged)
+    finally:
+        proc.kill()
+        proc.wait()

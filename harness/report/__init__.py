@@ -7,7 +7,8 @@ This package renders results; it computes no verdicts (``harness.slo`` does). En
 - :func:`read_report` reads a run directory back (a baseline for ``compare``);
 - :func:`verify_report_dir` checks a run directory against its manifest;
 - :func:`build_index` writes ``index.html`` over many runs;
-- :func:`collect_provenance` gathers what produced a run.
+- :func:`collect_provenance` gathers what produced a run;
+- :func:`write_pci_evidence` / :func:`read_pci_evidence`: the PCI segmentation evidence bundle.
 """
 
 from harness.report.document import SCHEMA_VERSION, report_schema
@@ -19,6 +20,7 @@ from harness.report.manifest import (
     ProblemKind,
     verify_report_dir,
 )
+from harness.report.pci import read_pci_evidence, write_pci_evidence
 from harness.report.provenance import PackageVersion, Provenance, collect_provenance
 from harness.report.reader import LoadedReport, read_report
 from harness.report.text import render_comparison_text
@@ -37,9 +39,11 @@ __all__ = [
     "ReportPaths",
     "build_index",
     "collect_provenance",
+    "read_pci_evidence",
     "read_report",
     "render_comparison_text",
     "report_schema",
     "verify_report_dir",
+    "write_pci_evidence",
     "write_reports",
 ]

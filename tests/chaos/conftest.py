@@ -1,4 +1,7 @@
-"""Fixtures for the fault-proxy tests: local targets with one proxy process per module.
+"""Chaos test fixtures: a per-test netns prefix, and local targets with one proxy per module.
+
+Every test gets its own ``$SLO_HARNESS_NETNS_PREFIX``, so ``cleanup --all`` (which removes every
+namespace with the prefix) never touches another run's labs.
 
 Each proxy process is launched through the real launcher (ledger in a tmp dir) and shared by a
 module's tests; the function-scoped fixtures reset it (every toxic removed, every proxy up) after
@@ -8,6 +11,7 @@ each test, so no test sees another's toxics.
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,6 +19,12 @@ from proxy_support import Proxied, http_target, tcp_target
 
 from harness.chaos.proxy import Protocol, launch_proxy
 from harness.ledger import Ledger
+from harness.netns import PREFIX_ENV
+
+
+@pytest.fixture(autouse=True)
+def _own_netns_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PREFIX_ENV, f"slohc{secrets.token_hex(3)}-")
 
 
 def _proxied(
