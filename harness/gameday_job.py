@@ -41,11 +41,11 @@ from harness.chaos.gameday import (
     Journal,
     LineView,
     LiveView,
-    MiniGuard,
     Outcome,
     Plan,
     RichView,
     ScheduledFault,
+    StepGuard,
     budgets_of,
     fill_gaps,
     make_plan,
@@ -220,7 +220,7 @@ class _Run:
         ):
             faults = [ScheduledFault(s, self.factory.build(s.fault, ctx)) for s in self.plan.steps]
             controller = GameDayController(
-                self.plan, faults, lambda clock: MiniGuard(self.ledger, clock), self._view()
+                self.plan, faults, lambda clock: StepGuard(self.ledger, clock), self._view()
             )
             self.controller = controller
             try:
@@ -228,8 +228,13 @@ class _Run:
                 self.result = load.run_scenario(
                     scenario, replace(options, target=ctx.target_url), controller
                 )
-            finally:
-                controller.guard.rollback_all()
+            except KeyboardInterrupt:
+                controller.guard.rollback_all(interrupted=True)
+                raise
+            except BaseException as exc:
+                controller.guard.rollback_all(f"{exc.__class__.__name__}: {exc}")
+                raise
+            controller.guard.rollback_all()
             self.started_at = self.result.started_at
         # The embedded service has stopped and flushed: its audit trail is checked in _service.
         return self.result

@@ -13,12 +13,12 @@ from gd_support import sample
 from harness.chaos import FakeFault, UndoEntry
 from harness.chaos.gameday import (
     GameDayController,
-    MiniGuard,
     Outcome,
     Plan,
     PlannedStep,
     RollbackStatus,
     ScheduledFault,
+    StepGuard,
 )
 from harness.ledger import Ledger
 from harness.spec.faults import HttpFault, PauseFault
@@ -37,7 +37,7 @@ def _controller(
     ctl = GameDayController(
         plan,
         [ScheduledFault(s, f) for s, f in faults],  # type: ignore[arg-type]
-        lambda clock: MiniGuard(ledger, clock),
+        lambda clock: StepGuard(ledger, clock),
     )
     ctl.started(time.time_ns(), 2.0)
     return ctl, ledger
@@ -122,7 +122,7 @@ def test_a_rollback_that_leaves_the_fault_on_is_failed_and_kept_in_the_ledger(
     assert record is not None
     assert record.status is RollbackStatus.FAILED
     assert not record.verified_gone
-    assert "still active" in record.detail
+    assert "still in effect" in record.detail
     assert len(ledger.entries()) == 1
     assert ctl.outcome is Outcome.FAILED
 

@@ -1,6 +1,7 @@
 """A whole game day against the embedded reference service, as CI runs it: load throughout, a
-real stall injected and rolled back on the timeline (time-scaled), detection and recovery in the
-journal and the report; and an abort condition that halts a game day within its window."""
+real stall (the chaos core's pause: SIGSTOP of the service) injected and rolled back on the
+timeline (time-scaled), detection and recovery in the journal and the report; an abort condition
+that halts a game day within its window; Ctrl-C in the middle of a fault."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ import pytest
 from harness.report import MANIFEST_FILE, verify_report_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-CHILD = Path(__file__).with_name("_gameday_child.py")
+#: The real command line, in a fresh process (Locust patches whatever imports it).
+CLI = ("-m", "harness.cli")
 REPORT_SCHEMA = ROOT / "harness" / "report" / "report.schema.json"
 
 GAMEDAY = """\
@@ -53,7 +55,7 @@ def _run(tmp_path: Path, abort: str, duration: str) -> tuple[int, Path, str]:
     out = tmp_path / "out"
     env = {**os.environ, "SLO_HARNESS_STATE_DIR": str(tmp_path / "state")}
     proc = subprocess.run(
-        [sys.executable, str(CHILD), "gameday", str(gd), "--out", str(out), "--time-scale",
+        [sys.executable, *CLI, "gameday", str(gd), "--out", str(out), "--time-scale",
          "0.1", "--no-progress"],
         capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
     )  # fmt: skip
@@ -148,7 +150,7 @@ def test_ctrl_c_during_a_fault_rolls_it_back_and_journals_the_interruption(tmp_p
     out = tmp_path / "out"
     env = {**os.environ, "SLO_HARNESS_STATE_DIR": str(tmp_path / "state")}
     proc = subprocess.Popen(
-        [sys.executable, str(CHILD), "gameday", str(gd), "--out", str(out), "--time-scale",
+        [sys.executable, *CLI, "gameday", str(gd), "--out", str(out), "--time-scale",
          "0.1", "--no-progress"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
     )  # fmt: skip

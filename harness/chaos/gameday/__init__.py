@@ -6,8 +6,8 @@ Pure parts (no Locust, no gevent, no I/O beyond the guard's ledger and the fault
 - ``abort``: abort conditions on rolling 1 s windows (a breach that lasts N seconds);
 - ``judge``: SLO objectives on a window of intervals; ``metrics``: per-step held / time to
   detect / time to recover / budget burned, steady state before / during / after;
-- ``guard``: ledger first, inject, verify; roll back, verify gone (minimal; the chaos core's
-  guard plugs in through the same protocol);
+- ``guard``: the chaos core's guard (ledger first, inject, verify; roll back, verify gone) seen
+  per step;
 - ``controller``: the :class:`~harness.measure.observe.RunObserver` that runs the timeline;
 - ``journal``: ``journal.json``'s structs; ``dashboard``: the live terminal view;
 - ``chaosmesh``: the equivalent Chaos Mesh manifests (``--export chaos-mesh``).
@@ -19,7 +19,7 @@ The job that puts them together with the load and the reports is :mod:`harness.g
 from harness.chaos.gameday.abort import AbortMonitor, ConditionState, ConditionStatus, Trip
 from harness.chaos.gameday.controller import GameDayController, LiveView, Outcome, ScheduledFault
 from harness.chaos.gameday.dashboard import LineView, RichView
-from harness.chaos.gameday.guard import FaultGuard, FaultRecord, MiniGuard, RollbackStatus
+from harness.chaos.gameday.guard import FaultGuard, FaultRecord, RollbackStatus, StepGuard
 from harness.chaos.gameday.journal import Journal, StepDoc, StepStatus
 from harness.chaos.gameday.judge import Check, fill_gaps, holds, judge, merge
 from harness.chaos.gameday.metrics import (
@@ -44,7 +44,6 @@ __all__ = [
     "Journal",
     "LineView",
     "LiveView",
-    "MiniGuard",
     "Outcome",
     "Plan",
     "PlannedStep",
@@ -53,6 +52,7 @@ __all__ = [
     "ScheduledFault",
     "SteadyState",
     "StepDoc",
+    "StepGuard",
     "StepMetrics",
     "StepStatus",
     "Trip",

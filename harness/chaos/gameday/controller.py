@@ -158,4 +158,4 @@ class GameDayController:
 
     def _halt(self, reason: str) -> None:
         self._stop = reason
-        self.guard.rollback_all()  # now: do not wait for the load to stop
+        self.guard.rollback_all(reason)  # now: do not wait for the load to stop

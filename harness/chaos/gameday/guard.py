@@ -1,53 +1,45 @@
-"""The game day's fault guard: ledger first, inject, verify; roll back, verify gone, release.
+"""The game day's view of the chaos core's guarantee: one :class:`FaultRecord` per step's fault.
 
-This is the minimal guard the game-day runner needs; when the chaos core's guard is available
-the runner can use it instead through the same three calls (:class:`FaultGuard`).
+The rollback guarantee itself is :class:`harness.chaos.FaultGuard` (the chaos core): ledger entry
+before ``inject``, injection verified in effect, rollback on every way out verified gone,
+signals deferred during rollback, one :class:`~harness.chaos.RollbackRecord` per fault. This
+module only adapts it to what a game day needs to say per *step*: which step's fault, injected
+when (or why not), rolled back when, by which trigger, and whether it was verified gone.
 
-Per fault:
-1. ``ledger.record(...)`` with the fault's :meth:`~harness.chaos.fault.Fault.undo_entry` *before*
-   anything happens, so a SIGKILL of the harness at any later point leaves an entry the next
-   start (or ``slo-harness chaos cleanup``) undoes;
-2. ``inject()``; then ``is_active()`` must be True. Any failure rolls the fault back at once and is
-   reported (the record's ``inject_error``; the runner stops the game day, exit 3);
-3. ``rollback()``; then ``is_active()`` must be False: only then is the ledger entry released and
-   the rollback ``succeeded``. A rollback that raised, or a fault still active afterwards, is
-   ``failed`` and its ledger entry stays for the next sweep.
-
-``rollback_all`` rolls back everything still active, newest first, and keeps going through
-errors *and* through a KeyboardInterrupt (a second Ctrl-C during rollback), re-raising the
-interrupt only when every fault has had its rollback attempt.
-
-Concurrency: the game-day controller injects and rolls back from the load's observer greenlet;
-the runner calls ``rollback_all`` after the load has returned. The internal lock is a plain
-``_thread`` lock held only inside one call (the chaos layer never imports gevent).
+:class:`StepGuard` keeps the guard's clock on the run's: its ``t0`` is set from the controller's
+clock (seconds since the schedule's t = 0) at each call, so the records' ``*_at_s`` line up with
+the report's intervals and fault windows.
 """
 
 from __future__ import annotations
 
-import _thread
-import contextlib
 import enum
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from harness.chaos.fault import Fault
-from harness.ledger import Ledger, LedgerEntry
+from harness.chaos.guard import FaultGuard as CoreGuard
+from harness.chaos.guard import FaultHandle
+from harness.chaos.record import RollbackRecord, Trigger
+from harness.errors import FaultError
+from harness.ledger import Ledger
 
-__all__ = ["FaultGuard", "FaultRecord", "MiniGuard", "RollbackStatus"]
+__all__ = ["FaultGuard", "FaultRecord", "RollbackStatus", "StepGuard"]
 
 
 class RollbackStatus(enum.Enum):
-    """How a rollback ended (the journal's ``rollbacks[].status``)."""
+    """How a step's fault ended (the journal's ``rollbacks[].status``)."""
 
-    SUCCEEDED = "succeeded"  # removed and checked gone
-    FAILED = "failed"  # raised, or the fault was still active afterwards
+    SUCCEEDED = "succeeded"  # removed and verified gone
+    FAILED = "failed"  # still in effect (or unknowable); its ledger entry stays for cleanup
     PENDING = "pending"  # not rolled back (yet)
 
 
 @dataclass(slots=True)
 class FaultRecord:
-    """One fault's life on the run's clock (offsets in seconds from the run start)."""
+    """One step's fault on the run's clock (offsets in seconds from the run start)."""
 
     step: str
     name: str
@@ -58,18 +50,29 @@ class FaultRecord:
     rolled_back_at_s: float | None = None
     status: RollbackStatus = RollbackStatus.PENDING
     verified_gone: bool = False
+    trigger: str | None = None  # why it came off: scheduled, abort, interrupt, inject_failed...
     detail: str = ""
-    _fault: Fault | None = field(default=None, repr=False)
-    _entry: LedgerEntry | None = field(default=None, repr=False)
+    _handle: FaultHandle | None = field(default=None, repr=False)
 
     @property
     def active(self) -> bool:
-        """Injected and not yet rolled back successfully."""
+        """Injected and not yet verified gone."""
         return self.injected_at_s is not None and self.status is not RollbackStatus.SUCCEEDED
+
+    def settle(self, record: RollbackRecord, started_s: float) -> None:
+        """Take the guard's verdict on this fault's rollback."""
+        self.rollback_started_s = started_s
+        self.rolled_back_at_s = record.rolled_back_at_s
+        self.status = RollbackStatus(record.status.value)
+        self.verified_gone = record.verified_gone
+        self.trigger = record.trigger.value
+        self.detail = record.detail or (
+            "removed and verified gone" if record.verified_gone else "still active after rollback"
+        )
 
 
 class FaultGuard(Protocol):
-    """What the game-day runner needs from a guard."""
+    """What the game-day controller needs from a guard."""
 
     records: list[FaultRecord]
 
@@ -81,76 +84,65 @@ class FaultGuard(Protocol):
         """Roll back one fault (idempotent) and verify it is gone."""
         ...
 
-    def rollback_all(self) -> None:
+    def rollback_all(self, reason: str = "", *, interrupted: bool = False) -> None:
         """Roll back every fault still active, newest first, through errors and interrupts."""
         ...
 
 
-class MiniGuard:
-    """The minimal :class:`FaultGuard`; see the module docstring."""
+class StepGuard:
+    """:class:`FaultGuard` over the chaos core's guard; see the module docstring."""
 
     def __init__(self, ledger: Ledger, clock: Callable[[], float]) -> None:
-        self._ledger = ledger
         self._clock = clock  # seconds since the run start
-        self._lock = _thread.allocate_lock()
+        self._core = CoreGuard(ledger)
         self.records: list[FaultRecord] = []
+
+    def _sync(self) -> float:
+        """Align the core guard's t0 with the run's clock; the run offset now."""
+        now_s = self._clock()
+        self._core.t0_mono_ns = time.monotonic_ns() - round(now_s * 1e9)
+        return now_s
 
     def inject(self, fault: Fault, *, step: str, kind: str) -> FaultRecord:
         """See :class:`FaultGuard`."""
-        record = FaultRecord(step=step, name=fault.name, kind=kind, _fault=fault)
-        with self._lock:
-            self.records.append(record)
-            undo = fault.undo_entry()
-            record._entry = self._ledger.record(undo.kind, undo.key, undo.undo)
-            record.injected_at_s = self._clock()
-            try:
-                fault.inject()
-                if not fault.is_active():
-                    raise RuntimeError("injected, but the fault is not in effect")
-            except Exception as exc:
-                record.inject_error = f"{exc.__class__.__name__}: {exc}"
-        if record.inject_error is not None:
-            self.rollback(record)
+        record = FaultRecord(step=step, name=fault.name, kind=kind)
+        self.records.append(record)
+        started = self._sync()
+        try:
+            handle = self._core.inject(fault)
+        except FaultError as exc:
+            record.injected_at_s = started
+            record.inject_error = str(exc)
+            failed = next((r for r in reversed(self._core.records) if r.fault == fault.name), None)
+            if failed is not None:
+                record.settle(failed, started)
+            else:  # refused before anything was applied (the guard was closed)
+                record.status, record.verified_gone = RollbackStatus.SUCCEEDED, True
+            return record
+        record._handle = handle
+        record.injected_at_s = round((handle.injected_mono_ns - self._core.t0_mono_ns) / 1e9, 6)
         return record
 
     def rollback(self, record: FaultRecord) -> None:
         """See :class:`FaultGuard`."""
-        with self._lock:
-            fault = record._fault
-            if fault is None or record.status is RollbackStatus.SUCCEEDED:
-                return
-            record.rollback_started_s = self._clock()
-            problem = ""
-            try:
-                fault.rollback()
-            except Exception as exc:
-                problem = f"{exc.__class__.__name__}: {exc}"
-            try:
-                still = fault.is_active()
-            except Exception as exc:
-                still, problem = True, problem or f"cannot check: {exc.__class__.__name__}: {exc}"
-            record.rolled_back_at_s = self._clock()
-            record.verified_gone = not still
-            if still or problem:
-                record.status = RollbackStatus.FAILED
-                record.detail = problem or "still active after rollback"
-                return
-            record.status = RollbackStatus.SUCCEEDED
-            record.detail = "removed and verified gone"
-            if record._entry is not None:
-                self._ledger.release(record._entry)
+        if record._handle is None or record.status is RollbackStatus.SUCCEEDED:
+            return
+        started = self._sync()
+        record.settle(self._core.rollback(record._handle, Trigger.SCHEDULED), started)
 
-    def rollback_all(self) -> None:
-        """See :class:`FaultGuard`."""
-        interrupted: BaseException | None = None
-        for record in reversed(self.records):
-            if not record.active and record.status is not RollbackStatus.FAILED:
-                continue
-            try:
-                self.rollback(record)
-            except KeyboardInterrupt as exc:  # a second Ctrl-C: finish the others first
-                interrupted = exc
-                with contextlib.suppress(KeyboardInterrupt):
-                    self.rollback(record)
-        if interrupted is not None:
-            raise interrupted
+    def rollback_all(self, reason: str = "", *, interrupted: bool = False) -> None:
+        """See :class:`FaultGuard` (closes the guard: no fault is injected afterwards).
+
+        Trigger: ``interrupt`` when ``interrupted``, ``abort`` with a ``reason``, else ``end``."""
+        started = self._sync()
+        trigger = Trigger.INTERRUPT if interrupted else Trigger.ABORT if reason else Trigger.END
+        try:
+            self._core.rollback_all(trigger, reason, reraise_deferred=not interrupted)
+        finally:
+            for record in self.records:
+                handle = record._handle
+                done = handle is not None and handle.record is not None
+                if done and record.status is RollbackStatus.PENDING:
+                    assert handle is not None
+                    assert handle.record is not None
+                    record.settle(handle.record, started)

@@ -121,6 +121,7 @@ class RollbackDoc(_Doc, frozen=True, kw_only=True):
     end: datetime | None
     duration: float | None
     verified_gone: bool
+    trigger: str | None  # why it came off: scheduled, abort, interrupt, inject_failed, end...
     output: str
 
 
@@ -237,6 +238,7 @@ def rollback_doc(record: FaultRecord, run_start: datetime) -> RollbackDoc:
         end=None if end is None else run_start + timedelta(seconds=round(end, 3)),
         duration=None if start is None or end is None else round(end - start, 3),
         verified_gone=record.verified_gone,
+        trigger=record.trigger,
         output=record.detail or (record.inject_error or ""),
     )
 
