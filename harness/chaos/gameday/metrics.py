@@ -5,8 +5,10 @@ Definitions (times are run offsets in seconds; ``W`` is the judgement window in 
 - a **window ending at interval e** merges intervals e-W+1..e; *breaching* means the hypothesis
   (the game day's SLO) fails on it (:mod:`harness.chaos.gameday.judge`);
 - **held** (per step): the step's expectations (``expect``, else the hypothesis) hold on the
-  step's intervals merged (every interval overlapping [injection, rollback] by half or more) *and*
-  on every window lying wholly inside it. None when nothing could be judged;
+  step's intervals merged (every interval overlapping [injection, rollback + W] by half or more)
+  *and* on every window lying wholly inside that span. The span reaches one window past the
+  rollback because latencies are counted when requests *complete*: a 1 s stall's requests
+  complete after it ends, and they belong to the step. None when nothing could be judged;
 - **time to detect**: end of the first breaching window that ends after the injection, minus the
   injection time. None when no window breached before the recovery period ended (nothing to detect);
 - **time to recover**: after the rollback, the first window end e such that the windows ending at
@@ -151,15 +153,16 @@ def measure_step(
     slo = hypothesis.objectives
     ends = [s.end_s for s in samples]
 
-    # held: every window wholly inside the step
+    # held: the step plus one window (completions of requests sent during it), merged and windowed
+    span_end = rolled_back_at_s + plan.window_s
     inside = [
         e
         for e in range(len(samples))
-        if samples[e].end_s <= rolled_back_at_s + 1e-9
+        if samples[e].end_s <= span_end + 1e-9
         and e - width + 1 >= 0
         and samples[e - width + 1].start_s >= injected_at_s - 1e-9
     ]
-    step_samples = _between(samples, injected_at_s, rolled_back_at_s)
+    step_samples = _between(samples, injected_at_s, span_end)
     checks = judge(merge(step_samples), expect) if step_samples else ()
     verdicts = [holds(checks), *(_window_holds(samples, e, width, expect) for e in inside)]
     held = False if False in verdicts else (True if True in verdicts else None)
