@@ -401,7 +401,7 @@ def gameday(
         sys.exit(int(ExitCode.OK))
     for item in outcome.swept:
         click.echo(
-            f"swept orphan {item.entry.kind} {item.entry.key}: {item.status.value}", err=True
+            f"swept orphan {item.kind} {item.key}: {item.status.value}", err=True
         )
     journal = outcome.journal
     click.echo(

@@ -34,6 +34,7 @@ from typing import TextIO
 import msgspec
 import psutil
 
+from harness.chaos import CleanupItem, sweep_on_start
 from harness.chaos.builders import GENERATOR_HOST, LAB, SERVICE_HOST, SERVICE_PORT
 from harness.chaos.factory import FAULT_FACTORY, FaultContext, FaultFactory, Stage
 from harness.chaos.gameday import (
@@ -64,7 +65,7 @@ from harness.chaos.gameday.journal import (
 from harness.chaos.proxy_builders import register_proxy_builders
 from harness.errors import FaultError, UsageError
 from harness.files import atomic_write_bytes
-from harness.ledger import Ledger, SweepItem, sweep
+from harness.ledger import Ledger
 from harness.measure import FaultWindow, IntervalSample, RunResult
 from harness.placement import Placement, lab_placement
 from harness.report import ReportPaths, collect_provenance, write_reports
@@ -133,7 +134,7 @@ class GameDayOutcome:
     paths: ReportPaths | None = None
     out_dir: Path | None = None
     exported: tuple[Path, ...] = ()
-    swept: tuple[SweepItem, ...] = ()
+    swept: tuple[CleanupItem, ...] = ()
 
 
 def run_gameday(
@@ -167,7 +168,7 @@ def run_gameday(
     if request.out is not None and request.out.exists() and not request.out.is_dir():
         raise UsageError(f"{request.out}: --out exists and is not a directory")
     ledger = ledger or Ledger()
-    swept = tuple(sweep(ledger))
+    swept = sweep_on_start(ledger).items  # what a SIGKILLed harness left behind
     out_dir = request.out or _default_out(reports_root, gameday)
     run = _Run(gameday, plan, factory, ledger, stream or sys.stderr, request.progress)
     try:
@@ -335,7 +336,7 @@ def _finish(
     out_dir: Path,
     text: str,
     exported: tuple[Path, ...],
-    swept: tuple[SweepItem, ...],
+    swept: tuple[CleanupItem, ...],
 ) -> GameDayOutcome:
     ctl = run.controller
     assert ctl is not None
