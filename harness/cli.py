@@ -400,9 +400,7 @@ def gameday(
         click.echo(outcome.timeline_text)
         sys.exit(int(ExitCode.OK))
     for item in outcome.swept:
-        click.echo(
-            f"swept orphan {item.kind} {item.key}: {item.status.value}", err=True
-        )
+        click.echo(f"swept orphan {item.kind} {item.key}: {item.status.value}", err=True)
     journal = outcome.journal
     click.echo(
         f"game day: {journal.status.value.upper()}" + (" (deviated)" if journal.deviated else "")
