@@ -36,29 +36,7 @@ from harness.chaos.supervisor import WorkerPool
 from harness.chaos.throttle import CpuThrottleFault
 from harness.errors import FaultError
 from harness.netns import Host
-from harness.spec.faults import (
-    CpuHogFault as CpuHogSpec,
-)
-from harness.spec.faults import (
-    CpuThrottleFault as CpuThrottleSpec,
-)
-from harness.spec.faults import (
-    FaultSpec,
-    KillScope,
-    LossFault,
-    NetworkBandwidthFault,
-    PartitionFault,
-    RefuseFault,
-)
-from harness.spec.faults import (
-    KillFault as KillSpec,
-)
-from harness.spec.faults import (
-    MemoryFault as MemorySpec,
-)
-from harness.spec.faults import (
-    PauseFault as PauseSpec,
-)
+from harness.spec import faults as specs
 
 __all__ = [
     "GENERATOR_HOST",
@@ -87,18 +65,18 @@ def _hosts(ctx: FaultContext, kind: str) -> tuple[Host, Host]:
     return gen, svc
 
 
-def _network(spec: FaultSpec, ctx: FaultContext) -> Fault:
+def _network(spec: specs.FaultSpec, ctx: FaultContext) -> Fault:
     gen, svc = _hosts(ctx, spec.kind)
-    if isinstance(spec, PartitionFault):
+    if isinstance(spec, specs.PartitionFault):
         return partition(gen, svc, Direction.BOTH)
-    if isinstance(spec, RefuseFault):
+    if isinstance(spec, specs.RefuseFault):
         port = ctx.resource(SERVICE_PORT, spec.kind)
         if not isinstance(port, int):
             raise FaultError("refuse: the lab environment published no service port")
         return refuse(gen, svc, port)
-    if isinstance(spec, LossFault):
+    if isinstance(spec, specs.LossFault):
         return packet_loss(gen, svc, spec.percent, Direction.BOTH)
-    if isinstance(spec, NetworkBandwidthFault):
+    if isinstance(spec, specs.NetworkBandwidthFault):
         return bandwidth_limit(gen, svc, round(spec.rate_kbit_s * 1000), Direction.BOTH)
     raise FaultError(f"{spec.kind}: not a network fault")
 
@@ -118,17 +96,17 @@ def _service(ctx: FaultContext, kind: str) -> ProcessRef:
     return ProcessRef.of(ctx.service_pid)
 
 
-def _process(spec: FaultSpec, ctx: FaultContext) -> Fault:
-    if isinstance(spec, PauseSpec):
+def _process(spec: specs.FaultSpec, ctx: FaultContext) -> Fault:
+    if isinstance(spec, specs.PauseFault):
         return PauseFault(_service(ctx, spec.kind), PauseMethod(spec.method.value))
-    if isinstance(spec, CpuThrottleSpec):
+    if isinstance(spec, specs.CpuThrottleFault):
         return CpuThrottleFault(_service(ctx, spec.kind), cpus=spec.cpu_percent / 100.0)
-    if isinstance(spec, CpuHogSpec):
+    if isinstance(spec, specs.CpuHogFault):
         return CpuHogFault(workers=spec.workers, load_pct=round(spec.load_percent))
-    if isinstance(spec, MemorySpec):
+    if isinstance(spec, specs.MemoryFault):
         return MemoryPressureFault(size_bytes=spec.size_mb * 1024 * 1024)
-    if isinstance(spec, KillSpec):
-        if spec.scope is not KillScope.WORKER or not spec.restart:
+    if isinstance(spec, specs.KillFault):
+        if spec.scope is not specs.KillScope.WORKER or not spec.restart:
             raise FaultError(
                 "kill: only `scope: worker, restart: true` here (the embedded service's uvicorn "
                 "master restarts a killed worker; the service itself is not supervised)"
