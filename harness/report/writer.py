@@ -141,7 +141,12 @@ def _render(
         CSV_FILE: render_windows_csv(interval_rows(result.intervals)),
         HLOG_FILE: hlog.read_bytes(),
         JUNIT_FILE: render_junit(
-            verdict, provenance, result.scenario.name, comparison, audit=result.audit
+            verdict,
+            provenance,
+            result.scenario.name,
+            comparison,
+            audit=result.audit,
+            journal=journal,
         ),
         SUMMARY_FILE: render_summary_md(result, verdict, provenance, comparison, journal),
         HTML_FILE: render_report_html(result, verdict, provenance, comparison, journal),

@@ -110,6 +110,9 @@ def test_a_full_gameday_shows_the_fault_window_detection_and_recovery(tmp_path: 
     assert "### Game day" in summary
     assert "| stall |" in summary
     assert "Game day" in (out / "report.html").read_text()
+    junit = (out / "junit.xml").read_text()
+    assert '<testsuite name="gameday"' in junit
+    assert 'type="gameday_deviation"' in junit  # the step's expectations did not hold
     assert list((tmp_path / "state" / "ledger").glob("*.json")) == []
 
 
