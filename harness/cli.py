@@ -432,10 +432,10 @@ def _gameday_exit(outcome: object) -> ExitCode:
         r.status.value != "succeeded" for r in journal.rollbacks
     ):
         return ExitCode.UNMEASURABLE
+    if not outcome.generator_valid:  # as in `run`: an unmeasured deviation is not evidence
+        return ExitCode.UNMEASURABLE
     if journal.status is Outcome.ABORTED or journal.deviated:
         return ExitCode.BREACHED
-    if not outcome.generator_valid:
-        return ExitCode.UNMEASURABLE
     return ExitCode.OK
 
 

@@ -354,6 +354,11 @@ def _finish(
             result.generator.reasons
         )
     journal = _journal(run, ctl, samples, status, reason, result.ended_at)
+    journal = msgspec.structs.replace(
+        journal,
+        generator_valid=result.generator.valid,
+        generator_reasons=list(result.generator.reasons),
+    )
     slo = run.gameday.hypothesis
     verdict = evaluate(result, slo)
     provenance = collect_provenance(

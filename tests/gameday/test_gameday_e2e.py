@@ -67,6 +67,14 @@ def _journal(out: Path) -> dict[str, Any]:
     return data
 
 
+def _measurable(code: int, out: Path, log: str) -> None:
+    """Exit 3 with a saturated generator (a machine too busy to measure) is not this test's
+    subject: skip, saying so; any other exit 3 is a failure."""
+    journal = out / "journal.json"
+    if code == 3 and journal.is_file() and _journal(out).get("generator_valid") is False:
+        pytest.skip(f"generator saturated here: {_journal(out)['generator_reasons']}")
+
+
 @pytest.mark.slow
 def test_a_full_gameday_shows_the_fault_window_detection_and_recovery(tmp_path: Path) -> None:
     """A 1.5 s SIGSTOP of the service (15 s at time scale 0.1) under 150 requests/s: the journal
@@ -75,6 +83,7 @@ def test_a_full_gameday_shows_the_fault_window_detection_and_recovery(tmp_path: 
     (valid under its schema) carries the fault window and the step; the manifest covers
     journal.json; the ledger is empty. Exit 1: the hypothesis deviated."""
     code, out, log = _run(tmp_path, "{signal: error_rate, above: 0.9, for: 30s}", "15s")
+    _measurable(code, out, log)
     assert code == 1, log
     journal = _journal(out)
     assert journal["status"] == "completed", log
@@ -124,6 +133,7 @@ def test_an_abort_condition_halts_the_gameday_within_its_window(tmp_path: Path) 
     within a second of the trip, the load stops early; journal status aborted, exit 1."""
     abort = "{signal: latency, percentile: p99, above_ms: 300, for: 20s}"
     code, out, log = _run(tmp_path, abort, "100s")
+    _measurable(code, out, log)
     assert code == 1, log
     assert (out / "journal.json").is_file(), log
     journal = _journal(out)

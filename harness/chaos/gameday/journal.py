@@ -164,6 +164,8 @@ class Journal(_Doc, frozen=True, kw_only=True):
     steps: list[StepDoc]
     abort: AbortDoc
     rollbacks: list[RollbackDoc]
+    generator_valid: bool = True  # False: the load generator could not keep its schedule
+    generator_reasons: list[str] = msgspec.field(default_factory=list)
 
 
 def check_doc(check: Check) -> CheckDoc:
