@@ -9,7 +9,8 @@ Pure parts (no Locust, no gevent, no I/O beyond the guard's ledger and the fault
 - ``guard``: the chaos core's guard (ledger first, inject, verify; roll back, verify gone) seen
   per step;
 - ``controller``: the :class:`~harness.measure.observe.RunObserver` that runs the timeline;
-- ``journal``: ``journal.json``'s structs; ``dashboard``: the live terminal view;
+- ``journal``: ``journal.json``'s structs; ``outcome``: the journal built from a run, and the
+  dry-run timeline; ``dashboard``: the live terminal view;
 - ``chaosmesh``: the equivalent Chaos Mesh manifests (``--export chaos-mesh``).
 
 The job that puts them together with the load and the reports is :mod:`harness.gameday_job`
@@ -30,6 +31,7 @@ from harness.chaos.gameday.metrics import (
     measure_step,
     steady_state,
 )
+from harness.chaos.gameday.outcome import build_journal, render_timeline
 from harness.chaos.gameday.plan import Plan, PlannedStep, make_plan
 
 __all__ = [
@@ -57,11 +59,13 @@ __all__ = [
     "StepStatus",
     "Trip",
     "budgets_of",
+    "build_journal",
     "fill_gaps",
     "holds",
     "judge",
     "make_plan",
     "measure_step",
     "merge",
+    "render_timeline",
     "steady_state",
 ]
