@@ -62,7 +62,7 @@ from harness.placement import Placement, lab_placement
 from harness.report import ReportPaths, collect_provenance, write_reports
 from harness.slo import evaluate
 from harness.slo.verdict import Verdict
-from harness.spec.gameday import GameDay, load_gameday
+from harness.spec import GameDay, load_gameday
 from harness.spec.slo import LatencyObjective
 from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
 

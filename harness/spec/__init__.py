@@ -6,6 +6,10 @@ was expected.
 
 from harness.spec._load import convert_spec, load_spec, read_yaml
 
+# -- game day (harness/spec/gameday.py, harness/spec/faults.py) --
+from harness.spec.faults import FAULT_KINDS, FaultSpec
+from harness.spec.gameday import GameDay, load_gameday, parse_duration_s
+
 # -- scenario (harness/spec/scenario.py) --
 from harness.spec.scenario import (
     Arrival,
@@ -33,9 +37,12 @@ from harness.spec.slo import (
 
 __all__ = [
     "ALL_PHASES",
+    "FAULT_KINDS",
     "Arrival",
     "Endpoint",
     "EndpointPicker",
+    "FaultSpec",
+    "GameDay",
     "Objective",
     "Percentile",
     "Phase",
@@ -45,9 +52,11 @@ __all__ = [
     "convert_spec",
     "default_slo",
     "intended_times",
+    "load_gameday",
     "load_scenario",
     "load_slo",
     "load_spec",
+    "parse_duration_s",
     "parse_slo",
     "read_yaml",
     "scenario_ref",
