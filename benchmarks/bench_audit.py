@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import statistics
@@ -53,6 +54,11 @@ class Result:
     repeats: int
 
 
+#: A typical model input (15 float32 features, two of them missing), as the service records it.
+_VECTOR = np.array([4.2, 1, 0, 1, 1, 0, 13, 14, np.nan, np.nan, 2, 7, 3.1, 5.6, 0.4], dtype="<f4")
+_VECTOR_BYTES = _VECTOR.tobytes()
+
+
 def _record(i: int) -> AuditRecord:
     return AuditRecord(
         ts=utc_timestamp(),
@@ -62,13 +68,16 @@ def _record(i: int) -> AuditRecord:
         last4="4242",
         model_version="gbt-100x4",
         model_sha256="ab" * 32,
-        feature_hash="cd" * 32,
+        feature_hash=hashlib.sha256(_VECTOR_BYTES).hexdigest(),
         score=0.0123456789,
         decision="approve",
         thresholds_version="default-1",
         reason_codes=("LOW_RISK",),
         degraded=False,
         latency_ms=0.123,
+        features=_VECTOR_BYTES,
+        feature_schema="fraud-features-1",
+        missing_features=("account_age_days", "device_known"),
     )
 
 

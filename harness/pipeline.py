@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.audit import render_text, verify_directory
+from harness.audit import render_text, replay_directory, replay_inputs
 from harness.errors import ArtifactError, InsufficientData, IntegrityError, UsageError
 from harness.load.options import DEFAULT_WORKER_WAIT_S
 from harness.measure.result import AuditCheck, Clock, RunResult
@@ -29,6 +28,7 @@ from harness.report import (
     verify_report_dir,
     write_reports,
 )
+from harness.scratch import scratch_dir, sweep_scratch
 from harness.slo import compare, evaluate
 from harness.slo.verdict import Comparison, RegressionRule, Verdict, VerdictStatus
 from harness.spec import (
@@ -189,8 +189,9 @@ def _load_against(
 
     if target is not None:
         return load.run_scenario(scenario, options)
-    with tempfile.TemporaryDirectory(prefix="slo-embedded-") as tmp:
-        keys = ServiceKeys.create(Path(tmp))
+    sweep_scratch()  # key files and trails a SIGKILLed earlier run left behind
+    with scratch_dir() as tmp:
+        keys = ServiceKeys.create(tmp)
         with launch_reference_service(
             audit_dir=keys.audit_dir,
             extra_args=keys.service_args(),
@@ -217,10 +218,27 @@ def _check_placement(request: RunRequest, target: str | None) -> None:
         raise UsageError("--lab: remote workers cannot reach a master inside a lab namespace")
 
 
+#: Mismatches quoted in the audit objective's reason (all are counted).
+_MISMATCHES_QUOTED = 3
+
+
 def check_audit_trail(directory: Path, key: bytes, result: RunResult) -> AuditCheck:
-    """Verify the embedded service's chain and that every OK score response has its record."""
-    report = verify_directory(directory, key)
+    """Verify the embedded service's chain, that every OK score response has its record, and
+    that every decision reproduces from its record (replayed with the packaged model and the
+    built-in thresholds the embedded service ran with)."""
+    models, rules = replay_inputs((), ())
+    replay = replay_directory(directory, key, models, [th for th, _ in rules])
+    report = replay.audit
     problems = [render_text(report)] if not report.ok else []
+    if replay.mismatch_count:
+        quoted = "; ".join(
+            f"{m.stream} seq {m.seq}: {', '.join(m.differences)}"
+            for m in replay.mismatches[:_MISMATCHES_QUOTED]
+        )
+        problems.append(
+            f"{replay.mismatch_count} of {replay.replayed} decisions do not reproduce from their "
+            f"records (slo-harness audit replay lists them): {quoted}"
+        )
     score_ok = sum(p.latency(endpoint=SCORE).count for p in result.phases)
     score_sent = sum(
         h.count + h.out_of_range
@@ -242,6 +260,7 @@ def check_audit_trail(directory: Path, key: bytes, result: RunResult) -> AuditCh
         records=report.record_count,
         streams=len(report.streams),
         problems=tuple(problems),
+        heads=tuple(f"{s.stream}:{s.last_seq}:{s.head_mac}" for s in report.streams if s.head_mac),
     )
 
 

@@ -1,50 +1,100 @@
 """Admission control: refuse work at once when accepting it would break the latency budget.
 
-A worker is one event loop on one core, so a request admitted behind ``k`` others waits for about
-``k`` service times of CPU. Queueing beyond ``latency_budget / service_time`` requests therefore
-guarantees answers later than the budget; a fast 503 + ``Retry-After`` is better for a caller with a
-50 ms deadline (it can fall back to rules or retry elsewhere) than a slow answer it has already
-abandoned.
+A worker is one event loop on one core. Little's law ties the three numbers admission controls:
+with ``L`` requests in flight and the worker completing ``X`` of them per second, an admitted
+request spends ``W = L / X`` seconds in the worker. The limit is therefore derived from **wall
+time**: ``limit = (W_min + target_s) * X_sat``, where ``X_sat`` is the completion rate measured
+while the worker was queueing (it refused work or ran at its limit during the window, or its
+admitted requests spent more than ``target_s`` beyond ``W_min`` in it), ``W_min`` is the tracked
+no-queue time of a request in the worker (the lowest window mean, allowed to drift up) and
+``target_s``, the queueing delay allowed, is a quarter of the latency budget. The quarter leaves
+room for what the mean does not show: the tail (p99 is a few times the mean under queueing) and
+the time a request waits in socket buffers before the event loop parses it. A handler that is
+slow by itself (awaiting I/O) has a high ``W_min``, not a queueing delay, and is not throttled.
 
-The service time is measured, not guessed: :meth:`Admission.observe` takes the CPU-bound part of
-each request (decode, features, model, encode, measured with ``perf_counter`` around synchronous
-sections, so time spent awaiting I/O such as the audit fsync does not count) and keeps an
-exponentially weighted mean. A fixed per-request protocol overhead (HTTP parsing, ASGI plumbing,
-measured around 150 us per request with uvicorn + httptools) is added because the handler cannot see
-it. ``max_in_flight`` overrides the derivation (tests force tiny limits with it).
+An earlier version divided the budget by the *CPU* time measured inside the handler plus a
+guessed protocol overhead. That misses everything that is not handler CPU (the event loop's own
+work, parsing and answering the shed requests, garbage collection, audit fsync waits), so at three
+times capacity it admitted about 125 requests per worker and admitted p99 passed 200 ms. The wall
+measure sees all of it, and corrects itself: a limit that is too low gives a short ``W`` and thus
+a higher ``(W_min + target) * X`` in the next queueing window. When the worker is already at its
+limit, a request is refused before its body is read (:mod:`reference_service.app`).
+
+Windows are ``WINDOW_S`` long (and need ``MIN_COMPLETIONS``); unsaturated windows never lower the
+limit (low traffic says nothing about capacity) but raise the capacity estimate if the worker
+completed more than it. ``max_in_flight`` overrides the derivation (tests force tiny limits).
+:meth:`Admission.observe` keeps the handler's CPU time only as a reported figure.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Final
 
-__all__ = ["Admission"]
+__all__ = ["TARGET_FRACTION", "Admission"]
 
-#: Per-request cost outside the handler (HTTP parse, ASGI calls, socket writes), seconds.
-PROTOCOL_OVERHEAD_S: Final = 150e-6
-#: Floor and ceiling of the derived limit: never starve, never queue unboundedly.
-MIN_LIMIT: Final = 4
+#: Queueing delay (beyond the no-queue time) the limit allows, as a fraction of the budget.
+TARGET_FRACTION: Final = 0.25
+#: Completion rate assumed before anything was measured: 1 / (250 us handler + 150 us protocol).
+INITIAL_RATE_PER_S: Final = 2500.0
+WINDOW_S: Final = 0.2
+MIN_COMPLETIONS: Final = 20
+#: The no-queue time in the worker assumed before the first window closed (seconds),
+#: and how fast the tracked minimum may rise per window (so a service that became slower by
+#: itself is followed within seconds: 2% per 0.2 s window doubles in about 7 s).
+INITIAL_WALL_S: Final = 400e-6
+WALL_MIN_DRIFT: Final = 1.02
+#: A window longer than this spans idle time and is discarded.
+STALE_S: Final = 1.0
+#: Weight of a new saturated window in the capacity estimate.
+ALPHA: Final = 0.3
+#: Floor and ceiling of the derived limit: never starve, never queue unboundedly. The floor is 1:
+#: a worker that completes X requests/s holds the target only with at most target * X in
+#: flight, which is below 4 for a slow model (or a starved CPU) under 320 completions/s.
+MIN_LIMIT: Final = 1
 MAX_LIMIT: Final = 4096
 
 
 class Admission:
     """Counts in-flight requests of one worker and decides whether one more may start."""
 
-    __slots__ = ("_alpha", "_budget_s", "_fixed", "_limit", "_service_s", "in_flight")
+    __slots__ = (
+        "_alpha",
+        "_completions",
+        "_fixed",
+        "_limit",
+        "_rate",
+        "_saturated",
+        "_service_s",
+        "_target_s",
+        "_wall_min_s",
+        "_wall_sum_s",
+        "_window_start",
+        "in_flight",
+        "shed_total",
+    )
 
     def __init__(
         self,
         latency_budget_s: float,
         max_in_flight: int | None = None,
-        initial_service_s: float = 250e-6,
-        alpha: float = 0.02,
+        *,
+        now: float | None = None,
+        initial_rate_per_s: float = INITIAL_RATE_PER_S,
     ) -> None:
-        self._budget_s = latency_budget_s
+        self._target_s = latency_budget_s * TARGET_FRACTION
         self._fixed = max_in_flight
-        self._alpha = alpha
-        self._service_s = initial_service_s
+        self._alpha = 0.02
+        self._service_s = 250e-6
+        self._rate = initial_rate_per_s
+        self._window_start = time.perf_counter() if now is None else now
+        self._completions = 0
+        self._wall_sum_s = 0.0
+        self._wall_min_s: float | None = None  # unknown until the first window closes
+        self._saturated = False
         self.in_flight = 0
+        self.shed_total = 0
         self._limit = max_in_flight if max_in_flight is not None else self._derive()
 
     @property
@@ -53,27 +103,74 @@ class Admission:
         return self._limit
 
     @property
+    def capacity_per_s(self) -> float:
+        """Estimated completions per second of this worker when saturated."""
+        return self._rate
+
+    @property
     def service_time_s(self) -> float:
-        """Smoothed CPU time of one request inside the handler, seconds."""
+        """Smoothed CPU time of one request inside the handler, seconds (reported only)."""
         return self._service_s
 
     def _derive(self) -> int:
-        per_request = self._service_s + PROTOCOL_OVERHEAD_S
-        return max(MIN_LIMIT, min(MAX_LIMIT, math.floor(self._budget_s / per_request)))
+        allowed_s = (self._wall_min_s or INITIAL_WALL_S) + self._target_s
+        return max(MIN_LIMIT, min(MAX_LIMIT, math.floor(allowed_s * self._rate)))
+
+    def full(self) -> bool:
+        """True when a request arriving now would be refused (counted as a refusal)."""
+        if self.in_flight >= self._limit:
+            self._saturated = True
+            self.shed_total += 1
+            return True
+        return False
 
     def try_enter(self) -> bool:
         """Admit one request (and count it) or refuse it."""
         if self.in_flight >= self._limit:
+            self._saturated = True
+            self.shed_total += 1
             return False
         self.in_flight += 1
+        if self.in_flight >= self._limit:
+            self._saturated = True
         return True
 
-    def leave(self) -> None:
-        """An admitted request finished (whatever its outcome)."""
+    def leave(self, now: float | None = None, wall_s: float = 0.0) -> None:
+        """An admitted request finished (whatever its outcome) after ``wall_s`` seconds in the
+        worker; may close a window."""
         self.in_flight -= 1
-
-    def observe(self, cpu_s: float) -> None:
-        """Fold one request's measured handler CPU time into the estimate and the limit."""
-        self._service_s += self._alpha * (cpu_s - self._service_s)
+        self._completions += 1
+        self._wall_sum_s += wall_s
+        t = time.perf_counter() if now is None else now
+        elapsed = t - self._window_start
+        if elapsed < WINDOW_S or self._completions < MIN_COMPLETIONS:
+            if elapsed > STALE_S:  # traffic too thin to say anything: start a fresh window
+                self._reset(t)
+            return
+        rate = self._completions / elapsed
+        mean_wall_s = self._wall_sum_s / self._completions
+        # Queueing shows either as refusals (the limit was reached) or as admitted requests
+        # spending more than the target beyond the no-queue time in the worker: both mean the
+        # X measured here is capacity. A handler that is slow by itself (awaiting I/O) is not
+        # queueing: its no-queue time is high, not its excess.
+        if self._wall_min_s is None:  # the first window: its mean is the first no-queue time
+            self._wall_min_s = mean_wall_s
+        queueing = self._saturated or mean_wall_s > self._wall_min_s + self._target_s
+        if elapsed <= STALE_S:
+            self._wall_min_s = min(self._wall_min_s * WALL_MIN_DRIFT, mean_wall_s)
+        if elapsed > STALE_S:
+            pass  # a window spanning an idle gap measures the gap, not the worker
+        elif queueing:
+            self._rate += ALPHA * (rate - self._rate)
+        elif rate > self._rate:
+            self._rate = rate
+        self._reset(t)
         if self._fixed is None:
             self._limit = self._derive()
+
+    def _reset(self, t: float) -> None:
+        self._window_start, self._completions, self._wall_sum_s, self._saturated = t, 0, 0.0, False
+
+    def observe(self, cpu_s: float) -> None:
+        """Fold one request's measured handler CPU time into the reported service time."""
+        self._service_s += self._alpha * (cpu_s - self._service_s)

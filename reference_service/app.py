@@ -31,6 +31,7 @@ from reference_service.config import ServiceConfig, config_from_env
 from reference_service.logs import configure_logging, log_event
 from reference_service.metrics import Metrics
 from reference_service.openapi import openapi_document
+from reference_service.orphans import die_with_launcher, remove_worker_files
 from reference_service.pipeline import ScorePipeline
 from reference_service.resources import Keys, Resources, load_keys, open_resources, thresholds_of
 from reference_service.schema import MAX_BODY_BYTES, ErrorBody, RequestError
@@ -64,6 +65,13 @@ def _error(status: int, message: str, field: str | None = None, headers: Headers
     return Reply(status, _enc.encode(ErrorBody(message, field)), JSON, headers)
 
 
+def _burn(seconds: float) -> None:
+    """Spin the CPU for ``seconds`` of thread CPU time (test hook)."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
 class ServiceApp:
     """One worker's ASGI app. Build with :func:`create_app`."""
 
@@ -78,9 +86,13 @@ class ServiceApp:
         self.res: Resources | None = None
         self.pipeline: ScorePipeline | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._rid_prefix = os.urandom(4).hex() + "-"
+        # A letter (not a dash) joins the parts: letters end a digit run, so no request id can
+        # look like a card number to the identifier rule (8 + 12 decimal-looking hex digits could).
+        self._rid_prefix = os.urandom(4).hex() + "r"
         self._rid = 0
         self._delay_s = cfg.debug_handler_delay_ms / 1000.0
+        self._body_timeout_s = cfg.body_timeout_s
+        self._cpu_s = cfg.debug_handler_cpu_ms / 1000.0
         self._openapi = _enc.encode(openapi_document(__version__))
         self.routes: dict[str, Route] = {
             r.name: r
@@ -138,18 +150,28 @@ class ServiceApp:
         if not self.ready:
             self.metrics.shed("not_ready")
             return _error(503, "service not ready", None, _RETRY)
+        if not is_json(scope):
+            return _error(415, "Content-Type must be application/json", None)
+        if self.admission.full():  # already saturated: refuse without waiting for the body
+            self.metrics.shed("overload")
+            return _error(503, "overloaded, retry later", None, _RETRY)
+        # The body is read BEFORE admission and under a deadline: a client that trickles its body
+        # holds a connection (bounded by the connection cap), never an admission slot.
+        try:
+            async with asyncio.timeout(self._body_timeout_s):
+                body = await read_body(scope, receive, MAX_BODY_BYTES)
+        except TimeoutError:
+            return _error(408, "request body not received in time", None, _CLOSE)
+        except RequestError as exc:
+            return _error(exc.status, exc.message, exc.field, _CLOSE if exc.status == 413 else ())
         if not self.admission.try_enter():
             self.metrics.shed("overload")
             return _error(503, "overloaded, retry later", None, _RETRY)
         self.metrics.in_flight.inc()
         try:
-            if not is_json(scope):
-                return _error(415, "Content-Type must be application/json", None)
-            body = await read_body(scope, receive, MAX_BODY_BYTES)
             return await route.handler(body, rid, t0)
         except RequestError as exc:
-            headers = _CLOSE if exc.status == 413 else ()
-            return _error(exc.status, exc.message, exc.field, headers)
+            return _error(exc.status, exc.message, exc.field)
         except AuditError:
             log_event("audit_append_failed", logging.ERROR, request_id=rid)
             self.metrics.shed("audit_unavailable")
@@ -160,7 +182,7 @@ class ServiceApp:
             )
             return _error(500, "internal error")
         finally:
-            self.admission.leave()
+            self.admission.leave(wall_s=time.perf_counter() - t0)
             self.metrics.in_flight.dec()
 
     # ---- handlers ---------------------------------------------------------------------------
@@ -168,6 +190,8 @@ class ServiceApp:
     async def _score(self, body: bytes, rid: str, t0: float) -> Reply:
         if self._delay_s:
             await asyncio.sleep(self._delay_s)  # test hook (--debug-handler-delay-ms)
+        if self._cpu_s:
+            _burn(self._cpu_s)  # test hook (--debug-handler-cpu-ms)
         assert self.pipeline is not None  # admitted routes run only when ready
         return Reply(200, await self.pipeline.handle(body, rid, t0))
 
@@ -268,6 +292,7 @@ class ServiceApp:
             res, self.res = self.res, None
             await res.close()
         self.metrics.worker_exit()
+        remove_worker_files()
         log_event("shutdown_complete", pid=os.getpid())
 
 
@@ -278,6 +303,7 @@ def create_app(cfg: ServiceConfig, keys: Keys | None = None) -> ServiceApp:
 
 def create_app_from_env() -> ServiceApp:
     """Factory uvicorn calls in each worker process (config from ``$SLO_SERVICE_CONFIG``)."""
+    die_with_launcher()
     cfg = config_from_env()
     configure_logging(cfg.log_level.value)
     return create_app(cfg)

@@ -80,8 +80,18 @@ class ServiceConfig(msgspec.Struct, frozen=True, kw_only=True):
     graceful_timeout_s: float = 30.0
     debug_start_delay_s: float = 0.0
     debug_handler_delay_ms: float = 0.0
+    #: Test hook: burn this much CPU per score request (models a heavier model: lowers capacity
+    #: so an overload test can offer 3x of it from a Python client).
+    debug_handler_cpu_ms: float = 0.0
     #: Shut down (as on SIGTERM) when this process dies; the harness passes its own PID.
     parent_pid: int | None = None
+    #: A request's body must arrive within this time after its headers (else 408, closed).
+    body_timeout_s: float = 2.0
+    #: A connection must complete a request's headers within this time of opening (or of its
+    #: previous response); idle and slow-header connections are closed after it.
+    header_timeout_s: float = 5.0
+    #: Open connections per worker; None: derived from the file-descriptor limit.
+    max_connections: int | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -122,6 +132,10 @@ def _parser() -> argparse.ArgumentParser:
     a("--graceful-timeout-s", type=float, default=30.0, help="drain time after SIGTERM")
     a("--debug-start-delay-s", type=float, default=0.0, help=argparse.SUPPRESS)
     a("--debug-handler-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    a("--debug-handler-cpu-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    a("--body-timeout-s", type=float, default=2.0, help="deadline for a request body (408)")
+    a("--header-timeout-s", type=float, default=5.0, help="idle/slow-header connection deadline")
+    a("--max-connections", type=int, default=None, help="open connections per worker")
     # Hidden: for launchers (the harness), not operators. See reference_service.parentwatch.
     a("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     return p
@@ -154,6 +168,14 @@ def _check(cfg: ServiceConfig) -> None:
         raise ConfigError(f"--graceful-timeout-s {cfg.graceful_timeout_s}: expected 1..3600")
     if cfg.parent_pid is not None and cfg.parent_pid < 1:
         raise ConfigError(f"--parent-pid {cfg.parent_pid}: expected a process id >= 1")
+    for flag, seconds in (
+        ("--body-timeout-s", cfg.body_timeout_s),
+        ("--header-timeout-s", cfg.header_timeout_s),
+    ):
+        if not 0.05 <= seconds <= 3600:
+            raise ConfigError(f"{flag} {seconds}: expected 0.05..3600 seconds")
+    if cfg.max_connections is not None and cfg.max_connections < 2:
+        raise ConfigError(f"--max-connections {cfg.max_connections}: expected >= 2")
     if cfg.audit_segment_bytes < 1024:
         raise ConfigError(f"--audit-segment-bytes {cfg.audit_segment_bytes}: expected >= 1024")
 

@@ -7,11 +7,16 @@ stops start-up with the file, the field path and what was expected.
 
 Reason codes explain a decision to a reviewer: the score band plus the risk signals present in the
 transaction, in a fixed order, whatever the decision (so they can be compared across decisions).
-``FEATURES_UNAVAILABLE`` marks degraded scoring (velocity unknown).
+``FEATURES_UNAVAILABLE`` marks degraded scoring (velocity unknown). They are computed from the
+encoded model input (the float32 vector the model scored, as the audit trail records it), not from
+the request, so ``slo-harness audit replay`` re-derives them from the trail alone
+(docs/AUDIT_FORMAT.md, "Replaying a decision", states the rule per code).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Final
@@ -20,7 +25,7 @@ import msgspec
 import yaml
 from msgspec import Meta, Struct
 
-from reference_service.model.features import MccRisk, RawFeatures, mcc_risk
+from reference_service.model.features import FEATURE_NAMES, MccRisk
 from reference_service.schema import Decision
 
 __all__ = [
@@ -99,31 +104,47 @@ def decide(score: float, th: Thresholds) -> Decision:
     return Decision.APPROVE
 
 
-def reason_codes(raw: RawFeatures, decision: Decision, th: Thresholds) -> list[str]:
-    """Reason codes for a decision, in :class:`Reason` order."""
+_COL: Final = {name: i for i, name in enumerate(FEATURE_NAMES)}
+_VEL_1H: Final = _COL["vel_count_1h"]
+_VEL_24H: Final = _COL["vel_count_24h"]
+_IP_MISMATCH: Final = _COL["ip_billing_mismatch"]
+_CROSS_BORDER: Final = _COL["cross_border"]
+_CARD_PRESENT: Final = _COL["card_present"]
+_MCC_RISK: Final = _COL["mcc_risk"]
+_AGE: Final = _COL["account_age_days"]
+_DEVICE: Final = _COL["device_known"]
+_HIGH_MCC: Final = float(MccRisk.HIGH)
+
+
+def reason_codes(values: Sequence[float], decision: Decision, th: Thresholds) -> list[str]:
+    """Reason codes for a decision, in :class:`Reason` order.
+
+    ``values`` is the encoded vector as scored (``x.tolist()`` of the float32 row: exact), in
+    ``FEATURE_NAMES`` order; NaN means missing, so a NaN comparison is false and adds no code.
+    """
     out: list[str] = []
-    v = raw.velocity
-    if v is None:
+    degraded = math.isnan(values[_VEL_1H])
+    if degraded:
         out.append(Reason.FEATURES_UNAVAILABLE.value)
     if decision is Decision.DECLINE:
         out.append(Reason.SCORE_ABOVE_DECLINE.value)
     elif decision is Decision.REVIEW:
         out.append(Reason.SCORE_ABOVE_REVIEW.value)
-    if v is not None:
-        if v.count_1h >= th.velocity_1h:
+    if not degraded:
+        if values[_VEL_1H] >= th.velocity_1h:
             out.append(Reason.HIGH_VELOCITY_1H.value)
-        if v.count_24h >= th.velocity_24h:
+        if values[_VEL_24H] >= th.velocity_24h:
             out.append(Reason.HIGH_VELOCITY_24H.value)
-    if raw.ip_country != raw.billing_country:
+    if values[_IP_MISMATCH] == 1.0:
         out.append(Reason.IP_COUNTRY_MISMATCH.value)
-    if raw.merchant_country != raw.billing_country:
+    if values[_CROSS_BORDER] == 1.0:
         out.append(Reason.CROSS_BORDER.value)
-    if not raw.card_present:
+    if values[_CARD_PRESENT] == 0.0:
         out.append(Reason.CARD_NOT_PRESENT.value)
-    if mcc_risk(raw.merchant_category_code) is MccRisk.HIGH:
+    if values[_MCC_RISK] == _HIGH_MCC:
         out.append(Reason.HIGH_RISK_MCC.value)
-    if raw.account_age_days is not None and raw.account_age_days < th.new_account_days:
+    if values[_AGE] < th.new_account_days:
         out.append(Reason.NEW_ACCOUNT.value)
-    if raw.device_known is False:
+    if values[_DEVICE] == 0.0:
         out.append(Reason.UNKNOWN_DEVICE.value)
     return out

@@ -17,6 +17,7 @@ scoring). CPU time of the synchronous sections is reported to admission control.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -26,10 +27,17 @@ import msgspec
 import numpy as np
 from msgspec import UNSET
 
-from reference_service.audit import AuditRecord, feature_hash
+from reference_service.audit import AuditRecord
 from reference_service.decision import Thresholds, decide, reason_codes
 from reference_service.featurestore import BudgetedFeatures
-from reference_service.model.features import N_FEATURES, USD_PER_UNIT, RawFeatures, encode
+from reference_service.model.features import (
+    FEATURE_NAMES,
+    FEATURE_SCHEMA,
+    N_FEATURES,
+    USD_PER_UNIT,
+    RawFeatures,
+    encode,
+)
 from reference_service.model.scorer import Scorer
 from reference_service.pan import CardRef, PanError, PanTokenizer
 from reference_service.schema import RequestError, ScoreResponse, decode_score_request
@@ -142,7 +150,12 @@ class ScorePipeline:
         encode(raw, out=x[0])
         score = float(self._scorer.score(x)[0])
         decision = decide(score, self._th)
-        reasons = reason_codes(raw, decision, self._th)
+        # The audit record keeps the model input exactly as scored; reasons and the missing list
+        # are read from the same float32 values, so a replay of the record re-derives them.
+        as_scored = x[0].astype("<f4", copy=False).tobytes()
+        values = x[0].tolist()
+        reasons = reason_codes(values, decision, self._th)
+        missing = tuple(name for name, v in zip(FEATURE_NAMES, values, strict=True) if v != v)
         degraded = velocity is None
         decided_ms = (time.perf_counter() - t0) * 1000.0  # to the decision, before the audit wait
         rec = AuditRecord(
@@ -153,13 +166,16 @@ class ScorePipeline:
             last4=card.last4,
             model_version=self._model_version,
             model_sha256=self._model_sha,
-            feature_hash=feature_hash(x[0]),
+            feature_hash=hashlib.sha256(as_scored).hexdigest(),
             score=score,
             decision=decision.value,
             thresholds_version=self._th.version,
             reason_codes=tuple(reasons),
             degraded=degraded,
             latency_ms=round(decided_ms, 3),
+            features=as_scored,
+            feature_schema=FEATURE_SCHEMA,
+            missing_features=missing,
         )
         cpu += time.perf_counter() - c1
 

@@ -26,6 +26,7 @@ from reference_service.codes import COUNTRIES, CURRENCIES
 from reference_service.pan import contains_pan
 
 __all__ = [
+    "MALFORMED_ERRORS",
     "MAX_BODY_BYTES",
     "Decision",
     "ErrorBody",
@@ -33,6 +34,8 @@ __all__ = [
     "ScoreRequest",
     "ScoreResponse",
     "decode_score_request",
+    "malformed_body",
+    "validation_error",
 ]
 
 #: Requests larger than this are refused with 413 before the body is read in full.
@@ -55,8 +58,9 @@ Country = Annotated[
     ),
 ]
 _NO_PAN: Final = (
-    "Must not contain a card number: a Luhn-valid run of 12-19 digits, also with separators "
-    "(space -._:/) or glued to letters, is refused with 422."
+    "Must not contain a card number: after Unicode NFKC, a Luhn-valid run of 12-19 digits "
+    "starting like an issued card number, also split by any characters that are not letters or "
+    "digits (or by a letter O) or glued to letters, is refused with 422."
 )
 Identifier = Annotated[str, Meta(min_length=1, max_length=128, description=_NO_PAN)]
 Pan = Annotated[
@@ -67,14 +71,16 @@ Pan = Annotated[
         "Tokenised on arrival; never stored, logged or echoed.",
     ),
 ]
-# A token must not look like a card number: a PAN sent in the wrong field would otherwise be
+# A token must not look like a card number (nor be digits only: the audit format forbids an
+# all-digit card_token, and such a token reached the audit writer as a 500 until the fuzz suite
+# found it): a PAN sent in the wrong field would otherwise be
 # stored verbatim in the audit trail. The pattern refuses 12+ consecutive digits; separated or
 # glued forms ("4111-1111-...", "tok4111...") are caught by the Luhn run check in
 # decode_score_request, which a JSON Schema pattern cannot express.
 CardToken = Annotated[
     str,
     Meta(
-        pattern="^(?!.*[0-9]{12})[A-Za-z0-9_.:-]{8,128}$",
+        pattern="^(?!.*[0-9]{12})(?![0-9]+$)[A-Za-z0-9_.:-]{8,128}$",
         description="Card token (e.g. the card_token of an earlier response) instead of a PAN. "
         + _NO_PAN,
     ),
@@ -149,8 +155,8 @@ _PATH_RE: Final = re.compile(r" - at `(\$[^`]*)`$")
 _MISSING_RE: Final = re.compile(r"missing required field `([^`]+)`")
 
 
-def _validation_error(exc: msgspec.ValidationError) -> RequestError:
-    """422 from a msgspec validation error, with the JSON path split out of the message.
+def _validation_error(exc: msgspec.ValidationError, status: int = 422) -> RequestError:
+    """422 (or ``status``) from a msgspec validation error, with the JSON path split out.
 
     msgspec messages carry types, constraints and field names, never the rejected value.
     """
@@ -161,11 +167,27 @@ def _validation_error(exc: msgspec.ValidationError) -> RequestError:
     missing = _MISSING_RE.search(message)
     if missing:
         path = f"{path}.{missing.group(1)}"
-    return RequestError(422, message, path)
+    return RequestError(status, message, path)
 
 
-def _decode_json_error(exc: msgspec.DecodeError) -> RequestError:
-    """400 for malformed JSON (msgspec reports a byte offset, never content)."""
+def validation_error(exc: msgspec.ValidationError, status: int, prefix: str = "") -> RequestError:
+    """``status`` from a msgspec validation error, the JSON path in ``field``."""
+    err = _validation_error(exc, status)
+    return RequestError(status, prefix + err.message, err.field)
+
+
+#: Malformed bodies msgspec reports with exceptions other than DecodeError: invalid UTF-8 inside a
+#: string (UnicodeDecodeError) and nesting deeper than the interpreter's recursion limit
+#: (RecursionError, at about 1,000 levels). Both are the client's mistake: 400, never 500.
+MALFORMED_ERRORS: Final = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
+def malformed_body(exc: Exception) -> RequestError:
+    """The 400 for a body that is not well-formed UTF-8 JSON of sane depth (no content echoed)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return RequestError(400, f"malformed JSON: invalid UTF-8 at byte {exc.start}", "$")
+    if isinstance(exc, RecursionError):
+        return RequestError(400, "malformed JSON: nested too deeply", "$")
     return RequestError(400, f"malformed JSON: {exc}", "$")
 
 
@@ -188,8 +210,8 @@ def decode_score_request(body: bytes) -> ScoreRequest:
         req = _score_decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise _validation_error(exc) from None
-    except msgspec.DecodeError as exc:
-        raise _decode_json_error(exc) from None
+    except MALFORMED_ERRORS as exc:
+        raise malformed_body(exc) from None
     if req.currency not in CURRENCIES:
         raise RequestError(422, "unknown ISO 4217 currency code", "$.currency")
     for name in ("merchant_country", "billing_country", "ip_country"):

@@ -17,6 +17,13 @@ launcher once that process is gone, so a SIGKILLed harness does not leave the se
 One worker runs uvicorn in this process. Several workers are uvicorn's supervisor of spawned
 processes, each building its app from ``$SLO_SERVICE_CONFIG``; Prometheus multiprocess mode is
 switched on for them with a private directory removed at exit.
+
+Workers die with their launcher: each worker asks the kernel for SIGTERM when its parent dies
+(``PR_SET_PDEATHSIG``) and also watches its parent PID (:mod:`reference_service.parentwatch`), so
+a SIGKILLed launcher takes its workers down (they drain and flush their audit streams) and frees
+the port. The metrics directory is named ``slo-metrics-<launcher pid>-*``: the last worker to exit
+removes it, and every launcher start removes directories whose launcher is gone (a SIGKILL runs no
+``finally``).
 """
 
 from __future__ import annotations
@@ -42,8 +49,10 @@ from reference_service.config import (
     config_to_env,
     parse_args,
 )
+from reference_service.connections import GuardedProtocol
 from reference_service.logs import configure_logging, log_event
 from reference_service.metrics import MULTIPROC_ENV
+from reference_service.orphans import LAUNCHER_PID_ENV, METRICS_DIR_PREFIX, sweep_metrics_dirs
 from reference_service.pan import generate_key_hex
 from reference_service.parentwatch import start_parent_watch
 from reference_service.resources import Keys, load_keys, load_scorer, thresholds_of
@@ -98,10 +107,10 @@ class _Server(uvicorn.Server):
 
 def _uvicorn_kwargs(cfg: ServiceConfig) -> dict[str, object]:
     return {
+        "http": GuardedProtocol,
         "host": cfg.host,
         "port": cfg.port,
         "loop": "uvloop",
-        "http": "httptools",
         "lifespan": "on",
         "access_log": False,
         "log_config": None,
@@ -120,8 +129,10 @@ def _run(cfg: ServiceConfig, keys: Keys) -> None:
         app = create_app(cfg, keys)
         _Server(uvicorn.Config(app, **_uvicorn_kwargs(cfg))).run()  # type: ignore[arg-type]
         return
-    metrics_dir = tempfile.mkdtemp(prefix="slo-metrics-")
+    sweep_metrics_dirs()
+    metrics_dir = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
     os.environ[MULTIPROC_ENV] = metrics_dir
+    os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
     try:
         uvicorn.run(
             "reference_service.app:create_app_from_env",

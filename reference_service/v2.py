@@ -22,7 +22,12 @@ from msgspec import Struct
 from reference_service.model.features import N_FEATURES
 from reference_service.model.scorer import ModelInfo, Scorer
 from reference_service.pan import contains_pan
-from reference_service.schema import RequestError
+from reference_service.schema import (
+    MALFORMED_ERRORS,
+    RequestError,
+    malformed_body,
+    validation_error,
+)
 
 __all__ = [
     "MAX_BATCH",
@@ -139,8 +144,10 @@ def _tensor(req: InferRequest, info: ModelInfo) -> np.ndarray[Any, np.dtype[np.f
             flat = _flatten_rows(msgspec.convert(t.data, list[list[float]]), n)
         else:
             flat = msgspec.convert(t.data, list[float])
-    except msgspec.ValidationError as exc:
-        raise RequestError(400, f"data must be numbers: {exc}", "$.inputs[0].data") from None
+    except (msgspec.ValidationError, RecursionError):
+        raise RequestError(
+            400, "data must be numbers, flat or [N][F]", "$.inputs[0].data"
+        ) from None
     if len(flat) != n * N_FEATURES:
         raise RequestError(400, "data does not match shape", "$.inputs[0].data")
     if not all(math.isfinite(v) for v in flat):
@@ -154,9 +161,9 @@ def infer(body: bytes, scorer: Scorer) -> bytes:
     try:
         req = _decoder.decode(body)
     except msgspec.ValidationError as exc:
-        raise RequestError(400, f"invalid inference request: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise RequestError(400, f"malformed JSON: {exc}", "$") from None
+        raise validation_error(exc, 400, "invalid inference request: ") from None
+    except MALFORMED_ERRORS as exc:
+        raise malformed_body(exc) from None
     if req.id is not None and contains_pan(req.id):
         # The id is echoed in the response: a card number must not travel back (nor be echoed).
         raise RequestError(

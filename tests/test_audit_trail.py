@@ -53,6 +53,9 @@ def make_record(i: int, **changes: object) -> AuditRecord:
         "reason_codes": ("LOW_RISK",),
         "degraded": False,
         "latency_ms": 1.5,
+        "features": np.arange(4, dtype="<f4").tobytes(),
+        "feature_schema": "fraud-features-1",
+        "missing_features": (),
     }
     fields.update(changes)
     return AuditRecord(**fields)  # type: ignore[arg-type]
@@ -257,13 +260,14 @@ def test_two_streams_in_one_directory(tmp_path: Path) -> None:
 
 
 _CHILD = """
-import asyncio, sys
+import asyncio, hashlib, sys
 from pathlib import Path
 from reference_service.audit import AuditRecord, AuditTrail
 
 def rec(i):
     return AuditRecord("2025-01-31T23:59:59.123456Z", f"r{i}", f"t{i}", "ct_tok", None, "gbt-1",
-                       "ab" * 32, "cd" * 32, 0.5, "review", "default-1", (), True, 2.0)
+                       "ab" * 32, hashlib.sha256(bytes(8)).hexdigest(), 0.5, "review",
+                       "default-1", (), True, 2.0, bytes(8), "fraud-features-1", ())
 
 async def main():
     trail = AuditTrail(Path(sys.argv[1]), bytes(range(32)))

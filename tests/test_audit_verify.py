@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import dataclasses
+import hashlib
 import json
 import random
 import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,13 +37,27 @@ from reference_service.audit import AuditRecord, AuditTrail
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden" / "audit"
+#: The format-2 golden trail as committed before format 3: v2 trails must keep verifying.
+GOLDEN_V2_DIR = Path(__file__).resolve().parent / "golden" / "audit-v2"
 GOLDEN_KEY = bytes.fromhex("5a" * 32)  # test-only key of the committed golden trail
 HARNESS_AUDIT = Path(__file__).resolve().parent.parent / "harness" / "audit"
 
 
+def vector(*values: float) -> dict[str, object]:
+    """The format-3 members of a record scoring ``values`` (float32): bytes, hash, schema."""
+    raw = np.array(values or range(15), dtype="<f4").tobytes()
+    missing = tuple(f"f{i}" for i, v in enumerate(values) if v != v)
+    return {
+        "features": raw,
+        "feature_hash": hashlib.sha256(raw).hexdigest(),
+        "feature_schema": "fraud-features-1",
+        "missing_features": missing,
+    }
+
+
 def record(i: int, *, transaction_id: str | None = None, score: float = 0.25) -> AuditRecord:
     """A valid record; ``transaction_id`` defaults to ``t<i>``."""
-    return AuditRecord(
+    return AuditRecord(  # type: ignore[misc]  # the vector members come from vector()
         ts=f"2025-01-31T23:59:{i % 60:02d}.{i:06d}Z",
         request_id=f"r{i}",
         transaction_id=f"t{i}" if transaction_id is None else transaction_id,
@@ -48,13 +65,13 @@ def record(i: int, *, transaction_id: str | None = None, score: float = 0.25) ->
         last4="4242",
         model_version="gbt-1",
         model_sha256="ab" * 32,
-        feature_hash="cd" * 32,
         score=score,
         decision="approve",
         thresholds_version="default-1",
         reason_codes=("LOW_RISK",),
         degraded=False,
         latency_ms=1.5,
+        **vector(),
     )
 
 
@@ -492,13 +509,13 @@ def golden_records() -> list[AuditRecord]:
             last4=None,
             model_version="gbt-1",
             model_sha256="ab" * 32,
-            feature_hash="ef" * 32,
             score=0.12345678901234568,
             decision="review",
             thresholds_version="risk-2025.02-ü",
             reason_codes=("VELOCITY_UNAVAILABLE", "COUNTRY_MISMATCH"),
             degraded=True,
             latency_ms=12.0,
+            **vector(*([0.5] * 10 + [float("nan")] * 5)),
         ),
         AuditRecord(
             ts="2025-02-01T00:00:01.999999Z",
@@ -508,13 +525,13 @@ def golden_records() -> list[AuditRecord]:
             last4="0000",
             model_version="gbt-1",
             model_sha256="ab" * 32,
-            feature_hash="01" * 32,
             score=1.0,
             decision="decline",
             thresholds_version="v2",
             reason_codes=(),
             degraded=False,
             latency_ms=0.0,
+            **vector(*([1e-30] * 15)),
         ),
         *(record(i) for i in range(3, 8)),
     ]
@@ -530,11 +547,29 @@ def write_golden(directory: Path) -> None:
 
 
 def test_golden_trail_verifies() -> None:
-    """The committed golden trail (format version 2) is intact under its test key."""
+    """The committed golden trail (format version 3) is intact under its test key."""
     report = verify_directory(GOLDEN_DIR, GOLDEN_KEY)
     assert report.ok, report.problems
     assert report.record_count == len(golden_records())
     assert len(report.streams[0].segments) > 1
+
+
+def test_format_2_golden_trail_still_verifies() -> None:
+    """A trail written in format 2 (before the feature vector) still verifies intact."""
+    report = verify_directory(GOLDEN_V2_DIR, GOLDEN_KEY)
+    assert report.ok, report.problems
+    assert report.record_count == 8
+    first = json.loads(next(iter(sorted(GOLDEN_V2_DIR.iterdir()))).read_bytes().splitlines()[0])
+    assert first["v"] == 2
+
+
+def test_feature_hash_must_match_the_recorded_vector(tmp_path: Path) -> None:
+    """A format-3 record whose feature_hash is not the SHA-256 of its features is INVALID_FIELD,
+    even with a valid MAC (written by something other than the service)."""
+    bad = dataclasses.replace(record(0), feature_hash="cd" * 32)
+    write_trail(tmp_path, [record(0), bad])
+    kind, _, line, seq = only_problem(verify_directory(tmp_path, KEY))
+    assert (kind, line, seq) == (ProblemKind.INVALID_FIELD, 2, 1)
 
 
 def test_writer_reproduces_the_golden_trail(tmp_path: Path) -> None:

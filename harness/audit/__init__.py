@@ -3,24 +3,71 @@
 ``harness.cli`` calls :func:`load_audit_key` and :func:`verify_directory`, prints
 :func:`render_text` or :func:`report_json`, and exits 0 when ``report.ok``, else 1. Nothing here
 imports reference_service: the auditor re-implements the format from its specification.
+:func:`replay_directory` re-scores every verified format-3 record and compares the decision
+(``audit replay``); :func:`build_dossiers` is one decision's dossier (``audit show``). ONNX
+Runtime is imported only when a model is opened (:func:`open_model`).
 """
 
 from __future__ import annotations
 
+from harness.audit.dossier import Dossier, build_dossiers, dossier_json, dossier_text
+from harness.audit.inputs import replay_inputs
 from harness.audit.keys import KEY_ENV, KEY_FILE_ENV, load_audit_key
-from harness.audit.model import AuditReport, Problem, ProblemKind, StreamReport
-from harness.audit.render import render_text, report_json
-from harness.audit.verify import verify_directory
+from harness.audit.model import AuditReport, Head, Problem, ProblemKind, StreamReport
+from harness.audit.model_file import ReplayModel, default_model_file, open_model
+from harness.audit.render import (
+    parse_head,
+    render_replay_text,
+    render_text,
+    replay_json,
+    report_json,
+)
+from harness.audit.repair import RepairOutcome, repair_directory
+from harness.audit.replay import (
+    DEFAULT_TOLERANCE,
+    Mismatch,
+    ReplayReport,
+    Reproduction,
+    replay_directory,
+    reproduce,
+)
+from harness.audit.rules import DEFAULT_THRESHOLDS, Thresholds, explain_reason, load_thresholds
+from harness.audit.verify import VerifiedRecord, verify_directory
 
 __all__ = [
+    "DEFAULT_THRESHOLDS",
+    "DEFAULT_TOLERANCE",
     "KEY_ENV",
     "KEY_FILE_ENV",
     "AuditReport",
+    "Dossier",
+    "Head",
+    "Mismatch",
     "Problem",
     "ProblemKind",
+    "RepairOutcome",
+    "ReplayModel",
+    "ReplayReport",
+    "Reproduction",
     "StreamReport",
+    "Thresholds",
+    "VerifiedRecord",
+    "build_dossiers",
+    "default_model_file",
+    "dossier_json",
+    "dossier_text",
+    "explain_reason",
     "load_audit_key",
+    "load_thresholds",
+    "open_model",
+    "parse_head",
+    "render_replay_text",
     "render_text",
+    "repair_directory",
+    "replay_directory",
+    "replay_inputs",
+    "replay_json",
     "report_json",
+    "reproduce",
     "verify_directory",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["AuditReport", "Problem", "ProblemKind", "StreamReport"]
+__all__ = ["AuditReport", "Head", "Problem", "ProblemKind", "StreamReport"]
 
 
 class ProblemKind(enum.Enum):
@@ -20,6 +20,19 @@ class ProblemKind(enum.Enum):
     MISSING_FIELD = "missing_field"
     INVALID_FIELD = "invalid_field"
     PAN_PRESENT = "pan_present"
+    HEAD_MISSING = "head_missing"  # an expected head (seq, mac) is not in the verified chain
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A stream's chain head as recorded elsewhere (a run report): last seq and its mac."""
+
+    stream: str
+    seq: int
+    mac: str
+
+    def __str__(self) -> str:
+        return f"{self.stream}:{self.seq}:{self.mac}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +59,7 @@ class StreamReport:
     last_seq: int | None
     head_mac: str | None
     ok: bool
+    repairs: int = 0  # repair records (audit repair) in the verified chain
 
 
 @dataclass(frozen=True, slots=True)

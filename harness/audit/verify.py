@@ -8,6 +8,8 @@ module needs no canonical JSON serialiser of its own.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -17,15 +19,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.audit.model import AuditReport, Problem, ProblemKind, StreamReport
+from harness.audit.model import AuditReport, Head, Problem, ProblemKind, StreamReport
 from harness.errors import ArtifactError
-from harness.pan_scan import pan_columns
+from harness.pan_scan import identifier_has_pan, pan_columns
 
-__all__ = ["verify_directory"]
+__all__ = [
+    "RecordVisitor",
+    "VerifiedRecord",
+    "decode_features",
+    "stream_names",
+    "verify_directory",
+]
 
-#: The one accepted value of ``v``. A version-1 record lacks ``thresholds_version`` and so is
-#: reported as MISSING_FIELD (members are checked for presence before ``v``'s value).
-FORMAT_VERSION = 2
+#: The newest decision-record format; versions 2 and 3 are accepted. A version-1 record lacks
+#: ``thresholds_version`` and so is reported as MISSING_FIELD (members are checked for presence
+#: before ``v``'s value).
+FORMAT_VERSION = 3
+#: ``v`` of a repair record (its members did not change with version 3).
+REPAIR_FORMAT_VERSION = 2
 GENESIS = "0" * 64
 MAX_PAN_PROBLEMS = 1000
 _SEGMENT = re.compile(r"audit-(?P<stream>[A-Za-z0-9][A-Za-z0-9_-]{0,63})-(?P<num>\d{6,})\.jsonl")
@@ -56,9 +67,21 @@ def _is_latency(v: object) -> bool:
     return isinstance(v, int | float) and _is_number(v) and v >= 0
 
 
+def decode_features(v: object) -> bytes | None:
+    """The bytes of a ``features`` member (standard base64, padded, a multiple of 4 bytes: float32
+    values), or None when it is not that."""
+    if not isinstance(v, str) or not v:
+        return None
+    try:
+        raw = base64.b64decode(v.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        return None
+    return raw if raw and len(raw) % 4 == 0 else None
+
+
 # (member, predicate, what was expected) in document order; "mac" is checked separately.
 _FIELDS: tuple[tuple[str, Callable[[object], bool], str], ...] = (
-    ("v", lambda v: type(v) is int and v == FORMAT_VERSION, f"format version {FORMAT_VERSION}"),
+    ("v", lambda v: type(v) is int and v in (2, 3), "format version 2 or 3"),
     ("stream", _is_str, "a string"),
     ("seq", lambda v: type(v) is int and v >= 0, "an integer >= 0"),
     ("prev", _is_hex64, "64 lowercase hex digits"),
@@ -79,6 +102,49 @@ _FIELDS: tuple[tuple[str, Callable[[object], bool], str], ...] = (
     ("latency_ms", _is_latency, "a finite number >= 0"),
 )  # fmt: skip
 
+#: Version 3 adds the model input as scored (docs/AUDIT_FORMAT.md).
+_FIELDS_V3: tuple[tuple[str, Callable[[object], bool], str], ...] = (
+    *_FIELDS,
+    ("features", lambda v: decode_features(v) is not None,
+     "base64 of little-endian float32 bytes"),
+    ("feature_schema", lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    ("missing_features", lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
+     "an array of strings"),
+)  # fmt: skip
+
+
+#: Members of a repair record (written by ``slo-harness audit repair``, docs/AUDIT_FORMAT.md).
+REPAIR_TYPE = "repair"
+_REPAIR_FIELDS: tuple[tuple[str, Callable[[object], bool], str], ...] = (
+    ("v", lambda v: type(v) is int and v == REPAIR_FORMAT_VERSION,
+     f"format version {REPAIR_FORMAT_VERSION}"),
+    ("type", lambda v: v == REPAIR_TYPE, "repair"),
+    ("stream", _is_str, "a string"),
+    ("seq", lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+    ("prev", _is_hex64, "64 lowercase hex digits"),
+    ("ts", lambda v: isinstance(v, str) and _TS.fullmatch(v) is not None, "RFC 3339 UTC, 6 digits"),
+    ("segment", _is_str, "a string"),
+    ("offset", lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+    ("quarantine_file", _is_str, "a string"),
+    ("quarantined_bytes", lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+    ("quarantined_sha256", _is_hex64, "64 lowercase hex digits"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedRecord:
+    """Where a decision record sits in its verified chain (``record`` is the parsed line)."""
+
+    record: dict[str, object]
+    file: str
+    line: int
+    mac: str
+
+
+#: Called with each decision record whose HMAC, members, seq and prev verified, in chain order
+#: per stream (repair records are not passed). Used by replay and the decision dossier.
+RecordVisitor = Callable[[VerifiedRecord], None]
+
 
 @dataclass(slots=True)
 class _Chain:
@@ -91,6 +157,11 @@ class _Chain:
     records: int = 0
     broken: Problem | None = None
     pans: list[Problem] = field(default_factory=list)
+    repairs: int = 0
+    #: seq -> mac of the records an expected head names (filled while reading)
+    wanted: dict[int, str | None] = field(default_factory=dict)
+    visit: RecordVisitor | None = None
+    scan_pans: bool = True
 
 
 def _problem(chain: _Chain, kind: ProblemKind, file: str, line: int | None, detail: str) -> Problem:
@@ -114,14 +185,21 @@ def _check_record(chain: _Chain, raw: bytes, file: str, lineno: int) -> Problem 
     digest.update(raw[: suffix.start()] + b"}")
     if not hmac.compare_digest(digest.hexdigest().encode("ascii"), suffix.group(1)):
         return _problem(chain, ProblemKind.TAMPERED, file, lineno, "HMAC does not verify")
-    missing = [name for name, _, _ in _FIELDS if name not in obj]
+    if obj.get("type") == REPAIR_TYPE:
+        fields = _REPAIR_FIELDS
+    else:
+        fields = _FIELDS_V3 if obj.get("v") == 3 else _FIELDS
+    missing = [name for name, _, _ in fields if name not in obj]
     if missing:
         detail = "missing member(s): " + ", ".join(missing)
         return _problem(chain, ProblemKind.MISSING_FIELD, file, lineno, detail)
-    for name, ok, expected in _FIELDS:
+    for name, ok, expected in fields:
         if not ok(obj[name]):
             detail = f"member {name}: expected {expected}"
             return _problem(chain, ProblemKind.INVALID_FIELD, file, lineno, detail)
+    if fields is _FIELDS_V3 and _sha256_hex(obj["features"]) != obj["feature_hash"]:
+        detail = "member feature_hash: expected the SHA-256 of the decoded features"
+        return _problem(chain, ProblemKind.INVALID_FIELD, file, lineno, detail)
     if obj["stream"] != chain.stream:
         detail = "member stream differs from the stream in the file name"
         return _problem(chain, ProblemKind.INVALID_FIELD, file, lineno, detail)
@@ -132,9 +210,51 @@ def _check_record(chain: _Chain, raw: bytes, file: str, lineno: int) -> Problem 
         detail = "prev is not the mac of the previous record"
         return _problem(chain, ProblemKind.BROKEN_LINK, file, lineno, detail)
     chain.prev = suffix.group(1).decode("ascii")
+    if chain.visit is not None and fields is not _REPAIR_FIELDS:
+        chain.visit(VerifiedRecord(obj, file, lineno, chain.prev))
+    if chain.next_seq in chain.wanted:
+        chain.wanted[chain.next_seq] = chain.prev
     chain.next_seq += 1
     chain.records += 1
+    chain.repairs += fields is _REPAIR_FIELDS
     return None
+
+
+def _sha256_hex(features: object) -> str:
+    raw = decode_features(features)
+    return "" if raw is None else hashlib.sha256(raw).hexdigest()
+
+
+#: Members that hold hex digests or fixed formats: the identifier rule does not apply to them
+#: (a digest is a long word of hex digits by design; the byte scan still covers every member).
+_NOT_IDENTIFIERS = frozenset(
+    {"mac", "prev", "model_sha256", "feature_hash", "ts", "stream", "segment", "quarantine_file",
+     "quarantined_sha256", "features"}
+)  # fmt: skip
+
+
+def _identifier_pan_column(raw: bytes) -> int | None:
+    """Byte column of the first string member that hides a PAN under the identifier rule
+    (NFKC, any non-alphanumeric separator; :func:`harness.pan_scan.identifier_has_pan`)."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    for name, value in obj.items():
+        if name in _NOT_IDENTIFIERS:
+            continue
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, str) and identifier_has_pan(item):
+                return max(0, raw.find(json.dumps(name).encode()))
+    return None
+
+
+def _pan_column(raw: bytes) -> int | None:
+    strict = pan_columns(raw)
+    return strict[0] if strict else _identifier_pan_column(raw)
 
 
 def _seq_of(raw: bytes) -> int | None:
@@ -148,7 +268,8 @@ def _read_segment(chain: _Chain, path: Path, pan_budget: list[int]) -> None:
         for lineno, raw in enumerate(fh, start=1):
             complete = raw.endswith(b"\n")
             body = raw[:-1] if complete else raw
-            for column in pan_columns(body)[:1]:
+            column = _pan_column(body) if chain.scan_pans else None
+            if column is not None:
                 pan_budget[0] += 1  # lines with PANs in the whole directory
                 if pan_budget[0] <= MAX_PAN_PROBLEMS:
                     chain.pans.append(
@@ -167,9 +288,18 @@ def _read_segment(chain: _Chain, path: Path, pan_budget: list[int]) -> None:
 
 
 def _verify_stream(
-    directory: Path, stream: str, segs: list[tuple[int, str]], key: bytes, pan_budget: list[int]
+    directory: Path,
+    stream: str,
+    segs: list[tuple[int, str]],
+    key: bytes,
+    pan_budget: list[int],
+    heads: list[Head],
+    visit: RecordVisitor | None,
+    scan_pans: bool,
 ) -> tuple[StreamReport, list[Problem]]:
-    chain = _Chain(stream=stream, mac=hmac.new(key, digestmod=hashlib.sha256))
+    chain = _Chain(stream=stream, mac=hmac.new(key, digestmod=hashlib.sha256), visit=visit)
+    chain.scan_pans = scan_pans
+    chain.wanted = {h.seq: None for h in heads}
     for expected, (number, name) in enumerate(segs, start=1):
         if chain.broken is None and number != expected:
             missing = f"audit-{stream}-{expected:06d}.jsonl"
@@ -183,13 +313,51 @@ def _verify_stream(
         last_seq=chain.next_seq - 1 if chain.records else None,
         head_mac=chain.prev if chain.records else None,
         ok=chain.broken is None and not chain.pans,
+        repairs=chain.repairs,
     )
     problems = ([chain.broken] if chain.broken else []) + chain.pans
+    problems += [_head_problem(chain, h) for h in heads if chain.wanted.get(h.seq) != h.mac]
     return report, problems
 
 
-def verify_directory(directory: Path, key: bytes) -> AuditReport:
-    """Verify every stream in ``directory``. Raises ArtifactError if it cannot be listed."""
+def _head_problem(chain: _Chain, head: Head) -> Problem:
+    found = chain.wanted.get(head.seq)
+    if found is None:
+        detail = (
+            f"expected head seq {head.seq} is not in the verified chain (it ends at seq "
+            f"{chain.next_seq - 1}): newest records or segments were removed or are broken"
+        )
+    else:
+        detail = f"record seq {head.seq} has a different mac than the expected head"
+    return Problem(ProblemKind.HEAD_MISSING, chain.stream, "-", None, head.seq, detail)
+
+
+def stream_names(directory: Path) -> list[str]:
+    """The stream ids that have segment files in ``directory`` (sorted; [] if unreadable)."""
+    try:
+        names = [p.name for p in directory.iterdir()]
+    except OSError:
+        return []
+    return sorted({m.group("stream") for n in names if (m := _SEGMENT.fullmatch(n))})
+
+
+def verify_directory(
+    directory: Path,
+    key: bytes,
+    expect_heads: tuple[Head, ...] | list[Head] = (),
+    *,
+    visit: RecordVisitor | None = None,
+    scan_pans: bool = True,
+    only_streams: frozenset[str] | None = None,
+) -> AuditReport:
+    """Verify every stream in ``directory``; every ``expect_heads`` entry (a head recorded
+    elsewhere, e.g. in a run report) must be in its stream's verified chain with the same mac,
+    so removed newest records, segments or whole streams are found. ``visit`` sees every verified
+    decision record (streams in name order, records in chain order). ``scan_pans=False`` skips
+    the PAN scan (the costliest check, about three quarters of the time per line) and keeps
+    every chain check; only ``audit replay --skip-pan-scan`` asks for it. ``only_streams`` limits
+    the check to those streams (a parallel replay splits a directory by stream). Raises
+    ArtifactError if the directory cannot be listed."""
     try:
         names = sorted(p.name for p in directory.iterdir())
     except OSError as exc:
@@ -205,8 +373,14 @@ def verify_directory(directory: Path, key: bytes) -> AuditReport:
     reports: list[StreamReport] = []
     problems: list[Problem] = []
     pan_budget = [0]
-    for stream in sorted(streams):
-        report, found = _verify_stream(directory, stream, sorted(streams[stream]), key, pan_budget)
+    for stream in sorted(set(streams) | {h.stream for h in expect_heads}):
+        if only_streams is not None and stream not in only_streams:
+            continue
+        heads = [h for h in expect_heads if h.stream == stream]
+        segs = sorted(streams.get(stream, []))
+        report, found = _verify_stream(
+            directory, stream, segs, key, pan_budget, heads, visit, scan_pans
+        )
         reports.append(report)
         problems.extend(found)
     return AuditReport(

@@ -82,6 +82,8 @@ def _register_handlers() -> None:
     # The fault modules register their kinds when the package is imported (harness.netns
     # registered "netns" when imported above).
     importlib.import_module("harness.chaos")
+    # Per-run scratch directories (keys, embedded audit trails) share the ledger.
+    importlib.import_module("harness.scratch")
 
 
 def _item(entry: LedgerEntry, status: CleanupStatus, detail: str = "") -> CleanupItem:

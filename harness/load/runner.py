@@ -99,6 +99,7 @@ def run_scenario(
     options.check()
     if observer is not None and options.distributed:
         raise UsageError("a live observer (game days) needs a local run: --workers 0")
+    _quiet_interrupts()
     runners_log = logging.getLogger("locust.runners")
     if not any(isinstance(f, _DropSpawnRateWarning) for f in runners_log.filters):
         runners_log.addFilter(_DropSpawnRateWarning())
@@ -122,6 +123,16 @@ def run_scenario(
             return _run_local(scenario, ref, info, infer, progress, observer)
         return _run_distributed(scenario, ref, info, infer, options, progress)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _quiet_interrupts() -> None:
+    """Ctrl-C and SIGTERM (which harness.cli turns into KeyboardInterrupt) land wherever the
+    process is, in a distributed master usually inside gevent's hub, which would print them as a
+    crash (a traceback before the one-line message). An interrupt is an expected stop: the hub
+    passes it on to the main greenlet without printing (the local engine does the same)."""
+    hub = gevent.get_hub()
+    if KeyboardInterrupt not in hub.NOT_ERROR:
+        hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
 
 
 def _scenario_ref(scenario: Scenario, path: Path | None) -> ScenarioRef:

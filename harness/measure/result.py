@@ -222,6 +222,9 @@ class AuditCheck:
     records: int
     streams: int
     problems: tuple[str, ...] = ()
+    #: Each stream's chain head as ``STREAM:SEQ:MAC`` (docs/AUDIT_FORMAT.md: keep it outside the
+    #: trail host; ``slo-harness audit verify --expect-heads-from report.json`` checks it).
+    heads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ This package renders results; it computes no verdicts (``harness.slo`` does). En
 """
 
 from harness.report.document import SCHEMA_VERSION, report_schema
+from harness.report.dossier_html import render_dossier_html
 from harness.report.index import build_index
 from harness.report.manifest import (
     MANIFEST_FILE,
@@ -20,9 +21,11 @@ from harness.report.manifest import (
     ProblemKind,
     verify_report_dir,
 )
+from harness.report.pan_guard import check_no_pans
 from harness.report.pci import read_pci_evidence, write_pci_evidence
 from harness.report.provenance import PackageVersion, Provenance, collect_provenance
-from harness.report.reader import LoadedReport, read_report
+from harness.report.reader import LoadedReport, read_audit_heads, read_report
+from harness.report.signing import SIGNATURE_FILE, generate_keypair, sign_manifest
 from harness.report.text import render_comparison_text
 from harness.report.writer import ARTIFACT_FILES, ReportPaths, write_reports
 
@@ -30,6 +33,7 @@ __all__ = [
     "ARTIFACT_FILES",
     "MANIFEST_FILE",
     "SCHEMA_VERSION",
+    "SIGNATURE_FILE",
     "IntegrityProblem",
     "IntegrityReport",
     "LoadedReport",
@@ -38,11 +42,16 @@ __all__ = [
     "Provenance",
     "ReportPaths",
     "build_index",
+    "check_no_pans",
     "collect_provenance",
+    "generate_keypair",
+    "read_audit_heads",
     "read_pci_evidence",
     "read_report",
     "render_comparison_text",
+    "render_dossier_html",
     "report_schema",
+    "sign_manifest",
     "verify_report_dir",
     "write_pci_evidence",
     "write_reports",

@@ -53,7 +53,7 @@ __all__ = [
     "report_schema",
 ]
 
-SCHEMA_VERSION: Final = "1.2"  # 1.1 added ``capacity``, 1.2 ``gameday``
+SCHEMA_VERSION: Final = "1.3"  # 1.1 added ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -262,6 +262,9 @@ class AuditDoc(_Doc, frozen=True, kw_only=True):
     records: Annotated[int, msgspec.Meta(ge=0, description="decision records on disk")]
     streams: Count
     problems: list[str]
+    heads: list[str] = msgspec.field(default_factory=list)
+    """Each stream's chain head, ``STREAM:SEQ:MAC``: the anchor `audit verify
+    --expect-heads-from` checks, so removed newest records or segments are detected."""
 
 
 class RunDoc(_Doc, frozen=True, kw_only=True):
@@ -360,7 +363,7 @@ class ReportDoc(_Doc, frozen=True, kw_only=True):
     provenance: ProvenanceDoc
     gameday: Annotated[
         GameDayDoc | None,
-        msgspec.Meta(description="the game day this run was (since 1.2; null for plain runs)"),
+        msgspec.Meta(description="the game day this run was (since 1.3; null for plain runs)"),
     ] = None
 
 

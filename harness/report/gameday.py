@@ -52,7 +52,7 @@ class GameDayStepDoc(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class GameDayDoc(msgspec.Struct, frozen=True, kw_only=True):
-    """The game day this run was (since schema 1.2; null for plain runs)."""
+    """The game day this run was (since schema 1.3; null for plain runs)."""
 
     title: str
     owner: str

@@ -241,7 +241,11 @@ def _generator(g: GeneratorHealth) -> GeneratorDoc:
 
 def _audit(a: AuditCheck) -> AuditDoc:
     return AuditDoc(
-        intact=a.intact, records=a.records, streams=a.streams, problems=list(a.problems)
+        intact=a.intact,
+        records=a.records,
+        streams=a.streams,
+        problems=list(a.problems),
+        heads=list(a.heads),
     )
 
 

@@ -6,9 +6,11 @@ there yet. It records each file's digest and size and the digest of the *canonic
 content change from a harmless re-formatting of ``report.json``.
 
 What it proves: any later edit, deletion or addition of a file in the run directory is detected
-and named. What it does not prove on its own: that nobody rewrote the manifest too; keep the
-manifest's own digest (``ReportPaths.manifest_sha256``, printed by the CLI) somewhere else, or sign
-it, when that matters.
+and named; symbolic links are refused, never followed (a link could point the verifier at an
+untouched copy while the real file is edited, or outside the directory). What it does not prove on
+its own: that nobody rewrote the manifest too; :func:`verify_report_dir` checks the manifest's own
+digest against the one the run printed (``expect_sha256``) and an Ed25519 signature
+(``public_key``, :mod:`harness.report.signing`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from typing import Final
 import msgspec
 import orjson
 
-from harness.errors import ArtifactError
+from harness.errors import ArtifactError, UsageError
 from harness.files import sha256_bytes, sha256_file
 from harness.report.json_report import canonical_json
 from harness.report.reader import REPORT_FILE
+from harness.report.signing import SIGNATURE_FILE, signature_problem
 
 __all__ = [
     "MANIFEST_FILE",
@@ -70,6 +73,9 @@ class ProblemKind(enum.Enum):
     UNEXPECTED = "unexpected"  # on disk, not listed in the manifest
     MANIFEST = "manifest"  # the manifest itself is missing or unreadable
     CANONICAL = "canonical"  # report.json's canonical content differs from the manifest's digest
+    SYMLINK = "symlink"  # an entry of the directory is a symbolic link (never followed)
+    DIGEST = "digest"  # the manifest's SHA-256 is not the one expected (--expect-sha256)
+    SIGNATURE = "signature"  # MANIFEST.sig missing or invalid under the given public key
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,27 +128,45 @@ def render_manifest(files: Mapping[str, bytes], *, created_by: str) -> bytes:
     return orjson.dumps(msgspec.to_builtins(manifest), option=_OPTIONS)
 
 
-def verify_report_dir(directory: Path) -> IntegrityReport:
-    """Check every artifact of ``directory`` against its manifest (ArtifactError if no such dir)."""
+def verify_report_dir(
+    directory: Path, *, expect_sha256: str | None = None, public_key: Path | None = None
+) -> IntegrityReport:
+    """Check every artifact of ``directory`` against its manifest (ArtifactError if no such dir);
+    with ``expect_sha256`` the manifest's own digest, with ``public_key`` its signature."""
     if not directory.is_dir():
         raise ArtifactError(f"{directory}: not a directory")
+    links = [
+        IntegrityProblem(ProblemKind.SYMLINK, p.name, "a symbolic link; refused, not followed")
+        for p in sorted(directory.iterdir())
+        if p.is_symlink()
+    ]
+    if any(p.file == MANIFEST_FILE for p in links):
+        return IntegrityReport(directory, tuple(links), ())
+    anchors = _anchor_problems(directory, expect_sha256, public_key)
     manifest_or_problem = _load_manifest(directory)
     if isinstance(manifest_or_problem, IntegrityProblem):
-        return IntegrityReport(directory, (manifest_or_problem,), ())
+        return IntegrityReport(directory, (*links, *anchors, manifest_or_problem), ())
     manifest = manifest_or_problem
-    problems: list[IntegrityProblem] = []
+    problems: list[IntegrityProblem] = [*links, *anchors]
     checked: list[str] = []
+    linked = {p.file for p in links}
     for name, entry in sorted(manifest.files.items()):
+        if name in linked:
+            continue
         problem = _check_file(directory, name, entry, manifest.canonical_report_sha256)
         if problem is None:
             checked.append(name)
         else:
             problems.append(problem)
-    listed = set(manifest.files) | {MANIFEST_FILE}
+    listed = set(manifest.files) | {MANIFEST_FILE, SIGNATURE_FILE}
     problems += [
-        IntegrityProblem(ProblemKind.UNEXPECTED, p.name, "not listed in the manifest")
+        IntegrityProblem(
+            ProblemKind.UNEXPECTED,
+            p.name,
+            "a directory, not listed" if p.is_dir() else "not listed in the manifest",
+        )
         for p in sorted(directory.iterdir())
-        if p.name not in listed
+        if p.name not in listed and p.name not in linked
     ]
     if REPORT_FILE in checked and manifest.canonical_report_sha256 is not None:
         actual = canonical_report_sha256((directory / REPORT_FILE).read_bytes())
@@ -155,6 +179,35 @@ def verify_report_dir(directory: Path) -> IntegrityReport:
                 )
             )
     return IntegrityReport(directory, tuple(problems), tuple(checked))
+
+
+def _anchor_problems(
+    directory: Path, expect_sha256: str | None, public_key: Path | None
+) -> list[IntegrityProblem]:
+    """The manifest checked against anchors kept elsewhere: its digest, its signature."""
+    problems: list[IntegrityProblem] = []
+    path = directory / MANIFEST_FILE
+    if expect_sha256 is not None:
+        want = expect_sha256.strip().lower()
+        if len(want) != 64 or any(c not in "0123456789abcdef" for c in want):
+            raise UsageError(f"--expect-sha256 {expect_sha256[:80]!r}: expected 64 hex digits")
+        try:
+            actual = sha256_file(path)
+        except OSError:
+            actual = None
+        if actual != want:
+            problems.append(
+                IntegrityProblem(
+                    ProblemKind.DIGEST,
+                    MANIFEST_FILE,
+                    "SHA-256 differs from the expected digest: the manifest was rewritten",
+                )
+            )
+    if public_key is not None:
+        problem = signature_problem(directory, public_key)
+        if problem is not None:
+            problems.append(IntegrityProblem(ProblemKind.SIGNATURE, SIGNATURE_FILE, problem))
+    return problems
 
 
 def _load_manifest(directory: Path) -> Manifest | IntegrityProblem:

@@ -1,6 +1,12 @@
 """``summary.md``: the verdict and objectives in a few lines of Markdown (a PR comment, a CI step
 summary). No emoji and no HTML: the badge is text (``**[PASS]**``), so it reads the same in a
 terminal, a GitHub comment and GitLab. Links are relative to the run directory.
+
+Every text that comes from outside (scenario and SLO names, objective names, target URL, labels,
+reasons that quote them) goes through :func:`md_cell`: a backslash before every Markdown special
+character and before ``<``, ``>`` and ``&`` (a PR comment renders HTML; a name must not become a
+tag, a link, an image that calls home, or a table cell boundary). Such text is never put in a code
+span, where a backtick in it would end the span.
 """
 
 from __future__ import annotations
@@ -35,9 +41,23 @@ _STATUS: Final = {
 }
 
 
+#: Characters with a meaning in GitHub/GitLab Markdown: each is backslash-escaped, so a name such
+#: as ``[x](https://...)`` or ``![](...)`` or ``*bold*`` prints as typed.
+#: ``<``, ``>`` and ``&`` are on the list because PR comments render HTML: CommonMark treats a
+#: backslash-escaped ``<`` as a literal character, so no tag or entity can start.
+_MD_SPECIAL: Final = frozenset("\\`*_{}[]()#+!|~<>&")
+
+
 def md_cell(text: str) -> str:
-    """``text`` safe inside a Markdown table cell (pipes escaped, one line)."""
-    return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").split())
+    """``text`` safe anywhere in summary.md: one line, no HTML and no Markdown markup (every
+    special character backslash-escaped, CommonMark's rule for literal punctuation)."""
+    out = []
+    for ch in " ".join(text.split()):
+        if ch in _MD_SPECIAL:
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -68,7 +88,7 @@ def render_summary_md(
     lines = [
         f"## SLO verdict: **[{status}]** {md_cell(result.scenario.name)}",
         "",
-        f"Scenario `{md_cell(result.scenario.name)}` against `{md_cell(provenance.target_url)}`"
+        f"Scenario {md_cell(result.scenario.name)} against {md_cell(provenance.target_url)}"
         + (f" (model {md_cell(model)})" if model else "")
         + f", {when}, slo-harness {md_cell(provenance.harness_version)}"
         + (f", commit `{provenance.git_commit[:12]}`" if provenance.git_commit else "")
@@ -146,8 +166,8 @@ def _comparison_lines(c: Comparison) -> list[str]:
     lines = [
         "### Baseline comparison",
         "",
-        f"**[{outcome.upper()}]** `{md_cell(c.new_label)}` against baseline "
-        f"`{md_cell(c.base_label)}` (tolerance {c.tolerance * 100:.4g}%, alpha {c.alpha:g}).",
+        f"**[{outcome.upper()}]** {md_cell(c.new_label)} against baseline "
+        f"{md_cell(c.base_label)} (tolerance {c.tolerance * 100:.4g}%, alpha {c.alpha:g}).",
         "",
     ]
     lines += _table(

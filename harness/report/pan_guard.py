@@ -1,4 +1,4 @@
-"""The last line of defence for "a full PAN never appears in a report": refuse to publish one.
+r"""The last line of defence for "a full PAN never appears in a report": refuse to publish one.
 
 ``write_reports`` runs :func:`check_no_pans` over the text of every artifact before anything is
 moved into the output directory; a hit raises :class:`IntegrityError` and nothing is written.
@@ -17,6 +17,10 @@ kinds of token are blanked out, because they are machine encodings and never fre
 - SVG path geometry: the value of a ``d="..."`` attribute (commands and coordinates such as
   ``Q 2531 2678 2651 2914``, whose space-separated 4-digit groups look like a spaced card number;
   the plots draw text as glyph paths, so no text is ever inside one).
+
+Cell delimiters are not digit-group separators: in ``.csv`` artifacts every comma, and in ``.md``
+artifacts every table cell boundary (`` | ``; a pipe inside a cell is escaped ``\|``), is read as
+a line break, so four adjacent 4-digit counts (``1000,1000,1000,1000``) are not one number.
 
 Everything else is scanned as is. The writers keep their own numbers short so they cannot trip
 it: times are ISO strings or seconds with three decimals (never epoch nanoseconds), floats are
@@ -46,10 +50,18 @@ def mask_machine_tokens(text: str) -> str:
     return text
 
 
+def _split_cells(name: str, text: str) -> str:
+    if name.endswith(".csv"):
+        return text.replace(",", "\n")
+    if name.endswith(".md"):
+        return text.replace(" | ", "\n")
+    return text
+
+
 def check_no_pans(artifacts: Mapping[str, str]) -> None:
     """Raise IntegrityError if any artifact's text holds a card-number candidate."""
     for name, text in artifacts.items():
-        masked = mask_machine_tokens(text)
+        masked = _split_cells(name, mask_machine_tokens(text))
         hits = find_pans(masked)
         if hits:
             line = next(

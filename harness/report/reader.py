@@ -95,6 +95,20 @@ def read_report(directory: Path) -> LoadedReport:
     )
 
 
+def read_audit_heads(path: Path) -> list[str]:
+    """The audit heads (``STREAM:SEQ:MAC``) a run recorded; ``path`` is its report.json or its
+    directory. ArtifactError when unreadable or when the run recorded no audit trail."""
+    file = path / REPORT_FILE if path.is_dir() else path
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    doc = decode_report(data, source=str(file))
+    if doc.audit is None or not doc.audit.heads:
+        raise ArtifactError(f"{file}: $.audit.heads: expected the heads of an audited run")
+    return list(doc.audit.heads)
+
+
 def decode_report(data: bytes, *, source: str) -> ReportDoc:
     """Decode and check ``report.json`` bytes; ArtifactError says where it is wrong."""
     try:
@@ -194,6 +208,7 @@ def _run_result(doc: ReportDoc) -> RunResult:
             records=doc.audit.records,
             streams=doc.audit.streams,
             problems=tuple(doc.audit.problems),
+            heads=tuple(doc.audit.heads),
         ),
     )
 

@@ -68,18 +68,21 @@ def evaluate(result: RunResult, slo: SloSpec) -> Verdict:
 
 def _audit_objective(result: RunResult) -> tuple[ObjectiveResult, ...]:
     """When the harness ran the service itself, its audit trail is judged too (PCI DSS 10.3):
-    an unverifiable chain, or an OK decision without its record, fails the run."""
+    an unverifiable chain, an OK decision without its record, or a decision that does not
+    reproduce from its record (``harness.pipeline.check_audit_trail`` replays them) fails the
+    run."""
     audit = result.audit
     if audit is None:
         return ()
     reason = (
-        f"{audit.records} records in {audit.streams} chain(s) verified; every OK decision has one."
+        f"{audit.records} records in {audit.streams} chain(s) verified; every OK decision has one "
+        "and every decision reproduces from its record."
         if audit.intact
         else "; ".join(audit.problems)
     )
     return (
         ObjectiveResult(
-            name="audit trail intact",
+            name="audit trail intact, decisions reproducible",
             phase=ALL_PHASES,
             endpoint=None,
             metric="audit_trail_problems",

@@ -9,6 +9,7 @@ verify without orjson and without trusting this module.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import math
@@ -30,8 +31,9 @@ __all__ = [
     "utc_timestamp",
 ]
 
-#: Value of the ``v`` member; bumped on any change to the line format (2: ``thresholds_version``).
-FORMAT_VERSION = 2
+#: Value of the ``v`` member; bumped on any change to the line format (2: ``thresholds_version``;
+#: 3: the model input itself, ``features`` + ``feature_schema`` + ``missing_features``).
+FORMAT_VERSION = 3
 #: ``prev`` of the first record of every stream.
 GENESIS_MAC = "0" * 64
 
@@ -48,6 +50,9 @@ class AuditRecord:
     token, never a PAN; ``feature_hash`` is :func:`feature_hash` of the model input; ``latency_ms``
     is the service-side decision latency in milliseconds; ``thresholds_version`` is the version of
     the decision thresholds that mapped ``score`` to ``decision`` (which rule set said "decline").
+    ``features`` is the model input exactly as scored (little-endian float32 bytes, column order
+    of ``feature_schema``; base64 in the line); ``missing_features`` names its NaN columns, in
+    column order (the model imputes them in-graph; the service never fills in a value).
     """
 
     ts: str
@@ -64,6 +69,9 @@ class AuditRecord:
     reason_codes: tuple[str, ...]
     degraded: bool
     latency_ms: float
+    features: bytes
+    feature_schema: str
+    missing_features: tuple[str, ...]
 
     def check(self) -> None:
         """Raise ValueError when a field breaks the format (a service bug, not bad input)."""
@@ -80,6 +88,8 @@ class AuditRecord:
             raise ValueError("audit thresholds_version must be a non-empty string")
         if not (math.isfinite(self.score) and math.isfinite(self.latency_ms)):
             raise ValueError("audit score and latency_ms must be finite")
+        if not self.features or len(self.features) % 4 or not self.feature_schema:
+            raise ValueError("audit features must be float32 bytes with a feature_schema")
 
 
 def utc_timestamp(now: datetime | None = None) -> str:
@@ -130,6 +140,9 @@ class ChainEncoder:
             "reason_codes": list(rec.reason_codes),
             "degraded": bool(rec.degraded),
             "latency_ms": float(rec.latency_ms),
+            "features": base64.b64encode(rec.features).decode("ascii"),
+            "feature_schema": rec.feature_schema,
+            "missing_features": list(rec.missing_features),
         }
         canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
         mac = self._hmac.copy()

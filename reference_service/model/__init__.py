@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .features import (
     FEATURE_NAMES,
+    FEATURE_SCHEMA,
     N_FEATURES,
     SUPPORTED_CURRENCIES,
     MccRisk,
@@ -29,6 +30,7 @@ from .scorer import (
 
 __all__ = [
     "FEATURE_NAMES",
+    "FEATURE_SCHEMA",
     "N_FEATURES",
     "SUPPORTED_CURRENCIES",
     "FakeScorer",

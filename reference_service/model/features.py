@@ -32,6 +32,7 @@ __all__ = [
     "COUNTRY_UTC_OFFSET_HOURS",
     "FEATURE_DOCS",
     "FEATURE_NAMES",
+    "FEATURE_SCHEMA",
     "MCC_RISK",
     "N_FEATURES",
     "SUPPORTED_CURRENCIES",
@@ -71,6 +72,10 @@ FEATURE_DOCS: Mapping[str, str] = MappingProxyType(
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_DOCS)
 N_FEATURES: int = len(FEATURE_NAMES)
+#: Version of this column list, recorded with every audited vector (docs/AUDIT_FORMAT.md): a
+#: replay reads the vector with the names of the schema it was written with. Any change to the
+#: names, their order or their encoding gets a new version.
+FEATURE_SCHEMA: str = "fraud-features-1"
 
 _NAN = math.nan
 # Counts beyond this are clipped so a wild integer cannot overflow float32 (or float()).

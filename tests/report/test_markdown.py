@@ -29,7 +29,7 @@ def test_insufficient_objective_is_labelled(run: RunResult) -> None:
     """An insufficient objective shows INSUFFICIENT and the verdict line says INVALID."""
     text = render_summary_md(run, verdict(VerdictStatus.INVALID), provenance(run)).decode()
     assert "## SLO verdict: **[INVALID]**" in text
-    assert "| INSUFFICIENT | p99.9 latency < 80 ms |" in text
+    assert "| INSUFFICIENT | p99.9 latency \\< 80 ms |" in text
 
 
 def test_pipes_in_names_do_not_break_the_table(run: RunResult, prov: Provenance) -> None:
@@ -38,3 +38,18 @@ def test_pipes_in_names_do_not_break_the_table(run: RunResult, prov: Provenance)
     text = render_summary_md(odd, verdict(VerdictStatus.PASS), prov).decode()
     assert "a\\|b" in text
     assert md_cell("x | y\nz") == "x \\| y z"
+
+
+def test_html_and_markdown_in_names_are_escaped(run: RunResult, prov: Provenance) -> None:
+    """An SLO objective or scenario name carrying HTML, a link, an image or a backtick prints as
+    text in summary.md: no tag, no link, no image survives (as report.html escapes them)."""
+    hostile = "<img src=x onerror=alert(1)> [click](https://e.test) ![p](https://e.test/p.png) `x"
+    odd = replace(run, scenario=ScenarioRef(hostile, "x.yaml", "ab" * 32))
+    v = verdict(VerdictStatus.FAIL)
+    v = replace(v, objectives=tuple(replace(o, name=hostile) for o in v.objectives))
+    text = render_summary_md(odd, v, prov).decode()
+    assert "<img" not in text.replace("\\<img", "")
+    assert "\\<img src=x onerror=alert\\(1\\)\\>" in text
+    assert "](https://e.test" not in text
+    assert "!\\[" not in text.replace("\\!\\[", "")
+    assert "\\`x" in text

@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import secrets
 import signal
 import string
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,6 +154,15 @@ def wait_ready(base: str, deadline: float) -> None:
     raise RuntimeError("service did not become ready in time")
 
 
+def _nofile_limit(n: int) -> Callable[[], None]:
+    """A preexec function that lowers the child's open-file limit to ``n``."""
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+    return apply
+
+
 def write_key(path: Path) -> Path:
     path.write_text(secrets.token_hex(32) + "\n")
     path.chmod(0o600)
@@ -173,6 +184,7 @@ class ServiceFactory:
         ready: bool = True,
         port: int = 0,
         env: dict[str, str] | None = None,
+        nofile: int | None = None,
     ) -> Service:
         n = len(self.running)
         work = self.tmp / f"svc{n}"
@@ -189,7 +201,12 @@ class ServiceFactory:
         child_env.update(env or {})
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                args, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=child_env
+                args,
+                cwd=work,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=child_env,
+                preexec_fn=None if nofile is None else _nofile_limit(nofile),
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         try:
@@ -220,3 +237,20 @@ def scan_for_pans(paths: list[Path], pans: set[str]) -> list[str]:
                 data = f.read_bytes()
                 hits.extend(f"{f}: PAN ending {p[-4:]}" for p in pans if p.encode() in data)
     return hits
+
+
+#: ``SLO_SUITE_PROFILE=full`` runs the proof suite at full size (20 kill rounds, 20 s of overload,
+#: 10,000+ PANs...); the default CI profile runs the same tests smaller, in seconds.
+FULL_PROFILE = os.environ.get("SLO_SUITE_PROFILE", "ci") == "full"
+
+
+def record_figure(name: str, figures: dict[str, Any]) -> None:
+    """Write one test's measured figures to ``$SLO_SUITE_FIGURES/<name>.json`` (when set), for
+    the README table (scripts/suite_figures.py)."""
+    root = os.environ.get("SLO_SUITE_FIGURES")
+    if not root:
+        return
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    doc = {"profile": "full" if FULL_PROFILE else "ci", **figures}
+    (path / f"{name}.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")

@@ -43,7 +43,12 @@ def test_one_record_per_decision(services: ServiceFactory) -> None:
 def test_record_carries_the_configured_thresholds_version(
     services: ServiceFactory, tmp_path: Path
 ) -> None:
-    """With a --thresholds file, the record names that file's version, as the response does."""
+    """With a --thresholds file, the record names that file's version, as the response does,
+    carries the model input (format 3), and `audit replay` with that file reproduces it."""
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
     th = tmp_path / "thresholds.yaml"
     th.write_text("version: risk-2025-07-b\nreview: 0.4\ndecline: 0.9\n")
     svc = services.start("--thresholds", str(th))
@@ -52,7 +57,17 @@ def test_record_carries_the_configured_thresholds_version(
     assert rec["request_id"] == out["request_id"]
     assert rec["decision"] == out["decision"]
     assert rec["thresholds_version"] == out["thresholds_version"] == "risk-2025-07-b"
-    assert rec["v"] == 2
+    assert rec["v"] == 3
+    assert rec["feature_schema"] == "fraud-features-1"
+    assert rec["reason_codes"] == out["reason_codes"]
+    svc.stop()  # durable: the record was on disk before the answer; the lock is released
+    replay = CliRunner().invoke(
+        cli,
+        ["audit", "replay", str(svc.audit_dir), "--key-file", str(svc.workdir / "audit.key"),
+         "--thresholds", str(th)],
+    )  # fmt: skip
+    assert replay.exit_code == 0, replay.output
+    assert "1 of 1 decisions reproduce" in replay.output
 
 
 def test_async_mode_flushes_on_sigterm(services: ServiceFactory) -> None:

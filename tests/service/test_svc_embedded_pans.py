@@ -8,15 +8,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from svc_support import Service, grouped, luhn_check_digit, make_pan
 
-from reference_service.pan import contains_pan
+from reference_service.pan import contains_pan, plausible_iin
 
 N_FEATURES = 15
 # Fullwidth (U+FF10..) and Arabic-Indic (U+0660..) digits: decimal digits in other scripts.
 _FULLWIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
+_SUPERSCRIPT = str.maketrans(
+    "0123456789", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
 _ARABIC_INDIC = str.maketrans("0123456789", "".join(chr(0x0660 + d) for d in range(10)))
 
 # How a PAN can hide in a free-text value: separators from the brief's set, glued to letters,
@@ -33,6 +36,16 @@ FORMATS: dict[str, Callable[[str], str]] = {
     "glued-dashed": lambda p: "order" + grouped(p, "-") + "end",
     "after-a-date": lambda p: "2024-06-01-" + grouped(p, "-"),
     "fullwidth-digits": lambda p: "tx" + p.translate(_FULLWIDTH),
+    "commas": lambda p: grouped(p, ","),
+    "plus": lambda p: grouped(p, "+"),
+    "pipes": lambda p: grouped(p, "|"),
+    "asterisks": lambda p: grouped(p, "*"),
+    "hashes": lambda p: grouped(p, "#"),
+    "parentheses": lambda p: "(" + grouped(p, ")(") + ")",
+    "zero-width-spaces": lambda p: grouped(p, "\u200b"),
+    "letter-o": lambda p: grouped(p, "O"),
+    "comma-space": lambda p: grouped(p, ", "),
+    "superscript-digits": lambda p: "id" + p.translate(_SUPERSCRIPT),
 }
 # Characters a card token may hold (pattern [A-Za-z0-9_.:-]): the separators that pass it.
 TOKEN_FORMATS = ["dashes", "dots", "underscores", "colons", "glued-to-letters", "glued-dashed"]
@@ -159,7 +172,36 @@ def test_detector_windows_and_limits() -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     body=st.text("0123456789", min_size=11, max_size=18),
-    seps=st.lists(st.sampled_from(["", "", "-", " ", ".", "_", ":", "/", "\t", "--"]), max_size=18),
+    seps=st.lists(
+        st.sampled_from(
+            [
+                "",
+                "",
+                "-",
+                " ",
+                ".",
+                "_",
+                ":",
+                "/",
+                "\t",
+                "--",
+                ",",
+                "+",
+                "|",
+                "*",
+                "#",
+                ")(",
+                "\u200b",
+                "\u2060",
+                "O",
+                ", ",
+                "\u00a0",
+                "~",
+                ";",
+            ]
+        ),
+        max_size=18,
+    ),
     prefix=st.text("ghijklmnopqrstuvwxyz#", max_size=6),
     suffix=st.text("ghijklmnopqrstuvwxyz#", max_size=6),
 )
@@ -169,6 +211,7 @@ def test_detector_finds_any_separated_pan(
     """Any Luhn-valid 12-19 digit number, separators anywhere between its digits, glued to letters
     on either side, is found; unseparated with its check digit broken, it is not."""
     pan = body + luhn_check_digit(body)  # synthetic, drawn by Hypothesis; never sent anywhere
+    assume(plausible_iin(pan))
     cuts = (seps + [""] * len(pan))[: len(pan) - 1]
     spread = "".join(d + s for d, s in zip(pan, [*cuts, ""], strict=True))
     assert contains_pan(prefix + spread + suffix)

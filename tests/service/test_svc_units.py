@@ -133,18 +133,54 @@ def test_budget_and_breaker() -> None:
     assert v[5] == v[6] == Velocity(1, 1, 1.0, 1.0)
 
 
-def test_admission_limit_follows_service_time() -> None:
-    """The derived in-flight limit shrinks as the measured service time grows; fixed limits hold."""
-    adm = Admission(latency_budget_s=0.05)
-    fast = adm.limit
+def _saturate(adm: Admission, now: float, rate_per_s: float, seconds: float) -> float:
+    """Drive ``adm`` at its limit (every slot busy, extra arrivals shed) while it completes
+    ``rate_per_s`` requests per second of wall time; returns the clock at the end."""
+    step = 1.0 / rate_per_s
+    end = now + seconds
+    while now < end:
+        while adm.try_enter():
+            pass  # fill every slot; the refused attempt marks the window saturated
+        now += step
+        adm.leave(now)
+    return now
+
+
+def test_admission_limit_follows_wall_time_capacity() -> None:
+    """Under saturation the limit is budget/4 x measured completions per wall second (Little's
+    law), whatever the CPU time the handler reports; slower wall time means a lower limit."""
+    adm = Admission(latency_budget_s=0.05, now=0.0)
     for _ in range(500):
-        adm.observe(0.002)
-    assert adm.limit < fast
-    assert adm.limit == int(0.05 / (adm.service_time_s + 150e-6))
+        adm.observe(10e-6)  # tiny CPU time must not raise the limit: it is not what queues
+    now = _saturate(adm, 0.0, rate_per_s=1000.0, seconds=5.0)
+    assert abs(adm.capacity_per_s - 1000.0) / 1000.0 < 0.05
+    assert adm.limit == pytest.approx(0.0125 * 1000.0, abs=1)
+    _saturate(adm, now, rate_per_s=4000.0, seconds=5.0)
+    assert adm.limit == pytest.approx(0.0125 * 4000.0, abs=2)
+
+
+def test_admission_thin_traffic_never_lowers_the_limit() -> None:
+    """Windows without saturation or spanning idle gaps do not shrink the capacity estimate."""
+    adm = Admission(latency_budget_s=0.05, now=0.0)
+    before = adm.limit
+    now = 0.0
+    for _ in range(200):  # 10 requests/s, never saturated
+        assert adm.try_enter()
+        now += 0.1
+        adm.leave(now)
+    assert adm.limit == before
+    assert adm.try_enter()
+    adm.leave(now + 60.0)  # one completion after a minute of silence
+    assert adm.limit == before
+
+
+def test_admission_fixed_limit_holds() -> None:
+    """--max-in-flight pins the limit; refusals are counted."""
     fixed = Admission(latency_budget_s=0.05, max_in_flight=2)
     assert fixed.try_enter()
     assert fixed.try_enter()
     assert not fixed.try_enter()
+    assert fixed.shed_total == 1
     fixed.leave()
     assert fixed.try_enter()
 
@@ -210,3 +246,31 @@ def test_audit_failure_answers_503_without_a_decision(tmp_path: Path) -> None:
     assert "decision" not in payload
     assert "audit" in payload["error"]
     assert asyncio.run(store.velocity("tok_failingaudit", 0.0)) == Velocity(0, 0, 0.0, 0.0)
+
+
+def test_admission_queueing_lowers_the_limit_without_refusals() -> None:
+    """Admitted requests that start spending far longer in the worker than their no-queue time
+    (5 ms -> 60 ms at 100 completions/s) are queueing even if the limit was never reached: the
+    limit drops to (no-queue time + budget/4) x completions per second."""
+    adm = Admission(latency_budget_s=0.05, now=0.0)
+    assert adm.limit > 30  # the optimistic start: 2,500/s assumed
+    now = 0.0
+    for wall_s in [0.005] * 100 + [0.060] * 400:
+        assert adm.try_enter()
+        now += 0.01
+        adm.leave(now, wall_s=wall_s)
+    assert adm.limit <= 3
+
+
+def test_admission_slow_io_handler_is_not_queueing() -> None:
+    """A handler that awaits I/O for 48 ms (constant, never at the limit) keeps its limit: its
+    no-queue time is high, its queueing delay is nil (the e2e 'slowed target' case)."""
+    adm = Admission(latency_budget_s=0.05, now=0.0)
+    before = adm.limit
+    now = 0.0
+    for _ in range(1000):  # 250 completions/s, 48 ms each
+        assert adm.try_enter()
+        now += 0.004
+        adm.leave(now, wall_s=0.048)
+    assert adm.limit >= before
+    assert adm.limit >= 12  # 250/s x 48 ms are in flight at once

@@ -354,7 +354,8 @@ def test_hist_helper_records_exact_values() -> None:
 def test_intact_audit_trail_adds_a_passing_objective(
     healthy_run: RunResult, default: SloSpec
 ) -> None:
-    """A verified audit trail appears as a passing 'audit trail intact' objective."""
+    """A verified audit trail appears as a passing 'audit trail intact, decisions reproducible'
+    objective."""
     from dataclasses import replace
 
     from harness.measure.result import AuditCheck

@@ -1,0 +1,125 @@
+"""Connection hygiene: deadlines for idle and slow-header connections, and a connection cap.
+
+uvicorn arms its keep-alive timer only after a first response, so a client that connects and
+sends nothing (or sends headers one byte a minute) holds a socket and a file descriptor forever;
+enough of them and ``accept`` fails with EMFILE, which clients see as connections that open and
+get no reply. :class:`GuardedProtocol` (uvicorn's httptools protocol plus two rules) closes that:
+
+* **header deadline**: a connection must complete a request's headers within
+  ``header_timeout_s`` of opening, or of its previous response; otherwise it is closed. The
+  deadline is armed once per request and not pushed back by trickling bytes (a slowloris sends a
+  byte at a time precisely to reset per-read timers). Slow *bodies* are the app's business: it
+  reads the body under ``body_timeout_s`` before admission (:mod:`reference_service.app`).
+* **connection cap**: at most ``max_connections`` per worker, by default the soft
+  ``RLIMIT_NOFILE`` minus a reserve for the audit trail, logs and the model. A connection beyond
+  the cap first evicts the least recently active connection that has no request in progress
+  (idle keep-alive or still sending headers); when every connection is busy, the newcomer gets
+  an immediate ``503`` with ``Retry-After`` and ``Connection: close``. So descriptor exhaustion
+  turns into fast refusals, and abusive idle connections cannot lock well-behaved clients out.
+
+Both numbers come from the app's :class:`~reference_service.config.ServiceConfig` (the protocol
+reads it from the ASGI app uvicorn loaded), so the rules hold in every worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from typing import Any, Final
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = ["FD_RESERVE", "GuardedProtocol", "connection_cap"]
+
+#: Descriptors kept free for everything that is not a client connection: audit segments and their
+#: directory, logs, the model, the listening socket, Redis, Prometheus files, epoll, pipes.
+FD_RESERVE: Final = 64
+_REFUSAL_BODY: Final = b'{"error":"too many open connections"}'
+_REFUSAL: Final = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"content-length: " + str(len(_REFUSAL_BODY)).encode() + b"\r\n"
+    b"retry-after: 1\r\nconnection: close\r\n\r\n" + _REFUSAL_BODY
+)
+
+
+def connection_cap(configured: int | None) -> int:
+    """The per-worker connection limit: ``configured``, never above what the fd limit allows."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    by_fds = max(2, soft - FD_RESERVE) if soft != resource.RLIM_INFINITY else 1 << 20
+    return min(configured, by_fds) if configured is not None else by_fds
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a header deadline and a per-worker connection cap."""
+
+    _cap: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cfg = getattr(self.app, "cfg", None)
+        self._header_timeout_s: float = getattr(cfg, "header_timeout_s", 5.0)
+        if GuardedProtocol._cap is None:
+            GuardedProtocol._cap = connection_cap(getattr(cfg, "max_connections", None))
+        self._deadline: asyncio.TimerHandle | None = None
+        self.last_active = time.monotonic()
+        self.in_request = False
+
+    # -- connection cap -----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        cap = GuardedProtocol._cap or 1
+        if len(self.connections) > cap and not self._evict_one():
+            self.transport.write(_REFUSAL)
+            self.transport.close()
+            return
+        self._arm()
+
+    def _evict_one(self) -> bool:
+        """Close the least recently active connection with no request in progress."""
+        victim: GuardedProtocol | None = None
+        for conn in self.connections:
+            if conn is self or not isinstance(conn, GuardedProtocol) or conn.in_request:
+                continue
+            if victim is None or conn.last_active < victim.last_active:
+                victim = conn
+        if victim is None:
+            return False
+        victim.transport.close()
+        self.connections.discard(victim)
+        return True
+
+    # -- header deadline ----------------------------------------------------------------------
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self._header_timeout_s, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if not self.in_request and not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        self.in_request = True
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        self.in_request = bool(self.pipeline)  # a pipelined request starts right away
+        self.last_active = time.monotonic()
+        super().on_response_complete()
+        if not self.in_request and not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)

@@ -1,0 +1,159 @@
+"""An open-model HTTP/1.1 load source for overload tests (asyncio, raw keep-alive sockets).
+
+Requests are sent at fixed intended times whatever the answers do (open model), each on an idle
+keep-alive connection or a new one (bounded pool), and latency is measured from the intended time,
+so a service that stalls cannot hide it (no coordinated omission). Bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Outcome:
+    """Per-status latencies (seconds from intended send time) and headers seen."""
+
+    latencies: dict[int, list[float]] = field(default_factory=dict)
+    retry_after: int = 0
+    errors: int = 0
+    sent: int = 0
+    #: How late the source itself sent each request (s): its own lag, not the service's.
+    send_lag: list[float] = field(default_factory=list)
+
+    def lag_quantile(self, q: float) -> float:
+        xs = sorted(self.send_lag)
+        return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+    def count(self, status: int) -> int:
+        return len(self.latencies.get(status, []))
+
+    def quantile(self, status: int, q: float) -> float:
+        xs = sorted(self.latencies.get(status, []))
+        if not xs:
+            return float("nan")
+        return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+    def median(self, status: int) -> float:
+        xs = self.latencies.get(status, [])
+        return statistics.median(xs) if xs else float("nan")
+
+
+async def _exchange(
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], request: bytes
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    reader, writer = conn
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        if b":" in line:
+            k, v = line.split(b":", 1)
+            headers[k.strip().lower()] = v.strip()
+    body = await reader.readexactly(int(headers.get(b"content-length", b"0")))
+    return status, headers, body
+
+
+def score_request(port: int, body: dict[str, Any]) -> bytes:
+    payload = json.dumps(body).encode()
+    return (
+        f"POST /v1/score HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+
+
+async def open_loop(
+    port: int,
+    make_body: Callable[[], dict[str, Any]],
+    rate_per_s: float,
+    duration_s: float,
+    max_connections: int = 400,
+    on_body: Callable[[int, bytes], None] | None = None,
+) -> Outcome:
+    """Offer ``rate_per_s`` score requests for ``duration_s`` (open model)."""
+    out = Outcome()
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    every: list[asyncio.StreamWriter] = []  # closed at the end, whatever happened
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(intended: float) -> None:
+        try:
+            if idle:
+                conn = idle.pop()
+            else:
+                conn = await asyncio.open_connection("127.0.0.1", port)
+                every.append(conn[1])
+            out.send_lag.append(time.perf_counter() - intended)
+            status, headers, body = await asyncio.wait_for(
+                _exchange(conn, score_request(port, make_body())), timeout=10
+            )
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+            out.errors += 1
+            return
+        out.latencies.setdefault(status, []).append(time.perf_counter() - intended)
+        if status == 503 and headers.get(b"retry-after"):
+            out.retry_after += 1
+        if on_body is not None:
+            on_body(status, body)
+        if headers.get(b"connection") == b"close":
+            conn[1].close()
+        else:
+            idle.append(conn)
+
+    start = time.perf_counter() + 0.05
+    n = int(rate_per_s * duration_s)
+    for i in range(n):
+        intended = start + i / rate_per_s
+        delay = intended - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if len(tasks) >= max_connections:
+            out.errors += 1  # the source itself is saturated: counted, never hidden
+            continue
+        out.sent += 1
+        t = asyncio.create_task(one(intended))
+        tasks.add(t)
+        t.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.wait(tasks, timeout=15)
+    for t in list(tasks):
+        t.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=5)
+    for w in every:
+        w.close()
+    for w in every:
+        with contextlib.suppress(OSError, ConnectionError):
+            await w.wait_closed()
+    return out
+
+
+async def closed_loop_capacity(
+    port: int, make_body: Callable[[], dict[str, Any]], concurrency: int, duration_s: float
+) -> float:
+    """200s per second with ``concurrency`` back-to-back clients (the service's capacity)."""
+    done = 0
+    end = time.perf_counter() + duration_s
+
+    async def client() -> None:
+        nonlocal done
+        conn = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < end:
+                status, _, _ = await _exchange(conn, score_request(port, make_body()))
+                done += status == 200
+        finally:
+            conn[1].close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return done / (time.perf_counter() - t0)
