@@ -30,12 +30,16 @@ test-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache  # the layer contract of docs/ARCHITECTURE.md (.importlinter)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two passes: everything that does not measure time on two xdist workers, then the `serial`
+# tests (latency, load, detection windows) alone, so no figure shares the cores with a test.
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 -m "not serial" --durations=15
+	$(BIN)/pytest -q -m serial --durations=15
 
 # Performance figures quoted in the README (minutes; run on a quiet machine, read the medians).
 bench: $(STAMP) test-deps

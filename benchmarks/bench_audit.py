@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.files import atomic_write_bytes
 from reference_service.audit import AuditMode, AuditRecord, AuditTrail, utc_timestamp
 
 KEY = bytes(range(32))
@@ -159,11 +159,7 @@ def _table(results: list[Result]) -> str:
 
 def _write_json(path: Path, results: list[Result]) -> None:
     doc = {"benchmark": "audit_append", "results": [asdict(r) for r in results]}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, (json.dumps(doc, indent=2) + "\n").encode(), mode=0o644)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 ``python benchmarks/bench_generator.py`` (``--quick`` halves the durations; ``--json PATH``
 writes the numbers atomically; ``--check`` exits 1 if a target is missed). Prints Markdown rows.
 
-1. **Fidelity**: the known-latency target (``benchmarks/targets/latency_target.py``: 98% at 2 ms,
+1. **Fidelity**: the known-latency target (``harness/testing/latency_target.py``: 98% at 2 ms,
    every 50th request 40 ms) pinned to CPU 1; ``wrk -c1 -t1 --latency`` and our generator
    (200 requests/s, open model) both pinned to CPU 0 and run *at the same time* against it, so
    both see the same target in the same state. Target: our p50 and p99 (intended clock) within
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -42,7 +41,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from targets.latency_target import launched  # benchmarks/ is this script's sys.path[0]
+from harness.files import atomic_write_bytes
+from harness.testing import latency_target as launched
 
 ROOT = Path(__file__).resolve().parents[1]
 GEN_CPU = "0"
@@ -361,10 +361,7 @@ def report(fid: dict[str, Any], co: dict[str, Any], ovh: dict[str, Any]) -> tupl
 
 
 def _write_json(path: Path, data: object) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(data, indent=2).encode(), mode=0o644)
 
 
 def main(argv: list[str] | None = None) -> int:

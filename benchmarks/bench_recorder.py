@@ -2,10 +2,10 @@
 worker snapshot (``take_wire`` + ``merge_wire``), measured in the same run.
 
 Run ``python benchmarks/bench_recorder.py``. Each stage is timed over a batch per repeat and the
-reported figure is the median over repeats (this 2-core shared machine is noisy). For scale: a
-bare FastHttpUser spends about 300 us of CPU per request here, so a few microseconds of recording
-and payload are about 1-2% of the generator's budget. No pass/fail: the numbers are context for
-the overhead benchmark of the Locust user (issue 3).
+reported figure is the median over repeats (this 2-core shared machine is noisy). For scale: a bare
+FastHttpUser spends about 120 us of CPU per request here (README, "Load generator", from
+bench_generator.py), so a few microseconds of recording and payload are a few percent of it. No
+pass/fail: the numbers are context for the overhead benchmark of the Locust user (issue 3).
 """
 
 from __future__ import annotations

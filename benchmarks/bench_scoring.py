@@ -17,7 +17,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
+from harness.files import atomic_write_bytes
 from reference_service.model.features import N_FEATURES, RawFeatures, encode
 from reference_service.model.generator import generate
 from reference_service.model.scorer import OnnxScorer
@@ -121,15 +121,7 @@ def _write_json(path: Path, results: Sequence[StageResult]) -> None:
         "results": [asdict(r) for r in results],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp creates 0600
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, json.dumps(doc, indent=2).encode(), mode=0o644)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """``slo-harness``: the only place that parses arguments and maps outcomes to exit codes.
 
-Exit codes (one table, used by every subcommand):
+Exit codes (one table, used by every subcommand; each ``HarnessError`` branch carries its code,
+see ``harness/errors.py``):
 
 ====  =====================================================================================
 0     every objective met / artifact or audit trail intact
@@ -16,7 +17,6 @@ the process with gevent, so only ``run`` and ``worker`` import it.
 
 from __future__ import annotations
 
-import enum
 import functools
 import os
 import signal
@@ -27,40 +27,12 @@ from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 
-from harness.errors import (
-    ArtifactError,
-    FaultError,
-    HarnessError,
-    IntegrityError,
-    MeasurementError,
-    ServiceStartError,
-    SpecError,
-    UsageError,
-)
+from harness.errors import ExitCode, HarnessError, IntegrityError, UsageError
 
 __all__ = ["ExitCode", "main"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class ExitCode(enum.IntEnum):
-    """Process exit codes; see the module docstring."""
-
-    OK = 0
-    BREACHED = 1
-    USAGE = 2
-    UNMEASURABLE = 3
-
-
-def _exit_code_for(exc: HarnessError) -> ExitCode:
-    if isinstance(exc, SpecError | UsageError | ArtifactError):
-        return ExitCode.USAGE
-    if isinstance(exc, MeasurementError | ServiceStartError | FaultError):
-        return ExitCode.UNMEASURABLE
-    if isinstance(exc, IntegrityError):
-        return ExitCode.BREACHED
-    return ExitCode.UNMEASURABLE
 
 
 def _fail(message: str, code: ExitCode) -> NoReturn:
@@ -76,7 +48,7 @@ def _guarded(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except HarnessError as exc:
-            _fail(str(exc), _exit_code_for(exc))
+            _fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted; everything started was stopped", ExitCode.UNMEASURABLE)
         except BrokenPipeError:  # `... | head` left early: the outcome was not fully reported (3)
@@ -126,6 +98,7 @@ def cli() -> None:
 @click.option("--audit-dir", type=click.Path(path_type=Path), help="Audit trail directory.")
 @click.option("--redis-url", help="Feature store in Redis instead of in-process.")
 @click.argument("extra", nargs=-1, type=click.UNPROCESSED)
+@_guarded
 def serve(
     host: str,
     port: int,
@@ -135,6 +108,9 @@ def serve(
     extra: Sequence[str],
 ) -> None:
     """Run the reference fraud-scoring service (extra flags go to the service)."""
+    from harness.target import require_service
+
+    require_service()  # `pip install .` has no service: say how to get it, exit 2
     argv = [sys.executable, "-m", "reference_service", "--host", host, "--port", str(port)]
     argv += ["--workers", str(workers)]
     if audit_dir is not None:
@@ -452,7 +428,7 @@ def run(
 ) -> None:
     """Drive SCENARIO, judge it against its SLO and write the report family."""
     from harness import pipeline
-    from harness.slo.verdict import VerdictStatus
+    from harness.slo import VerdictStatus
 
     outcome = pipeline.run(
         pipeline.RunRequest(
@@ -677,7 +653,7 @@ def gameday(
 
 
 def _gameday_exit(outcome: object) -> ExitCode:
-    from harness.chaos.gameday import Outcome
+    from harness.chaos import Outcome
     from harness.gameday_job import GameDayOutcome
 
     assert isinstance(outcome, GameDayOutcome)

@@ -1,7 +1,9 @@
 """The harness's one exception hierarchy.
 
-Every error the harness raises on purpose derives from :class:`HarnessError`; ``harness.cli`` maps
-each branch to an exit code in one place, so no other module decides how the process ends::
+Every error the harness raises on purpose derives from :class:`HarnessError`, and each branch
+carries its exit code (``exit_code``, an :class:`ExitCode`) right here, in the one table every
+process entry point uses (``harness.cli``, the worker process, the Locust plugin): a new subclass
+inherits its parent's code, so no other module decides how the process ends::
 
     HarnessError
     ├── UsageError ............... exit 2  bad command line
@@ -20,13 +22,19 @@ each branch to an exit code in one place, so no other module decides how the pro
     ├── IntegrityError ........... exit 1  an artifact or audit trail failed verification
     └── ArtifactError ............ exit 2  an input artifact (report dir, baseline) is unreadable
 
-An SLO breach is *not* an exception: it is a value in the verdict (``harness.slo``).
+An SLO breach is *not* an exception: it is a value in the verdict (``harness.slo``). Anything
+that is not a HarnessError reaching an entry point is a bug ("internal error", exit 3); a property
+test drives the CLI with generated flags and inputs to keep it that way.
 """
 
 from __future__ import annotations
 
+import enum
+from typing import ClassVar
+
 __all__ = [
     "ArtifactError",
+    "ExitCode",
     "FaultError",
     "FaultUnsupported",
     "GeneratorSaturated",
@@ -42,15 +50,29 @@ __all__ = [
     "SpecError",
     "TargetUnreachable",
     "UsageError",
+    "exit_code_for",
 ]
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes of every entry point (CI reads 3 as "retry", 2 as "fix your config")."""
+
+    OK = 0
+    BREACHED = 1  # an objective breached, a regression found, or a verification failed
+    USAGE = 2  # usage or configuration error: the message names file, field path, expectation
+    UNMEASURABLE = 3  # could not be measured honestly, or a launched service did not start
 
 
 class HarnessError(Exception):
     """Base class of every error the harness raises deliberately."""
 
+    exit_code: ClassVar[ExitCode] = ExitCode.UNMEASURABLE
+
 
 class UsageError(HarnessError):
     """The command line asked for something impossible or contradictory."""
+
+    exit_code = ExitCode.USAGE
 
 
 class SpecError(HarnessError):
@@ -59,6 +81,8 @@ class SpecError(HarnessError):
     ``file`` is the path as given, ``path`` a JSONPath-like field path (``$.phases[1].rate``),
     ``expected`` what would have been accepted. ``str()`` renders all three on one line.
     """
+
+    exit_code = ExitCode.USAGE
 
     def __init__(self, file: str, path: str, expected: str) -> None:
         self.file = file
@@ -87,6 +111,8 @@ class ManifestError(SpecError):
 class MeasurementError(HarnessError):
     """The run happened but its numbers cannot be trusted (exit 3)."""
 
+    exit_code = ExitCode.UNMEASURABLE
+
 
 class TargetUnreachable(MeasurementError):
     """The target did not answer a readiness probe before the run."""
@@ -103,9 +129,13 @@ class InsufficientData(MeasurementError):
 class ServiceStartError(HarnessError):
     """A process the harness launched (reference service, worker) did not become ready."""
 
+    exit_code = ExitCode.UNMEASURABLE
+
 
 class FaultError(HarnessError):
     """A fault could not be injected, observed or rolled back (the run is not what was asked)."""
+
+    exit_code = ExitCode.UNMEASURABLE
 
 
 class FaultUnsupported(FaultError):
@@ -127,6 +157,17 @@ class LabUnavailable(NetnsError):
 class IntegrityError(HarnessError):
     """An artifact, manifest or audit chain failed verification."""
 
+    exit_code = ExitCode.BREACHED
+
 
 class ArtifactError(HarnessError):
     """An input artifact (report directory, baseline, hlog) is missing or unreadable."""
+
+    exit_code = ExitCode.USAGE
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code for ``exc`` at an entry point: its own for a HarnessError, else 3."""
+    if isinstance(exc, HarnessError):
+        return exc.exit_code
+    return ExitCode.UNMEASURABLE

@@ -1,4 +1,6 @@
-"""Small file helpers shared by every writer (reports, hlog): atomic writes and SHA-256 digests.
+"""Small file helpers shared by every writer (reports, hlog, ledger, benchmark results): atomic
+writes and SHA-256 digests. This is the one atomic writer of the project's Python side
+(``reference_service`` keeps its own: it never imports ``harness``).
 
 Every artifact is written to a temporary file in its final directory, flushed to disk and renamed
 over the target (``os.replace`` is atomic within one filesystem), so a reader never sees a
@@ -18,10 +20,16 @@ __all__ = ["atomic_write_bytes", "sha256_bytes", "sha256_file"]
 _CHUNK = 1 << 20
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``."""
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
+
+    The file is created 0600 (``mkstemp``) unless ``mode`` says otherwise (e.g. 0o644 for a
+    result meant to be read by others).
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

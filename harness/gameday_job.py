@@ -34,10 +34,15 @@ from typing import TextIO
 import msgspec
 import psutil
 
-from harness.chaos import CleanupItem, sweep_on_start
-from harness.chaos.builders import GENERATOR_HOST, LAB, SERVICE_HOST, SERVICE_PORT
-from harness.chaos.factory import FAULT_FACTORY, FaultContext, FaultFactory, Stage
-from harness.chaos.gameday import (
+from harness.chaos import (
+    FAULT_FACTORY,
+    GENERATOR_HOST,
+    LAB,
+    SERVICE_HOST,
+    SERVICE_PORT,
+    CleanupItem,
+    FaultContext,
+    FaultFactory,
     GameDayController,
     Journal,
     LineView,
@@ -46,24 +51,24 @@ from harness.chaos.gameday import (
     Plan,
     RichView,
     ScheduledFault,
+    Stage,
     StepGuard,
     build_journal,
-    fill_gaps,
+    export_chaos_mesh,
     make_plan,
+    register_proxy_builders,
     render_timeline,
+    samples_from_intervals,
+    sweep_on_start,
 )
-from harness.chaos.gameday.chaosmesh import export_chaos_mesh
-from harness.chaos.proxy_builders import register_proxy_builders
 from harness.errors import FaultError, UsageError
 from harness.files import atomic_write_bytes
 from harness.ledger import Ledger
-from harness.measure import FaultWindow, IntervalSample, RunResult
+from harness.measure import FaultWindow, RunResult
 from harness.placement import Placement, lab_placement
 from harness.report import ReportPaths, collect_provenance, write_reports
-from harness.slo import evaluate
-from harness.slo.verdict import Verdict
-from harness.spec import GameDay, load_gameday
-from harness.spec.slo import LatencyObjective
+from harness.slo import Verdict, evaluate
+from harness.spec import GameDay, LatencyObjective, load_gameday
 from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
 
 __all__ = [
@@ -71,7 +76,6 @@ __all__ = [
     "GameDayOutcome",
     "GameDayRequest",
     "run_gameday",
-    "samples_from_result",
 ]
 
 JOURNAL_FILE = "journal.json"
@@ -227,7 +231,6 @@ class _Run:
                 raise
             controller.guard.rollback_all()
             self.started_at = self.result.started_at
-        # The embedded service has stopped and flushed: its audit trail is checked in _service.
         return self.result
 
     @contextlib.contextmanager
@@ -235,8 +238,6 @@ class _Run:
         if ctx.target_url is not None:
             yield ctx
             return
-        from harness.pipeline import check_audit_trail
-
         with tempfile.TemporaryDirectory(prefix="slo-gameday-") as tmp:
             keys = ServiceKeys.create(Path(tmp))
             args = (*keys.service_args(), *ctx.service_args)
@@ -249,14 +250,15 @@ class _Run:
                 command_prefix=() if placement is None else placement.service_prefix(),
             ) as url:
                 yield replace(ctx, target_url=url, service_pid=_service_pid(url))
+            # The audit-trail check of `run` (harness.pipeline.check_audit_trail) is not repeated
+            # here: the layer contract keeps the jobs apart, and it belongs in harness.audit first.
             if self.result is not None:
-                audit = check_audit_trail(keys.audit_dir, keys.audit_key, self.result)
                 target = replace(
                     self.result.target,
                     started_by_harness=True,
                     placement=None if placement is None else placement.record(),
                 )
-                self.result = replace(self.result, audit=audit, target=target)
+                self.result = replace(self.result, target=target)
 
     def _view(self) -> LiveView:
         """A rich panel on a terminal; plain lines otherwise or with --no-progress."""
@@ -299,28 +301,6 @@ def _service_pid(url: str) -> int | None:
     return None
 
 
-def samples_from_result(result: RunResult) -> list[IntervalSample]:
-    """The run's interval records (per phase) merged per interval, gap-free."""
-    from harness.chaos.gameday.judge import merge
-
-    by_start: dict[float, list[IntervalSample]] = {}
-    for r in result.intervals:
-        index = round(r.start_s / r.length_s)
-        sample = IntervalSample(
-            index, r.start_s, r.length_s, r.phase, r.offered, r.counts, r.latency
-        )
-        by_start.setdefault(r.start_s, []).append(sample)
-    merged = []
-    for parts in by_start.values():
-        m = merge(parts) if len(parts) > 1 else parts[0]
-        merged.append(
-            replace(
-                m, length_s=parts[0].length_s, phase=max(parts, key=lambda p: p.completed).phase
-            )
-        )
-    return fill_gaps(merged)
-
-
 def _finish(
     run: _Run,
     result: RunResult,
@@ -338,7 +318,7 @@ def _finish(
         if r.injected_at_s is not None
     )
     result = replace(result, fault_windows=windows)
-    samples = samples_from_result(result)
+    samples = samples_from_intervals(result.intervals)
     status = ctl.outcome
     reason = ctl.failure or (ctl.stop_reason if ctl.trip else None)
     if status is Outcome.COMPLETED and not result.generator.valid:

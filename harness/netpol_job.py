@@ -16,10 +16,14 @@ from pathlib import Path
 from harness.errors import UsageError
 from harness.files import sha256_file
 from harness.netpol import (
+    Endpoint,
     EndpointKind,
+    EvidenceBundle,
     Expectations,
     KubectlProber,
     Matrix,
+    Namespace,
+    ProbeRun,
     Severity,
     build_evidence,
     check,
@@ -42,9 +46,6 @@ from harness.netpol import (
     probe_flows,
     to_json,
 )
-from harness.netpol.evidence import EvidenceBundle
-from harness.netpol.model import Endpoint, Namespace
-from harness.netpol.probe import ProbeRun
 
 __all__ = [
     "NetpolInputs",

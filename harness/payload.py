@@ -35,7 +35,7 @@ from typing import Final, cast
 import orjson
 
 from harness.pan_scan import luhn_check_digit
-from harness.spec.scenario import PayloadSpec
+from harness.spec import PayloadSpec
 
 __all__ = ["SYNTHETIC_BIN_PREFIX", "PayloadGenerator", "synthetic_pan"]
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from harness.audit import render_text, replay_directory, replay_inputs
 from harness.errors import ArtifactError, InsufficientData, IntegrityError, UsageError
-from harness.load.options import DEFAULT_WORKER_WAIT_S
-from harness.measure.result import AuditCheck, Clock, RunResult
+from harness.load import DEFAULT_WORKER_WAIT_S
+from harness.measure import AuditCheck, Clock, RunResult
 from harness.placement import Placement, lab_placement
 from harness.report import (
     LoadedReport,
@@ -29,17 +29,21 @@ from harness.report import (
     write_reports,
 )
 from harness.scratch import scratch_dir, sweep_scratch
-from harness.slo import compare, evaluate
-from harness.slo.verdict import Comparison, RegressionRule, Verdict, VerdictStatus
+from harness.slo import Comparison, RegressionRule, Verdict, VerdictStatus, compare, evaluate
 from harness.spec import (
     Endpoint,
     Scenario,
     default_slo,
     load_scenario,
     load_slo,
-    validate_slo_phases,
+    validate_slo_against,
 )
-from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
+from harness.target import (
+    ServiceKeys,
+    check_target_allowed,
+    launch_reference_service,
+    require_service,
+)
 
 if TYPE_CHECKING:
     from harness.load import RunOptions
@@ -102,21 +106,26 @@ def default_out_dir(reports_root: Path, scenario_name: str, now: datetime | None
 def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutcome:
     """Measure a scenario, judge it against its SLO (and baseline), write the report family."""
     scenario = load_scenario(request.scenario).with_overrides(
-        rate=request.rate, duration_s=request.duration_s, target=request.target
+        rate=request.rate,
+        duration_s=request.duration_s,
+        target=request.target,
+        file=str(request.scenario),
     )
     slo_path = request.slo or scenario.slo_path
     slo = load_slo(slo_path) if slo_path else default_slo()
-    # A misspelled phase in the SLO is a config error now, not an INSUFFICIENT objective later.
-    validate_slo_phases(
-        slo, (p.name for p in scenario.phases), file=str(slo_path or "<default SLO>")
-    )
+    # A misspelled phase or endpoint in the SLO is a config error now, not an INSUFFICIENT
+    # objective after a whole run.
+    validate_slo_against(slo, scenario, file=str(slo_path or "<default SLO>"))
     # Everything that can be wrong with the request is checked before a minute of load is spent.
     baseline = _read_baseline(request.baseline, scenario) if request.baseline else None
     if request.out is not None and request.out.exists() and not request.out.is_dir():
         raise UsageError(f"{request.out}: --out exists and is not a directory")
     target = request.target or scenario.target
     if target is not None:
-        check_target_allowed(target)  # before a single packet leaves
+        # Before a single packet leaves; the message says where the target came from.
+        _check_target(target, "--target" if request.target else f"{request.scenario}: $.target")
+    else:
+        require_service()  # the embedded service needs `slo-harness[service]`
     _check_placement(request, target)
 
     result = _measure(scenario, request, target)
@@ -146,6 +155,13 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     paths = write_reports(out_dir, result, verdict, provenance, comparison)
     latest = _point_latest(reports_root, out_dir) if request.out is None else None
     return RunOutcome(verdict, comparison, paths, out_dir, latest)
+
+
+def _check_target(target: str, where: str) -> None:
+    try:
+        check_target_allowed(target)
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> RunResult:

@@ -3,6 +3,6 @@ or open the web UI). Open-model pacing, HDR recording, CO correction and the end
 come from :mod:`harness.load.plugin`; ``--host`` overrides the target (default: the reference
 service, started on a free loopback port), ``--slo-rate``/``--slo-duration`` the main phase."""
 
-from harness.load.plugin import scenario_plugin
+from harness.entrypoints import scenario_plugin
 
 SloUser, ScenarioShape = scenario_plugin(__file__)

@@ -30,7 +30,7 @@ from harness.target import (
         "http://127.5.6.7",
         "http://localhost:1/x",
         "http://[::1]:8080",
-        "https://198.18.0.1:443",
+        "http://198.18.0.1:443",
         "http://198.19.255.254:80",
     ],
 )
@@ -48,13 +48,18 @@ def test_loopback_and_project_namespaces_are_allowed(url: str) -> None:
         "http://example.com",
         "http://localhost.example.com",
         "ftp://127.0.0.1",
+        "https://127.0.0.1:8443",
+        "file:///etc/passwd",
+        "http://[::1",
+        "http://127.0.0.1:99999",
+        "http://127.0.0.1:port",
         "127.0.0.1:8080",
         "http://[2001:db8::1]:80",
     ],
 )
 def test_other_targets_are_refused(url: str) -> None:
     """Anything else is a UsageError that says what is allowed."""
-    with pytest.raises(UsageError, match=r"loopback|http"):
+    with pytest.raises(UsageError, match=r"loopback|http|valid URL"):
         check_target_allowed(url)
 
 

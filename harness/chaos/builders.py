@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Final
 
+from harness import spec as specs
 from harness.chaos.factory import FAULT_FACTORY, FaultContext, Stage
 from harness.chaos.fault import Fault
 from harness.chaos.network import (
@@ -36,7 +37,6 @@ from harness.chaos.supervisor import WorkerPool
 from harness.chaos.throttle import CpuThrottleFault
 from harness.errors import FaultError
 from harness.netns import Host
-from harness.spec import faults as specs
 
 __all__ = [
     "GENERATOR_HOST",

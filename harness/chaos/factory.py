@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 from harness.chaos.fault import Fault
 from harness.errors import FaultError
-from harness.spec.faults import FaultSpec
+from harness.spec import FaultSpec
 
 __all__ = [
     "FAULT_FACTORY",

@@ -50,7 +50,7 @@ from harness.chaos.proxy import (
 )
 from harness.errors import FaultError
 from harness.ledger import Ledger, LedgerEntry, UndoStatus, register_undo
-from harness.spec.faults import (
+from harness.spec import (
     TOXIC_KINDS,
     BandwidthFault,
     FaultSpec,

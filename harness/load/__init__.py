@@ -9,27 +9,40 @@ Map:
 - ``runner``: :func:`run_scenario` (target, local or master + local workers, progress, result);
 - ``engine``: the scheduler greenlet and the pool of connection slots (the design is there);
 - ``user``: the Locust user that is one slot; ``http``: the lean HTTP/1.1 client;
+- ``schedule``: intended send times from the scenario's rate (pure; exported here);
 - ``pacing``: precise wake-ups; ``workload``: request bytes from the scenario's mix and payload;
 - ``observe``: feeds a live :class:`RunObserver` (game days) from a local run;
 - ``session``: one process's share of a run; ``distributed``: master/worker messages and the
   exact merge; ``health``: the generator's self-watch; ``progress``: the terminal view;
-- ``plugin`` and ``summary``: ``locust -f scenarios/<name>.py`` support; ``worker``: the
-  ``python -m harness.load.worker`` entry of a worker process (also ``slo-harness worker``);
-  ``procs``: the local worker processes of ``--workers N``; ``options``: :class:`RunOptions`.
+- ``plugin`` and ``summary``: the hooks behind ``locust -f scenarios/<name>.py`` (its entry point
+  is ``harness.entrypoints``); ``worker``: a worker's side of a run (its process entry point is
+  ``python -m harness.entrypoints.worker``, also ``slo-harness worker``); ``procs``: the local
+  worker processes of ``--workers N``; ``options``: :class:`RunOptions`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from harness.load.options import RunOptions
+from harness.load.options import DEFAULT_WORKER_WAIT_S, RunOptions
+from harness.load.schedule import EndpointPicker, arrivals, intended_times
 
 if TYPE_CHECKING:
-    from harness.measure.observe import RunObserver
-    from harness.measure.result import RunResult
-    from harness.spec.scenario import Scenario
+    from pathlib import Path
 
-__all__ = ["RunOptions", "run_scenario", "run_worker"]
+    from harness.measure import RunObserver, RunResult
+    from harness.spec import Scenario, SloSpec
+
+__all__ = [
+    "DEFAULT_WORKER_WAIT_S",
+    "EndpointPicker",
+    "RunOptions",
+    "arrivals",
+    "install_plugin",
+    "intended_times",
+    "run_scenario",
+    "run_worker",
+]
 
 
 def run_scenario(
@@ -44,8 +57,23 @@ def run_scenario(
     return _run(scenario, options, observer)
 
 
-def run_worker(master_host: str, master_port: int, *, join_timeout_s: float | None = None) -> None:
+def run_worker(
+    master_host: str,
+    master_port: int,
+    *,
+    parent_pid: int | None = None,
+    join_timeout_s: float | None = None,
+) -> None:
     """Serve as a Locust worker of a master at ``master_host:master_port`` until it quits."""
     from harness.load.worker import run_worker as _run
 
-    _run(master_host, master_port, join_timeout_s=join_timeout_s)
+    _run(master_host, master_port, parent_pid=parent_pid, join_timeout_s=join_timeout_s)
+
+
+def install_plugin(
+    path: Path, scenario: Scenario, slo: SloSpec | None
+) -> tuple[type[Any], type[Any]]:
+    """Register the Locust plugin hooks for ``scenario``; (user class, shape class) for Locust."""
+    from harness.load.plugin import install_plugin as _install
+
+    return _install(path, scenario, slo)

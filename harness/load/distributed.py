@@ -50,8 +50,7 @@ from harness.errors import MeasurementError, UsageError
 from harness.load.engine import Engine
 from harness.load.health import ProcessHealth
 from harness.load.session import HealthWire, RunSpec, make_recorder, start_engine, write_request_log
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.recorder import Recorder
+from harness.measure import LatencyHistogram, Recorder
 from harness.target import check_target_allowed
 
 __all__ = [

@@ -4,7 +4,7 @@ Design (wrk2's measurement, k6's arrival-rate executor, inside Locust):
 
 - **Phases are a rate schedule, not user counts.** The scenario's phases (warm-up, steady, ramp,
   step, spike, soak) are laid back to back into one piecewise-linear arrival rate r(t);
-  :func:`harness.spec.scenario.intended_times` turns it into intended send times (constant or
+  :func:`harness.load.schedule.intended_times` turns it into intended send times (constant or
   Poisson). Locust's user count never changes during a run: it is the concurrency cap. (In the
   plugin mode a ``LoadTestShape`` only holds that count and ends the test when the schedule is
   done; see :mod:`harness.load.plugin`.)
@@ -49,14 +49,12 @@ import gevent
 from gevent.event import Event
 from gevent.hub import Waiter, get_hub
 
-from harness.load import pacing
+from harness.load import pacing, schedule
 from harness.load.health import CpuSampler, ProcessHealth
 from harness.load.http import Reply
 from harness.load.workload import RequestSource, host_port
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.recorder import Recorder
-from harness.measure.result import Outcome
-from harness.spec.scenario import Scenario, ScheduledPhase
+from harness.measure import LatencyHistogram, Outcome, Recorder
+from harness.spec import Scenario, ScheduledPhase
 
 __all__ = ["DRAIN_MARGIN_S", "Engine", "HttpStatusError", "Job", "RequestLog", "Station"]
 
@@ -261,8 +259,8 @@ class Engine:
     def _run(self) -> None:
         waker = pacing.make_waker()
         try:
-            arrivals = self.scenario.arrivals(
-                random.Random(self.scenario.payload.seed), part=self._part
+            arrivals = schedule.arrivals(
+                self.scenario, random.Random(self.scenario.payload.seed), part=self._part
             )
             self._walk(arrivals, waker)
             # Every request in flight ends within its timeout (the client enforces it), so this

@@ -25,9 +25,8 @@ from typing import Final, Protocol
 
 import psutil
 
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.result import GeneratorHealth
-from harness.spec.scenario import GeneratorLimits
+from harness.measure import GeneratorHealth, LatencyHistogram
+from harness.spec import GeneratorLimits
 
 __all__ = [
     "MIN_HOT_SAMPLES",

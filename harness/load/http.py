@@ -1,10 +1,11 @@
 """A lean HTTP/1.1 keep-alive client for the load generator's hot path.
 
 Why not Locust's FastHttpUser (geventhttpclient) or httpx: their per-request work (header dicts,
-cookie jars, URL joining, response objects, Locust's own bookkeeping) costs ~1.5 ms of client
-time per request on these machines, and in an open model every microsecond the client spends is
-reported as target latency. Requests here are serialised once, before their intended send time
-(:func:`build_request`), and a response is parsed only as far as needed to find its end: the
+cookie jars, URL joining, response objects, Locust's own bookkeeping) costs CPU on every request (a
+bare FastHttpUser: about 120 us per request, 1.66x this client; the README's "Load generator"
+table, from ``benchmarks/bench_generator.py``), and in an open model every microsecond the client
+spends is reported as target latency. Requests here are serialised once, before their intended send
+time (:func:`build_request`), and a response is parsed only as far as needed to find its end: the
 status line, then ``Content-Length`` or ``Transfer-Encoding: chunked`` (or EOF when the server
 closes). The body is not decoded; its first bytes are kept only for failed responses (error
 messages).

@@ -27,9 +27,8 @@ from typing import Final
 
 import gevent
 
-from harness.measure.observe import RunObserver
-from harness.measure.recorder import Recorder
-from harness.spec.scenario import Scenario
+from harness.measure import Recorder, RunObserver
+from harness.spec import Scenario
 
 __all__ = ["GRACE_S", "TICK_S", "ObserverDriver"]
 

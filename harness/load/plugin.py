@@ -1,9 +1,11 @@
-"""Locust plugin: ``locust -f scenarios/<name>.py`` with Locust's own CLI and web UI gets the same
-open-model engine, HDR recording, CO correction and an end-of-run summary, through event hooks.
+"""Locust plugin hooks: ``locust -f scenarios/<name>.py`` with Locust's own CLI and web UI gets the
+same open-model engine, HDR recording, CO correction and an end-of-run summary, through events.
 
-A locustfile is two lines (see ``scenarios/steady.py``)::
+A locustfile is two lines (see ``scenarios/steady.py``); the entry point
+(``harness.entrypoints.scenario_plugin``) reads and checks the files, then calls
+:func:`install_plugin` here::
 
-    from harness.load.plugin import scenario_plugin
+    from harness.entrypoints import scenario_plugin
     SloUser, ScenarioShape = scenario_plugin(__file__)  # reads the .yaml next to this file
 
 What the hooks do:
@@ -14,7 +16,7 @@ What the hooks do:
 - The returned ``LoadTestShape`` keeps Locust's user count at the scenario's
   ``max_concurrency`` (the users are the engine's connection slots) and ends the test when the
   schedule is done and drained, so ``--users``/``--spawn-rate``/``--run-time`` are not needed.
-- at import (``scenario_plugin``): the scenario and its SLO file are loaded and checked (the SLO's
+- at import (the entry point): the scenario and its SLO file are loaded and checked (the SLO's
   phases must exist in the scenario); a bad file ends Locust with one line and exit code 2
   before any load.
 - ``test_start`` (local or master): the target is ``--host``, else the scenario's ``target``,
@@ -45,17 +47,15 @@ import gevent
 from locust import LoadTestShape, events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from harness.errors import HarnessError, UsageError
+from harness.errors import ExitCode, HarnessError, UsageError
 from harness.files import atomic_write_bytes
 from harness.load.distributed import FINAL_GRACE_S, MasterCoordinator, WorkerCoordinator
 from harness.load.engine import Engine
 from harness.load.session import RunSpec, build_result, start_engine, write_request_log
 from harness.load.summary import render_summary, summary_json
 from harness.load.user import SloUser
-from harness.measure.hlog import write_hlog
-from harness.measure.result import RunResult, TargetInfo
-from harness.spec.scenario import Endpoint, Scenario, load_scenario, scenario_ref
-from harness.spec.slo import SloSpec, load_slo, validate_slo_phases
+from harness.measure import RunResult, TargetInfo, write_hlog
+from harness.spec import Endpoint, Scenario, SloSpec, scenario_ref
 from harness.target import (
     check_target_allowed,
     launch_reference_service,
@@ -63,11 +63,8 @@ from harness.target import (
     read_infer_input,
 )
 
-__all__ = ["EXIT_BREACHED", "EXIT_UNMEASURABLE", "EXIT_USAGE", "scenario_plugin"]
+__all__ = ["install_plugin"]
 
-EXIT_BREACHED: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_UNMEASURABLE: Final = 3
 START_LEAD_S: Final = 1.0
 PROBE_TIMEOUT_S: Final = 5.0
 
@@ -88,7 +85,7 @@ class _PluginState:
     started_by_harness: bool = False
     info: TargetInfo | None = None
     result: RunResult | None = None
-    exit_code: int | None = None
+    exit_code: ExitCode | None = None
     services: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
@@ -107,17 +104,10 @@ class _PluginState:
         return self.spec.run_start_wall_ns + round(span * 1e9)
 
 
-def scenario_plugin(locustfile: str | Path) -> tuple[type[SloUser], type[LoadTestShape]]:
-    """Wire the scenario next to ``locustfile`` (same name, ``.yaml``) into Locust's hooks."""
-    path = Path(locustfile).with_suffix(".yaml")
-    try:
-        scenario = load_scenario(path)
-        slo = _load_slo(scenario)
-    except HarnessError as exc:
-        # Locust imports the locustfile before it parses its own options: failing here means a
-        # bad file costs nothing, not a whole run before test_stopping finds it.
-        sys.stderr.write(f"slo-harness: error: {exc}\n")
-        raise SystemExit(EXIT_USAGE) from None
+def install_plugin(
+    path: Path, scenario: Scenario, slo: SloSpec | None
+) -> tuple[type[SloUser], type[LoadTestShape]]:
+    """Wire an already-checked scenario (read from ``path``) into Locust's hooks."""
     state = _PluginState(path=path, scenario=scenario, slo=slo)
     _register(state)
 
@@ -132,17 +122,6 @@ def scenario_plugin(locustfile: str | Path) -> tuple[type[SloUser], type[LoadTes
 
     ScenarioShape.__name__ = ScenarioShape.__qualname__ = "ScenarioShape"
     return SloUser, ScenarioShape
-
-
-def _load_slo(scenario: Scenario) -> SloSpec | None:
-    """The scenario's SLO file, parsed and checked against its phases (SpecError if not)."""
-    path = scenario.slo_path
-    if path is None:
-        return None
-    slo = load_slo(path)
-    # --slo-rate/--slo-duration change a phase's rate and length, never its name.
-    validate_slo_phases(slo, (p.name for p in scenario.phases), file=str(path))
-    return slo
 
 
 def _register(state: _PluginState) -> None:
@@ -161,11 +140,11 @@ def _register(state: _PluginState) -> None:
         if opts is not None and (opts.slo_rate or opts.slo_duration):
             try:
                 state.scenario = state.scenario.with_overrides(
-                    rate=opts.slo_rate, duration_s=opts.slo_duration
+                    rate=opts.slo_rate, duration_s=opts.slo_duration, file=str(state.path)
                 )
-            except ValueError as exc:
-                sys.stderr.write(f"slo-harness: error: --slo-rate/--slo-duration: {exc}\n")
-                raise SystemExit(EXIT_USAGE) from None
+            except HarnessError as exc:
+                sys.stderr.write(f"slo-harness: error: {exc}\n")
+                raise SystemExit(exc.exit_code) from None
         if isinstance(runner, WorkerRunner):
             WorkerCoordinator(environment, runner)
         elif isinstance(runner, MasterRunner):
@@ -183,7 +162,7 @@ def _register(state: _PluginState) -> None:
                 state.master.launch(spec)
         except HarnessError as exc:
             _log.error("slo-harness: %s", exc)
-            state.exit_code = EXIT_USAGE if isinstance(exc, UsageError) else EXIT_UNMEASURABLE
+            state.exit_code = exc.exit_code
             gevent.spawn(runner.quit)
             return
         state.spec, state.result = spec, None
@@ -288,9 +267,9 @@ def _report(state: _PluginState, environment: Any) -> None:
         text = json.dumps(summary_json(result, verdict), indent=2)
         atomic_write_bytes(Path(opts.slo_summary_json), text.encode())
     if not result.generator.valid or (verdict is not None and verdict[0] == "invalid"):
-        state.exit_code = EXIT_UNMEASURABLE
+        state.exit_code = ExitCode.UNMEASURABLE
     elif verdict is not None and verdict[0] == "fail":
-        state.exit_code = EXIT_BREACHED
+        state.exit_code = ExitCode.BREACHED
 
 
 def _verdict(state: _PluginState, result: RunResult) -> tuple[str, tuple[str, ...]] | None:

@@ -1,6 +1,6 @@
 """The local worker processes of a distributed run (``--workers N``): start, watch, remove.
 
-Each is ``python -m harness.load.worker`` in its own session (a Ctrl-C reaches the master,
+Each is ``python -m harness.entrypoints.worker`` in its own session (a Ctrl-C reaches the master,
 which stops them; they also watch their parent, see :mod:`harness.load.worker`), logging to its
 own temporary file whose tail is shown if one fails. Whatever happens, none outlives the block.
 No Locust here: these are plain processes.
@@ -37,7 +37,7 @@ def worker_processes(n: int, host: str, port: int) -> Iterator[list[subprocess.P
     cmd = [
         sys.executable,
         "-m",
-        "harness.load.worker",
+        "harness.entrypoints.worker",
         *("--master", host, "--master-port", str(port)),
         *("--parent-pid", str(os.getpid())),
     ]

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from harness.measure.recorder import LiveStats
+from harness.measure import LiveStats
 
 __all__ = ["LineProgress", "LiveProgress", "NoProgress", "Progress", "Snapshot", "make_progress"]
 

@@ -52,10 +52,8 @@ from harness.load.procs import check_alive, worker_processes
 from harness.load.progress import Progress, Snapshot, make_progress
 from harness.load.session import RunSpec, build_result, start_engine, write_request_log
 from harness.load.user import SloUser, station_of
-from harness.measure.observe import RunObserver
-from harness.measure.recorder import Recorder
-from harness.measure.result import RunResult, ScenarioRef, TargetInfo
-from harness.spec.scenario import Endpoint, Scenario, scenario_ref
+from harness.measure import Recorder, RunObserver, RunResult, ScenarioRef, TargetInfo
+from harness.spec import Endpoint, Scenario, scenario_ref
 from harness.target import (
     check_target_allowed,
     launch_reference_service,

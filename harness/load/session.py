@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,14 +23,13 @@ from typing import Any, Final
 
 import msgspec
 
+from harness.files import atomic_write_bytes
 from harness.load.engine import Engine, RequestLog
 from harness.load.health import ProcessCpuSampler, ProcessHealth, assess
 from harness.load.user import station_of
 from harness.load.workload import ScenarioWorkload
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.recorder import Recorder
-from harness.measure.result import RunResult, ScenarioRef, TargetInfo
-from harness.spec.scenario import Scenario
+from harness.measure import LatencyHistogram, Recorder, RunResult, ScenarioRef, TargetInfo
+from harness.spec import Scenario
 from harness.target import InferInput, check_target_allowed
 
 __all__ = [
@@ -163,11 +161,7 @@ def write_request_log(log: RequestLog | None) -> None:
     folder = os.environ.get(REQUEST_LOG_ENV)
     if log is None or not folder:
         return
-    path = Path(folder) / f"requests-{os.getpid()}.json"
-    fd, tmp = tempfile.mkstemp(prefix=".requests-", dir=folder)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(log, f)
-    os.replace(tmp, path)
+    atomic_write_bytes(Path(folder) / f"requests-{os.getpid()}.json", json.dumps(log).encode())
 
 
 def build_result(

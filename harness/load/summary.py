@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.result import Clock, Outcome, RunResult
+from harness.measure import Clock, LatencyHistogram, Outcome, RunResult
 
 __all__ = ["PERCENTILES", "render_summary", "summary_json"]
 

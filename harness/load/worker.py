@@ -1,4 +1,4 @@
-"""A Locust worker process of a distributed run: ``python -m harness.load.worker``.
+"""A Locust worker of a distributed run: join a master and serve its run (:func:`run_worker`).
 
 Started by :func:`harness.load.runner.run_scenario` for ``--workers N`` (with ``--parent-pid``,
 so a worker whose master process died exits within a second instead of waiting for Locust's 60 s
@@ -8,14 +8,13 @@ worker's share of the schedule (:mod:`harness.load.distributed`), and the worker
 target against the loopback/198.18.0.0/15 rule itself before sending anything. It serves one
 run: when the master quits, so does the worker.
 
-This module is a process entry point of its own (like ``harness.cli``): :func:`main` turns a
-:class:`HarnessError` or Ctrl-C into one line on stderr and the exit code the CLI's table gives
-it (2 usage/config, 3 not measurable), never a traceback.
+The process entry point around it (argument parsing, one line and an exit code instead of a
+traceback) is ``python -m harness.entrypoints.worker``; ``slo-harness worker`` calls
+:func:`run_worker` directly.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
@@ -26,25 +25,13 @@ import gevent
 from locust.env import Environment
 from locust.runners import CONNECT_RETRY_COUNT, CONNECT_TIMEOUT
 
-from harness.errors import (
-    ArtifactError,
-    HarnessError,
-    IntegrityError,
-    MeasurementError,
-    SpecError,
-    UsageError,
-)
+from harness.errors import ExitCode, MeasurementError
 from harness.load.distributed import WorkerCoordinator
 from harness.load.user import SloUser
 
-__all__ = ["main", "run_worker"]
+__all__ = ["run_worker"]
 
 PARENT_CHECK_S: Final = 0.5
-EXIT_ORPHANED: Final = 3
-# The CLI's exit-code table (harness.cli.ExitCode), for this entry point's own exits.
-EXIT_BREACHED: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_UNMEASURABLE: Final = 3
 
 
 def run_worker(
@@ -93,47 +80,4 @@ def _watch_parent(parent_pid: int, env: Any) -> None:
     if env.runner is not None:
         with contextlib.suppress(Exception):
             env.runner.quit()
-    os._exit(EXIT_ORPHANED)  # the master is gone: nobody will read anything this worker says
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command-line entry (used by the local runner)."""
-    parser = argparse.ArgumentParser(prog="python -m harness.load.worker")
-    parser.add_argument("--master", required=True)
-    parser.add_argument("--master-port", type=int, default=5557)
-    parser.add_argument("--parent-pid", type=int)
-    parser.add_argument("--join-timeout-s", type=_positive, help="Give up joining after this, s")
-    args = parser.parse_args(argv)
-    try:
-        run_worker(
-            args.master,
-            args.master_port,
-            parent_pid=args.parent_pid,
-            join_timeout_s=args.join_timeout_s,
-        )
-    except HarnessError as exc:
-        sys.stderr.write(f"slo-harness worker: error: {exc}\n")
-        raise SystemExit(_exit_code(exc)) from None
-    except KeyboardInterrupt:
-        sys.stderr.write("slo-harness worker: interrupted\n")
-        raise SystemExit(EXIT_UNMEASURABLE) from None
-
-
-def _exit_code(exc: HarnessError) -> int:
-    """The code ``harness.cli`` gives ``exc`` (its table; cli is not imported by harness.load)."""
-    if isinstance(exc, SpecError | UsageError | ArtifactError):
-        return EXIT_USAGE
-    if isinstance(exc, IntegrityError):
-        return EXIT_BREACHED
-    return EXIT_UNMEASURABLE  # MeasurementError, ServiceStartError and anything else
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
-    return value
-
-
-if __name__ == "__main__":
-    main()
+    os._exit(ExitCode.UNMEASURABLE)  # the master is gone: nobody will read what this worker says

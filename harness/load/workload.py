@@ -15,8 +15,9 @@ from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 from harness.load.http import build_request
+from harness.load.schedule import EndpointPicker
 from harness.payload import PayloadGenerator
-from harness.spec.scenario import Endpoint, EndpointPicker, Scenario
+from harness.spec import Endpoint, Scenario
 from harness.target import InferInput
 
 __all__ = ["Prepared", "RequestSource", "ScenarioWorkload", "host_port"]

@@ -4,12 +4,14 @@ Pure Python over ``hdrh``; nothing here imports Locust or gevent, so the SLO and
 use it in any process.
 """
 
+from harness.measure.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
 from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES, LatencyHistogram
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
 from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
 from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.result import (
+    AuditCheck,
     Clock,
     FaultWindow,
     GeneratorHealth,
@@ -29,7 +31,10 @@ __all__ = [
     "HIGHEST_US",
     "LOWEST_US",
     "SIGNIFICANT_FIGURES",
+    "SUFFICIENCY_K",
+    "AuditCheck",
     "Clock",
+    "Distribution",
     "FaultWindow",
     "GeneratorHealth",
     "HistKey",
@@ -49,6 +54,8 @@ __all__ = [
     "RunResult",
     "ScenarioRef",
     "TargetInfo",
+    "distribution",
+    "min_samples",
     "read_hlog",
     "write_hlog",
 ]

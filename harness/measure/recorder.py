@@ -17,19 +17,19 @@ offset once at construction and counts intervals from ``run_start_wall_ns`` (whi
 to every worker), so intervals from different processes line up when merged.
 
 Cost: ``record`` is on the generator's hot path. It makes four HDR records for an OK response
-(intended, service, lag, interval; three for others) through :func:`_hdr_record`, an inlined copy
-of ``HdrHistogram.record_value``'s index arithmetic that costs ~0.5 us instead of ~1.5 us (checked
-equal to the library bucket for bucket by a property test; hdrh is pinned < 0.11), plus a few dict
-lookups; the interval slot of the previous call is cached. No allocation per call beyond one small
-key tuple.
+(intended, service, lag, interval; three for others) through ``histogram.record_fast``, an
+inlined copy of ``HdrHistogram.record_value``'s index arithmetic that costs ~0.5 us instead of
+~1.5 us (checked equal to the library bucket for bucket by a property test; hdrh is pinned
+< 0.11), plus a few dict lookups; the interval slot of the previous call is cached. No
+allocation per call beyond one small key tuple.
 
 Memory: an HDR histogram of this range is about 140 KB, so interval histograms older than
 :data:`SEAL_LAG` intervals are kept in HDR's compressed encoding (a few hundred bytes) and decoded
 again only by :meth:`Recorder.build` or a late merge. A 30-minute soak thus stays small while it
 runs; ``build`` materialises every interval (the ``IntervalRecord`` contract holds histograms).
 
-Wire format (:meth:`Recorder.take_wire`): msgpack via msgspec, histograms in HdrHistogram's own
-compressed base64 encoding, so the merge on the master is exact (counts add bucket by bucket).
+Wire format (:meth:`Recorder.take_wire`, :meth:`Recorder.merge_wire`): see
+:mod:`harness.measure.wire`; the merge on the master is exact (counts add bucket by bucket).
 """
 
 from __future__ import annotations
@@ -39,10 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-import msgspec
-
-from harness.errors import MeasurementError
-from harness.measure.histogram import LatencyHistogram
+from harness.measure.histogram import LatencyHistogram, record_fast
 from harness.measure.observe import IntervalSample
 from harness.measure.phase import PhaseMeta
 from harness.measure.result import (
@@ -53,89 +50,28 @@ from harness.measure.result import (
     PhaseResult,
     RequestCounts,
 )
+from harness.measure.wire import (
+    N_COUNTS,
+    WIRE_VERSION,
+    Wire,
+    WireHist,
+    WireInterval,
+    WirePhase,
+    dec,
+    decode_wire,
+    enc,
+    encode_wire,
+)
 
 __all__ = ["SEAL_LAG", "WIRE_VERSION", "LiveStats", "Recorder"]
 
 #: Interval histograms this many intervals behind the newest one are compressed.
 SEAL_LAG: Final = 10
-#: Bumped whenever the wire layout changes; a master refuses other versions.
-WIRE_VERSION: Final = 1
 
 # Positions in the per-phase / per-interval counter lists (plain lists: cheapest to bump).
 _SENT, _OK, _FAILED, _SHED, _LATE, _UNSENT, _OOR, _OFFERED = range(8)
-_N_COUNTS: Final = 8
+_N_COUNTS: Final = N_COUNTS
 _OUTCOME_INDEX: Final = {Outcome.OK: _OK, Outcome.FAILED: _FAILED, Outcome.SHED: _SHED}
-
-# HDR bucket geometry of every LatencyHistogram (same range and precision for all of them).
-_REF = LatencyHistogram().raw
-_SUB_MASK: Final[int] = _REF.sub_bucket_mask
-_UNIT_MAG: Final[int] = _REF.unit_magnitude
-_HALF_MAG: Final[int] = _REF.sub_bucket_half_count_magnitude
-_HALF_COUNT: Final[int] = _REF.sub_bucket_half_count
-_COUNTS_LEN: Final[int] = _REF.counts_len
-_GEOMETRY: Final = (
-    _REF.lowest_trackable_value,
-    _REF.highest_trackable_value,
-    _REF.significant_figures,
-)
-del _REF
-
-
-def _hdr_record(hist: LatencyHistogram, value: int) -> bool:
-    """``hist.record(value)`` with hdrh's ``_counts_index_for`` arithmetic inlined (3x faster)."""
-    if value >= 0:
-        bucket = (value | _SUB_MASK).bit_length() - _UNIT_MAG - _HALF_MAG - 1
-        index = ((bucket + 1) << _HALF_MAG) + (value >> (bucket + _UNIT_MAG)) - _HALF_COUNT
-        if index < _COUNTS_LEN:
-            raw = hist.raw
-            raw.counts[index] += 1
-            raw.total_count += 1
-            if value < raw.min_value:
-                raw.min_value = value
-            if value > raw.max_value:
-                raw.max_value = value
-            return True
-    hist.out_of_range += 1
-    return False
-
-
-# -- wire structs (array_like: positional msgpack arrays, no repeated key names) ----------------
-class _WireHist(msgspec.Struct, array_like=True, frozen=True):
-    phase: str
-    endpoint: str
-    outcome: str
-    intended: str
-    intended_oor: int
-    service: str
-    service_oor: int
-
-
-class _WireInterval(msgspec.Struct, array_like=True, frozen=True):
-    index: int
-    phase: str
-    counts: list[int]
-    hist: str  # "" when no OK response completed in the interval
-    hist_oor: int
-
-
-class _WirePhase(msgspec.Struct, array_like=True, frozen=True):
-    phase: str
-    counts: list[int]
-
-
-class _Wire(msgspec.Struct, array_like=True, frozen=True):
-    version: int
-    run_start_wall_ns: int
-    interval_ns: int
-    phases: list[_WirePhase]
-    hists: list[_WireHist]
-    intervals: list[_WireInterval]
-    lag: str
-    lag_oor: int
-
-
-_encoder: Final = msgspec.msgpack.Encoder()
-_decoder: Final = msgspec.msgpack.Decoder(_Wire)
 
 
 class _Slot:
@@ -160,7 +96,7 @@ class _Slot:
 
     def peek(self) -> LatencyHistogram:
         """The histogram without changing state (a decoded copy when sealed)."""
-        return self.hist if self.hist is not None else _dec(self.sealed or "", self.sealed_oor)
+        return self.hist if self.hist is not None else dec(self.sealed or "", self.sealed_oor)
 
     def seal(self) -> None:
         """Swap the 140 KB histogram for its compressed encoding."""
@@ -251,14 +187,14 @@ class Recorder:
         counts[out_index] += 1
         if late:
             counts[_LATE] += 1
-        if not _hdr_record(pair[0], intended_us):
+        if not record_fast(pair[0], intended_us):
             counts[_OOR] += 1
-        _hdr_record(pair[1], (done_ns - sent_ns) // 1000)
-        _hdr_record(self._lag, lag_ns // 1000 if lag_ns > 0 else 0)
+        record_fast(pair[1], (done_ns - sent_ns) // 1000)
+        record_fast(self._lag, lag_ns // 1000 if lag_ns > 0 else 0)
         done_slot = self._slot_at(done_ns, phase)
         done_slot.counts[out_index] += 1
         if outcome is Outcome.OK:
-            _hdr_record(done_slot.hist or self._reopen(done_slot), intended_us)
+            record_fast(done_slot.hist or self._reopen(done_slot), intended_us)
         sent_slot = self._slot_at(sent_ns, phase)
         sent_slot.counts[_SENT] += 1
         if late:
@@ -318,19 +254,19 @@ class Recorder:
     # -- distribution ------------------------------------------------------------------------
     def take_wire(self) -> bytes:
         """Everything recorded since the last take, as compact bytes; the recorder starts afresh."""
-        wire = _Wire(
+        wire = Wire(
             version=WIRE_VERSION,
             run_start_wall_ns=self.run_start_wall_ns,
             interval_ns=self.interval_ns,
-            phases=[_WirePhase(p, c) for p, c in self._phases.items()],
+            phases=[WirePhase(p, c) for p, c in self._phases.items()],
             hists=[
-                _WireHist(
+                WireHist(
                     phase,
                     endpoint,
                     outcome.value,
-                    _enc(intended),
+                    enc(intended),
                     intended.out_of_range,
-                    _enc(service),
+                    enc(service),
                     service.out_of_range,
                 )
                 for (phase, endpoint, outcome), (intended, service) in self._hists.items()
@@ -338,11 +274,11 @@ class Recorder:
             intervals=[
                 _wire_interval(index, phase, slot) for (index, phase), slot in self._slots.items()
             ],
-            lag=_enc(self._lag),
+            lag=enc(self._lag),
             lag_oor=self._lag.out_of_range,
         )
         self._reset()
-        return _encoder.encode(wire)
+        return encode_wire(wire)
 
     def merge_wire(self, data: bytes) -> None:
         """Add a snapshot from :meth:`take_wire` (of any process of the same run) exactly.
@@ -351,7 +287,7 @@ class Recorder:
         corrupt one raises :class:`MeasurementError` and leaves this recorder as it was. (A
         snapshot covers a few seconds, so its histograms held decoded at once cost a few MB.)
         """
-        snap = _decode_wire(data, self.run_start_wall_ns, self.interval_ns)
+        snap = decode_wire(data, self.run_start_wall_ns, self.interval_ns)
         for phase, counts in snap.phases:
             _add_counts(self._counts(phase), counts)
         for key, intended, service in snap.hists:
@@ -484,100 +420,10 @@ class Recorder:
         )
 
 
-def _enc(hist: LatencyHistogram) -> str:
-    return hist.encode() if hist.count else ""
-
-
-def _dec(encoded: str, out_of_range: int) -> LatencyHistogram:
-    return (
-        LatencyHistogram.decode(encoded, out_of_range)
-        if encoded
-        else LatencyHistogram(out_of_range=out_of_range)
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    """A decoded, checked wire snapshot: nothing in it can fail to merge."""
-
-    phases: list[tuple[str, list[int]]]
-    hists: list[tuple[tuple[str, str, Outcome], LatencyHistogram, LatencyHistogram]]
-    intervals: list[tuple[int, str, list[int], LatencyHistogram | None]]
-    lag: LatencyHistogram
-
-
-def _decode_wire(data: bytes, run_start_wall_ns: int, interval_ns: int) -> _Snapshot:
-    """Decode and check every part of a snapshot (MeasurementError naming the bad part)."""
-    try:
-        wire = _decoder.decode(data)
-        outcomes = {h.outcome: Outcome(h.outcome) for h in wire.hists}
-    except (msgspec.DecodeError, ValueError) as exc:
-        raise MeasurementError(f"unreadable measurement snapshot: {exc}") from None
-    if wire.version != WIRE_VERSION:
-        raise MeasurementError(
-            f"worker snapshot has wire version {wire.version}, expected {WIRE_VERSION}"
-        )
-    if (wire.run_start_wall_ns, wire.interval_ns) != (run_start_wall_ns, interval_ns):
-        raise MeasurementError(
-            "worker snapshot disagrees on the run start or interval length "
-            f"({wire.run_start_wall_ns}/{wire.interval_ns} ns vs "
-            f"{run_start_wall_ns}/{interval_ns} ns)"
-        )
-    phases = [(wp.phase, _checked_counts(wp.counts, f"phase {wp.phase!r}")) for wp in wire.phases]
-    hists = []
-    for wh in wire.hists:
-        where = f"{wh.phase}/{wh.endpoint}/{wh.outcome}"
-        hists.append(
-            (
-                (wh.phase, wh.endpoint, outcomes[wh.outcome]),
-                _checked_hist(wh.intended, wh.intended_oor, f"{where} intended-clock histogram"),
-                _checked_hist(wh.service, wh.service_oor, f"{where} service-time histogram"),
-            )
-        )
-    intervals = []
-    for wi in wire.intervals:
-        where = f"interval {wi.index} of phase {wi.phase!r}"
-        if wi.index < 0:
-            raise MeasurementError(f"worker snapshot has {where}: expected an index >= 0")
-        hist = _checked_hist(wi.hist, wi.hist_oor, f"{where} histogram")
-        has_hist = bool(wi.hist or wi.hist_oor)
-        intervals.append(
-            (wi.index, wi.phase, _checked_counts(wi.counts, where), hist if has_hist else None)
-        )
-    lag = _checked_hist(wire.lag, wire.lag_oor, "schedule-lag histogram")
-    return _Snapshot(phases, hists, intervals, lag)
-
-
-def _checked_counts(counts: list[int], where: str) -> list[int]:
-    if len(counts) != _N_COUNTS or min(counts) < 0:
-        raise MeasurementError(
-            f"worker snapshot {where}: expected {_N_COUNTS} counters >= 0, got {counts}"
-        )
-    return counts
-
-
-def _checked_hist(encoded: str, out_of_range: int, what: str) -> LatencyHistogram:
-    if out_of_range < 0:
-        raise MeasurementError(f"worker snapshot {what}: out-of-range count {out_of_range} < 0")
-    try:
-        hist = _dec(encoded, out_of_range)
-    except Exception as exc:  # hdrh raises binascii.Error, zlib.error, Hdr*Exception, TypeError
-        raise MeasurementError(
-            f"worker snapshot {what} is unreadable: {type(exc).__name__}: {exc}"
-        ) from None
-    raw = hist.raw
-    geometry = (raw.lowest_trackable_value, raw.highest_trackable_value, raw.significant_figures)
-    if geometry != _GEOMETRY:  # another range would not add exactly (or would drop values)
-        raise MeasurementError(
-            f"worker snapshot {what} has range/precision {geometry}, expected {_GEOMETRY}"
-        )
-    return hist
-
-
-def _wire_interval(index: int, phase: str, slot: _Slot) -> _WireInterval:
+def _wire_interval(index: int, phase: str, slot: _Slot) -> WireInterval:
     if slot.hist is not None:
-        return _WireInterval(index, phase, slot.counts, _enc(slot.hist), slot.hist.out_of_range)
-    return _WireInterval(index, phase, slot.counts, slot.sealed or "", slot.sealed_oor)
+        return WireInterval(index, phase, slot.counts, enc(slot.hist), slot.hist.out_of_range)
+    return WireInterval(index, phase, slot.counts, slot.sealed or "", slot.sealed_oor)
 
 
 def _add_counts(into: list[int], more: Sequence[int]) -> None:

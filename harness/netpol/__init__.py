@@ -38,6 +38,7 @@ from harness.netpol.model import (
     Endpoint,
     EndpointKind,
     ManifestSet,
+    Namespace,
     Policy,
     Protocol,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "KubectlProber",
     "ManifestSet",
     "Matrix",
+    "Namespace",
     "Observation",
     "PciRequirement",
     "Policy",

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from harness.report.view import Cell, Table
-from harness.slo.knee import CONFIRM_WINDOWS, MAX_ERROR_RATIO
-from harness.slo.verdict import Knee, KneeStatus
+from harness.slo import CONFIRM_WINDOWS, MAX_ERROR_RATIO, Knee, KneeStatus
 
 __all__ = ["CAPACITY_HEADERS", "CAPACITY_NOTE", "capacity_rows", "capacity_table"]
 

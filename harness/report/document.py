@@ -22,9 +22,9 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
-from harness.measure.result import Clock, Outcome, PhaseKind
+from harness.measure import Clock, Outcome, PhaseKind
 from harness.report.gameday import GameDayDoc
-from harness.slo.verdict import KneeStatus, ObjectiveStatus, RegressionRule, VerdictStatus
+from harness.slo import KneeStatus, ObjectiveStatus, RegressionRule, VerdictStatus
 
 __all__ = [
     "SCHEMA_ID",

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import msgspec
 
-from harness.chaos.gameday import Journal, StepDoc
+from harness.chaos import Journal, StepDoc
 
 __all__ = [
     "JOURNAL_FILE",

@@ -21,8 +21,8 @@ from typing import Final
 import jinja2
 from markupsafe import Markup
 
-from harness.chaos.gameday import Journal
-from harness.measure.result import Clock, RunResult
+from harness.chaos import Journal
+from harness.measure import Clock, RunResult
 from harness.report.capacity import capacity_table
 from harness.report.gameday import gameday_summary, step_headers, step_rows
 from harness.report.junit import format_value
@@ -37,7 +37,7 @@ from harness.report.plots import (
 from harness.report.provenance import Provenance
 from harness.report.stats import LatencySummary, endpoint_counts, summarise
 from harness.report.view import Cell, Plot, Table
-from harness.slo.verdict import Comparison, ObjectiveStatus, Verdict
+from harness.slo import Comparison, ObjectiveStatus, Verdict
 
 __all__ = ["Cell", "Table", "render_report_html", "template_environment"]
 

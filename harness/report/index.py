@@ -27,7 +27,7 @@ from harness.report.pan_guard import check_no_pans
 from harness.report.plots import TrendPoint, trend_svg
 from harness.report.reader import REPORT_FILE, decode_report
 from harness.report.view import Cell, Table
-from harness.slo.verdict import VerdictStatus
+from harness.slo import VerdictStatus
 
 __all__ = ["INDEX_FILE", "IndexEntry", "build_index", "scan_runs"]
 

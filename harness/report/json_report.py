@@ -8,21 +8,20 @@ parsed report reproduces it exactly, which is how ``verify`` checks the canonica
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import orjson
 
-from harness.chaos.gameday import Journal
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.result import (
-    AuditCheck,
+from harness.chaos import Journal
+from harness.measure import (
     Clock,
     FaultWindow,
     GeneratorHealth,
     IntervalRecord,
-    NetworkPlacement,
+    LatencyHistogram,
     Outcome,
     PhaseResult,
     RequestCounts,
@@ -43,7 +42,6 @@ from harness.report.document import (
     MetricComparisonDoc,
     ObjectiveDoc,
     PhaseDoc,
-    PlacementDoc,
     ProvenanceDoc,
     ReportDoc,
     RequestsDoc,
@@ -54,9 +52,17 @@ from harness.report.document import (
 from harness.report.gameday import gameday_doc
 from harness.report.provenance import Provenance, redact_url
 from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
-from harness.slo.verdict import Comparison, Knee, ObjectiveResult, Verdict
+from harness.slo import Comparison, Knee, ObjectiveResult, Verdict
 
-__all__ = ["build_document", "canonical_json", "latency_doc", "render_report_json"]
+__all__ = [
+    "build_document",
+    "canonical_json",
+    "latency_doc",
+    "render_report_json",
+    "to_doc",
+]
+
+D = TypeVar("D", bound=msgspec.Struct)
 
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 
@@ -94,17 +100,9 @@ def build_document(
             duration_s=round((result.ended_at - result.started_at).total_seconds(), 3),
             workers=result.workers,
         ),
-        scenario=ScenarioDoc(
-            name=result.scenario.name, path=result.scenario.path, sha256=result.scenario.sha256
-        ),
-        target=TargetDoc(
-            url=redact_url(result.target.url),
-            started_by_harness=result.target.started_by_harness,
-            model_name=result.target.model_name,
-            model_version=result.target.model_version,
-            model_sha256=result.target.model_sha256,
-            placement=_placement(result.target.placement),
-        ),
+        scenario=to_doc(result.scenario, ScenarioDoc),
+        # placement (NetworkPlacement -> PlacementDoc) is converted by msgspec with the rest
+        target=to_doc(result.target, TargetDoc, url=redact_url(result.target.url)),
         generator=_generator(result.generator),
         verdict=verdict.status,
         verdict_reasons=list(verdict.reasons),
@@ -113,7 +111,7 @@ def build_document(
         phases=[_phase(p) for p in result.phases],
         intervals=[_interval(r) for r in sorted(result.intervals, key=_interval_key)],
         fault_windows=[_fault(w) for w in result.fault_windows],
-        audit=None if result.audit is None else _audit(result.audit),
+        audit=None if result.audit is None else to_doc(result.audit, AuditDoc),
         comparison=None if comparison is None else _comparison(comparison),
         provenance=msgspec.convert(provenance, ProvenanceDoc, from_attributes=True),
         gameday=None if journal is None else gameday_doc(journal),
@@ -189,68 +187,35 @@ def _interval(r: IntervalRecord) -> IntervalDoc:
 
 
 def _objective(o: ObjectiveResult) -> ObjectiveDoc:
-    return ObjectiveDoc(
-        name=o.name,
-        phase=o.phase,
-        endpoint=o.endpoint,
-        metric=o.metric,
-        op=o.op,
-        threshold=round_sig(o.threshold),
-        unit=o.unit,
-        observed=_optional(o.observed),
-        passed=o.passed,
-        status=o.status,
-        reason=o.reason,
-        samples=o.samples,
-    )
+    return to_doc(o, ObjectiveDoc, threshold=round_sig(o.threshold), observed=_optional(o.observed))
 
 
 def _knee(k: Knee) -> KneeDoc:
-    return KneeDoc(
-        phase=k.phase,
-        status=k.status,
+    first = None if k.first_breach_s is None else round(k.first_breach_s, 3)
+    return to_doc(
+        k,
+        KneeDoc,
         percentile=round_sig(k.percentile),
         threshold_ms=round_sig(k.threshold_ms),
         knee_rps=_optional(k.knee_rps),
         max_offered_rps=round_sig(k.max_offered_rps),
-        breached=k.breached,
-        first_breach_s=None if k.first_breach_s is None else round(k.first_breach_s, 3),
-        reason=k.reason,
+        first_breach_s=first,
     )
 
 
-def _placement(p: NetworkPlacement | None) -> PlacementDoc | None:
-    if p is None:
-        return None
-    return PlacementDoc(generator_netns=p.generator_netns, service_netns=p.service_netns, lab=p.lab)
-
-
 def _generator(g: GeneratorHealth) -> GeneratorDoc:
-    return GeneratorDoc(
+    return to_doc(
+        g,
+        GeneratorDoc,
         cpu_percent_p50=round_sig(g.cpu_percent_p50, 4),
         cpu_percent_max=round_sig(g.cpu_percent_max, 4),
         schedule_lag_p99_ms=round(g.schedule_lag_p99_ms, 3),
         schedule_lag_max_ms=round(g.schedule_lag_max_ms, 3),
-        concurrency_cap=g.concurrency_cap,
-        concurrency_peak=g.concurrency_peak,
-        cap_hits=g.cap_hits,
-        valid=g.valid,
-        reasons=list(g.reasons),
-    )
-
-
-def _audit(a: AuditCheck) -> AuditDoc:
-    return AuditDoc(
-        intact=a.intact,
-        records=a.records,
-        streams=a.streams,
-        problems=list(a.problems),
-        heads=list(a.heads),
     )
 
 
 def _fault(w: FaultWindow) -> FaultWindowDoc:
-    return FaultWindowDoc(name=w.name, start_s=round(w.start_s, 3), end_s=round(w.end_s, 3))
+    return to_doc(w, FaultWindowDoc, start_s=round(w.start_s, 3), end_s=round(w.end_s, 3))
 
 
 def _optional(value: float | None, digits: int = 6) -> float | None:
@@ -259,30 +224,25 @@ def _optional(value: float | None, digits: int = 6) -> float | None:
 
 
 def _comparison(c: Comparison) -> ComparisonDoc:
-    return ComparisonDoc(
-        base_label=c.base_label,
-        new_label=c.new_label,
-        tolerance=round_sig(c.tolerance),
-        alpha=round_sig(c.alpha),
-        regressed=c.regressed,
-        metrics=[
-            MetricComparisonDoc(
-                phase=m.phase,
-                endpoint=m.endpoint,
-                metric=m.metric,
-                base_ms=round(m.base_ms, 3),
-                new_ms=round(m.new_ms, 3),
-                ratio=_optional(m.ratio),
-                ci_low=_optional(m.ci_low),
-                ci_high=_optional(m.ci_high),
-                p_value=_optional(m.p_value, 4),
-                regressed=m.regressed,
-                rule=m.rule,
-                reason=m.reason,
-                base_samples=m.base_samples,
-                new_samples=m.new_samples,
-            )
-            for m in c.metrics
-        ],
-        notes=list(c.notes),
-    )
+    metrics = [
+        to_doc(
+            m,
+            MetricComparisonDoc,
+            base_ms=round(m.base_ms, 3),
+            new_ms=round(m.new_ms, 3),
+            ratio=_optional(m.ratio),
+            ci_low=_optional(m.ci_low),
+            ci_high=_optional(m.ci_high),
+            p_value=_optional(m.p_value, 4),
+        )
+        for m in c.metrics
+    ]
+    canonical = {"tolerance": round_sig(c.tolerance), "alpha": round_sig(c.alpha)}
+    return to_doc(c, ComparisonDoc, metrics=metrics, **canonical)
+
+
+def to_doc(obj: Any, doc_type: type[D], **canonical: object) -> D:
+    """``obj`` (a domain dataclass) as ``doc_type``, by msgspec: fields of the same name are
+    carried over; ``canonical`` replaces some of them with their canonical (rounded) value."""
+    source = dataclasses.replace(obj, **canonical) if canonical else obj
+    return msgspec.convert(source, doc_type, from_attributes=True)

@@ -21,10 +21,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Final
 
-from harness.chaos.gameday import Journal
-from harness.measure.result import AuditCheck
+from harness.chaos import Journal
+from harness.measure import AuditCheck
 from harness.report.provenance import Provenance
-from harness.slo.verdict import (
+from harness.slo import (
     Comparison,
     MetricComparison,
     ObjectiveResult,

@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from harness.chaos.gameday import Journal
-from harness.measure.result import RunResult
+from harness.chaos import Journal
+from harness.measure import RunResult
 from harness.report.capacity import CAPACITY_HEADERS, CAPACITY_NOTE, capacity_rows
 from harness.report.gameday import gameday_summary, step_headers, step_rows
 from harness.report.junit import format_value
 from harness.report.provenance import Provenance
 from harness.report.stats import summarise
-from harness.slo.verdict import Comparison, ObjectiveStatus, Verdict
+from harness.slo import Comparison, ObjectiveStatus, Verdict
 
 __all__ = ["ARTIFACT_DESCRIPTIONS", "md_cell", "render_summary_md"]
 

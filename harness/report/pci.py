@@ -21,8 +21,7 @@ import orjson
 
 from harness.errors import ArtifactError, IntegrityError, UsageError
 from harness.files import atomic_write_bytes, sha256_bytes
-from harness.netpol import EvidenceBundle, Status, matrix_md
-from harness.netpol.engine import Matrix
+from harness.netpol import EvidenceBundle, Matrix, Status, matrix_md
 from harness.report.manifest import MANIFEST_FILE, render_manifest, verify_report_dir
 from harness.report.pan_guard import check_no_pans
 

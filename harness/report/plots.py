@@ -30,10 +30,17 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from harness.measure.histogram import HIGHEST_US, LatencyHistogram
-from harness.measure.result import Clock, FaultWindow, IntervalRecord, RunResult
-from harness.slo.distribution import Distribution, distribution
-from harness.slo.verdict import Knee, ObjectiveResult
+from harness.measure import (
+    HIGHEST_US,
+    Clock,
+    Distribution,
+    FaultWindow,
+    IntervalRecord,
+    LatencyHistogram,
+    RunResult,
+    distribution,
+)
+from harness.slo import Knee, ObjectiveResult
 
 __all__ = [
     "SecondSeries",

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from harness.files import sha256_file
-from harness.measure.result import TargetInfo
+from harness.measure import TargetInfo
 
 __all__ = [
     "KEY_PACKAGES",

@@ -15,19 +15,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import msgspec
 
 from harness.errors import ArtifactError
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.result import (
+from harness.measure import (
     AuditCheck,
     FaultWindow,
     GeneratorHealth,
     HistKey,
     IntervalRecord,
-    NetworkPlacement,
+    LatencyHistogram,
     PhaseResult,
     RequestCounts,
     RunResult,
@@ -43,15 +42,16 @@ from harness.report.document import (
     RequestsDoc,
 )
 from harness.report.provenance import Provenance
-from harness.slo.verdict import (
+from harness.slo import (
     Comparison,
     Knee,
-    MetricComparison,
     ObjectiveResult,
     Verdict,
 )
 
-__all__ = ["REPORT_FILE", "LoadedReport", "decode_report", "read_report"]
+__all__ = ["REPORT_FILE", "LoadedReport", "decode_report", "from_doc", "read_report"]
+
+T = TypeVar("T")
 
 REPORT_FILE: Final = "report.json"
 _MAJOR: Final = SCHEMA_VERSION.split(".", 1)[0]
@@ -90,7 +90,7 @@ def read_report(directory: Path) -> LoadedReport:
         schema_version=doc.schema_version,
         result=result,
         verdict=_verdict(doc),
-        provenance=msgspec.convert(doc.provenance, Provenance, from_attributes=True),
+        provenance=from_doc(doc.provenance, Provenance),
         comparison=None if doc.comparison is None else _comparison(doc.comparison),
     )
 
@@ -133,7 +133,7 @@ class _VersionOnly(msgspec.Struct):
 
 
 def _counts(r: RequestsDoc) -> RequestCounts:
-    return msgspec.convert(r, RequestCounts, from_attributes=True)
+    return from_doc(r, RequestCounts)
 
 
 def _hist(h: HistogramDoc) -> LatencyHistogram:
@@ -161,19 +161,9 @@ def _phase(p: PhaseDoc) -> PhaseResult:
 
 
 def _run_result(doc: ReportDoc) -> RunResult:
-    g = doc.generator
     return RunResult(
-        scenario=ScenarioRef(doc.scenario.name, doc.scenario.path, doc.scenario.sha256),
-        target=TargetInfo(
-            url=doc.target.url,
-            started_by_harness=doc.target.started_by_harness,
-            model_name=doc.target.model_name,
-            model_version=doc.target.model_version,
-            model_sha256=doc.target.model_sha256,
-            placement=None
-            if doc.target.placement is None
-            else msgspec.convert(doc.target.placement, NetworkPlacement, from_attributes=True),
-        ),
+        scenario=from_doc(doc.scenario, ScenarioRef),
+        target=from_doc(doc.target, TargetInfo),  # with its placement, if any
         started_at=doc.run.started_at,
         ended_at=doc.run.ended_at,
         phases=tuple(_phase(p) for p in doc.phases),
@@ -188,66 +178,31 @@ def _run_result(doc: ReportDoc) -> RunResult:
             )
             for r in doc.intervals
         ),
-        generator=GeneratorHealth(
-            cpu_percent_p50=g.cpu_percent_p50,
-            cpu_percent_max=g.cpu_percent_max,
-            schedule_lag_p99_ms=g.schedule_lag_p99_ms,
-            schedule_lag_max_ms=g.schedule_lag_max_ms,
-            concurrency_cap=g.concurrency_cap,
-            concurrency_peak=g.concurrency_peak,
-            cap_hits=g.cap_hits,
-            valid=g.valid,
-            reasons=tuple(g.reasons),
-        ),
+        generator=from_doc(doc.generator, GeneratorHealth),
         workers=doc.run.workers,
-        fault_windows=tuple(FaultWindow(w.name, w.start_s, w.end_s) for w in doc.fault_windows),
-        audit=None
-        if doc.audit is None
-        else AuditCheck(
-            intact=doc.audit.intact,
-            records=doc.audit.records,
-            streams=doc.audit.streams,
-            problems=tuple(doc.audit.problems),
-            heads=tuple(doc.audit.heads),
-        ),
+        fault_windows=tuple(from_doc(w, FaultWindow) for w in doc.fault_windows),
+        audit=None if doc.audit is None else from_doc(doc.audit, AuditCheck),
     )
 
 
 def _verdict(doc: ReportDoc) -> Verdict:
     return Verdict(
         status=doc.verdict,
-        objectives=tuple(
-            msgspec.convert(o, ObjectiveResult, from_attributes=True) for o in doc.objectives
-        ),
+        objectives=tuple(from_doc(o, ObjectiveResult) for o in doc.objectives),
         reasons=tuple(doc.verdict_reasons),
-        capacity=tuple(msgspec.convert(k, Knee, from_attributes=True) for k in doc.capacity),
+        capacity=tuple(from_doc(k, Knee) for k in doc.capacity),
     )
 
 
 def _comparison(c: ComparisonDoc) -> Comparison:
-    return Comparison(
-        base_label=c.base_label,
-        new_label=c.new_label,
-        tolerance=c.tolerance,
-        alpha=c.alpha,
-        metrics=tuple(
-            MetricComparison(
-                phase=m.phase,
-                endpoint=m.endpoint,
-                metric=m.metric,
-                base_ms=m.base_ms,
-                new_ms=m.new_ms,
-                ratio=math.nan if m.ratio is None else m.ratio,
-                ci_low=m.ci_low,
-                ci_high=m.ci_high,
-                p_value=m.p_value,
-                regressed=m.regressed,
-                rule=m.rule,
-                reason=m.reason,
-                base_samples=m.base_samples,
-                new_samples=m.new_samples,
-            )
-            for m in c.metrics
-        ),
-        notes=tuple(c.notes),
-    )
+    # JSON has no NaN: an undefined ratio was written as null and is NaN again in the domain.
+    metrics = [
+        msgspec.structs.replace(m, ratio=math.nan) if m.ratio is None else m for m in c.metrics
+    ]
+    return from_doc(msgspec.structs.replace(c, metrics=metrics), Comparison)
+
+
+def from_doc(doc: msgspec.Struct, domain_type: type[T]) -> T:
+    """A document struct as its domain type, by msgspec: fields of the same name carried over
+    (lists become tuples, nested documents their domain types) -- the inverse of ``to_doc``."""
+    return msgspec.convert(doc, domain_type, from_attributes=True)

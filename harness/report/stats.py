@@ -1,6 +1,6 @@
 """The numbers every report format quotes, computed once and the same way everywhere.
 
-Percentiles come from :func:`harness.slo.distribution.distribution`, the function the verdict uses,
+Percentiles come from :func:`harness.measure.distribution`, the function the verdict uses,
 so ``report.json``, ``summary.md``, ``report.html`` and the objectives they sit next to quote the
 same value for the same histogram (hdrh's rank rule, bucket upper edges).
 
@@ -21,16 +21,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.result import (
+from harness.measure import (
     Clock,
+    Distribution,
     IntervalRecord,
+    LatencyHistogram,
     Outcome,
     PhaseResult,
     RequestCounts,
     RunResult,
+    distribution,
 )
-from harness.slo.distribution import Distribution, distribution
 
 __all__ = [
     "PERCENTILES",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.slo.verdict import Comparison
+from harness.slo import Comparison
 
 __all__ = ["render_comparison_text"]
 

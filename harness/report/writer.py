@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from harness.chaos.gameday import Journal
+from harness.chaos import Journal
 from harness.errors import UsageError
 from harness.files import atomic_write_bytes, sha256_bytes
-from harness.measure.hlog import write_hlog
-from harness.measure.result import RunResult
+from harness.measure import RunResult, write_hlog
 from harness.report.csv_report import render_windows_csv
 from harness.report.gameday import JOURNAL_FILE, render_journal
 from harness.report.html_report import render_report_html
@@ -36,7 +35,7 @@ from harness.report.pan_guard import check_no_pans
 from harness.report.provenance import Provenance
 from harness.report.reader import REPORT_FILE, decode_report
 from harness.report.stats import interval_rows
-from harness.slo.verdict import Comparison, Verdict
+from harness.slo import Comparison, Verdict
 
 __all__ = ["ARTIFACT_FILES", "ReportPaths", "write_reports"]
 

@@ -6,9 +6,8 @@ here does I/O or imports Locust.
 
 from harness.slo.burn import BurnPeak, EventSeries, event_series, peak_multiwindow_burn
 from harness.slo.compare import compare
-from harness.slo.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
 from harness.slo.evaluate import evaluate
-from harness.slo.knee import find_knee, slo_capacity
+from harness.slo.knee import CONFIRM_WINDOWS, MAX_ERROR_RATIO, find_knee, slo_capacity
 from harness.slo.verdict import (
     Comparison,
     Knee,
@@ -22,10 +21,10 @@ from harness.slo.verdict import (
 )
 
 __all__ = [
-    "SUFFICIENCY_K",
+    "CONFIRM_WINDOWS",
+    "MAX_ERROR_RATIO",
     "BurnPeak",
     "Comparison",
-    "Distribution",
     "EventSeries",
     "Knee",
     "KneeStatus",
@@ -36,11 +35,9 @@ __all__ = [
     "Verdict",
     "VerdictStatus",
     "compare",
-    "distribution",
     "evaluate",
     "event_series",
     "find_knee",
-    "min_samples",
     "peak_multiwindow_burn",
     "slo_capacity",
 ]

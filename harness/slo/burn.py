@@ -29,10 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from harness.measure.histogram import HIGHEST_US
-from harness.measure.result import IntervalRecord
-from harness.slo.distribution import distribution
-from harness.spec.slo import Sli
+from harness.measure import HIGHEST_US, IntervalRecord, distribution
+from harness.spec import Sli
 
 __all__ = [
     "BurnPeak",

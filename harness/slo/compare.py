@@ -46,9 +46,14 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import mannwhitneyu
 
-from harness.measure.histogram import HIGHEST_US
-from harness.measure.result import PhaseResult, RunResult
-from harness.slo.distribution import Distribution, distribution, min_samples
+from harness.measure import (
+    HIGHEST_US,
+    Distribution,
+    PhaseResult,
+    RunResult,
+    distribution,
+    min_samples,
+)
 from harness.slo.verdict import Comparison, MetricComparison, RegressionRule
 
 __all__ = ["SHIFT_SAMPLE_CAP", "bootstrap_percentile_us", "compare", "shift_sample"]

@@ -3,7 +3,7 @@
 Every objective is evaluated once per phase in scope (``phase: "*"`` = each verdict phase,
 separately) and per endpoint when it names one. What is measured:
 - latency: exact HDR percentiles of intended-clock latencies of OK responses (coordinated-omission
-  corrected), merged over the scope; see :mod:`harness.slo.distribution` for the rank rule, the
+  corrected), merged over the scope; see :mod:`harness.measure.distribution` for the rank rule, the
   out-of-range handling and the sufficiency rule (p99.9 needs 10,000 OK responses);
 - error_rate = failed / sent, availability = ok / sent, shed_rate = shed / sent: the phase's
   request counts, or for one endpoint the counts of its intended-clock histograms;
@@ -30,13 +30,19 @@ import math
 from collections.abc import Iterator
 from dataclasses import replace
 
-from harness.measure.histogram import HIGHEST_US
-from harness.measure.result import Clock, Outcome, PhaseResult, RunResult
+from harness.measure import (
+    HIGHEST_US,
+    Clock,
+    Outcome,
+    PhaseResult,
+    RunResult,
+    distribution,
+    min_samples,
+)
 from harness.slo.burn import event_series, peak_multiwindow_burn
-from harness.slo.distribution import distribution, min_samples
 from harness.slo.knee import slo_capacity
 from harness.slo.verdict import ObjectiveResult, ObjectiveStatus, Verdict, VerdictStatus
-from harness.spec.slo import (
+from harness.spec import (
     ALL_PHASES,
     AvailabilityObjective,
     BurnRateObjective,

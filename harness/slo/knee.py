@@ -48,12 +48,17 @@ from typing import Final
 
 from scipy.stats import binom
 
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.result import IntervalRecord, PhaseKind, PhaseResult, RunResult
-from harness.slo.distribution import distribution
-from harness.slo.distribution import min_samples as sufficient_samples
+from harness.measure import (
+    IntervalRecord,
+    LatencyHistogram,
+    PhaseKind,
+    PhaseResult,
+    RunResult,
+    distribution,
+)
+from harness.measure import min_samples as sufficient_samples
 from harness.slo.verdict import Knee, KneeStatus
-from harness.spec.slo import ALL_PHASES, LatencyObjective, Percentile, SloSpec, UpperOp
+from harness.spec import ALL_PHASES, LatencyObjective, Percentile, SloSpec, UpperOp
 
 __all__ = [
     "CONFIRM_WINDOWS",

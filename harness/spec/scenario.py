@@ -6,10 +6,8 @@ own Struct (a tagged union on ``kind``), so a ramp without ``to_rate`` or a stea
 ``to_rate`` is reported at its exact field path.
 
 Time is seconds from the start of the run. The schedule is a piecewise-linear arrival *rate*
-r(t); :func:`intended_times` turns it into intended send times by inverting the cumulative rate
-Lambda(t) = integral of r: constant arrivals are the points Lambda(t) = 0, 1, 2, ... (so a steady
-phase at R for T seconds gives exactly R*T sends), Poisson arrivals are Lambda(t) = E1, E1+E2, ...
-with E_i ~ Exp(1) (time-rescaling theorem), which handles ramps without thinning.
+r(t) (each phase's :class:`Segment` pieces); turning it into intended send times is the load
+schedule's job (``harness.load``: ``intended_times``, ``arrivals``).
 
 Defaults and why:
 - ``timeout_ms`` 2000: 40x the 50 ms SLO, so a timeout is a failure, never a latency sample hidden
@@ -28,10 +26,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import math
-import random
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Final
 from urllib.parse import urlsplit
@@ -40,16 +34,15 @@ import msgspec
 from msgspec import Meta, Struct
 
 from harness.errors import SpecError
-from harness.measure.phase import PhaseMeta
-from harness.measure.result import PhaseKind, ScenarioRef
+from harness.measure import PhaseKind, PhaseMeta, ScenarioRef
 from harness.spec._load import load_spec
+from harness.spec._scenario_messages import sharpen
 
 __all__ = [
     "MAX_DURATION_S",
     "MAX_RATE",
     "Arrival",
     "Endpoint",
-    "EndpointPicker",
     "GeneratorLimits",
     "MixEntry",
     "PayloadSpec",
@@ -65,7 +58,6 @@ __all__ = [
     "Step",
     "StepPhase",
     "WarmupPhase",
-    "intended_times",
     "load_scenario",
     "scenario_ref",
 ]
@@ -154,16 +146,6 @@ class Segment(Struct, frozen=True):
     def expected(self) -> float:
         """Mean number of arrivals in the segment (the integral of the rate)."""
         return 0.5 * (self.r0 + self.r1) * self.duration_s
-
-    def time_for(self, x: float) -> float:
-        """Offset t within the segment where the cumulative rate reaches ``x`` (0 <= x <= expected).
-
-        Solves r0*t + k*t^2/2 = x with k = (r1 - r0)/d, in the form that is stable for k -> 0.
-        """
-        k = (self.r1 - self.r0) / self.duration_s
-        root = math.sqrt(max(self.r0 * self.r0 + 2.0 * k * x, 0.0))
-        denominator = self.r0 + root
-        return 2.0 * x / denominator if denominator > 0 else 0.0
 
 
 # -- phases -------------------------------------------------------------------------------------
@@ -398,19 +380,6 @@ class Scenario(_Spec, frozen=True):
         """One :class:`PhaseMeta` per phase, for ``Recorder.build``."""
         return tuple(s.meta() for s in self.schedule())
 
-    def arrivals(
-        self, rng: random.Random, *, part: tuple[int, int] = (0, 1)
-    ) -> Iterator[tuple[ScheduledPhase, float]]:
-        """Every intended send time of the run (seconds from its start) with its phase, in order.
-
-        One ``rng`` (seed it identically in every worker when ``part`` splits the schedule).
-        """
-        for scheduled in self.schedule():
-            for t in intended_times(
-                scheduled.phase, scheduled.start_s, rng, self.arrival, part=part
-            ):
-                yield scheduled, t
-
     def rate_at(self, t: float) -> float:
         """Intended arrival rate at ``t`` seconds after the run start."""
         for s in self.schedule():
@@ -424,52 +393,19 @@ class Scenario(_Spec, frozen=True):
         rate: float | None = None,
         duration_s: float | None = None,
         target: str | None = None,
+        file: str = "<scenario>",
     ) -> Scenario:
         """A copy with the main phase's rate/duration and the target replaced.
 
         Rate: steady/soak/warmup set ``rate``; ramp sets ``to_rate`` (the peak); spike sets
-        ``spike_rate``; step scales every step so the highest equals ``rate``.
-        Duration: sets ``duration_s``; a spike keeps its window's offsets (it must still fit);
-        a step scales every step's length proportionally. Raises ValueError when invalid.
+        ``spike_rate``; step scales every step so the highest equals ``rate``. Duration: sets
+        ``duration_s``; a spike keeps its window's offsets (it must still fit); a step scales
+        every step's length proportionally. An override that makes the scenario invalid is a
+        UsageError naming the flag, ``file`` and the field (see ``harness.spec._overrides``).
         """
-        main = self.main
-        if rate is not None:
-            main = _override_rate(main, rate)
-        if duration_s is not None:
-            main = _override_duration(main, duration_s)
-        phases = tuple(main if p.name == main.name else p for p in self.phases)
-        try:
-            return msgspec.convert(
-                msgspec.to_builtins(
-                    msgspec.structs.replace(
-                        self, phases=phases, target=self.target if target is None else target
-                    )
-                ),
-                Scenario,
-                strict=True,
-            )
-        except msgspec.ValidationError as exc:
-            raise ValueError(str(exc)) from None
+        from harness.spec._overrides import apply_overrides
 
-
-def _override_rate(p: Phase, rate: float) -> Phase:
-    if isinstance(p, _ConstantPhase):
-        return msgspec.structs.replace(p, rate=rate)
-    if isinstance(p, RampPhase):
-        return msgspec.structs.replace(p, to_rate=rate)
-    if isinstance(p, SpikePhase):
-        return msgspec.structs.replace(p, spike_rate=rate)
-    factor = rate / p.peak_rate
-    steps = tuple(msgspec.structs.replace(s, rate=s.rate * factor) for s in p.steps)
-    return msgspec.structs.replace(p, steps=steps)
-
-
-def _override_duration(p: Phase, duration_s: float) -> Phase:
-    if isinstance(p, StepPhase):
-        factor = duration_s / p.length_s
-        steps = tuple(msgspec.structs.replace(s, duration_s=s.duration_s * factor) for s in p.steps)
-        return msgspec.structs.replace(p, steps=steps)
-    return msgspec.structs.replace(p, duration_s=duration_s)
+        return apply_overrides(self, rate=rate, duration_s=duration_s, target=target, file=file)
 
 
 def _check_url(url: str) -> None:
@@ -478,76 +414,18 @@ def _check_url(url: str) -> None:
         port = parts.port
     except ValueError:
         port = -1
-    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
-        raise ValueError(f"target: expected an http(s) URL like http://127.0.0.1:8080, got {url!r}")
-
-
-# -- arrivals ------------------------------------------------------------------------------------
-def intended_times(
-    phase: PhaseBase,
-    start_s: float,
-    rng: random.Random,
-    arrival: Arrival = Arrival.CONSTANT,
-    *,
-    part: tuple[int, int] = (0, 1),
-) -> Iterator[float]:
-    """Intended send times (seconds from run start) of the requests of ``phase``, in order.
-
-    Constant arrivals put the n-th request where the cumulative rate reaches n (n = 0, 1, ...);
-    ``rng`` is not used. Poisson arrivals add Exp(1) gaps in cumulative-rate space, drawn from
-    ``rng``. Pure: the same rng state gives the same times.
-
-    ``part=(k, n)`` yields only the arrivals whose index is k modulo n: n generator processes with
-    the same seed then split one schedule exactly, without overlap or gaps (their union is the
-    single-process schedule, so a constant-rate run stays evenly spaced across workers).
-    """
-    k, n = part
-    if not 0 <= k < n:
-        raise ValueError(f"part must be (k, n) with 0 <= k < n, got {part}")
-    poisson = arrival is Arrival.POISSON
-    seg_start = start_s
-    index = 0
-    carry = rng.expovariate(1.0) if poisson else 0.0  # the next arrival's cumulative rate
-    for seg in phase.segments():
-        total = seg.expected
-        # Constant: stop 1e-9 requests short of ``total`` so that floating-point noise does not
-        # fit R*T + 1 arrivals into a segment meant to hold R*T.
-        limit = total if poisson else total - 1e-9
-        while carry < limit:
-            if index % n == k:
-                yield seg_start + seg.time_for(carry)
-            index += 1
-            carry += rng.expovariate(1.0) if poisson else 1.0
-        carry -= total
-        seg_start += seg.duration_s
-
-
-class EndpointPicker:
-    """Draws endpoints by the mix's weights from a seeded RNG (cheap: one random() + bisect)."""
-
-    __slots__ = ("_cumulative", "_endpoints", "_random")
-
-    def __init__(self, mix: tuple[MixEntry, ...], seed: int) -> None:
-        total = sum(m.weight for m in mix)
-        acc = 0.0
-        self._cumulative: list[float] = []
-        for m in mix:
-            acc += m.weight / total
-            self._cumulative.append(acc)
-        self._cumulative[-1] = 1.0
-        self._endpoints = [m.endpoint for m in mix]
-        self._random = random.Random(seed).random
-
-    def next(self) -> Endpoint:
-        """The endpoint of the next request."""
-        u = self._random()
-        for i, c in enumerate(self._cumulative):
-            if u < c:
-                return self._endpoints[i]
-        return self._endpoints[-1]
+    if parts.scheme != "http" or not parts.hostname or port == -1:
+        raise ValueError(f"target: expected an http:// URL like http://127.0.0.1:8080, got {url!r}")
 
 
 # -- loading -------------------------------------------------------------------------------------
+_CHOICES: Final = {
+    "kind": ", ".join(k.value for k in PhaseKind),
+    "endpoint": ", ".join(e.value for e in Endpoint),
+    "arrival": ", ".join(a.value for a in Arrival),
+}
+
+
 def load_scenario(path: Path) -> Scenario:
     """Parse and validate a scenario file; ``slo`` comes back resolved against the file's folder.
 
@@ -556,39 +434,13 @@ def load_scenario(path: Path) -> Scenario:
     try:
         scenario = load_spec(path, Scenario)
     except SpecError as exc:
-        raise _sharpen(exc) from None
+        raise sharpen(exc, _CHOICES) from None
     if scenario.slo is not None:
         resolved = (path.parent / scenario.slo).resolve()
         if not resolved.is_file():
             raise SpecError(str(path), "$.slo", f"an existing SLO file (not found: {resolved})")
         scenario = msgspec.structs.replace(scenario, slo=str(resolved))
     return scenario
-
-
-_FIELD_PREFIX: Final = re.compile(r"^(?P<field>[a-z_]+(?:\[\d+\])?): (?P<rest>.*)$", re.DOTALL)
-_NAMED_FIELD: Final = re.compile(r"(?:missing required|contains unknown) field `(?P<field>[^`]+)`")
-_CHOICES: Final = {
-    "kind": ", ".join(k.value for k in PhaseKind),
-    "endpoint": ", ".join(e.value for e in Endpoint),
-    "arrival": ", ".join(a.value for a in Arrival),
-}
-
-
-def _sharpen(exc: SpecError) -> SpecError:
-    """Point the path at the field itself and list the choices of enum-like fields.
-
-    msgspec reports a missing or unknown field and a ``__post_init__`` error at the enclosing
-    object; our ``__post_init__`` messages start with ``field: ``.
-    """
-    path, expected = exc.path, exc.expected
-    if (named := _NAMED_FIELD.search(expected)) is not None:
-        path = f"{path}.{named.group('field')}"
-    elif (prefixed := _FIELD_PREFIX.match(expected)) is not None:
-        path, expected = f"{path}.{prefixed.group('field')}", prefixed.group("rest")
-    last = path.rsplit(".", 1)[-1]
-    if last in _CHOICES and expected.startswith("Invalid"):
-        expected = f"one of {_CHOICES[last]} ({expected})"
-    return SpecError(exc.file, path, expected)
 
 
 def scenario_ref(path: Path, scenario: Scenario) -> ScenarioRef:

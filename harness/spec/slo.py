@@ -36,7 +36,7 @@ import enum
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Final, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -44,6 +44,9 @@ from msgspec import Meta, Struct
 from harness.errors import SpecError
 from harness.spec._load import convert_spec, read_yaml
 from harness.spec._slo_messages import refine_native
+
+if TYPE_CHECKING:
+    from harness.spec.scenario import Scenario
 
 __all__ = [
     "ALL_PHASES",
@@ -64,6 +67,8 @@ __all__ = [
     "default_slo",
     "load_slo",
     "parse_slo",
+    "validate_slo_against",
+    "validate_slo_endpoints",
     "validate_slo_phases",
 ]
 
@@ -330,6 +335,29 @@ def validate_slo_phases(slo: SloSpec, phases: Iterable[str], *, file: str) -> No
                 f'"*" or one of the scenario\'s phases: {", ".join(known)} '
                 f"(got {objective.phase!r})",
             )
+
+
+def validate_slo_endpoints(slo: SloSpec, endpoints: Iterable[str], *, file: str) -> None:
+    """Reject an objective naming an endpoint the scenario never sends to (call before the run).
+
+    Without this the whole load would run and the objective end INSUFFICIENT (no samples), so a
+    typo would cost a run and turn a config error (exit 2) into "not measurable" (exit 3).
+    """
+    known = sorted(set(endpoints))
+    for i, objective in enumerate(slo.objectives):
+        if objective.endpoint is not None and objective.endpoint not in known:
+            raise SpecError(
+                file,
+                f"$.objectives[{i}].endpoint",
+                f"omitted (all endpoints) or one of the scenario's endpoints: {', '.join(known)} "
+                f"(got {objective.endpoint!r})",
+            )
+
+
+def validate_slo_against(slo: SloSpec, scenario: Scenario, *, file: str) -> None:
+    """Every phase and endpoint an objective names exists in ``scenario`` (SpecError if not)."""
+    validate_slo_phases(slo, (p.name for p in scenario.phases), file=file)
+    validate_slo_endpoints(slo, (m.endpoint.value for m in scenario.mix), file=file)
 
 
 # -- error messages --------------------------------------------------------------------------

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+import psutil
 import pytest
+
+from harness.testing import wait_until
 
 
 def _cli(
@@ -150,11 +156,6 @@ def test_audit_verify_on_missing_dir_exits_2(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None:
     """SIGTERM mid-run (a cancelled CI job) exits 3 quietly and leaves no process behind."""
-    import signal
-    import time
-
-    import psutil
-
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "run", "scenarios/steady.yaml", "--no-progress",
          "--out", str(tmp_path / "out")],
@@ -164,15 +165,14 @@ def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None
         text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        children: list[psutil.Process] = []
-        while time.monotonic() < deadline and not any(
-            "reference_service" in " ".join(c.cmdline()) for c in children
-        ):
-            time.sleep(0.5)
-            children = psutil.Process(proc.pid).children(recursive=True)
-        assert children, "the embedded service never started"
-        time.sleep(3)  # load is running now
+        service = wait_until(
+            lambda: _embedded_service(proc.pid), timeout_s=60, what="the embedded service"
+        )
+        port = int(service.cmdline()[service.cmdline().index("--port") + 1])
+        wait_until(
+            lambda: _decisions(port) > 0, timeout_s=60, what="scoring load reaching the service"
+        )
+        children = psutil.Process(proc.pid).children(recursive=True)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -183,3 +183,25 @@ def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []
     assert not (tmp_path / "out").exists()
+
+
+def _embedded_service(pid: int) -> psutil.Process | None:
+    """The reference service the run at ``pid`` started, once it exists."""
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(pid).children(recursive=True):
+            if "reference_service" in " ".join(child.cmdline()):
+                return child
+    return None
+
+
+def _decisions(port: int) -> float:
+    """Scoring decisions the service has made so far (its Prometheus counter), 0 if unreadable."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1.0, trust_env=False).text
+    except httpx.HTTPError:
+        return 0.0
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("slo_decisions_total")
+    )

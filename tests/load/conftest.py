@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from load_support import latency_target
+
+from harness.testing import latency_target
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,12 @@
-"""Helpers of the load tests: the known-latency target as a subprocess, and harness.load runs in
-fresh child processes (Locust monkey-patches any process that imports it; pytest's must stay
-clean)."""
+"""Helpers of the load tests: harness.load runs in fresh child processes (Locust monkey-patches
+any process that imports it; pytest's must stay clean). The known-latency target is
+``harness.testing.latency_target``."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,8 @@ import msgspec
 from harness.measure.histogram import LatencyHistogram
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "benchmarks"))  # the target module owns its own launcher
-from targets.latency_target import launched  # noqa: E402
 
 CHILD = Path(__file__).with_name("_child.py")
-
-
-def latency_target(*args: str) -> AbstractContextManager[str]:
-    """Run the known-latency target with ``args``; yield its base URL; always stop it."""
-    return launched(*args)
 
 
 def scenario_json(**fields: Any) -> str:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -15,6 +14,7 @@ import pytest
 from load_support import CHILD, ROOT, hist, run_child, scenario_json
 
 from harness.measure.histogram import LatencyHistogram
+from harness.testing import wait_until
 
 PERCENTILES = (0.0, 10.0, 50.0, 90.0, 99.0, 99.9, 100.0)
 
@@ -60,21 +60,28 @@ def test_two_workers_merge_exactly(bimodal_target: str, tmp_path: Path) -> None:
     assert sum(i["ok"] for i in out["intervals"]) == 800
 
 
-def _workers_of(pid: int, n: int, timeout_s: float) -> list[psutil.Process]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            procs = [
-                p
-                for p in psutil.Process(pid).children(recursive=True)
-                if "harness.load.worker" in " ".join(p.cmdline())
-            ]
-        except psutil.NoSuchProcess:
-            procs = []
-        if len(procs) >= n:
-            return procs
-        time.sleep(0.1)
-    raise AssertionError("workers did not start")
+def _workers_of(pid: int, n: int) -> list[psutil.Process] | None:
+    """The run's ``n`` worker processes, once they all exist."""
+    try:
+        procs = [
+            p
+            for p in psutil.Process(pid).children(recursive=True)
+            if "harness.entrypoints.worker" in " ".join(p.cmdline())
+        ]
+    except psutil.Error:
+        return None
+    return procs if len(procs) >= n else None
+
+
+def _sending(workers: list[psutil.Process], url: str) -> bool:
+    """Every worker holds an established connection to the target: load is flowing."""
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    try:
+        return all(
+            any(c.raddr and c.raddr.port == port for c in w.net_connections("tcp")) for w in workers
+        )
+    except psutil.Error:
+        return False
 
 
 @pytest.mark.slow
@@ -93,8 +100,8 @@ def test_no_worker_outlives_its_master(bimodal_target: str, sig: signal.Signals)
         stderr=subprocess.DEVNULL,
     )
     try:
-        workers = _workers_of(proc.pid, 2, 30)
-        time.sleep(1.0)
+        workers = wait_until(lambda: _workers_of(proc.pid, 2), timeout_s=30, what="2 workers")
+        wait_until(lambda: _sending(workers, bimodal_target), timeout_s=30, what="worker load")
         proc.send_signal(sig)
         proc.wait(timeout=30)
         gone, alive = psutil.wait_procs(workers, timeout=10)

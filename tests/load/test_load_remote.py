@@ -191,7 +191,7 @@ def test_missing_remote_worker_fails_within_the_wait_and_cleans_up(bimodal_targe
     assert f"timed out after {wait_s:g} s waiting for workers: 1 of 2 joined" in out["message"]
     assert "slo-harness worker --master 127.0.0.1 --master-port" in out["message"]
     assert wait_s <= out["wall_s"] < wait_s + 10
-    assert any("harness.load.worker" in cmdline for cmdline in children.values())
+    assert any("harness.entrypoints.worker" in cmdline for cmdline in children.values())
     _, alive = psutil.wait_procs(list(children), timeout=10)
     assert not alive, [p.pid for p in alive]
 

@@ -14,10 +14,11 @@ import pytest
 from load_support import (
     analytic_stall_p99_ms,
     hist,
-    latency_target,
     run_child,
     scenario_json,
 )
+
+from harness.testing import latency_target
 
 
 def _phase(out: dict, name: str) -> dict:

@@ -1,4 +1,4 @@
-"""The worker's own entry point (``python -m harness.load.worker``): one line and an exit code."""
+"""The worker process entry point (``python -m harness.entrypoints.worker``): one line, one code."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from load_support import ROOT
 
 
 def _worker(port: int, *extra: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "harness.load.worker", "--master", "127.0.0.1"]
+    cmd = [sys.executable, "-m", "harness.entrypoints.worker", "--master", "127.0.0.1"]
     return subprocess.Popen(
         [*cmd, "--master-port", str(port), *extra],
         stdout=subprocess.DEVNULL,

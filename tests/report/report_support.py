@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,6 @@ from harness.measure.result import (
     AuditCheck,
     Clock,
     FaultWindow,
-    GeneratorHealth,
     HistKey,
     IntervalRecord,
     Outcome,
@@ -42,6 +41,7 @@ from harness.slo.verdict import (
     Verdict,
     VerdictStatus,
 )
+from harness.testing import generator_health, run_result
 
 START = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 GOLDEN = Path(__file__).parent / "golden"
@@ -132,28 +132,21 @@ def _run(
     duration_s: float,
     faults: tuple[FaultWindow, ...],
 ) -> RunResult:
-    return RunResult(
+    return run_result(
+        *phases,
+        intervals=intervals,
         scenario=ScenarioRef(name, f"scenarios/{name}.yaml", "ab" * 32),
-        target=TargetInfo(
-            url="http://127.0.0.1:8080",
-            started_by_harness=True,
-            model_name="fraud",
-            model_version="1.0.0",
-            model_sha256="cd" * 32,
-        ),
+        target=TargetInfo("http://127.0.0.1:8080", True, "fraud", "1.0.0", "cd" * 32),
         started_at=START,
-        ended_at=START + timedelta(seconds=duration_s),
-        phases=phases,
-        intervals=tuple(intervals),
-        generator=GeneratorHealth(
+        duration_s=duration_s,
+        generator=replace(  # the golden files' figures
+            generator_health(),
             cpu_percent_p50=41.5,
             cpu_percent_max=63.25,
             schedule_lag_p99_ms=0.412,
             schedule_lag_max_ms=1.731,
             concurrency_cap=64,
             concurrency_peak=12,
-            cap_hits=0,
-            valid=True,
         ),
         fault_windows=faults,
         audit=AuditCheck(intact=True, records=9_862, streams=2),

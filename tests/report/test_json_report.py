@@ -13,12 +13,13 @@ import pytest
 from report_support import check_golden, make_run
 
 from harness.errors import ArtifactError
+from harness.measure import distribution
 from harness.measure.histogram import LatencyHistogram
 from harness.measure.result import Clock, RunResult
 from harness.report import ReportPaths, read_report, report_schema
 from harness.report.json_report import canonical_json, render_report_json
 from harness.report.provenance import Provenance
-from harness.slo import compare, distribution
+from harness.slo import compare
 from harness.slo.verdict import Comparison, Verdict
 
 SCHEMA_FILE = Path(__file__).parents[2] / "harness" / "report" / "report.schema.json"

@@ -1,4 +1,4 @@
-"""Fixtures of the SLO tests: RunResults are built from synthetic histograms (slo_support.py).
+"""Fixtures of the SLO tests: RunResults are built from synthetic histograms (harness.testing).
 
 Nothing here starts a process: evaluation and comparison are pure functions over RunResults, so
 their tests fill LatencyHistograms directly with known values.
@@ -7,10 +7,11 @@ their tests fill LatencyHistograms directly with known values.
 from __future__ import annotations
 
 import pytest
-from slo_support import lognormal_us, phase, run
 
 from harness.measure.result import RunResult
 from harness.spec.slo import SloSpec, default_slo
+from harness.testing import lognormal_us, phase
+from harness.testing import run_result as run
 
 
 @pytest.fixture(scope="session")

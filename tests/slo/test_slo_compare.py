@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.stats import ks_2samp
-from slo_support import hist, lognormal_us, phase, run
 
+from harness.measure import distribution
 from harness.measure.histogram import HIGHEST_US
 from harness.measure.result import RunResult
-from harness.slo import Comparison, MetricComparison, RegressionRule, compare, distribution
+from harness.slo import Comparison, MetricComparison, RegressionRule, compare
 from harness.slo.compare import SHIFT_SAMPLE_CAP, bootstrap_percentile_us, shift_sample
+from harness.testing import hist, lognormal_us, phase
+from harness.testing import run_result as run
 
 N = 12_000  # a one-minute run at 200 requests/s: enough for p99.9
 

@@ -6,13 +6,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from slo_support import hist, intervals, lognormal_us, phase, run
 
 from harness.measure.histogram import HIGHEST_US
 from harness.measure.result import Clock, HistKey, Outcome, RunResult
 from harness.slo import ObjectiveStatus, VerdictStatus, evaluate
 from harness.spec import load_slo, parse_slo
 from harness.spec.slo import SloSpec
+from harness.testing import generator_health, hist, intervals, lognormal_us, phase
+from harness.testing import run_result as run
 
 SLO_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "slo"
 
@@ -130,7 +131,9 @@ def test_unhealthy_generator_makes_passing_run_invalid(default: SloSpec) -> None
     """An unhealthy generator turns an otherwise passing run INVALID, with its reasons."""
     values = lognormal_us(5000, median_ms=10, seed=1)
     reason = "Generator CPU reached 97%, above the 90% limit."
-    result = run(phase("steady", ok=values), healthy=False, reasons=(reason,))
+    result = run(
+        phase("steady", ok=values), generator=generator_health(valid=False, reasons=(reason,))
+    )
     verdict = evaluate(result, default)
     assert verdict.status is VerdictStatus.INVALID
     assert verdict.reasons == (reason,)

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from slo_support import intervals, lognormal_us, phase, run
 
 from harness.measure.histogram import LatencyHistogram
 from harness.measure.result import IntervalRecord, PhaseKind, RequestCounts, RunResult
 from harness.slo import Knee, KneeStatus, VerdictStatus, evaluate, find_knee
 from harness.spec import parse_slo
 from harness.spec.slo import SloSpec, UpperOp
+from harness.testing import intervals, lognormal_us, phase
+from harness.testing import run_result as run
 
 FAST_MS, SLOW_MS = 10, 80
 FAST_US, SLOW_US = FAST_MS * 1000, SLOW_MS * 1000

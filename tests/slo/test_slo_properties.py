@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from slo_support import lognormal_us, nearest_rank, phase, run
 
-from harness.slo import ObjectiveResult, ObjectiveStatus, evaluate, min_samples
+from harness.measure import min_samples
+from harness.slo import ObjectiveResult, ObjectiveStatus, evaluate
 from harness.slo.burn import (
     EventSeries,
     peak_multiwindow_burn,
@@ -20,6 +20,8 @@ from harness.slo.burn import (
 )
 from harness.spec import parse_slo
 from harness.spec.slo import SloSpec
+from harness.testing import lognormal_us, nearest_rank, phase
+from harness.testing import run_result as run
 
 PCTS = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
 FAST = settings(deadline=None, max_examples=100)

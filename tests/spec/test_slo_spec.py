@@ -5,11 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 
 from harness.errors import SpecError
-from harness.spec import default_slo, load_slo, parse_slo, validate_slo_phases
+from harness.spec import (
+    default_slo,
+    load_scenario,
+    load_slo,
+    parse_slo,
+    validate_slo_against,
+    validate_slo_phases,
+)
 from harness.spec.slo import (
     AvailabilityObjective,
     BurnRateObjective,
@@ -234,6 +242,25 @@ def test_validate_phases_rejects_unknown_phase_with_its_path() -> None:
     assert info.value.path == "$.objectives[1].phase"
     assert "steady" in info.value.expected
     assert "'stedy'" in info.value.expected
+
+
+def test_slo_endpoint_must_be_one_the_scenario_sends_to() -> None:
+    """An objective on an endpoint outside the scenario's mix is a SpecError before any load."""
+    scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "steady.yaml")
+    only_score = msgspec.structs.replace(scenario, mix=scenario.mix[:1])
+    slo = parse_slo(
+        {
+            "name": "t",
+            "objectives": [{"metric": "error_rate", "threshold": 0.1, "endpoint": "infer"}],
+        },
+        "t.yaml",
+    )
+    validate_slo_against(slo, scenario, file="t.yaml")
+    with pytest.raises(SpecError) as info:
+        validate_slo_against(slo, only_score, file="t.yaml")
+    assert (info.value.file, info.value.path) == ("t.yaml", "$.objectives[0].endpoint")
+    assert "score" in info.value.expected
+    assert "'infer'" in info.value.expected
 
 
 # -- OpenSLO v1 ------------------------------------------------------------------------------

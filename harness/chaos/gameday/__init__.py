@@ -22,7 +22,14 @@ from harness.chaos.gameday.controller import GameDayController, LiveView, Outcom
 from harness.chaos.gameday.dashboard import LineView, RichView
 from harness.chaos.gameday.guard import FaultGuard, FaultRecord, RollbackStatus, StepGuard
 from harness.chaos.gameday.journal import Journal, StepDoc, StepStatus
-from harness.chaos.gameday.judge import Check, fill_gaps, holds, judge, merge
+from harness.chaos.gameday.judge import (
+    Check,
+    fill_gaps,
+    holds,
+    judge,
+    merge,
+    samples_from_intervals,
+)
 from harness.chaos.gameday.metrics import (
     Budgets,
     SteadyState,
@@ -67,5 +74,6 @@ __all__ = [
     "measure_step",
     "merge",
     "render_timeline",
+    "samples_from_intervals",
     "steady_state",
 ]

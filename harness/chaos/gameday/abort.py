@@ -27,9 +27,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from harness.measure.observe import IntervalSample
-from harness.spec.gameday import AbortCondition, BurnRateAbort, ErrorRateAbort, LatencyAbort
-from harness.spec.slo import Sli
+from harness.measure import IntervalSample
+from harness.spec import AbortCondition, BurnRateAbort, ErrorRateAbort, LatencyAbort, Sli
 
 __all__ = ["AbortMonitor", "ConditionState", "ConditionStatus", "Trip", "interval_breaches"]
 

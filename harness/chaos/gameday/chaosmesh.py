@@ -35,11 +35,12 @@ import yaml
 
 from harness.errors import UsageError
 from harness.files import atomic_write_bytes
-from harness.spec.faults import (
+from harness.spec import (
     BandwidthFault,
     CpuHogFault,
     CpuThrottleFault,
     FaultSpec,
+    GameDay,
     HttpFault,
     KillFault,
     KillScope,
@@ -51,9 +52,9 @@ from harness.spec.faults import (
     PauseFault,
     ProxyTarget,
     RefuseFault,
+    Step,
     TimeoutFault,
 )
-from harness.spec.gameday import GameDay, Step
 
 __all__ = [
     "API_VERSION",

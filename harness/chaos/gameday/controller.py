@@ -27,7 +27,7 @@ from harness.chaos.fault import Fault
 from harness.chaos.gameday.abort import AbortMonitor, Trip
 from harness.chaos.gameday.guard import FaultGuard, FaultRecord, RollbackStatus
 from harness.chaos.gameday.plan import Plan, PlannedStep
-from harness.measure.observe import IntervalSample
+from harness.measure import IntervalSample
 
 __all__ = ["GameDayController", "LiveView", "Outcome", "ScheduledFault"]
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 from harness.chaos.gameday.judge import Check, holds, judge, merge
 from harness.chaos.gameday.plan import Plan, PlannedStep
-from harness.measure.observe import IntervalSample
-from harness.spec.slo import (
+from harness.measure import IntervalSample
+from harness.spec import (
     AvailabilityObjective,
     ErrorRateObjective,
     LatencyObjective,

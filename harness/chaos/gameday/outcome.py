@@ -19,8 +19,8 @@ from harness.chaos.gameday.journal import (
 )
 from harness.chaos.gameday.metrics import budgets_of, measure_step, steady_state
 from harness.chaos.gameday.plan import Plan
-from harness.measure.observe import IntervalSample
-from harness.spec.gameday import GameDay
+from harness.measure import IntervalSample
+from harness.spec import GameDay
 
 __all__ = ["build_journal", "render_timeline"]
 

@@ -22,9 +22,7 @@ from typing import Final
 
 import msgspec
 
-from harness.spec.faults import FaultSpec
-from harness.spec.gameday import AbortCondition, BurnRateAbort, GameDay
-from harness.spec.slo import Objective
+from harness.spec import AbortCondition, BurnRateAbort, FaultSpec, GameDay, Objective
 
 __all__ = ["MIN_TIME_SCALE", "Plan", "PlannedStep", "make_plan"]
 

@@ -1,19 +1,27 @@
-"""Builders of synthetic RunResults for the SLO tests: histograms are filled directly, no load."""
+"""Builders of synthetic RunResults: histograms filled directly with known values, no load.
+
+For tests of anything downstream of measurement (SLO verdicts, comparisons, reports) and for
+users checking their own SLO files against a known distribution: :func:`phase` holds exactly the
+latencies given, :func:`intervals` a per-second series, :func:`run_result` wraps them with a
+healthy (or not) generator. Latencies are whole microseconds, as the recorder stores them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 
-from harness.measure.histogram import LatencyHistogram
-from harness.measure.result import (
+from harness.measure import (
+    AuditCheck,
     Clock,
+    FaultWindow,
     GeneratorHealth,
     HistKey,
     IntervalRecord,
+    LatencyHistogram,
     Outcome,
     PhaseKind,
     PhaseResult,
@@ -23,9 +31,23 @@ from harness.measure.result import (
     TargetInfo,
 )
 
+__all__ = [
+    "FAILED_LATENCY_US",
+    "START",
+    "generator_health",
+    "hist",
+    "intervals",
+    "lognormal_us",
+    "nearest_rank",
+    "phase",
+    "run_result",
+]
+
 Values = Sequence[int] | npt.NDArray[np.int64]
+#: A fixed start time, so builders are deterministic.
 START = datetime(2024, 6, 1, 12, 0, 0, tzinfo=UTC)
-FAILED_LATENCY_US = 2_000_000  # a timed-out request: 2 s
+#: The intended-clock latency given to failed requests: a 2 s timeout.
+FAILED_LATENCY_US = 2_000_000
 
 
 def hist(values_us: Iterable[int] | npt.NDArray[np.int64]) -> LatencyHistogram:
@@ -133,37 +155,49 @@ def intervals(
     return tuple(records)
 
 
-def run(
+def generator_health(*, valid: bool = True, reasons: tuple[str, ...] = ()) -> GeneratorHealth:
+    """A generator that stayed well inside its limits (or, ``valid=False``, did not)."""
+    return GeneratorHealth(
+        cpu_percent_p50=20.0,
+        cpu_percent_max=40.0,
+        schedule_lag_p99_ms=1.0,
+        schedule_lag_max_ms=3.0,
+        concurrency_cap=256,
+        concurrency_peak=10,
+        cap_hits=0,
+        valid=valid,
+        reasons=reasons,
+    )
+
+
+def run_result(
     *phases: PhaseResult,
     intervals: Sequence[IntervalRecord] = (),
-    healthy: bool = True,
-    reasons: tuple[str, ...] = (),
+    generator: GeneratorHealth | None = None,
     name: str = "synthetic",
+    scenario: ScenarioRef | None = None,
+    target: TargetInfo | None = None,
+    started_at: datetime = START,
+    duration_s: float = 0.0,
+    fault_windows: Sequence[FaultWindow] = (),
+    audit: AuditCheck | None = None,
 ) -> RunResult:
-    """A RunResult around ``phases`` with a healthy (or not) generator."""
+    """A RunResult around ``phases``; every field not given has a fixed, plausible value."""
     return RunResult(
-        scenario=ScenarioRef(name=name, path=f"{name}.yaml", sha256="0" * 64),
-        target=TargetInfo(url="http://127.0.0.1:9", started_by_harness=False),
-        started_at=START,
-        ended_at=START,
+        scenario=scenario or ScenarioRef(name=name, path=f"{name}.yaml", sha256="0" * 64),
+        target=target or TargetInfo(url="http://127.0.0.1:9", started_by_harness=False),
+        started_at=started_at,
+        ended_at=started_at + timedelta(seconds=duration_s),
         phases=tuple(phases),
         intervals=tuple(intervals),
-        generator=GeneratorHealth(
-            cpu_percent_p50=20.0,
-            cpu_percent_max=40.0,
-            schedule_lag_p99_ms=1.0,
-            schedule_lag_max_ms=3.0,
-            concurrency_cap=256,
-            concurrency_peak=10,
-            cap_hits=0,
-            valid=healthy,
-            reasons=reasons,
-        ),
+        generator=generator or generator_health(),
+        fault_windows=tuple(fault_windows),
+        audit=audit,
     )
 
 
 def nearest_rank(values: Sequence[int] | npt.NDArray[np.int64], percentile: float) -> int:
-    """Brute-force percentile with hdrh's rank rule on a sorted list."""
+    """Brute-force percentile with hdrh's rank rule on a sorted list (a reference to test with)."""
     ordered = sorted(int(v) for v in values)
     rank = max(1, int(percentile * len(ordered) / 100 + 0.5))
     return ordered[rank - 1]

@@ -1,6 +1,7 @@
 """A loopback HTTP/1.1 test target whose latency distribution is known by construction.
 
-Used by ``benchmarks/bench_generator.py`` and ``tests/load``: the generator's numbers are compared
+Used by ``benchmarks/bench_generator.py`` and ``tests/load`` (``harness.testing.latency_target``,
+or ``python -m harness.testing.latency_target`` by hand): the generator's numbers are compared
 with what ``wrk`` sees on this same target in the same run, so the target must treat every
 client alike, whatever the pattern of its requests.
 
@@ -69,9 +70,9 @@ class Target:
     """The polling loop (see the module docstring)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.base_ns = round(args.base_ms * 1e6)
-        self.slow_ns = round(args.slow_ms * 1e6)
-        self.slow_every = args.slow_every
+        self.base_ns: int = round(args.base_ms * 1e6)
+        self.slow_ns: int = round(args.slow_ms * 1e6)
+        self.slow_every: int = args.slow_every
         self.stall_after_ns = round(args.stall_after_s * 1e9)
         self.stall_ns = round(args.stall_s * 1e9)
         self.stall: tuple[int, int] | None = None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from slo_support import hist, lognormal_us
 
+from harness.measure.distribution import Distribution, _from_counters, distribution, min_samples
 from harness.measure.histogram import HIGHEST_US, LatencyHistogram
-from harness.slo.distribution import Distribution, _from_counters, distribution, min_samples
+from harness.testing import hist, lognormal_us
 
 
 def test_fast_path_equals_hdrh_recorded_iterator() -> None:

@@ -1,0 +1,204 @@
+"""Starting the embedded reference service for a run, and the per-run keys it needs.
+
+:func:`launch_reference_service` runs ``python -m reference_service`` on a free loopback port, in
+its own process group, removed on exit however the block ends (exception, Ctrl-C): SIGTERM to the
+group (the service drains and flushes its audit trail), then SIGKILL if it lingers. The harness
+never imports ``reference_service``: it only starts it as a process and talks HTTP to it (the
+service is an optional install, ``slo-harness[service]``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import ipaddress
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Final
+
+import httpx
+
+from harness.errors import ServiceStartError, UsageError
+from harness.target.address import check_target_allowed
+from harness.target.probe import READY_PATH
+
+__all__ = ["ServiceKeys", "launch_reference_service", "require_service"]
+
+_STDERR_TAIL_LINES: Final = 20
+#: What ``python -m reference_service`` cannot start without (``slo-harness[service]``).
+SERVICE_MODULES: Final = ("reference_service", "onnxruntime", "uvicorn")
+
+
+def require_service() -> None:
+    """UsageError (exit 2) naming the fix when the reference service is not installed."""
+    missing = [name for name in SERVICE_MODULES if not _installed(name)]
+    if missing:
+        raise UsageError(
+            f"the reference service is not installed ({', '.join(missing)} missing): "
+            "pip install 'slo-harness[service]', or point the run at a service with --target"
+        )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken or blocked installation is not an installation
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKeys:
+    """Per-run key material for an embedded service, so its audit trail can be verified afterwards.
+
+    Both keys are random, 32 bytes, written hex-encoded with mode 0600 into ``directory`` (which
+    the caller owns and removes); the PAN key is separate from the audit key, as PCI DSS 3.6 wants.
+    """
+
+    directory: Path
+    audit_key: bytes
+
+    @property
+    def audit_dir(self) -> Path:
+        """Where the service writes its trail."""
+        return self.directory / "audit"
+
+    @classmethod
+    def create(cls, directory: Path) -> ServiceKeys:
+        """Generate both keys into ``directory``."""
+        audit_key = secrets.token_bytes(32)
+        for name, key in (("audit.key", audit_key), ("pan.key", secrets.token_bytes(32))):
+            fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(key.hex())
+        return cls(directory, audit_key)
+
+    def service_args(self) -> tuple[str, ...]:
+        """Flags telling ``python -m reference_service`` where its keys are."""
+        return (
+            *("--audit-key-file", str(self.directory / "audit.key")),
+            *("--pan-key-file", str(self.directory / "pan.key")),
+        )
+
+
+@contextlib.contextmanager
+def launch_reference_service(
+    *,
+    workers: int = 1,
+    audit_dir: Path | None = None,
+    extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    ready_timeout_s: float = 60.0,
+    stop_timeout_s: float = 15.0,
+    bind: tuple[str, int] | None = None,
+    command_prefix: Sequence[str] = (),
+) -> Iterator[str]:
+    """Run the reference service on a free loopback port for the ``with`` block; yield its URL.
+
+    ``audit_dir`` None uses a temporary directory removed afterwards. ``env`` adds variables
+    (e.g. key material) to the child's environment. ``bind`` (address, port) replaces the free
+    loopback port, e.g. a lab address inside a network namespace that ``command_prefix`` (such
+    as ``ip netns exec NAME``) puts the process in; the readiness probe then runs from the
+    caller's current namespace. Raises ServiceStartError with the last stderr
+    lines if it does not become ready within ``ready_timeout_s``. The service gets our PID as
+    ``--parent-pid``: its own session shields it from our process group, so without that a
+    SIGKILLed harness (no ``finally`` runs) would leave it serving; with it, it shuts down
+    gracefully within about a second.
+    """
+    require_service()
+    with contextlib.ExitStack() as stack:
+        if audit_dir is None:
+            audit_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="slo-audit-")))
+        log = stack.enter_context(tempfile.TemporaryFile(prefix="slo-service-", mode="w+b"))
+        host, port = bind or ("127.0.0.1", _free_port())
+        check_target_allowed(f"http://{host}:{port}")
+        loopback = ipaddress.ip_address(host).is_loopback
+        cmd = [
+            *command_prefix,
+            sys.executable,
+            "-m",
+            "reference_service",
+            *("--host", host, "--port", str(port), "--workers", str(workers)),
+            *(() if loopback else ("--allow-non-loopback",)),
+            *("--audit-dir", str(audit_dir)),
+            *("--parent-pid", str(os.getpid())),
+            *extra_args,
+        ]
+        child_env = {**os.environ, **(env or {})}
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env,
+            start_new_session=True,  # own process group: uvicorn workers are stopped with it
+        )
+        try:
+            url = f"http://{host}:{port}"
+            _wait_ready(proc, url, ready_timeout_s, log)
+            yield url
+        finally:
+            _stop(proc, stop_timeout_s)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout_s: float, log: IO[bytes]) -> None:
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=1.0, trust_env=False) as client:
+        while True:
+            code = proc.poll()
+            if code is not None:
+                raise ServiceStartError(
+                    f"reference service exited with code {code} before it was ready:\n" + _tail(log)
+                )
+            try:
+                if client.get(url + READY_PATH).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() >= deadline:
+                raise ServiceStartError(
+                    f"reference service not ready within {timeout_s:g} s at {url}:\n" + _tail(log)
+                )
+            time.sleep(0.05)
+
+
+def _tail(log: IO[bytes]) -> str:
+    try:
+        log.seek(0)
+        text = log.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return "(no output captured)"
+    lines = text.splitlines()[-_STDERR_TAIL_LINES:]
+    return "\n".join(lines) if lines else "(no output)"
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM the whole group, wait, then SIGKILL; never leaves a process behind."""
+    try:
+        _signal_group(proc, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout_s)
+    finally:
+        # Always: also covers workers that outlive their parent, and a second Ctrl-C above.
+        _signal_group(proc, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5.0)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)

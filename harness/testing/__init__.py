@@ -1,0 +1,41 @@
+"""Helpers for testing against slo-harness: known inputs whose right answers are known.
+
+- RunResult builders (:func:`phase`, :func:`intervals`, :func:`run_result`, :func:`hist`,
+  :func:`lognormal_us`): histograms filled with exactly the latencies given, so an SLO file, a
+  verdict or a report can be checked without load;
+- :func:`latency_target`: a loopback HTTP target whose latency distribution is known by
+  construction (98% at 2 ms, 2% at 40 ms by default; an optional stall), started as a subprocess
+  and always stopped, to check a generator's numbers against the truth;
+- :func:`wait_until`: poll observable state with a bound, instead of sleeping a guessed time.
+
+Used by the project's own tests and benchmarks; nothing in the harness imports it (it sits on the
+top floor of the import contract) and it needs no test framework.
+"""
+
+from harness.testing.latency_target import launched as latency_target
+from harness.testing.runs import (
+    FAILED_LATENCY_US,
+    START,
+    generator_health,
+    hist,
+    intervals,
+    lognormal_us,
+    nearest_rank,
+    phase,
+    run_result,
+)
+from harness.testing.waiting import wait_until
+
+__all__ = [
+    "FAILED_LATENCY_US",
+    "START",
+    "generator_health",
+    "hist",
+    "intervals",
+    "latency_target",
+    "lognormal_us",
+    "nearest_rank",
+    "phase",
+    "run_result",
+    "wait_until",
+]

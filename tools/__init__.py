@@ -1,0 +1,1 @@
+"""Development tools for this repository (not installed with the package)."""
