@@ -16,8 +16,21 @@ faults' ``chaos.*``, the network faults' ``fault.nft`` / ``fault.tc`` and, throu
 :mod:`harness.netns`, lab namespaces' ``netns``; the fault proxy's ``chaos.proxy_process``,
 ``chaos.proxy_toxic``, ``chaos.proxy_down``), so a sweep in any process can remove them. Nothing
 here imports Locust or gevent.
+
+Game days (:mod:`harness.chaos.gameday`): importing this package also registers every fault
+kind's game-day builder (:data:`FAULT_FACTORY`: process and network kinds in ``builders``, the
+proxy's in ``proxy_builders``) and their environments.
 """
 
+from harness.chaos.builders import (
+    GENERATOR_HOST,
+    LAB,
+    SERVICE_HOST,
+    SERVICE_PORT,
+    SERVICE_WORKERS,
+    register_network_builders,
+    register_process_builders,
+)
 from harness.chaos.cgroups import cgroup_mounts, freeze_supported
 from harness.chaos.cleanup import (
     CleanupItem,
@@ -27,7 +40,26 @@ from harness.chaos.cleanup import (
     render_cleanup,
     sweep_on_start,
 )
+from harness.chaos.factory import FAULT_FACTORY, FaultContext, FaultFactory, Stage
 from harness.chaos.fault import FakeFault, Fault, FaultState, UndoEntry
+from harness.chaos.gameday import (
+    GameDayController,
+    Journal,
+    LineView,
+    LiveView,
+    Outcome,
+    Plan,
+    RichView,
+    ScheduledFault,
+    StepDoc,
+    StepGuard,
+    build_journal,
+    fill_gaps,
+    make_plan,
+    render_timeline,
+    samples_from_intervals,
+)
+from harness.chaos.gameday.chaosmesh import export_chaos_mesh
 from harness.chaos.guard import FaultGuard, FaultHandle, RollbackRecord, RollbackStatus, Trigger
 from harness.chaos.network import (
     Direction,
@@ -47,11 +79,18 @@ from harness.chaos.proxy import (
     ToxicFault,
     launch_proxy,
 )
+from harness.chaos.proxy_builders import register_proxy_builders
 from harness.chaos.stress import CpuHogFault, MemoryPressureFault, stress_ng_path
 from harness.chaos.supervisor import ChildSupervisor, WorkerPool, tcp_ready
 from harness.chaos.throttle import CpuThrottleFault, cpu_quota_interface
 
 __all__ = [
+    "FAULT_FACTORY",
+    "GENERATOR_HOST",
+    "LAB",
+    "SERVICE_HOST",
+    "SERVICE_PORT",
+    "SERVICE_WORKERS",
     "ChildSupervisor",
     "CleanupItem",
     "CleanupReport",
@@ -61,20 +100,33 @@ __all__ = [
     "Direction",
     "FakeFault",
     "Fault",
+    "FaultContext",
+    "FaultFactory",
     "FaultGuard",
     "FaultHandle",
     "FaultState",
+    "GameDayController",
+    "Journal",
     "KillFault",
+    "LineView",
+    "LiveView",
     "MemoryPressureFault",
     "NftFault",
+    "Outcome",
     "PauseFault",
     "PauseMethod",
+    "Plan",
     "ProcessRef",
     "ProxyClient",
     "ProxyDownFault",
     "ProxyHandle",
+    "RichView",
     "RollbackRecord",
     "RollbackStatus",
+    "ScheduledFault",
+    "Stage",
+    "StepDoc",
+    "StepGuard",
     "Supervisor",
     "TbfFault",
     "ToxicFault",
@@ -82,16 +134,25 @@ __all__ = [
     "UndoEntry",
     "WorkerPool",
     "bandwidth_limit",
+    "build_journal",
     "cgroup_mounts",
     "cleanup",
     "cpu_quota_interface",
+    "export_chaos_mesh",
+    "fill_gaps",
     "freeze_supported",
     "launch_proxy",
+    "make_plan",
     "packet_loss",
     "partition",
     "pause_methods",
     "refuse",
+    "register_network_builders",
+    "register_process_builders",
+    "register_proxy_builders",
     "render_cleanup",
+    "render_timeline",
+    "samples_from_intervals",
     "stress_ng_path",
     "sweep_on_start",
     "tcp_ready",

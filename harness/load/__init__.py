@@ -11,6 +11,7 @@ Map:
 - ``user``: the Locust user that is one slot; ``http``: the lean HTTP/1.1 client;
 - ``schedule``: intended send times from the scenario's rate (pure; exported here);
 - ``pacing``: precise wake-ups; ``workload``: request bytes from the scenario's mix and payload;
+- ``observe``: feeds a live :class:`RunObserver` (game days) from a local run;
 - ``session``: one process's share of a run; ``distributed``: master/worker messages and the
   exact merge; ``health``: the generator's self-watch; ``progress``: the terminal view;
 - ``plugin`` and ``summary``: the hooks behind ``locust -f scenarios/<name>.py`` (its entry point
@@ -29,7 +30,7 @@ from harness.load.schedule import EndpointPicker, arrivals, intended_times
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from harness.measure import RunResult
+    from harness.measure import RunObserver, RunResult
     from harness.spec import Scenario, SloSpec
 
 __all__ = [
@@ -44,11 +45,16 @@ __all__ = [
 ]
 
 
-def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
-    """Run ``scenario`` and return its measurements (see :mod:`harness.load.runner`)."""
+def run_scenario(
+    scenario: Scenario, options: RunOptions, observer: RunObserver | None = None
+) -> RunResult:
+    """Run ``scenario`` and return its measurements (see :mod:`harness.load.runner`).
+
+    ``observer`` (local runs only) is called once per completed interval from its own thread and
+    may stop the run (:mod:`harness.load.observe`)."""
     from harness.load.runner import run_scenario as _run
 
-    return _run(scenario, options)
+    return _run(scenario, options, observer)
 
 
 def run_worker(

@@ -46,12 +46,13 @@ from harness.load.distributed import (
     admit_at_most,
 )
 from harness.load.engine import Engine
+from harness.load.observe import ObserverDriver
 from harness.load.options import WILDCARD_BINDS, RunOptions
 from harness.load.procs import check_alive, worker_processes
 from harness.load.progress import Progress, Snapshot, make_progress
 from harness.load.session import RunSpec, build_result, start_engine, write_request_log
 from harness.load.user import SloUser, station_of
-from harness.measure import Recorder, RunResult, ScenarioRef, TargetInfo
+from harness.measure import Recorder, RunObserver, RunResult, ScenarioRef, TargetInfo
 from harness.spec import Endpoint, Scenario, scenario_ref
 from harness.target import (
     check_target_allowed,
@@ -82,8 +83,11 @@ class _DropSpawnRateWarning(logging.Filter):
         return not str(record.msg).startswith(_SPAWN_WARNING)
 
 
-def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
-    """See the module docstring."""
+def run_scenario(
+    scenario: Scenario, options: RunOptions, observer: RunObserver | None = None
+) -> RunResult:
+    """See the module docstring. ``observer`` (local runs only) watches the run interval by
+    interval and may stop it early (:mod:`harness.load.observe`)."""
     try:
         scenario = scenario.with_overrides(
             rate=options.rate, duration_s=options.duration_s, target=options.target
@@ -91,6 +95,8 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
     except ValueError as exc:
         raise UsageError(f"--rate/--duration/--target: {exc}") from None
     options.check()
+    if observer is not None and options.distributed:
+        raise UsageError("a live observer (game days) needs a local run: --workers 0")
     _quiet_interrupts()
     runners_log = logging.getLogger("locust.runners")
     if not any(isinstance(f, _DropSpawnRateWarning) for f in runners_log.filters):
@@ -112,7 +118,7 @@ def run_scenario(scenario: Scenario, options: RunOptions) -> RunResult:
             infer = (meta.name, meta.n_features)
         progress = stack.enter_context(_closing(make_progress(options.progress)))
         if not options.distributed:
-            return _run_local(scenario, ref, info, infer, progress)
+            return _run_local(scenario, ref, info, infer, progress, observer)
         return _run_distributed(scenario, ref, info, infer, options, progress)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -189,11 +195,14 @@ def _run_local(
     info: TargetInfo,
     infer: tuple[str, int] | None,
     progress: Progress,
+    observer: RunObserver | None = None,
 ) -> RunResult:
     env = _environment(info.url)
     runner = env.create_local_runner()
     station = station_of(env)
     engine: Engine | None = None
+    driver: ObserverDriver | None = None
+    stopped: list[str] = []
     try:
         cap = scenario.max_concurrency
         runner.start(cap, spawn_rate=cap)
@@ -205,6 +214,9 @@ def _run_local(
             infer=infer,
         )
         engine = start_engine(env, spec, name="local")
+        if observer is not None:
+            driver = ObserverDriver(observer, engine.recorder, scenario)
+            driver.start(on_stop=_stopper(engine, stopped))
         bound_s = (engine.finish_deadline_ns - time.monotonic_ns()) / 1e9 + FINAL_GRACE_S
         deadline = time.monotonic() + bound_s
         for _ in range(int(bound_s) + 2):
@@ -220,8 +232,15 @@ def _run_local(
                     window_s=1.0,
                 )
             )
-        reasons = () if engine.finished.is_set() else ("the run did not finish in time",)
+        reasons: tuple[str, ...] = (
+            () if engine.finished.is_set() else ("the run did not finish in time",)
+        )
         engine.abort()
+        if stopped:  # stopped early: still record what is in flight (each ends within its timeout)
+            station.wait_all_done(time.monotonic_ns() + engine.timeout_ns + 500_000_000)
+        if driver is not None:
+            driver.close()
+            reasons += tuple(driver.errors)
         write_request_log(engine.request_log)
         return build_result(
             scenario=scenario,
@@ -233,9 +252,19 @@ def _run_local(
             workers=0,
         )
     finally:
+        if driver is not None:
+            driver.close()
         if engine is not None:
             engine.abort()
         runner.quit()
+
+
+def _stopper(engine: Engine, stopped: list[str]) -> Callable[[str], None]:
+    def stop(reason: str) -> None:
+        stopped.append(reason)
+        engine.abort()
+
+    return stop
 
 
 # -- distributed ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ use it in any process.
 from harness.measure.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
 from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES, LatencyHistogram
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
+from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
 from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.result import (
@@ -39,6 +40,7 @@ __all__ = [
     "HistKey",
     "HlogInterval",
     "IntervalRecord",
+    "IntervalSample",
     "LatencyHistogram",
     "LiveStats",
     "NetworkPlacement",
@@ -48,6 +50,7 @@ __all__ = [
     "PhaseResult",
     "Recorder",
     "RequestCounts",
+    "RunObserver",
     "RunResult",
     "ScenarioRef",
     "TargetInfo",

@@ -24,6 +24,7 @@ import msgspec
 
 from harness.measure import Clock, Outcome, PhaseKind
 from harness.netpol import PciRunSection
+from harness.report.gameday import GameDayDoc
 from harness.slo import KneeStatus, ObjectiveStatus, RegressionRule, VerdictStatus
 
 __all__ = [
@@ -53,7 +54,7 @@ __all__ = [
     "report_schema",
 ]
 
-SCHEMA_VERSION: Final = "1.3"  # 1.1 added ``capacity``, 1.2 ``audit.heads``, 1.3 ``pci``
+SCHEMA_VERSION: Final = "1.4"  # 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -361,11 +362,15 @@ class ReportDoc(_Doc, frozen=True, kw_only=True):
     audit: AuditDoc | None
     comparison: ComparisonDoc | None
     provenance: ProvenanceDoc
+    gameday: Annotated[
+        GameDayDoc | None,
+        msgspec.Meta(description="the game day this run was (since 1.3; null for plain runs)"),
+    ] = None
     pci: Annotated[
         PciRunSection | None,
         msgspec.Meta(
             description=(
-                "PCI segmentation under load (run --netpol; since 1.3): the boundary verdict with "
+                "PCI segmentation under load (run --netpol; since 1.4): the boundary verdict with "
                 "its probe rounds, and the evidence bundle (matrix, expectations, lints, probe "
                 "runs with timestamps and tries, PCI DSS requirement statuses)"
             )

@@ -21,9 +21,11 @@ from typing import Final
 import jinja2
 from markupsafe import Markup
 
+from harness.chaos import Journal
 from harness.measure import Clock, RunResult
 from harness.netpol import PciRunSection
 from harness.report.capacity import capacity_table
+from harness.report.gameday import gameday_summary, step_headers, step_rows
 from harness.report.junit import format_value
 from harness.report.markdown import ARTIFACT_DESCRIPTIONS
 from harness.report.pci_run import PciView, pci_view
@@ -65,6 +67,8 @@ class _Page:
     comparison_summary: str
     comparison_notes: Sequence[str]
     faults: Table | None
+    gameday: Table | None
+    gameday_summary: Sequence[str]
     audit: Table | None
     provenance: Table
     artifacts: Sequence[tuple[str, str]] = field(default_factory=list)
@@ -88,10 +92,11 @@ def render_report_html(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None = None,
+    journal: Journal | None = None,
     pci: PciRunSection | None = None,
 ) -> bytes:
-    """The ``report.html`` bytes."""
-    page = _page(result, verdict, provenance, comparison)
+    """The ``report.html`` bytes (with the game day's section when ``journal`` is given)."""
+    page = _page(result, verdict, provenance, comparison, journal)
     if pci is not None:
         page = replace(page, pci=pci_view(pci))
     html = template_environment().get_template("report.html.j2").render(page=page)
@@ -116,7 +121,11 @@ def _latency_cells(s: LatencySummary) -> list[Cell]:
 
 
 def _page(
-    result: RunResult, verdict: Verdict, provenance: Provenance, comparison: Comparison | None
+    result: RunResult,
+    verdict: Verdict,
+    provenance: Provenance,
+    comparison: Comparison | None,
+    journal: Journal | None = None,
 ) -> _Page:
     status = verdict.status.value
     series = per_second(result.intervals)
@@ -149,7 +158,11 @@ def _page(
         ),
     ]
     return _Page(
-        title=f"SLO report: {result.scenario.name}",
+        title=(
+            f"Game day report: {journal.title}"
+            if journal is not None
+            else f"SLO report: {result.scenario.name}"
+        ),
         verdict=status.upper(),
         verdict_css=status,
         reasons=list(verdict.reasons),
@@ -164,6 +177,8 @@ def _page(
         comparison_summary="" if comparison is None else _comparison_summary(comparison),
         comparison_notes=[] if comparison is None else list(comparison.notes),
         faults=_faults(result),
+        gameday=None if journal is None else _gameday(journal),
+        gameday_summary=[] if journal is None else gameday_summary(journal),
         audit=_audit(result),
         provenance=_provenance(provenance),
         artifacts=list(ARTIFACT_DESCRIPTIONS),
@@ -333,6 +348,22 @@ def _faults(result: RunResult) -> Table | None:
             [Cell(w.name), Cell(f"{w.start_s:.1f}", "num"), Cell(f"{w.end_s:.1f}", "num")]
             for w in result.fault_windows
         ],
+    )
+
+
+def _gameday(journal: Journal) -> Table:
+    rows = [
+        [Cell(v, "num" if i >= 3 and v[:1].isdigit() else "") for i, v in enumerate(row)]
+        for row in step_rows(journal.steps)
+    ]
+    return Table(
+        step_headers(),
+        rows,
+        "Offsets in seconds from the run start (warm-up included). Detected: end of the first "
+        "rolling window that broke the hypothesis after the injection; recovered: after the "
+        "rollback, until the hypothesis held for the whole hold. Budget: share of the game day's "
+        "error (failed) and latency (slower than the SLO) budget burned from injection to "
+        "recovery.",
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 import orjson
 
+from harness.chaos import Journal
 from harness.measure import (
     Clock,
     FaultWindow,
@@ -49,6 +50,7 @@ from harness.report.document import (
     ScenarioDoc,
     TargetDoc,
 )
+from harness.report.gameday import gameday_doc
 from harness.report.provenance import Provenance, redact_url
 from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
 from harness.slo import Comparison, Knee, ObjectiveResult, Verdict
@@ -77,10 +79,11 @@ def render_report_json(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None = None,
+    journal: Journal | None = None,
     pci: PciRunSection | None = None,
 ) -> bytes:
-    """``report.json``'s bytes for a run."""
-    return canonical_json(build_document(result, verdict, provenance, comparison, pci))
+    """``report.json``'s bytes (``journal``: the game day it was; ``pci``: run --netpol)."""
+    return canonical_json(build_document(result, verdict, provenance, comparison, journal, pci))
 
 
 def build_document(
@@ -88,6 +91,7 @@ def build_document(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None = None,
+    journal: Journal | None = None,
     pci: PciRunSection | None = None,
 ) -> ReportDoc:
     """The typed ``report.json`` document of a run."""
@@ -113,6 +117,7 @@ def build_document(
         audit=None if result.audit is None else to_doc(result.audit, AuditDoc),
         comparison=None if comparison is None else _comparison(comparison),
         provenance=msgspec.convert(provenance, ProvenanceDoc, from_attributes=True),
+        gameday=None if journal is None else gameday_doc(journal),
         pci=pci,
     )
 

@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Final
 
+from harness.chaos import Journal
 from harness.measure import AuditCheck
 from harness.report.provenance import Provenance
 from harness.slo import (
@@ -60,8 +61,11 @@ def render_junit(
     comparison: Comparison | None = None,
     *,
     audit: AuditCheck | None = None,
+    journal: Journal | None = None,
 ) -> bytes:
-    """The ``junit.xml`` bytes (UTF-8, with an XML declaration)."""
+    """The ``junit.xml`` bytes (UTF-8, with an XML declaration); a game day's ``journal`` adds a
+    ``gameday`` suite: one case per step (fails when its expectations did not hold or its fault
+    failed) and one per rollback (fails unless verified gone)."""
     root = ET.Element("testsuites", name=f"slo-harness {scenario}")
     timestamp = provenance.started_at.strftime("%Y-%m-%dT%H:%M:%S")
     slo = _suite(root, _SUITE_SLO, timestamp, provenance.host)
@@ -88,13 +92,62 @@ def render_junit(
         base = _suite(root, _SUITE_BASELINE, timestamp, provenance.host)
         for metric in comparison.metrics:
             _metric_case(base, metric)
-    _totals(root, [slo, *root.findall(f"testsuite[@name='{_SUITE_BASELINE}']")])
+    if journal is not None:
+        _gameday_suite(_suite(root, "gameday", timestamp, provenance.host), journal)
+    _totals(
+        root,
+        [
+            slo,
+            *root.findall(f"testsuite[@name='{_SUITE_BASELINE}']"),
+            *root.findall("testsuite[@name='gameday']"),
+        ],
+    )
     duration_s = (provenance.ended_at - provenance.started_at).total_seconds()
     slo.set("time", f"{max(duration_s, 0.0):.3f}")
     _sanitise(root)
     ET.indent(root, space="  ")
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return body + b"\n"
+
+
+def _gameday_suite(suite: ET.Element, journal: Journal) -> None:
+    for step in journal.steps:
+        case = ET.SubElement(suite, "testcase", classname="step", name=step.name, time="0")
+        detected = "-" if step.detected_after_s is None else f"{step.detected_after_s:.1f} s"
+        recovered = "-" if step.recovered_after_s is None else f"{step.recovered_after_s:.1f} s"
+        summary = (
+            f"{step.fault}: {step.status.value}; detected after {detected}, "
+            f"recovered after {recovered}"
+        )
+        if step.status.value == "failed":
+            error = ET.SubElement(case, "error", message=summary, type="fault_failed")
+            error.text = summary
+        elif step.held is False:
+            failure = ET.SubElement(
+                case, "failure", message="expectations did not hold", type="gameday_deviation"
+            )
+            failure.text = (
+                summary
+                + "; "
+                + "; ".join(
+                    f"{c.objective}: observed {c.observed}" for c in step.checks if c.held is False
+                )
+            )
+        elif step.status.value == "skipped" or step.held is None:
+            ET.SubElement(case, "skipped", message=summary)
+        else:
+            ET.SubElement(case, "system-out").text = summary
+    for rollback in journal.rollbacks:
+        case = ET.SubElement(
+            suite, "testcase", classname="rollback", name=rollback.activity, time="0"
+        )
+        if rollback.status.value != "succeeded":
+            failure = ET.SubElement(
+                case, "failure", message="fault not verified gone", type="rollback_failed"
+            )
+            failure.text = rollback.output
+        else:
+            ET.SubElement(case, "system-out").text = rollback.output
 
 
 def _sanitise(root: ET.Element) -> None:

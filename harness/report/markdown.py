@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from harness.chaos import Journal
 from harness.measure import RunResult
 from harness.netpol import PciRunSection
 from harness.report.capacity import CAPACITY_HEADERS, CAPACITY_NOTE, capacity_rows
+from harness.report.gameday import gameday_summary, step_headers, step_rows
 from harness.report.junit import format_value
 from harness.report.provenance import Provenance
 from harness.report.stats import summarise
@@ -74,9 +76,10 @@ def render_summary_md(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None = None,
+    journal: Journal | None = None,
     pci: PciRunSection | None = None,
 ) -> bytes:
-    """The ``summary.md`` bytes."""
+    """The ``summary.md`` bytes (with the game day's step table when ``journal`` is given)."""
     status = verdict.status.value.upper()
     model = " ".join(x for x in (result.target.model_name, result.target.model_version) if x)
     when = (
@@ -101,6 +104,9 @@ def render_summary_md(
         state = "intact" if a.intact else "**BROKEN OR INCOMPLETE**"
         lines += ["", f"Audit trail of the reference service: {state} ({a.records:,} records)."]
         lines += [f"- {md_cell(p)}" for p in a.problems]
+    if journal is not None:
+        lines += ["", "### Game day", "", *gameday_summary(journal), ""]
+        lines += _table(step_headers(), step_rows(journal.steps))
     lines += ["", "### Objectives", ""]
     if verdict.objectives:
         lines += _table(

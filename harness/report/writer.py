@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from harness.chaos import Journal
 from harness.errors import UsageError
 from harness.files import atomic_write_bytes, sha256_bytes
 from harness.measure import RunResult, write_hlog
 from harness.netpol import PciRunSection
 from harness.report.csv_report import render_windows_csv
+from harness.report.gameday import JOURNAL_FILE, render_journal
 from harness.report.html_report import render_report_html
 from harness.report.json_report import render_report_json
 from harness.report.junit import render_junit
@@ -78,10 +80,14 @@ def write_reports(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None = None,
+    journal: Journal | None = None,
     *,
     pci: PciRunSection | None = None,
 ) -> ReportPaths:
     """Write every artifact of a run into ``out_dir`` (created if needed); see module docstring.
+
+    ``journal``: the run was a game day; ``journal.json`` joins the family (and the manifest) and
+    the reports get its per-step table.
 
     Raises IntegrityError (writing nothing) if any artifact would contain a card number.
     """
@@ -93,16 +99,17 @@ def write_reports(
         tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".staging", dir=out_dir.parent)
     )
     try:
-        files = _render(staging, result, verdict, provenance, comparison, pci)
+        files = _render(staging, result, verdict, provenance, comparison, journal, pci)
+        names = (*ARTIFACT_FILES, JOURNAL_FILE) if journal is not None else ARTIFACT_FILES
         check_no_pans({name: data.decode("utf-8", "replace") for name, data in files.items()})
         decode_report(files[REPORT_FILE], source=REPORT_FILE)  # self-check: readable back
-        for name in ARTIFACT_FILES:
+        for name in names:
             if name != HLOG_FILE:  # write_hlog already put it there
                 atomic_write_bytes(staging / name, files[name])
         manifest = render_manifest(files, created_by=f"slo-harness {provenance.harness_version}")
         atomic_write_bytes(staging / MANIFEST_FILE, manifest)
         _apply_umask(staging)
-        _publish(staging, out_dir)
+        _publish(staging, out_dir, names)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -125,19 +132,27 @@ def _render(
     verdict: Verdict,
     provenance: Provenance,
     comparison: Comparison | None,
+    journal: Journal | None = None,
     pci: PciRunSection | None = None,
 ) -> dict[str, bytes]:
     hlog = staging / HLOG_FILE
     write_hlog(hlog, result.intervals, start_wall_s=result.started_at.timestamp())
+    extra = {} if journal is None else {JOURNAL_FILE: render_journal(journal)}
     return {
-        REPORT_FILE: render_report_json(result, verdict, provenance, comparison, pci),
+        **extra,
+        REPORT_FILE: render_report_json(result, verdict, provenance, comparison, journal, pci),
         CSV_FILE: render_windows_csv(interval_rows(result.intervals)),
         HLOG_FILE: hlog.read_bytes(),
         JUNIT_FILE: render_junit(
-            verdict, provenance, result.scenario.name, comparison, audit=result.audit
+            verdict,
+            provenance,
+            result.scenario.name,
+            comparison,
+            audit=result.audit,
+            journal=journal,
         ),
-        SUMMARY_FILE: render_summary_md(result, verdict, provenance, comparison, pci),
-        HTML_FILE: render_report_html(result, verdict, provenance, comparison, pci),
+        SUMMARY_FILE: render_summary_md(result, verdict, provenance, comparison, journal, pci),
+        HTML_FILE: render_report_html(result, verdict, provenance, comparison, journal, pci),
     }
 
 
@@ -164,7 +179,7 @@ def _umask() -> int:
     return mask
 
 
-def _publish(staging: Path, out_dir: Path) -> None:
+def _publish(staging: Path, out_dir: Path, names: tuple[str, ...] = ARTIFACT_FILES) -> None:
     if out_dir.is_dir() and not any(out_dir.iterdir()):
         out_dir.rmdir()
     if not out_dir.exists():
@@ -173,7 +188,7 @@ def _publish(staging: Path, out_dir: Path) -> None:
     if not out_dir.is_dir():
         raise UsageError(f"{out_dir}: the output path exists and is not a directory")
     (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
-    for name in ARTIFACT_FILES:
+    for name in names:
         os.replace(staging / name, out_dir / name)
     os.replace(staging / MANIFEST_FILE, out_dir / MANIFEST_FILE)
     staging.rmdir()

@@ -18,6 +18,9 @@ _PURE = (
     "harness.load.health",
     "harness.load.summary",
     "harness.load.workload",
+    "harness.chaos",
+    "harness.chaos.gameday",
+    "harness.gameday_job",
 )
 
 

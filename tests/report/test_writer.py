@@ -100,7 +100,7 @@ def test_an_interrupt_while_publishing_leaves_nothing(
 ) -> None:
     """Ctrl-C just before publishing removes the staged files."""
 
-    def interrupted(_staging: Path, _out: Path) -> None:
+    def interrupted(_staging: Path, _out: Path, _names: object = ()) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(writer_module, "_publish", interrupted)

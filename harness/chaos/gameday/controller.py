@@ -1,0 +1,161 @@
+"""The game day while it runs: faults on and off at their times, abort conditions, the live view.
+
+:class:`GameDayController` is a :class:`~harness.measure.observe.RunObserver`: the load calls it
+from its observer greenlet (``tick`` every ~20 ms, ``interval`` once per completed second); the
+faults' subprocess and socket waits cooperate with the scheduler. It never imports the load.
+
+What it does:
+- ``tick``: injects each step's fault when the run clock reaches the step's start and rolls it
+  back at its end (through the guard: ledger first, verified both ways);
+- ``interval``: feeds the abort monitor (from the end of the warm-up on) and redraws the view;
+- when an abort condition trips, a fault cannot be injected or a rollback fails, it rolls back
+  every active fault *at once* (before the load has even stopped) and asks the load to stop
+  (``stop_reason``).
+
+Times are run offsets in seconds (the schedule's t = 0, warm-up included), as in :mod:`.plan`.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from harness.chaos.fault import Fault
+from harness.chaos.gameday.abort import AbortMonitor, Trip
+from harness.chaos.gameday.guard import FaultGuard, FaultRecord, RollbackStatus
+from harness.chaos.gameday.plan import Plan, PlannedStep
+from harness.measure import IntervalSample
+
+__all__ = ["GameDayController", "LiveView", "Outcome", "ScheduledFault"]
+
+
+class Outcome(enum.Enum):
+    """How the game day ended (the journal's ``status``)."""
+
+    COMPLETED = "completed"  # ran to the end of recovery
+    ABORTED = "aborted"  # an abort condition tripped
+    FAILED = "failed"  # a fault could not be injected or rolled back, or the load failed
+    INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM / SIGHUP
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledFault:
+    """A step with its fault built (not injected)."""
+
+    step: PlannedStep
+    fault: Fault
+
+
+class LiveView(Protocol):
+    """Shows the game day while it runs (the terminal dashboard, or nothing)."""
+
+    def update(self, controller: GameDayController) -> None:
+        """Redraw from ``controller``'s current state."""
+
+    def close(self) -> None:
+        """Leave the last frame."""
+
+
+class GameDayController:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        faults: Sequence[ScheduledFault],
+        guard_factory: Callable[[Callable[[], float]], FaultGuard],
+        view: LiveView | None = None,
+    ) -> None:
+        self.plan = plan
+        self.faults = tuple(faults)
+        self.guard = guard_factory(self.clock)
+        self.monitor = AbortMonitor(plan.aborts, plan.interval_s)
+        self.samples: list[IntervalSample] = []
+        self.trip: Trip | None = None
+        self.failure: str | None = None
+        self.elapsed_s = 0.0
+        self._view = view
+        self._run_start_wall_ns: int | None = None
+        self._records: dict[str, FaultRecord] = {}
+        self._stop: str | None = None
+
+    # -- RunObserver --------------------------------------------------------------------------
+    def started(self, run_start_wall_ns: int, warmup_s: float) -> None:
+        """The run's clock starts (see :class:`~harness.measure.observe.RunObserver`)."""
+        self._run_start_wall_ns = run_start_wall_ns
+
+    def clock(self) -> float:
+        """Seconds since the run start (negative before it)."""
+        if self._run_start_wall_ns is None:
+            return 0.0
+        return (time.time_ns() - self._run_start_wall_ns) / 1e9
+
+    def tick(self, elapsed_s: float) -> None:
+        """Inject and roll back faults whose time has come."""
+        self.elapsed_s = elapsed_s
+        if self._stop is not None:
+            return
+        for item in self.faults:
+            step = item.step
+            record = self._records.get(step.name)
+            if record is None and elapsed_s >= step.start_s:
+                record = self.guard.inject(item.fault, step=step.name, kind=step.fault.kind)
+                self._records[step.name] = record
+                if record.inject_error is not None:
+                    self._fail(
+                        f"step {step.name!r}: the fault could not be injected: "
+                        f"{record.inject_error}"
+                    )
+                    return
+            elif record is not None and record.active and elapsed_s >= step.end_s:
+                self.guard.rollback(record)
+                if record.status is RollbackStatus.FAILED:
+                    self._fail(f"step {step.name!r}: rollback failed: {record.detail}")
+                    return
+
+    def interval(self, sample: IntervalSample) -> None:
+        """Judge the abort conditions on one more interval; redraw."""
+        self.samples.append(sample)
+        if sample.start_s >= self.plan.warmup_s - 1e-9 and self._stop is None:
+            trip = self.monitor.feed(sample)
+            if trip is not None:
+                self.trip = trip
+                self._halt(f"abort condition tripped: {trip.condition} ({trip.detail})")
+        if self._view is not None:
+            self._view.update(self)
+
+    def finished(self) -> None:
+        """The load ended; close the view (the runner rolls back whatever is left)."""
+        if self._view is not None:
+            self._view.update(self)
+            self._view.close()
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the load should stop now (None: keep going)."""
+        return self._stop
+
+    # -- state for the view and the journal -----------------------------------------------------
+    def record_of(self, step: str) -> FaultRecord | None:
+        """The fault record of ``step`` once injected."""
+        return self._records.get(step)
+
+    @property
+    def outcome(self) -> Outcome:
+        """How it ended so far (COMPLETED unless something stopped it)."""
+        if self.failure is not None:
+            return Outcome.FAILED
+        if self.trip is not None:
+            return Outcome.ABORTED
+        return Outcome.COMPLETED
+
+    def _fail(self, reason: str) -> None:
+        self.failure = reason
+        self._halt(reason)
+
+    def _halt(self, reason: str) -> None:
+        self._stop = reason
+        self.guard.rollback_all(reason)  # now: do not wait for the load to stop
