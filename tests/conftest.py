@@ -51,7 +51,6 @@ _SERIAL_PATHS: tuple[str, ...] = (
     "tests/service/test_svc_hardening.py",
     "tests/service/test_svc_crash.py",
     "tests/slo/test_slo_recorder_integration.py",
-    "tests/cli/",
 )
 _ROOT = Path(__file__).resolve().parent.parent
 
