@@ -38,8 +38,10 @@ typecheck: $(STAMP)
 # Two passes: everything that does not measure time on two xdist workers, then the `serial`
 # tests (latency, load, detection windows) alone, so no figure shares the cores with a test.
 pytest: $(STAMP)
-	$(BIN)/pytest -q -n 2 -m "not serial" --durations=15
-	$(BIN)/pytest -q -m serial --durations=15
+	@rc=0; \
+	$(BIN)/pytest -q -n 2 -m "not serial" --durations=15 || rc=1; \
+	$(BIN)/pytest -q -m serial --durations=15 || rc=1; \
+	exit $$rc
 
 # Performance figures quoted in the README (minutes; run on a quiet machine, read the medians).
 bench: $(STAMP) test-deps

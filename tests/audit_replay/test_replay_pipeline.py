@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +11,14 @@ import numpy as np
 from replay_support import AUDIT_KEY, drive, rechain
 
 from harness.pipeline import check_audit_trail
+from harness.testing import lognormal_us, phase, run_result
 from reference_service.decision import DEFAULT_THRESHOLDS
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "slo"))
-from slo_support import lognormal_us, phase, run
 
 N = 400
 
 
 def _result() -> Any:
-    return run(phase("steady", ok=lognormal_us(N, median_ms=5, seed=3)))
+    return run_result(phase("steady", ok=lognormal_us(N, median_ms=5, seed=3)))
 
 
 def test_intact_trail_passes_with_every_decision_reproduced(tmp_path: Path) -> None:
