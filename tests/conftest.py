@@ -35,10 +35,13 @@ _REQUIREMENTS: dict[str, tuple[bool, str]] = {
 #: Test files whose assertions are about time (latency, rates, detection windows) or which run
 #: the load generator: they run alone (``-m serial``), never beside another test.
 _SERIAL_PATHS: tuple[str, ...] = (
-    "tests/e2e/",
+    "tests/e2e/test_gate_e2e.py",
+    "tests/e2e/test_lab_e2e.py",
+    "tests/e2e/test_netpol_run_e2e.py",
     "tests/load/",
-    "tests/gameday/",
-    "tests/netlab/",
+    "tests/gameday/test_gameday_e2e.py",
+    "tests/gameday/test_gameday_sweep.py",
+    "tests/netlab/test_live_lab.py",
     "tests/chaos/test_proxy_http.py",
     "tests/chaos/test_proxy_tcp.py",
     "tests/chaos/test_proxy_service.py",
