@@ -282,8 +282,8 @@ def test_kill_one_worker_of_the_reference_service_and_its_master_restarts_it(
             if "reference_service" in p.cmdline()
         ]
         pool = WorkerPool(service, ready_check=lambda: _answers(url))
-        assert len(pool.members()) == 2
-        assert pool.ready()
+        # uvicorn starts its workers one by one after the first answers: wait for both.
+        assert wait_until(lambda: len(pool.members()) == 2 and pool.ready(), 15.0)
         victim = pool.process()
         fault = KillFault(pool, label="one scoring worker")
         with FaultGuard(ledger) as guard:
