@@ -10,14 +10,16 @@ overrides, the target rule, the SLO-vs-scenario checks, the baseline and --out c
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
@@ -145,8 +147,19 @@ def invocations(draw: st.DrawFn, workdir: Path) -> list[str]:
     return args
 
 
-_WORKDIR = Path(tempfile.mkdtemp(prefix="slo-cli-props-"))
-atexit.register(shutil.rmtree, _WORKDIR, ignore_errors=True)  # Hypothesis forbids tmp_path here
+# Hypothesis forbids function-scoped tmp_path, and the strategies need the path when decorated:
+# the name is fixed at import, the folder exists only while this module's tests run (an
+# import-time mkdtemp leaked one folder per xdist worker, whose exit skips atexit).
+_WORKDIR = Path(tempfile.gettempdir()) / f"slo-cli-props-{os.getpid()}"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _workdir() -> Iterator[None]:
+    _WORKDIR.mkdir()
+    try:
+        yield
+    finally:
+        shutil.rmtree(_WORKDIR, ignore_errors=True)
 
 
 @settings(
