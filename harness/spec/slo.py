@@ -357,7 +357,7 @@ def validate_slo_endpoints(slo: SloSpec, endpoints: Iterable[str], *, file: str)
 def validate_slo_against(slo: SloSpec, scenario: Scenario, *, file: str) -> None:
     """Every phase and endpoint an objective names exists in ``scenario`` (SpecError if not)."""
     validate_slo_phases(slo, (p.name for p in scenario.phases), file=file)
-    validate_slo_endpoints(slo, (m.endpoint.value for m in scenario.mix), file=file)
+    validate_slo_endpoints(slo, scenario.endpoint_names, file=file)
 
 
 # -- error messages --------------------------------------------------------------------------
