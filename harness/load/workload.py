@@ -163,12 +163,12 @@ class ScenarioWorkload:
                 judge,
                 self._factory(request, fn, rng, headers),
             )
-        if request.v2 is not None and request.v2.inputs is None:
-            if request.v2.metadata_path not in models:
-                raise UsageError(
-                    f"requests[{i}] ({request.name}): the V2 metadata of model "
-                    f"{request.v2.model!r} was not read (is the target a V2 server?)"
-                )
+        v2 = request.v2
+        if v2 is not None and v2.inputs is None and v2.metadata_path not in models:
+            raise UsageError(
+                f"requests[{i}] ({request.name}): the V2 metadata of model "
+                f"{v2.model!r} was not read (is the target a V2 server?)"
+            )
         builder = body_builder(
             request,
             entry=i,

@@ -83,6 +83,17 @@ class EndpointResponses:
     failures: tuple[FailureKind, ...] = ()
 
 
+class _Failures:
+    """One failure kind's running count and first samples (mutable, per process)."""
+
+    __slots__ = ("count", "outcome", "samples")
+
+    def __init__(self, outcome: str, count: int = 0) -> None:
+        self.outcome = outcome
+        self.count = count
+        self.samples: list[str] = []
+
+
 class _Wire(msgspec.Struct, array_like=True):
     statuses: list[tuple[str, str, str, int]]
     failures: list[tuple[str, str, str, str, int, list[str]]]
@@ -95,8 +106,7 @@ class ResponseTally:
 
     def __init__(self) -> None:
         self._statuses: dict[tuple[str, str, str], int] = {}
-        # (phase, endpoint, kind) -> [outcome value, count, samples]
-        self._failures: dict[tuple[str, str, str], list[object]] = {}
+        self._failures: dict[tuple[str, str, str], _Failures] = {}
 
     def status(self, phase: str, endpoint: str, key: str) -> None:
         """Count one response (or transport failure) under ``key``."""
@@ -107,7 +117,7 @@ class ResponseTally:
     def failure(
         self, phase: str, endpoint: str, kind: str, outcome: Outcome, sample: bytes | str
     ) -> None:
-        """Count one failure of ``kind``; keep its sample while the kind has fewer than the bound."""
+        """Count one failure of ``kind``; keep its sample while the kind is below the bound."""
         self._add_failure(phase, endpoint, kind, outcome.value, 1, (sample,))
 
     def _add_failure(
@@ -127,10 +137,9 @@ class ResponseTally:
                 key = (phase, endpoint, "other")
                 entry = self._failures.get(key)
             if entry is None:
-                entry = self._failures[key] = [outcome, 0, []]
-        entry[1] = int(entry[1]) + count  # type: ignore[call-overload]
-        kept = entry[2]
-        assert isinstance(kept, list)
+                entry = self._failures[key] = _Failures(outcome)
+        entry.count += count
+        kept = entry.samples
         for sample in samples:
             if len(kept) >= SAMPLES_PER_KIND:
                 break
@@ -140,17 +149,16 @@ class ResponseTally:
         """Add another process's tally (exact counts; samples up to the bound)."""
         for k, n in other._statuses.items():
             self._statuses[k] = self._statuses.get(k, 0) + n
-        for (phase, endpoint, kind), (outcome, n, samples) in other._failures.items():
-            assert isinstance(outcome, str) and isinstance(n, int) and isinstance(samples, list)
-            self._add_failure(phase, endpoint, kind, outcome, n, samples)
+        for (phase, endpoint, kind), f in other._failures.items():
+            self._add_failure(phase, endpoint, kind, f.outcome, f.count, f.samples)
 
     def to_wire(self) -> bytes:
         """msgpack bytes for a worker's final report."""
         wire = _Wire(
             [(*k, n) for k, n in self._statuses.items()],
             [
-                (p, e, kind, str(v[0]), int(v[1]), list(v[2]))  # type: ignore[call-overload]
-                for (p, e, kind), v in self._failures.items()
+                (p, e, kind, f.outcome, f.count, f.samples)
+                for (p, e, kind), f in self._failures.items()
             ],
         )
         return msgspec.msgpack.encode(wire)
@@ -163,7 +171,8 @@ class ResponseTally:
         for phase, endpoint, key, n in wire.statuses:
             tally._statuses[(phase, endpoint, key)] = n
         for phase, endpoint, kind, outcome, n, samples in wire.failures:
-            tally._failures[(phase, endpoint, kind)] = [outcome, n, samples[:SAMPLES_PER_KIND]]
+            entry = tally._failures[(phase, endpoint, kind)] = _Failures(outcome, n)
+            entry.samples.extend(samples[:SAMPLES_PER_KIND])
         return tally
 
     def build(self) -> tuple[EndpointResponses, ...]:
@@ -172,11 +181,10 @@ class ResponseTally:
         for (phase, endpoint, key), n in self._statuses.items():
             groups.setdefault((phase, endpoint), {})[key] = n
         failures: dict[tuple[str, str], list[FailureKind]] = {}
-        for (phase, endpoint, kind), (outcome, n, samples) in self._failures.items():
-            assert isinstance(outcome, str) and isinstance(n, int) and isinstance(samples, list)
+        for (phase, endpoint, kind), f in self._failures.items():
             groups.setdefault((phase, endpoint), {})
             failures.setdefault((phase, endpoint), []).append(
-                FailureKind(kind, Outcome(outcome), n, tuple(samples))
+                FailureKind(kind, Outcome(f.outcome), f.count, tuple(f.samples))
             )
         return tuple(
             EndpointResponses(

@@ -129,10 +129,14 @@ def _row_fields(tree: nodes.Template) -> set[str]:
     """Fields read from ``row`` as ``row.x`` or ``row['x']``."""
     found: set[str] = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node.node, nodes.Name) and node.node.name == "row":
-            if isinstance(node, nodes.Getattr):
-                if node.attr not in _MAPPING_METHODS:
-                    found.add(node.attr)
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                found.add(node.arg.value)
+        target = getattr(node, "node", None)
+        if not (isinstance(target, nodes.Name) and target.name == "row"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            if node.attr not in _MAPPING_METHODS:
+                found.add(node.attr)
+        elif isinstance(node, nodes.Getitem):
+            arg = node.arg
+            if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                found.add(arg.value)
     return found
