@@ -297,12 +297,13 @@ def default_slo() -> SloSpec:
     return SloSpec(
         name="fintech-default",
         description=(
-            "Card-authorisation scoring: p99 latency under 50 ms and fewer than 0.1% failed "
-            "requests in every verdict phase."
+            "Card-authorisation scoring: p99 latency under 50 ms, fewer than 0.1% failed "
+            "requests and at least 99.9% of requests answered OK in every verdict phase."
         ),
         objectives=(
             LatencyObjective(percentile=Percentile.P99, op=UpperOp.LT, threshold_ms=50.0),
             ErrorRateObjective(op=UpperOp.LT, threshold=0.001),
+            AvailabilityObjective(op=LowerOp.GE, target=0.999),
         ),
     )
 
