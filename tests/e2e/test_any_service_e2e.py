@@ -35,7 +35,8 @@ requests:
     body:
       template: '{"request_id": "{{ uuid() }}", "seq": {{ seq }}, "card": "{{ row.card }}",
         "amount_cents": {{ randint(1, 500000) }}, "ratio": {{ uniform(0, 1) }},
-        "country": "{{ choice(["DE", "FR", "US"]) }}", "at": {{ now_ms() }}, "iso": "{{ now_iso() }}"}'
+        "country": "{{ choice(["DE", "FR", "US"]) }}", "at": {{ now_ms() }},
+        "iso": "{{ now_iso() }}"}'
       data: {file: rows.csv, order: sequential}
     expect: {status: [200], body: {json_key: decision, one_of: [approve, review]}}
   - name: fraud
