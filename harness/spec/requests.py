@@ -159,7 +159,7 @@ class BodySpec(_Spec, frozen=True):
         if len(kinds) != 1:
             got = ", ".join(kinds) if kinds else "none of them"
             raise ValueError(
-                f"body: expected exactly one body kind of {', '.join(_KIND_FIELDS)} "
+                f"expected exactly one body kind of {', '.join(_KIND_FIELDS)} "
                 f"(or the bare word none / fraud_transaction); got {got}"
             )
         if self.data is not None and self.kind not in ("template", "template_file"):
@@ -184,7 +184,7 @@ class BodyCheck(_Spec, frozen=True):
 
     def __post_init__(self) -> None:
         if self.json_key is None and self.contains is None:
-            raise ValueError("body: expected json_key and/or contains")
+            raise ValueError("expected json_key and/or contains")
         if self.one_of is not None and self.json_key is None:
             raise ValueError("one_of: expected only together with json_key")
 
