@@ -22,7 +22,21 @@ from harness.spec.requests import SECRET_REF, BodySpec, DataFile, RequestSpec
 from harness.spec.secrets import SecretError, resolve_value
 from harness.spec.template import check_template
 
-__all__ = ["import_factory", "prepare_requests", "read_v2_inputs"]
+__all__ = ["import_factory", "prepare_headers", "prepare_requests", "read_v2_inputs"]
+
+
+def prepare_headers(headers: dict[str, str], field: str, path: Path) -> dict[str, str]:
+    """``headers`` with ``${file:...}`` made absolute, every secret checked (SpecError naming
+    the header, never a value)."""
+    out = {}
+    for name, value in headers.items():
+        value = SECRET_REF.sub(lambda m: _absolute_file_ref(m, path.parent), value)
+        try:
+            resolve_value(value)
+        except SecretError as exc:
+            raise SpecError(str(path), f"{field}.{name}", str(exc)) from None
+        out[name] = value
+    return out
 
 
 def prepare_requests(requests: tuple[RequestSpec, ...], path: Path) -> tuple[RequestSpec, ...]:
@@ -32,14 +46,7 @@ def prepare_requests(requests: tuple[RequestSpec, ...], path: Path) -> tuple[Req
 
 def _prepare(request: RequestSpec, field: str, path: Path) -> RequestSpec:
     file, base = str(path), path.parent
-    headers = {}
-    for name, value in request.headers.items():
-        value = SECRET_REF.sub(lambda m: _absolute_file_ref(m, base), value)
-        try:
-            resolve_value(value)
-        except SecretError as exc:
-            raise SpecError(file, f"{field}.headers.{name}", str(exc)) from None
-        headers[name] = value
+    headers = prepare_headers(request.headers, f"{field}.headers", path)
     request = msgspec.structs.replace(request, headers=headers)
     if request.factory is not None:
         folder = str((base / (request.factory_path or ".")).resolve())

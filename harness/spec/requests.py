@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from typing import Annotated, Final
 
 from msgspec import Meta, Struct
@@ -270,14 +271,13 @@ class HealthSpec(_Spec, frozen=True):
     headers: dict[str, Annotated[str, Meta(max_length=8192)]] = {}  # e.g. Host, Authorization
 
 
-def secret_refs(requests: tuple[RequestSpec, ...]) -> tuple[str, ...]:
-    """``env:NAME`` / ``file:PATH`` of every secret the headers reference, sorted, once each."""
-    found = {
-        f"{m.group('kind')}:{m.group('name')}"
-        for r in requests
-        for value in r.headers.values()
-        for m in SECRET_REF.finditer(value)
-    }
+def secret_refs(
+    requests: tuple[RequestSpec, ...], extra: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """``env:NAME`` / ``file:PATH`` of every secret the headers reference (the requests', and
+    ``extra`` such as the health probe's), sorted, once each."""
+    values = [v for r in requests for v in r.headers.values()] + list((extra or {}).values())
+    found = {f"{m.group('kind')}:{m.group('name')}" for v in values for m in SECRET_REF.finditer(v)}
     return tuple(sorted(found))
 
 

@@ -386,7 +386,7 @@ class Scenario(_Spec, frozen=True):
     @property
     def secrets_used(self) -> tuple[str, ...]:
         """``env:NAME`` / ``file:PATH`` references in headers (never their values)."""
-        return secret_refs(self.request_table)
+        return secret_refs(self.request_table, self.health.headers)
 
     @property
     def main(self) -> Phase:
@@ -491,12 +491,18 @@ def load_scenario(path: Path) -> Scenario:
         if _BODY_FIELD.search(sharp.path) and "unknown field" in sharp.expected:
             sharp = SpecError(sharp.file, sharp.path, f"a body kind: {_CHOICES['body']}")
         raise sharp from None
-    if scenario.requests is not None:
-        from harness.spec._requests_check import prepare_requests
+    from harness.spec._requests_check import prepare_headers, prepare_requests
 
+    if scenario.requests is not None:
         scenario = msgspec.structs.replace(
             scenario, requests=prepare_requests(scenario.requests, path)
         )
+    if scenario.health.headers:
+        health = msgspec.structs.replace(
+            scenario.health,
+            headers=prepare_headers(scenario.health.headers, "$.health.headers", path),
+        )
+        scenario = msgspec.structs.replace(scenario, health=health)
     if scenario.slo is not None:
         resolved = (path.parent / scenario.slo).resolve()
         if not resolved.is_file():
