@@ -68,12 +68,13 @@ class Verdict:
 class ResponseJudge:
     """The judge of one request entry (see the module docstring)."""
 
-    __slots__ = ("_accepted", "_check", "_shed", "keep_body")
+    __slots__ = ("_accepted", "_check", "_ok", "_shed", "keep_body")
 
     def __init__(self, expect: Expect, shed_status: tuple[int, ...]) -> None:
         self._accepted = frozenset(expect.status) if expect.status else None
         self._shed = frozenset(s for s in shed_status if not expect.accepts(s))
         self._check = _Check(expect.body) if expect.body is not None else None
+        self._ok: dict[int, Verdict] = {}  # one shared verdict per OK status: no allocation
         #: Whether the client must keep the whole body (only for a body check).
         self.keep_body = self._check is not None
 
@@ -83,18 +84,18 @@ class ResponseJudge:
             key = error_key(error)
             return Verdict(Outcome.FAILED, key, key, str(error) if error is not None else key)
         status = reply.status
-        key = status_key(status)
         accepted = self._accepted
         if (200 <= status < 300) if accepted is None else (status in accepted):
             check = self._check
-            if check is None:
-                return Verdict(Outcome.OK, key)
-            reason = check.failure(reply.body)
-            if reason is None:
-                return Verdict(Outcome.OK, key)
+            if check is None or (reason := check.failure(reply.body)) is None:
+                ok = self._ok.get(status)
+                if ok is None:
+                    ok = self._ok[status] = Verdict(Outcome.OK, status_key(status))
+                return ok
+            key = status_key(status)
             return Verdict(Outcome.FAILED, key, f"HTTP {status}: body check: {reason}", reply.body)
         outcome = Outcome.SHED if status in self._shed else Outcome.FAILED
-        return Verdict(outcome, key, f"HTTP {status}", reply.snippet)
+        return Verdict(outcome, status_key(status), f"HTTP {status}", reply.snippet)
 
 
 class _Check:
