@@ -12,10 +12,10 @@ from netlab_support import BASE, EXPECT, ISSUE8, reference_matrix
 
 from harness.netpol import (
     FakeProber,
-    LiveStats,
-    expected_verdicts,
     LiveOutcome,
+    LiveStats,
     Matrix,
+    expected_verdicts,
     judge_live,
     live_md,
     live_text,
