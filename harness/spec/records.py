@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import orjson
 
-__all__ = ["MAX_BYTES", "MAX_RECORDS", "RecordsError", "read_records"]
+__all__ = ["MAX_BYTES", "MAX_RECORDS", "RecordsError", "read_bounded_text", "read_records"]
 
 MAX_RECORDS: Final = 1_000_000
 MAX_BYTES: Final = 256 * 1024 * 1024
@@ -25,21 +25,28 @@ class RecordsError(ValueError):
     """A data file that cannot be used; the message says what was expected."""
 
 
+def read_bounded_text(path: Path, max_bytes: int, what: str) -> str:
+    """A UTF-8 file of at most ``max_bytes``; ValueError says what was expected (``what``: "data
+    file", "secret file", ...)."""
+    try:
+        if path.stat().st_size > max_bytes:
+            raise ValueError(f"a {what} of at most {max_bytes:,} bytes ({path})")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"an existing {what} (not found: {path})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"a readable UTF-8 {what} ({exc.__class__.__name__}: {path})") from None
+
+
 def read_records(path: Path) -> tuple[dict[str, Any], ...]:
     """The records of a ``.csv`` or ``.jsonl`` file (at least one)."""
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".ndjson"):
         raise RecordsError(f"a .csv or .jsonl data file, got {path.name!r}")
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise RecordsError(f"a data file of at most {MAX_BYTES // 2**20} MiB")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecordsError(f"an existing data file (not found: {path})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordsError(
-            f"a readable UTF-8 data file ({exc.__class__.__name__}: {path})"
-        ) from None
+        text = read_bounded_text(path, MAX_BYTES, "data file")
+    except ValueError as exc:
+        raise RecordsError(str(exc)) from None
     records = _csv(text) if suffix == ".csv" else _jsonl(text)
     if not records:
         raise RecordsError(f"at least one record in {path.name}")

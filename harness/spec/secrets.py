@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from harness.spec.records import read_bounded_text
 from harness.spec.requests import SECRET_REF
 
 __all__ = ["MAX_SECRET_BYTES", "SecretError", "resolve_value"]
@@ -47,11 +48,7 @@ def resolve_value(value: str, environ: Mapping[str, str] | None = None) -> str:
 
 def _read_file(path: Path) -> str:
     try:
-        if path.stat().st_size > MAX_SECRET_BYTES:
-            raise SecretError(f"a secret file of at most {MAX_SECRET_BYTES} bytes ({path})")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SecretError(f"an existing secret file (not found: {path})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SecretError(f"a readable secret file ({exc.__class__.__name__}: {path})") from None
+        text = read_bounded_text(path, MAX_SECRET_BYTES, "secret file")
+    except ValueError as exc:
+        raise SecretError(str(exc)) from None
     return text[:-1] if text.endswith("\n") else text
