@@ -1,7 +1,8 @@
 """What building a request costs the generator, per body kind (issue 9).
 
 ``python benchmarks/bench_bodies.py`` (``--n`` requests per kind and repeat, ``--repeats``,
-``--json PATH``). Prints a Markdown table: microseconds per request (median of the repeats) to
+``--json PATH``). Prints a Markdown table: CPU microseconds per request (process time, so a
+busy shared machine inflates it less than wall time; median of the repeats) to
 pick the entry, build the body and serialise the whole request, i.e. what the scheduler does one
 arrival ahead of each intended send time (``ScenarioWorkload.next``). It is never inside a
 measured latency; it bounds the rate one generator process can offer (at 20 us per request,
@@ -76,10 +77,10 @@ def measure(config: dict[str, Any], n: int, repeats: int) -> float:
         workload.next()
     runs = []
     for _ in range(repeats):
-        start = time.perf_counter_ns()
+        start = time.process_time_ns()
         for _ in range(n):
             workload.next()
-        runs.append((time.perf_counter_ns() - start) / n / 1000)
+        runs.append((time.process_time_ns() - start) / n / 1000)
     return statistics.median(runs)
 
 

@@ -123,4 +123,4 @@ class _TemplateBody:
                 k, n = self._part
                 row = records[(self._made * n + k) % len(records)]
         self._made += 1
-        return self._template.render(self._ctx.variables(index, row)).encode("utf-8")
+        return self._ctx.render(self._template, index, row).encode("utf-8")

@@ -44,10 +44,21 @@ _ENV: Final = SandboxedEnvironment(
 class TemplateContext:
     """The helpers of one request entry's template, drawing from its own seeded RNG."""
 
-    __slots__ = ("_rng",)
+    __slots__ = ("_base", "_rng")
 
     def __init__(self, rng: random.Random) -> None:
         self._rng = rng
+        # Jinja's own globals (range, dict, namespace, ...) and the helpers, bound once: a render
+        # then copies one small dict instead of Jinja merging its globals every time.
+        self._base: dict[str, Any] = {
+            **_ENV.globals,
+            "uuid": self.uuid,
+            "now_ms": _now_ms,
+            "now_iso": _now_iso,
+            "randint": self.randint,
+            "uniform": self.uniform,
+            "choice": self.choice,
+        }
 
     def uuid(self) -> str:
         """A version-4 UUID from the seeded RNG."""
@@ -67,18 +78,20 @@ class TemplateContext:
 
     def variables(self, seq: int, row: Mapping[str, Any] | None) -> dict[str, Any]:
         """The template's namespace for request number ``seq``."""
-        out: dict[str, Any] = {
-            "uuid": self.uuid,
-            "seq": seq,
-            "now_ms": _now_ms,
-            "now_iso": _now_iso,
-            "randint": self.randint,
-            "uniform": self.uniform,
-            "choice": self.choice,
-        }
+        out = self._base.copy()
+        out["seq"] = seq
         if row is not None:
             out["row"] = row
         return out
+
+    def render(self, template: jinja2.Template, seq: int, row: Mapping[str, Any] | None) -> str:
+        """``template`` rendered for request number ``seq`` (and its data ``row``).
+
+        Same output as ``template.render(...)``; the context is built from :meth:`variables`
+        directly (``shared=True``), which halves the cost of a small template.
+        """
+        context = template.new_context(self.variables(seq, row), shared=True)
+        return "".join(template.root_render_func(context))
 
 
 def _now_ms() -> int:
@@ -117,7 +130,7 @@ def check_template(source: str, columns: Sequence[str] | None) -> str | None:
     row = dict.fromkeys(columns, "0") if columns is not None else None
     ctx = TemplateContext(random.Random(0))
     try:
-        compile_template(source).render(ctx.variables(0, row))
+        ctx.render(compile_template(source), 0, row)
     except jinja2.TemplateError as exc:
         return f"a template that renders (trial render: {exc})"
     except (TypeError, ValueError, IndexError, KeyError) as exc:
