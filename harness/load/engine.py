@@ -367,7 +367,9 @@ class Engine:
         if outcome is not Outcome.OK:
             tally.failure(job.phase, job.endpoint, verdict.kind, outcome, verdict.sample)
             if reply is not None:
-                error = HttpStatusError(reply.status, reply.snippet, verdict.kind)
+                sample = verdict.sample
+                snippet = sample[:200] if isinstance(sample, bytes) else b""
+                error = HttpStatusError(reply.status, snippet, verdict.kind)
         self.recorder.record(
             phase=job.phase,
             endpoint=job.endpoint,

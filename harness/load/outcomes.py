@@ -68,13 +68,18 @@ class Verdict:
 class ResponseJudge:
     """The judge of one request entry (see the module docstring)."""
 
-    __slots__ = ("_accepted", "_check", "_ok", "_shed", "keep_body")
+    __slots__ = ("_accepted", "_check", "_ok", "_secrets", "_shed", "keep_body")
 
-    def __init__(self, expect: Expect, shed_status: tuple[int, ...]) -> None:
+    def __init__(
+        self, expect: Expect, shed_status: tuple[int, ...], secrets: tuple[str, ...] = ()
+    ) -> None:
         self._accepted = frozenset(expect.status) if expect.status else None
         self._shed = frozenset(s for s in shed_status if not expect.accepts(s))
         self._check = _Check(expect.body) if expect.body is not None else None
         self._ok: dict[int, Verdict] = {}  # one shared verdict per OK status: no allocation
+        #: Secret header values of the entry: a server that echoes them (an error page quoting
+        #: the Authorization header) must not carry them into a report.
+        self._secrets = tuple(s.encode() for s in secrets)
         #: Whether the client must keep the whole body (only for a body check).
         self.keep_body = self._check is not None
 
@@ -92,10 +97,15 @@ class ResponseJudge:
                 if ok is None:
                     ok = self._ok[status] = Verdict(Outcome.OK, status_key(status))
                 return ok
-            key = status_key(status)
-            return Verdict(Outcome.FAILED, key, f"HTTP {status}: body check: {reason}", reply.body)
+            kind = f"HTTP {status}: body check: {reason}"
+            return Verdict(Outcome.FAILED, status_key(status), kind, self._scrub(reply.body))
         outcome = Outcome.SHED if status in self._shed else Outcome.FAILED
-        return Verdict(outcome, status_key(status), f"HTTP {status}", reply.snippet)
+        return Verdict(outcome, status_key(status), f"HTTP {status}", self._scrub(reply.snippet))
+
+    def _scrub(self, sample: bytes) -> bytes:
+        for secret in self._secrets:
+            sample = sample.replace(secret, b"***")
+        return sample
 
 
 class _Check:

@@ -29,7 +29,7 @@ from harness.load.bodies import BodyBuilder, body_builder, content_type_of, entr
 from harness.load.http import build_request
 from harness.load.outcomes import ResponseJudge
 from harness.payload import PayloadGenerator
-from harness.spec import RequestSpec, Scenario, import_factory
+from harness.spec import RequestSpec, Scenario, import_factory, secret_values
 from harness.target import InferInput, V2Model, V2Tensor, request_headers
 
 __all__ = ["Prepared", "RequestSource", "ScenarioWorkload", "host_port"]
@@ -149,7 +149,8 @@ class ScenarioWorkload:
     def _compile(
         self, request: RequestSpec, i: int, scenario: Scenario, models: Mapping[str, V2Model]
     ) -> _Entry:
-        judge = ResponseJudge(request.expect, scenario.shed_status)
+        hidden = secret_values(tuple(request.headers.values()))
+        judge = ResponseJudge(request.expect, scenario.shed_status, hidden)
         headers = tuple(request_headers(request.headers).items())
         label = request.http_path.split("?", 1)[0]
         if request.factory is not None:

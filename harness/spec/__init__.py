@@ -83,7 +83,7 @@ from harness.spec.scenario import (
     load_scenario,
     scenario_ref,
 )
-from harness.spec.secrets import SecretError, resolve_value
+from harness.spec.secrets import SecretError, resolve_value, secret_values
 
 # -- SLO (harness/spec/slo.py) --
 from harness.spec.slo import (
@@ -200,6 +200,7 @@ __all__ = [
     "read_yaml",
     "resolve_value",
     "scenario_ref",
+    "secret_values",
     "validate_slo_against",
     "validate_slo_endpoints",
     "validate_slo_phases",

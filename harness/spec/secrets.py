@@ -17,7 +17,7 @@ from typing import Final
 from harness.spec.records import read_bounded_text
 from harness.spec.requests import SECRET_REF
 
-__all__ = ["MAX_SECRET_BYTES", "SecretError", "resolve_value"]
+__all__ = ["MAX_SECRET_BYTES", "SecretError", "resolve_value", "secret_values"]
 
 MAX_SECRET_BYTES: Final = 64 * 1024
 
@@ -52,3 +52,9 @@ def _read_file(path: Path) -> str:
     except ValueError as exc:
         raise SecretError(str(exc)) from None
     return text[:-1] if text.endswith("\n") else text
+
+
+def secret_values(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The resolved secrets referenced in ``values`` (to scrub from anything echoed back)."""
+    found = {resolve_value(m.group(0)) for value in values for m in SECRET_REF.finditer(value)}
+    return tuple(sorted(v for v in found if v))

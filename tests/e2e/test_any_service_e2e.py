@@ -187,3 +187,25 @@ def test_every_body_kind_against_another_service(service: str, tmp_path: Path) -
     assert "### Responses" in summary
     assert "HTTP 401" in summary
     assert "HTTP 401" in (out / "report.html").read_text()
+
+
+def test_v2_metadata_is_read_by_name_and_missing_metadata_names_the_request(service: str) -> None:
+    """The two-input model's metadata comes back with both datatypes; a v2_infer entry naming a
+    model the target does not serve is a usage error (exit 2) naming the request."""
+    from harness.errors import UsageError
+    from harness.spec import BodySpec, HealthSpec, RequestSpec, V2InferBody
+    from harness.target import fetch_models, probe_target
+
+    pair = RequestSpec(name="m", body=BodySpec(v2_infer=V2InferBody(model="pair")))
+    (model,) = fetch_models(service, (pair,))
+    assert [(t.name, t.datatype, t.shape) for t in model.inputs] == [
+        ("x", "FP64", (-1, 2)),
+        ("n", "INT32", (-1, 1)),
+    ]
+    missing = RequestSpec(name="other", body=BodySpec(v2_infer=V2InferBody(model="nope")))
+    with pytest.raises(UsageError, match=r"requests\[1\] \(other\).*no V2 model metadata") as info:
+        fetch_models(service, (pair, missing))
+    assert info.value.exit_code == 2
+    # A scenario's own readiness path; no model named: the target serves none of the default's.
+    info = probe_target(service, timeout_s=5, health=HealthSpec(path="/healthz"))
+    assert (info.url, info.model_name) == (service, None)

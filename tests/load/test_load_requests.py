@@ -248,3 +248,10 @@ def test_snippets_never_carry_a_card_number() -> None:
 def test_dechunk() -> None:
     """A chunked body kept for a check is its payload, without the framing."""
     assert _dechunk(b"4\r\nWiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n") == b"Wikipedia"
+
+
+def test_echoed_secrets_are_scrubbed_from_failure_samples() -> None:
+    """A server echoing the token in an error body: the sample keeps the body, not the token."""
+    judge = ResponseJudge(Expect(), (503,), ("tok-123",))
+    verdict = judge.judge(Reply(401, 30, b'{"error": "bad token tok-123"}'), None)
+    assert verdict.sample == b'{"error": "bad token ***"}'
