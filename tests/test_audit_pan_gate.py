@@ -33,8 +33,9 @@ _MEMBERS = (
 
 def _record(rng: random.Random, seq: int) -> dict[str, object]:
     """A record shaped like the service's (values random, members as docs/AUDIT_FORMAT.md)."""
-    floats = [rng.choice([rng.random() * 5000, float(rng.randrange(30)), float("nan")])
-              for _ in range(15)]  # fmt: skip
+    floats = [
+        rng.choice([rng.random() * 5000, float(rng.randrange(30)), float("nan")]) for _ in range(15)
+    ]
     raw = struct.pack("<15f", *floats)
     return {
         "v": 3, "stream": f"w{rng.randrange(9)}-{rng.getrandbits(16):x}", "seq": seq,
@@ -75,7 +76,7 @@ def _dress(rng: random.Random, pan: str) -> str:
         sep = rng.choice(list(SEPARATORS.values()))
         return sep.join(pan[i : i + 4] for i in range(0, len(pan), 4))
     if form == 2:  # a random separator after random digits
-        seps = list(SEPARATORS.values()) + ["", "", ""]
+        seps = [*SEPARATORS.values(), "", "", ""]
         return "".join(d + rng.choice(seps) for d in pan)
     if form == 3:  # fullwidth digits
         return "".join(chr(0xFF10 + int(d)) for d in pan)
@@ -106,15 +107,18 @@ def _planted(rng: random.Random) -> bytes:
                 float(f"{pan[:4]}.{pan[4:]}"),
                 float(f"{pan}e5"),
                 int(pan[:11]),
-            ]  # fmt: skip
+            ]
         )
     elif where == 4:  # a key, or a list item
         rec[rng.choice(["reason_codes", "missing_features"])] = [_dress(rng, pan)]
         rec[f"x{_dress(rng, pan)}"] = "y"
     else:
-        rec["features"] = base64.b64encode(rng.randbytes(30)).decode() + rng.choice(
-            ["+", "/", "A"]
-        ) + pan + rng.choice(["/", "=", "B"])  # fmt: skip
+        rec["features"] = (
+            base64.b64encode(rng.randbytes(30)).decode()
+            + rng.choice(["+", "/", "A"])
+            + pan
+            + rng.choice(["/", "=", "B"])
+        )
     line = _line(rec)
     style = rng.randrange(5)
     if style == 4:  # bare digit groups outside any string (not JSON; the strict rule still reads)
