@@ -123,7 +123,8 @@ def _planted(rng: random.Random) -> bytes:
     style = rng.randrange(5)
     if style == 4:  # bare digit groups outside any string (not JSON; the strict rule still reads)
         grouped = " ".join(pan[i : i + 4] for i in range(0, len(pan), 4))
-        line = line[:-1] + f',"n":{grouped}}}'.encode()
+        bare = rng.choice([grouped, f"1e-{pan}", f"1E+{pan}", f"-{pan}", f"{pan}e-5"])
+        line = line[:-1] + f',"n":{bare}}}'.encode()
     if style == 1:  # escaped non-ASCII, non-compact
         line = json.dumps(json.loads(line)).encode()
     elif style == 2:  # a digit written as a JSON escape

@@ -56,15 +56,21 @@ _SHORT_CHAIN: Final = (
     + rb"(?:" + _CHAIN_SEP + rb"*+" + _DIGIT_LIKE + rb"){0,10}+"
     + rb"(?!" + _CHAIN_SEP + rb"*+" + _DIGIT_LIKE + rb")"
 )  # fmt: skip
+#: String tokens, after their opening quote: the three skipped members whose values the strict
+#: rule cannot hit (tried first, at their key), then any string without a long chain.
+_STRINGS: Final = (
+    rb'(?:mac|prev|model_sha256|feature_hash|quarantined_sha256)":"[0-9a-f]{64}"',
+    rb'ts":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"',
+    rb'features":"(?>[A-Za-z+/=]++|[0-9]{1,11}+(?![0-9]))*+"',
+    rb'(?>[^"0-9Oo]++|' + _SHORT_CHAIN + rb')*+"',
+)
 _TOKENS: Final = (
-    rb'"(?:mac|prev|model_sha256|feature_hash|quarantined_sha256)":"[0-9a-f]{64}"',
-    rb'"ts":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"',
-    rb'"features":"(?>[A-Za-z+/=]++|[0-9]{1,11}+(?![0-9]))*+"',
-    rb'"(?>[^"0-9Oo]++|' + _SHORT_CHAIN + rb')*+"',
+    rb'"(?:' + rb"|".join(_STRINGS) + rb")",
+    rb'[^"0-9-]++',  # structure, true/false/null
     rb"(?<=[:,\[])-?[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?(?=[,}\]])",
     rb"(?<=[:,\[])-?[0-9]+[eE][+-]?[0-9]{1,11}+(?=[,}\]])",
     rb"(?<=[:,\[])-?[0-9]{1,11}+(?=[,}\]])",
-    rb'[^"0-9]',
+    rb"-",  # a lone minus sign
 )
 _CLEAR: Final = re.compile(rb"(?>" + rb"|".join(_TOKENS) + rb")*+")
 
