@@ -18,6 +18,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
+
+import msgspec
 
 from harness.audit.model import AuditReport, Head, Problem, ProblemKind, StreamReport
 from harness.audit.pan_gate import line_is_clear
@@ -140,6 +143,8 @@ class VerifiedRecord:
     file: str
     line: int
     mac: str
+    #: the decoded ``features`` bytes of a format-3 record (verified against feature_hash)
+    features: bytes | None = None
 
 
 #: Called with each decision record whose HMAC, members, seq and prev verified, in chain order
@@ -169,10 +174,24 @@ def _problem(chain: _Chain, kind: ProblemKind, file: str, line: int | None, deta
     return Problem(kind, chain.stream, file, line, chain.next_seq, detail)
 
 
+_FAST_JSON: Final = msgspec.json.Decoder()
+
+
+def _loads(raw: bytes) -> object:
+    """``json.loads(raw)``, the verifier's reference parser, about 4x faster: msgspec first (it
+    gives the same values on everything it accepts, big integers included; a test holds them
+    equal), json.loads for what msgspec refuses (NaN, 1e400, lone surrogates, a BOM), so the
+    verdict on odd lines does not change. Raises ValueError like json.loads."""
+    try:
+        return _FAST_JSON.decode(raw)
+    except msgspec.DecodeError:
+        return json.loads(raw)
+
+
 def _check_record(chain: _Chain, raw: bytes, file: str, lineno: int) -> Problem | None:
     """Verify one complete line (without its newline); advance the chain when it is intact."""
     try:
-        obj = json.loads(raw)
+        obj = _loads(raw)
     except ValueError:
         return _problem(chain, ProblemKind.UNPARSABLE, file, lineno, "line is not valid JSON")
     if not isinstance(obj, dict):
@@ -194,11 +213,13 @@ def _check_record(chain: _Chain, raw: bytes, file: str, lineno: int) -> Problem 
     if missing:
         detail = "missing member(s): " + ", ".join(missing)
         return _problem(chain, ProblemKind.MISSING_FIELD, file, lineno, detail)
+    # the vector is decoded once here (its check is its decoding) and handed on to the visitor
+    features = decode_features(obj["features"]) if fields is _FIELDS_V3 else None
     for name, ok, expected in fields:
-        if not ok(obj[name]):
+        if not (features is not None if name == "features" else ok(obj[name])):
             detail = f"member {name}: expected {expected}"
             return _problem(chain, ProblemKind.INVALID_FIELD, file, lineno, detail)
-    if fields is _FIELDS_V3 and _sha256_hex(obj["features"]) != obj["feature_hash"]:
+    if features is not None and hashlib.sha256(features).hexdigest() != obj["feature_hash"]:
         detail = "member feature_hash: expected the SHA-256 of the decoded features"
         return _problem(chain, ProblemKind.INVALID_FIELD, file, lineno, detail)
     if obj["stream"] != chain.stream:
@@ -212,18 +233,13 @@ def _check_record(chain: _Chain, raw: bytes, file: str, lineno: int) -> Problem 
         return _problem(chain, ProblemKind.BROKEN_LINK, file, lineno, detail)
     chain.prev = suffix.group(1).decode("ascii")
     if chain.visit is not None and fields is not _REPAIR_FIELDS:
-        chain.visit(VerifiedRecord(obj, file, lineno, chain.prev))
+        chain.visit(VerifiedRecord(obj, file, lineno, chain.prev, features))
     if chain.next_seq in chain.wanted:
         chain.wanted[chain.next_seq] = chain.prev
     chain.next_seq += 1
     chain.records += 1
     chain.repairs += fields is _REPAIR_FIELDS
     return None
-
-
-def _sha256_hex(features: object) -> str:
-    raw = decode_features(features)
-    return "" if raw is None else hashlib.sha256(raw).hexdigest()
 
 
 #: Members that hold hex digests or fixed formats: the identifier rule does not apply to them

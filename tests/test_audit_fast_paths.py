@@ -1,4 +1,5 @@
-"""The verifier's PAN gate never changes an answer: gated scan == reference rules on every line.
+"""The verifier's fast paths never change an answer: gated PAN scan == reference rules, and the
+fast JSON parser == json.loads.
 
 ``harness.audit.pan_gate`` clears ordinary audit lines with one regex so replay and verify skip
 the costly rules; if the gate ever cleared a line the rules would flag, a PAN would pass the
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from test_pan_identifiers import SEPARATORS
 
 from harness.audit.pan_gate import line_is_clear
-from harness.audit.verify import _pan_column, _pan_column_reference
+from harness.audit.verify import _loads, _pan_column, _pan_column_reference
 from harness.pan_scan import luhn_check_digit
 
 _MEMBERS = (
@@ -172,3 +173,35 @@ def test_planted_pans_are_found_and_ordinary_records_are_cleared() -> None:
     ordinary = [_line(_record(rng, i)) for i in range(1000)]
     assert all(line_is_clear(line) for line in ordinary)
     assert all(_pan_column_reference(line) is None for line in ordinary)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+_NUMBER = st.from_regex(r"\A-?(?:0|[1-9][0-9]{0,30})(?:\.[0-9]{1,30})?(?:[eE][+-]?[0-9]{1,3})?\Z")
+
+
+@settings(max_examples=120, deadline=None)
+@given(_JSON, st.booleans(), _NUMBER, st.binary(max_size=40))
+def test_fast_json_gives_what_json_loads_gives(
+    value: object, ascii_only: bool, number: str, junk: bytes
+) -> None:
+    """Documents (big integers, any float, any text, escaped or raw UTF-8), number spellings and
+    junk: the verifier's parser returns exactly json.loads's value, or raises where it raises."""
+    for raw in (
+        json.dumps(value, ensure_ascii=ascii_only).encode(),
+        f'{{"score":{number}}}'.encode(),
+        junk,
+        b'{"a":' + junk + b"}",
+    ):
+        try:
+            expected = json.loads(raw)
+        except ValueError:
+            try:
+                _loads(raw)
+            except ValueError:
+                continue
+            raise AssertionError(f"{raw!r} parsed, json.loads refuses it") from None
+        assert repr(_loads(raw)) == repr(expected)
