@@ -205,3 +205,28 @@ def test_fast_json_gives_what_json_loads_gives(
                 continue
             raise AssertionError(f"{raw!r} parsed, json.loads refuses it") from None
         assert repr(_loads(raw)) == repr(expected)
+
+
+def test_gate_edges() -> None:
+    """Hand-picked edges of the gate: 11 digits pass and 12 do not, in numbers, exponents, free
+    text (an O counts as a digit) and the vector; a digest with a 12-digit run is still clear."""
+    rec = _record(random.Random(1), 7)
+    pan12 = "4" + "0" * 10
+    pan12 += luhn_check_digit(pan12)
+    cases: list[tuple[str, object, bool]] = [
+        ("seq", int(pan12[:11]), True),
+        ("seq", int(pan12), False),
+        ("transaction_id", "tx-" + pan12[:11], True),
+        ("transaction_id", "tx-" + pan12[:11] + "O", False),
+        ("transaction_id", "tx-" + "-".join(pan12), False),
+        ("features", "AAAA+" + pan12[:11] + "/AAA", True),
+        ("features", "AAAA+" + pan12 + "/AAA", False),
+        ("prev", "a" + pan12 + "b" * 51, True),
+    ]
+    for member, value, clear in cases:
+        line = _line({**rec, member: value})
+        assert line_is_clear(line) is clear, (member, value)
+        _agree(line)
+    exp = _line(dict(rec))[:-1] + f',"n":1e-{pan12}}}'.encode()
+    assert not line_is_clear(exp)
+    assert _pan_column_reference(exp) is not None

@@ -56,23 +56,55 @@ _SHORT_CHAIN: Final = (
     + rb"(?:" + _CHAIN_SEP + rb"*+" + _DIGIT_LIKE + rb"){0,10}+"
     + rb"(?!" + _CHAIN_SEP + rb"*+" + _DIGIT_LIKE + rb")"
 )  # fmt: skip
+_HEX64: Final = rb"[0-9a-f]{64}"
+_TS: Final = rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"
+_BASE64: Final = rb"(?>[A-Za-z+/=]++|[0-9]{1,11}+(?![0-9]))*+"  # no 12-digit run
+_FREE_TEXT: Final = rb'(?>[^"0-9Oo]++|' + _SHORT_CHAIN + rb")*+"  # no chain of 12
 #: String tokens, after their opening quote: the three skipped members whose values the strict
 #: rule cannot hit (tried first, at their key), then any string without a long chain.
 _STRINGS: Final = (
-    rb'(?:mac|prev|model_sha256|feature_hash|quarantined_sha256)":"[0-9a-f]{64}"',
-    rb'ts":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z"',
-    rb'features":"(?>[A-Za-z+/=]++|[0-9]{1,11}+(?![0-9]))*+"',
-    rb'(?>[^"0-9Oo]++|' + _SHORT_CHAIN + rb')*+"',
+    rb'(?:mac|prev|model_sha256|feature_hash|quarantined_sha256)":"' + _HEX64 + rb'"',
+    rb'ts":"' + _TS + rb'"',
+    rb'features":"' + _BASE64 + rb'"',
+    _FREE_TEXT + rb'"',
+)
+_NUMBERS: Final = (
+    rb"-?[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?(?=[,}\]])",  # blanked whole by the decimal mask
+    rb"-?[0-9]+[eE][+-]?[0-9]{1,11}+(?=[,}\]])",
+    rb"-?[0-9]{1,11}+(?=[,}\]])",
 )
 _TOKENS: Final = (
     rb'"(?:' + rb"|".join(_STRINGS) + rb")",
     rb'[^"0-9-]++',  # structure, true/false/null
-    rb"(?<=[:,\[])-?[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?(?=[,}\]])",
-    rb"(?<=[:,\[])-?[0-9]+[eE][+-]?[0-9]{1,11}+(?=[,}\]])",
-    rb"(?<=[:,\[])-?[0-9]{1,11}+(?=[,}\]])",
+    *(rb"(?<=[:,\[])" + n for n in _NUMBERS),
     rb"-",  # a lone minus sign
 )
 _CLEAR: Final = re.compile(rb"(?>" + rb"|".join(_TOKENS) + rb")*+")
+
+
+def _service_record() -> re.Pattern[bytes]:
+    """The same token rules laid out as the service's decision record (format 3: orjson with
+    sorted keys, ``mac`` appended): one pass without alternation between tokens, 2-3x faster
+    than the walk on the lines a trail is made of."""
+    text = rb'"' + _FREE_TEXT + rb'"'
+    number = rb"(?:" + rb"|".join(_NUMBERS) + rb")"
+    texts = rb"\[(?:" + text + rb"(?:," + text + rb")*+)?\]"
+    members = (
+        (b"card_token", text), (b"decision", text), (b"degraded", rb"(?:true|false)"),
+        (b"feature_hash", rb'"' + _HEX64 + rb'"'), (b"feature_schema", text),
+        (b"features", rb'"' + _BASE64 + rb'"'), (b"last4", rb"(?:" + text + rb"|null)"),
+        (b"latency_ms", number), (b"missing_features", texts),
+        (b"model_sha256", rb'"' + _HEX64 + rb'"'), (b"model_version", text),
+        (b"prev", rb'"' + _HEX64 + rb'"'), (b"reason_codes", texts), (b"request_id", text),
+        (b"score", number), (b"seq", number), (b"stream", text), (b"thresholds_version", text),
+        (b"transaction_id", text), (b"ts", rb'"' + _TS + rb'"'), (b"v", number),
+        (b"mac", rb'"' + _HEX64 + rb'"'),
+    )  # fmt: skip
+    body = rb",".join(rb'"' + name + rb'":' + value for name, value in members)
+    return re.compile(rb"\{" + body + rb"\}\Z")
+
+
+_SERVICE_RECORD: Final = _service_record()
 
 
 def line_is_clear(raw: bytes) -> bool:
@@ -80,5 +112,7 @@ def line_is_clear(raw: bytes) -> bool:
     (False means "not proven": run the rules)."""
     if not raw.isascii() or b"\\" in raw:
         return False
+    if _SERVICE_RECORD.match(raw) is not None:
+        return True
     match = _CLEAR.match(raw)
     return match is not None and match.end() == len(raw)
