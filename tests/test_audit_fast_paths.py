@@ -12,6 +12,8 @@ and fuzzes raw JSON-ish bytes; the gated ``_pan_column`` must equal ``_pan_colum
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import random
 import struct
@@ -22,7 +24,15 @@ from hypothesis import strategies as st
 from test_pan_identifiers import SEPARATORS
 
 from harness.audit.pan_gate import line_is_clear
-from harness.audit.verify import _loads, _pan_column, _pan_column_reference
+from harness.audit.record_shape import v3_members_valid
+from harness.audit.verify import (
+    _FIELDS_V3,
+    _Chain,
+    _check_members,
+    _loads,
+    _pan_column,
+    _pan_column_reference,
+)
 from harness.pan_scan import luhn_check_digit
 
 _MEMBERS = (
@@ -230,3 +240,31 @@ def test_gate_edges() -> None:
     exp = _line(dict(rec))[:-1] + f',"n":1e-{pan12}}}'.encode()
     assert not line_is_clear(exp)
     assert _pan_column_reference(exp) is not None
+
+
+_ODD_VALUES: tuple[object, ...] = (
+    None, True, False, 0, -1, 2, 3, 3.0, 2**70, 1.5, -0.5, float("nan"), float("inf"), "", "x",
+    "3", "approve", "1234", "12345", "\u0663\u0664\u0665\u0666", "1234\n", "ab" * 32, "AB" * 32,
+    "ab" * 32 + "\n", "2026-11-29T23:13:39.721616Z", "2026-11-29T23:13:39.721616Z\n", [], ["x"],
+    [1], {},
+)  # fmt: skip
+_CHECKED = (*_MEMBERS, "v", "seq", "score", "latency_ms", "degraded", "reason_codes",
+            "missing_features")  # fmt: skip
+
+
+def test_fast_member_check_implies_the_table() -> None:
+    """Every member replaced by each odd value, or removed: the C-level check passes a record only
+    when the verifier's predicate table passes it (and it passes the ordinary record)."""
+    base = json.loads(_line(_record(random.Random(2), 5)))
+    assert v3_members_valid(base)
+    chain = _Chain(stream="s", mac=hmac.new(b"k" * 32, digestmod=hashlib.sha256))
+    for member in _CHECKED:
+        for value in (*_ODD_VALUES, KeyError):
+            obj = dict(base)
+            if value is KeyError:
+                del obj[member]
+            else:
+                obj[member] = value
+            fast = v3_members_valid(obj)
+            table = _check_members(chain, obj, _FIELDS_V3, "f", 1) is None
+            assert not fast or table, (member, value)
