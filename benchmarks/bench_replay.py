@@ -16,10 +16,12 @@ machine is shared, so the load average is printed):
 * ``--before REF``: ``audit replay`` with and without the PAN scan as the tree at REF does it
   (``git archive`` of its ``harness/``, run in a child process with that tree first on
   ``PYTHONPATH``), against the current tree in the same kind of child, interleaved round by round:
-  the ratio is the speed-up, measured under the same load.
+  the ratio is the speed-up, measured under the same load. The children also report records
+  per CPU-second of their own process (``time.process_time``): on a machine shared with other
+  jobs that is what one core would replay if it were free, while records/s is what this run got.
 
     .venv/bin/python benchmarks/bench_replay.py [--records 20000] [--repeats 3] [--json PATH] \
-        [--before REF]
+        [--before REF] [--trail DIR]   (DIR: write the trail there once, reuse it afterwards)
 """
 
 from __future__ import annotations
@@ -61,11 +63,12 @@ model = open_model(default_model_file())
 th = Thresholds(version=version, review=float(review), decline=float(decline))
 rates = {}
 for scan in (True, False):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     report = replay_directory(Path(trail), bytes.fromhex(key), [model], [th], scan_pans=scan)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     assert report.ok, report.mismatches[:3]
     rates["pan" if scan else "nopan"] = report.replayed / elapsed
+    rates["pan_cpu" if scan else "nopan_cpu"] = report.replayed / cpu
 print(json.dumps(rates))
 """
 
@@ -105,6 +108,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--before", default=None, help="git ref to compare replay against")
+    ap.add_argument("--trail", type=Path, default=None,
+                    help="write the trail here, or reuse the one already here")  # fmt: skip
     args = ap.parse_args()
     model_file = default_model_file()
     if model_file is None:
@@ -113,18 +118,19 @@ def main() -> int:
     th = Thresholds(version=THRESHOLDS.version, review=THRESHOLDS.review, decline=0.2)
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
-        trail = Path(tmp) / "audit"
-        half = args.records // 2  # two streams, as two service workers write them
-        drive(trail, half, stream_id="w1-bench")
-        drive(trail, args.records - half, stream_id="w2-bench", seed=15)
+        trail = args.trail if args.trail is not None else Path(tmp) / "audit"
+        if not any(trail.glob("audit-*.jsonl")):
+            half = args.records // 2  # two streams, as two service workers write them
+            drive(trail, half, stream_id="w1-bench")
+            drive(trail, args.records - half, stream_id="w2-bench", seed=15)
         x = _vectors(trail)
         times: dict[str, list[float]] = {
             "verify": [], "replay": [], "replay_nopan": [], "replay_nopan_jobs2": [], "batch": [],
             "batch1": [], "scan_reference": [], "scan_gated": [],
         }  # fmt: skip
         lines = [ln for p in sorted(trail.glob("*.jsonl")) for ln in p.read_bytes().splitlines()]
-        before: dict[str, list[float]] = {"pan": [], "nopan": []}
-        after: dict[str, list[float]] = {"pan": [], "nopan": []}
+        before: dict[str, list[float]] = {"pan": [], "nopan": [], "pan_cpu": [], "nopan_cpu": []}
+        after: dict[str, list[float]] = {"pan": [], "nopan": [], "pan_cpu": [], "nopan_cpu": []}
         before_tree = None
         if args.before is not None:
             before_tree = _before_tree(args.before, Path(tmp) / "before")
@@ -175,9 +181,14 @@ def main() -> int:
     }
     compare = {}
     if args.before is not None:
-        for name in ("pan", "nopan"):
+        labels = {
+            "pan": "replay, records/s",
+            "nopan": "replay --skip-pan-scan, records/s",
+            "pan_cpu": "replay, records per CPU-second",
+            "nopan_cpu": "replay --skip-pan-scan, records per CPU-second",
+        }
+        for name, label in labels.items():
             b, a = statistics.median(before[name]), statistics.median(after[name])
-            label = "replay" if name == "pan" else "replay --skip-pan-scan"
             compare[label] = {"before": b, "after": a, "ratio": a / b}
     load_end = os.getloadavg()
     print(f"{len(x)} records, median of {args.repeats}; load average {load_start[0]:.2f} at "
@@ -187,7 +198,7 @@ def main() -> int:
         print(f"| {name} | {rate:,.0f} |")
     if compare:
         print(f"\nbefore = {args.before}, after = this tree; child processes, interleaved")
-        print("| records/s | before | after | ratio |\n|---|---:|---:|---:|")
+        print("| measure | before | after | ratio |\n|---|---:|---:|---:|")
         for label, c in compare.items():
             print(f"| {label} | {c['before']:,.0f} | {c['after']:,.0f} | {c['ratio']:.2f} |")
     if args.json is not None:
