@@ -170,18 +170,18 @@ def test_gated_scan_equals_the_reference_on_fuzzed_bytes(text: str) -> None:
 
 
 def test_planted_pans_are_found_and_ordinary_records_are_cleared() -> None:
-    """On 2,500 seeded planted lines the reference finds PANs in a few hundred and the gate clears
-    none of those; 1,000 ordinary service-shaped records are all cleared by the gate (the reason
+    """On 2,000 seeded planted lines the reference finds PANs in a few hundred and the gate clears
+    none of those; 500 ordinary service-shaped records are all cleared by the gate (the reason
     replay is fast), and their scan finds nothing."""
     rng = random.Random(14)
     found = 0
-    for _ in range(2500):
+    for _ in range(2000):
         line = _planted(rng)
         if _pan_column_reference(line) is not None:
             found += 1
             assert _pan_column(line) is not None
-    assert found > 500
-    ordinary = [_line(_record(rng, i)) for i in range(1000)]
+    assert found > 400
+    ordinary = [_line(_record(rng, i)) for i in range(500)]
     assert all(line_is_clear(line) for line in ordinary)
     assert all(_pan_column_reference(line) is None for line in ordinary)
 
@@ -194,7 +194,7 @@ _JSON = st.recursive(
 _NUMBER = st.from_regex(r"\A-?(?:0|[1-9][0-9]{0,30})(?:\.[0-9]{1,30})?(?:[eE][+-]?[0-9]{1,3})?\Z")
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(_JSON, st.booleans(), _NUMBER, st.binary(max_size=40))
 def test_fast_json_gives_what_json_loads_gives(
     value: object, ascii_only: bool, number: str, junk: bytes
