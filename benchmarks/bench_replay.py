@@ -49,7 +49,8 @@ from harness.audit import (
     replay_directory,
     verify_directory,
 )
-from harness.audit.verify import _pan_column, _pan_column_reference
+from harness.audit.pan_gate import pan_column as _pan_column
+from harness.audit.pan_gate import pan_column_reference as _pan_column_reference
 from harness.files import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent

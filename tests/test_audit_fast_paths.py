@@ -24,14 +24,14 @@ from hypothesis import strategies as st
 from test_pan_identifiers import SEPARATORS
 
 from harness.audit.pan_gate import line_is_clear
+from harness.audit.pan_gate import pan_column as _pan_column
+from harness.audit.pan_gate import pan_column_reference as _pan_column_reference
 from harness.audit.record_shape import v3_members_valid
 from harness.audit.verify import (
     _FIELDS_V3,
     _Chain,
     _check_members,
     _loads,
-    _pan_column,
-    _pan_column_reference,
     decode_features,
 )
 from harness.pan_scan import luhn_check_digit

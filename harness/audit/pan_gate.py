@@ -1,6 +1,7 @@
-"""A one-regex gate in front of the verifier's PAN scan: it clears lines that cannot hold a PAN.
+"""The verifier's PAN scan: its reference rules, and a one-regex gate that clears the lines that
+cannot hold a PAN before the rules run (:func:`pan_column` is the two together).
 
-The verifier scans every audit line with two rules (``verify._pan_column_reference``): the strict
+The verifier scans every audit line with two rules (:func:`pan_column_reference`): the strict
 byte rule (:func:`harness.pan_scan.pan_columns`) over the whole raw line, then the identifier rule
 (:func:`harness.pan_scan.identifier_has_pan`: NFKC, any separator, letter O) over every string
 member except digests, timestamps and the feature vector. Both rules are regex scans with
@@ -43,10 +44,13 @@ non-ASCII byte) stops the walk and the reference rules decide.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Final
 
-__all__ = ["line_is_clear"]
+from harness.pan_scan import identifier_has_pan, pan_columns
+
+__all__ = ["line_is_clear", "pan_column", "pan_column_reference"]
 
 _CHAIN_SEP: Final = rb'[^A-Za-z0-9"]'
 _DIGIT_LIKE: Final = rb"[0-9Oo]"
@@ -116,3 +120,43 @@ def line_is_clear(raw: bytes) -> bool:
         return True
     match = _CLEAR.match(raw)
     return match is not None and match.end() == len(raw)
+
+
+#: Members that hold hex digests or fixed formats: the identifier rule does not apply to them
+#: (a digest is a long word of hex digits by design; the byte scan still covers every member).
+_NOT_IDENTIFIERS = frozenset(
+    {"mac", "prev", "model_sha256", "feature_hash", "ts", "stream", "segment", "quarantine_file",
+     "quarantined_sha256", "features"}
+)  # fmt: skip
+
+
+def _identifier_pan_column(raw: bytes) -> int | None:
+    """Byte column of the first string member that hides a PAN under the identifier rule
+    (NFKC, any non-alphanumeric separator; :func:`harness.pan_scan.identifier_has_pan`)."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    for name, value in obj.items():
+        if name in _NOT_IDENTIFIERS:
+            continue
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, str) and identifier_has_pan(item):
+                return max(0, raw.find(json.dumps(name).encode()))
+    return None
+
+
+def pan_column_reference(raw: bytes) -> int | None:
+    """The verifier's PAN rules: the strict byte rule over the line, then the identifier rule
+    over its string members; the byte column of the first hit."""
+    strict = pan_columns(raw)
+    return strict[0] if strict else _identifier_pan_column(raw)
+
+
+def pan_column(raw: bytes) -> int | None:
+    """:func:`pan_column_reference`, with ordinary lines cleared by :func:`line_is_clear` first
+    (same answer on every line; a test holds them equal)."""
+    return None if line_is_clear(raw) else pan_column_reference(raw)

@@ -23,10 +23,9 @@ from typing import Final
 import msgspec
 
 from harness.audit.model import AuditReport, Head, Problem, ProblemKind, StreamReport
-from harness.audit.pan_gate import line_is_clear
+from harness.audit.pan_gate import pan_column
 from harness.audit.record_shape import v3_members_valid
 from harness.errors import ArtifactError
-from harness.pan_scan import identifier_has_pan, pan_columns
 
 __all__ = [
     "RecordVisitor",
@@ -262,46 +261,6 @@ def _check_record(chain: _Chain, raw: bytes, file: str, lineno: int) -> Problem 
     return None
 
 
-#: Members that hold hex digests or fixed formats: the identifier rule does not apply to them
-#: (a digest is a long word of hex digits by design; the byte scan still covers every member).
-_NOT_IDENTIFIERS = frozenset(
-    {"mac", "prev", "model_sha256", "feature_hash", "ts", "stream", "segment", "quarantine_file",
-     "quarantined_sha256", "features"}
-)  # fmt: skip
-
-
-def _identifier_pan_column(raw: bytes) -> int | None:
-    """Byte column of the first string member that hides a PAN under the identifier rule
-    (NFKC, any non-alphanumeric separator; :func:`harness.pan_scan.identifier_has_pan`)."""
-    try:
-        obj = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(obj, dict):
-        return None
-    for name, value in obj.items():
-        if name in _NOT_IDENTIFIERS:
-            continue
-        values = value if isinstance(value, list) else [value]
-        for item in values:
-            if isinstance(item, str) and identifier_has_pan(item):
-                return max(0, raw.find(json.dumps(name).encode()))
-    return None
-
-
-def _pan_column_reference(raw: bytes) -> int | None:
-    """The verifier's PAN rules: the strict byte rule over the line, then the identifier rule
-    over its string members; the byte column of the first hit."""
-    strict = pan_columns(raw)
-    return strict[0] if strict else _identifier_pan_column(raw)
-
-
-def _pan_column(raw: bytes) -> int | None:
-    """:func:`_pan_column_reference`, with ordinary lines cleared by one regex first
-    (:mod:`harness.audit.pan_gate`; same answer on every line, a test holds them equal)."""
-    return None if line_is_clear(raw) else _pan_column_reference(raw)
-
-
 def _seq_of(raw: bytes) -> int | None:
     m = re.search(rb'"seq":(\d{1,18})[,}]', raw)
     return int(m.group(1)) if m else None
@@ -313,7 +272,7 @@ def _read_segment(chain: _Chain, path: Path, pan_budget: list[int]) -> None:
         for lineno, raw in enumerate(fh, start=1):
             complete = raw.endswith(b"\n")
             body = raw[:-1] if complete else raw
-            column = _pan_column(body) if chain.scan_pans else None
+            column = pan_column(body) if chain.scan_pans else None
             if column is not None:
                 pan_budget[0] += 1  # lines with PANs in the whole directory
                 if pan_budget[0] <= MAX_PAN_PROBLEMS:
