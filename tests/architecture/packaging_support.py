@@ -76,7 +76,9 @@ def wheel_requirements(wheel: Path) -> list[Requirement]:
         (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         metadata = archive.read(name).decode()
     head = metadata.split("\n\n", 1)[0].splitlines()
-    return [Requirement(line.split(":", 1)[1]) for line in head if line.startswith("Requires-Dist:")]
+    return [
+        Requirement(line.split(":", 1)[1]) for line in head if line.startswith("Requires-Dist:")
+    ]
 
 
 def metadata_wheels(out_dir: Path, *, skip: Iterable[str]) -> list[Path]:
@@ -134,7 +136,7 @@ def link_payloads(site_packages: Path, *, skip: Iterable[str]) -> list[str]:
             if whole and target.is_symlink():
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(source.locate_file(rel))  # type: ignore[arg-type]
+            target.symlink_to(source.locate_file(rel))
         linked.append(name)
     return sorted(linked)
 

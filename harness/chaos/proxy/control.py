@@ -228,7 +228,7 @@ class ControlServer:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD_BYTES)
         try:
             await self._converse(reader, writer, conn)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             pass  # the peer went away or idled out: nothing to answer
         finally:
             del self._open[task]
