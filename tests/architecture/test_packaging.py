@@ -68,7 +68,9 @@ def harness_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def service_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("service-wheel")
     source = ROOT / "reference_service"
-    return build_wheel(source, out, include=[p.name for p in source.iterdir()])
+    made = ("__pycache__", "build")  # left by an editable install or a build in place
+    names = [p.name for p in source.iterdir() if p.name not in made and p.suffix != ".egg-info"]
+    return build_wheel(source, out, include=names)
 
 
 def test_harness_wheel_holds_harness_and_nothing_else(harness_wheel: Path) -> None:

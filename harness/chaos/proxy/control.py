@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from http import HTTPStatus
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -57,6 +58,7 @@ IDLE_TIMEOUT_S: Final = 30.0  # a keep-alive connection with no request for this
 _MAX_BODY_BYTES: Final = 64 * 1024
 _MAX_HEAD_BYTES: Final = 16 * 1024
 _READ_BYTES: Final = 64 * 1024
+_KNOWN_STATUSES: Final = frozenset(s.value for s in HTTPStatus)
 
 
 class _HttpError(Exception):
@@ -295,9 +297,13 @@ async def _read_request(
 async def _send(
     writer: asyncio.StreamWriter, conn: h11.Connection, status: int, payload: object
 ) -> None:
-    body = b"" if status == 204 else msgspec.json.encode(payload)
-    headers = [("content-type", "application/json"), ("content-length", str(len(body)))]
-    out = conn.send(h11.Response(status_code=status, headers=headers)) or b""
+    body, headers = b"", []  # a 204 has no body and so no body headers
+    if status != 204:
+        body = msgspec.json.encode(payload)
+        headers = [("content-type", "application/json"), ("content-length", str(len(body)))]
+    reason = HTTPStatus(status).phrase.encode() if status in _KNOWN_STATUSES else b""
+    response = h11.Response(status_code=status, headers=headers, reason=reason)
+    out = conn.send(response) or b""
     if body:
         out += conn.send(h11.Data(data=body)) or b""
     out += conn.send(h11.EndOfMessage()) or b""
