@@ -87,9 +87,19 @@ def metadata_wheels(out_dir: Path, *, skip: Iterable[str]) -> list[Path]:
     done: dict[str, Path] = {}
     for dist in md.distributions():
         key = canonicalize_name(dist.metadata["Name"])
-        if key not in skipped and key not in done:
+        if key not in skipped and key not in done and _metadata_files(dist):
             done[key] = _metadata_wheel(dist, out_dir)
     return list(done.values())
+
+
+def _metadata_files(dist: md.Distribution) -> list[md.PackagePath]:
+    """The ``.dist-info`` files worth carrying; none for an ``.egg-info`` (no wheel to make)."""
+    files = [
+        f
+        for f in dist.files or []
+        if f.parts[0].endswith(".dist-info") and f.name not in _SKIPPED_DIST_INFO
+    ]
+    return files if any(f.name == "METADATA" for f in files) else []
 
 
 def _metadata_wheel(dist: md.Distribution, out_dir: Path) -> Path:
@@ -98,13 +108,12 @@ def _metadata_wheel(dist: md.Distribution, out_dir: Path) -> Path:
     wheel = out_dir / f"{name}-{dist.version}-{_tag(dist)}.whl"
     record: list[str] = []
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_STORED) as archive:
-        for file in dist.files or []:
-            if file.parts[0].endswith(".dist-info") and file.name not in _SKIPPED_DIST_INFO:
-                data = Path(str(file.locate())).read_bytes()
-                arcname = "/".join((info, *file.parts[1:]))
-                archive.writestr(arcname, data)
-                digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-                record.append(f"{arcname},sha256={digest.decode()},{len(data)}")
+        for file in _metadata_files(dist):
+            data = Path(str(file.locate())).read_bytes()
+            arcname = "/".join((info, *file.parts[1:]))
+            archive.writestr(arcname, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            record.append(f"{arcname},sha256={digest.decode()},{len(data)}")
         record.append(f"{info}/RECORD,,")
         archive.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
     return wheel

@@ -134,6 +134,7 @@ def test_clean_venv_installs_the_harness_offline_without_the_service(
     venv.EnvBuilder(with_pip=False, system_site_packages=False).create(env_dir)
     python = env_dir / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_"))}
+    env["PIP_CONFIG_FILE"] = os.devnull  # no pip.conf either: its find-links, indexes, constraints
     pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index"]
     pip += ["--find-links", str(house), "--no-compile", "--no-cache-dir", "--quiet"]
     installed = subprocess.run(
