@@ -250,6 +250,7 @@ def _run_local(
             health=[engine.health()],
             extra_reasons=reasons,
             workers=0,
+            tails=engine.tails.samples(),
         )
     finally:
         if driver is not None:

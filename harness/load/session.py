@@ -28,7 +28,14 @@ from harness.load.engine import Engine, RequestLog
 from harness.load.health import ProcessCpuSampler, ProcessHealth, assess
 from harness.load.user import station_of
 from harness.load.workload import ScenarioWorkload
-from harness.measure import LatencyHistogram, Recorder, RunResult, ScenarioRef, TargetInfo
+from harness.measure import (
+    LatencyHistogram,
+    Recorder,
+    RunResult,
+    ScenarioRef,
+    TailSample,
+    TargetInfo,
+)
 from harness.spec import Scenario
 from harness.target import InferInput, check_target_allowed
 
@@ -174,6 +181,7 @@ def build_result(
     extra_reasons: tuple[str, ...] = (),
     workers: int,
     ended_at: datetime | None = None,
+    tails: tuple[TailSample, ...] = (),
 ) -> RunResult:
     """Assemble the run's result from the (merged) recorder and every process's health."""
     phases, intervals = recorder.build(scenario.phase_metas())
@@ -190,4 +198,5 @@ def build_result(
         intervals=intervals,
         generator=generator,
         workers=workers,
+        tails=tails,
     )

@@ -9,6 +9,17 @@ from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
 from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
+from harness.measure.tail import (
+    ClientMarks,
+    ServerStage,
+    TailSample,
+    TailSampler,
+    TracedRequest,
+    parse_server_timing,
+    run_trace_prefix,
+    server_timing_of_head,
+    traceparent,
+)
 from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.result import (
     AuditCheck,
@@ -33,6 +44,7 @@ __all__ = [
     "SIGNIFICANT_FIGURES",
     "SUFFICIENCY_K",
     "AuditCheck",
+    "ClientMarks",
     "Clock",
     "Distribution",
     "FaultWindow",
@@ -53,9 +65,17 @@ __all__ = [
     "RunObserver",
     "RunResult",
     "ScenarioRef",
+    "ServerStage",
+    "TailSample",
+    "TailSampler",
     "TargetInfo",
+    "TracedRequest",
     "distribution",
     "min_samples",
+    "parse_server_timing",
     "read_hlog",
+    "run_trace_prefix",
+    "server_timing_of_head",
+    "traceparent",
     "write_hlog",
 ]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from harness.measure.histogram import LatencyHistogram
+from harness.measure.tail import TailSample
 
 __all__ = [
     "AuditCheck",
@@ -241,6 +242,9 @@ class RunResult:
     workers: int = 0  # 0 = local runner, N = distributed with N workers
     fault_windows: tuple[FaultWindow, ...] = field(default=())
     audit: AuditCheck | None = None  # set when the harness ran the reference service itself
+    #: Requests kept to explain the tail, per phase x endpoint (empty: none kept, e.g. an old
+    #: report read back or a distributed run); see :mod:`harness.measure.tail`.
+    tails: tuple[TailSample, ...] = field(default=())
 
     @property
     def verdict_phases(self) -> tuple[PhaseResult, ...]:

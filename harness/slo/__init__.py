@@ -8,6 +8,17 @@ from harness.slo.burn import BurnPeak, EventSeries, event_series, peak_multiwind
 from harness.slo.compare import compare
 from harness.slo.evaluate import evaluate
 from harness.slo.knee import CONFIRM_WINDOWS, MAX_ERROR_RATIO, find_knee, slo_capacity
+from harness.slo.tail import (
+    STAGE_LABELS,
+    Band,
+    StageDelta,
+    TailExplanation,
+    TimingSource,
+    explain_tails,
+    explain_windows,
+    stage_label,
+    stage_shift,
+)
 from harness.slo.verdict import (
     Comparison,
     Knee,
@@ -32,6 +43,11 @@ __all__ = [
     "ObjectiveResult",
     "ObjectiveStatus",
     "RegressionRule",
+    "STAGE_LABELS",
+    "Band",
+    "StageDelta",
+    "TailExplanation",
+    "TimingSource",
     "Verdict",
     "VerdictStatus",
     "compare",
@@ -39,5 +55,9 @@ __all__ = [
     "event_series",
     "find_knee",
     "peak_multiwindow_burn",
+    "explain_tails",
+    "explain_windows",
     "slo_capacity",
+    "stage_label",
+    "stage_shift",
 ]
