@@ -419,7 +419,6 @@ class Engine:
                 url=job.path,
             )
 
-
     def _traced(
         self,
         job: Job,

@@ -9,17 +9,6 @@ from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
 from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
-from harness.measure.tail import (
-    ClientMarks,
-    ServerStage,
-    TailSample,
-    TailSampler,
-    TracedRequest,
-    parse_server_timing,
-    run_trace_prefix,
-    server_timing_of_head,
-    traceparent,
-)
 from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.result import (
     AuditCheck,
@@ -36,6 +25,17 @@ from harness.measure.result import (
     RunResult,
     ScenarioRef,
     TargetInfo,
+)
+from harness.measure.tail import (
+    ClientMarks,
+    ServerStage,
+    TailSample,
+    TailSampler,
+    TracedRequest,
+    parse_server_timing,
+    run_trace_prefix,
+    server_timing_of_head,
+    traceparent,
 )
 
 __all__ = [

@@ -53,6 +53,7 @@ from harness.report.document import (
 from harness.report.gameday import gameday_doc
 from harness.report.provenance import Provenance, redact_url
 from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
+from harness.report.tail_section import tail_doc
 from harness.slo import Comparison, Knee, ObjectiveResult, Verdict
 
 __all__ = [
@@ -119,6 +120,7 @@ def build_document(
         provenance=msgspec.convert(provenance, ProvenanceDoc, from_attributes=True),
         gameday=None if journal is None else gameday_doc(journal),
         pci=pci,
+        tail=tail_doc(result),
     )
 
 

@@ -22,6 +22,7 @@ from harness.report.gameday import gameday_summary, step_headers, step_rows
 from harness.report.junit import format_value
 from harness.report.provenance import Provenance
 from harness.report.stats import summarise
+from harness.report.tail_section import tail_summary_lines
 from harness.slo import Comparison, ObjectiveStatus, Verdict
 
 __all__ = ["ARTIFACT_DESCRIPTIONS", "md_cell", "render_summary_md"]
@@ -152,6 +153,7 @@ def render_summary_md(
             for s in (summarise(p.latency()),)
         ],
     )
+    lines += tail_summary_lines(result)
     if comparison is not None:
         lines += ["", *_comparison_lines(comparison)]
     if pci is not None:

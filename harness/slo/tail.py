@@ -157,6 +157,10 @@ class TailExplanation:
     slowest: tuple[TracedRequest, ...]  # the slowest kept requests, slowest first
     above_p99: tuple[TracedRequest, ...]  # a sample of the kept requests above p99
     window: str | None = None  # the fault window explained (None: the whole phase)
+    #: The bands' members (kept requests with timings); a report stores them so that a run read
+    #: back explains to the same bands.
+    median_requests: tuple[TracedRequest, ...] = ()
+    tail_requests: tuple[TracedRequest, ...] = ()
 
     @property
     def driver_delta_ms(self) -> float | None:
@@ -234,21 +238,28 @@ def request_stages(r: TracedRequest, source: TimingSource) -> dict[str, float] |
 
 def band_of(label: str, requests: Sequence[TracedRequest], source: TimingSource) -> Band | None:
     """Mean stages of ``requests`` (those without timings of ``source`` are left out)."""
+    return _band(label, requests, source)[0]
+
+
+def _band(
+    label: str, requests: Sequence[TracedRequest], source: TimingSource
+) -> tuple[Band | None, tuple[TracedRequest, ...]]:
     rows = [(r, s) for r in requests if (s := request_stages(r, source)) is not None]
     if not rows:
-        return None
+        return None, ()
     order: dict[str, None] = {}
     for _, s in rows:
         order.update(dict.fromkeys(s))
     n = len(rows)
     stages = tuple((k, sum(s.get(k, 0.0) for _, s in rows) / n) for k in order)
-    return Band(
+    band = Band(
         label=label,
         count=n,
         latency_ms=sum(r.latency_ms for r, _ in rows) / n,
         stages=stages,
         degraded_share=sum(r.degraded for r, _ in rows) / n,
     )
+    return band, tuple(r for r, _ in rows)
 
 
 def _source(requests: Iterable[TracedRequest]) -> TimingSource:
@@ -292,21 +303,22 @@ def _percentile_ms(phase: PhaseResult, endpoint: str, percentile: float) -> floa
 
 def _median_band(
     ok: Sequence[TracedRequest], phase: PhaseResult, endpoint: str, source: TimingSource
-) -> Band | None:
+) -> tuple[Band | None, tuple[TracedRequest, ...]]:
     for low, high in ((40.0, 60.0), (25.0, 75.0)):
         lo, hi = _percentile_ms(phase, endpoint, low), _percentile_ms(phase, endpoint, high)
         if lo is None or hi is None:
-            return None
+            return None, ()
         # Histogram values are bucket upper edges: widen by the bucket resolution (0.1%).
         picked = [r for r in ok if lo * 0.999 <= r.latency_ms <= hi * 1.001]
-        band = band_of(f"p{low:g}-p{high:g}", picked, source)
+        band, members = _band(f"p{low:g}-p{high:g}", picked, source)
         if band is not None and band.count >= MIN_MEDIAN:
-            return band
+            return band, members
     p50 = _percentile_ms(phase, endpoint, 50.0)
     if p50 is None:
-        return None
-    nearest = sorted(ok, key=lambda r: abs(r.latency_ms - p50))[:10]
-    return band_of("nearest the median", nearest, source)
+        return None, ()
+    timed = [r for r in ok if request_stages(r, source) is not None]
+    nearest = sorted(timed, key=lambda r: (abs(r.latency_ms - p50), r.trace_id))[:10]
+    return _band("nearest the median", nearest, source)
 
 
 def _tail_requests(
@@ -329,13 +341,13 @@ def _explain(
     endpoint = sample.endpoint
     ok = [r for r in sample.requests if r.outcome == Outcome.OK.value]
     source = _source(ok)
-    median = _median_band(ok, phase, endpoint, source)
+    median, median_members = _median_band(ok, phase, endpoint, source)
     if window is None:
         label, tail_reqs = _tail_requests(ok, phase, endpoint)
     else:
         label = f"in fault '{window.name}'"
         tail_reqs = [r for r in ok if window.start_s <= r.intended_s < window.end_s]
-    tail = band_of(label, tail_reqs, source)
+    tail, tail_members = _band(label, tail_reqs, source)
     deltas = _deltas(median, tail, tail_reqs, source) if median and tail else ()
     p99 = _percentile_ms(phase, endpoint, 99.0)
     slowest = sorted(sample.requests, key=lambda r: (-r.latency_ms, r.trace_id))[:SLOWEST_N]
@@ -360,6 +372,8 @@ def _explain(
         slowest=tuple(slowest),
         above_p99=tuple(rest[::step][:SLOWEST_N]),
         window=None if window is None else window.name,
+        median_requests=median_members,
+        tail_requests=tuple(tail_reqs) if tail is not None else tail_members,
     )
 
 
@@ -438,9 +452,8 @@ def name_moved_stages(
         if m.regressed:
             band = "median" if m.metric == "distribution" else "tail"
             keys = [k for k in after if k[0] == m.phase and m.endpoint in (None, k[1])]
-            shifts = [
-                s for k in keys if k in before and (s := stage_shift(before[k], after[k], band=band))
-            ]  # fmt: skip
+            pairs = [(before[k], after[k]) for k in keys if k in before]
+            shifts = [s for b, a in pairs if (s := stage_shift(b, a, band=band)) is not None]
             if shifts:
                 stage, delta = max(shifts, key=lambda s: s[1])
                 where = "above p99" if band == "tail" else "around the median"
