@@ -133,7 +133,7 @@ class LaneDoc(_Doc, frozen=True, kw_only=True):
 
 
 class TailSectionDoc(_Doc, frozen=True, kw_only=True):
-    """Where the slowest requests spent their time (since schedule 1.5)."""
+    """Where the slowest requests spent their time (since schema 1.5)."""
 
     lanes: list[LaneDoc]
     explanations: list[ExplanationDoc]
