@@ -118,6 +118,10 @@ class ExplanationDoc(_Doc, frozen=True, kw_only=True):
     deltas: list[StageDeltaDoc]
     driver: Annotated[str | None, msgspec.Meta(description="null: within noise / no data")]
     driver_delta_ms: float | None
+    server_driver: Annotated[
+        str | None,
+        msgspec.Meta(description="the server stage standing out; null: server within noise"),
+    ]
     sentence: str
     slowest: Annotated[list[str], msgspec.Meta(description="trace ids, slowest first")]
     above_p99: Annotated[list[str], msgspec.Meta(description="trace ids, a sample above p99")]
@@ -181,6 +185,7 @@ def _explanation(e: TailExplanation) -> ExplanationDoc:
         ],
         driver=e.driver,
         driver_delta_ms=_r(e.driver_delta_ms),
+        server_driver=e.server_driver,
         sentence=e.sentence(),
         slowest=[r.trace_id for r in e.slowest],
         above_p99=[r.trace_id for r in e.above_p99],

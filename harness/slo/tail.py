@@ -157,6 +157,10 @@ class TailExplanation:
     slowest: tuple[TracedRequest, ...]  # the slowest kept requests, slowest first
     above_p99: tuple[TracedRequest, ...]  # a sample of the kept requests above p99
     window: str | None = None  # the fault window explained (None: the whole phase)
+    #: The server stage that stands out, even when time outside the server (network, accept
+    #: queue, generator) is the larger part of the difference; None: the server's stages are
+    #: within noise of the median's (or the server sent no timing).
+    server_driver: str | None = None
     #: The bands' members (kept requests with timings); a report stores them so that a run read
     #: back explains to the same bands.
     median_requests: tuple[TracedRequest, ...] = ()
@@ -178,9 +182,14 @@ class TailExplanation:
     @property
     def server_within_noise(self) -> bool:
         """True when the server sent timings and none of its own stages stands out."""
-        return self.source is TimingSource.SERVER and (
-            self.driver is None or self.driver in _NON_SERVER
+        return (
+            self.source is TimingSource.SERVER
+            and self.tail is not None
+            and (self.server_driver is None)
         )
+
+    def _delta(self, stage: str | None) -> float:
+        return next((d.delta_ms for d in self.deltas if d.stage == stage), 0.0)
 
     def sentence(self) -> str:
         """One line for summary.md: "p99 driven by audit fsync wait: +41.2 ms over the median"."""
@@ -188,19 +197,24 @@ class TailExplanation:
         if self.tail is None or self.median is None:
             return f"{what}: too few requests kept to explain the tail"
         side = "" if self.source is TimingSource.SERVER else " (client side only: no Server-Timing)"
+        degraded = ""
+        if "features" in (self.driver, self.server_driver) and self.tail.degraded_share > 0:
+            degraded = f"; {self.tail.degraded_share:.0%} of those decisions degraded"
         if self.driver is None:
             return (
-                f"{what} ({self.tail.latency_ms:.1f} ms mean above p99) is within noise of the "
-                f"median's breakdown: no stage stands out{side}"
+                f"{what} ({self.tail.latency_ms:.1f} ms mean, {self.tail.label}) is within noise "
+                f"of the median's breakdown: no stage stands out{side}"
             )
-        delta = self.driver_delta_ms or 0.0
-        degraded = ""
-        if self.driver == "features" and self.tail.degraded_share > 0:
-            degraded = f"; {self.tail.degraded_share:.0%} of those decisions degraded"
-        return (
-            f"{what} driven by {stage_label(self.driver)}: +{delta:.1f} ms over the median"
-            f"{degraded}{side}"
+        line = (
+            f"{what} driven by {stage_label(self.driver)}: +{self._delta(self.driver):.1f} ms "
+            "over the median"
         )
+        if self.server_driver is not None and self.server_driver != self.driver:
+            inside = self.server_driver
+            line += f"; inside the server: {stage_label(inside)} +{self._delta(inside):.1f} ms"
+        elif self.source is TimingSource.SERVER and self.server_driver is None:
+            line += "; the server's own stages are within noise"
+        return f"{line}{degraded}{side}"
 
 
 def request_stages(r: TracedRequest, source: TimingSource) -> dict[str, float] | None:
@@ -296,6 +310,22 @@ def _driver(deltas: Sequence[StageDelta], tail: Band) -> str | None:
     return None
 
 
+def _server_driver(deltas: Sequence[StageDelta], tail: Band, source: TimingSource) -> str | None:
+    """The largest server stage difference that is more than noise, judged against the time
+    the tail spent inside the server (so a crowded network or generator does not hide it)."""
+    if source is not TimingSource.SERVER:
+        return None
+    inside = [d for d in deltas if d.stage not in _NON_SERVER]
+    if not inside:
+        return None
+    top = inside[0]
+    server_ms = sum(ms for k, ms in tail.stages if k not in _NON_SERVER)
+    floor = max(NOISE_FLOOR_MS, NOISE_SHARE * server_ms)
+    if top.delta_ms >= floor and top.elevated_share >= MIN_ELEVATED_SHARE:
+        return top.stage
+    return None
+
+
 def _percentile_ms(phase: PhaseResult, endpoint: str, percentile: float) -> float | None:
     value = distribution(phase.latency(endpoint=endpoint)).percentile_us(percentile)
     return None if value is None else value / 1000.0
@@ -369,6 +399,7 @@ def _explain(
         tail=tail,
         deltas=deltas,
         driver=_driver(deltas, tail) if tail else None,
+        server_driver=_server_driver(deltas, tail, source) if tail else None,
         slowest=tuple(slowest),
         above_p99=tuple(rest[::step][:SLOWEST_N]),
         window=None if window is None else window.name,

@@ -69,10 +69,9 @@ def test_open_model_run_measures_the_known_distribution(bimodal_target: str) -> 
     ids = [row[0] for row in tail["slowest"]]
     assert len(set(ids)) == 20
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
-    assert all(40.0 <= row[1] and row[3] >= row[2] for row in tail["slowest"])
-    # The slowest 20 hold every request above p99 (1% of 1,000), so no extra sample is needed.
+    assert all(row[1] >= 40.0 and row[3] >= row[2] for row in tail["slowest"])
+    # The slowest 20 hold the requests above p99 (1% of 1,000).
     assert sum(row[1] >= tail["p99_ms"] * 0.999 for row in tail["slowest"]) >= 10
-    assert tail["above_p99"] == []
 
 
 @pytest.mark.slow
