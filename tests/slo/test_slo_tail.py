@@ -38,10 +38,11 @@ def _request(
     outside = rng.uniform(0.1, 0.3)
     generator = rng.uniform(0.0, 0.05)
     service = total + outside
-    timing = tuple(
-        ServerStage(k, round(v, 3), "degraded" if degraded and k == "features" else "")
-        for k, v in stages.items()
-    ) + (ServerStage("total", round(total, 3)),)
+    flag = {"features": "degraded"} if degraded else {}
+    timing = (
+        *(ServerStage(k, round(v, 3), flag.get(k, "")) for k, v in stages.items()),
+        ServerStage("total", round(total, 3)),
+    )
     client = ClientMarks(0.0, 0.02, service - 0.05, 0.03)
     return Req(
         "steady", "score", "ok", f"{i:032x}", i / 200, i / 200 + generator / 1000,
