@@ -23,7 +23,7 @@ import msgspec
 from markupsafe import Markup
 
 from harness.measure import ClientMarks, RunResult, ServerStage, TailSample, TracedRequest
-from harness.report.plots import _figure, _finish, _styled, _svg
+from harness.report.plots import _figure, _styled, _svg
 from harness.report.view import Cell, Plot, Table
 from harness.slo import (
     Band,
@@ -400,6 +400,8 @@ def stacked_bands_svg(bars: Sequence[tuple[str, dict[str, float]]], labels: dict
         width = [st.get(stage, 0.0) for _, st in bars]
         ax.barh(y, width, left=left, color=_PALETTE[i % len(_PALETTE)], label=labels[stage])
     ax.set_yticks(y, [label for label, _ in bars], fontsize=7)
-    fig.set_figheight(max(2.4, 0.45 * len(bars) + 1.2))
-    _finish(ax, "mean milliseconds per request", "")
+    ax.set_xlabel("mean milliseconds per request")
+    # The legend below the bars: stage names are long, a side legend would squeeze the axes.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=7, frameon=False)
+    fig.set_figheight(0.45 * len(bars) + 0.35 * (len(order) // 3 + 1) + 1.6)
     return _svg(fig, "tail", "Where the tail went: mean stage times, median band vs tail band")

@@ -10,71 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.measure import ClientMarks, FaultWindow, RunResult, ServerStage, TailSampler
-from harness.measure import TracedRequest as Req
 from harness.slo import TimingSource, compare, explain_tails, explain_windows, stage_shift
 from harness.slo.tail import request_stages
-from harness.testing import phase, run_result
+from harness.testing import traced_run
 
-BASE_MS = {"queue": 0.02, "decode": 0.2, "tokenise": 0.02, "features": 0.1, "model": 0.4}
-BASE_MS |= {"audit": 0.3, "encode": 0.1}
 CAUSES = ("features", "model", "audit", "queue", "decode")
 
 
-def _request(
-    i: int, rng: random.Random, cause: str | None, extra_ms: float, *, server: bool = True
-) -> Req:
-    stages = {k: v * rng.uniform(0.7, 1.4) for k, v in BASE_MS.items()}
-    degraded = False
-    if cause is not None:
-        stages[cause] += extra_ms * rng.uniform(0.8, 1.2)
-        degraded = cause == "features"
-    total = sum(stages.values())
-    outside = rng.uniform(0.1, 0.3)
-    generator = rng.uniform(0.0, 0.05)
-    service = total + outside
-    flag = {"features": "degraded"} if degraded else {}
-    timing = (
-        *(ServerStage(k, round(v, 3), flag.get(k, "")) for k, v in stages.items()),
-        ServerStage("total", round(total, 3)),
-    )
-    client = ClientMarks(0.0, 0.02, service - 0.05, 0.03)
-    return Req(
-        "steady", "score", "ok", f"{i:032x}", i / 200, i / 200 + generator / 1000,
-        service + generator, service, timing if server else (), client,
-    )  # fmt: skip
-
-
-def _run(
-    n: int,
-    cause: str | None,
-    share: float,
-    extra_ms: float,
-    seed: int,
-    *,
-    server: bool = True,
-    window: tuple[float, float] | None = None,
-) -> RunResult:
-    rng = random.Random(seed)
-    sampler = TailSampler(seed=seed)
-    latencies_us = []
-    for i in range(n):
-        t = i / 200
-        hit = window[0] <= t < window[1] if window is not None else rng.random() < share
-        r = _request(i, rng, cause if hit else None, extra_ms, server=server)
-        ns = round(r.latency_ms * 1e6)
-        latencies_us.append(max(1, ns // 1000))
-        mask = sampler.want(r.phase, r.endpoint, ns)
-        if mask:
-            sampler.add(mask, r, ns)
-    windows = () if window is None else (FaultWindow("slow", *window),)
-    run = run_result(phase("steady", ok=latencies_us), fault_windows=windows)
-    return dataclasses.replace(run, tails=sampler.samples())
+_run = traced_run
 
 
 @settings(max_examples=25, deadline=None)

@@ -1,0 +1,96 @@
+"""The tail section of the report family: report.json (schema 1.5), read back, summary.md, HTML."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from report_support import make_run, provenance, verdict
+
+from harness.measure import RunResult
+from harness.report import read_report, report_schema, write_reports
+from harness.slo import VerdictStatus, explain_tails, explain_windows
+from harness.testing import traced_run
+
+
+@pytest.fixture(scope="module")
+def audit_run() -> RunResult:
+    """3,000 requests; 4% of them stall about 40 ms in the audit stage."""
+    return traced_run(3000, "audit", 0.04, 40.0, seed=5)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory, audit_run: RunResult) -> Path:
+    out = tmp_path_factory.mktemp("tail") / "run"
+    write_reports(out, audit_run, verdict(VerdictStatus.FAIL), provenance(audit_run))
+    return out
+
+
+def test_report_json_carries_the_explanation_and_validates(written: Path) -> None:
+    """report.json's tail names the audit stage with the one-line sentence, lists 20 slowest
+    trace ids that resolve to requests, and validates against the shipped schema."""
+    doc = json.loads((written / "report.json").read_text())
+    jsonschema.validate(doc, report_schema())
+    (e,) = doc["tail"]["explanations"]
+    assert e["driver"] == "audit"
+    assert e["server_driver"] == "audit"
+    assert e["sentence"].startswith("p99 driven by audit fsync wait: +")
+    ids = {r["trace_id"] for r in doc["tail"]["requests"]}
+    assert len(e["slowest"]) == 20
+    assert set(e["slowest"]) <= ids
+    assert set(e["above_p99"]) <= ids
+    (lane,) = doc["tail"]["lanes"]
+    assert (lane["phase"], lane["endpoint"], lane["seen"]) == ("steady", "score", 3000)
+    assert 20 <= lane["kept"] < 3000
+
+
+def test_a_read_back_run_explains_the_same(written: Path, audit_run: RunResult) -> None:
+    """read_report rebuilds the kept requests the explanation used: explaining again gives the
+    same bands, deltas, driver and lists (so a baseline can name a moved stage)."""
+    back = read_report(written).result
+    (live,) = explain_tails(audit_run)
+    (again,) = explain_tails(back)
+    assert again.driver == live.driver
+    for a, b in ((again.median, live.median), (again.tail, live.tail)):
+        assert a is not None
+        assert b is not None
+        assert (a.label, a.count) == (b.label, b.count)
+        assert a.latency_ms == pytest.approx(b.latency_ms, abs=0.01)  # rounded to 1 us on disk
+    assert [r.trace_id for r in again.slowest] == [r.trace_id for r in live.slowest]
+
+
+def test_summary_and_html_show_where_the_tail_went(written: Path) -> None:
+    """summary.md has the sentence and the slowest trace; report.html the section, the stacked
+    bars and the slow requests on the latency plot."""
+    summary = (written / "summary.md").read_text()
+    assert "### Where the tail went" in summary
+    assert "- steady / score: p99 driven by audit fsync wait: +" in summary
+    assert "slowest:" in summary
+    html = (written / "report.html").read_text()
+    assert '<h2 id="tail">Where the tail went</h2>' in html
+    assert "Where the tail went: mean stage times" in html  # the stacked bars' SVG title
+    assert "slowest requests" in html
+
+
+def test_a_fault_window_is_explained_in_the_report(tmp_path: Path) -> None:
+    """A game day's fault window gets its own breakdown line, naming what the fault slowed."""
+    run = traced_run(3000, "features", 0.0, 20.0, seed=6, window=(5.0, 7.0))
+    (w,) = explain_windows(run)
+    assert w.driver == "features"
+    write_reports(tmp_path / "r", run, verdict(VerdictStatus.PASS), provenance(run))
+    doc = json.loads((tmp_path / "r" / "report.json").read_text())
+    (fw,) = doc["tail"]["fault_windows"]
+    assert fw["window"] == "slow"
+    assert fw["driver"] == "features"
+    assert "fault 'slow' driven by feature lookup" in (tmp_path / "r" / "summary.md").read_text()
+
+
+def test_no_kept_requests_no_section(tmp_path: Path) -> None:
+    """A run without kept requests (an old report, a distributed run) has tail: null and no
+    section anywhere."""
+    run = make_run()
+    write_reports(tmp_path / "r", run, verdict(VerdictStatus.PASS), provenance(run))
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["tail"] is None
+    assert "Where the tail went" not in (tmp_path / "r" / "summary.md").read_text()
