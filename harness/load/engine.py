@@ -65,7 +65,6 @@ from harness.measure import (
     Recorder,
     TailSampler,
     TracedRequest,
-    parse_server_timing,
     run_trace_prefix,
     server_timing_of_head,
     traceparent,
@@ -192,6 +191,7 @@ class Engine:
         cpu_sampler: CpuSampler | None = None,
         request_log: RequestLog | None = None,
         name: str = "local",
+        explain_tail: bool = True,
     ) -> None:
         self.station = station
         station.new_run()
@@ -226,7 +226,9 @@ class Engine:
         self._last_dispatch_ns = 0
         self._greenlets: list[gevent.Greenlet] = []
         self._schedule = scenario.schedule()
-        self.tails = TailSampler(seed=scenario.payload.seed + part[0])
+        #: None only when the caller turned the tail's per-request work off (the overhead
+        #: benchmark's A/B switch): no traceparent, nothing kept.
+        self.tails = TailSampler(seed=scenario.payload.seed + part[0]) if explain_tail else None
         self._trace_prefix = run_trace_prefix(self.run_start_wall_ns, scenario.payload.seed)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -301,6 +303,7 @@ class Engine:
         clock = time.monotonic_ns
         first, step = self._part
         prefix = self._trace_prefix
+        tails = self.tails is not None
         for i, (scheduled, t) in enumerate(arrivals):
             if self._abort:
                 return
@@ -309,11 +312,12 @@ class Engine:
             phase = scheduled.phase.name
             recorder.offered(phase, start_wall + offset)
             p = self._source.next()
-            trace_id, header = traceparent(prefix, first + i * step)
-            job = Job(
-                self, phase, p.endpoint, p.method, p.path, _with_header(p.data, header), intended,
-                trace_id,
-            )  # fmt: skip
+            if tails:
+                trace_id, header = traceparent(prefix, first + i * step)
+                data = _with_header(p.data, header)
+            else:
+                trace_id, data = "", p.data
+            job = Job(self, phase, p.endpoint, p.method, p.path, data, intended, trace_id)
             waker.wait_until(intended)
             if self._abort:
                 recorder.unsent(phase, 1)
@@ -390,11 +394,15 @@ class Engine:
             sent_ns=sent_ns,
             done_ns=done_ns,
         )
-        latency_ns = done_ns - job.intended_ns
-        mask = self.tails.want(job.phase, job.endpoint, latency_ns)
-        if mask:
-            kept = self._traced(job, outcome, sent_ns, done_ns, conn if reply is not None else None)
-            self.tails.add(mask, kept, latency_ns)
+        tails = self.tails
+        if tails is not None:
+            latency_ns = done_ns - job.intended_ns
+            mask = tails.want(job.phase, job.endpoint, latency_ns)
+            if mask:
+                marks = conn if reply is not None else None  # no reply: nothing of it to read
+                kept = self._traced(job, outcome, sent_ns, done_ns, marks)
+                timing = None if marks is None else server_timing_of_head(marks.head)
+                tails.add(mask, kept, latency_ns, timing)
         if self.request_log is not None:
             self.request_log.append(
                 (job.phase, job.endpoint, outcome.value, job.intended_ns, sent_ns, done_ns)
@@ -427,14 +435,11 @@ class Engine:
         done_ns: int,
         conn: HttpConnection | None,
     ) -> TracedRequest:
-        """The kept form of a request: times, its Server-Timing (parsed now) and client marks."""
+        """The kept form of a request: times and client marks (its Server-Timing is parsed only
+        if it is still kept at the end: see :meth:`TailSampler.add`)."""
         start = self.run_start_mono_ns
-        stages: tuple[Any, ...] = ()
         marks: ClientMarks | None = None
         if conn is not None:
-            value = server_timing_of_head(conn.head)
-            if value is not None:
-                stages = parse_server_timing(value)
             written, first = conn.written_ns, conn.first_byte_ns
             if sent_ns <= written <= first <= done_ns:
                 connect = conn.connect_ns
@@ -453,7 +458,6 @@ class Engine:
             sent_s=(sent_ns - start) / 1e9,
             latency_ms=(done_ns - job.intended_ns) / 1e6,
             service_ms=(done_ns - sent_ns) / 1e6,
-            stages=stages,
             client=marks,
         )
 

@@ -250,7 +250,7 @@ def _run_local(
             health=[engine.health()],
             extra_reasons=reasons,
             workers=0,
-            tails=engine.tails.samples(),
+            tails=engine.tails.samples() if engine.tails is not None else (),
         )
     finally:
         if driver is not None:

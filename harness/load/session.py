@@ -50,6 +50,9 @@ __all__ = [
 ]
 
 REQUEST_LOG_ENV: Final = "SLO_HARNESS_REQUEST_LOG"
+#: "0" turns off the tail's per-request work (traceparent, sampling): the A/B switch of
+#: ``benchmarks/bench_generator.py``'s overhead measurement, not a user option.
+TAIL_ENV: Final = "SLO_HARNESS_EXPLAIN_TAIL"
 
 
 class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -158,6 +161,7 @@ def start_engine(environment: Any, spec: RunSpec, *, name: str) -> Engine:
         cpu_sampler=ProcessCpuSampler(),
         request_log=[] if os.environ.get(REQUEST_LOG_ENV) else None,
         name=name,
+        explain_tail=os.environ.get(TAIL_ENV) != "0",
     )
     engine.start()
     return engine
