@@ -274,12 +274,20 @@ def tails_from_doc(doc: TailSectionDoc | None) -> tuple[TailSample, ...]:
 
 
 # -- summary.md ----------------------------------------------------------------------------------
+def _shown(run: RunResult) -> tuple[TailExplanation, ...]:
+    """What the human-facing pages show: verdict phases (warm-up only in report.json) and every
+    fault window."""
+    judged = {p.name for p in run.phases if p.in_verdict}
+    phases = tuple(e for e in explain_tails(run) if e.phase in judged)
+    return (*phases, *explain_windows(run))
+
+
 def tail_summary_lines(run: RunResult) -> list[str]:
     """summary.md's "Where the tail went" lines (empty when nothing was kept)."""
     if not run.tails:
         return []
     lines = ["", "### Where the tail went", ""]
-    for e in (*explain_tails(run), *explain_windows(run)):
+    for e in _shown(run):
         where = f"{e.phase} / {e.endpoint}"
         lines.append(f"- {where}: {e.sentence()}")
         if e.window is None and e.slowest:
@@ -296,13 +304,15 @@ def tail_html(run: RunResult) -> tuple[list[str], Table | None, Table | None]:
     """(sentences, breakdown table, slow-request table) for report.html."""
     if not run.tails:
         return [], None, None
-    explained = (*explain_tails(run), *explain_windows(run))
+    explained = _shown(run)
     sentences = [f"{e.phase} / {e.endpoint}: {e.sentence()}" for e in explained]
     rows = []
     for e in explained:
         scope = f"{e.phase} / {e.endpoint}" + (f" (fault {e.window})" if e.window else "")
         for d in e.deltas:
-            css = "fail" if d.stage == e.driver else ""
+            if max(abs(d.median_ms), abs(d.tail_ms)) < 0.001:
+                continue  # a stage neither band spent time in (e.g. no unstaged server time)
+            css = "fail" if d.stage in (e.driver, e.server_driver) else ""
             rows.append(
                 [
                     Cell(scope),
@@ -361,7 +371,7 @@ def _top_stage(r: TracedRequest) -> str:
 
 def tail_plot(run: RunResult) -> Plot | None:
     """The stacked bars (median band vs tail band per phase x endpoint), or None."""
-    explained = [e for e in (*explain_tails(run), *explain_windows(run)) if e.median and e.tail]
+    explained = [e for e in _shown(run) if e.median and e.tail]
     if not explained:
         return None
     bars: list[tuple[str, dict[str, float]]] = []
@@ -369,8 +379,8 @@ def tail_plot(run: RunResult) -> Plot | None:
         assert e.median is not None
         assert e.tail is not None
         scope = f"{e.endpoint}" + (f" ({e.window})" if e.window else f" ({e.phase})")
-        bars.append((f"{scope}\n{e.median.label}", dict(e.median.stages)))
-        bars.append((f"{scope}\n{e.tail.label}", dict(e.tail.stages)))
+        for band in (e.median, e.tail):
+            bars.append((f"{scope}\n{band.label}", {k: v for k, v in band.stages if v >= 0.001}))
     labels = {k: stage_label(k) for _, stages in bars for k in stages}
     svg = stacked_bands_svg(bars, labels)
     return Plot(
