@@ -50,7 +50,14 @@ from harness.errors import MeasurementError, UsageError
 from harness.load.engine import Engine
 from harness.load.health import ProcessHealth
 from harness.load.session import HealthWire, RunSpec, make_recorder, start_engine, write_request_log
-from harness.measure import LatencyHistogram, Recorder
+from harness.measure import (
+    LatencyHistogram,
+    Recorder,
+    TailSample,
+    decode_samples,
+    encode_samples,
+    merge_samples,
+)
 from harness.target import check_target_allowed
 
 __all__ = [
@@ -142,6 +149,7 @@ class MasterCoordinator:
         self.expected: tuple[str, ...] = ()
         self.health: dict[str, ProcessHealth] = {}
         self.errors: list[str] = []
+        self._tails: dict[str, tuple[TailSample, ...]] = {}
         self._all_final = Event()
         environment.events.worker_report.add_listener(self._on_report)
         runner.register_message(MSG_FINAL, self._on_final)
@@ -156,6 +164,7 @@ class MasterCoordinator:
         self.recorder = make_recorder(spec)
         self.expected = tuple(workers)
         self.health.clear()
+        self._tails.clear()
         self._all_final.clear()
         n = len(workers)
         for k, client_id in enumerate(workers):
@@ -206,6 +215,12 @@ class MasterCoordinator:
             return
         data = msg.data
         self._merge(client_id, data["wire"])
+        tails = data.get("tails")
+        if isinstance(tails, bytes):  # an older worker sends none: its share explains nothing
+            try:
+                self._tails[client_id] = decode_samples(tails)
+            except msgspec.ValidationError as exc:
+                self.errors.append(f"worker {client_id}: bad tail sample: {exc}")
         health = HealthWire.from_message(data["health"]).health()
         self._done(client_id, health)
 
@@ -221,6 +236,10 @@ class MasterCoordinator:
         # Its arrivals will never be sent: the run is incomplete whatever the others do.
         self._done(client_id, ProcessHealth(name, (), LatencyHistogram(), 0, 0, 0, (reason,)))
         self.abort()
+
+    def tails(self) -> tuple[TailSample, ...]:
+        """Every worker's kept requests, merged (see :func:`harness.measure.merge_samples`)."""
+        return merge_samples(self._tails[w] for w in self.expected if w in self._tails)
 
     def _done(self, client_id: str, health: ProcessHealth) -> None:
         index = self.expected.index(client_id)
@@ -277,6 +296,7 @@ class WorkerCoordinator:
         payload = {
             "wire": engine.recorder.take_wire(),
             "health": HealthWire.of(engine.health()).to_message(),
+            "tails": encode_samples(engine.tails.samples() if engine.tails is not None else ()),
         }
         self._runner.send_message(MSG_FINAL, payload)
         write_request_log(engine.request_log)

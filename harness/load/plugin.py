@@ -232,6 +232,7 @@ def _collect(state: _PluginState) -> RunResult:
             health=[engine.health()],
             extra_reasons=reasons,
             workers=0,
+            tails=engine.tails.samples() if engine.tails is not None else (),
         )
     master = state.master
     assert master is not None
@@ -250,6 +251,7 @@ def _collect(state: _PluginState) -> RunResult:
         health=list(master.health.values()),
         extra_reasons=lost,
         workers=len(master.expected),
+        tails=master.tails(),
     )
 
 

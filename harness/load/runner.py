@@ -435,4 +435,5 @@ def _drive_master(
         health=list(coordinator.health.values()),
         extra_reasons=reasons,
         workers=workers,
+        tails=coordinator.tails(),
     )

@@ -32,6 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Final
 
+import msgspec
+
 __all__ = [
     "RESERVOIR",
     "RING",
@@ -42,6 +44,9 @@ __all__ = [
     "TailSample",
     "TailSampler",
     "TracedRequest",
+    "decode_samples",
+    "encode_samples",
+    "merge_samples",
     "parse_server_timing",
     "run_trace_prefix",
     "server_timing_of_head",
@@ -359,3 +364,33 @@ def _unique(*groups: Iterable[TracedRequest]) -> tuple[TracedRequest, ...]:
         for r in group:
             by_id.setdefault(r.trace_id, r)
     return tuple(sorted(by_id.values(), key=lambda r: (r.intended_s, r.trace_id)))
+
+
+def encode_samples(samples: tuple[TailSample, ...]) -> bytes:
+    """The kept requests of one process, for a Locust message (msgpack)."""
+    return msgspec.msgpack.encode(samples)
+
+
+def decode_samples(data: bytes) -> tuple[TailSample, ...]:
+    """Inverse of :func:`encode_samples`; raises ``msgspec.ValidationError`` on a bad payload."""
+    return msgspec.msgpack.decode(data, type=tuple[TailSample, ...])
+
+
+def merge_samples(parts: Iterable[tuple[TailSample, ...]]) -> tuple[TailSample, ...]:
+    """The workers' kept requests as one run's: per lane, counts added and requests united.
+
+    Each worker kept its own slowest, reservoirs and uniform sample of its share (every n-th
+    arrival), so the union holds the run's slowest and a fair sample of the rest; it is bounded by
+    the number of workers times one process's bound.
+    """
+    seen: dict[tuple[str, str], int] = {}
+    kept: dict[tuple[str, str], list[TracedRequest]] = {}
+    for part in parts:
+        for s in part:
+            key = (s.phase, s.endpoint)
+            seen[key] = seen.get(key, 0) + s.seen
+            kept.setdefault(key, []).extend(s.requests)
+    return tuple(
+        TailSample(phase, endpoint, seen[(phase, endpoint)], _unique(kept[(phase, endpoint)]))
+        for phase, endpoint in sorted(seen)
+    )

@@ -144,3 +144,27 @@ def test_sampler_is_deterministic_and_drops_most_requests() -> None:
     _feed(b, latencies)
     assert a.samples() == b.samples()
     assert len(a.samples()[0].requests) < 0.02 * len(latencies)
+
+
+def test_samples_cross_the_wire_and_merge() -> None:
+    """Workers' samples survive msgpack unchanged (stages, client marks); merged, the counts add
+    and the requests unite per lane."""
+    from harness.measure import ClientMarks, decode_samples, encode_samples, merge_samples
+
+    a, b = TailSampler(seed=1), TailSampler(seed=2)
+    for sampler, offset in ((a, 0), (b, 1)):
+        for i in range(offset, 400, 2):
+            r = TracedRequest(
+                "steady", "score", "ok", f"{i:032x}", i / 100, i / 100, float(i % 37), 1.0,
+                (ServerStage("audit", 1.5, "x"),), ClientMarks(0.0, 0.1, 0.5, 0.2),
+            )  # fmt: skip
+            ns = round(r.latency_ms * 1e6)
+            mask = sampler.want("steady", "score", ns)
+            if mask:
+                sampler.add(mask, r, ns)
+    wa, wb = (decode_samples(encode_samples(s.samples())) for s in (a, b))
+    assert wa == a.samples()
+    (merged,) = merge_samples([wa, wb])
+    assert merged.seen == 400
+    ids = {r.trace_id for r in merged.requests}
+    assert ids == {r.trace_id for part in (wa, wb) for s in part for r in s.requests}
