@@ -1,9 +1,9 @@
 """Explain the tail, end to end: the real reference service, the real generator, the report.
 
 One module, two short runs side by side (a few seconds of load each), so it covers at once:
-- a durable audit trail on a disk that stalls (every 25th fsync waits 40 ms more): the report
+- a durable audit trail on a disk that stalls (every 20th fsync waits 60 ms more): the report
   names the audit stage as the cause of the score endpoint's p99;
-- a slow feature store (every 10th lookup takes 30 ms, past the 10 ms budget): it names feature
+- a slow feature store (every 10th lookup takes 60 ms, past its 40 ms budget): it names feature
   lookup, and those decisions are marked degraded;
 - neither cause touches the V2 infer endpoint (no feature lookup, no audit record), so in both
   runs its tail shows no server stage standing out (within noise of the median's breakdown).
@@ -37,8 +37,9 @@ mix:
   - {endpoint: score, weight: 3}
   - {endpoint: infer, weight: 1}
 payload: {seed: 11, cards: 300}
+max_concurrency: 32
 phases:
-  - {name: warmup, kind: warmup, rate: 150, duration_s: 0.5}
+  - {name: warmup, kind: warmup, rate: 150, duration_s: 1.5}
   - {name: steady, kind: steady, rate: 240, duration_s: 2.5}
 """
 SLO = """\
@@ -46,9 +47,14 @@ name: tail
 objectives:
   - {metric: latency, percentile: p99, op: "<", threshold_ms: 50}
 """
+# Causes well above a shared machine's scheduling noise (a few ms): 60 ms per stalled fsync; a
+# 40 ms lookup budget the slow lookups (60 ms) run out, so they are degraded at about 40 ms.
 CASES = {
-    "fsync": ("--debug-fsync-delay-ms", "40", "--debug-fsync-delay-every", "25"),
-    "features": ("--debug-feature-delay-ms", "30", "--debug-feature-delay-every", "10"),
+    "fsync": ("--debug-fsync-delay-ms", "60", "--debug-fsync-delay-every", "20"),
+    "features": (
+        *("--feature-budget-ms", "40"),
+        *("--debug-feature-delay-ms", "60", "--debug-feature-delay-every", "10"),
+    ),
 }
 _RUN = (sys.executable, "-m", "harness.cli", "run")
 SERVER_STAGES = {"queue", "decode", "tokenise", "features", "model", "audit", "encode"}
@@ -138,7 +144,7 @@ def test_a_slow_feature_store_is_named_and_marked_degraded(reports: dict[str, Pa
     e = _explanation(reports["features"], "score")
     assert e["server_driver"] == "features", e["sentence"]
     assert e["tail"]["degraded_share"] >= 0.5
-    assert e["median"]["degraded_share"] == 0.0
+    assert e["median"]["degraded_share"] < 0.25  # 10% of lookups are slow; few near the median
     assert "decisions degraded" in e["sentence"]
 
 
@@ -164,4 +170,5 @@ def test_slow_requests_carry_trace_ids_and_both_send_times(reports: dict[str, Pa
     assert latencies == sorted(latencies, reverse=True)
     for r in rows:
         assert r["sent_s"] >= r["intended_s"] - 1e-6
-        assert {s["name"] for s in r["server_timing"]} >= {"audit", "model", "total"}
+        if r["outcome"] == "ok":  # a shed 503 has only the stages it reached
+            assert {s["name"] for s in r["server_timing"]} >= {"audit", "model", "total"}
