@@ -7,11 +7,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from report_support import make_run, provenance, verdict
+from report_support import provenance, verdict
 
 from harness.measure import RunResult
-from harness.report import read_report, report_schema, write_reports
-from harness.slo import VerdictStatus, explain_tails, explain_windows
+from harness.report import ReportPaths, read_report, report_schema, write_reports
+from harness.slo import VerdictStatus, compare, explain_tails, explain_windows
 from harness.testing import traced_run
 
 
@@ -22,16 +22,16 @@ def audit_run() -> RunResult:
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory, audit_run: RunResult) -> Path:
+def tail_written(tmp_path_factory: pytest.TempPathFactory, audit_run: RunResult) -> Path:
     out = tmp_path_factory.mktemp("tail") / "run"
     write_reports(out, audit_run, verdict(VerdictStatus.FAIL), provenance(audit_run))
     return out
 
 
-def test_report_json_carries_the_explanation_and_validates(written: Path) -> None:
+def test_report_json_carries_the_explanation_and_validates(tail_written: Path) -> None:
     """report.json's tail names the audit stage with the one-line sentence, lists 20 slowest
     trace ids that resolve to requests, and validates against the shipped schema."""
-    doc = json.loads((written / "report.json").read_text())
+    doc = json.loads((tail_written / "report.json").read_text())
     jsonschema.validate(doc, report_schema())
     (e,) = doc["tail"]["explanations"]
     assert e["driver"] == "audit"
@@ -46,10 +46,10 @@ def test_report_json_carries_the_explanation_and_validates(written: Path) -> Non
     assert 20 <= lane["kept"] < 3000
 
 
-def test_a_read_back_run_explains_the_same(written: Path, audit_run: RunResult) -> None:
+def test_a_read_back_run_explains_the_same(tail_written: Path, audit_run: RunResult) -> None:
     """read_report rebuilds the kept requests the explanation used: explaining again gives the
     same bands, deltas, driver and lists (so a baseline can name a moved stage)."""
-    back = read_report(written).result
+    back = read_report(tail_written).result
     (live,) = explain_tails(audit_run)
     (again,) = explain_tails(back)
     assert again.driver == live.driver
@@ -61,14 +61,14 @@ def test_a_read_back_run_explains_the_same(written: Path, audit_run: RunResult) 
     assert [r.trace_id for r in again.slowest] == [r.trace_id for r in live.slowest]
 
 
-def test_summary_and_html_show_where_the_tail_went(written: Path) -> None:
+def test_summary_and_html_show_where_the_tail_went(tail_written: Path) -> None:
     """summary.md has the sentence and the slowest trace; report.html the section, the stacked
     bars and the slow requests on the latency plot."""
-    summary = (written / "summary.md").read_text()
+    summary = (tail_written / "summary.md").read_text()
     assert "### Where the tail went" in summary
     assert "- steady / score: p99 driven by audit fsync wait: +" in summary
     assert "slowest:" in summary
-    html = (written / "report.html").read_text()
+    html = (tail_written / "report.html").read_text()
     assert '<h2 id="tail">Where the tail went</h2>' in html
     assert "Where the tail went: mean stage times" in html  # the stacked bars' SVG title
     assert "slowest requests" in html
@@ -87,10 +87,20 @@ def test_a_fault_window_is_explained_in_the_report(tmp_path: Path) -> None:
     assert "fault 'slow' driven by feature lookup" in (tmp_path / "r" / "summary.md").read_text()
 
 
-def test_no_kept_requests_no_section(tmp_path: Path) -> None:
-    """A run without kept requests (an old report, a distributed run) has tail: null and no
-    section anywhere."""
-    run = make_run()
-    write_reports(tmp_path / "r", run, verdict(VerdictStatus.PASS), provenance(run))
-    assert json.loads((tmp_path / "r" / "report.json").read_text())["tail"] is None
-    assert "Where the tail went" not in (tmp_path / "r" / "summary.md").read_text()
+def test_no_kept_requests_no_section(written: ReportPaths) -> None:
+    """A run without kept requests (an old report read back) has tail: null and no section."""
+    assert json.loads((written.out_dir / "report.json").read_text())["tail"] is None
+    assert "Where the tail went" not in (written.out_dir / "summary.md").read_text()
+
+
+def test_a_flagged_regression_names_the_moved_stage(tmp_path: Path) -> None:
+    """summary.md's comparison says which stage moved, and report.json carries it."""
+    base = traced_run(12_000, None, 0.0, 0.0, seed=3)
+    new = traced_run(12_000, "audit", 0.03, 40.0, seed=4)
+    comparison = compare(base, new)
+    write_reports(tmp_path / "r", new, verdict(VerdictStatus.FAIL), provenance(new), comparison)
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    assert "the stage that moved is audit fsync wait (+" in summary
+    doc = json.loads((tmp_path / "r" / "report.json").read_text())
+    stages = {m["stage"] for m in doc["comparison"]["metrics"] if m["regressed"]}
+    assert stages == {"audit"}
