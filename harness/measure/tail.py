@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Final
@@ -62,6 +63,9 @@ REFRESH: Final = 128
 #: Bits of :meth:`TailSampler.want`'s answer: why a request is kept.
 _TOP, _P99, _P90, _UNIFORM = 1, 2, 4, 8
 _MAX_HEADER: Final = 4096  # a Server-Timing value longer than this is ignored (not ours to parse)
+#: Digit runs this long are masked in names and descs a service sends: a report must never carry
+#: anything that could be a card number (its PAN guard would refuse the whole report).
+_LONG_DIGITS: Final = re.compile(r"[0-9]{8,}")
 
 
 def _lettered(value: int, mark: str) -> str:
@@ -137,7 +141,9 @@ def parse_server_timing(value: str) -> tuple[ServerStage, ...]:
 
     The grammar (W3C Server Timing, section 3): ``metric *( "," metric )``, a metric is a token
     name then ``;param=value`` pairs, values tokens or quoted strings; ``dur`` in milliseconds.
-    A repeated name is kept once (the first), as the specification says.
+    A repeated name is kept once (the first), as the specification says. Runs of 8 or more
+    digits in names and descs are masked ("#"): a service's text never puts a card-number
+    look-alike into a report.
     """
     if len(value) > _MAX_HEADER:
         return ()
@@ -164,7 +170,7 @@ def parse_server_timing(value: str) -> tuple[ServerStage, ...]:
             elif key == "desc" and not desc:
                 desc = _unquote(raw)[:200]
         seen.add(name)
-        out.append(ServerStage(name, dur, desc))
+        out.append(ServerStage(_LONG_DIGITS.sub("#", name), dur, _LONG_DIGITS.sub("#", desc)))
     return tuple(out)
 
 
