@@ -95,8 +95,8 @@ def test_no_kept_requests_no_section(written: ReportPaths) -> None:
 
 def test_a_flagged_regression_names_the_moved_stage(tmp_path: Path) -> None:
     """summary.md's comparison says which stage moved, and report.json carries it."""
-    base = traced_run(12_000, None, 0.0, 0.0, seed=3)
-    new = traced_run(12_000, "audit", 0.03, 40.0, seed=4)
+    base = traced_run(4000, None, 0.0, 0.0, seed=3)
+    new = traced_run(4000, "audit", 0.03, 40.0, seed=4)
     comparison = compare(base, new)
     write_reports(tmp_path / "r", new, verdict(VerdictStatus.FAIL), provenance(new), comparison)
     summary = (tmp_path / "r" / "summary.md").read_text()
