@@ -17,8 +17,8 @@ from harness.slo.tail import (
     explain_tails,
     explain_windows,
     stage_label,
-    stage_shift,
 )
+from harness.slo.tail_shift import stage_shift
 from harness.slo.verdict import (
     Comparison,
     Knee,

@@ -54,7 +54,7 @@ from harness.measure import (
     distribution,
     min_samples,
 )
-from harness.slo.tail import name_moved_stages
+from harness.slo.tail_shift import name_moved_stages
 from harness.slo.verdict import Comparison, MetricComparison, RegressionRule
 
 __all__ = ["SHIFT_SAMPLE_CAP", "bootstrap_percentile_us", "compare", "shift_sample"]

@@ -26,15 +26,15 @@ Fault windows (game days): the same breakdown compares the kept OK requests sent
 window (the kept set leans towards slow requests, which is what a fault makes) with the run's
 median band, so a feature-store slowdown shows in ``features``, not in ``model``.
 
-``stage_shift(base, new)`` names the stage whose band mean moved most between two runs; the
-regression gate (:mod:`harness.slo.compare`) uses it when it flags a metric.
+``harness.slo.tail_shift`` names the stage whose band mean moved most between two runs, for the
+regression gate (:mod:`harness.slo.compare`) when it flags a metric.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from harness.measure import (
@@ -46,7 +46,6 @@ from harness.measure import (
     TracedRequest,
     distribution,
 )
-from harness.slo.verdict import MetricComparison
 
 __all__ = [
     "CLIENT_STAGES",
@@ -63,10 +62,8 @@ __all__ = [
     "band_of",
     "explain_tails",
     "explain_windows",
-    "name_moved_stages",
     "request_stages",
     "stage_label",
-    "stage_shift",
 ]
 
 NOISE_FLOOR_MS: Final = 1.0
@@ -444,56 +441,4 @@ def explain_windows(run: RunResult) -> tuple[TailExplanation, ...]:
             explained = _explain(merged, phases[ref.phase], window)
             if explained.tail is not None:
                 out.append(explained)
-    return tuple(out)
-
-
-def stage_shift(
-    base: TailExplanation, new: TailExplanation, *, band: str = "tail"
-) -> tuple[str, float] | None:
-    """The stage whose ``band`` ("tail" or "median") mean grew most from ``base`` to ``new``.
-
-    None unless both carry the server's timings (client-only stages do not say what the service
-    did) and some stage grew by at least :data:`NOISE_FLOOR_MS`.
-    """
-    if base.source is not TimingSource.SERVER or new.source is not TimingSource.SERVER:
-        return None
-    b, n = (base.tail, new.tail) if band == "tail" else (base.median, new.median)
-    if b is None or n is None:
-        return None
-    names = dict.fromkeys([k for k, _ in b.stages] + [k for k, _ in n.stages])
-    moved = sorted(((n.stage_ms(k) - b.stage_ms(k), k) for k in names), reverse=True)
-    if not moved or moved[0][0] < NOISE_FLOOR_MS:
-        return None
-    return moved[0][1], moved[0][0]
-
-
-def name_moved_stages(
-    metrics: Sequence[MetricComparison], base: RunResult, new: RunResult
-) -> tuple[MetricComparison, ...]:
-    """``metrics`` with the moved stage named on each flagged one (see :func:`stage_shift`).
-
-    A metric over all endpoints of a phase takes the largest shift among its endpoints.
-    """
-    if not any(m.regressed for m in metrics) or not base.tails or not new.tails:
-        return tuple(metrics)
-    before = {(e.phase, e.endpoint): e for e in explain_tails(base)}
-    after = {(e.phase, e.endpoint): e for e in explain_tails(new)}
-    out = []
-    for m in metrics:
-        if m.regressed:
-            band = "median" if m.metric == "distribution" else "tail"
-            keys = [k for k in after if k[0] == m.phase and m.endpoint in (None, k[1])]
-            pairs = [(before[k], after[k]) for k in keys if k in before]
-            shifts = [s for b, a in pairs if (s := stage_shift(b, a, band=band)) is not None]
-            if shifts:
-                stage, delta = max(shifts, key=lambda s: s[1])
-                where = "above p99" if band == "tail" else "around the median"
-                m = replace(
-                    m,
-                    stage=stage,
-                    stage_delta_ms=round(delta, 3),
-                    reason=f"{m.reason}; the stage that moved: {stage_label(stage)} "
-                    f"(+{delta:.1f} ms {where})",
-                )
-        out.append(m)
     return tuple(out)
