@@ -286,10 +286,12 @@ def tail_summary_lines(run: RunResult) -> list[str]:
     """summary.md's "Where the tail went" lines (empty when nothing was kept)."""
     if not run.tails:
         return []
+    from harness.report.markdown import md_cell  # markdown imports this module
+
     lines = ["", "### Where the tail went", ""]
     for e in _shown(run):
-        where = f"{e.phase} / {e.endpoint}"
-        lines.append(f"- {where}: {e.sentence()}")
+        # Phase, endpoint and a service's own stage names are user text: escaped like any cell.
+        lines.append(f"- {md_cell(f'{e.phase} / {e.endpoint}: {e.sentence()}')}")
         if e.window is None and e.slowest:
             worst = e.slowest[0]
             lines.append(
