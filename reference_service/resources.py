@@ -26,6 +26,7 @@ from reference_service.featurestore import (
     BudgetedFeatures,
     FeatureStore,
     InProcessStore,
+    LookupOutcome,
     RedisStore,
 )
 from reference_service.metrics import Metrics
@@ -121,6 +122,7 @@ async def open_resources(cfg: ServiceConfig, keys: Keys, metrics: Metrics) -> Re
         on_fsync=metrics.fsync,
     )
     await trail.start()
+    metrics.declare_degraded(LookupOutcome.ALL)
     features = BudgetedFeatures(
         _store(cfg),
         cfg.feature_budget_ms / 1000.0,

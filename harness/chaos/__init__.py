@@ -27,6 +27,7 @@ from harness.chaos.builders import (
     LAB,
     SERVICE_HOST,
     SERVICE_PORT,
+    SERVICE_PROCESS,
     SERVICE_WORKERS,
     register_network_builders,
     register_process_builders,
@@ -43,6 +44,7 @@ from harness.chaos.cleanup import (
 from harness.chaos.factory import FAULT_FACTORY, FaultContext, FaultFactory, Stage
 from harness.chaos.fault import FakeFault, Fault, FaultState, UndoEntry
 from harness.chaos.gameday import (
+    AuditTrailDoc,
     GameDayController,
     Journal,
     LineView,
@@ -81,7 +83,7 @@ from harness.chaos.proxy import (
 )
 from harness.chaos.proxy_builders import register_proxy_builders
 from harness.chaos.stress import CpuHogFault, MemoryPressureFault, stress_ng_path
-from harness.chaos.supervisor import ChildSupervisor, WorkerPool, tcp_ready
+from harness.chaos.supervisor import ChildSupervisor, ServiceSupervisor, WorkerPool, tcp_ready
 from harness.chaos.throttle import CpuThrottleFault, cpu_quota_interface
 
 __all__ = [
@@ -90,7 +92,9 @@ __all__ = [
     "LAB",
     "SERVICE_HOST",
     "SERVICE_PORT",
+    "SERVICE_PROCESS",
     "SERVICE_WORKERS",
+    "AuditTrailDoc",
     "ChildSupervisor",
     "CleanupItem",
     "CleanupReport",
@@ -124,6 +128,7 @@ __all__ = [
     "RollbackRecord",
     "RollbackStatus",
     "ScheduledFault",
+    "ServiceSupervisor",
     "Stage",
     "StepDoc",
     "StepGuard",

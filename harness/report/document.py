@@ -54,7 +54,10 @@ __all__ = [
     "report_schema",
 ]
 
-SCHEMA_VERSION: Final = "1.4"  # 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``
+# 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``, 1.5 the game day's
+# ``audit_intact`` and per step ``degraded_allowed``, ``degraded_decisions``, ``decisions_scored``,
+# ``restored_after_s``
+SCHEMA_VERSION: Final = "1.5"
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[

@@ -5,22 +5,35 @@ Three jobs, one module each, and this facade is the only import path for callers
 - ``address``: :func:`check_target_allowed`, the loopback / 198.18.0.0/15 rule;
 - ``launch``: :func:`launch_reference_service`, its per-run :class:`ServiceKeys`, and
   :func:`require_service` (is ``slo-harness[service]`` installed?);
-- ``probe``: :func:`probe_target` (V2 readiness + model identity), :func:`read_infer_input`.
+- ``probe``: :func:`probe_target` (V2 readiness + model identity), :func:`read_infer_input`;
+- ``scrape``: :class:`CounterScraper`, the decision and degraded-decision counters of ``/metrics``.
 
 No Locust here: the load package, the pipeline and the entry points all use these functions.
 """
 
 from harness.target.address import ALLOWED_NETWORK, check_target_allowed
-from harness.target.launch import ServiceKeys, launch_reference_service, require_service
+from harness.target.launch import (
+    ServiceKeys,
+    ServiceProcess,
+    launch_reference_service,
+    reference_service_process,
+    require_service,
+)
 from harness.target.probe import InferInput, probe_target, read_infer_input
+from harness.target.scrape import CounterScraper, DecisionCounters, parse_decision_counters
 
 __all__ = [
     "ALLOWED_NETWORK",
+    "CounterScraper",
+    "DecisionCounters",
     "InferInput",
     "ServiceKeys",
+    "ServiceProcess",
     "check_target_allowed",
     "launch_reference_service",
+    "parse_decision_counters",
     "probe_target",
     "read_infer_input",
+    "reference_service_process",
     "require_service",
 ]

@@ -31,7 +31,13 @@ from harness.errors import ServiceStartError, UsageError
 from harness.target.address import check_target_allowed
 from harness.target.probe import READY_PATH
 
-__all__ = ["ServiceKeys", "launch_reference_service", "require_service"]
+__all__ = [
+    "ServiceKeys",
+    "ServiceProcess",
+    "launch_reference_service",
+    "reference_service_process",
+    "require_service",
+]
 
 _STDERR_TAIL_LINES: Final = 20
 #: What ``python -m reference_service`` cannot start without (``slo-harness[service]``).
@@ -119,6 +125,32 @@ def launch_reference_service(
     SIGKILLed harness (no ``finally`` runs) would leave it serving; with it, it shuts down
     gracefully within about a second.
     """
+    with reference_service_process(
+        workers=workers,
+        audit_dir=audit_dir,
+        extra_args=extra_args,
+        env=env,
+        ready_timeout_s=ready_timeout_s,
+        stop_timeout_s=stop_timeout_s,
+        bind=bind,
+        command_prefix=command_prefix,
+    ) as service:
+        yield service.url
+
+
+@contextlib.contextmanager
+def reference_service_process(
+    *,
+    workers: int = 1,
+    audit_dir: Path | None = None,
+    extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    ready_timeout_s: float = 60.0,
+    stop_timeout_s: float = 15.0,
+    bind: tuple[str, int] | None = None,
+    command_prefix: Sequence[str] = (),
+) -> Iterator[ServiceProcess]:
+    """:func:`launch_reference_service`, yielding the restartable :class:`ServiceProcess`."""
     require_service()
     with contextlib.ExitStack() as stack:
         if audit_dir is None:
@@ -138,21 +170,76 @@ def launch_reference_service(
             *("--parent-pid", str(os.getpid())),
             *extra_args,
         ]
-        child_env = {**os.environ, **(env or {})}
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=child_env,
-            start_new_session=True,  # own process group: uvicorn workers are stopped with it
+        service = ServiceProcess(
+            tuple(cmd), {**os.environ, **(env or {})}, f"http://{host}:{port}", log
         )
         try:
-            url = f"http://{host}:{port}"
-            _wait_ready(proc, url, ready_timeout_s, log)
-            yield url
+            service.start(ready_timeout_s)
+            yield service
         finally:
-            _stop(proc, stop_timeout_s)
+            service.stop(stop_timeout_s)
+
+
+class ServiceProcess:
+    """The embedded service's process: started, stopped and, for a game day's ``kill`` of the
+    whole service, killed and started again with the same command line (same address, keys and
+    audit directory; the new process opens a new audit stream).
+
+    Methods are called from one thread at a time (the game day's restart runs in the background
+    while the fault is active; its rollback joins it before anything else touches the process).
+    """
+
+    def __init__(self, cmd: Sequence[str], env: Mapping[str, str], url: str, log: IO[bytes]):
+        self.cmd = tuple(cmd)
+        self.env = dict(env)
+        self.url = url
+        self._log = log
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ready_timeout_s = 60.0
+
+    @property
+    def pid(self) -> int | None:
+        """The running main process (None: not started, or it exited)."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def start(self, ready_timeout_s: float | None = None) -> None:
+        """Start the process and wait until it answers its readiness probe (ServiceStartError)."""
+        if ready_timeout_s is not None:
+            self._ready_timeout_s = ready_timeout_s
+        self._proc = subprocess.Popen(
+            self.cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,  # own process group: uvicorn workers are stopped with it
+        )
+        _wait_ready(self._proc, self.url, self._ready_timeout_s, self._log)
+
+    def ready(self, timeout_s: float = 0.5) -> bool:
+        """The main process runs and the readiness probe answers 200 now."""
+        if self.pid is None:
+            return False
+        try:
+            with httpx.Client(timeout=timeout_s, trust_env=False) as client:
+                return client.get(self.url + READY_PATH).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def restart(self) -> None:
+        """Kill what is left of the old process group (workers orphaned by a SIGKILLed master
+        keep the port), then start again with the same command line and wait until ready."""
+        if self._proc is not None:
+            _signal_group(self._proc, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5.0)
+        self.start()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM the group (the service drains and flushes its trail), then SIGKILL."""
+        if self._proc is not None:
+            _stop(self._proc, timeout_s)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout_s: float, log: IO[bytes]) -> None:
