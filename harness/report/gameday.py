@@ -56,8 +56,8 @@ class GameDayStepDoc(msgspec.Struct, frozen=True, kw_only=True):
         int | None,
         msgspec.Meta(
             description="decisions the service scored degraded (without velocity features) "
-            "between the readings before the injection and after the rollback (since 1.5); "
-            "null: not reported"
+            "between the readings before the injection and one judgement window after the "
+            "rollback (since 1.5); null: not reported"
         ),
     ] = None
     decisions_scored: Annotated[

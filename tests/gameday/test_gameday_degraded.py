@@ -75,7 +75,8 @@ def _counts(decisions: float | None, degraded: float | None) -> DecisionCounters
 
 
 def test_count_rules() -> None:
-    """A failed reading, a missing family or a reset counter is not reported (with the reason);
+    """A failed reading, a missing family, a reset counter or a restart of the service is not
+    reported (with the reason);
     otherwise the difference; judged only when degraded decisions are not allowed."""
     ok = count_degraded(_counts(100, 2), _counts(600, 2), allowed=False)
     assert (ok.degraded, ok.decisions, ok.held) == (0, 500, True)
@@ -90,7 +91,9 @@ def test_count_rules() -> None:
     assert "does not expose" in (missing.note or "")
     reset = count_degraded(_counts(900, 10), _counts(50, 0), allowed=True)
     assert reset.degraded is None
-    assert "reset" in (reset.note or "")
+    assert "restarted" in (reset.note or "")
+    killed = count_degraded(_counts(100, 0), _counts(900, 0), allowed=False, restarted=True)
+    assert (killed.degraded, killed.held) == (None, None)  # a kill of the service resets them
 
 
 class _Reader:
@@ -122,9 +125,10 @@ def _controller(tmp_path: Path, reader: _Reader, *steps: PlannedStep) -> GameDay
 
 
 def test_the_controller_reads_before_injection_and_after_rollback(tmp_path: Path) -> None:
-    """One reading just before the fault goes on and one after its rollback; a step cut short by
-    the end of the run gets its second reading from rollback_all; the journal's steps carry the
-    counts, a disallowed degraded decision fails the step, and the table shows each."""
+    """One reading just before the fault goes on and one a judgement window (2 s) after its
+    rollback; a step cut short by the end of the run gets its second reading from rollback_all;
+    the journal's steps carry the counts, a disallowed degraded decision fails the step, and the
+    table shows each."""
     slow = PlannedStep("slow", LatencyFault(latency_ms=200), 5.0, 8.0, (), False)
     outage = PlannedStep("outage", LatencyFault(latency_ms=900), 10.0, 40.0, (), True)
     reader = _Reader([_counts(100, 0), _counts(400, 3), _counts(500, 3), _counts(900, 300)])
@@ -132,8 +136,10 @@ def test_the_controller_reads_before_injection_and_after_rollback(tmp_path: Path
     ctl.tick(5.0)
     assert reader.calls == 1  # before the injection
     ctl.tick(8.0)
-    assert reader.calls == 2  # after the rollback
+    ctl.tick(9.9)
+    assert reader.calls == 1  # the stalled requests are decided after the rollback
     ctl.tick(10.0)
+    assert reader.calls == 3  # "slow" one window after its rollback, then before "outage"
     ctl.rollback_all()  # the run ended during "outage"
     assert reader.calls == 4
     gameday = load_gameday(FEATURE_STORE)
@@ -159,6 +165,7 @@ def test_an_unreadable_counter_is_not_reported_never_zero(tmp_path: Path) -> Non
     ctl = _controller(tmp_path, _Reader([_counts(100, 0), None]), step)
     ctl.tick(5.0)
     ctl.tick(8.0)
+    ctl.tick(10.0)
     journal = build_journal(
         load_gameday(FEATURE_STORE),
         ctl,

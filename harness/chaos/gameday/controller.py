@@ -12,8 +12,10 @@ What it does:
   every active fault *at once* (before the load has even stopped) and asks the load to stop
   (``stop_reason``);
 - with a ``counters`` reader (the service's ``/metrics``), it reads the decision counters just
-  before each step's injection and just after its rollback (:mod:`.degraded`); a step cut short
-  gets its second reading after :meth:`GameDayController.rollback_all`.
+  before each step's injection and one judgement window after its rollback (:mod:`.degraded`:
+  the span the step's expectations are judged on; a stall's backlog is decided after it
+  resumed); a reading still due when the game day stops is taken by
+  :meth:`GameDayController.rollback_all`.
 
 Times are run offsets in seconds (the schedule's t = 0, warm-up included), as in :mod:`.plan`.
 """
@@ -32,6 +34,8 @@ from harness.chaos.gameday.degraded import DegradedCount, count_degraded
 from harness.chaos.gameday.guard import FaultGuard, FaultRecord, RollbackStatus
 from harness.chaos.gameday.plan import Plan, PlannedStep
 from harness.measure import IntervalSample
+from harness.spec import KillFault as KillSpec
+from harness.spec import KillScope
 from harness.target import DecisionCounters
 
 __all__ = ["GameDayController", "LiveView", "Outcome", "ScheduledFault"]
@@ -95,6 +99,7 @@ class GameDayController:
         # step -> [reading before the injection, reading after the rollback]; absent: not read
         self._readings: dict[str, list[DecisionCounters | None]] = {}
         self._errors: dict[str, str] = {}  # step -> why a reading failed
+        self._due: dict[str, float] = {}  # step -> run offset of its second reading
 
     # -- RunObserver --------------------------------------------------------------------------
     def started(self, run_start_wall_ns: int, warmup_s: float) -> None:
@@ -112,6 +117,9 @@ class GameDayController:
         self.elapsed_s = elapsed_s
         if self._stop is not None:
             return
+        due = [step for step, at_s in self._due.items() if elapsed_s >= at_s]
+        if due:
+            self._read(*due)
         for item in self.faults:
             step = item.step
             record = self._records.get(step.name)
@@ -127,7 +135,7 @@ class GameDayController:
                     return
             elif record is not None and record.active and elapsed_s >= step.end_s:
                 self.guard.rollback(record)
-                self._read(step.name)
+                self._due[step.name] = elapsed_s + self.plan.window_s
                 if record.status is RollbackStatus.FAILED:
                     self._fail(f"step {step.name!r}: rollback failed: {record.detail}")
                     return
@@ -170,7 +178,10 @@ class GameDayController:
         if pair is None:
             return count_degraded(None, None, step.degraded_allowed, "the step never ran")
         before, after = [*pair, None][:2]
-        return count_degraded(before, after, step.degraded_allowed, self._errors.get(step.name))
+        restarted = isinstance(step.fault, KillSpec) and step.fault.scope is KillScope.SERVICE
+        return count_degraded(
+            before, after, step.degraded_allowed, self._errors.get(step.name), restarted=restarted
+        )
 
     def record_of(self, step: str) -> FaultRecord | None:
         """The fault record of ``step`` once injected."""
@@ -200,6 +211,7 @@ class GameDayController:
         reading = self._counters()
         error = getattr(self._counters, "last_error", None) if reading is None else None
         for step in steps:
+            self._due.pop(step, None)
             self._readings.setdefault(step, []).append(reading)
             if isinstance(error, str):
                 self._errors.setdefault(step, error)

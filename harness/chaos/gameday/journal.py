@@ -108,8 +108,9 @@ class StepDoc(_Doc, frozen=True, kw_only=True):
     latency_budget_burned: float | None
     bad_events: int
     events: int
-    # the service's own counters between the readings before the injection and after the
-    # rollback (harness.chaos.gameday.degraded); null: not reported (degraded_note says why)
+    # the service's own counters between the readings before the injection and one judgement
+    # window after the rollback (harness.chaos.gameday.degraded); null: not reported
+    # (degraded_note says why)
     degraded_decisions: int | None = None
     decisions_scored: int | None = None
     degraded_note: str | None = None
