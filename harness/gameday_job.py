@@ -39,6 +39,7 @@ import msgspec
 from harness.audit import check_audit_trail
 from harness.chaos import (
     FAULT_FACTORY,
+    FEATURE_STORE_PROXY,
     GENERATOR_HOST,
     LAB,
     SERVICE_HOST,
@@ -66,7 +67,7 @@ from harness.chaos import (
     samples_from_intervals,
     sweep_on_start,
 )
-from harness.errors import FaultError, UsageError
+from harness.errors import FaultError, SpecError, UsageError
 from harness.files import atomic_write_bytes
 from harness.ledger import Ledger
 from harness.measure import AuditCheck, FaultWindow, RunResult
@@ -157,6 +158,7 @@ def run_gameday(
         plan = make_plan(gameday, request.time_scale)
     except ValueError as exc:
         raise UsageError(f"--time-scale: {exc}") from None
+    _check_environments(gameday, factory)
     text = render_timeline(gameday, plan, factory.kinds)
     exported: tuple[Path, ...] = ()
     if request.export_chaos_mesh is not None:
@@ -185,6 +187,27 @@ def run_gameday(
         run.write_interrupted_journal(out_dir, exc)
         raise
     return _finish(run, result, request, out_dir, text, exported, swept)
+
+
+def _check_environments(gameday: GameDay, factory: FaultFactory) -> None:
+    """Refuse (exit 2, before anything starts, dry runs included) environments that cannot be
+    combined: network faults put the embedded service in the lab's service namespace, where the
+    feature-store proxy and its Redis (loopback of the harness's namespace) cannot be reached,
+    and the proxy's control API stays on loopback by design. (An HTTP proxy in front of the
+    service does combine with the lab: it starts in the generator's namespace and forwards to
+    the service's lab address.)"""
+    needs = [factory.environment_of(step.fault) for step in gameday.spec.timeline]
+    if LAB not in needs or FEATURE_STORE_PROXY not in needs:
+        return
+    index = needs.index(FEATURE_STORE_PROXY)
+    network = gameday.spec.timeline[needs.index(LAB)].name
+    raise SpecError(
+        str(gameday.path),
+        f"$.timeline[{index}].fault.target",
+        "feature-store faults and network faults cannot share a game day: step "
+        f"{network!r} puts the service in a lab namespace, which cannot reach the feature-store "
+        "proxy on the harness's loopback; split them into two game days",
+    )
 
 
 def _default_out(reports_root: Path, gameday: GameDay) -> Path:

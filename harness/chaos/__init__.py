@@ -81,18 +81,24 @@ from harness.chaos.proxy import (
     ToxicFault,
     launch_proxy,
 )
-from harness.chaos.proxy_builders import register_proxy_builders
+from harness.chaos.proxy_builders import (
+    FEATURE_STORE_PROXY,
+    SERVICE_PROXY,
+    register_proxy_builders,
+)
 from harness.chaos.stress import CpuHogFault, MemoryPressureFault, stress_ng_path
 from harness.chaos.supervisor import ChildSupervisor, ServiceSupervisor, WorkerPool, tcp_ready
 from harness.chaos.throttle import CpuThrottleFault, cpu_quota_interface
 
 __all__ = [
     "FAULT_FACTORY",
+    "FEATURE_STORE_PROXY",
     "GENERATOR_HOST",
     "LAB",
     "SERVICE_HOST",
     "SERVICE_PORT",
     "SERVICE_PROCESS",
+    "SERVICE_PROXY",
     "SERVICE_WORKERS",
     "AuditTrailDoc",
     "ChildSupervisor",
