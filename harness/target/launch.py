@@ -22,10 +22,11 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Final, ParamSpec
 
 import httpx
 
@@ -41,6 +42,7 @@ __all__ = [
     "require_service",
 ]
 
+P = ParamSpec("P")
 _STDERR_TAIL_LINES: Final = 20
 #: What ``python -m reference_service`` cannot start without (``slo-harness[service]``).
 SERVICE_MODULES: Final = ("reference_service", "onnxruntime", "uvicorn")
@@ -104,43 +106,6 @@ class ServiceKeys:
 
 
 @contextlib.contextmanager
-def launch_reference_service(
-    *,
-    workers: int = 1,
-    audit_dir: Path | None = None,
-    extra_args: Sequence[str] = (),
-    env: Mapping[str, str] | None = None,
-    ready_timeout_s: float = 60.0,
-    stop_timeout_s: float = 15.0,
-    bind: tuple[str, int] | None = None,
-    command_prefix: Sequence[str] = (),
-) -> Iterator[str]:
-    """Run the reference service on a free loopback port for the ``with`` block; yield its URL.
-
-    ``audit_dir`` None uses a temporary directory removed afterwards. ``env`` adds variables
-    (e.g. key material) to the child's environment. ``bind`` (address, port) replaces the free
-    loopback port, e.g. a lab address inside a network namespace that ``command_prefix`` (such
-    as ``ip netns exec NAME``) puts the process in; the readiness probe then runs from the
-    caller's current namespace. Raises ServiceStartError with the last stderr
-    lines if it does not become ready within ``ready_timeout_s``. The service gets our PID as
-    ``--parent-pid``: its own session shields it from our process group, so without that a
-    SIGKILLed harness (no ``finally`` runs) would leave it serving; with it, it shuts down
-    gracefully within about a second.
-    """
-    with reference_service_process(
-        workers=workers,
-        audit_dir=audit_dir,
-        extra_args=extra_args,
-        env=env,
-        ready_timeout_s=ready_timeout_s,
-        stop_timeout_s=stop_timeout_s,
-        bind=bind,
-        command_prefix=command_prefix,
-    ) as service:
-        yield service.url
-
-
-@contextlib.contextmanager
 def reference_service_process(
     *,
     workers: int = 1,
@@ -152,7 +117,19 @@ def reference_service_process(
     bind: tuple[str, int] | None = None,
     command_prefix: Sequence[str] = (),
 ) -> Iterator[ServiceProcess]:
-    """:func:`launch_reference_service`, yielding the restartable :class:`ServiceProcess`."""
+    """Run the reference service on a free loopback port for the ``with`` block; yield it as a
+    restartable :class:`ServiceProcess` (:func:`launch_reference_service` yields its URL).
+
+    ``audit_dir`` None uses a temporary directory removed afterwards. ``env`` adds variables
+    (e.g. key material) to the child's environment. ``bind`` (address, port) replaces the free
+    loopback port, e.g. a lab address inside a network namespace that ``command_prefix`` (such
+    as ``ip netns exec NAME``) puts the process in; the readiness probe then runs from the
+    caller's current namespace. Raises ServiceStartError with the last stderr
+    lines if it does not become ready within ``ready_timeout_s``. The service gets our PID as
+    ``--parent-pid``: its own session shields it from our process group, so without that a
+    SIGKILLed harness (no ``finally`` runs) would leave it serving; with it, it shuts down
+    gracefully within about a second.
+    """
     require_service()
     with contextlib.ExitStack() as stack:
         if audit_dir is None:
@@ -180,6 +157,18 @@ def reference_service_process(
             yield service
         finally:
             service.stop(stop_timeout_s)
+
+
+def _yielding_url(
+    launch: Callable[P, AbstractContextManager[ServiceProcess]],
+) -> Callable[P, AbstractContextManager[str]]:
+    @contextlib.contextmanager
+    def launch_reference_service(*args: P.args, **kwargs: P.kwargs) -> Iterator[str]:
+        """:func:`reference_service_process` (same arguments), yielding the service's URL."""
+        with launch(*args, **kwargs) as service:
+            yield service.url
+
+    return launch_reference_service
 
 
 class ServiceProcess:
@@ -250,6 +239,10 @@ class ServiceProcess:
         """SIGTERM the group (the service drains and flushes its trail), then SIGKILL."""
         if self._proc is not None:
             _stop(self._proc, timeout_s)
+
+
+#: :func:`reference_service_process` for callers that need only the URL.
+launch_reference_service = _yielding_url(reference_service_process)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout_s: float, log: IO[bytes]) -> None:
