@@ -395,8 +395,8 @@ def _finish(
 
 
 def _fault_windows(ctl: GameDayController) -> tuple[FaultWindow, ...]:
-    """Each fault from injection to rollback, and a fault that took the service down from the
-    kill until it was ready again (on the report's timeline, next to the step's window)."""
+    """Each fault from injection to rollback, and a kill from the kill until its target was
+    ready again (on the report's timeline, next to the step's window)."""
     windows: list[FaultWindow] = []
     for r in ctl.guard.records:
         if r.injected_at_s is None:
@@ -405,7 +405,7 @@ def _fault_windows(ctl: GameDayController) -> tuple[FaultWindow, ...]:
         windows.append(FaultWindow(f"{r.step}: {r.name}", r.injected_at_s, end))
         if r.restored_after_s is not None:
             back = r.injected_at_s + r.restored_after_s
-            windows.append(FaultWindow(f"{r.step}: down until ready", r.injected_at_s, back))
+            windows.append(FaultWindow(f"{r.step}: until ready again", r.injected_at_s, back))
     return tuple(windows)
 
 

@@ -6,7 +6,7 @@ The per-step table, the same in summary.md and report.html: step, fault, status,
 rolled back (run offsets, s), held, time to detect, time to recover, error and latency budget
 burned (share of the game day's budget), degraded decisions (the service's own count while the
 fault was on, "not reported" when it could not be read: never a made-up 0) and, for a fault that
-took the service down, the seconds until it was ready again.
+kills (a worker or the whole service), the seconds until the target was ready again.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ class GameDayStepDoc(msgspec.Struct, frozen=True, kw_only=True):
     restored_after_s: Annotated[
         float | None,
         msgspec.Meta(
-            description="seconds from a kill until the service was ready again (since 1.5); "
-            "null: not such a fault"
+            description="seconds from a kill until the target (worker pool or service) was "
+            "ready again (since 1.5); null: not a kill"
         ),
     ] = None
 

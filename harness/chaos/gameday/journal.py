@@ -114,8 +114,8 @@ class StepDoc(_Doc, frozen=True, kw_only=True):
     degraded_decisions: int | None = None
     decisions_scored: int | None = None
     degraded_note: str | None = None
-    # a fault that takes the service down (kill of the whole service): seconds from the kill
-    # until it answered its readiness probe again; null: not such a fault, or never back
+    # a kill (one worker or the whole service): seconds from the kill until the target was
+    # ready again (all workers up / the readiness probe answers); null: not a kill, or never back
     restored_after_s: float | None = None
 
 
