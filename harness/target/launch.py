@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final, ParamSpec
 
-import httpx
-
 from harness.errors import ServiceStartError, UsageError
 from harness.target.address import check_target_allowed
 from harness.target.probe import READY_PATH
@@ -209,22 +207,8 @@ class ServiceProcess:
         _wait_ready(self._proc, self.url, self._ready_timeout_s, self._log)
 
     def ready(self, timeout_s: float = 0.5) -> bool:
-        """The main process runs and the readiness probe answers 200 now.
-
-        A bare ``http.client`` request: it is polled from the game day's observer (inside the
-        load process), where an httpx client's TLS context (milliseconds of CPU) would delay
-        the scheduler."""
-        if self.pid is None:
-            return False
-        parts = urllib.parse.urlsplit(self.url)
-        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout_s)
-        try:
-            conn.request("GET", READY_PATH)
-            return conn.getresponse().status == 200
-        except (OSError, http.client.HTTPException):
-            return False
-        finally:
-            conn.close()
+        """The main process runs and the readiness probe answers 200 now."""
+        return self.pid is not None and _answers_ready(self.url, timeout_s)
 
     def restart(self) -> None:
         """Kill what is left of the old process group (workers orphaned by a SIGKILLed master
@@ -245,25 +229,37 @@ class ServiceProcess:
 launch_reference_service = _yielding_url(reference_service_process)
 
 
+def _answers_ready(url: str, timeout_s: float) -> bool:
+    """``GET READY_PATH`` answers 200 now. A bare ``http.client`` request: a game day restarts
+    and polls the service from inside the load process, where building an httpx client (its TLS
+    context: tens of ms of CPU on a busy machine, measured blocking the gevent hub) would delay
+    the load's scheduler."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout_s)
+    try:
+        conn.request("GET", READY_PATH)
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout_s: float, log: IO[bytes]) -> None:
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=1.0, trust_env=False) as client:
-        while True:
-            code = proc.poll()
-            if code is not None:
-                raise ServiceStartError(
-                    f"reference service exited with code {code} before it was ready:\n" + _tail(log)
-                )
-            try:
-                if client.get(url + READY_PATH).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() >= deadline:
-                raise ServiceStartError(
-                    f"reference service not ready within {timeout_s:g} s at {url}:\n" + _tail(log)
-                )
-            time.sleep(0.05)
+    while True:
+        code = proc.poll()
+        if code is not None:
+            raise ServiceStartError(
+                f"reference service exited with code {code} before it was ready:\n" + _tail(log)
+            )
+        if _answers_ready(url, 1.0):
+            return
+        if time.monotonic() >= deadline:
+            raise ServiceStartError(
+                f"reference service not ready within {timeout_s:g} s at {url}:\n" + _tail(log)
+            )
+        time.sleep(0.05)
 
 
 def _tail(log: IO[bytes]) -> str:
