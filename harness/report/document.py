@@ -58,8 +58,9 @@ __all__ = [
 
 #: 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``, 1.5 ``phases[].endpoints[]
 #: .responses`` and ``provenance.secrets_used``, 1.6 ``tail`` and the comparison's ``stage`` /
-#: ``stage_delta_ms``
-SCHEMA_VERSION: Final = "1.6"
+#: ``stage_delta_ms``, 1.7 the game day's ``audit_intact`` and per step ``degraded_allowed``,
+#: ``degraded_decisions``, ``decisions_scored``, ``restored_after_s``
+SCHEMA_VERSION: Final = "1.7"
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
