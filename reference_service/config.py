@@ -83,6 +83,9 @@ class ServiceConfig(msgspec.Struct, frozen=True, kw_only=True):
     #: Test hook: burn this much CPU per score request (models a heavier model: lowers capacity
     #: so an overload test can offer 3x of it from a Python client).
     debug_handler_cpu_ms: float = 0.0
+    #: Test hook: accept with the event loop's own server (libuv: one connection per loop
+    #: iteration) instead of :mod:`reference_service.acceptor`; for before/after measurements.
+    debug_loop_accept: bool = False
     #: Shut down (as on SIGTERM) when this process dies; the harness passes its own PID.
     parent_pid: int | None = None
     #: A request's body must arrive within this time after its headers (else 408, closed).
@@ -133,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     a("--debug-start-delay-s", type=float, default=0.0, help=argparse.SUPPRESS)
     a("--debug-handler-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     a("--debug-handler-cpu-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    a("--debug-loop-accept", action="store_true", help=argparse.SUPPRESS)
     a("--body-timeout-s", type=float, default=2.0, help="deadline for a request body (408)")
     a("--header-timeout-s", type=float, default=5.0, help="idle/slow-header connection deadline")
     a("--max-connections", type=int, default=None, help="open connections per worker")

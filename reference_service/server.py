@@ -28,16 +28,20 @@ removes it, and every launcher start removes directories whose launcher is gone 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
 
 import uvicorn
+from uvicorn.server import STARTUP_FAILURE
 
+from reference_service.acceptor import PromptAcceptor
 from reference_service.app import create_app
 from reference_service.config import (
     AUDIT_KEY_ENV,
@@ -95,14 +99,45 @@ def preflight(cfg: ServiceConfig) -> Keys:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn server that logs the bound port (tests start it on port 0)."""
+    """uvicorn's server with prompt accept (:mod:`reference_service.acceptor`) instead of the
+    loop's own listener, logging the bound port (tests start it on port 0)."""
 
-    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
-        await super().startup(sockets)  # type: ignore[arg-type]
-        for srv in self.servers:
-            for sock in srv.sockets:
-                host, port = sock.getsockname()[:2]
-                log_event("listening", host=host, port=port, pid=os.getpid())
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if getattr(self.config.loaded_app, "cfg", None) and self.config.loaded_app.cfg.debug_loop_accept:
+            await super().startup(sockets)
+            for srv in self.servers:
+                for sock in srv.sockets:
+                    host, port = sock.getsockname()[:2]
+                    log_event("listening", host=host, port=port, pid=os.getpid())
+            return
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(STARTUP_FAILURE)
+        config = self.config
+        loop = asyncio.get_running_loop()
+
+        def create_protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        # One worker binds here; several get the socket their supervisor bound.
+        listeners = sockets if sockets is not None else [_bind(config)]
+        acceptors = [PromptAcceptor(loop, s, create_protocol, config.backlog) for s in listeners]
+        for acceptor in acceptors:
+            acceptor.start()
+            host, port = acceptor.sockets[0].getsockname()[:2]
+            log_event("listening", host=host, port=port, pid=os.getpid())
+        self.servers = acceptors  # type: ignore[assignment]  # what uvicorn uses of a Server
+        self.started = True
+
+
+def _bind(config: uvicorn.Config) -> socket.socket:
+    """The listening socket of a single-worker service (uvicorn's own binding rules)."""
+    try:
+        return config.bind_socket()
+    except SystemExit:  # uvicorn logged the OSError (port taken, address not local)
+        raise SystemExit(STARTUP_FAILURE) from None
 
 
 def _uvicorn_kwargs(cfg: ServiceConfig) -> dict[str, object]:
