@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -67,6 +66,7 @@ from harness.ledger import Ledger
 from harness.measure import FaultWindow, RunResult
 from harness.placement import Placement, lab_placement
 from harness.report import ReportPaths, collect_provenance, write_reports
+from harness.scratch import scratch_dir
 from harness.slo import Verdict, evaluate
 from harness.spec import GameDay, LatencyObjective, load_gameday
 from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
@@ -238,8 +238,10 @@ class _Run:
         if ctx.target_url is not None:
             yield ctx
             return
-        with tempfile.TemporaryDirectory(prefix="slo-gameday-") as tmp:
-            keys = ServiceKeys.create(Path(tmp))
+        # Per-run keys and the embedded trail: in the ledger before they exist, so a SIGKILLed
+        # game day's are swept by the next start or `chaos cleanup` (issue 10, hole 9).
+        with scratch_dir(self.ledger) as tmp:
+            keys = ServiceKeys.create(tmp)
             args = (*keys.service_args(), *ctx.service_args)
             placement = ctx.resources.get(_PLACEMENT)
             assert placement is None or isinstance(placement, Placement)

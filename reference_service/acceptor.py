@@ -88,7 +88,7 @@ class PromptAcceptor:
             return
         self.accepted_total += 1
         task: asyncio.Task[object] = self._loop.create_task(
-            self._loop.connect_accepted_socket(self._factory, sock=conn)  # type: ignore[arg-type]
+            self._loop.connect_accepted_socket(self._factory, sock=conn)
         )
         self._pending.add(task)
         task.add_done_callback(self._adopted)

@@ -74,6 +74,7 @@ class Admission:
     __slots__ = (
         "_alpha",
         "_completions",
+        "_cpu_clock",
         "_fixed",
         "_limit",
         "_rate",
@@ -82,9 +83,8 @@ class Admission:
         "_target_s",
         "_wall_min_s",
         "_wall_sum_s",
-        "_window_start",
-        "_cpu_clock",
         "_window_cpu_s",
+        "_window_start",
         "in_flight",
         "shed_total",
     )

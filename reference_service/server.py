@@ -39,7 +39,6 @@ import tempfile
 from pathlib import Path
 
 import uvicorn
-from uvicorn.server import STARTUP_FAILURE
 
 from reference_service.acceptor import PromptAcceptor
 from reference_service.app import create_app
@@ -62,6 +61,9 @@ from reference_service.parentwatch import start_parent_watch
 from reference_service.resources import Keys, load_keys, load_scorer, thresholds_of
 
 __all__ = ["main", "preflight"]
+
+#: uvicorn's exit status when start-up fails (``uvicorn.server.STARTUP_FAILURE``).
+STARTUP_FAILURE = 3
 
 
 def _ephemeral_keys(cfg: ServiceConfig) -> list[str]:
@@ -103,13 +105,18 @@ class _Server(uvicorn.Server):
     loop's own listener, logging the bound port (tests start it on port 0)."""
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        if getattr(self.config.loaded_app, "cfg", None) and self.config.loaded_app.cfg.debug_loop_accept:
-            await super().startup(sockets)
-            for srv in self.servers:
-                for sock in srv.sockets:
-                    host, port = sock.getsockname()[:2]
-                    log_event("listening", host=host, port=port, pid=os.getpid())
-            return
+        cfg = getattr(self.config.loaded_app, "cfg", None)
+        if isinstance(cfg, ServiceConfig) and cfg.debug_loop_accept:
+            await super().startup(sockets)  # the loop's own server (before/after benchmarks)
+        else:
+            await self._prompt_startup(sockets)
+        for srv in self.servers:
+            for sock in srv.sockets:
+                host, port = sock.getsockname()[:2]
+                log_event("listening", host=host, port=port, pid=os.getpid())
+
+    async def _prompt_startup(self, sockets: list[socket.socket] | None) -> None:
+        """uvicorn's startup with :class:`PromptAcceptor` in place of ``loop.create_server``."""
         await self.lifespan.startup()
         if self.lifespan.should_exit:
             sys.exit(STARTUP_FAILURE)
@@ -126,8 +133,6 @@ class _Server(uvicorn.Server):
         acceptors = [PromptAcceptor(loop, s, create_protocol, config.backlog) for s in listeners]
         for acceptor in acceptors:
             acceptor.start()
-            host, port = acceptor.sockets[0].getsockname()[:2]
-            log_event("listening", host=host, port=port, pid=os.getpid())
         self.servers = acceptors  # type: ignore[assignment]  # what uvicorn uses of a Server
         self.started = True
 

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -61,9 +60,9 @@ blast_radius: {targets: [service, network], max_concurrent_faults: 4}
 judgement: {window: 1s, hold: 2s}
 abort: [{signal: error_rate, above: 0.999, for: 60s}]
 timeline:
-  - {name: slow, at: 0s, for: 60s, fault: {kind: latency, latency_ms: 5}}
-  - {name: lossy, at: 0s, for: 60s, fault: {kind: loss, percent: 5}}
-  - {name: narrow, at: 0s, for: 60s, fault: {kind: network_bandwidth, rate_kbit_s: 20000}}
+  - {name: slow, at: 0.1s, for: 60s, fault: {kind: latency, latency_ms: 5}}
+  - {name: lossy, at: 0.1s, for: 60s, fault: {kind: loss, percent: 5}}
+  - {name: narrow, at: 0.1s, for: 60s, fault: {kind: network_bandwidth, rate_kbit_s: 20000}}
   - {name: frozen, at: 0.5s, for: 60s, fault: {kind: pause, method: freeze}}
 recovery: 1s
 """
@@ -120,23 +119,19 @@ def _host_state() -> tuple[str, str]:
     return nft, tc
 
 
-def _cgroup_paths(doc: Any) -> Iterator[Path]:
-    """Every cgroup directory a ledger entry names (the freeze's cgroup, throttles' ...)."""
-    if isinstance(doc, dict):
-        for value in doc.values():
-            yield from _cgroup_paths(value)
-    elif isinstance(doc, list):
-        for value in doc:
-            yield from _cgroup_paths(value)
-    elif isinstance(doc, str) and doc.startswith("/sys/fs/cgroup/") and "slo-harness" in doc:
-        yield Path(doc)
+def _cgroup_path(undo: dict[str, Any]) -> Path | None:
+    """The cgroup a ledger entry names (the freeze's; ``mount`` + ``cgroup`` in its undo)."""
+    mount, name = undo.get("mount"), undo.get("cgroup")
+    return Path(mount) / name if isinstance(mount, str) and isinstance(name, str) else None
 
 
 def _snapshot(pid: int, prefix: str, ledger: Ledger) -> Snapshot:
     snap = Snapshot(psutil.Process(pid).children(recursive=True), _namespaces(prefix))
     for entry in ledger.entries():
         snap.kinds.add(entry.kind)
-        snap.cgroups += list(_cgroup_paths(entry.undo))
+        cgroup = _cgroup_path(entry.undo)
+        if cgroup is not None:
+            snap.cgroups.append(cgroup)
     return snap
 
 
@@ -158,6 +153,12 @@ def _gone(procs: list[psutil.Process]) -> list[str]:
     return [f"{p.pid}: {' '.join(p.cmdline()[:4])}" for p in alive]
 
 
+def _ours(tmp: Path) -> list[Path]:
+    """What the run put in its temp directory. ``.ses`` is onnxruntime's own session-id file
+    (a timestamp and a UUID, shared by every process that loads it, no run data): not ours."""
+    return [p for p in tmp.iterdir() if p.name != ".ses"]
+
+
 def _send(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
     if sig is signal.SIGINT:
         os.killpg(proc.pid, sig)  # Ctrl-C: the terminal signals the whole foreground group
@@ -165,7 +166,9 @@ def _send(proc: subprocess.Popen[str], sig: signal.Signals) -> None:
         proc.send_signal(sig)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=str)
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"]
+)
 def test_a_signal_with_every_fault_family_active_leaves_nothing_behind(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
@@ -206,7 +209,7 @@ def test_a_signal_with_every_fault_family_active_leaves_nothing_behind(
         assert any("reference_service" in c for c in cmdlines), cmdlines
         assert len(snap.namespaces) >= 3, snap.namespaces  # bridge + generator + service
         assert {"netns", "scratch.dir"} <= snap.kinds, snap.kinds
-        assert list(tmp.iterdir()), "no scratch directory while running"
+        assert _ours(tmp), "no scratch directory while running"
         _send(proc, sig)
         proc.wait(timeout=_DEADLINE_S)
         while (line := q.get(timeout=5)) is not None:
@@ -215,6 +218,8 @@ def test_a_signal_with_every_fault_family_active_leaves_nothing_behind(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
     log = "".join(seen)
     if sig is signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
@@ -224,11 +229,6 @@ def test_a_signal_with_every_fault_family_active_leaves_nothing_behind(
         )
         assert swept.returncode == 0, swept.stdout + swept.stderr
         assert "Traceback" not in swept.stdout + swept.stderr
-        dry = subprocess.run(
-            [*CLI, "chaos", "cleanup", "--dry-run"], env=env, capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
-        assert dry.returncode == 0, dry.stdout  # "is anything left?" answers no
     else:
         assert proc.returncode == 3, log
         assert "Traceback" not in log, log
@@ -245,5 +245,5 @@ def test_a_signal_with_every_fault_family_active_leaves_nothing_behind(
     assert _namespaces(prefix) == []
     assert [c for c in snap.cgroups if c.exists()] == []
     assert ledger.entries() == []
-    assert list(tmp.iterdir()) == [], "scratch left in the temp directory"
+    assert _ours(tmp) == [], "scratch left in the temp directory"
     assert _host_state() == host_before
