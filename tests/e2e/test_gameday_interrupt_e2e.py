@@ -214,6 +214,15 @@ def test_a_signal_with_every_fault_family_active_leaves_nothing_behind(
         proc.wait(timeout=_DEADLINE_S)
         while (line := q.get(timeout=5)) is not None:
             seen.append(line)
+    except BaseException:
+        # A failing test must not leave a frozen service, a lab or a proxy behind: the kill
+        # switch, scoped to this test's ledger and namespace prefix.
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        subprocess.run([*CLI, "chaos", "cleanup", "--all"], env=env, capture_output=True,
+                       timeout=120)  # fmt: skip
+        raise
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -221,26 +230,14 @@ def test_a_signal_with_every_fault_family_active_leaves_nothing_behind(
         if proc.stdout is not None:
             proc.stdout.close()
     log = "".join(seen)
+    swept = None
     if sig is signal.SIGKILL:
-        assert proc.returncode == -signal.SIGKILL
-        assert ledger.entries(), "a SIGKILLed run leaves its ledger entries for the kill switch"
+        entries_after_kill = ledger.entries()
         swept = subprocess.run(
             [*CLI, "chaos", "cleanup"], env=env, capture_output=True, text=True, timeout=60
         )
-        assert swept.returncode == 0, swept.stdout + swept.stderr
-        assert "Traceback" not in swept.stdout + swept.stderr
-    else:
-        assert proc.returncode == 3, log
-        assert "Traceback" not in log, log
-        assert log.strip().splitlines()[-1].startswith("slo-harness: error: interrupted"), log
-        journal = json.loads((out / "journal.json").read_text())
-        assert journal["status"] == "interrupted", journal
-        rollbacks = journal["rollbacks"]
-        assert sorted(r["step"] for r in rollbacks) == sorted(FAULTS), rollbacks
-        assert all(r["status"] == "succeeded" and r["verified_gone"] for r in rollbacks)
-        # Written atomically, and no report claims a completed day: the journal is the record.
-        assert sorted(p.name for p in out.iterdir()) == ["journal.json"]
-    # Nothing left behind, whichever way the run ended.
+    # Nothing left behind, whichever way the run ended (checked before anything else, so a
+    # failure below cannot strand what it found).
     leftovers = {
         "processes": _gone(snap.pids),
         "namespaces": _namespaces(prefix),
@@ -250,7 +247,26 @@ def test_a_signal_with_every_fault_family_active_leaves_nothing_behind(
         "host nft/qdisc changes": [] if _host_state() == host_before else ["changed"],
     }
     _record(sig, proc.returncode, snap, {k: len(v) for k, v in leftovers.items()})
+    if any(leftovers.values()):
+        subprocess.run([*CLI, "chaos", "cleanup", "--all"], env=env, capture_output=True,
+                       timeout=120)  # fmt: skip
     assert {k: v for k, v in leftovers.items() if v} == {}
+    if swept is not None:
+        assert proc.returncode == -signal.SIGKILL
+        assert entries_after_kill, "a SIGKILLed run leaves its ledger entries for the kill switch"
+        assert swept.returncode == 0, swept.stdout + swept.stderr
+        assert "Traceback" not in swept.stdout + swept.stderr
+        return
+    assert proc.returncode == 3, log
+    assert "Traceback" not in log, log
+    assert log.strip().splitlines()[-1].startswith("slo-harness: error: interrupted"), log
+    journal = json.loads((out / "journal.json").read_text())
+    assert journal["status"] == "interrupted", journal
+    rollbacks = journal["rollbacks"]
+    assert sorted(r["step"] for r in rollbacks) == sorted(FAULTS), rollbacks
+    assert all(r["status"] == "succeeded" and r["verified_gone"] for r in rollbacks)
+    # Written atomically, and no report claims a completed day: the journal is the record.
+    assert sorted(p.name for p in out.iterdir()) == ["journal.json"]
 
 
 def _record(sig: signal.Signals, code: int, snap: Snapshot, left: dict[str, int]) -> None:
