@@ -175,3 +175,24 @@ async def closed_loop_capacity(
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     return done / (time.perf_counter() - t0)
+
+
+async def probe_ready(port: int, duration_s: float, every_s: float = 0.25) -> list[float]:
+    """Readiness latencies (s), each probe on a new connection (as an orchestrator's), every
+    ``every_s`` for ``duration_s``; a probe that fails or takes over 10 s counts as 10 s."""
+    out: list[float] = []
+    request = f"GET /v2/health/ready HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n".encode()
+    end = time.perf_counter() + duration_s
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        try:
+            conn = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+            try:
+                status, _, _ = await asyncio.wait_for(_exchange(conn, request), 10)
+            finally:
+                conn[1].close()
+            out.append(time.perf_counter() - t0 if status == 200 else 10.0)
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+            out.append(10.0)
+        await asyncio.sleep(max(0.0, every_s - (time.perf_counter() - t0)))
+    return out
