@@ -25,6 +25,7 @@ from unittest import mock
 
 import pytest
 import yaml
+from cli_support import mutate, paths
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -98,29 +99,6 @@ TEXT_DAMAGE = (
 )
 
 
-def _paths(doc: Any) -> list[list[Any]]:
-    out: list[list[Any]] = [[]]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += [[k, *p] for p in _paths(v)]
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += [[i, *p] for p in _paths(v)]
-    return out
-
-
-def _mutate(doc: Any, path: list[Any], value: Any) -> Any:
-    if not path:
-        return value
-    key, rest = path[0], path[1:]
-    if isinstance(doc, dict):
-        return {**doc, key: _mutate(doc.get(key), rest, value)}
-    if isinstance(doc, list) and doc:
-        i = key % len(doc) if isinstance(key, int) else 0
-        return [*doc[:i], _mutate(doc[i], rest, value), *doc[i + 1 :]]
-    return value
-
-
 @st.composite
 def broken(draw: st.DrawFn, kind: str) -> tuple[bytes, bool]:
     """(file bytes, whether they still parse as YAML) for ``kind``."""
@@ -132,8 +110,8 @@ def broken(draw: st.DrawFn, kind: str) -> tuple[bytes, bool]:
         return draw(st.sampled_from(TEXT_DAMAGE))(text).encode(), False
     doc = valid
     for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from([*_paths(valid), ["zz_unknown"]]))
-        doc = _mutate(doc, path, draw(values))
+        path = draw(st.sampled_from([*paths(valid), ["zz_unknown"]]))
+        doc = mutate(doc, path, draw(values))
     return yaml.safe_dump(doc, allow_unicode=True).encode(), True
 
 

@@ -25,9 +25,8 @@ phases:
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_interrupting_a_two_worker_run_prints_one_line(tmp_path: Path, sig: int) -> None:
-    """The process group gets the signal (as from a terminal or CI runner) mid-load."""
+def _start_two_worker_run(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """`slo-harness run` with two local workers in its own session; its TMPDIR."""
     scenario = tmp_path / "s.yaml"
     scenario.write_text(SCENARIO)
     tmp = tmp_path / "tmp"
@@ -38,6 +37,13 @@ def test_interrupting_a_two_worker_run_prints_one_line(tmp_path: Path, sig: int)
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
+    return proc, tmp
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_interrupting_a_two_worker_run_prints_one_line(tmp_path: Path, sig: int) -> None:
+    """The process group gets the signal (as from a terminal or CI runner) mid-load."""
+    proc, tmp = _start_two_worker_run(tmp_path)
     try:
         time.sleep(15)  # service up, workers joined, load running
         assert proc.poll() is None
@@ -58,16 +64,7 @@ def test_a_sigkilled_worker_mid_run_ends_the_run_and_leaves_nothing(tmp_path: Pa
     """One of two local workers is SIGKILLed mid-load (the OOM killer's way): the run stops within
     seconds with exit 3 and one line naming the worker (its share of the schedule is lost, so no
     verdict is claimed), no traceback, and no process or scratch directory of the run remains."""
-    scenario = tmp_path / "s.yaml"
-    scenario.write_text(SCENARIO)
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    env = {**os.environ, "TMPDIR": str(tmp), "SLO_HARNESS_STATE_DIR": str(tmp_path / "state")}
-    args = [sys.executable, "-m", "harness.cli", "run", str(scenario), "--workers", "2"]
-    args += ["--no-progress", "--out", str(tmp_path / "out")]
-    proc = subprocess.Popen(
-        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
-    )
+    proc, tmp = _start_two_worker_run(tmp_path)
     try:
         workers: list[psutil.Process] = []
         deadline = time.monotonic() + 60
