@@ -95,9 +95,10 @@ def render(figs: dict[str, dict[str, Any]]) -> str:
         "malformed input files: exit 2 naming file and field, never a traceback", m,
         f"{cases:,} broken files ({per_kind})" if m else "",
         f"{exit2:,} exit 2, each naming its file "
-        f"({sum(k.get('named the field path', 0) for k in kinds.values()):,} with a $.field path, "
-        f"{sum(k.get('named $ (unparsable text)', 0) for k in kinds.values()):,} at $ with "
-        "line and column: not YAML); "
+        f"and a $ path ({sum(k.get('named the field path', 0) for k in kinds.values()):,} "
+        "field mutations, "
+        f"{sum(k.get('named $ (unparsable text)', 0) for k in kinds.values()):,} damaged "
+        "texts); "
         f"still valid: {other['exit 0'] + other['exit 1']} passed, {other['exit 3']} reached the "
         f"load step; 0 tracebacks, 0 internal errors" if m else "",
     ))  # fmt: skip
