@@ -52,10 +52,12 @@ def _accept_queue(port: int, stop: threading.Event, seen: list[int]) -> None:
             seen.append(int(out[1]))
 
 
-def _start(tree: Path, work: Path, cpu_ms: float) -> tuple[subprocess.Popen[bytes], int]:
+def _start(
+    tree: Path, work: Path, audit: Path, cpu_ms: float
+) -> tuple[subprocess.Popen[bytes], int]:
     log = work / "service.log"
     args = [sys.executable, "-m", "reference_service", "--port", "0"]
-    args += ["--audit-dir", str(Path(tempfile.mkdtemp(dir="/dev/shm", prefix="slo-bench-")))]
+    args += ["--audit-dir", str(audit)]  # tmpfs: this is about CPU overload, not fsync
     args += ["--pan-key-file", str(write_key(work / "pan.key"))]
     args += ["--audit-key-file", str(write_key(work / "audit.key"))]
     args += ["--debug-handler-cpu-ms", str(cpu_ms)]
@@ -78,8 +80,12 @@ def _start(tree: Path, work: Path, cpu_ms: float) -> tuple[subprocess.Popen[byte
 
 
 def _one(tree: Path, cpu_ms: float, seconds: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="slo-bench-overload-") as tmp:
-        proc, port = _start(tree, Path(tmp), cpu_ms)
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    with (
+        tempfile.TemporaryDirectory(prefix="slo-bench-overload-") as tmp,
+        tempfile.TemporaryDirectory(prefix="slo-bench-audit-", dir=shm) as audit,
+    ):
+        proc, port = _start(tree, Path(tmp), Path(audit), cpu_ms)
         try:
             capacity = asyncio.run(closed_loop_capacity(port, transaction, 8, 3.0))
             before, queue, stop = _nstat(), [0], threading.Event()
