@@ -285,8 +285,10 @@ class _Run:
             self.service_url = ctx.target_url
             yield ctx
             return
-        sweep_scratch()  # key files and trails a SIGKILLed earlier run left behind
-        with scratch_dir() as tmp:
+        # Per-run keys and the embedded trail: in the ledger before they exist, so a SIGKILLed
+        # game day's are swept by the next start (here) or `chaos cleanup` (issue 10, hole 9).
+        sweep_scratch(self.ledger)
+        with scratch_dir(self.ledger) as tmp:
             keys = ServiceKeys.create(tmp)
             args = (*keys.service_args(), *ctx.service_args)
             placement = ctx.resources.get(_PLACEMENT)
