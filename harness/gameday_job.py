@@ -69,7 +69,12 @@ from harness.placement import Placement, lab_placement
 from harness.report import ReportPaths, collect_provenance, write_reports
 from harness.slo import Verdict, evaluate
 from harness.spec import GameDay, LatencyObjective, load_gameday
-from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
+from harness.target import (
+    Allowlist,
+    ServiceKeys,
+    check_target_allowed,
+    launch_reference_service,
+)
 
 __all__ = [
     "JOURNAL_FILE",
@@ -153,7 +158,8 @@ def run_gameday(
         return GameDayOutcome(plan, text, exported=exported)
     target = request.target or gameday.scenario.target
     if target is not None:
-        check_target_allowed(target)
+        # the game day's scenario may name hosts/networks (allow:); the runner re-checks with TLS
+        check_target_allowed(target, Allowlist.build((), gameday.scenario.allow, str(request.file)))
     specs = [s.fault for s in plan.steps]
     factory.check(specs)
     needs_root = sorted({s.fault.kind for s in plan.steps if s.fault.requires_root})

@@ -55,6 +55,7 @@ from harness.load.http import Reply
 from harness.load.workload import RequestSource, host_port
 from harness.measure import LatencyHistogram, Outcome, Recorder
 from harness.spec import Scenario, ScheduledPhase
+from harness.target import ClientTls
 
 __all__ = ["DRAIN_MARGIN_S", "Engine", "HttpStatusError", "Job", "RequestLog", "Station"]
 
@@ -170,6 +171,8 @@ class Engine:
         target_url: str,
         source: RequestSource,
         recorder: Recorder,
+        address: str | None = None,
+        tls: ClientTls | None = None,
         fire_request: Callable[..., Any] | None = None,
         part: tuple[int, int] = (0, 1),
         cpu_sampler: CpuSampler | None = None,
@@ -181,6 +184,10 @@ class Engine:
         self.scenario = scenario
         self.target_url = target_url
         self.host, self.port, _ = host_port(target_url)
+        #: Slots connect to the checked address (resolved once), not to the name again; ``tls``
+        #: is the https client context + server name (None: plain HTTP).
+        self.host = address or self.host
+        self.tls = tls
         self.timeout_ns = round(scenario.timeout_ms * 1e6)
         self.recorder = recorder
         self.name = name

@@ -29,14 +29,23 @@ from harness.load.health import ProcessCpuSampler, ProcessHealth, assess
 from harness.load.user import station_of
 from harness.load.workload import ScenarioWorkload
 from harness.measure import LatencyHistogram, Recorder, RunResult, ScenarioRef, TargetInfo
-from harness.spec import Scenario
-from harness.target import InferInput, check_target_allowed
+from harness.spec import Endpoint, Scenario
+from harness.target import (
+    Allowlist,
+    InferInput,
+    TargetConnection,
+    open_target,
+    probe_target,
+    read_infer_input,
+)
 
 __all__ = [
     "REQUEST_LOG_ENV",
     "HealthWire",
     "RunSpec",
     "build_result",
+    "connect_target",
+    "engine_connection",
     "make_recorder",
     "start_engine",
     "write_request_log",
@@ -53,6 +62,7 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     run_start_wall_ns: int  # time.time_ns() at which the schedule's t = 0 falls, in every process
     part: tuple[int, int] = (0, 1)  # (k, n): this process sends arrivals k, k+n, k+2n, ...
     infer: tuple[str, int] | None = None  # V2 input tensor (name, features) when the mix infers
+    allow: Allowlist = Allowlist()  # explicit allowances (--allow-target, the scenario's allow:)
 
     def to_message(self) -> dict[str, Any]:
         """Plain builtins for Locust's msgpack messages."""
@@ -131,19 +141,51 @@ def make_recorder(spec: RunSpec) -> Recorder:
     )
 
 
+def connect_target(
+    scenario: Scenario,
+    url: str,
+    *,
+    allow: Allowlist,
+    file: str,
+    started_by_harness: bool,
+    timeout_s: float,
+) -> tuple[TargetInfo, tuple[str, int] | None]:
+    """The target as the CLI runner and the Locust plugin both check it before any load: resolved
+    and allowed (:func:`harness.target.open_target`), a TLS pre-flight handshake for https,
+    the readiness probe, the V2 input when the mix infers. Returns (info with the connection
+    record for provenance, the V2 input)."""
+    conn = open_target(url, tls=scenario.tls, allow=allow, file=file).preflight(timeout_s)
+    info = probe_target(
+        conn.url, timeout_s=timeout_s, started_by_harness=started_by_harness, connection=conn
+    )
+    infer = None
+    if any(m.endpoint is Endpoint.INFER for m in scenario.mix):
+        meta = read_infer_input(conn.url, connection=conn)
+        infer = (meta.name, meta.n_features)
+    return info, infer
+
+
+def engine_connection(spec: RunSpec) -> TargetConnection:
+    """This process's own resolution and check of the spec's target (see :func:`start_engine`)."""
+    return open_target(spec.target_url, tls=spec.scenario.tls, allow=spec.allow)
+
+
 def start_engine(environment: Any, spec: RunSpec, *, name: str) -> Engine:
     """Build this process's engine for ``spec`` on a Locust environment and start it.
 
-    Every engine re-checks its target (loopback or 198.18.0.0/15): a spec may come over the
-    network from a master, and this is the last point before requests leave.
+    Every engine resolves and re-checks its target itself (loopback, 198.18.0.0/15 or the spec's
+    explicit allowlist) and builds its own TLS context: a spec may come over the network from a
+    master, and this is the last point before requests leave.
     """
-    check_target_allowed(spec.target_url)
+    conn = engine_connection(spec)
     infer = InferInput(*spec.infer) if spec.infer is not None else None
     source = ScenarioWorkload(spec.scenario, spec.target_url, stream=spec.part[0], infer=infer)
     engine = Engine(
         station=station_of(environment),
         scenario=spec.scenario,
         target_url=spec.target_url,
+        address=conn.address,
+        tls=conn.tls,
         source=source,
         recorder=make_recorder(spec),
         fire_request=environment.events.request.fire,

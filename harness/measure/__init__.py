@@ -13,6 +13,7 @@ from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.result import (
     AuditCheck,
     Clock,
+    ConnectionRecord,
     FaultWindow,
     GeneratorHealth,
     HistKey,
@@ -25,6 +26,7 @@ from harness.measure.result import (
     RunResult,
     ScenarioRef,
     TargetInfo,
+    TlsRecord,
 )
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "SUFFICIENCY_K",
     "AuditCheck",
     "Clock",
+    "ConnectionRecord",
     "Distribution",
     "FaultWindow",
     "GeneratorHealth",
@@ -54,6 +57,7 @@ __all__ = [
     "RunResult",
     "ScenarioRef",
     "TargetInfo",
+    "TlsRecord",
     "distribution",
     "min_samples",
     "read_hlog",

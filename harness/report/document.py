@@ -32,6 +32,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AuditDoc",
     "ComparisonDoc",
+    "ConnectionDoc",
     "EndpointDoc",
     "EndpointRequestsDoc",
     "FaultWindowDoc",
@@ -51,6 +52,7 @@ __all__ = [
     "RunDoc",
     "ScenarioDoc",
     "TargetDoc",
+    "TlsDoc",
     "report_schema",
 ]
 
@@ -315,6 +317,43 @@ class PackageDoc(_Doc, frozen=True, kw_only=True):
     version: str | None
 
 
+class TlsDoc(_Doc, frozen=True, kw_only=True):
+    """How the generator spoke TLS to an https:// target (no key material is ever recorded)."""
+
+    verify: Annotated[
+        bool, msgspec.Meta(description="false only when the scenario says insecure: true")
+    ]
+    server_name: Annotated[str, msgspec.Meta(description="SNI and the name verified")]
+    min_version: Annotated[str, msgspec.Meta(description='lowest version offered: "1.2" or "1.3"')]
+    ca_file: Annotated[str | None, msgspec.Meta(description="null: the system trust store")]
+    ca_sha256: Sha256
+    client_cert_file: Annotated[str | None, msgspec.Meta(description="mTLS client certificate")]
+    client_cert_sha256: Sha256
+    client_cert_subject: str | None
+    negotiated_version: Annotated[
+        str | None, msgspec.Meta(description="what the pre-flight handshake negotiated")
+    ]
+    cipher: str | None
+    server_cert_sha256: Sha256
+    server_cert_subject: str | None
+    server_cert_not_after: str | None
+
+
+class ConnectionDoc(_Doc, frozen=True, kw_only=True):
+    """Where load was allowed to go and how it reached the target."""
+
+    scheme: Annotated[str, msgspec.Meta(description="http or https")]
+    addresses: Annotated[
+        list[str],
+        msgspec.Meta(description="target addresses, resolved once, each checked"),
+    ]
+    allowlist: Annotated[
+        list[str],
+        msgspec.Meta(description="the default rule, then every explicit entry with its source"),
+    ]
+    tls: TlsDoc | None
+
+
 class ProvenanceDoc(_Doc, frozen=True, kw_only=True):
     """What produced the report: code, inputs, target, host and versions."""
 
@@ -339,6 +378,7 @@ class ProvenanceDoc(_Doc, frozen=True, kw_only=True):
     started_at: UtcTime
     ended_at: UtcTime
     command_line: Annotated[list[str], msgspec.Meta(description="argv, secrets redacted")]
+    connection: ConnectionDoc | None = None  # null: not recorded (older reports)
 
 
 class ReportDoc(_Doc, frozen=True, kw_only=True):

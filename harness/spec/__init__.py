@@ -87,12 +87,22 @@ from harness.spec.slo import (
     validate_slo_phases,
 )
 
+# -- TLS and the target allowlist (harness/spec/tls.py) --
+from harness.spec.tls import (
+    AllowText,
+    TlsSpec,
+    TlsVersion,
+    check_allow_entry,
+    resolve_tls_files,
+)
+
 __all__ = [
     "ALL_PHASES",
     "FAULT_KINDS",
     "MAX_DEPTH",
     "TOXIC_KINDS",
     "AbortCondition",
+    "AllowText",
     "Arrival",
     "AvailabilityObjective",
     "BandwidthFault",
@@ -144,8 +154,11 @@ __all__ = [
     "Stream",
     "ThroughputObjective",
     "TimeoutFault",
+    "TlsSpec",
+    "TlsVersion",
     "ToxicSpec",
     "UpperOp",
+    "check_allow_entry",
     "convert_spec",
     "default_slo",
     "load_gameday",
@@ -156,6 +169,7 @@ __all__ = [
     "parse_slo",
     "parse_yaml",
     "read_yaml",
+    "resolve_tls_files",
     "scenario_ref",
     "validate_slo_against",
     "validate_slo_endpoints",
