@@ -12,6 +12,8 @@ every distributed worker. Invariants:
 - a host name is resolved **once** (``getaddrinfo``); **every** address it resolves to must be
   allowed (a name that also resolves somewhere else is refused), and the sender connects to those
   checked addresses, never to the name again, so DNS cannot move the load after the check;
+- a host name is looked up only when something could allow it (``localhost``, the name itself
+  on the list, or a network on the list); otherwise it is refused without a DNS query;
 - an address is allowed when it is loopback (an IPv4-mapped IPv6 address counts as its IPv4
   address), inside 198.18.0.0/15, inside a CIDR entry, or one of the addresses of a host name
   entry that equals the target's host;
@@ -90,6 +92,21 @@ class Allowlist(msgspec.Struct, frozen=True):
         """The allowlist as recorded in provenance: the default rule, then every entry."""
         return (f"{DEFAULT_RULE} (default)", *(str(e) for e in self.entries))
 
+    def may_resolve(self, host: str) -> bool:
+        """Whether looking ``host`` up is worth a DNS query: a literal address, ``localhost``,
+        a name on the list, or any network on the list (its addresses may fall inside). A name
+        nothing could allow is refused without a lookup."""
+        name = host.rstrip(".").lower()
+        if name == "localhost":
+            return True
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return True
+        return any("/" in e.value or e.value == name for e in self.entries)
+
     def rule_for(self, host: str, address: IPAddress) -> str | None:
         """Which rule allows ``address`` (of target host ``host``), or None."""
         if address.version == 6 and address.ipv4_mapped is not None:
@@ -167,6 +184,13 @@ def resolve_target(url: str, allow: Allowlist | None = None) -> ResolvedTarget:
     """
     allow = allow or Allowlist()
     scheme, host, port, header, path = _split(url)
+    if not allow.may_resolve(host):
+        raise UsageError(
+            f"target {url!r}: the host name {host!r} is not an allowed load target. Load goes "
+            f"only to {DEFAULT_RULE}, or to a host or network named explicitly: "
+            f"--allow-target {host} (a host name, an address or a CIDR network; repeatable) or "
+            "the scenario's allow: list"
+        )
     addresses = _resolve(url, host, port)
     rules: list[str] = []
     refused: list[str] = []
