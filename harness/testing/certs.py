@@ -22,14 +22,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["TestPki", "make_test_pki"]
+__all__ = ["Pki", "make_test_pki"]
 
 _NAMES = ("localhost",)
 _ADDRESSES = ("127.0.0.1", "::1")
 
 
 @dataclass(frozen=True, slots=True)
-class TestPki:
+class Pki:
     """Paths of a generated PKI (see the module docstring)."""
 
     folder: Path
@@ -134,14 +134,14 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def make_test_pki(folder: Path, *, days: int = 2) -> TestPki:
+def make_test_pki(folder: Path, *, days: int = 2) -> Pki:
     """Generate the PKI into ``folder`` (created if needed; files overwritten)."""
     folder.mkdir(parents=True, exist_ok=True)
     ca = _ca("slo-harness test CA", days)
     other, _ = _ca("slo-harness unrelated CA", days)
     server_cert, server_key = _leaf("localhost", ca, days, server=True)
     client_cert, client_key = _leaf("slo-harness load generator", ca, days, server=False)
-    return TestPki(
+    return Pki(
         folder=folder,
         ca=_write(folder / "ca.pem", _pem(ca[0])),
         server_cert=_write(folder / "server.pem", _pem(server_cert)),
