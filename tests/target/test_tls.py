@@ -36,14 +36,20 @@ def test_mtls_preflight_records_the_session_for_provenance(mtls_target: str, pki
     negotiated version, the server and client certificate fingerprints, never a key."""
     conn = open_target(mtls_target, tls=_mtls(pki), file="s.yaml").preflight(_DEADLINE_S)
     record = conn.record()
-    assert record.scheme == "https" and record.addresses == ("127.0.0.1",)
+    assert record.scheme == "https"
+    assert record.addresses == ("127.0.0.1",)
     tls = record.tls
-    assert tls is not None and tls.verify
+    assert tls is not None
+    assert tls.verify
     assert tls.negotiated_version in ("TLSv1.2", "TLSv1.3")
-    assert tls.server_cert_subject is not None and "CN=localhost" in tls.server_cert_subject
-    assert tls.client_cert_subject is not None and "load generator" in tls.client_cert_subject
-    assert tls.server_cert_sha256 and len(tls.server_cert_sha256) == 64
-    assert tls.ca_sha256 and tls.ca_file == str(pki.ca)
+    assert tls.server_cert_subject is not None
+    assert "CN=localhost" in tls.server_cert_subject
+    assert tls.client_cert_subject is not None
+    assert "load generator" in tls.client_cert_subject
+    assert tls.server_cert_sha256
+    assert len(tls.server_cert_sha256) == 64
+    assert tls.ca_sha256
+    assert tls.ca_file == str(pki.ca)
     assert "PRIVATE KEY" not in repr(record)
 
 
@@ -66,7 +72,7 @@ def test_the_lean_client_is_refused_by_mtls_without_a_certificate(
     tls = client_tls(TlsSpec(ca=str(pki.ca)), "localhost")
     port = int(mtls_target.rsplit(":", 1)[1])
     conn = HttpConnection("127.0.0.1", port, ssl_context=tls.context, server_name="localhost")
-    with pytest.raises(ClientError, match="(?i)certificate|closed|reset"):
+    with pytest.raises(ClientError, match=r"(?i)certificate|closed|reset"):
         _exchange(conn)
     assert not conn.connected
 
@@ -80,7 +86,8 @@ def test_the_lean_client_reuses_one_tls_session(mtls_target: str, pki: Pki) -> N
         first = c._sock  # the wrapped socket of the first connection
         assert [_exchange(c) for _ in range(20)] == [200] * 20
         assert c._sock is first
-        assert first is not None and first.version() in ("TLSv1.2", "TLSv1.3")
+        assert first is not None
+        assert first.version() in ("TLSv1.2", "TLSv1.3")
 
 
 def test_a_wrong_ca_and_a_wrong_name_point_at_their_fields(tls_target: str, pki: Pki) -> None:
@@ -89,14 +96,15 @@ def test_a_wrong_ca_and_a_wrong_name_point_at_their_fields(tls_target: str, pki:
     with pytest.raises(SpecError) as caught:
         open_target(tls_target, tls=TlsSpec(ca=str(pki.other_ca))).preflight(_DEADLINE_S)
     assert caught.value.path == "$.tls.ca"
+    tls = TlsSpec(ca=str(pki.ca), server_name="scoring.example")
     with pytest.raises(SpecError) as caught:
-        tls = TlsSpec(ca=str(pki.ca), server_name="scoring.example")
         open_target(tls_target, tls=tls).preflight(_DEADLINE_S)
     assert caught.value.path == "$.tls.server_name"
     with pytest.raises(SpecError, match=r"\$\.tls\.ca"):  # no tls: the system store, no test CA
         open_target(tls_target).preflight(_DEADLINE_S)
     insecure = open_target(tls_target, tls=TlsSpec(insecure=True)).preflight(_DEADLINE_S)
-    assert insecure.tls is not None and not insecure.tls.record.verify
+    assert insecure.tls is not None
+    assert not insecure.tls.record.verify
 
 
 def test_https_against_plain_http_says_so(plain_target: str, pki: Pki) -> None:
@@ -112,7 +120,8 @@ def test_the_probe_speaks_tls_and_returns_the_connection_record(tls_target: str,
     """The readiness probe goes over the same checked TLS connection and records it."""
     conn = open_target(tls_target, tls=TlsSpec(ca=str(pki.ca), server_name="localhost"))
     info = probe_target(tls_target, timeout_s=_DEADLINE_S, connection=conn.preflight())
-    assert info.connection is not None and info.connection.tls is not None
+    assert info.connection is not None
+    assert info.connection.tls is not None
     assert info.connection.tls.server_name == "localhost"
 
 
@@ -199,7 +208,9 @@ def test_tls_paths_resolve_against_the_scenario_folder(tmp_path: Path, pki: Pki)
         SCENARIO.format(tls="{ca: certs/ca.pem, cert: certs/client.pem, key: certs/client.key}"),
     )
     tls = load_scenario(scenario).tls
-    assert tls is not None and tls.mtls and not tls.insecure
+    assert tls is not None
+    assert tls.mtls
+    assert not tls.insecure
     assert tls.ca == str(tmp_path / "certs" / "ca.pem")
     assert tls.key == str(tmp_path / "certs" / "client.key")
 
