@@ -78,13 +78,17 @@ def test_the_lean_client_is_refused_by_mtls_without_a_certificate(
 
 
 def test_the_lean_client_reuses_one_tls_session(mtls_target: str, pki: Pki) -> None:
-    """Over mTLS many requests share one connection: the handshake happens once, on open."""
+    """Over mTLS many requests share one connection: the handshake happens once, on open, and
+    an idle pause does not make the client drop it."""
     tls = client_tls(_mtls(pki), "localhost")
     port = int(mtls_target.rsplit(":", 1)[1])
     with HttpConnection("127.0.0.1", port, ssl_context=tls.context, server_name="localhost") as c:
         assert _exchange(c) == 200
         first = c._sock  # the wrapped socket of the first connection
         assert [_exchange(c) for _ in range(20)] == [200] * 20
+        assert c._sock is first
+        time.sleep(0.6)  # past the idle check: a live TLS connection must not read as closed
+        assert _exchange(c) == 200
         assert c._sock is first
         assert first is not None
         assert first.version() in ("TLSv1.2", "TLSv1.3")
@@ -221,3 +225,23 @@ def test_allow_entries_are_checked_at_their_index(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         load_scenario(write(tmp_path / "s.yaml", text))
     assert caught.value.path == "$.allow[1]"
+
+
+def test_the_shipped_mtls_example_loads_with_generated_certificates(tmp_path: Path) -> None:
+    """scenarios/examples/mtls.yaml parses, and its tls: paths resolve to the certificates
+    scripts/example-mtls.sh generates next to it (checked here in a copy of the layout)."""
+    from harness.testing.certs import make_test_pki
+
+    root = Path(__file__).resolve().parents[2] / "scenarios"
+    (tmp_path / "slo").mkdir()
+    (tmp_path / "slo" / "default.yaml").write_bytes((root / "slo" / "default.yaml").read_bytes())
+    examples = tmp_path / "examples"
+    make_test_pki(examples / "mtls-certs")
+    scenario = examples / "mtls.yaml"
+    scenario.write_bytes((root / "examples" / "mtls.yaml").read_bytes())
+    loaded = load_scenario(scenario)
+    assert loaded.tls is not None
+    assert loaded.tls.mtls
+    assert not loaded.tls.insecure
+    assert loaded.tls.cert == str(examples / "mtls-certs" / "client.pem")
+    assert client_tls(loaded.tls, "127.0.0.1", file=str(scenario)).record.client_cert_subject
