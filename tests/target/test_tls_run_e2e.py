@@ -33,11 +33,9 @@ objectives:
 """
 
 
-def _cli(
-    *args: str, prefix: tuple[str, ...] = (), timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*prefix, sys.executable, "-m", "harness.cli", *args],
+        [sys.executable, "-m", "harness.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
