@@ -16,6 +16,7 @@ writes the numbers atomically; ``--check`` exits 1 if a target is missed). Print
    target serving TLS (a throwaway CA from :mod:`harness.testing.certs`), ``wrk`` over ``https://``
    and our generator verifying against that CA (``tls: {ca: ...}``). Both keep one connection
    per slot, so after the first request neither pays a handshake; the bar is the same.
+   ``--only overhead-tls`` (also in the full run) repeats the overhead comparison over TLS.
 2. **Coordinated omission**: the target holds every response for 1 s once, 15 s into a 30 s run
    at 200 requests/s. Analytic p99 from the intended send times: 0.7 s. Our p99 (intended and
    service clocks) next to stock Locust on a fresh target with the same offered load
@@ -288,15 +289,19 @@ def coordinated_omission(duration: float) -> dict[str, Any]:
     return {"ours": ours, "stock": stock, "analytic_p99_ms": analytic_ms, "duration_s": duration}
 
 
-def overhead(duration: float, repeats: int) -> dict[str, Any]:
+def overhead(duration: float, repeats: int, *, tls: bool = False) -> dict[str, Any]:
     def middle(per_second: Sequence[int]) -> float:
         inner = list(per_second)[2:-1] or list(per_second)
         return float(statistics.median(inner))
 
     bare, ours = [], []
-    with target("--base-ms", "0", "--slow-every", "0") as url:
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        serve = tls_args(tmp / "pki") if tls else ()
+        ca = ("--tls-ca", str(tmp / "pki" / "ca.pem")) if tls else ()
+        url = stack.enter_context(target("--base-ms", "0", "--slow-every", "0", *serve))
         for _ in range(repeats):
-            stock = child(
+            stock = child(  # FastHttpUser does not verify certificates (its insecure default)
                 "stock",
                 *("--target", url, "--users", "10", "--per-user-rate", "0"),
                 *("--duration", str(duration)),
@@ -305,7 +310,7 @@ def overhead(duration: float, repeats: int) -> dict[str, Any]:
             mine = child(
                 "ours",
                 *("--target", url, "--rate", "50000", "--duration", str(duration)),
-                *("--cap", "10"),
+                *("--cap", "10", *ca),
             )
             ours.append(middle(mine["per_second"]))
     return {"bare_rps": bare, "ours_rps": ours}
@@ -379,14 +384,14 @@ def co_table(co: dict[str, Any]) -> tuple[list[str], bool]:
     return lines, co_ok
 
 
-def overhead_table(ovh: dict[str, Any]) -> tuple[list[str], bool]:
+def overhead_table(ovh: dict[str, Any], what: str = "") -> tuple[list[str], bool]:
     """The overhead rows and whether ours reaches 90% of a bare FastHttpUser."""
     bare, ours = statistics.median(ovh["bare_rps"]), statistics.median(ovh["ours_rps"])
     ratio = ours / bare if bare else 0.0
     ovh_ok = ratio >= 0.9
     lines = [
         "",
-        "### Overhead (one core, zero-delay target, 10 connections)",
+        f"### Overhead{what} (one core, zero-delay target, 10 connections)",
         "",
         "| generator | completed/s per run | median |",
         "|---|---|---|",
@@ -407,7 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--check", action="store_true", help="Exit 1 when a target is missed")
-    parser.add_argument("--only", choices=("fidelity", "fidelity-tls", "co", "overhead"))
+    parser.add_argument(
+        "--only", choices=("fidelity", "fidelity-tls", "co", "overhead", "overhead-tls")
+    )
     parser.add_argument("--child", choices=("ours", "stock"))
     parser.add_argument("--target")
     parser.add_argument("--rate", type=float, default=200)
@@ -432,9 +439,24 @@ def main(argv: list[str] | None = None) -> int:
         tls = fidelity(20 * scale, args.repeats, tls=True)
     co = coordinated_omission(30 * scale) if args.only in (None, "co") else {}
     ovh = overhead(10 * scale, max(2, args.repeats - 1)) if args.only in (None, "overhead") else {}
-    numbers = {"fidelity": fid, "fidelity_tls": tls, "co": co, "overhead": ovh}
+    ovh_tls: dict[str, Any] = {}
+    if args.only in (None, "overhead-tls"):
+        ovh_tls = overhead(10 * scale, max(2, args.repeats - 1), tls=True)
+    numbers = {
+        "fidelity": fid,
+        "fidelity_tls": tls,
+        "co": co,
+        "overhead": ovh,
+        "overhead_tls": ovh_tls,
+    }
     if args.only is None:
         text, ok = report(fid, co, ovh, tls)
+        tls_text, tls_ok = overhead_table(ovh_tls, " over TLS")
+        text, ok = "\n".join([text, *tls_text]), ok and tls_ok
+    elif args.only in ("overhead", "overhead-tls"):
+        chosen_ovh = ovh if args.only == "overhead" else ovh_tls
+        lines, ok = overhead_table(chosen_ovh, " over TLS" if args.only == "overhead-tls" else "")
+        text = "\n".join(lines)
     elif args.only in ("fidelity", "fidelity-tls"):
         chosen = fid if args.only == "fidelity" else tls
         text, ok = fidelity_table(chosen, " over TLS" if args.only == "fidelity-tls" else "")
