@@ -269,9 +269,11 @@ def _handshake_failed(
     reason = _reason(exc)
     if isinstance(exc, TimeoutError) or reason in _NOT_TLS or isinstance(exc, ConnectionError):
         if _speaks_plain_http(target, timeout_s):
-            return UsageError(
-                f"target {target.url}: the server at {target.addresses[0]}:{target.port} speaks "
-                "plain HTTP, not TLS: use an http:// URL, or the port where it serves TLS"
+            return SpecError(
+                tls.file,
+                "$.target",
+                f"an http:// URL or the port where the server serves TLS: {target.url} "
+                f"({target.addresses[0]}:{target.port}) speaks plain HTTP, not TLS",
             )
         if isinstance(exc, TimeoutError):
             return TargetUnreachable(

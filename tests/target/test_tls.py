@@ -11,7 +11,7 @@ from conftest import write
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from harness.errors import SpecError, UsageError
+from harness.errors import SpecError
 from harness.load.http import ClientError, HttpConnection, build_request
 from harness.spec import TlsSpec, load_scenario
 from harness.target import client_tls, open_target, probe_target
@@ -112,11 +112,13 @@ def test_a_wrong_ca_and_a_wrong_name_point_at_their_fields(tls_target: str, pki:
 
 
 def test_https_against_plain_http_says_so(plain_target: str, pki: Pki) -> None:
-    """An https:// URL at a plain-HTTP port: a usage error saying the server speaks plain HTTP."""
+    """An https:// URL at a plain-HTTP port: exit 2 at $.target saying it speaks plain HTTP."""
     url = plain_target.replace("http://", "https://")
     started = time.monotonic()
-    with pytest.raises(UsageError, match="speaks plain HTTP, not TLS"):
-        open_target(url, tls=TlsSpec(ca=str(pki.ca))).preflight(0.5)
+    with pytest.raises(SpecError, match="speaks plain HTTP, not TLS") as caught:
+        open_target(url, tls=TlsSpec(ca=str(pki.ca)), file="s.yaml").preflight(0.5)
+    assert caught.value.file == "s.yaml"
+    assert caught.value.path == "$.target"
     assert time.monotonic() - started < 3.0
 
 
