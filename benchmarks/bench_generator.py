@@ -76,7 +76,7 @@ def _pin(cpu: str) -> list[str]:
 
 def tls_args(folder: Path) -> tuple[str, ...]:
     """A throwaway PKI in ``folder``; the target's arguments to serve TLS with it."""
-    from harness.testing.certs import make_test_pki
+    from harness.testing import make_test_pki
 
     pki = make_test_pki(folder)
     return ("--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key))

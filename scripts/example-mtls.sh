@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 PORT=${PORT:-8443}
 certs=scenarios/examples/mtls-certs
-"$PY" -m harness.testing.certs "$certs" >/dev/null
+"$PY" harness/testing/certs.py "$certs" >/dev/null
 "$PY" harness/testing/latency_target.py --port "$PORT" --lifetime-s 900 \
     --tls-cert "$certs/server.pem" --tls-key "$certs/server.key" --tls-client-ca "$certs/ca.pem" \
     >/dev/null &

@@ -6,12 +6,15 @@
 - :func:`latency_target`: a loopback HTTP target whose latency distribution is known by
   construction (98% at 2 ms, 2% at 40 ms by default; an optional stall), started as a subprocess
   and always stopped, to check a generator's numbers against the truth;
-- :func:`wait_until`: poll observable state with a bound, instead of sleeping a guessed time.
+- :func:`wait_until`: poll observable state with a bound, instead of sleeping a guessed time;
+- :func:`make_test_pki`: a throwaway CA with server and client certificates (TLS/mTLS tests, the
+  mTLS example); the latency target serves TLS with them (``--tls-cert``, ``--tls-client-ca``).
 
 Used by the project's own tests and benchmarks; nothing in the harness imports it (it sits on the
 top floor of the import contract) and it needs no test framework.
 """
 
+from harness.testing.certs import Pki, make_test_pki
 from harness.testing.latency_target import launched as latency_target
 from harness.testing.runs import (
     FAILED_LATENCY_US,
@@ -29,11 +32,13 @@ from harness.testing.waiting import wait_until
 __all__ = [
     "FAILED_LATENCY_US",
     "START",
+    "Pki",
     "generator_health",
     "hist",
     "intervals",
     "latency_target",
     "lognormal_us",
+    "make_test_pki",
     "nearest_rank",
     "phase",
     "run_result",

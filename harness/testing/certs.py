@@ -1,7 +1,7 @@
 """A throwaway PKI for TLS tests and the mTLS example: a CA, a server and a client certificate,
 generated on the spot (never committed, never trusted anywhere else).
 
-``python -m harness.testing.certs DIR`` writes ``ca.pem``, ``server.pem``/``server.key`` (valid for
+``python harness/testing/certs.py DIR`` writes ``ca.pem``, ``server.pem``/``server.key`` (valid for
 ``localhost``, ``127.0.0.1`` and ``::1``), ``client.pem``/``client.key`` (signed by the same CA,
 for mTLS) and ``other-ca.pem`` (a CA that signed nothing here: verifying against it must fail).
 Keys are ECDSA P-256 (fast to make: the whole set takes a few milliseconds), files 0600, the

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.testing import latency_target
-from harness.testing.certs import Pki, make_test_pki
+from harness.testing import Pki, latency_target, make_test_pki
 
 
 @pytest.fixture(scope="module")

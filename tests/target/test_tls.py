@@ -15,7 +15,7 @@ from harness.errors import SpecError
 from harness.load.http import ClientError, HttpConnection, build_request
 from harness.spec import TlsSpec, load_scenario
 from harness.target import client_tls, open_target, probe_target
-from harness.testing.certs import Pki
+from harness.testing import Pki
 
 _DEADLINE_S = 3.0
 
@@ -232,7 +232,7 @@ def test_allow_entries_are_checked_at_their_index(tmp_path: Path) -> None:
 def test_the_shipped_mtls_example_loads_with_generated_certificates(tmp_path: Path) -> None:
     """scenarios/examples/mtls.yaml parses, and its tls: paths resolve to the certificates
     scripts/example-mtls.sh generates next to it (checked here in a copy of the layout)."""
-    from harness.testing.certs import make_test_pki
+    from harness.testing import make_test_pki
 
     root = Path(__file__).resolve().parents[2] / "scenarios"
     (tmp_path / "slo").mkdir()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import write
 
-from harness.testing.certs import Pki
+from harness.testing import Pki
 
 CHILD = Path(__file__).with_name("_netns_child.py")
 
