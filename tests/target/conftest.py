@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -40,9 +39,3 @@ def plain_target() -> Iterator[str]:
     """The target in plain HTTP (to point an https:// URL at)."""
     with latency_target("--base-ms", "1", "--slow-every", "0") as url:
         yield url
-
-
-def write(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` and return it."""
-    path.write_text(text, encoding="utf-8")
-    return path

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -18,6 +17,12 @@ from harness.target import client_tls, open_target, probe_target
 from harness.testing import Pki
 
 _DEADLINE_S = 3.0
+
+
+def write(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` and return it."""
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _mtls(pki: Pki, **kw: object) -> TlsSpec:
