@@ -24,10 +24,13 @@ test: $(STAMP) test-deps
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# Two distributions, both editable: the harness (.) and the reference service (reference_service/,
+# its own pyproject: the harness wheel carries no service). `.[dev]` needs the service; naming it
+# on the same line lets pip take it from the checkout instead of an index.
+$(STAMP): pyproject.toml reference_service/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -c constraints.txt
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e './reference_service[train]' -c constraints.txt
 	touch $(STAMP)
 
 # redis-server, wrk, nftables and chromium for the tests that need them (root only; the tests
