@@ -53,14 +53,9 @@ from harness.errors import ExitCode, HarnessError
 from harness.files import atomic_write_bytes
 from harness.load.distributed import FINAL_GRACE_S, MasterCoordinator, WorkerCoordinator
 from harness.load.engine import Engine
-from harness.load.session import (
-    RunSpec,
-    build_result,
-    connect_target,
-    start_engine,
-    write_request_log,
-)
+from harness.load.session import RunSpec, build_result, start_engine, write_request_log
 from harness.load.summary import render_summary, summary_json
+from harness.load.targeting import connect_target
 from harness.load.user import SloUser
 from harness.measure import RunResult, TargetInfo, write_hlog
 from harness.spec import Scenario, SloSpec, scenario_ref
@@ -219,7 +214,7 @@ def _prepare(state: _PluginState, environment: Any) -> RunSpec:
         scenario=scenario,
         target_url=url.rstrip("/"),
         run_start_wall_ns=time.time_ns() + round(START_LEAD_S * 1e9),
-        infer=infer,
+        models=infer,
         allow=allow,
     )
 
@@ -246,6 +241,7 @@ def _collect(state: _PluginState) -> RunResult:
             health=[engine.health()],
             extra_reasons=reasons,
             workers=0,
+            responses=engine.responses,
         )
     master = state.master
     assert master is not None
@@ -264,6 +260,7 @@ def _collect(state: _PluginState) -> RunResult:
         health=list(master.health.values()),
         extra_reasons=lost,
         workers=len(master.expected),
+        responses=master.responses,
     )
 
 

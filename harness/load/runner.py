@@ -50,17 +50,12 @@ from harness.load.observe import ObserverDriver
 from harness.load.options import WILDCARD_BINDS, RunOptions
 from harness.load.procs import check_alive, worker_processes
 from harness.load.progress import Progress, Snapshot, make_progress
-from harness.load.session import (
-    RunSpec,
-    build_result,
-    connect_target,
-    start_engine,
-    write_request_log,
-)
+from harness.load.session import RunSpec, build_result, start_engine, write_request_log
+from harness.load.targeting import connect_target
 from harness.load.user import SloUser, station_of
 from harness.measure import Recorder, RunObserver, RunResult, ScenarioRef, TargetInfo
 from harness.spec import Scenario, scenario_ref
-from harness.target import Allowlist, launch_reference_service
+from harness.target import Allowlist, V2Model, launch_reference_service
 
 __all__ = ["PROBE_TIMEOUT_S", "run_scenario"]
 
@@ -195,7 +190,7 @@ def _run_local(
     scenario: Scenario,
     ref: ScenarioRef,
     info: TargetInfo,
-    infer: tuple[str, int] | None,
+    infer: tuple[V2Model, ...],
     progress: Progress,
     observer: RunObserver | None = None,
     allow: Allowlist | None = None,
@@ -214,7 +209,7 @@ def _run_local(
             scenario=scenario,
             target_url=info.url,
             run_start_wall_ns=time.time_ns() + round(START_LEAD_S * 1e9),
-            infer=infer,
+            models=infer,
             allow=allow or Allowlist(),
         )
         engine = start_engine(env, spec, name="local")
@@ -254,6 +249,7 @@ def _run_local(
             health=[engine.health()],
             extra_reasons=reasons,
             workers=0,
+            responses=engine.responses,
         )
     finally:
         if driver is not None:
@@ -322,7 +318,7 @@ def _run_distributed(
     scenario: Scenario,
     ref: ScenarioRef,
     info: TargetInfo,
-    infer: tuple[str, int] | None,
+    infer: tuple[V2Model, ...],
     options: RunOptions,
     progress: Progress,
     allow: Allowlist,
@@ -393,7 +389,7 @@ def _drive_master(
     scenario: Scenario,
     ref: ScenarioRef,
     info: TargetInfo,
-    infer: tuple[str, int] | None,
+    infer: tuple[V2Model, ...],
     master: Any,
     coordinator: MasterCoordinator,
     procs: list[subprocess.Popen[bytes]],
@@ -407,7 +403,7 @@ def _drive_master(
         scenario=scenario,
         target_url=info.url,
         run_start_wall_ns=time.time_ns() + round(DISTRIBUTED_START_LEAD_S * 1e9),
-        infer=infer,
+        models=infer,
         allow=allow,
     )
     workers = coordinator.launch(spec)
@@ -441,4 +437,5 @@ def _drive_master(
         health=list(coordinator.health.values()),
         extra_reasons=reasons,
         workers=workers,
+        responses=coordinator.responses,
     )

@@ -28,23 +28,22 @@ from harness.load.engine import Engine, RequestLog
 from harness.load.health import ProcessCpuSampler, ProcessHealth, assess
 from harness.load.user import station_of
 from harness.load.workload import ScenarioWorkload
-from harness.measure import LatencyHistogram, Recorder, RunResult, ScenarioRef, TargetInfo
-from harness.spec import Endpoint, Scenario
-from harness.target import (
-    Allowlist,
-    InferInput,
-    TargetConnection,
-    open_target,
-    probe_target,
-    read_infer_input,
+from harness.measure import (
+    LatencyHistogram,
+    Recorder,
+    ResponseTally,
+    RunResult,
+    ScenarioRef,
+    TargetInfo,
 )
+from harness.spec import Scenario
+from harness.target import Allowlist, TargetConnection, V2Model, open_target
 
 __all__ = [
     "REQUEST_LOG_ENV",
     "HealthWire",
     "RunSpec",
     "build_result",
-    "connect_target",
     "engine_connection",
     "make_recorder",
     "start_engine",
@@ -61,7 +60,7 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     target_url: str
     run_start_wall_ns: int  # time.time_ns() at which the schedule's t = 0 falls, in every process
     part: tuple[int, int] = (0, 1)  # (k, n): this process sends arrivals k, k+n, k+2n, ...
-    infer: tuple[str, int] | None = None  # V2 input tensor (name, features) when the mix infers
+    models: tuple[V2Model, ...] = ()  # V2 metadata of the models v2_infer requests name
     allow: Allowlist = Allowlist()  # explicit allowances (--allow-target, the scenario's allow:)
 
     def to_message(self) -> dict[str, Any]:
@@ -141,30 +140,6 @@ def make_recorder(spec: RunSpec) -> Recorder:
     )
 
 
-def connect_target(
-    scenario: Scenario,
-    url: str,
-    *,
-    allow: Allowlist,
-    file: str,
-    started_by_harness: bool,
-    timeout_s: float,
-) -> tuple[TargetInfo, tuple[str, int] | None]:
-    """The target as the CLI runner and the Locust plugin both check it before any load: resolved
-    and allowed (:func:`harness.target.open_target`), a TLS pre-flight handshake for https,
-    the readiness probe, the V2 input when the mix infers. Returns (info with the connection
-    record for provenance, the V2 input)."""
-    conn = open_target(url, tls=scenario.tls, allow=allow, file=file).preflight(timeout_s)
-    info = probe_target(
-        conn.url, timeout_s=timeout_s, started_by_harness=started_by_harness, connection=conn
-    )
-    infer = None
-    if any(m.endpoint is Endpoint.INFER for m in scenario.mix):
-        meta = read_infer_input(conn.url, connection=conn)
-        infer = (meta.name, meta.n_features)
-    return info, infer
-
-
 def engine_connection(spec: RunSpec) -> TargetConnection:
     """This process's own resolution and check of the spec's target (see :func:`start_engine`)."""
     return open_target(spec.target_url, tls=spec.scenario.tls, allow=spec.allow)
@@ -178,8 +153,7 @@ def start_engine(environment: Any, spec: RunSpec, *, name: str) -> Engine:
     master, and this is the last point before requests leave.
     """
     conn = engine_connection(spec)
-    infer = InferInput(*spec.infer) if spec.infer is not None else None
-    source = ScenarioWorkload(spec.scenario, spec.target_url, stream=spec.part[0], infer=infer)
+    source = ScenarioWorkload(spec.scenario, spec.target_url, part=spec.part, models=spec.models)
     engine = Engine(
         station=station_of(environment),
         scenario=spec.scenario,
@@ -216,6 +190,7 @@ def build_result(
     extra_reasons: tuple[str, ...] = (),
     workers: int,
     ended_at: datetime | None = None,
+    responses: ResponseTally | None = None,
 ) -> RunResult:
     """Assemble the run's result from the (merged) recorder and every process's health."""
     phases, intervals = recorder.build(scenario.phase_metas())
@@ -232,4 +207,6 @@ def build_result(
         intervals=intervals,
         generator=generator,
         workers=workers,
+        responses=responses.build() if responses is not None else (),
+        secrets_used=scenario.secrets_used,
     )

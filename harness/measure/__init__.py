@@ -10,6 +10,13 @@ from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
 from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
 from harness.measure.recorder import LiveStats, Recorder
+from harness.measure.responses import (
+    EndpointResponses,
+    FailureKind,
+    ResponseTally,
+    mask_snippet,
+    status_key,
+)
 from harness.measure.result import (
     AuditCheck,
     Clock,
@@ -38,6 +45,8 @@ __all__ = [
     "Clock",
     "ConnectionRecord",
     "Distribution",
+    "EndpointResponses",
+    "FailureKind",
     "FaultWindow",
     "GeneratorHealth",
     "HistKey",
@@ -53,13 +62,16 @@ __all__ = [
     "PhaseResult",
     "Recorder",
     "RequestCounts",
+    "ResponseTally",
     "RunObserver",
     "RunResult",
     "ScenarioRef",
     "TargetInfo",
     "TlsRecord",
     "distribution",
+    "mask_snippet",
     "min_samples",
     "read_hlog",
+    "status_key",
     "write_hlog",
 ]

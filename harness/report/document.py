@@ -25,6 +25,7 @@ import msgspec
 from harness.measure import Clock, Outcome, PhaseKind
 from harness.netpol import PciRunSection
 from harness.report.gameday import GameDayDoc
+from harness.report.responses import ResponsesDoc
 from harness.slo import KneeStatus, ObjectiveStatus, RegressionRule, VerdictStatus
 
 __all__ = [
@@ -56,7 +57,9 @@ __all__ = [
     "report_schema",
 ]
 
-SCHEMA_VERSION: Final = "1.4"  # 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``
+#: 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``, 1.5 ``phases[].endpoints[]
+#: .responses`` and ``provenance.secrets_used``, 1.6 ``provenance.connection`` (allowlist, TLS)
+SCHEMA_VERSION: Final = "1.6"
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -121,6 +124,10 @@ class EndpointDoc(_Doc, frozen=True, kw_only=True):
     latency_ms: LatencyDoc
     service_time_ms: LatencyDoc
     requests: EndpointRequestsDoc
+    responses: Annotated[
+        ResponsesDoc | None,
+        msgspec.Meta(description="status codes and failures by kind (since 1.5; null: not kept)"),
+    ] = None
 
 
 class HistogramDoc(_Doc, frozen=True, kw_only=True):
@@ -378,7 +385,17 @@ class ProvenanceDoc(_Doc, frozen=True, kw_only=True):
     started_at: UtcTime
     ended_at: UtcTime
     command_line: Annotated[list[str], msgspec.Meta(description="argv, secrets redacted")]
-    connection: ConnectionDoc | None = None  # null: not recorded (older reports)
+    connection: Annotated[
+        ConnectionDoc | None,
+        msgspec.Meta(description="allowlist, addresses and TLS of the target (since 1.6)"),
+    ] = None
+    secrets_used: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="env:NAME / file:PATH secrets request headers used, never their values "
+            "(since 1.5)"
+        ),
+    ] = msgspec.field(default_factory=list)
 
 
 class ReportDoc(_Doc, frozen=True, kw_only=True):

@@ -10,7 +10,8 @@ Jobs, one module each, and this facade is the only import path for callers:
   probes);
 - ``launch``: :func:`launch_reference_service`, its per-run :class:`ServiceKeys`, and
   :func:`require_service` (is ``slo-harness[service]`` installed?);
-- ``probe``: :func:`probe_target` (V2 readiness + model identity), :func:`read_infer_input`.
+- ``probe``: :func:`probe_target` (readiness + model identity), :func:`read_infer_input`;
+- ``models``: :func:`fetch_models`, the V2 metadata of the models ``v2_infer`` requests name.
 
 No Locust here: the load package, the pipeline and the entry points all use these functions.
 """
@@ -26,12 +27,14 @@ from harness.target.address import (
 )
 from harness.target.connection import TargetConnection, open_target
 from harness.target.launch import ServiceKeys, launch_reference_service, require_service
+from harness.target.models import V2_DATATYPES, V2Model, V2Tensor, fetch_models, request_headers
 from harness.target.probe import InferInput, probe_target, read_infer_input
 from harness.target.tls import ClientTls, client_tls, tls_preflight
 
 __all__ = [
     "ALLOWED_NETWORK",
     "DEFAULT_RULE",
+    "V2_DATATYPES",
     "AllowEntry",
     "Allowlist",
     "ClientTls",
@@ -39,12 +42,16 @@ __all__ = [
     "ResolvedTarget",
     "ServiceKeys",
     "TargetConnection",
+    "V2Model",
+    "V2Tensor",
     "check_target_allowed",
     "client_tls",
+    "fetch_models",
     "launch_reference_service",
     "open_target",
     "probe_target",
     "read_infer_input",
+    "request_headers",
     "require_service",
     "resolve_target",
     "tls_preflight",

@@ -17,7 +17,9 @@ import httpx
 
 from harness.errors import TargetUnreachable
 from harness.measure import TargetInfo
+from harness.spec import HealthSpec
 from harness.target.connection import TargetConnection, open_target
+from harness.target.models import request_headers
 
 __all__ = ["MODEL_PATH", "READY_PATH", "InferInput", "probe_target", "read_infer_input"]
 
@@ -40,29 +42,36 @@ def probe_target(
     timeout_s: float = 10.0,
     *,
     started_by_harness: bool = False,
+    health: HealthSpec | None = None,
+    model_path: str = MODEL_PATH,
     connection: TargetConnection | None = None,
 ) -> TargetInfo:
-    """Wait (bounded) until ``url`` answers its V2 readiness probe; return what it serves.
+    """Wait (bounded) until ``url`` answers its readiness probe; return what it serves.
 
-    A 200 means ready; a 503 is retried until ``timeout_s``; any other status means the target
-    answers but does not speak V2 health (accepted, model fields stay None). Raises
-    TargetUnreachable when nothing answers or it never becomes ready within ``timeout_s``.
+    ``health`` (the scenario's ``health:``; default ``GET /v2/health/ready``, 200) names the path,
+    the statuses that mean ready and extra headers. A ready status reads the model's identity
+    from ``model_path`` (V2 metadata); a 503 is retried until ``timeout_s``; any other status
+    means the target answers but not with a ready status (accepted, model fields stay None).
+    Raises TargetUnreachable when nothing answers or it never becomes ready within ``timeout_s``.
     ``connection`` (default: ``url`` opened with the default allowlist) says where to connect and
     how to speak TLS; the result carries its record (allowlist, addresses, TLS) for provenance.
     """
     conn = connection or open_target(url)
+    health = health or HealthSpec()
+    ready_path, ready = health.path, frozenset(health.status)
+    headers = request_headers(health.headers)
     base = conn.url
     deadline = time.monotonic() + timeout_s
     last = "no attempt"
     with conn.http_client(min(2.0, max(timeout_s, 0.1))) as client:
         for _attempt in range(max(1, int(timeout_s / 0.1)) + 1):  # bounded in count and time
             try:
-                status = client.get(READY_PATH).status_code
+                status = client.get(ready_path, headers=headers).status_code
             except httpx.HTTPError as exc:
                 last = f"{exc.__class__.__name__}"
             else:
-                if status == 200:
-                    info = _identify(client, base, started_by_harness)
+                if status in ready:
+                    info = _identify(client, base, started_by_harness, model_path, headers)
                     return replace(info, connection=conn.record())
                 if status != 503:
                     return TargetInfo(base, started_by_harness, connection=conn.record())
@@ -96,10 +105,16 @@ def read_infer_input(
         ) from None
 
 
-def _identify(client: httpx.Client, base: str, started_by_harness: bool) -> TargetInfo:
+def _identify(
+    client: httpx.Client,
+    base: str,
+    started_by_harness: bool,
+    model_path: str,
+    headers: dict[str, str],
+) -> TargetInfo:
     name = version = sha = None
     try:
-        response = client.get(MODEL_PATH)
+        response = client.get(model_path, headers=headers)
         if response.status_code == 200:
             meta = response.json()
             name = str(meta.get("name")) if meta.get("name") else None
