@@ -139,6 +139,10 @@ class HttpConnection:
         "_sock",
         "_ssl",
         "_view",
+        "connect_ns",
+        "first_byte_ns",
+        "head",
+        "written_ns",
     )
 
     def __init__(
@@ -160,6 +164,13 @@ class HttpConnection:
         self._view = memoryview(self._buf)
         self._last_used_ns = 0
         self._got_bytes = False
+        #: Marks of the last exchange, for the tail's client-side breakdown (monotonic ns): time
+        #: spent connecting (0 when the connection was reused), when the request was written,
+        #: when the first response byte arrived; and the last response's raw head (bytes).
+        self.connect_ns = 0
+        self.written_ns = 0
+        self.first_byte_ns = 0
+        self.head = b""
 
     def __enter__(self) -> HttpConnection:
         return self
@@ -186,6 +197,7 @@ class HttpConnection:
         Raises a :class:`ClientError` subclass; the connection is closed after any error.
         """
         reused = self._sock is not None and not self._stale()
+        self.connect_ns = 0
         if not reused:
             self._connect(deadline_ns)
         try:
@@ -202,6 +214,7 @@ class HttpConnection:
     def _connect(self, deadline_ns: int) -> None:
         self.close()
         timeout = min(self._connect_timeout_s, _remaining_s(deadline_ns))
+        began = time.monotonic_ns()
         try:
             sock = socket.create_connection((self._host, self._port), timeout=timeout)
         except TimeoutError:
@@ -212,6 +225,7 @@ class HttpConnection:
         if self._ssl is not None:
             sock = self._handshake(sock, deadline_ns)
         self._sock = sock
+        self.connect_ns += time.monotonic_ns() - began
 
     def _handshake(self, sock: socket.socket, deadline_ns: int) -> socket.socket:
         """Wrap a fresh TCP connection in TLS and complete the handshake before the deadline."""
@@ -256,6 +270,7 @@ class HttpConnection:
         try:
             sock.settimeout(_remaining_s(deadline_ns))
             sock.sendall(request)
+            self.written_ns = time.monotonic_ns()
             reply = self._read_response(sock, deadline_ns, keep_body)
         except TimeoutError:
             self.close()
@@ -284,7 +299,9 @@ class HttpConnection:
         sock.settimeout(_remaining_s(deadline_ns))
         n = sock.recv_into(self._view[end:])
         if n:
-            self._got_bytes = True
+            if not self._got_bytes:
+                self._got_bytes = True
+                self.first_byte_ns = time.monotonic_ns()
         else:
             if end == 0:
                 raise _NoResponse("closed before any response byte")
@@ -303,7 +320,8 @@ class HttpConnection:
             end = self._fill(sock, end, deadline_ns)
         else:  # pragma: no cover - unreachable: each pass reads >= 1 byte
             raise ProtocolError("unterminated response head")
-        status, length, chunked, close = _parse_head(bytes(buf[:head_end]))
+        self.head = head = bytes(buf[:head_end])
+        status, length, chunked, close = _parse_head(head)
         body_start = head_end + 4
         if status in (204, 304) or 100 <= status < 200:
             body_end = body_start
