@@ -200,10 +200,10 @@ def test_read_report_accepts_a_newer_minor_version(report_dir: Path) -> None:
     """A 1.x report with an extra field still reads (minor versions only add fields)."""
     path = report_dir / "report.json"
     doc = orjson.loads(path.read_bytes())
-    doc["schema_version"] = "1.7"
+    doc["schema_version"] = "1.9"
     doc["something_new"] = {"x": 1}
     path.write_bytes(canonical_json(doc))
-    assert read_report(report_dir).schema_version == "1.7"
+    assert read_report(report_dir).schema_version == "1.9"
 
 
 def test_read_report_corrupt_histogram(report_dir: Path) -> None:
