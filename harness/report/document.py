@@ -60,8 +60,10 @@ __all__ = [
 
 #: 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``, 1.5 ``phases[].endpoints[]
 #: .responses`` and ``provenance.secrets_used``, 1.6 ``tail`` and the comparison's ``stage`` /
-#: ``stage_delta_ms``, 1.7 ``provenance.connection`` (allowlist, addresses, TLS)
-SCHEMA_VERSION: Final = "1.7"
+#: ``stage_delta_ms``, 1.7 the game day's ``audit_intact`` and per step ``degraded_allowed``,
+#: ``degraded_decisions``, ``decisions_scored``, ``restored_after_s``, 1.8 ``provenance.connection``
+#: (allowlist, addresses, TLS)
+SCHEMA_VERSION: Final = "1.8"
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -396,7 +398,7 @@ class ProvenanceDoc(_Doc, frozen=True, kw_only=True):
     command_line: Annotated[list[str], msgspec.Meta(description="argv, secrets redacted")]
     connection: Annotated[
         ConnectionDoc | None,
-        msgspec.Meta(description="allowlist, addresses and TLS of the target (since 1.7)"),
+        msgspec.Meta(description="allowlist, addresses and TLS of the target (since 1.8)"),
     ] = None
     secrets_used: Annotated[
         list[str],

@@ -63,7 +63,8 @@ class TargetConnection:
         target = self.target
         literal = f"[{self.address}]" if ":" in self.address else self.address
         base = f"{target.scheme}://{literal}:{target.port}{target.base_path}"
-        verify: Any = self.tls.context if self.tls is not None else True
+        # http: no TLS, so no certificate store to load (building one blocks a gevent hub ~ms)
+        verify: Any = self.tls.context if self.tls is not None else False
         transport = _PinnedTransport(
             self.tls.server_name if self.tls is not None else None, verify=verify
         )
