@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install test-deps lint typecheck pytest bench clean
+.PHONY: demo test install test-deps lint typecheck pytest bench clean example-mtls
 
 demo: $(STAMP)
 	@sync  # flush the install's writes first: their writeback would stall the audit trail's fsyncs
@@ -63,6 +63,10 @@ bench: $(STAMP) test-deps
 	-$(BIN)/slo-harness run benchmarks/scenarios/service-1000rps.yaml --no-progress --out reports/bench-1000rps
 	$(BIN)/python benchmarks/bench_generator.py
 	$(BIN)/python benchmarks/bench_proxy.py
+
+# scenarios/examples/mtls.yaml against the TLS test service (throwaway CA; everything removed after).
+example-mtls: $(STAMP)
+	PYTHON=$(BIN)/python scripts/example-mtls.sh --no-progress
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

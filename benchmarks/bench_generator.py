@@ -12,6 +12,11 @@ writes the numbers atomically; ``--check`` exits 1 if a target is missed). Print
    closed-loop run; a Lua ``done()`` hook dumps wrk's histogram and we invert that correction
    exactly (the sample count comes back to wrk's request count), so both wrk's printed and its
    raw percentiles are shown. Repeated; the verdict uses the median delta.
+1b. **Fidelity over TLS** (``--only fidelity-tls``, also part of the full run): the same, with the
+   target serving TLS (a throwaway CA from :mod:`harness.testing.certs`), ``wrk`` over ``https://``
+   and our generator verifying against that CA (``tls: {ca: ...}``). Both keep one connection
+   per slot, so after the first request neither pays a handshake; the bar is the same.
+   ``--only overhead-tls`` (also in the full run) repeats the overhead comparison over TLS.
 2. **Coordinated omission**: the target holds every response for 1 s once, 15 s into a 30 s run
    at 200 requests/s. Analytic p99 from the intended send times: 0.7 s. Our p99 (intended and
    service clocks) next to stock Locust on a fresh target with the same offered load
@@ -73,6 +78,14 @@ BODY = (
 # -- helpers -------------------------------------------------------------------------------------
 def _pin(cpu: str) -> list[str]:
     return ["taskset", "-c", cpu] if shutil.which("taskset") else []
+
+
+def tls_args(folder: Path) -> tuple[str, ...]:
+    """A throwaway PKI in ``folder``; the target's arguments to serve TLS with it."""
+    from harness.testing import make_test_pki
+
+    pki = make_test_pki(folder)
+    return ("--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key))
 
 
 def target(*args: str) -> contextlib.AbstractContextManager[str]:
@@ -175,15 +188,15 @@ def child_ours(args: argparse.Namespace) -> dict[str, Any]:
     phases.append(
         {"name": "main", "kind": "steady", "rate": args.rate, "duration_s": args.duration}
     )
-    scenario = msgspec.convert(
-        {
-            "name": "bench",
-            "target": args.target,
-            "max_concurrency": args.cap,
-            "phases": phases,
-        },
-        Scenario,
-    )
+    spec: dict[str, Any] = {
+        "name": "bench",
+        "target": args.target,
+        "max_concurrency": args.cap,
+        "phases": phases,
+    }
+    if args.tls_ca:
+        spec["tls"] = {"ca": args.tls_ca}
+    scenario = msgspec.convert(spec, Scenario)
     result = run_scenario(scenario, RunOptions(progress=False))
     main = next(p for p in result.phases if p.name == "main")
     intended, service = main.latency(), main.latency(clock=Clock.SERVICE)
@@ -243,20 +256,22 @@ def child_stock(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- the three benchmarks ------------------------------------------------------------------------
-def fidelity(duration: float, repeats: int) -> dict[str, Any]:
+def fidelity(duration: float, repeats: int, *, tls: bool = False) -> dict[str, Any]:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         lua = Path(tmp) / "raw.lua"
         lua.write_text(WRK_LUA)
+        serve = tls_args(Path(tmp) / "pki") if tls else ()
+        ca = ("--tls-ca", str(Path(tmp) / "pki" / "ca.pem")) if tls else ()
         for _ in range(repeats):
-            with target() as url:
+            with target(*serve) as url:
                 wrk = start_wrk(url, duration + 6, lua)
                 try:
                     time.sleep(1.0)
                     ours = child(
                         "ours",
                         *("--target", url, "--rate", "200", "--duration", str(duration)),
-                        *("--cap", "32", "--warmup", "1"),
+                        *("--cap", "32", "--warmup", "1", *ca),
                     )
                     out, _ = wrk.communicate(timeout=duration + 30)
                 finally:
@@ -285,21 +300,28 @@ def coordinated_omission(duration: float) -> dict[str, Any]:
     return {"ours": ours, "stock": stock, "analytic_p99_ms": analytic_ms, "duration_s": duration}
 
 
-def overhead(duration: float, repeats: int) -> dict[str, Any]:
+def overhead(duration: float, repeats: int, *, tls: bool = False) -> dict[str, Any]:
     def middle(per_second: Sequence[int]) -> float:
         inner = list(per_second)[2:-1] or list(per_second)
         return float(statistics.median(inner))
 
     bare, ours, untraced = [], [], []
-    with target("--base-ms", "0", "--slow-every", "0") as url:
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        serve = tls_args(tmp / "pki") if tls else ()
+        ca = ("--tls-ca", str(tmp / "pki" / "ca.pem")) if tls else ()
+        url = stack.enter_context(target("--base-ms", "0", "--slow-every", "0", *serve))
         for _ in range(repeats):
-            stock = child(
+            stock = child(  # FastHttpUser does not verify certificates (its insecure default)
                 "stock",
                 *("--target", url, "--users", "10", "--per-user-rate", "0"),
                 *("--duration", str(duration)),
             )
             bare.append(middle(stock["per_second"]))
-            args = ("--target", url, "--rate", "50000", "--duration", str(duration), "--cap", "10")
+            args = (
+                *("--target", url, "--rate", "50000", "--duration", str(duration)),
+                *("--cap", "10", *ca),
+            )
             ours.append(middle(child("ours", *args)["per_second"]))
             # The same user without the tail's per-request work (traceparent, sampling, the
             # Server-Timing of kept requests): the cost of explaining the tail, A/B in one run.
@@ -309,8 +331,21 @@ def overhead(duration: float, repeats: int) -> dict[str, Any]:
 
 
 # -- report --------------------------------------------------------------------------------------
-def report(fid: dict[str, Any], co: dict[str, Any], ovh: dict[str, Any]) -> tuple[str, bool]:
-    lines = ["### Fidelity (200 requests/s open model vs wrk -c1 -t1, same target, same time)", ""]
+def report(
+    fid: dict[str, Any], co: dict[str, Any], ovh: dict[str, Any], tls: dict[str, Any]
+) -> tuple[str, bool]:
+    lines, fid_ok = fidelity_table(fid, "")
+    tls_lines, tls_ok = fidelity_table(tls, " over TLS (https://, verified, one connection each)")
+    lines += ["", *tls_lines]
+    co_lines, co_ok = co_table(co)
+    ovh_lines, ovh_ok = overhead_table(ovh)
+    return "\n".join([*lines, *co_lines, *ovh_lines]), fid_ok and tls_ok and co_ok and ovh_ok
+
+
+def fidelity_table(fid: dict[str, Any], what: str) -> tuple[list[str], bool]:
+    """The fidelity rows (one per run + the median) and whether the medians meet the bar."""
+    title = f"### Fidelity{what} (200 requests/s open model vs wrk -c1 -t1, same target, same time)"
+    lines = [title, ""]
     lines.append(
         "| run | wrk p50 printed/raw | ours p50 (service) | Δ p50 vs raw | wrk p99 printed/raw "
         "| ours p99 (service) | Δ p99 vs raw | ours lag p99 |"
@@ -339,9 +374,14 @@ def report(fid: dict[str, Any], co: dict[str, Any], ovh: dict[str, Any]) -> tupl
         f"| median | | | {med50:+.3f} ms (bound ±{bound(ref50):.3f}) | | "
         f"| {med99:+.3f} ms (bound ±{bound(ref99):.3f}) | {'PASS' if fid_ok else 'FAIL'} |"
     )
+    return lines, fid_ok
+
+
+def co_table(co: dict[str, Any]) -> tuple[list[str], bool]:
+    """The coordinated-omission rows and whether ours lands on the analytic p99."""
     o, s = co["ours"], co["stock"]
     co_ok = abs(o["p99"] - co["analytic_p99_ms"]) <= 0.1 * co["analytic_p99_ms"] and s["p99"] < 50
-    lines += [
+    lines = [
         "",
         f"### Coordinated omission (1 s stall once, {co['duration_s']:.0f} s at 200 requests/s)",
         "",
@@ -355,15 +395,20 @@ def report(fid: dict[str, Any], co: dict[str, Any], ovh: dict[str, Any]) -> tupl
         f"| {s['p50']:.0f} ms | {s['p99']:.0f} ms | |",
         f"| verdict | | | {'PASS' if co_ok else 'FAIL'} | |",
     ]
+    return lines, co_ok
+
+
+def overhead_table(ovh: dict[str, Any], what: str = "") -> tuple[list[str], bool]:
+    """The overhead rows and whether ours reaches 90% of a bare FastHttpUser."""
     bare, ours = statistics.median(ovh["bare_rps"]), statistics.median(ovh["ours_rps"])
     untraced = statistics.median(ovh["untraced_rps"])
     ratio = ours / bare if bare else 0.0
     ovh_ok = ratio >= 0.9
     # Client CPU per request is 1 / throughput on the one saturated core.
     tail_us = (1e6 / ours - 1e6 / untraced) if ours and untraced else 0.0
-    lines += [
+    lines = [
         "",
-        "### Overhead (one core, zero-delay target, 10 connections)",
+        f"### Overhead{what} (one core, zero-delay target, 10 connections)",
         "",
         "| generator | completed/s per run | median |",
         "|---|---|---|",
@@ -375,7 +420,7 @@ def report(fid: dict[str, Any], co: dict[str, Any], ovh: dict[str, Any]) -> tupl
         f"({ours / untraced if untraced else 0:.3f} of the throughput without it) |",
         f"| ratio | | {ratio:.2f} ({'PASS' if ovh_ok else 'FAIL'}, target >= 0.90) |",
     ]
-    return "\n".join(lines), fid_ok and co_ok and ovh_ok
+    return lines, ovh_ok
 
 
 def _write_json(path: Path, data: object) -> None:
@@ -388,7 +433,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--check", action="store_true", help="Exit 1 when a target is missed")
-    parser.add_argument("--only", choices=("fidelity", "co", "overhead", "bodies"))
+    parser.add_argument(
+        "--only",
+        choices=("fidelity", "fidelity-tls", "co", "overhead", "overhead-tls", "bodies"),
+    )
     parser.add_argument("--child", choices=("ours", "stock"))
     parser.add_argument("--target")
     parser.add_argument("--rate", type=float, default=200)
@@ -397,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=0)
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--per-user-rate", type=float, default=0)
+    parser.add_argument("--tls-ca", help="(child) verify an https:// target against this CA")
     args = parser.parse_args(argv)
     if args.only == "bodies":  # 4. request build cost per body kind (benchmarks/bench_bodies.py)
         sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -412,16 +461,38 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     scale = 0.5 if args.quick else 1.0
     fid = fidelity(20 * scale, args.repeats) if args.only in (None, "fidelity") else {"runs": []}
+    tls = {"runs": []}
+    if args.only in (None, "fidelity-tls"):
+        tls = fidelity(20 * scale, args.repeats, tls=True)
     co = coordinated_omission(30 * scale) if args.only in (None, "co") else {}
     ovh = overhead(10 * scale, max(2, args.repeats - 1)) if args.only in (None, "overhead") else {}
+    ovh_tls: dict[str, Any] = {}
+    if args.only in (None, "overhead-tls"):
+        ovh_tls = overhead(10 * scale, max(2, args.repeats - 1), tls=True)
+    numbers = {
+        "fidelity": fid,
+        "fidelity_tls": tls,
+        "co": co,
+        "overhead": ovh,
+        "overhead_tls": ovh_tls,
+    }
     if args.only is None:
-        text, ok = report(fid, co, ovh)
-        print(text)
+        text, ok = report(fid, co, ovh, tls)
+        tls_text, tls_ok = overhead_table(ovh_tls, " over TLS")
+        text, ok = "\n".join([text, *tls_text]), ok and tls_ok
+    elif args.only in ("overhead", "overhead-tls"):
+        chosen_ovh = ovh if args.only == "overhead" else ovh_tls
+        lines, ok = overhead_table(chosen_ovh, " over TLS" if args.only == "overhead-tls" else "")
+        text = "\n".join(lines)
+    elif args.only in ("fidelity", "fidelity-tls"):
+        chosen = fid if args.only == "fidelity" else tls
+        text, ok = fidelity_table(chosen, " over TLS" if args.only == "fidelity-tls" else "")
+        text = "\n".join(text)
     else:
-        print(json.dumps({"fidelity": fid, "co": co, "overhead": ovh}, indent=2))
-        ok = True
+        text, ok = json.dumps(numbers, indent=2), True
+    print(text)
     if args.json:
-        _write_json(args.json, {"fidelity": fid, "co": co, "overhead": ovh})
+        _write_json(args.json, numbers)
     return 1 if args.check and not ok else 0
 
 

@@ -77,6 +77,7 @@ from harness.scratch import scratch_dir, sweep_scratch
 from harness.slo import Verdict, evaluate
 from harness.spec import GameDay, LatencyObjective, load_gameday
 from harness.target import (
+    Allowlist,
     CounterScraper,
     ServiceKeys,
     check_target_allowed,
@@ -167,7 +168,8 @@ def run_gameday(
         return GameDayOutcome(plan, text, exported=exported)
     target = request.target or gameday.scenario.target
     if target is not None:
-        check_target_allowed(target)
+        # the game day's scenario may name hosts/networks (allow:); the runner re-checks with TLS
+        check_target_allowed(target, Allowlist.build((), gameday.scenario.allow, str(request.file)))
     else:
         require_service()  # the embedded service needs `slo-harness[service]`
     specs = [s.fault for s in plan.steps]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from harness.audit import check_audit_trail
-from harness.errors import ArtifactError, InsufficientData, IntegrityError, UsageError
+from harness.errors import ArtifactError, InsufficientData, IntegrityError, SpecError, UsageError
 from harness.load import DEFAULT_WORKER_WAIT_S
 from harness.measure import RunResult
 from harness.placement import Placement, lab_placement
@@ -39,9 +39,10 @@ from harness.spec import (
     validate_slo_against,
 )
 from harness.target import (
+    Allowlist,
     ServiceKeys,
-    check_target_allowed,
     launch_reference_service,
+    open_target,
     require_service,
 )
 
@@ -89,6 +90,7 @@ class RunRequest:
     lab: bool = False  # build a two-host lab: generator and embedded service in namespaces
     placement: Placement | None = None  # or namespaces a caller built (PCI lab)
     boundary: BoundaryHook | None = None  # probes during the load + the report's PCI section
+    allow_targets: tuple[str, ...] = ()  # --allow-target HOST|CIDR, beyond loopback + lab range
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +140,16 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     target = request.target or scenario.target
     if target is not None:
         # Before a single packet leaves; the message says where the target came from.
-        _check_target(target, "--target" if request.target else f"{request.scenario}: $.target")
+        where = "--target" if request.target else f"{request.scenario}: $.target"
+        _check_target(target, where, scenario, request)
     else:
+        if scenario.tls is not None:
+            raise SpecError(
+                str(request.scenario),
+                "$.tls",
+                "an https:// target (without one the harness starts the reference service, "
+                "which speaks plain http); give target: or --target, or remove tls:",
+            )
         require_service()  # the embedded service needs `slo-harness[service]`
     _check_placement(request, target)
 
@@ -173,9 +183,13 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     return RunOutcome(verdict, comparison, paths, out_dir, latest, pci)
 
 
-def _check_target(target: str, where: str) -> None:
+def _check_target(target: str, where: str, scenario: Scenario, request: RunRequest) -> None:
+    """Resolve and check the target and build its TLS context, sending nothing: a refused
+    address or an unusable certificate file is exit 2 before any service or worker starts."""
+    file = str(request.scenario)
     try:
-        check_target_allowed(target)
+        allow = Allowlist.build(request.allow_targets, scenario.allow, file)
+        open_target(target, tls=scenario.tls, allow=allow, file=file)
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
 
@@ -196,6 +210,7 @@ def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> Run
         worker_wait_s=request.worker_wait_s,
         expose_master=request.expose_master,
         scenario_path=request.scenario,
+        allow_targets=request.allow_targets,
     )
     options.check()  # a bad master address is a usage error before any service starts
     with contextlib.ExitStack() as stack:

@@ -45,10 +45,8 @@ def test_loopback_and_project_namespaces_are_allowed(url: str) -> None:
         "http://10.0.0.1:8080",
         "http://198.20.0.1",
         "http://8.8.8.8",
-        "http://example.com",
-        "http://localhost.example.com",
+        "https://8.8.8.8:8443",
         "ftp://127.0.0.1",
-        "https://127.0.0.1:8443",
         "file:///etc/passwd",
         "http://[::1",
         "http://127.0.0.1:99999",
@@ -58,7 +56,7 @@ def test_loopback_and_project_namespaces_are_allowed(url: str) -> None:
     ],
 )
 def test_other_targets_are_refused(url: str) -> None:
-    """Anything else is a UsageError that says what is allowed."""
+    """Anything else is a UsageError that says what is allowed (host names: tests/target/)."""
     with pytest.raises(UsageError, match=r"loopback|http|valid URL"):
         check_target_allowed(url)
 

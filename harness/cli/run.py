@@ -117,6 +117,14 @@ def _run_maybe_bounded(request: Any, boundary: dict[str, Any]) -> Any:
 @regression_options
 @click.option("--no-progress", is_flag=True, help="Plain log lines instead of a live view.")
 @click.option(
+    "--allow-target",
+    "allow_targets",
+    multiple=True,
+    metavar="HOST|CIDR",
+    help="Also allow load to this host name, address or network (repeatable). Default: "
+    "loopback and 198.18.0.0/15 only.",
+)
+@click.option(
     "--lab",
     is_flag=True,
     help="Root: generator and embedded service in their own network namespaces (198.18.0.0/15).",
@@ -140,6 +148,7 @@ def run(
     tolerance: float,
     min_effect_ms: float,
     no_progress: bool,
+    allow_targets: tuple[str, ...],
     lab: bool,
     **boundary: Any,
 ) -> None:
@@ -171,6 +180,7 @@ def run(
         min_effect_ms=min_effect_ms,
         progress=not no_progress,
         lab=lab,
+        allow_targets=allow_targets,
     )
     outcome = _run_maybe_bounded(request, boundary)
     status = outcome.verdict.status

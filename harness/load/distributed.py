@@ -15,8 +15,10 @@ Messages (custom types registered with ``runner.register_message``):
   last recorder snapshot and its self-observations (CPU samples, schedule lag, cap hits).
 - ``slo_harness_refused`` worker -> master: the worker will not run its share, and why. A worker
   re-checks what it is sent before a single request leaves (it may be on another machine, told
-  by a master it cannot vouch for): the target must pass
-  :func:`harness.target.check_target_allowed`, and the common start must lie ahead of it by
+  by a master it cannot vouch for): the target must resolve and pass the allowlist on the
+  worker itself (:func:`harness.load.session.engine_connection`: loopback, 198.18.0.0/15 or
+  the run's explicit ``allow`` entries; TLS files readable there), and the common start must lie
+  ahead of it by
   about the master's lead, or the two clocks disagree and the share would be sent off schedule.
   The master records the refusal as a problem (the run is invalid, exit 3) and aborts the others.
 - In between, every periodic Locust report (``report_to_master``, about every 3 s) carries the
@@ -46,10 +48,17 @@ import gevent
 import msgspec
 from gevent.event import Event
 
-from harness.errors import MeasurementError, UsageError
+from harness.errors import HarnessError, MeasurementError
 from harness.load.engine import Engine
 from harness.load.health import ProcessHealth
-from harness.load.session import HealthWire, RunSpec, make_recorder, start_engine, write_request_log
+from harness.load.session import (
+    HealthWire,
+    RunSpec,
+    engine_connection,
+    make_recorder,
+    start_engine,
+    write_request_log,
+)
 from harness.measure import (
     LatencyHistogram,
     Recorder,
@@ -59,7 +68,6 @@ from harness.measure import (
     encode_samples,
     merge_samples,
 )
-from harness.target import check_target_allowed
 
 __all__ = [
     "MAX_START_LEAD_S",
@@ -122,8 +130,8 @@ def admit_at_most(master: Any, n: int) -> None:
 def refusal(spec: RunSpec, now_wall_ns: int) -> str | None:
     """Why a worker must not run ``spec`` (None: it may); see ``slo_harness_refused`` above."""
     try:
-        check_target_allowed(spec.target_url)
-    except UsageError as exc:
+        engine_connection(spec)
+    except HarnessError as exc:
         return f"target not allowed here: {exc}"
     lead_s = (spec.run_start_wall_ns - now_wall_ns) / 1e9
     if lead_s <= 0:

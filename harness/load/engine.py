@@ -72,6 +72,7 @@ from harness.measure import (
     traceparent,
 )
 from harness.spec import Expect, Scenario, ScheduledPhase
+from harness.target import ClientTls
 
 __all__ = ["DRAIN_MARGIN_S", "Engine", "HttpStatusError", "Job", "RequestLog", "Station"]
 
@@ -191,6 +192,8 @@ class Engine:
         target_url: str,
         source: RequestSource,
         recorder: Recorder,
+        address: str | None = None,
+        tls: ClientTls | None = None,
         fire_request: Callable[..., Any] | None = None,
         part: tuple[int, int] = (0, 1),
         cpu_sampler: CpuSampler | None = None,
@@ -203,6 +206,10 @@ class Engine:
         self.scenario = scenario
         self.target_url = target_url
         self.host, self.port, _ = host_port(target_url)
+        #: Slots connect to the checked address (resolved once), not to the name again; ``tls``
+        #: is the https client context + server name (None: plain HTTP).
+        self.host = address or self.host
+        self.tls = tls
         self.timeout_ns = round(scenario.timeout_ms * 1e6)
         self.recorder = recorder
         self.name = name

@@ -10,9 +10,18 @@ status line, then ``Content-Length`` or ``Transfer-Encoding: chunked`` (or EOF w
 closes). The body is not decoded; its first bytes are kept only for failed responses (error
 messages).
 
-The module uses the stdlib ``socket`` API only. Inside the generator process ``import locust``
-has monkey-patched ``socket`` with gevent's cooperative sockets, so a blocking ``recv`` yields to
-other greenlets; outside it (unit tests) the same code runs on plain blocking sockets.
+The module uses the stdlib ``socket`` and ``ssl`` APIs only. Inside the generator process
+``import locust`` has monkey-patched both with gevent's cooperative sockets, so a blocking ``recv``
+(or a TLS handshake) yields to other greenlets; outside it (unit tests) the same code runs on plain
+blocking sockets.
+
+TLS (``https://`` targets) lives in connection opening only (:meth:`HttpConnection._connect`):
+given an ``ssl_context``, a fresh TCP connection is wrapped and its handshake completed there,
+under the same deadline; request building and response parsing are the same bytes either way.
+So the handshake is paid by the request that opened the connection (a slot's first request, or
+the first after the server closed it or an error dropped it) and by no other: every later
+request on the connection reuses the established TLS session. The same holds for the TCP connect
+of plain HTTP. A scenario's warm-up phase absorbs the first connections of a run.
 
 Invariants:
 - one request at a time per connection (no pipelining); a response that carries extra bytes
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,7 +67,7 @@ class ClientError(Exception):
 
 
 class ConnectFailed(ClientError):
-    """The TCP connection could not be established."""
+    """The TCP connection (or its TLS handshake) could not be established."""
 
 
 class RequestTimeout(ClientError):
@@ -125,7 +135,9 @@ class HttpConnection:
         "_host",
         "_last_used_ns",
         "_port",
+        "_server_name",
         "_sock",
+        "_ssl",
         "_view",
         "connect_ns",
         "first_byte_ns",
@@ -133,10 +145,20 @@ class HttpConnection:
         "written_ns",
     )
 
-    def __init__(self, host: str, port: int, *, connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        connect_timeout_s: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+        server_name: str | None = None,
+    ) -> None:
         self._host = host
         self._port = port
         self._connect_timeout_s = connect_timeout_s
+        self._ssl = ssl_context
+        self._server_name = server_name or host
         self._sock: socket.socket | None = None
         self._buf = bytearray(_INITIAL_BUFFER)
         self._view = memoryview(self._buf)
@@ -200,8 +222,28 @@ class HttpConnection:
         except OSError as exc:
             raise ConnectFailed(f"connect to {self._host}:{self._port} failed: {exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._ssl is not None:
+            sock = self._handshake(sock, deadline_ns)
         self._sock = sock
         self.connect_ns += time.monotonic_ns() - began
+
+    def _handshake(self, sock: socket.socket, deadline_ns: int) -> socket.socket:
+        """Wrap a fresh TCP connection in TLS and complete the handshake before the deadline."""
+        assert self._ssl is not None
+        try:
+            sock.settimeout(_remaining_s(deadline_ns))
+            return self._ssl.wrap_socket(sock, server_hostname=self._server_name)
+        except TimeoutError:
+            sock.close()
+            raise RequestTimeout("TLS handshake timed out") from None
+        except RequestTimeout:
+            sock.close()
+            raise
+        except OSError as exc:  # ssl.SSLError (verification, alerts) and resets
+            sock.close()
+            raise ConnectFailed(
+                f"TLS handshake with {self._host}:{self._port} failed: {exc}"
+            ) from None
 
     def _stale(self) -> bool:
         """True (and closed) if the server has closed this idle connection."""
@@ -211,8 +253,9 @@ class HttpConnection:
             return False
         try:
             sock.settimeout(0.0)
-            sock.recv(1, socket.MSG_PEEK)
-        except BlockingIOError:
+            # TLS cannot peek; reading is fine there: any byte while idle means "unusable".
+            sock.recv(1) if self._ssl is not None else sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, ssl.SSLWantReadError):
             return False  # alive and quiet: the normal case
         except OSError:
             pass
@@ -235,7 +278,7 @@ class HttpConnection:
         except ClientError:
             self.close()
             raise
-        except (BrokenPipeError, ConnectionResetError) as exc:
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError) as exc:
             self.close()
             if not self._got_bytes:
                 raise _NoResponse(f"connection error: {exc}") from None

@@ -4,7 +4,7 @@ The master's address is checked here, before any process starts: Locust's master
 protocol has no authentication, so whoever reaches the master's port can join as a worker and is
 sent the scenario (target URL, payload seed). The master therefore listens on loopback unless
 the caller says otherwise explicitly (``expose_master``); the *target* rule
-(:func:`harness.target.check_target_allowed`) is separate and never relaxed.
+(:func:`harness.target.resolve_target`) is separate and relaxed only by ``allow_targets``.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class RunOptions:
     worker_wait_s: float = DEFAULT_WORKER_WAIT_S
     expose_master: bool = False
     scenario_path: Path | None = None
+    allow_targets: tuple[str, ...] = ()  # --allow-target HOST|CIDR (beyond the default rule)
 
     @property
     def distributed(self) -> bool:

@@ -20,8 +20,10 @@ What the hooks do:
   phases must exist in the scenario); a bad file ends Locust with one line and exit code 2
   before any load.
 - ``test_start`` (local or master): the target is ``--host``, else the scenario's ``target``,
-  else the reference service, started on a free loopback port and stopped at exit; it is probed,
-  then the engine (or, on a master, every worker's share) starts a moment later.
+  else the reference service, started on a free loopback port and stopped at exit; it is
+  resolved and checked against the allowlist (``--slo-allow-target``, the scenario's ``allow:``)
+  and probed like the CLI runner does (:func:`harness.load.session.connect_target`, https with a
+  TLS pre-flight), then the engine (or, on a master, every worker's share) starts a moment later.
 - ``test_stopping``: an early stop aborts the schedule; the master collects every worker's final
   report; the result is printed (per phase: requests, late, intended-clock and service-time
   percentiles; the generator's health; the SLO verdict when the scenario names an SLO file).
@@ -47,17 +49,17 @@ import gevent
 from locust import LoadTestShape, events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from harness.errors import ExitCode, HarnessError, UsageError
+from harness.errors import ExitCode, HarnessError
 from harness.files import atomic_write_bytes
 from harness.load.distributed import FINAL_GRACE_S, MasterCoordinator, WorkerCoordinator
 from harness.load.engine import Engine
 from harness.load.session import RunSpec, build_result, start_engine, write_request_log
 from harness.load.summary import render_summary, summary_json
-from harness.load.targeting import probe_target_of
+from harness.load.targeting import connect_target
 from harness.load.user import SloUser
 from harness.measure import RunResult, TargetInfo, write_hlog
 from harness.spec import Scenario, SloSpec, scenario_ref
-from harness.target import check_target_allowed, fetch_models, launch_reference_service
+from harness.target import Allowlist, launch_reference_service
 
 __all__ = ["install_plugin"]
 
@@ -129,6 +131,13 @@ def _register(state: _PluginState) -> None:
         group.add_argument("--slo-duration", type=float, help="Override the main phase (s)")
         group.add_argument("--slo-hlog", help="Write the interval series to this .hlog file")
         group.add_argument("--slo-summary-json", help="Write the summary to this JSON file")
+        group.add_argument(
+            "--slo-allow-target",
+            action="append",
+            metavar="HOST|CIDR",
+            help="Also allow load to this host or network (repeatable; default: loopback and "
+            "198.18.0.0/15 only)",
+        )
 
     def _on_init(environment: Any, runner: Any, **_: Any) -> None:
         state.environment = environment
@@ -189,18 +198,24 @@ def _prepare(state: _PluginState, environment: Any) -> RunSpec:
         url = state.services.enter_context(launch_reference_service(workers=1))
         state.started_by_harness = True
         environment.host = url
-    check_target_allowed(url)
-    if not url.startswith("http://"):
-        raise UsageError(f"target {url!r}: only plain http:// targets are supported")
-    timeout_s = 30.0 if state.started_by_harness else PROBE_TIMEOUT_S
-    state.info = probe_target_of(
-        scenario, url, timeout_s=timeout_s, started_by_harness=state.started_by_harness
+    opts = environment.parsed_options
+    allow = Allowlist.build(
+        getattr(opts, "slo_allow_target", None) or (), scenario.allow, str(state.path)
+    )
+    state.info, infer = connect_target(
+        scenario,
+        url,
+        allow=allow,
+        file=str(state.path),
+        started_by_harness=state.started_by_harness,
+        timeout_s=30.0 if state.started_by_harness else PROBE_TIMEOUT_S,
     )
     return RunSpec(
         scenario=scenario,
         target_url=url.rstrip("/"),
         run_start_wall_ns=time.time_ns() + round(START_LEAD_S * 1e9),
-        models=fetch_models(url, scenario.request_table),
+        models=infer,
+        allow=allow,
     )
 
 

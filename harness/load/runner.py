@@ -51,11 +51,11 @@ from harness.load.options import WILDCARD_BINDS, RunOptions
 from harness.load.procs import check_alive, worker_processes
 from harness.load.progress import Progress, Snapshot, make_progress
 from harness.load.session import RunSpec, build_result, start_engine, write_request_log
-from harness.load.targeting import probe_target_of
+from harness.load.targeting import connect_target
 from harness.load.user import SloUser, station_of
 from harness.measure import Recorder, RunObserver, RunResult, ScenarioRef, TargetInfo
 from harness.spec import Scenario, scenario_ref
-from harness.target import V2Model, check_target_allowed, fetch_models, launch_reference_service
+from harness.target import Allowlist, V2Model, launch_reference_service
 
 __all__ = ["PROBE_TIMEOUT_S", "run_scenario"]
 
@@ -98,21 +98,25 @@ def run_scenario(
     if not any(isinstance(f, _DropSpawnRateWarning) for f in runners_log.filters):
         runners_log.addFilter(_DropSpawnRateWarning())
     ref = _scenario_ref(scenario, options.scenario_path)
-    if scenario.target is not None and not scenario.target.startswith("http://"):
-        raise UsageError(f"target {scenario.target!r}: only plain http:// targets are supported")
+    file = str(options.scenario_path or "<scenario>")
+    allow = Allowlist.build(options.allow_targets, scenario.allow, file)
     with contextlib.ExitStack() as stack:
         url = scenario.target
+        started = url is None
         if url is None:
             url = stack.enter_context(launch_reference_service(workers=1))
-            info = probe_target_of(scenario, url, timeout_s=30.0, started_by_harness=True)
-        else:
-            check_target_allowed(url)
-            info = probe_target_of(scenario, url, timeout_s=PROBE_TIMEOUT_S)
-        infer = fetch_models(url, scenario.request_table)
+        info, infer = connect_target(
+            scenario,
+            url,
+            allow=allow,
+            file=file,
+            started_by_harness=started,
+            timeout_s=30.0 if started else PROBE_TIMEOUT_S,
+        )
         progress = stack.enter_context(_closing(make_progress(options.progress)))
         if not options.distributed:
-            return _run_local(scenario, ref, info, infer, progress, observer)
-        return _run_distributed(scenario, ref, info, infer, options, progress)
+            return _run_local(scenario, ref, info, infer, progress, observer, allow)
+        return _run_distributed(scenario, ref, info, infer, options, progress, allow)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -189,6 +193,7 @@ def _run_local(
     infer: tuple[V2Model, ...],
     progress: Progress,
     observer: RunObserver | None = None,
+    allow: Allowlist | None = None,
 ) -> RunResult:
     env = _environment(info.url)
     runner = env.create_local_runner()
@@ -205,6 +210,7 @@ def _run_local(
             target_url=info.url,
             run_start_wall_ns=time.time_ns() + round(START_LEAD_S * 1e9),
             models=infer,
+            allow=allow or Allowlist(),
         )
         engine = start_engine(env, spec, name="local")
         if observer is not None:
@@ -316,6 +322,7 @@ def _run_distributed(
     infer: tuple[V2Model, ...],
     options: RunOptions,
     progress: Progress,
+    allow: Allowlist,
 ) -> RunResult:
     env = _environment(info.url)
     master = _create_master(env, options)
@@ -331,7 +338,7 @@ def _run_distributed(
             try:
                 _wait_for_workers(master, procs, options, port)
                 return _drive_master(
-                    scenario, ref, info, infer, master, coordinator, procs, progress
+                    scenario, ref, info, infer, master, coordinator, procs, progress, allow
                 )
             finally:
                 if coordinator.missing():
@@ -388,6 +395,7 @@ def _drive_master(
     coordinator: MasterCoordinator,
     procs: list[subprocess.Popen[bytes]],
     progress: Progress,
+    allow: Allowlist,
 ) -> RunResult:
     cap = scenario.max_concurrency
     master.start(cap, spawn_rate=cap)
@@ -397,6 +405,7 @@ def _drive_master(
         target_url=info.url,
         run_start_wall_ns=time.time_ns() + round(DISTRIBUTED_START_LEAD_S * 1e9),
         models=infer,
+        allow=allow,
     )
     workers = coordinator.launch(spec)
     recorder = coordinator.recorder

@@ -38,13 +38,14 @@ from harness.measure import (
     TargetInfo,
 )
 from harness.spec import Scenario
-from harness.target import V2Model, check_target_allowed
+from harness.target import Allowlist, TargetConnection, V2Model, open_target
 
 __all__ = [
     "REQUEST_LOG_ENV",
     "HealthWire",
     "RunSpec",
     "build_result",
+    "engine_connection",
     "make_recorder",
     "start_engine",
     "write_request_log",
@@ -64,6 +65,7 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     run_start_wall_ns: int  # time.time_ns() at which the schedule's t = 0 falls, in every process
     part: tuple[int, int] = (0, 1)  # (k, n): this process sends arrivals k, k+n, k+2n, ...
     models: tuple[V2Model, ...] = ()  # V2 metadata of the models v2_infer requests name
+    allow: Allowlist = Allowlist()  # explicit allowances (--allow-target, the scenario's allow:)
 
     def to_message(self) -> dict[str, Any]:
         """Plain builtins for Locust's msgpack messages."""
@@ -142,18 +144,26 @@ def make_recorder(spec: RunSpec) -> Recorder:
     )
 
 
+def engine_connection(spec: RunSpec) -> TargetConnection:
+    """This process's own resolution and check of the spec's target (see :func:`start_engine`)."""
+    return open_target(spec.target_url, tls=spec.scenario.tls, allow=spec.allow)
+
+
 def start_engine(environment: Any, spec: RunSpec, *, name: str) -> Engine:
     """Build this process's engine for ``spec`` on a Locust environment and start it.
 
-    Every engine re-checks its target (loopback or 198.18.0.0/15): a spec may come over the
-    network from a master, and this is the last point before requests leave.
+    Every engine resolves and re-checks its target itself (loopback, 198.18.0.0/15 or the spec's
+    explicit allowlist) and builds its own TLS context: a spec may come over the network from a
+    master, and this is the last point before requests leave.
     """
-    check_target_allowed(spec.target_url)
+    conn = engine_connection(spec)
     source = ScenarioWorkload(spec.scenario, spec.target_url, part=spec.part, models=spec.models)
     engine = Engine(
         station=station_of(environment),
         scenario=spec.scenario,
         target_url=spec.target_url,
+        address=conn.address,
+        tls=conn.tls,
         source=source,
         recorder=make_recorder(spec),
         fire_request=environment.events.request.fire,

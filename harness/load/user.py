@@ -67,15 +67,21 @@ class SloUser(User):
         assert station is not None
         clock = time.monotonic_ns
         conn: HttpConnection | None = None
-        target: tuple[str, int] | None = None
+        target: tuple[str, int, object] | None = None
         for _ in range(_MAX_JOBS_PER_SLOT):
             job = station.next_job()
             engine = job.engine
-            if conn is None or target != (engine.host, engine.port):
+            if conn is None or target != (engine.host, engine.port, engine.tls):
                 if conn is not None:
                     conn.close()
-                target = (engine.host, engine.port)
-                conn = self._conn = HttpConnection(engine.host, engine.port)
+                target = (engine.host, engine.port, engine.tls)
+                tls = engine.tls
+                conn = self._conn = HttpConnection(
+                    engine.host,
+                    engine.port,
+                    ssl_context=None if tls is None else tls.context,
+                    server_name=None if tls is None else tls.server_name,
+                )
             sent = clock()
             reply: Reply | None
             try:

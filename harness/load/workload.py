@@ -60,11 +60,11 @@ class RequestSource(Protocol):
 
 
 def host_port(url: str) -> tuple[str, int, str]:
-    """(host, port, Host header) of an http URL; the default port is 80."""
+    """(host, port, Host header) of an http(s) URL; the default port is 80 (443 for https)."""
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise ValueError(f"expected an http:// URL, got {url!r}")
-    port = parts.port or 80
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL, got {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     header = parts.netloc.rsplit("@", 1)[-1]
     return parts.hostname, port, header
 

@@ -20,6 +20,7 @@ from harness.measure.responses import (
 from harness.measure.result import (
     AuditCheck,
     Clock,
+    ConnectionRecord,
     FaultWindow,
     GeneratorHealth,
     HistKey,
@@ -32,6 +33,7 @@ from harness.measure.result import (
     RunResult,
     ScenarioRef,
     TargetInfo,
+    TlsRecord,
 )
 from harness.measure.tail import (
     ClientMarks,
@@ -56,6 +58,7 @@ __all__ = [
     "AuditCheck",
     "ClientMarks",
     "Clock",
+    "ConnectionRecord",
     "Distribution",
     "EndpointResponses",
     "FailureKind",
@@ -82,6 +85,7 @@ __all__ = [
     "TailSample",
     "TailSampler",
     "TargetInfo",
+    "TlsRecord",
     "TracedRequest",
     "decode_samples",
     "distribution",

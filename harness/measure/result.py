@@ -186,6 +186,39 @@ class NetworkPlacement:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsRecord:
+    """How the generator talked TLS to the target (provenance; no key material, no secrets).
+
+    Digests are SHA-256 of the files' bytes (CA bundle) or of the DER certificate; the server's
+    certificate and the negotiated version/cipher are what the pre-flight handshake observed.
+    """
+
+    verify: bool  # False only when the scenario says ``insecure: true``
+    server_name: str  # SNI and the name verified
+    min_version: str  # "1.2" | "1.3"
+    ca_file: str | None = None  # None: the system trust store (or no verification)
+    ca_sha256: str | None = None
+    client_cert_file: str | None = None  # mTLS
+    client_cert_sha256: str | None = None
+    client_cert_subject: str | None = None
+    negotiated_version: str | None = None  # e.g. "TLSv1.3"
+    cipher: str | None = None
+    server_cert_sha256: str | None = None
+    server_cert_subject: str | None = None
+    server_cert_not_after: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRecord:
+    """Where the load was allowed to go and how it got there (provenance of the target)."""
+
+    scheme: str  # http | https
+    addresses: tuple[str, ...]  # the target host's addresses, resolved once, each checked
+    allowlist: tuple[str, ...]  # the default rule, then every explicit entry with its source
+    tls: TlsRecord | None = None  # None for http://
+
+
+@dataclass(frozen=True, slots=True)
 class TargetInfo:
     """What was measured; model fields come from the target's V2 metadata when it speaks V2."""
 
@@ -195,6 +228,7 @@ class TargetInfo:
     model_version: str | None = None
     model_sha256: str | None = None
     placement: NetworkPlacement | None = None  # None: generator and target in the host namespace
+    connection: ConnectionRecord | None = None  # allowlist, resolved addresses, TLS
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AuditDoc",
     "ComparisonDoc",
+    "ConnectionDoc",
     "EndpointDoc",
     "EndpointRequestsDoc",
     "FaultWindowDoc",
@@ -53,14 +54,16 @@ __all__ = [
     "RunDoc",
     "ScenarioDoc",
     "TargetDoc",
+    "TlsDoc",
     "report_schema",
 ]
 
 #: 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``, 1.5 ``phases[].endpoints[]
 #: .responses`` and ``provenance.secrets_used``, 1.6 ``tail`` and the comparison's ``stage`` /
 #: ``stage_delta_ms``, 1.7 the game day's ``audit_intact`` and per step ``degraded_allowed``,
-#: ``degraded_decisions``, ``decisions_scored``, ``restored_after_s``
-SCHEMA_VERSION: Final = "1.7"
+#: ``degraded_decisions``, ``decisions_scored``, ``restored_after_s``, 1.8 ``provenance.connection``
+#: (allowlist, addresses, TLS)
+SCHEMA_VERSION: Final = "1.8"
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -332,6 +335,43 @@ class PackageDoc(_Doc, frozen=True, kw_only=True):
     version: str | None
 
 
+class TlsDoc(_Doc, frozen=True, kw_only=True):
+    """How the generator spoke TLS to an https:// target (no key material is ever recorded)."""
+
+    verify: Annotated[
+        bool, msgspec.Meta(description="false only when the scenario says insecure: true")
+    ]
+    server_name: Annotated[str, msgspec.Meta(description="SNI and the name verified")]
+    min_version: Annotated[str, msgspec.Meta(description='lowest version offered: "1.2" or "1.3"')]
+    ca_file: Annotated[str | None, msgspec.Meta(description="null: the system trust store")]
+    ca_sha256: Sha256
+    client_cert_file: Annotated[str | None, msgspec.Meta(description="mTLS client certificate")]
+    client_cert_sha256: Sha256
+    client_cert_subject: str | None
+    negotiated_version: Annotated[
+        str | None, msgspec.Meta(description="what the pre-flight handshake negotiated")
+    ]
+    cipher: str | None
+    server_cert_sha256: Sha256
+    server_cert_subject: str | None
+    server_cert_not_after: str | None
+
+
+class ConnectionDoc(_Doc, frozen=True, kw_only=True):
+    """Where load was allowed to go and how it reached the target."""
+
+    scheme: Annotated[str, msgspec.Meta(description="http or https")]
+    addresses: Annotated[
+        list[str],
+        msgspec.Meta(description="target addresses, resolved once, each checked"),
+    ]
+    allowlist: Annotated[
+        list[str],
+        msgspec.Meta(description="the default rule, then every explicit entry with its source"),
+    ]
+    tls: TlsDoc | None
+
+
 class ProvenanceDoc(_Doc, frozen=True, kw_only=True):
     """What produced the report: code, inputs, target, host and versions."""
 
@@ -356,6 +396,10 @@ class ProvenanceDoc(_Doc, frozen=True, kw_only=True):
     started_at: UtcTime
     ended_at: UtcTime
     command_line: Annotated[list[str], msgspec.Meta(description="argv, secrets redacted")]
+    connection: Annotated[
+        ConnectionDoc | None,
+        msgspec.Meta(description="allowlist, addresses and TLS of the target (since 1.8)"),
+    ] = None
     secrets_used: Annotated[
         list[str],
         msgspec.Meta(

@@ -423,5 +423,48 @@ def _provenance(p: Provenance) -> Table:
             ("Started (UTC)", p.started_at.isoformat()),
             ("Ended (UTC)", p.ended_at.isoformat()),
             ("Command line", " ".join(p.command_line)),
+            *_connection_rows(p),
         ]
     )
+
+
+def _connection_rows(p: Provenance) -> list[tuple[str, str]]:
+    c = p.connection
+    if c is None:
+        return []
+    rows = [
+        ("Load allowed to", "; ".join(c.allowlist)),
+        ("Target addresses", ", ".join(c.addresses) + " (resolved once, each checked)"),
+    ]
+    t = c.tls
+    if t is None:
+        return [*rows, ("TLS", "none (http://)")]
+    verify = (
+        f"verified against {t.ca_file or 'the system trust store'} as {t.server_name}"
+        if t.verify
+        else "NOT VERIFIED (insecure: true)"
+    )
+    rows.append(
+        (
+            "TLS",
+            f"{t.negotiated_version or '?'} {t.cipher or ''} (min {t.min_version}); server "
+            f"certificate {verify}",
+        )
+    )
+    if t.server_cert_sha256:
+        rows.append(
+            (
+                "Server certificate",
+                f"{t.server_cert_subject or '?'}, SHA-256 {t.server_cert_sha256}, "
+                f"valid until {t.server_cert_not_after or '?'}",
+            )
+        )
+    if t.client_cert_file:
+        rows.append(
+            (
+                "Client certificate (mTLS)",
+                f"{t.client_cert_file}: {t.client_cert_subject or '?'}, "
+                f"SHA-256 {t.client_cert_sha256 or '?'}",
+            )
+        )
+    return rows

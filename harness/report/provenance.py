@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Final
 
 from harness.files import sha256_file
-from harness.measure import TargetInfo
+from harness.measure import ConnectionRecord, TargetInfo
 
 __all__ = [
     "KEY_PACKAGES",
@@ -91,6 +91,9 @@ class Provenance:
     started_at: datetime  # UTC
     ended_at: datetime  # UTC
     command_line: tuple[str, ...]  # redacted argv
+    #: Where load was allowed to go (the allowlist), the addresses it went to and how it spoke
+    #: TLS; None when the run did not record it (reports written before it existed).
+    connection: ConnectionRecord | None = None
 
 
 def collect_provenance(
@@ -127,6 +130,7 @@ def collect_provenance(
         started_at=started_at,
         ended_at=ended_at,
         command_line=redact_argv(sys.argv if argv is None else argv),
+        connection=target.connection,
     )
 
 

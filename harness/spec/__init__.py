@@ -108,6 +108,15 @@ from harness.spec.slo import (
 )
 from harness.spec.template import HELPERS, TemplateContext, compile_template
 
+# -- TLS and the target allowlist (harness/spec/tls.py) --
+from harness.spec.tls import (
+    AllowText,
+    TlsSpec,
+    TlsVersion,
+    check_allow_entry,
+    resolve_tls_files,
+)
+
 __all__ = [
     "ALL_PHASES",
     "BUILTIN_REQUESTS",
@@ -116,6 +125,7 @@ __all__ = [
     "MAX_DEPTH",
     "TOXIC_KINDS",
     "AbortCondition",
+    "AllowText",
     "Arrival",
     "AvailabilityObjective",
     "BandwidthFault",
@@ -180,10 +190,13 @@ __all__ = [
     "TemplateContext",
     "ThroughputObjective",
     "TimeoutFault",
+    "TlsSpec",
+    "TlsVersion",
     "ToxicSpec",
     "UpperOp",
     "V2Generate",
     "V2InferBody",
+    "check_allow_entry",
     "compile_template",
     "convert_spec",
     "default_slo",
@@ -198,6 +211,7 @@ __all__ = [
     "read_records",
     "read_v2_inputs",
     "read_yaml",
+    "resolve_tls_files",
     "resolve_value",
     "scenario_ref",
     "secret_values",

@@ -48,6 +48,7 @@ from harness.spec.requests import (
     V2Generate,
     secret_refs,
 )
+from harness.spec.tls import AllowText, TlsSpec, check_allow_entry, resolve_tls_files
 
 __all__ = [
     "MAX_DURATION_S",
@@ -331,10 +332,18 @@ class Scenario(_Spec, frozen=True):
     interval_s: Annotated[float, Meta(ge=0.1, le=60)] = 1.0
     generator: GeneratorLimits = GeneratorLimits()
     main_phase: str | None = None  # default: the first phase that is not a warm-up
+    tls: TlsSpec | None = None  # https:// targets (harness/spec/tls.py); None: system trust store
+    allow: Annotated[tuple[AllowText, ...], Meta(max_length=64)] = ()  # hosts/networks beyond
+    # loopback and 198.18.0.0/15 that load may go to (harness/spec/tls.py)
 
     def __post_init__(self) -> None:
         if self.target is not None:
             _check_url(self.target)
+        for i, entry in enumerate(self.allow):
+            try:
+                check_allow_entry(entry)
+            except ValueError as exc:
+                raise ValueError(f"allow[{i}]: expected {exc}") from None
         names = [p.name for p in self.phases]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -459,8 +468,10 @@ def _check_url(url: str) -> None:
         port = parts.port
     except ValueError:
         port = -1
-    if parts.scheme != "http" or not parts.hostname or port == -1:
-        raise ValueError(f"target: expected an http:// URL like http://127.0.0.1:8080, got {url!r}")
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+        raise ValueError(
+            f"target: expected an http:// or https:// URL like http://127.0.0.1:8080, got {url!r}"
+        )
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -468,6 +479,7 @@ _CHOICES: Final = {
     "kind": ", ".join(k.value for k in PhaseKind),
     "endpoint": ", ".join(e.value for e in Endpoint),
     "arrival": ", ".join(a.value for a in Arrival),
+    "min_version": "1.2, 1.3",
     "method": ", ".join(m.value for m in Method),
     "body": "none, fraud_transaction, or a mapping with one of fraud_transaction, v2_infer, "
     "template, template_file, file",
@@ -508,6 +520,9 @@ def load_scenario(path: Path) -> Scenario:
         if not resolved.is_file():
             raise SpecError(str(path), "$.slo", f"an existing SLO file (not found: {resolved})")
         scenario = msgspec.structs.replace(scenario, slo=str(resolved))
+    if scenario.tls is not None:
+        tls = resolve_tls_files(scenario.tls, path.parent, str(path))
+        scenario = msgspec.structs.replace(scenario, tls=tls)
     return scenario
 
 

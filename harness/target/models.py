@@ -17,6 +17,7 @@ import msgspec
 
 from harness.errors import TargetUnreachable, UsageError
 from harness.spec import RequestSpec, SecretError, resolve_value
+from harness.target.connection import TargetConnection, open_target
 
 __all__ = ["V2_DATATYPES", "V2Model", "V2Tensor", "fetch_models", "request_headers"]
 
@@ -62,12 +63,18 @@ def request_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def fetch_models(
-    url: str, requests: tuple[RequestSpec, ...], timeout_s: float = 5.0
+    url: str,
+    requests: tuple[RequestSpec, ...],
+    timeout_s: float = 5.0,
+    *,
+    connection: TargetConnection | None = None,
 ) -> tuple[V2Model, ...]:
-    """Metadata of every model a ``v2_infer`` request names (each path read once)."""
-    base = url.rstrip("/")
+    """Metadata of every model a ``v2_infer`` request names (each path read once), over the
+    checked ``connection`` (default: ``url`` opened with the default allowlist; TLS as it says)."""
+    conn = connection or open_target(url)
+    base = conn.url
     found: dict[str, V2Model] = {}
-    with httpx.Client(timeout=timeout_s, trust_env=False) as client:
+    with conn.http_client(timeout_s) as client:
         for i, request in enumerate(requests):
             v2 = request.v2
             if v2 is None or v2.metadata_path in found:
@@ -82,7 +89,7 @@ def _read(client: httpx.Client, base: str, i: int, request: RequestSpec) -> V2Mo
     where = f"requests[{i}] ({request.name}): body.v2_infer.model {v2.model!r}"
     path = v2.metadata_path
     try:
-        response = client.get(base + path, headers=request_headers(request.headers))
+        response = client.get(path, headers=request_headers(request.headers))
     except httpx.HTTPError as exc:
         raise TargetUnreachable(
             f"{where}: cannot read V2 metadata at {base}{path} ({exc.__class__.__name__})"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import httpx
@@ -18,7 +18,7 @@ import httpx
 from harness.errors import TargetUnreachable
 from harness.measure import TargetInfo
 from harness.spec import HealthSpec
-from harness.target.address import check_target_allowed
+from harness.target.connection import TargetConnection, open_target
 from harness.target.models import request_headers
 
 __all__ = ["MODEL_PATH", "READY_PATH", "InferInput", "probe_target", "read_infer_input"]
@@ -44,6 +44,7 @@ def probe_target(
     started_by_harness: bool = False,
     health: HealthSpec | None = None,
     model_path: str = MODEL_PATH,
+    connection: TargetConnection | None = None,
 ) -> TargetInfo:
     """Wait (bounded) until ``url`` answers its readiness probe; return what it serves.
 
@@ -52,25 +53,28 @@ def probe_target(
     from ``model_path`` (V2 metadata); a 503 is retried until ``timeout_s``; any other status
     means the target answers but not with a ready status (accepted, model fields stay None).
     Raises TargetUnreachable when nothing answers or it never becomes ready within ``timeout_s``.
+    ``connection`` (default: ``url`` opened with the default allowlist) says where to connect and
+    how to speak TLS; the result carries its record (allowlist, addresses, TLS) for provenance.
     """
-    check_target_allowed(url)
+    conn = connection or open_target(url)
     health = health or HealthSpec()
     ready_path, ready = health.path, frozenset(health.status)
     headers = request_headers(health.headers)
-    base = url.rstrip("/")
+    base = conn.url
     deadline = time.monotonic() + timeout_s
     last = "no attempt"
-    with httpx.Client(timeout=min(2.0, max(timeout_s, 0.1)), trust_env=False) as client:
+    with conn.http_client(min(2.0, max(timeout_s, 0.1))) as client:
         for _attempt in range(max(1, int(timeout_s / 0.1)) + 1):  # bounded in count and time
             try:
-                status = client.get(base + ready_path, headers=headers).status_code
+                status = client.get(ready_path, headers=headers).status_code
             except httpx.HTTPError as exc:
                 last = f"{exc.__class__.__name__}"
             else:
                 if status in ready:
-                    return _identify(client, base, started_by_harness, model_path, headers)
+                    info = _identify(client, base, started_by_harness, model_path, headers)
+                    return replace(info, connection=conn.record())
                 if status != 503:
-                    return TargetInfo(url=base, started_by_harness=started_by_harness)
+                    return TargetInfo(base, started_by_harness, connection=conn.record())
                 last = "503 not ready"
             if time.monotonic() >= deadline:
                 break
@@ -78,13 +82,15 @@ def probe_target(
     raise TargetUnreachable(f"target {base} did not become ready within {timeout_s:g} s ({last})")
 
 
-def read_infer_input(url: str, timeout_s: float = 5.0) -> InferInput:
+def read_infer_input(
+    url: str, timeout_s: float = 5.0, *, connection: TargetConnection | None = None
+) -> InferInput:
     """The V2 input tensor of the ``fraud`` model (name and F), from its metadata."""
-    check_target_allowed(url)
-    base = url.rstrip("/")
+    conn = connection or open_target(url)
+    base = conn.url
     try:
-        with httpx.Client(timeout=timeout_s, trust_env=False) as client:
-            response = client.get(base + MODEL_PATH)
+        with conn.http_client(timeout_s) as client:
+            response = client.get(MODEL_PATH)
             response.raise_for_status()
             meta = response.json()
         first = meta["inputs"][0]
@@ -108,7 +114,7 @@ def _identify(
 ) -> TargetInfo:
     name = version = sha = None
     try:
-        response = client.get(base + model_path, headers=headers)
+        response = client.get(model_path, headers=headers)
         if response.status_code == 200:
             meta = response.json()
             name = str(meta.get("name")) if meta.get("name") else None
@@ -117,7 +123,7 @@ def _identify(
         if version is not None and (found := _SHA_RE.search(version)):
             sha = found.group(0)
         if sha is None:
-            metrics = client.get(base + "/metrics")
+            metrics = client.get("/metrics")
             if metrics.status_code == 200 and (found := _METRIC_SHA_RE.search(metrics.text)):
                 sha = found.group(1)
     except (httpx.HTTPError, ValueError, AttributeError):

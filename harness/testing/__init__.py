@@ -8,12 +8,15 @@
   and always stopped, to check a generator's numbers against the truth;
 - :func:`traced_run`: a run whose tail has a known cause (one stage slowed in a share of its
   requests), its requests kept by the generator's real sampler;
-- :func:`wait_until`: poll observable state with a bound, instead of sleeping a guessed time.
+- :func:`wait_until`: poll observable state with a bound, instead of sleeping a guessed time;
+- :func:`make_test_pki`: a throwaway CA with server and client certificates (TLS/mTLS tests, the
+  mTLS example); the latency target serves TLS with them (``--tls-cert``, ``--tls-client-ca``).
 
 Used by the project's own tests and benchmarks; nothing in the harness imports it (it sits on the
 top floor of the import contract) and it needs no test framework.
 """
 
+from harness.testing.certs import Pki, make_test_pki
 from harness.testing.latency_target import launched as latency_target
 from harness.testing.runs import (
     FAILED_LATENCY_US,
@@ -33,11 +36,13 @@ __all__ = [
     "BASE_STAGES_MS",
     "FAILED_LATENCY_US",
     "START",
+    "Pki",
     "generator_health",
     "hist",
     "intervals",
     "latency_target",
     "lognormal_us",
+    "make_test_pki",
     "nearest_rank",
     "phase",
     "run_result",

@@ -24,6 +24,11 @@ Latency model (deterministic, so the truth is exact):
   (the "1 s stall once" of the coordinated-omission benchmark).
 
 ``GET /v2/health/ready`` answers at once (the harness probes it) and is not counted.
+
+TLS (``--tls-cert``/``--tls-key``; ``https://`` in the READY line): the same loop over
+non-blocking TLS sockets, the handshake driven by the poll loop before the first request is read;
+``--tls-client-ca`` requires a client certificate signed by that CA (mTLS: a client without one
+fails its handshake). Certificates for tests come from :mod:`harness.testing.certs`.
 Prints ``READY http://127.0.0.1:PORT`` on stdout once listening; exits after ``--lifetime-s``
 (default 900 s) or on SIGTERM/SIGINT, so a forgotten target cannot outlive a benchmark for long.
 Requests are parsed only as far as their framing (Content-Length); no chunked request bodies.
@@ -37,6 +42,7 @@ import heapq
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -64,6 +70,7 @@ class Conn:
     inbuf: bytearray = field(default_factory=bytearray)
     outbuf: bytearray = field(default_factory=bytearray)
     last_due: int = 0  # responses on one connection leave in request order
+    handshaking: bool = False  # TLS: the handshake is not complete yet
 
 
 class Target:
@@ -88,6 +95,7 @@ class Target:
         self.due: list[tuple[int, int, int]] = []  # (due ns, sequence, fd)
         self.seq = 0
         self.running = True
+        self.tls = _server_context(args)
 
     @property
     def port(self) -> int:
@@ -107,9 +115,11 @@ class Target:
             for fd, mask in events:
                 if fd == self.listener.fileno():
                     self._accept()
+                elif fd in self.conns and self.conns[fd].handshaking:
+                    self._handshake(fd)
                 elif mask & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
                     self._read(fd)
-                if mask & select.EPOLLOUT and fd in self.conns:
+                if mask & select.EPOLLOUT and fd in self.conns and not self.conns[fd].handshaking:
                     self._flush(self.conns[fd])
             now = clock()
             while self.due and self.due[0][0] <= now:
@@ -129,8 +139,28 @@ class Target:
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.conns[sock.fileno()] = Conn(sock)
+            if self.tls is not None:
+                sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            self.conns[sock.fileno()] = Conn(sock, handshaking=self.tls is not None)
             self.poller.register(sock.fileno(), select.EPOLLIN)
+
+    def _handshake(self, fd: int) -> None:
+        conn = self.conns[fd]
+        assert isinstance(conn.sock, ssl.SSLSocket)
+        try:
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.poller.modify(fd, select.EPOLLIN)
+            return
+        except ssl.SSLWantWriteError:
+            self.poller.modify(fd, select.EPOLLIN | select.EPOLLOUT)
+            return
+        except OSError:  # a refused client certificate, a reset, a client that is not TLS
+            self._close(fd)
+            return
+        conn.handshaking = False
+        self.poller.modify(fd, select.EPOLLIN)
+        self._read(fd)  # the first request may already sit decrypted in the TLS buffer
 
     def _close(self, fd: int) -> None:
         conn = self.conns.pop(fd, None)
@@ -140,16 +170,22 @@ class Target:
 
     def _read(self, fd: int) -> None:
         conn = self.conns[fd]
-        try:
-            data = conn.sock.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data or len(conn.inbuf) > _MAX_BUFFER:
-            self._close(fd)
-            return
-        conn.inbuf += data
+        for _ in range(64):  # TLS: drain what is decrypted already (epoll cannot see it)
+            try:
+                data = conn.sock.recv(65536)
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            except OSError:
+                data = b""
+            if not data or len(conn.inbuf) > _MAX_BUFFER:
+                self._close(fd)
+                return
+            conn.inbuf += data
+            self._parse(conn, fd)
+            if not (isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending()):
+                return
+
+    def _parse(self, conn: Conn, fd: int) -> None:
         now = time.monotonic_ns()
         for _ in range(1000):  # requests in this buffer
             head_end = conn.inbuf.find(b"\r\n\r\n")
@@ -181,7 +217,7 @@ class Target:
     def _flush(self, conn: Conn) -> None:
         try:
             sent = conn.sock.send(conn.outbuf)
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             sent = 0
         except OSError:
             self._close(conn.sock.fileno())
@@ -189,6 +225,18 @@ class Target:
         del conn.outbuf[:sent]
         mask = select.EPOLLIN | (select.EPOLLOUT if conn.outbuf else 0)
         self.poller.modify(conn.sock.fileno(), mask)
+
+
+def _server_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.tls_cert:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(args.tls_cert, args.tls_key)
+    if args.tls_client_ca:
+        context.load_verify_locations(cafile=args.tls_client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def _content_length(head: bytes) -> int:
@@ -232,6 +280,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stall-after-s", type=float, default=0.0)
     parser.add_argument("--stall-s", type=float, default=0.0, help="0: no stall")
     parser.add_argument("--lifetime-s", type=float, default=900.0)
+    parser.add_argument("--tls-cert", help="serve TLS with this PEM certificate")
+    parser.add_argument("--tls-key", help="its private key (PEM)")
+    parser.add_argument("--tls-client-ca", help="require client certificates from this CA (mTLS)")
     args = parser.parse_args(argv)
     target = Target(args)
 
@@ -240,7 +291,8 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    print(f"READY http://127.0.0.1:{target.port}", flush=True)
+    scheme = "https" if target.tls is not None else "http"
+    print(f"READY {scheme}://127.0.0.1:{target.port}", flush=True)
     target.serve(args.lifetime_s)
 
 

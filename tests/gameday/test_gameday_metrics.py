@@ -29,7 +29,8 @@ from harness.spec.slo import (
     default_slo,
 )
 
-SLO = default_slo()  # p99 < 50 ms, error rate < 0.1%
+SLO = default_slo()  # p99 < 50 ms, error rate < 0.1%, availability >= 99.9%
+ERROR_RATE_ONLY = SloSpec(name="errors", objectives=(ErrorRateObjective(threshold=0.001),))
 
 
 def _plan(start: float, end: float, *, window: float, hold: float, total: float) -> Plan:
@@ -117,6 +118,21 @@ def test_errors_burn_the_error_budget() -> None:
     m = measure_step(samples, plan.steps[0], plan, SLO, budgets, 5.0, 7.0)
     assert m.bad_events == 20
     assert m.error_budget_burned == pytest.approx(20 / (0.001 * 2000))
+
+
+def test_shed_requests_burn_the_budget_of_an_availability_hypothesis_only() -> None:
+    """503s during the step burn the error budget when availability is judged, not otherwise."""
+    samples = [
+        sample(i, ok=90 if 5 <= i < 7 else 100, shed=10 if 5 <= i < 7 else 0) for i in range(20)
+    ]
+    plan = _plan(5.0, 7.0, window=1.0, hold=2.0, total=20.0)
+    burned = {}
+    for label, slo in (("availability", SLO), ("error rate only", ERROR_RATE_ONLY)):
+        budgets = budgets_of(slo, samples, plan)
+        burned[label] = measure_step(
+            samples, plan.steps[0], plan, slo, budgets, 5.0, 7.0
+        ).bad_events
+    assert burned == {"availability": 20, "error rate only": 0}
 
 
 def test_judge_on_a_window() -> None:

@@ -165,6 +165,29 @@ def refuse(scenario_json: str) -> dict[str, Any]:
         "worker_stderr": worker.stderr.read(),
         # the start lies offset_ns ahead of the worker's clock
         "clock": {name: refusal(ok, now - offset_ns) for name, offset_ns in offsets.items()},
+        # the worker's own allowlist check uses the allowlist the spec carries (no traffic)
+        "allow": {
+            name: refusal(msgspec.structs.replace(ok, **change), now - 10**9)
+            for name, change in _allow_cases(ok).items()
+        },
+    }
+
+
+def _allow_cases(ok: Any) -> dict[str, dict[str, Any]]:
+    import msgspec
+
+    from harness.spec import TlsSpec
+    from harness.target import Allowlist
+
+    remote = "http://10.1.2.3:9"
+    tls = TlsSpec(ca="/nonexistent/ca.pem")
+    return {
+        "remote_default": {"target_url": remote},
+        "remote_allowed": {"target_url": remote, "allow": Allowlist.build(["10.1.2.0/24"])},
+        "tls_file_missing_here": {
+            "target_url": "https://127.0.0.1:9",
+            "scenario": msgspec.structs.replace(ok.scenario, tls=tls),
+        },
     }
 
 

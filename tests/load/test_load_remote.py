@@ -198,10 +198,10 @@ def test_missing_remote_worker_fails_within_the_wait_and_cleans_up(bimodal_targe
 
 @pytest.mark.slow
 def test_worker_refuses_a_target_outside_the_allowed_networks() -> None:
-    """A worker re-checks the target its master sends: one outside loopback/198.18.0.0/15 is
-    refused before anything is sent, the master records why (the run is invalid) and the worker
-    still exits cleanly when the master quits; a start its clock puts in the past or seconds
-    away is refused too."""
+    """A worker re-checks the target its master sends: one outside loopback/198.18.0.0/15 and the
+    run's allowlist (or whose TLS files it cannot read) is refused before anything is sent, the
+    master records why (the run is invalid) and the worker still exits cleanly when the master
+    quits; a start its clock puts in the past or seconds away is refused too."""
     spec = scenario_json(phases=[{"name": "steady", "kind": "steady", "rate": 10, "duration_s": 2}])
     out = run_child("refuse", spec, timeout=60)
     assert out["finished"], out["worker_stderr"]
@@ -213,6 +213,10 @@ def test_worker_refuses_a_target_outside_the_allowed_networks() -> None:
     assert clock["lead_1s"] is None
     assert "ahead of the master's" in clock["worker_clock_ahead"]
     assert "behind the master's" in clock["worker_clock_behind"]
+    allow = out["allow"]  # the worker checks against the allowlist the master sent, itself
+    assert "10.1.2.3 is not an allowed load target" in allow["remote_default"]
+    assert allow["remote_allowed"] is None
+    assert "$.tls.ca" in allow["tls_file_missing_here"]
 
 
 def test_a_busy_master_port_is_a_usage_error(bimodal_target: str) -> None:

@@ -87,8 +87,9 @@ def test_an_inferring_mix_needs_the_model_input() -> None:
 
 
 def test_host_port() -> None:
-    """Default port 80; https is refused (the client speaks plain HTTP/1.1 only)."""
+    """Default port 80 for http, 443 for https; other schemes are refused."""
     assert host_port("http://localhost/") == ("localhost", 80, "localhost")
     assert host_port("http://127.0.0.1:9/x") == ("127.0.0.1", 9, "127.0.0.1:9")
+    assert host_port("https://127.0.0.1/") == ("127.0.0.1", 443, "127.0.0.1")
     with pytest.raises(ValueError, match="http://"):
-        host_port("https://127.0.0.1:443")
+        host_port("ftp://127.0.0.1:443")

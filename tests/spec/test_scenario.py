@@ -164,7 +164,7 @@ def test_step_rate_override_scales_every_step() -> None:
     [
         ({"rate": -5}, r"^--rate -5: s\.yaml: \$\.phases\[0\]\.spike_rate: Expected"),
         ({"duration_s": 1}, r"^--duration 1: s\.yaml: \$\.phases\[0\]: spike_start_s"),
-        ({"target": "x"}, r"^--target x: s\.yaml: \$\.target: expected an http:// URL"),
+        ({"target": "x"}, r"^--target x: s\.yaml: \$\.target: expected an http:// or https://"),
         ({"rate": float("nan")}, r"^--rate nan: expected a finite number"),
         ({"duration_s": float("inf")}, r"^--duration inf: expected a finite number"),
         ({"rate": 2, "duration_s": 1}, r"^--duration 1: s\.yaml: \$\.phases\[0\]: spike"),

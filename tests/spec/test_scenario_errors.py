@@ -179,7 +179,7 @@ CASES = [
         "not a url",
         f"name: x\ntarget: 127.0.0.1:8080\nphases: [{OK_PHASE}]\n",
         "$.target",
-        "http:// URL",
+        "http:// or https:// URL",
     ),
     (
         "concurrency zero",

@@ -18,7 +18,10 @@ Definitions (times are run offsets in seconds; ``W`` is the judgement window in 
 - **error budget burned**: failed requests from the injection until recovery (or the end of the run)
   divided by the errors the hypothesis allows over the whole game day (its error-rate threshold, or
   1 - availability target, times every completion from baseline start to the end): 1.0 = the game
-  day's whole budget. The **latency budget** is the same with "not OK within the hypothesis'
+  day's whole budget. A shed request (503) is a bad event when the hypothesis has an availability
+  objective (OK / sent: a refused request is a decision the caller never got), and not when it
+  has only an error-rate objective (whose errors exclude shed by definition); so an HTTP fault
+  answering 503 burns the budget of an availability SLO. The **latency budget** is the same with "not OK within the hypothesis'
   latency threshold" as the bad event and 1 - percentile/100 as the allowance (p99: 1%);
 - **steady state** before (baseline: warm-up end to first injection), after (last rollback plus the
   hold to the end): the hypothesis on the merged period.
@@ -85,12 +88,14 @@ class Budgets:
     latency_ratio: float | None  # allowed share slower than latency_threshold_ms
     latency_threshold_ms: float | None
     events: int  # completions from baseline start to the end of the run
+    shed_is_bad: bool = False  # the hypothesis judges availability: 503s burn the error budget
 
 
 def budgets_of(hypothesis: SloSpec, samples: Sequence[IntervalSample], plan: Plan) -> Budgets:
     """The error and latency allowances of ``hypothesis`` over the game day's completions."""
     error_ratio: float | None = None
     latency: LatencyObjective | None = None
+    shed_is_bad = any(isinstance(o, AvailabilityObjective) for o in hypothesis.objectives)
     for o in hypothesis.objectives:
         if isinstance(o, ErrorRateObjective) and o.threshold > 0 and error_ratio is None:
             error_ratio = o.threshold
@@ -105,6 +110,7 @@ def budgets_of(hypothesis: SloSpec, samples: Sequence[IntervalSample], plan: Pla
         latency_ratio=None if rank is None else 1.0 - rank / 100.0,
         latency_threshold_ms=None if latency is None else latency.threshold_ms,
         events=events,
+        shed_is_bad=shed_is_bad,
     )
 
 
@@ -182,7 +188,7 @@ def measure_step(
         recovered_at if recovered_at is not None else (ends[-1] if ends else rolled_back_at_s)
     )
     window = _between(samples, injected_at_s, burn_end)
-    bad = sum(s.counts.failed for s in window)
+    bad = sum(s.counts.failed + (s.counts.shed if budgets.shed_is_bad else 0) for s in window)
     events = sum(s.completed for s in window)
     allowed = budgets.error_ratio * budgets.events
     slow = _slow(window, budgets.latency_threshold_ms)
