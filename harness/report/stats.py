@@ -2,7 +2,8 @@
 
 Percentiles come from :func:`harness.measure.distribution`, the function the verdict uses,
 so ``report.json``, ``summary.md``, ``report.html`` and the objectives they sit next to quote the
-same value for the same histogram (hdrh's rank rule, bucket upper edges).
+same value for the same histogram (nearest rank rounded up as the
+Java reference implementation, bucket upper edges: :mod:`harness.measure.rank`).
 
 Units: latencies in **milliseconds** with three decimals (the histograms hold whole microseconds,
 so nothing is lost); rates in requests per second rounded to six significant digits. Rounding is
