@@ -9,6 +9,7 @@ from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
 from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
+from harness.measure.rank import nearest_rank
 from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.result import (
     AuditCheck,
@@ -56,6 +57,7 @@ __all__ = [
     "TargetInfo",
     "distribution",
     "min_samples",
+    "nearest_rank",
     "read_hlog",
     "write_hlog",
 ]

@@ -9,19 +9,20 @@ What it keeps, per phase x endpoint x outcome, is one :class:`LatencyHistogram` 
 corrected, what a client of an open system sees) and ``Clock.SERVICE`` (from the actual send).
 Next to them: request counts per phase, one histogram of schedule lag (actual minus intended send,
 for the generator's self-check), and per interval (1 s by default) x phase the counts plus an
-intended-clock histogram of the OK responses that completed in the interval (the time series).
+intended-clock and a service-time histogram of the OK responses that completed in the interval
+(the time series; ``latency.hlog`` carries both as tagged series per phase).
 
 Time bases. ``record`` takes ``time.monotonic_ns()``-style values of *this* process: latencies are
 differences of those. Interval indices come from wall time: the recorder takes a monotonic->wall
 offset once at construction and counts intervals from ``run_start_wall_ns`` (which the master hands
 to every worker), so intervals from different processes line up when merged.
 
-Cost: ``record`` is on the generator's hot path. It makes four HDR records for an OK response
-(intended, service, lag, interval; three for others) through ``histogram.record_fast``, an
-inlined copy of ``HdrHistogram.record_value``'s index arithmetic that costs ~0.5 us instead of
-~1.5 us (checked equal to the library bucket for bucket by a property test; hdrh is pinned
-< 0.11), plus a few dict lookups; the interval slot of the previous call is cached. No
-allocation per call beyond one small key tuple.
+Cost: ``record`` is on the generator's hot path. It makes five HDR records for an OK response
+(intended, service, lag, and both clocks of the interval; three for others) through
+``histogram.record_fast``, an inlined copy of ``HdrHistogram.record_value``'s index arithmetic
+that costs ~0.5 us instead of ~1.5 us (checked equal to the library bucket for bucket by a
+property test; hdrh is pinned < 0.11), plus a few dict lookups; the interval slot of the previous
+call is cached. No allocation per call beyond one small key tuple.
 
 Memory: an HDR histogram of this range is about 140 KB, so interval histograms older than
 :data:`SEAL_LAG` intervals are kept in HDR's compressed encoding (a few hundred bytes) and decoded
@@ -72,37 +73,51 @@ SEAL_LAG: Final = 10
 _SENT, _OK, _FAILED, _SHED, _LATE, _UNSENT, _OOR, _OFFERED = range(8)
 _N_COUNTS: Final = N_COUNTS
 _OUTCOME_INDEX: Final = {Outcome.OK: _OK, Outcome.FAILED: _FAILED, Outcome.SHED: _SHED}
+#: Placeholder of a sealed slot's service histogram (never recorded into: sealed slots reopen).
+_EMPTY: Final = LatencyHistogram()
 
 
 class _Slot:
-    """One interval x phase: counters and the OK intended-clock histogram (maybe compressed)."""
+    """One interval x phase: counters and the OK responses' histograms of both clocks.
 
-    __slots__ = ("counts", "hist", "key", "sealed", "sealed_oor")
+    Invariant: ``hist`` and ``svc`` are both live or both sealed (compressed together).
+    """
+
+    __slots__ = ("counts", "hist", "key", "sealed", "sealed_oor", "sealed_svc", "svc")
 
     def __init__(self, key: tuple[int, str]) -> None:
         self.key = key
         self.counts = [0] * _N_COUNTS
         self.hist: LatencyHistogram | None = LatencyHistogram()
+        self.svc: LatencyHistogram = LatencyHistogram()
         self.sealed: str | None = None
         self.sealed_oor = 0
+        self.sealed_svc = ""
 
     def histogram(self) -> LatencyHistogram:
-        """The live histogram, decoding a sealed one first."""
+        """The live intended-clock histogram, decoding sealed ones (both clocks) first."""
         if self.hist is None:
             assert self.sealed is not None
             self.hist = LatencyHistogram.decode(self.sealed, self.sealed_oor)
-            self.sealed = None
+            self.svc = dec(self.sealed_svc, 0)
+            self.sealed, self.sealed_svc = None, ""
         return self.hist
 
     def peek(self) -> LatencyHistogram:
         """The histogram without changing state (a decoded copy when sealed)."""
         return self.hist if self.hist is not None else dec(self.sealed or "", self.sealed_oor)
 
+    def peek_service(self) -> LatencyHistogram:
+        """The service-time histogram without changing state (a decoded copy when sealed)."""
+        return self.svc if self.hist is not None else dec(self.sealed_svc, 0)
+
     def seal(self) -> None:
-        """Swap the 140 KB histogram for its compressed encoding."""
+        """Swap the two 140 KB histograms for their compressed encodings."""
         if self.hist is not None:
             self.sealed, self.sealed_oor = self.hist.encode(), self.hist.out_of_range
+            self.sealed_svc = enc(self.svc)
             self.hist = None
+            self.svc = _EMPTY
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,12 +204,14 @@ class Recorder:
             counts[_LATE] += 1
         if not record_fast(pair[0], intended_us):
             counts[_OOR] += 1
-        record_fast(pair[1], (done_ns - sent_ns) // 1000)
+        service_us = (done_ns - sent_ns) // 1000
+        record_fast(pair[1], service_us)
         record_fast(self._lag, lag_ns // 1000 if lag_ns > 0 else 0)
         done_slot = self._slot_at(done_ns, phase)
         done_slot.counts[out_index] += 1
         if outcome is Outcome.OK:
             record_fast(done_slot.hist or self._reopen(done_slot), intended_us)
+            record_fast(done_slot.svc, service_us)
         sent_slot = self._slot_at(sent_ns, phase)
         sent_slot.counts[_SENT] += 1
         if late:
@@ -296,11 +313,12 @@ class Recorder:
                 pair = self._hists[key] = (LatencyHistogram(), LatencyHistogram())
             pair[0].add(intended)
             pair[1].add(service)
-        for index, phase, counts, hist in snap.intervals:
+        for index, phase, counts, hist, svc in snap.intervals:
             slot = self._slot(index, phase)
             _add_counts(slot.counts, counts)
             if hist is not None:  # a late snapshot may hit a sealed interval: reopen it
                 (slot.hist or self._reopen(slot)).add(hist)
+                slot.svc.add(svc)
         self._lag.add(snap.lag)
 
     # -- results -----------------------------------------------------------------------------
@@ -422,8 +440,12 @@ class Recorder:
 
 def _wire_interval(index: int, phase: str, slot: _Slot) -> WireInterval:
     if slot.hist is not None:
-        return WireInterval(index, phase, slot.counts, enc(slot.hist), slot.hist.out_of_range)
-    return WireInterval(index, phase, slot.counts, slot.sealed or "", slot.sealed_oor)
+        return WireInterval(
+            index, phase, slot.counts, enc(slot.hist), slot.hist.out_of_range, enc(slot.svc)
+        )
+    return WireInterval(
+        index, phase, slot.counts, slot.sealed or "", slot.sealed_oor, slot.sealed_svc
+    )
 
 
 def _add_counts(into: list[int], more: Sequence[int]) -> None:
@@ -444,7 +466,10 @@ def _request_counts(c: Sequence[int], out_of_range: int | None) -> RequestCounts
 
 
 def _interval_record(index: int, phase: str, slot: _Slot, interval_s: float) -> IntervalRecord:
-    hist = slot.hist.copy() if slot.hist is not None else slot.peek()
+    if slot.hist is not None:
+        hist, svc = slot.hist.copy(), slot.svc.copy()
+    else:
+        hist, svc = slot.peek(), slot.peek_service()
     return IntervalRecord(
         start_s=index * interval_s,
         length_s=interval_s,
@@ -452,4 +477,5 @@ def _interval_record(index: int, phase: str, slot: _Slot, interval_s: float) -> 
         offered=slot.counts[_OFFERED],
         counts=_request_counts(slot.counts, hist.out_of_range),
         latency=hist,
+        service=svc,
     )

@@ -141,7 +141,10 @@ class PhaseResult:
 class IntervalRecord:
     """One interval (normally 1 s) of the time series, across endpoints.
 
-    ``latency`` holds intended-clock latencies of OK responses that *completed* in the interval.
+    ``latency`` holds intended-clock latencies of OK responses that *completed* in the interval;
+    ``service`` the service-time (actual send to response) latencies of the same responses, empty
+    where it was not recorded (series read back from a ``report.json``, which keeps only
+    ``latency``; ``latency.hlog`` keeps both as tagged series).
     """
 
     start_s: float  # offset from the run's start
@@ -150,6 +153,7 @@ class IntervalRecord:
     offered: int  # requests whose intended send time fell in the interval
     counts: RequestCounts  # completions in the interval (sent/late by send time)
     latency: LatencyHistogram
+    service: LatencyHistogram = field(default_factory=LatencyHistogram)
 
 
 @dataclass(frozen=True, slots=True)

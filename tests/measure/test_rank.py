@@ -1,4 +1,4 @@
-"""Nearest-rank percentiles (rounded up, the Java reference rule) everywhere a percentile is read."""
+"""Nearest-rank percentiles (rounded up, the Java reference rule) wherever one is read."""
 
 from __future__ import annotations
 

@@ -170,6 +170,23 @@ def test_old_intervals_are_sealed_and_still_exact() -> None:
     assert intervals[0].latency.max_us == pytest.approx(10_000, rel=1e-3)
 
 
+def test_interval_service_histograms_add_up_to_the_phase_service_histogram() -> None:
+    """Each interval keeps the service clock of its OK responses, sealed or not; they sum to the
+    phase's service-time histogram (what the hlog's <phase>/service series reproduces)."""
+    rec = _rec()
+    for second in range(SEAL_LAG + 6):
+        for k in range(5):
+            _one(rec, at_s=second + k * 0.1, lag_ms=3.0, service_ms=1.0 + k)
+        _one(rec, at_s=second + 0.7, outcome=Outcome.FAILED)
+    (phase,), intervals = rec.build([STEADY])
+    total = LatencyHistogram()
+    for iv in intervals:
+        assert iv.service.count == iv.latency.count == 5
+        assert iv.service.max_us < iv.latency.max_us  # lag is in the intended clock only
+        total.add(iv.service)
+    assert total.encode() == phase.latency(clock=Clock.SERVICE).encode()
+
+
 def test_late_snapshot_reopens_a_sealed_interval() -> None:
     """A worker snapshot for an already-sealed interval is merged into it exactly."""
     master, worker = _rec(), _rec()
@@ -180,6 +197,8 @@ def test_late_snapshot_reopens_a_sealed_interval() -> None:
     _, intervals = master.build([STEADY])
     assert intervals[0].latency.count == 2
     assert intervals[0].counts.ok == 2
+    assert intervals[0].service.count == 2
+    assert intervals[0].service.max_us == pytest.approx(7_000, rel=1e-3)
 
 
 def test_wire_is_msgpack_friendly_bytes_and_take_resets() -> None:
@@ -343,7 +362,14 @@ def _fingerprint(rec: Recorder) -> object:
         for k, h in phase.histograms.items()
     }
     series = [
-        (iv.start_s, iv.offered, iv.counts, iv.latency.encode(), iv.latency.out_of_range)
+        (
+            iv.start_s,
+            iv.offered,
+            iv.counts,
+            iv.latency.encode(),
+            iv.latency.out_of_range,
+            iv.service.encode(),
+        )
         for iv in intervals
     ]
     return phase.counts, hists, series, rec.lag_histogram().encode()
