@@ -7,6 +7,7 @@ use it in any process.
 from harness.measure.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
 from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES, LatencyHistogram
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
+from harness.measure.intervallog import IntervalLog, IntervalLogWriter, read_series
 from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
 from harness.measure.rank import nearest_rank
@@ -40,6 +41,8 @@ __all__ = [
     "GeneratorHealth",
     "HistKey",
     "HlogInterval",
+    "IntervalLog",
+    "IntervalLogWriter",
     "IntervalRecord",
     "IntervalSample",
     "LatencyHistogram",
@@ -59,5 +62,6 @@ __all__ = [
     "min_samples",
     "nearest_rank",
     "read_hlog",
+    "read_series",
     "write_hlog",
 ]

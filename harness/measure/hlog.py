@@ -36,6 +36,7 @@ carries them).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -48,15 +49,18 @@ from harness.measure.histogram import LatencyHistogram
 from harness.measure.result import Clock, IntervalRecord
 
 __all__ = [
+    "END_LINE",
     "FORMAT_VERSION",
     "LEGEND",
     "SERVICE_TAG_SUFFIX",
     "HlogInterval",
+    "counts_line",
     "header_lines",
     "interval_line",
     "iter_hlog",
     "phase_tag",
     "read_hlog",
+    "run_line",
     "slice_lines",
     "write_hlog",
 ]
@@ -65,6 +69,10 @@ FORMAT_VERSION: Final = "1.3"
 LEGEND: Final = '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"'
 #: Appended to a phase's tag for its service-time series.
 SERVICE_TAG_SUFFIX: Final = "/service"
+#: The last line of a log whose run finished (readers call a log without it incomplete).
+END_LINE: Final = "#[End]"
+#: Request counters of an interval, in the order of :class:`RequestCounts`.
+COUNT_FIELDS: Final = ("sent", "ok", "failed", "shed", "late", "unsent", "out_of_range")
 _TAG_RE: Final = re.compile(r"^[^,\s]+$")
 _LINE_RE: Final = re.compile(r"^(?:Tag=([^,]*),)?([\d.]+),([\d.]+),([\d.]+),(\S+)$")
 
@@ -108,16 +116,39 @@ def interval_line(tag: str | None, start_s: float, length_s: float, hist: Latenc
     return f"{prefix}{start_s:.3f},{length_s:.3f},{hist.max_us / 1000.0:.3f},{hist.encode()}"
 
 
-def write_hlog(path: Path, intervals: Sequence[IntervalRecord], *, start_wall_s: float) -> None:
+def counts_line(rec: IntervalRecord) -> str:
+    """The ``#[Counts: START PHASE {json}]`` comment of one interval (reference readers skip it)."""
+    body: dict[str, float] = {"offered": rec.offered}
+    body.update({f: getattr(rec.counts, f) for f in COUNT_FIELDS})
+    body["length_s"] = rec.length_s
+    return f"#[Counts: {rec.start_s:.3f} {rec.phase} {json.dumps(body, separators=(',', ':'))}]"
+
+
+def run_line(meta: dict[str, object]) -> str:
+    """The ``#[Run: {json}]`` comment: what a report rebuilt from the log needs about the run."""
+    return f"#[Run: {json.dumps(meta, sort_keys=True, separators=(',', ':'))}]"
+
+
+def write_hlog(
+    path: Path,
+    intervals: Sequence[IntervalRecord],
+    *,
+    start_wall_s: float,
+    meta: dict[str, object] | None = None,
+) -> None:
     """Write ``intervals`` (offsets from ``start_wall_s``, epoch seconds) to ``path`` atomically:
-    the untagged all-phase series plus each phase's tagged series on both clocks."""
+    the untagged all-phase series plus each phase's tagged series on both clocks, each interval's
+    counts as a comment, ``meta`` as the ``#[Run: ...]`` line, and ``#[End]``."""
     with_service = any(rec.service.count for rec in intervals)
     lines = header_lines(start_wall_s)
+    if meta is not None:
+        lines.append(run_line(meta))
     by_start: dict[float, list[IntervalRecord]] = {}
     for rec in intervals:
         by_start.setdefault(rec.start_s, []).append(rec)
     for start_s in sorted(by_start):
         lines.extend(slice_lines(by_start[start_s], with_service=with_service))
+    lines.append(END_LINE)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
@@ -132,7 +163,8 @@ def slice_lines(records: Sequence[IntervalRecord], *, with_service: bool = True)
     for rec in records:
         merged.add(rec.latency)
         length_s = max(length_s, rec.length_s)
-    lines = [interval_line(None, start_s, length_s, merged)]
+    lines = [counts_line(rec) for rec in records]
+    lines.append(interval_line(None, start_s, length_s, merged))
     for rec in records:
         lines.append(interval_line(phase_tag(rec.phase), start_s, rec.length_s, rec.latency))
         if with_service:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from harness.measure.histogram import LatencyHistogram, record_fast
+from harness.measure.intervallog import IntervalLogWriter, read_series
 from harness.measure.observe import IntervalSample
 from harness.measure.phase import PhaseMeta
 from harness.measure.result import (
@@ -64,10 +65,14 @@ from harness.measure.wire import (
     encode_wire,
 )
 
-__all__ = ["SEAL_LAG", "WIRE_VERSION", "LiveStats", "Recorder"]
+__all__ = ["DRAIN_LAG", "SEAL_LAG", "WIRE_VERSION", "LiveStats", "Recorder"]
 
 #: Interval histograms this many intervals behind the newest one are compressed.
 SEAL_LAG: Final = 10
+#: With an interval log attached, intervals this many behind the newest are written and dropped
+#: (later than sealing: a game day's observer and the progress view read recent intervals, and
+#: worker snapshots arrive every few seconds; anything later still is appended, not lost).
+DRAIN_LAG: Final = 30
 
 # Positions in the per-phase / per-interval counter lists (plain lists: cheapest to bump).
 _SENT, _OK, _FAILED, _SHED, _LATE, _UNSENT, _OOR, _OFFERED = range(8)
@@ -149,7 +154,21 @@ class Recorder:
         self.lateness_ns = lateness_ns
         # monotonic + offset = wall; minus run start = ns since the run started.
         self._mono_to_run_ns = time.time_ns() - time.monotonic_ns() - run_start_wall_ns
+        self._log: IntervalLogWriter | None = None
+        self._phase_order: dict[str, int] = {}
         self._reset()
+
+    def attach_log(self, log: IntervalLogWriter) -> None:
+        """Stream final intervals to ``log`` as the run goes and keep only recent ones in memory
+        (the owner of the run's output: local runner or master, never a worker)."""
+        self._log = log
+
+    def close_log(self, *, complete: bool) -> None:
+        """Write every remaining interval to the attached log and close it (``#[End]`` when
+        ``complete``); idempotent, a no-op without a log."""
+        if self._log is not None:
+            self._drain(self._max_index + 1)
+            self._log.close(complete=complete)
 
     def monotonic_ns_at(self, offset_s: float) -> int:
         """This process's ``time.monotonic_ns()`` value at ``offset_s`` seconds after the run
@@ -250,7 +269,25 @@ class Recorder:
             if index > self._max_index:
                 self._max_index = index
                 self._seal_old()
+                if self._log is not None:
+                    self._drain(index - DRAIN_LAG)
         return slot
+
+    def _drain(self, before_index: int) -> None:
+        """Write the intervals before ``before_index`` to the log and forget them."""
+        assert self._log is not None
+        keys = sorted(
+            (k for k in self._slots if k[0] < before_index),
+            key=lambda k: (k[0], self._phase_order.setdefault(k[1], len(self._phase_order))),
+        )
+        if not keys:
+            return
+        interval_s = self.interval_ns / 1e9
+        records = [_interval_record(i, p, self._slots.pop((i, p)), interval_s) for i, p in keys]
+        self._open = [k for k in self._open if k in self._slots]
+        if self._cache_slot is not None and self._cache_slot.key not in self._slots:
+            self._cache_index, self._cache_phase, self._cache_slot = -1, "", None
+        self._log.append(records)
 
     def _reopen(self, slot: _Slot) -> LatencyHistogram:
         """Decode a sealed slot's histogram and put it back on the list of open slots."""
@@ -324,10 +361,12 @@ class Recorder:
     # -- results -----------------------------------------------------------------------------
     def build(
         self, phases: Sequence[PhaseMeta]
-    ) -> tuple[tuple[PhaseResult, ...], tuple[IntervalRecord, ...]]:
+    ) -> tuple[tuple[PhaseResult, ...], Sequence[IntervalRecord]]:
         """Phase results (in the order given) and the interval series (by time, then phase order).
 
-        Every returned histogram is a copy: the recorder can keep recording.
+        Every returned histogram is a copy: the recorder can keep recording. With a log attached,
+        the log is closed complete and the series is read back from it lazily
+        (:class:`~harness.measure.IntervalLog`), so it holds no histogram in memory.
         Raises ValueError if something was recorded for a phase not in ``phases``.
         """
         order = {meta.name: i for i, meta in enumerate(phases)}
@@ -335,6 +374,11 @@ class Recorder:
         if unknown:
             raise ValueError(f"recorded phases missing from the schedule: {sorted(unknown)}")
         results = tuple(self._phase_result(meta) for meta in phases)
+        if self._log is not None:
+            for name in order:
+                self._phase_order.setdefault(name, len(self._phase_order))
+            self.close_log(complete=True)
+            return results, read_series(self._log.path)
         interval_s = self.interval_ns / 1e9
         intervals = tuple(
             _interval_record(index, phase, self._slots[(index, phase)], interval_s)

@@ -15,7 +15,7 @@ Two clocks (wrk2's distinction):
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -240,7 +240,9 @@ class RunResult:
     started_at: datetime  # UTC
     ended_at: datetime  # UTC
     phases: tuple[PhaseResult, ...]
-    intervals: tuple[IntervalRecord, ...]
+    #: In memory (a tuple) or read lazily from the run's interval log (``IntervalLog``): iterate,
+    #: index or take ``len``; never assume a tuple.
+    intervals: Sequence[IntervalRecord]
     generator: GeneratorHealth
     workers: int = 0  # 0 = local runner, N = distributed with N workers
     fault_windows: tuple[FaultWindow, ...] = field(default=())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -14,14 +16,16 @@ from harness.errors import MeasurementError
 from harness.measure import (
     Clock,
     HistKey,
+    IntervalLogWriter,
     LatencyHistogram,
     Outcome,
     PhaseKind,
     PhaseMeta,
     Recorder,
+    read_series,
 )
 from harness.measure.histogram import record_fast
-from harness.measure.recorder import SEAL_LAG
+from harness.measure.recorder import DRAIN_LAG, SEAL_LAG
 
 MS = 1_000_000  # ns
 RUN_START = 1_700_000_000 * 1_000_000_000
@@ -451,3 +455,37 @@ def test_fast_record_matches_the_library(values: list[int]) -> None:
     assert fast.out_of_range == slow.out_of_range
     assert (fast.count, fast.min_us, fast.max_us) == (slow.count, slow.min_us, slow.max_us)
     assert fast.encode() == slow.encode()
+
+
+def _series_fingerprint(intervals: object) -> list[object]:
+    assert isinstance(intervals, Sequence)
+    return [
+        (iv.start_s, iv.phase, iv.offered, iv.counts, iv.latency.encode(), iv.service.encode())
+        for iv in intervals
+    ]
+
+
+def test_attached_log_bounds_memory_and_keeps_the_series_exact(tmp_path: Path) -> None:
+    """With a log, old intervals leave memory as the run goes; the series read back from the log
+    equals the one a recorder without a log builds (late worker data for a written one included)."""
+    plain, logged = _rec(), _rec()
+    log = IntervalLogWriter(tmp_path / "latency.hlog", start_wall_s=RUN_START / 1e9, meta={})
+    logged.attach_log(log)
+    n = DRAIN_LAG * 3
+    for rec in (plain, logged):
+        for second in range(n):
+            for k in range(4):
+                _one(rec, at_s=second + k * 0.2, service_ms=1.0 + k, lag_ms=k)
+        assert len(rec._slots) <= (n if rec is plain else DRAIN_LAG + 1)
+        late = _rec()
+        _one(late, at_s=0.5, service_ms=9.0, outcome=Outcome.FAILED)
+        _one(late, at_s=0.6, service_ms=8.0)
+        rec.merge_wire(late.take_wire())
+    phases_plain, series_plain = plain.build([STEADY])
+    phases_logged, series_logged = logged.build([STEADY])
+    assert not isinstance(series_logged, tuple)  # read lazily from the file
+    assert _series_fingerprint(series_logged) == _series_fingerprint(series_plain)
+    assert series_logged[0].counts.ok == 5
+    assert series_logged[0].counts.failed == 1
+    assert phases_logged[0].counts == phases_plain[0].counts
+    assert read_series(tmp_path / "latency.hlog").complete
