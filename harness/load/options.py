@@ -53,6 +53,9 @@ class RunOptions:
     worker_wait_s: float = DEFAULT_WORKER_WAIT_S
     expose_master: bool = False
     scenario_path: Path | None = None
+    #: Stream the interval series to this file during the run (the run's latency.hlog): memory
+    #: stays bounded and an interrupted run keeps a log valid to its last interval.
+    interval_log: Path | None = None
 
     @property
     def distributed(self) -> bool:

@@ -28,7 +28,15 @@ from harness.load.engine import Engine, RequestLog
 from harness.load.health import ProcessCpuSampler, ProcessHealth, assess
 from harness.load.user import station_of
 from harness.load.workload import ScenarioWorkload
-from harness.measure import LatencyHistogram, Recorder, RunResult, ScenarioRef, TargetInfo
+from harness.measure import (
+    IntervalLogWriter,
+    LatencyHistogram,
+    Recorder,
+    RunResult,
+    ScenarioRef,
+    TargetInfo,
+    log_meta,
+)
 from harness.spec import Scenario
 from harness.target import InferInput, check_target_allowed
 
@@ -36,6 +44,7 @@ __all__ = [
     "REQUEST_LOG_ENV",
     "HealthWire",
     "RunSpec",
+    "attach_interval_log",
     "build_result",
     "make_recorder",
     "start_engine",
@@ -129,6 +138,17 @@ def make_recorder(spec: RunSpec) -> Recorder:
         interval_s=spec.scenario.interval_s,
         lateness_ns=round(spec.scenario.lateness_ms * 1e6),
     )
+
+
+def attach_interval_log(
+    recorder: Recorder, path: Path, scenario: Scenario, ref: ScenarioRef, target: TargetInfo
+) -> None:
+    """Stream the recorder's interval series to ``path`` as the run goes (the run's
+    ``latency.hlog``), headed by what ``slo-harness report rebuild`` needs to make a report of an
+    interrupted run: scenario, phases, interval length, target."""
+    meta = log_meta(ref, target, scenario.phase_metas(), scenario.interval_s)
+    start_wall_s = recorder.run_start_wall_ns / 1e9
+    recorder.attach_log(IntervalLogWriter(path, start_wall_s=start_wall_s, meta=meta))
 
 
 def start_engine(environment: Any, spec: RunSpec, *, name: str) -> Engine:

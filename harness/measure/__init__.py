@@ -11,6 +11,7 @@ from harness.measure.intervallog import IntervalLog, IntervalLogWriter, read_ser
 from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
 from harness.measure.rank import nearest_rank
+from harness.measure.rebuild import ALL_ENDPOINTS, log_meta, result_from_log
 from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.result import (
     AuditCheck,
@@ -30,6 +31,7 @@ from harness.measure.result import (
 )
 
 __all__ = [
+    "ALL_ENDPOINTS",
     "HIGHEST_US",
     "LOWEST_US",
     "SIGNIFICANT_FIGURES",
@@ -59,9 +61,11 @@ __all__ = [
     "ScenarioRef",
     "TargetInfo",
     "distribution",
+    "log_meta",
     "min_samples",
     "nearest_rank",
     "read_hlog",
     "read_series",
+    "result_from_log",
     "write_hlog",
 ]

@@ -79,6 +79,11 @@ class IntervalLogWriter:
         if lines:
             self._write(lines, sync=False)
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._file is None
+
     def close(self, *, complete: bool) -> None:
         """Mark the log finished (``#[End]``) when ``complete``, fsync and close; idempotent."""
         if self._file is None:

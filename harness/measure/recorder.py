@@ -166,7 +166,7 @@ class Recorder:
     def close_log(self, *, complete: bool) -> None:
         """Write every remaining interval to the attached log and close it (``#[End]`` when
         ``complete``); idempotent, a no-op without a log."""
-        if self._log is not None:
+        if self._log is not None and not self._log.closed:
             self._drain(self._max_index + 1)
             self._log.close(complete=complete)
 

@@ -247,6 +247,9 @@ class RunResult:
     workers: int = 0  # 0 = local runner, N = distributed with N workers
     fault_windows: tuple[FaultWindow, ...] = field(default=())
     audit: AuditCheck | None = None  # set when the harness ran the reference service itself
+    #: True for a run rebuilt from the interval log of an interrupted run (measured up to its
+    #: last complete interval only).
+    incomplete: bool = False
 
     @property
     def verdict_phases(self) -> tuple[PhaseResult, ...]:

@@ -54,7 +54,8 @@ __all__ = [
     "report_schema",
 ]
 
-SCHEMA_VERSION: Final = "1.4"  # 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``
+# 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``, 1.5 ``run.incomplete``
+SCHEMA_VERSION: Final = "1.5"
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -275,6 +276,15 @@ class RunDoc(_Doc, frozen=True, kw_only=True):
     ended_at: UtcTime
     duration_s: Seconds
     workers: Annotated[int, msgspec.Meta(ge=0, description="0: local runner")]
+    incomplete: Annotated[
+        bool,
+        msgspec.Meta(
+            description=(
+                "rebuilt from the interval log of an interrupted run (slo-harness report "
+                "rebuild): measured up to its last complete interval only (since 1.5)"
+            )
+        ),
+    ] = False
 
 
 class MetricComparisonDoc(_Doc, frozen=True, kw_only=True):

@@ -102,6 +102,7 @@ def build_document(
             ended_at=result.ended_at,
             duration_s=round((result.ended_at - result.started_at).total_seconds(), 3),
             workers=result.workers,
+            incomplete=result.incomplete,
         ),
         scenario=to_doc(result.scenario, ScenarioDoc),
         # placement (NetworkPlacement -> PlacementDoc) is converted by msgspec with the rest
