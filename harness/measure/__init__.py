@@ -7,7 +7,13 @@ use it in any process.
 from harness.measure.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
 from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES, LatencyHistogram
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
-from harness.measure.intervallog import IntervalLog, IntervalLogWriter, read_series
+from harness.measure.intervallog import (
+    IntervalLog,
+    IntervalLogWriter,
+    in_time_order,
+    read_series,
+    time_slices,
+)
 from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
 from harness.measure.rank import nearest_rank
@@ -61,11 +67,13 @@ __all__ = [
     "ScenarioRef",
     "TargetInfo",
     "distribution",
+    "in_time_order",
     "log_meta",
     "min_samples",
     "nearest_rank",
     "read_hlog",
     "read_series",
     "result_from_log",
+    "time_slices",
     "write_hlog",
 ]

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from harness.errors import ArtifactError
-from harness.files import atomic_write_bytes
+from harness.files import atomic_writer
 from harness.measure.histogram import LatencyHistogram
 from harness.measure.result import Clock, IntervalRecord
 
@@ -139,18 +139,20 @@ def write_hlog(
     """Write ``intervals`` (offsets from ``start_wall_s``, epoch seconds) to ``path`` atomically:
     the untagged all-phase series plus each phase's tagged series on both clocks, each interval's
     counts as a comment, ``meta`` as the ``#[Run: ...]`` line, and ``#[End]``."""
-    with_service = any(rec.service.count for rec in intervals)
+    from harness.measure.intervallog import IntervalLog, time_slices  # it builds on this module
+
+    # A log (read lazily) keeps its service lines; scanning it for them would decode it twice.
+    with_service = isinstance(intervals, IntervalLog) or any(r.service.count for r in intervals)
     lines = header_lines(start_wall_s)
     if meta is not None:
         lines.append(run_line(meta))
-    by_start: dict[float, list[IntervalRecord]] = {}
-    for rec in intervals:
-        by_start.setdefault(rec.start_s, []).append(rec)
-    for start_s in sorted(by_start):
-        lines.extend(slice_lines(by_start[start_s], with_service=with_service))
-    lines.append(END_LINE)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    with atomic_writer(path) as out:
+        out.write(("\n".join(lines) + "\n").encode("utf-8"))
+        for records in time_slices(intervals):
+            text = "\n".join(slice_lines(records, with_service=with_service)) + "\n"
+            out.write(text.encode("utf-8"))
+        out.write((END_LINE + "\n").encode("utf-8"))
 
 
 def slice_lines(records: Sequence[IntervalRecord], *, with_service: bool = True) -> list[str]:

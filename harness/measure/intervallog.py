@@ -25,11 +25,12 @@ only when ``#[End]`` is present.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import re
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, overload
@@ -46,7 +47,7 @@ from harness.measure.hlog import (
 )
 from harness.measure.result import IntervalRecord, RequestCounts
 
-__all__ = ["IntervalLog", "IntervalLogWriter", "read_series"]
+__all__ = ["IntervalLog", "IntervalLogWriter", "in_time_order", "read_series", "time_slices"]
 
 _COUNTS_RE: Final = re.compile(r"^#\[Counts: ([\d.]+) (\S+) (\{.*\})\]$")
 _RUN_RE: Final = re.compile(r"^#\[Run: (\{.*\})\]$")
@@ -162,7 +163,8 @@ class IntervalLog(Sequence[IntervalRecord]):
         key = self._keys[index]
         counts = dict.fromkeys(("offered", *_COUNT_FIELDS), 0)
         length_s = 0.0
-        latency, service = LatencyHistogram(), LatencyHistogram()
+        latency: LatencyHistogram | None = None
+        service: LatencyHistogram | None = None
         for offset in self._offsets[index]:
             handle.seek(offset)
             line = handle.readline().decode("utf-8").rstrip("\n")
@@ -176,10 +178,16 @@ class IntervalLog(Sequence[IntervalRecord]):
                 continue
             match = _LINE_RE.match(line)
             assert match is not None
+            # Decoding allocates a full counts array (about 140 KB, the costly part): the first
+            # line of a clock is used as it is, later parts (late worker data) are added to it.
             hist = LatencyHistogram.decode(match.group(5))
-            target = service if (match.group(1) or "").endswith(SERVICE_TAG_SUFFIX) else latency
-            target.add(hist)
+            if (match.group(1) or "").endswith(SERVICE_TAG_SUFFIX):
+                service = hist if service is None else _added(service, hist)
+            else:
+                latency = hist if latency is None else _added(latency, hist)
             length_s = max(length_s, float(match.group(3)))
+        latency = latency or LatencyHistogram()
+        service = service or LatencyHistogram()
         offered = counts.pop("offered")
         latency.out_of_range = counts["out_of_range"]  # beyond the HDR range: only counted
         return IntervalRecord(
@@ -191,6 +199,11 @@ class IntervalLog(Sequence[IntervalRecord]):
             latency=latency,
             service=service,
         )
+
+
+def _added(into: LatencyHistogram, more: LatencyHistogram) -> LatencyHistogram:
+    into.add(more)
+    return into
 
 
 def read_series(path: Path) -> IntervalLog:
@@ -266,3 +279,22 @@ def _run_meta(path: Path, number: int, line: str) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise ArtifactError(f"{path}: line {number}: malformed #[Run: ...] line")
     return meta
+
+
+def in_time_order(intervals: Sequence[IntervalRecord]) -> Iterable[IntervalRecord]:
+    """``intervals`` by start, then phase, without holding a log's records in memory: an
+    :class:`IntervalLog` is already in that order (phases in order of appearance) and is streamed;
+    any other sequence is sorted by (start, phase name)."""
+    if isinstance(intervals, IntervalLog):
+        return intervals
+    return sorted(intervals, key=lambda r: (r.start_s, r.phase))
+
+
+def time_slices(intervals: Sequence[IntervalRecord]) -> Iterator[list[IntervalRecord]]:
+    """The records of each start time together (phases meeting inside one interval), in time
+    order, phases in their given order; one slice in memory at a time for a log."""
+    ordered: Iterable[IntervalRecord] = intervals
+    if not isinstance(intervals, IntervalLog):
+        ordered = sorted(intervals, key=lambda r: r.start_s)  # stable: phase order kept
+    for _, group in itertools.groupby(ordered, key=lambda r: r.start_s):
+        yield list(group)

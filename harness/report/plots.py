@@ -39,6 +39,7 @@ from harness.measure import (
     LatencyHistogram,
     RunResult,
     distribution,
+    time_slices,
 )
 from harness.slo import Knee, ObjectiveResult
 
@@ -97,12 +98,11 @@ def _value_ms(dist: Distribution, percentile: float) -> float:
 
 
 def per_second(intervals: Sequence[IntervalRecord]) -> SecondSeries:
-    """Merge interval records that share a start time (phase boundaries) and take percentiles."""
-    merged: dict[float, list[IntervalRecord]] = {}
-    for rec in intervals:
-        merged.setdefault(rec.start_s, []).append(rec)
+    """Merge interval records that share a start time (phase boundaries) and take percentiles
+    (one time slice in memory at a time: a day-long log is streamed)."""
     cols: dict[str, list[float]] = {k: [] for k in SecondSeries.__slots__}
-    for start, recs in sorted(merged.items()):
+    for recs in time_slices(intervals):
+        start = recs[0].start_s
         hist = LatencyHistogram()
         for rec in recs:
             hist.add(rec.latency)

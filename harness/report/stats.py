@@ -32,6 +32,7 @@ from harness.measure import (
     RequestCounts,
     RunResult,
     distribution,
+    in_time_order,
 )
 
 __all__ = [
@@ -152,8 +153,8 @@ class IntervalRow:
 
 
 def interval_rows(intervals: Sequence[IntervalRecord]) -> list[IntervalRow]:
-    """Every interval summarised, ordered by start then phase."""
-    ordered = sorted(intervals, key=lambda r: (r.start_s, r.phase))
+    """Every interval summarised, ordered by start then phase (a log streamed, not loaded)."""
+    ordered = in_time_order(intervals)
     return [
         IntervalRow(
             start_s=round(r.start_s, 3),
