@@ -182,8 +182,11 @@ class Recorder:
     def _reset(self) -> None:
         self._hists: dict[tuple[str, str, Outcome], tuple[LatencyHistogram, LatencyHistogram]] = {}
         self._phases: dict[str, list[int]] = {}
-        self._slots: dict[tuple[int, str], _Slot] = {}
         self._lag = LatencyHistogram()
+        self._reset_intervals()
+
+    def _reset_intervals(self) -> None:
+        self._slots: dict[tuple[int, str], _Slot] = {}
         self._max_index = -1
         self._open: list[tuple[int, str]] = []
         self._cache_index = -1
@@ -306,8 +309,27 @@ class Recorder:
         self._open = still_open
 
     # -- distribution ------------------------------------------------------------------------
-    def take_wire(self) -> bytes:
-        """Everything recorded since the last take, as compact bytes; the recorder starts afresh."""
+    def take_wire(self, *, totals: bool = True) -> bytes:
+        """Everything recorded since the last take, as compact bytes; the recorder starts afresh.
+
+        ``totals=False`` (a worker's periodic report) ships the interval series only and keeps
+        the phase totals (counts, endpoint x outcome histograms, schedule lag) for a later take:
+        a dozen histograms fewer per snapshot for the master to merge every second; the final
+        take ships them once. Merged, the result is the same either way.
+        """
+        if not totals:
+            wire = Wire(
+                version=WIRE_VERSION,
+                run_start_wall_ns=self.run_start_wall_ns,
+                interval_ns=self.interval_ns,
+                phases=[],
+                hists=[],
+                intervals=[_wire_interval(i, p, slot) for (i, p), slot in self._slots.items()],
+                lag="",
+                lag_oor=0,
+            )
+            self._reset_intervals()
+            return encode_wire(wire)
         wire = Wire(
             version=WIRE_VERSION,
             run_start_wall_ns=self.run_start_wall_ns,

@@ -489,3 +489,20 @@ def test_attached_log_bounds_memory_and_keeps_the_series_exact(tmp_path: Path) -
     assert series_logged[0].counts.failed == 1
     assert phases_logged[0].counts == phases_plain[0].counts
     assert read_series(tmp_path / "latency.hlog").complete
+
+
+@settings(max_examples=25, deadline=None)
+@given(samples=_samples, cuts=st.lists(st.integers(min_value=0, max_value=120), max_size=4))
+def test_interval_only_reports_then_a_final_take_equal_direct_recording(
+    samples: list[tuple[int, int, int, Outcome, str]], cuts: list[int]
+) -> None:
+    """Periodic take_wire(totals=False) plus one final take merge to the same result."""
+    direct = _rec()
+    _feed(direct, samples)
+    master, worker = _rec(), _rec()
+    bounds = sorted({0, len(samples), *(min(c, len(samples)) for c in cuts)})
+    for lo, hi in itertools.pairwise(bounds):
+        _feed(worker, samples[lo:hi])
+        master.merge_wire(worker.take_wire(totals=False))
+    master.merge_wire(worker.take_wire())
+    assert _fingerprint(master) == _fingerprint(direct)
