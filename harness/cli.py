@@ -84,6 +84,29 @@ def _regression_options(func: Callable[P, R]) -> Callable[P, R]:
     )(func)
 
 
+class _WorkersType(click.ParamType[int]):
+    """0-64, or ``auto`` (one generator process per core: ``harness.load.auto_workers``)."""
+
+    name = "0-64|auto"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            from harness.load import auto_workers  # cheap: no Locust import
+
+            return min(auto_workers(), 64)
+        if text.isdigit() and 0 <= int(text) <= 64:
+            return int(text)
+        self.fail(f"expected a number from 0 to 64 or 'auto', got {value!r}", param, ctx)
+
+
+_WORKERS = _WorkersType()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="slo-harness", prog_name="slo-harness")
 def cli() -> None:
@@ -425,7 +448,12 @@ def _run_maybe_bounded(request: Any, boundary: dict[str, Any]) -> Any:
 @click.option("--target", help="Base URL of the service (default: start the reference service).")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Override main rate.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Main phase, s.")
-@click.option("--workers", default=0, type=click.IntRange(0, 64), help="Local Locust workers.")
+@click.option(
+    "--workers",
+    default="0",
+    type=_WORKERS,
+    help="Local Locust workers (0-64), or 'auto': one per core of this machine.",
+)
 @click.option(
     "--remote-workers",
     default=0,
