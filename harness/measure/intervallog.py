@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Final, overload
 
 from harness.errors import ArtifactError
-from harness.measure.histogram import LatencyHistogram
+from harness.measure.histogram import LatencyHistogram, pin_mmap_threshold
 from harness.measure.hlog import (
     COUNT_FIELDS,
     END_LINE,
@@ -209,6 +209,7 @@ def _added(into: LatencyHistogram, more: LatencyHistogram) -> LatencyHistogram:
 def read_series(path: Path) -> IntervalLog:
     """Index an interval log (one pass, offsets only). A torn last line is ignored; a malformed
     line anywhere else is an :class:`ArtifactError` naming the file and line."""
+    pin_mmap_threshold()  # reading a long log creates and frees two histograms per interval
     index: dict[_Key, array[int]] = {}
     phase_order: dict[str, int] = {}
     start_wall_s: float | None = None

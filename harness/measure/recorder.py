@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from harness.measure.histogram import LatencyHistogram, record_fast
+from harness.measure.histogram import LatencyHistogram, pin_mmap_threshold, record_fast
 from harness.measure.intervallog import IntervalLogWriter, read_series
 from harness.measure.observe import IntervalSample
 from harness.measure.phase import PhaseMeta
@@ -147,6 +147,7 @@ class Recorder:
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s}")
+        pin_mmap_threshold()  # a long run must not grow the heap with freed histograms
         if lateness_ns < 0:
             raise ValueError(f"lateness_ns must be >= 0, got {lateness_ns}")
         self.run_start_wall_ns = run_start_wall_ns
