@@ -11,7 +11,11 @@ decide, encode; no audit) as a per-call median.
 
 Closed-model numbers at saturation are *throughput* numbers: their p99 is queueing in front of a
 saturated worker, not the latency at a given offered rate (the harness measures that, open model).
-The machine is noisy: run it two or three times and quote medians.
+The machine is noisy: run it two or three times and quote medians. Each row also gives the CPU
+time the service's processes used during the wrk run (psutil, the whole process tree) and
+*requests per CPU-second*: on a shared machine the pinned core is not the service's alone, and
+requests per CPU-second is what one core would serve if it were (the per-core target's unit);
+``--repeats N`` runs every connection count N times, interleaved, and prints medians.
 
     .venv/bin/python benchmarks/bench_service.py [--duration 10] [--connections 16,32,64]
 """
@@ -34,6 +38,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+import psutil
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "score_tokens.lua"
@@ -95,12 +101,32 @@ def _wrk(base: str, connections: int, duration_s: int) -> dict[str, float]:
     return data
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its descendants (the launcher and its worker)."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return total
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def _audit_records(audit_dir: Path) -> int:
     return sum(p.read_bytes().count(b"\n") for p in audit_dir.glob("*.jsonl"))
 
 
-def bench_http(duration_s: int, conn_list: list[int], extra: list[str]) -> list[str]:
+def bench_http(
+    duration_s: int, conn_list: list[int], extra: list[str], repeats: int = 1
+) -> list[str]:
     rows = []
+    runs: dict[int, list[dict[str, float]]] = {c: [] for c in conn_list}
     work = Path(tempfile.mkdtemp(prefix="bench-service-"))
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -110,14 +136,23 @@ def bench_http(duration_s: int, conn_list: list[int], extra: list[str]) -> list[
         _wait_ready(base, proc)
         _wrk(base, 16, 3)  # warm-up: caches, allocator, admission estimate
         answered = _audit_records(work / "audit")
+        for _ in range(repeats):
+            for c in conn_list:
+                cpu0 = _cpu_s(proc.pid)
+                r = _wrk(base, c, duration_s)
+                r["cpu_s"] = _cpu_s(proc.pid) - cpu0
+                ok = r["requests"] - r["errors_status"]
+                r["per_cpu_s"] = ok / r["cpu_s"] if r["cpu_s"] > 0 else 0.0
+                r["cpu_share"] = r["cpu_s"] / (r["duration_us"] / 1e6)
+                answered += int(ok)
+                runs[c].append(r)
         for c in conn_list:
-            r = _wrk(base, c, duration_s)
-            ok = r["requests"] - r["errors_status"]
-            answered += int(ok)
+            med = {k: statistics.median(r[k] for r in runs[c]) for k in runs[c][0]}
             rows.append(
-                f"| 1 worker, 1 core, durable audit, wrk -c{c} | {r['rps']:,.0f} | "
-                f"{r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | "
-                f"{r['p999_us'] / 1000:.2f} | {int(r['errors_status'])} |"
+                f"| 1 worker, 1 core, durable audit, wrk -c{c} | {med['rps']:,.0f} | "
+                f"{med['p50_us'] / 1000:.2f} | {med['p99_us'] / 1000:.2f} | "
+                f"{med['p999_us'] / 1000:.2f} | {int(med['errors_status'])} | "
+                f"{med['cpu_share']:.2f} | {med['per_cpu_s']:,.0f} |"
             )
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -194,6 +229,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run (1..120)")
     ap.add_argument("--connections", default="16,32,64", help="comma-separated wrk -c values")
     ap.add_argument("--skip-inprocess", action="store_true")
+    ap.add_argument("--repeats", type=int, default=1, help="wrk runs per -c value (medians)")
     args, extra = ap.parse_known_args()
     if not 1 <= args.duration <= 120:
         ap.error("--duration must be 1..120")
@@ -205,10 +241,14 @@ def main() -> int:
     if not args.skip_inprocess:
         print(bench_inprocess())
         print()
-    print("| setup | requests/s | p50 ms | p99 ms | p99.9 ms | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for row in bench_http(args.duration, conns, extra):
+    load_start = os.getloadavg()[0]
+    print("| setup | requests/s | p50 ms | p99 ms | p99.9 ms | non-2xx | service CPU (cores) "
+          "| requests per CPU-second |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in bench_http(args.duration, conns, extra, max(1, args.repeats)):
         print(row, flush=True)
+    print(f"load average {load_start:.2f} at start, {os.getloadavg()[0]:.2f} at end "
+          f"({os.cpu_count()} cores); medians of {max(1, args.repeats)}")  # fmt: skip
     return 0
 
 

@@ -955,7 +955,7 @@ def _netpol_live(
         inputs,
         check_expectations=check,
         options=options,
-        fmt=job.OutputFormat.JSON if fmt == "json" else job.OutputFormat.TEXT,
+        fmt=job.OutputFormat(fmt),
         out=out,
     )
 

@@ -23,11 +23,15 @@ __all__ = ["atomic_write_bytes", "atomic_writer", "sha256_bytes", "sha256_file"]
 _CHUNK = 1 << 20
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def atomic_write_bytes(
+    path: Path, data: bytes, *, mode: int | None = None, exclusive: bool = False
+) -> None:
     """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``.
 
     The file is created 0600 (``mkstemp``) unless ``mode`` says otherwise (e.g. 0o644 for a
-    result meant to be read by others).
+    result meant to be read by others). ``exclusive``: never replace an existing ``path``
+    (FileExistsError; for private keys): the finished temp file is hard-linked to its name
+    (``os.link`` fails atomically when the name exists) instead of renamed over it.
     """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -37,7 +41,11 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+            Path(tmp).unlink()
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -39,6 +39,7 @@ from harness.netpol import (
     expected_verdicts,
     flow_expectations,
     judge_live,
+    live_md,
     live_text,
     probe_flows,
     service_endpoint,
@@ -116,7 +117,11 @@ def live_job(
         )
     outcome = judge_live(matrix, run, stats, expectations if check_expectations else None)
     where, digest = _evidence(matrix, expectations, extra, out, probes=(run,))
-    text = to_json(outcome) if fmt is OutputFormat.JSON else live_text(matrix, outcome)
+    render = {
+        OutputFormat.JSON: lambda: to_json(outcome),
+        OutputFormat.MD: lambda: live_md(matrix, outcome),
+    }
+    text = render.get(fmt, lambda: live_text(matrix, outcome))()
     return NetpolOutcome(
         text,
         outcome.failed,

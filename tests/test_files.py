@@ -40,3 +40,16 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
         atomic_write_bytes(path, b"half")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_exclusive_never_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
+    """exclusive=True: a new file appears whole (0600); an existing one is FileExistsError, kept."""
+    path = tmp_path / "signing.key"
+    atomic_write_bytes(path, b"secret", exclusive=True)
+    assert path.read_bytes() == b"secret"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(FileExistsError):
+        atomic_write_bytes(path, b"other", exclusive=True)
+    assert path.read_bytes() == b"secret"
+    assert [p.name for p in tmp_path.iterdir()] == ["signing.key"]
+    assert path.stat().st_nlink == 1

@@ -173,7 +173,7 @@ class _Replayer:
         columns = schema_columns(schema)
         self._check_card(model, columns, schema)
         self._thresholds(str(rec["thresholds_version"]))
-        vector = decode_features(rec["features"])
+        vector = where.features if where.features is not None else decode_features(rec["features"])
         assert vector is not None  # the verifier checked it
         if len(vector) != 4 * len(columns):
             detail = f"features hold {len(vector) // 4} values, schema has {len(columns)} columns"

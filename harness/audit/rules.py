@@ -124,11 +124,18 @@ def explain_reason(code: str, th: Thresholds) -> str:
 
 def schema_columns(schema: str) -> tuple[str, ...]:
     """The column names of a feature schema; UsageError for a schema this harness does not know."""
+    names = _COLUMN_NAMES.get(schema)
+    if names is not None:
+        return names  # replay asks once per record
     columns = FEATURE_SCHEMAS.get(schema)
     if columns is None:
         known = ", ".join(sorted(FEATURE_SCHEMAS))
         raise UsageError(f"feature schema {schema!r} is unknown to this harness (knows: {known})")
-    return tuple(name for name, _ in columns)
+    names = _COLUMN_NAMES[schema] = tuple(name for name, _ in columns)
+    return names
+
+
+_COLUMN_NAMES: dict[str, tuple[str, ...]] = {}
 
 
 def load_thresholds(path: Path) -> Thresholds:

@@ -54,6 +54,7 @@ from harness.netpol.live import (
     live_text,
     service_endpoint,
 )
+from harness.netpol.live_md import live_md
 from harness.netpol.load import DEFAULT_NAMESPACE, collect_files, load_manifests
 from harness.netpol.model import (
     Direction,
@@ -157,6 +158,7 @@ __all__ = [
     "lint",
     "lint_json",
     "lint_text",
+    "live_md",
     "live_text",
     "load_expectations",
     "load_manifests",

@@ -39,6 +39,7 @@ __all__ = [
 
 #: Distributions whose versions decide how a number was measured or computed.
 KEY_PACKAGES: Final = (
+    "slo-harness-service",  # the reference service is its own distribution (embedded runs)
     "locust",
     "hdrhistogram",
     "onnxruntime",

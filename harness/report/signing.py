@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from pathlib import Path
 from typing import Final
 
@@ -48,14 +47,12 @@ def generate_keypair(prefix: Path) -> tuple[Path, Path]:
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    try:
-        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:  # 0600, never over an existing key, never half-written
+        atomic_write_bytes(private_path, private, exclusive=True)
     except FileExistsError:
         raise UsageError(f"{private_path}: exists; refusing to overwrite a private key") from None
     except OSError as exc:
         raise UsageError(f"{private_path}: cannot create ({exc.strerror})") from None
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(private)
     atomic_write_bytes(public_path, public)
     return private_path, public_path
 

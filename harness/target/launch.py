@@ -44,7 +44,8 @@ def require_service() -> None:
     if missing:
         raise UsageError(
             f"the reference service is not installed ({', '.join(missing)} missing): "
-            "pip install 'slo-harness[service]', or point the run at a service with --target"
+            "pip install 'slo-harness[service]' (from a checkout: "
+            "pip install ./reference_service), or point the run at a service with --target"
         )
 
 

@@ -30,8 +30,8 @@ mix:
   - {{endpoint: score, weight: 1}}
 payload: {{seed: 7, cards: 500}}
 phases:
-  - {{name: warmup, kind: warmup, rate: 200, duration_s: 3}}
-  - {{name: steady, kind: steady, rate: 250, duration_s: {steady_s}}}
+  - {{name: warmup, kind: warmup, rate: 200, duration_s: 1}}
+  - {{name: steady, kind: steady, rate: 400, duration_s: {steady_s}}}
 """
 SLO = """\
 name: labgate
@@ -61,8 +61,8 @@ def _cmd(scenario: Path, out: Path, *extra: str) -> list[str]:
 
 @pytest.mark.root
 def test_run_lab_gives_a_normal_verdict_and_records_the_placement(tmp_path: Path) -> None:
-    """A 9 s scenario with --lab: PASS/FAIL (not INVALID), target 198.18.0.2, lab gone after."""
-    scenario, env, prefix = _setup(tmp_path, steady_s=6)
+    """A 5 s scenario with --lab: PASS/FAIL (not INVALID), target 198.18.0.2, lab gone after."""
+    scenario, env, prefix = _setup(tmp_path, steady_s=4)
     done = subprocess.run(
         _cmd(scenario, tmp_path / "out", "--lab"),
         capture_output=True,

@@ -30,8 +30,8 @@ mix:
   - {endpoint: score, weight: 1}
 payload: {seed: 7, cards: 500}
 phases:
-  - {name: warmup, kind: warmup, rate: 100, duration_s: 2}
-  - {name: steady, kind: steady, rate: 200, duration_s: 7}
+  - {name: warmup, kind: warmup, rate: 100, duration_s: 1}
+  - {name: steady, kind: steady, rate: 400, duration_s: 4}
 """
 SLO = """\
 name: pcigate
@@ -117,7 +117,7 @@ def test_an_unapproved_opening_of_the_cde_fails_the_run(tmp_path: Path) -> None:
 def test_ctrl_c_during_the_load_removes_the_boundary_lab(tmp_path: Path) -> None:
     """SIGINT while the load crosses the boundary: exit 3, every lab namespace gone."""
     (tmp_path / "slo.yaml").write_text(SLO)
-    (tmp_path / "gate.yaml").write_text(SCENARIO.replace("duration_s: 7", "duration_s: 60"))
+    (tmp_path / "gate.yaml").write_text(SCENARIO.replace("duration_s: 4", "duration_s: 60"))
     prefix = f"slotestb{secrets.token_hex(2)}-"
     env = {
         **os.environ,

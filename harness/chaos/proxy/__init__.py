@@ -1,14 +1,15 @@
 """The fault proxy: Toxiproxy's toxics plus per-request HTTP faults, in a process of its own.
 
-A userspace TCP proxy (asyncio on uvloop) in front of the service or of a dependency such as
-Redis; this machine's kernel has no netem, so latency and jitter come from here. Start one with
-:func:`launch_proxy` (recorded in the ledger, dies with its parent), point load at
+A userspace TCP proxy (asyncio, on uvloop when installed) in front of the service or of a
+dependency such as Redis; this machine's kernel has no netem, so latency and jitter come from here.
+Start one with :func:`launch_proxy` (recorded in the ledger, dies with its parent), point load at
 ``handle.url()``, and inject faults through the :class:`~harness.chaos.fault.Fault` protocol
 (:class:`ToxicFault` with a toxic from a builder, :class:`ProxyDownFault`) or directly through
 :class:`ProxyClient`. The modules: ``model`` (wire format, validation), ``sampling`` (jitter
 distributions), ``framing`` (HTTP message boundaries), ``link``/``connection``/``runtime`` (the
 data path), ``control`` (the loopback-only JSON API), ``main`` (the process), ``launcher``,
-``client``, ``faults``. Importing this package imports neither uvloop nor uvicorn.
+``client``, ``faults``. Importing this package does not import uvloop; nothing here imports
+uvicorn.
 """
 
 from harness.chaos.proxy.client import ProxyClient, ProxyNotFound, ProxyUnreachable

@@ -15,10 +15,14 @@ Routes (JSON bodies; errors are ``{"error": message, "status": code}``):
 ``POST /reset``                             every proxy enabled, every toxic removed (204)
 =========================================  =============================================
 
-Why uvicorn and not a hand-written server: the control API is off the hot path, and uvicorn is
-already a dependency (the reference service). It runs as a task in the proxy's own event loop
-(``capture_signals`` is switched off: the proxy process owns its signals), so a change is applied
-between two chunks of proxied data, never concurrently with them.
+Why asyncio streams + h11 and not an ASGI server: the control API is off the hot path and serves
+a handful of requests per game day, so it needs no server framework; uvicorn here would make the
+whole service stack a dependency of every harness install. h11 (already installed with httpx)
+does the HTTP/1.1 framing (request line, headers, Content-Length and chunked bodies, keep-alive),
+which is the part worth not hand-writing. The server runs as a task in the proxy's own event loop
+(the proxy process owns its signals), so a change is applied between two chunks of proxied data,
+never concurrently with them. Limits: request head 16 KiB, body 64 KiB (413), a connection idle
+for :data:`IDLE_TIMEOUT_S` is closed.
 
 The bind rule: :func:`serve_control` refuses any address but loopback. The API can open
 listeners and reset connections; nothing outside this machine may reach it.
@@ -29,24 +33,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from http import HTTPStatus
 from typing import Any, Final
+from urllib.parse import unquote
 
+import h11
 import msgspec
-import uvicorn
 
 from harness.chaos.proxy.model import check_address, parse_proxy, parse_toxic, toxic_to_json
 from harness.chaos.proxy.runtime import ProxyRegistry, ProxyRuntime
 from harness.errors import ProxyError
 
-__all__ = ["API_VERSION", "ControlApp", "ControlServer", "serve_control", "stop_control"]
+__all__ = [
+    "API_VERSION",
+    "IDLE_TIMEOUT_S",
+    "ControlApp",
+    "ControlServer",
+    "serve_control",
+    "stop_control",
+]
 
 API_VERSION: Final = "slo-harness-proxy/1"
+IDLE_TIMEOUT_S: Final = 30.0  # a keep-alive connection with no request for this long is closed
 _MAX_BODY_BYTES: Final = 64 * 1024
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+_MAX_HEAD_BYTES: Final = 16 * 1024
+_READ_BYTES: Final = 64 * 1024
+_KNOWN_STATUSES: Final = frozenset(s.value for s in HTTPStatus)
 
 
 class _HttpError(Exception):
@@ -56,22 +68,19 @@ class _HttpError(Exception):
 
 
 class ControlApp:
-    """The ASGI application over a :class:`ProxyRegistry`."""
+    """The routes over a :class:`ProxyRegistry`: (method, path, body) -> (status, JSON payload)."""
 
     def __init__(self, registry: ProxyRegistry) -> None:
         self.registry = registry
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
+    async def handle(self, method: str, path: str, body: bytes) -> tuple[int, object]:
+        """Answer one request; a refusal is a status with ``{"error", "status"}``, never a raise."""
         try:
-            body = await _read_body(receive)
-            status, payload = await self._route(scope["method"], scope["path"], body)
+            return await self._route(method, path, body)
         except _HttpError as exc:
-            status, payload = exc.status, {"error": str(exc), "status": exc.status}
+            return _error(exc.status, str(exc))
         except ProxyError as exc:
-            status, payload = 400, {"error": str(exc), "status": 400}
-        await _respond(send, status, payload)
+            return _error(400, str(exc))
 
     async def _route(self, method: str, path: str, body: bytes) -> tuple[int, object]:
         parts = [p for p in path.split("/") if p]
@@ -180,33 +189,126 @@ def _decode(body: bytes) -> Any:
         raise ProxyError(f"$: expected JSON ({exc})") from None
 
 
-async def _read_body(receive: Receive) -> bytes:
+def _error(status: int, message: str) -> tuple[int, object]:
+    return status, {"error": message, "status": status}
+
+
+class ControlServer:
+    """The control API's HTTP/1.1 server: asyncio streams, h11 framing, keep-alive.
+
+    ``serve(sockets=[sock])`` runs until :func:`stop_control`; ``started`` is true once it accepts.
+    """
+
+    def __init__(self, app: ControlApp) -> None:
+        self.app = app
+        self.started = False
+        self._stop = asyncio.Event()
+        self._open: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+
+    async def serve(self, sockets: list[socket.socket]) -> None:
+        server = await asyncio.start_server(self._accepted, sock=sockets[0])
+        self.started = True
+        try:
+            await self._stop.wait()
+        finally:
+            server.close()
+            # Closing a connection's transport ends its task (the reader sees end of stream);
+            # cancelling it instead would make asyncio log the cancellation as an error.
+            for writer in list(self._open.values()):
+                writer.close()
+            if self._open:
+                await asyncio.wait(list(self._open), timeout=1.0)
+            await server.wait_closed()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+
+    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._open[task] = writer
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD_BYTES)
+        try:
+            await self._converse(reader, writer, conn)
+        except (TimeoutError, OSError):
+            pass  # the peer went away or idled out: nothing to answer
+        finally:
+            del self._open[task]
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _converse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: h11.Connection
+    ) -> None:
+        """Requests one after another on a connection until either side closes it."""
+        while True:
+            try:
+                request = await _read_request(reader, conn)
+            except h11.RemoteProtocolError as exc:
+                if conn.our_state is h11.SEND_RESPONSE or conn.our_state is h11.IDLE:
+                    with contextlib.suppress(h11.LocalProtocolError):
+                        status, payload = _error(exc.error_status_hint, f"bad request: {exc}")
+                        await _send(writer, conn, status, payload)
+                return
+            except _HttpError as exc:  # body too large: answer, then drop the connection
+                await _send(writer, conn, *_error(exc.status, str(exc)))
+                return
+            if request is None:
+                return
+            method, path, body = request
+            await _send(writer, conn, *await self.app.handle(method, path, body))
+            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                return  # Connection: close, or a request h11 cannot reuse the connection after
+            conn.start_next_cycle()
+
+
+async def _next_event(reader: asyncio.StreamReader, conn: h11.Connection) -> Any:
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        data = await asyncio.wait_for(reader.read(_READ_BYTES), IDLE_TIMEOUT_S)
+        conn.receive_data(data)  # b"" is the peer's end of stream
+
+
+async def _read_request(
+    reader: asyncio.StreamReader, conn: h11.Connection
+) -> tuple[str, str, bytes] | None:
+    """The next (method, path, body), or None when the peer closed between requests."""
+    event = await _next_event(reader, conn)
+    if isinstance(event, h11.ConnectionClosed):
+        return None
+    if not isinstance(event, h11.Request):
+        raise h11.RemoteProtocolError(f"expected a request, got {type(event).__name__}")
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
+    while not isinstance(part := await _next_event(reader, conn), h11.EndOfMessage):
+        if isinstance(part, h11.ConnectionClosed):
+            return None
+        size += len(part.data)
         if size > _MAX_BODY_BYTES:
             raise _HttpError(413, f"body larger than {_MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+        chunks.append(bytes(part.data))
+    target = event.target.split(b"?", 1)[0].decode("ascii", "replace")
+    return event.method.decode("ascii", "replace"), unquote(target), b"".join(chunks)
 
 
-async def _respond(send: Send, status: int, payload: object) -> None:
-    body = b"" if status == 204 else msgspec.json.encode(payload)
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-class ControlServer(uvicorn.Server):
-    """uvicorn without its signal capture: the proxy process handles SIGTERM/SIGINT itself."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+async def _send(
+    writer: asyncio.StreamWriter, conn: h11.Connection, status: int, payload: object
+) -> None:
+    body, headers = b"", []  # a 204 has no body and so no body headers
+    if status != 204:
+        body = msgspec.json.encode(payload)
+        headers = [("content-type", "application/json"), ("content-length", str(len(body)))]
+    reason = HTTPStatus(status).phrase.encode() if status in _KNOWN_STATUSES else b""
+    response = h11.Response(status_code=status, headers=headers, reason=reason)
+    out = conn.send(response) or b""
+    if body:
+        out += conn.send(h11.Data(data=body)) or b""
+    out += conn.send(h11.EndOfMessage()) or b""
+    writer.write(out)
+    await writer.drain()
 
 
 def serve_control(
@@ -215,7 +317,7 @@ def serve_control(
     """Bind the control API (loopback only, else ProxyError) and return the unstarted server.
 
     Run it with ``asyncio.create_task(server.serve(sockets=[sock]))``; stop it with
-    ``server.should_exit = True``.
+    :func:`stop_control`.
     """
     check_address(host, "control address", loopback_only=True)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -228,19 +330,11 @@ def serve_control(
     except OSError as exc:
         sock.close()
         raise ProxyError(f"control address {host}:{port}: cannot bind ({exc})") from None
-    config = uvicorn.Config(
-        ControlApp(registry),
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
-        loop="none",
-        timeout_graceful_shutdown=1,
-    )
-    return ControlServer(config), sock
+    return ControlServer(ControlApp(registry)), sock
 
 
 async def stop_control(server: ControlServer, task: asyncio.Task[None]) -> None:
-    """Stop a running control server (bounded)."""
-    server.should_exit = True
+    """Stop a running control server: no new connections, open ones closed (bounded)."""
+    server.shutdown()
     with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(task, timeout=3.0)

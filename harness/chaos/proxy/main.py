@@ -2,7 +2,10 @@
 
 Why a process of its own: the proxy must answer in microseconds while the load generator (gevent)
 or a game-day runner keeps its own loop busy; in its own process, on uvloop, nothing else delays
-a proxied chunk. The launcher (:mod:`~harness.chaos.proxy.launcher`) starts it; by hand::
+a proxied chunk. uvloop is used when it is installed (it is a dependency of ``slo-harness`` where
+it has wheels, and the proxy's figures in ``benchmarks/bench_proxy.py`` are measured on it);
+without it the proxy runs on the standard asyncio loop, with the same behaviour and more
+per-chunk overhead. The launcher (:mod:`~harness.chaos.proxy.launcher`) starts it; by hand::
 
     python -m harness.chaos.proxy --control 127.0.0.1:8474 \\
         --proxy name=scorer,listen=127.0.0.1:0,upstream=127.0.0.1:8080,protocol=http --seed 7
@@ -24,17 +27,17 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Final
 
 import msgspec
-import uvloop
 
 from harness.chaos.proxy.control import serve_control, stop_control
 from harness.chaos.proxy.model import ProxyConfig, parse_proxy, split_hostport
 from harness.chaos.proxy.runtime import ProxyRegistry
 from harness.errors import ProxyError
 
-__all__ = ["PARENT_POLL_S", "main"]
+__all__ = ["PARENT_POLL_S", "loop_factory", "main"]
 
 PARENT_POLL_S: Final = 0.2
 _READY_WAIT_S: Final = 10.0
@@ -105,12 +108,21 @@ async def _watch_parent(parent_pid: int | None, stop: asyncio.Event) -> None:
     stop.set()
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when uvloop is importable, else None (asyncio's default loop)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point; see the module docstring for exit codes."""
     args = _parse(argv)
     try:
         proxies = [_proxy_arg(text) for text in args.proxy]
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(_serve(args, proxies))
     except ProxyError as exc:
         sys.stderr.write(f"proxy: {exc}\n")
