@@ -19,6 +19,9 @@ from harness.measure import (
     PhaseKind,
     PhaseMeta,
     Recorder,
+    ScenarioRef,
+    TargetInfo,
+    log_meta,
     read_series,
     result_from_log,
 )
@@ -30,22 +33,12 @@ PHASES = [
     PhaseMeta("warmup", PhaseKind.WARMUP, False, 0.0, 3.0, 20.0),
     PhaseMeta("steady", PhaseKind.STEADY, True, 3.0, 60.0, 50.0),
 ]
-META = {
-    "scenario": {"name": "steady", "path": "scenarios/steady.yaml", "sha256": "ab" * 32},
-    "target": {"url": "http://127.0.0.1:8080", "started_by_harness": True},
-    "interval_s": 1.0,
-    "phases": [
-        {
-            "name": m.name,
-            "kind": m.kind.value,
-            "in_verdict": m.in_verdict,
-            "start_s": m.start_s,
-            "duration_s": m.duration_s,
-            "offered_rps": m.offered_rps,
-        }
-        for m in PHASES
-    ],
-}
+META = log_meta(
+    ScenarioRef("steady", "scenarios/steady.yaml", "ab" * 32),
+    TargetInfo("http://127.0.0.1:8080", started_by_harness=True),
+    PHASES,
+    1.0,
+)
 
 
 def _interrupted_run(directory: Path, seconds: int = 45) -> Recorder:
