@@ -22,6 +22,9 @@ writes the numbers atomically; ``--check`` exits 1 if a target is missed). Print
    recording, Locust's request event). Completed requests per second, median over the middle
    seconds, alternating runs, median of the repeats. Target: ours >= 90% of bare.
 
+4. **Request bodies** (``--only bodies``, i.e. ``benchmarks/bench_bodies.py``): CPU per request to
+   build each body kind ahead of its intended time (templates, V2 from metadata, files, ...).
+
 Each generator runs in its own child process (``--child``), as Locust monkey-patches whatever
 imports it. Targets and children are always stopped, also on Ctrl-C.
 """
@@ -370,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--check", action="store_true", help="Exit 1 when a target is missed")
-    parser.add_argument("--only", choices=("fidelity", "co", "overhead"))
+    parser.add_argument("--only", choices=("fidelity", "co", "overhead", "bodies"))
     parser.add_argument("--child", choices=("ours", "stock"))
     parser.add_argument("--target")
     parser.add_argument("--rate", type=float, default=200)
@@ -380,6 +383,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--per-user-rate", type=float, default=0)
     args = parser.parse_args(argv)
+    if args.only == "bodies":  # 4. request build cost per body kind (benchmarks/bench_bodies.py)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import bench_bodies
+
+        return bench_bodies.main([])
     if args.child:
         out = child_ours(args) if args.child == "ours" else child_stock(args)
         print(json.dumps(out))

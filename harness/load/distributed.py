@@ -50,7 +50,7 @@ from harness.errors import MeasurementError, UsageError
 from harness.load.engine import Engine
 from harness.load.health import ProcessHealth
 from harness.load.session import HealthWire, RunSpec, make_recorder, start_engine, write_request_log
-from harness.measure import LatencyHistogram, Recorder
+from harness.measure import LatencyHistogram, Recorder, ResponseTally
 from harness.target import check_target_allowed
 
 __all__ = [
@@ -142,6 +142,8 @@ class MasterCoordinator:
         self.expected: tuple[str, ...] = ()
         self.health: dict[str, ProcessHealth] = {}
         self.errors: list[str] = []
+        #: Status codes and failure samples of every worker (from their final reports).
+        self.responses = ResponseTally()
         self._all_final = Event()
         environment.events.worker_report.add_listener(self._on_report)
         runner.register_message(MSG_FINAL, self._on_final)
@@ -156,6 +158,7 @@ class MasterCoordinator:
         self.recorder = make_recorder(spec)
         self.expected = tuple(workers)
         self.health.clear()
+        self.responses = ResponseTally()
         self._all_final.clear()
         n = len(workers)
         for k, client_id in enumerate(workers):
@@ -164,7 +167,7 @@ class MasterCoordinator:
                 target_url=spec.target_url,
                 run_start_wall_ns=spec.run_start_wall_ns,
                 part=(k, n),
-                infer=spec.infer,
+                models=spec.models,
             )
             self._runner.send_message(MSG_RUN, share.to_message(), client_id=client_id)
         return n
@@ -206,6 +209,12 @@ class MasterCoordinator:
             return
         data = msg.data
         self._merge(client_id, data["wire"])
+        responses = data.get("responses")
+        if isinstance(responses, bytes):
+            try:
+                self.responses.merge(ResponseTally.from_wire(responses))
+            except msgspec.DecodeError as exc:
+                self.errors.append(f"worker {client_id}: unreadable status counts ({exc})")
         health = HealthWire.from_message(data["health"]).health()
         self._done(client_id, health)
 
@@ -278,6 +287,7 @@ class WorkerCoordinator:
         payload = {
             "wire": engine.recorder.take_wire(),
             "health": HealthWire.of(engine.health()).to_message(),
+            "responses": engine.responses.to_wire(),
         }
         self._runner.send_message(MSG_FINAL, payload)
         write_request_log(engine.request_log)

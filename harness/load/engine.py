@@ -52,9 +52,10 @@ from gevent.hub import Waiter, get_hub
 from harness.load import pacing, schedule
 from harness.load.health import CpuSampler, ProcessHealth
 from harness.load.http import Reply
+from harness.load.outcomes import ResponseJudge
 from harness.load.workload import RequestSource, host_port
-from harness.measure import LatencyHistogram, Outcome, Recorder
-from harness.spec import Scenario, ScheduledPhase
+from harness.measure import LatencyHistogram, Outcome, Recorder, ResponseTally
+from harness.spec import Expect, Scenario, ScheduledPhase
 
 __all__ = ["DRAIN_MARGIN_S", "Engine", "HttpStatusError", "Job", "RequestLog", "Station"]
 
@@ -63,6 +64,8 @@ DRAIN_MARGIN_S: Final = 1.0
 _COMPLETION_MARGIN_NS: Final = 500_000_000
 _LONG_DIGITS: Final = re.compile(rb"[0-9]{12,}")
 _log = logging.getLogger(__name__)
+#: The judge of requests that bring none: 2xx OK, 503 shed, the rest failed.
+DEFAULT_JUDGE: Final = ResponseJudge(Expect(), (503,))
 
 
 @dataclass(slots=True)
@@ -76,6 +79,7 @@ class Job:
     path: str
     data: bytes
     intended_ns: int  # time.monotonic_ns() of this process
+    judge: ResponseJudge = DEFAULT_JUDGE  # classifies the response (harness.load.outcomes)
 
 
 #: Optional per-request log (tests): (phase, endpoint, outcome, intended_ns, sent_ns, done_ns).
@@ -203,6 +207,8 @@ class Engine:
         self.cpu_samples: list[float] = []
         self.problems: list[str] = []
         self.sent = 0
+        #: Status codes and failure samples per phase and endpoint (harness.measure.responses).
+        self.responses = ResponseTally()
         self.finished = Event()
         self._abort = False
         self._cap_wait_end_ns = 0
@@ -288,7 +294,16 @@ class Engine:
             phase = scheduled.phase.name
             recorder.offered(phase, start_wall + offset)
             p = self._source.next()
-            job = Job(self, phase, p.endpoint, p.method, p.path, p.data, intended)
+            job = Job(
+                self,
+                phase,
+                p.endpoint,
+                p.method,
+                p.path,
+                p.data,
+                intended,
+                p.judge or DEFAULT_JUDGE,
+            )
             waker.wait_until(intended)
             if self._abort:
                 recorder.unsent(phase, 1)
@@ -344,17 +359,17 @@ class Engine:
         error: Exception | None,
     ) -> None:
         """Record one finished request (from the slot that ran it)."""
-        if reply is None:
-            outcome = Outcome.FAILED
-            length = 0
-        else:
-            status = reply.status
-            length = reply.body_length
-            if 200 <= status < 300:
-                outcome = Outcome.OK
-            else:
-                outcome = Outcome.SHED if status == 503 else Outcome.FAILED
-                error = HttpStatusError(status, reply.snippet)
+        verdict = job.judge.judge(reply, error)
+        outcome = verdict.outcome
+        length = reply.body_length if reply is not None else 0
+        tally = self.responses
+        tally.status(job.phase, job.endpoint, verdict.key)
+        if outcome is not Outcome.OK:
+            tally.failure(job.phase, job.endpoint, verdict.kind, outcome, verdict.sample)
+            if reply is not None:
+                sample = verdict.sample
+                snippet = sample[:200] if isinstance(sample, bytes) else b""
+                error = HttpStatusError(reply.status, snippet, verdict.kind)
         self.recorder.record(
             phase=job.phase,
             endpoint=job.endpoint,
@@ -389,9 +404,10 @@ class Engine:
 
 
 class HttpStatusError(Exception):
-    """A response with a non-2xx status (its body snippet with long digit runs masked)."""
+    """A response that is not OK: its failure kind (``HTTP 404``, ``HTTP 200: body check: ...``)
+    and body snippet with long digit runs masked."""
 
-    def __init__(self, status: int, snippet: bytes) -> None:
+    def __init__(self, status: int, snippet: bytes, kind: str = "") -> None:
         self.status = status
         text = _LONG_DIGITS.sub(b"#", snippet).decode("utf-8", "replace")
-        super().__init__(f"HTTP {status}" + (f": {text}" if text else ""))
+        super().__init__((kind or f"HTTP {status}") + (f": {text}" if text else ""))

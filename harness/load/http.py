@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -82,6 +83,7 @@ class Reply:
     status: int
     body_length: int
     snippet: bytes = b""
+    body: bytes = b""  # the whole body, only when the exchange asked for it (a body check)
 
 
 def build_request(
@@ -91,13 +93,25 @@ def build_request(
     body: bytes | None = None,
     *,
     content_type: str = "application/json",
+    headers: Sequence[tuple[str, str]] = (),
 ) -> bytes:
-    """The complete request bytes (head and body), ready to send in one ``sendall``."""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}", "User-Agent: slo-harness"]
+    """The complete request bytes (head and body), ready to send in one ``sendall``.
+
+    ``headers`` are added after the defaults; one named Host, User-Agent or Content-Type
+    replaces the default (a KServe ingress routes by Host). Values are sent as UTF-8.
+    """
+    own = {name.lower() for name, _ in headers}
+    lines = [f"{method} {path} HTTP/1.1"]
+    if "host" not in own:
+        lines.append(f"Host: {host_header}")
+    if "user-agent" not in own:
+        lines.append("User-Agent: slo-harness")
     if body is not None:
-        lines.append(f"Content-Type: {content_type}")
+        if "content-type" not in own:
+            lines.append(f"Content-Type: {content_type}")
         lines.append(f"Content-Length: {len(body)}")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
     return head + body if body else head
 
 
@@ -143,23 +157,24 @@ class HttpConnection:
             with contextlib.suppress(OSError):
                 sock.close()
 
-    def exchange(self, request: bytes, deadline_ns: int) -> Reply:
+    def exchange(self, request: bytes, deadline_ns: int, keep_body: bool = False) -> Reply:
         """Send ``request`` and read its whole response; ``deadline_ns`` is ``time.monotonic_ns``.
 
+        ``keep_body``: return the whole body in ``Reply.body`` (for a response check).
         Raises a :class:`ClientError` subclass; the connection is closed after any error.
         """
         reused = self._sock is not None and not self._stale()
         if not reused:
             self._connect(deadline_ns)
         try:
-            return self._round_trip(request, deadline_ns)
+            return self._round_trip(request, deadline_ns, keep_body)
         except _NoResponse:
             if not reused:
                 raise
         # The server closed the idle connection while the request was on its way: it never saw
         # it (not one response byte came back), so it is safe to send it once more.
         self._connect(deadline_ns)
-        return self._round_trip(request, deadline_ns)
+        return self._round_trip(request, deadline_ns, keep_body)
 
     # -- internals -----------------------------------------------------------------------------
     def _connect(self, deadline_ns: int) -> None:
@@ -191,14 +206,14 @@ class HttpConnection:
         self.close()
         return True
 
-    def _round_trip(self, request: bytes, deadline_ns: int) -> Reply:
+    def _round_trip(self, request: bytes, deadline_ns: int, keep_body: bool = False) -> Reply:
         sock = self._sock
         assert sock is not None
         self._got_bytes = False
         try:
             sock.settimeout(_remaining_s(deadline_ns))
             sock.sendall(request)
-            reply = self._read_response(sock, deadline_ns)
+            reply = self._read_response(sock, deadline_ns, keep_body)
         except TimeoutError:
             self.close()
             raise RequestTimeout("no complete response before the timeout") from None
@@ -233,7 +248,7 @@ class HttpConnection:
             raise ConnectionLost("closed mid-response")
         return end + n
 
-    def _read_response(self, sock: socket.socket, deadline_ns: int) -> Reply:
+    def _read_response(self, sock: socket.socket, deadline_ns: int, keep_body: bool) -> Reply:
         buf = self._buf
         end = 0
         for _ in range(_MAX_RESPONSE):  # bounded: every pass reads at least one byte
@@ -262,11 +277,16 @@ class HttpConnection:
         if end != body_end:
             raise ProtocolError("unexpected bytes after the response")
         snippet = (
-            bytes(buf[body_start : min(body_end, body_start + _SNIPPET)]) if status >= 400 else b""
+            bytes(buf[body_start : min(body_end, body_start + _SNIPPET)])
+            if not 200 <= status < 300
+            else b""
         )
+        body = bytes(buf[body_start:body_end]) if keep_body else b""
+        if keep_body and chunked:
+            body = _dechunk(body)
         if close:
             self.close()
-        return Reply(status, body_end - body_start, snippet)
+        return Reply(status, body_end - body_start, snippet, body)
 
     def _read_chunked(
         self, sock: socket.socket, pos: int, end: int, deadline_ns: int
@@ -330,6 +350,20 @@ def _parse_head(head: bytes) -> tuple[int, int | None, bool, bool]:
     if head.startswith(b"HTTP/1.0") and _header_has(lower, b"connection", b"keep-alive"):
         close = False
     return status, length, chunked, close
+
+
+def _dechunk(framed: bytes) -> bytes:
+    """The payload of a complete, already validated chunked body."""
+    out = bytearray()
+    pos = 0
+    for _ in range(len(framed) + 1):  # bounded: each pass consumes at least one line
+        line_end = framed.find(b"\r\n", pos)
+        size = int(framed[pos:line_end].split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            break
+        out += framed[line_end + 2 : line_end + 2 + size]
+        pos = line_end + 2 + size + 2
+    return bytes(out)
 
 
 def _header_has(lower_head: bytes, name: bytes, token: bytes) -> bool:

@@ -53,15 +53,11 @@ from harness.load.distributed import FINAL_GRACE_S, MasterCoordinator, WorkerCoo
 from harness.load.engine import Engine
 from harness.load.session import RunSpec, build_result, start_engine, write_request_log
 from harness.load.summary import render_summary, summary_json
+from harness.load.targeting import probe_target_of
 from harness.load.user import SloUser
 from harness.measure import RunResult, TargetInfo, write_hlog
-from harness.spec import Endpoint, Scenario, SloSpec, scenario_ref
-from harness.target import (
-    check_target_allowed,
-    launch_reference_service,
-    probe_target,
-    read_infer_input,
-)
+from harness.spec import Scenario, SloSpec, scenario_ref
+from harness.target import check_target_allowed, fetch_models, launch_reference_service
 
 __all__ = ["install_plugin"]
 
@@ -197,16 +193,14 @@ def _prepare(state: _PluginState, environment: Any) -> RunSpec:
     if not url.startswith("http://"):
         raise UsageError(f"target {url!r}: only plain http:// targets are supported")
     timeout_s = 30.0 if state.started_by_harness else PROBE_TIMEOUT_S
-    state.info = probe_target(url, timeout_s=timeout_s, started_by_harness=state.started_by_harness)
-    infer = None
-    if any(m.endpoint is Endpoint.INFER for m in scenario.mix):
-        meta = read_infer_input(url)
-        infer = (meta.name, meta.n_features)
+    state.info = probe_target_of(
+        scenario, url, timeout_s=timeout_s, started_by_harness=state.started_by_harness
+    )
     return RunSpec(
         scenario=scenario,
         target_url=url.rstrip("/"),
         run_start_wall_ns=time.time_ns() + round(START_LEAD_S * 1e9),
-        infer=infer,
+        models=fetch_models(url, scenario.request_table),
     )
 
 
@@ -232,6 +226,7 @@ def _collect(state: _PluginState) -> RunResult:
             health=[engine.health()],
             extra_reasons=reasons,
             workers=0,
+            responses=engine.responses,
         )
     master = state.master
     assert master is not None
@@ -250,6 +245,7 @@ def _collect(state: _PluginState) -> RunResult:
         health=list(master.health.values()),
         extra_reasons=lost,
         workers=len(master.expected),
+        responses=master.responses,
     )
 
 

@@ -57,15 +57,11 @@ from harness.load.session import (
     start_engine,
     write_request_log,
 )
+from harness.load.targeting import probe_target_of
 from harness.load.user import SloUser, station_of
 from harness.measure import Recorder, RunObserver, RunResult, ScenarioRef, TargetInfo
-from harness.spec import Endpoint, Scenario, scenario_ref
-from harness.target import (
-    check_target_allowed,
-    launch_reference_service,
-    probe_target,
-    read_infer_input,
-)
+from harness.spec import Scenario, scenario_ref
+from harness.target import V2Model, check_target_allowed, fetch_models, launch_reference_service
 
 __all__ = ["PROBE_TIMEOUT_S", "run_scenario"]
 
@@ -114,14 +110,11 @@ def run_scenario(
         url = scenario.target
         if url is None:
             url = stack.enter_context(launch_reference_service(workers=1))
-            info = probe_target(url, timeout_s=30.0, started_by_harness=True)
+            info = probe_target_of(scenario, url, timeout_s=30.0, started_by_harness=True)
         else:
             check_target_allowed(url)
-            info = probe_target(url, timeout_s=PROBE_TIMEOUT_S)
-        infer = None
-        if any(m.endpoint is Endpoint.INFER for m in scenario.mix):
-            meta = read_infer_input(url)
-            infer = (meta.name, meta.n_features)
+            info = probe_target_of(scenario, url, timeout_s=PROBE_TIMEOUT_S)
+        infer = fetch_models(url, scenario.request_table)
         progress = stack.enter_context(_closing(make_progress(options.progress)))
         if not options.distributed:
             return _run_local(scenario, ref, info, infer, progress, observer, options.interval_log)
@@ -199,7 +192,7 @@ def _run_local(
     scenario: Scenario,
     ref: ScenarioRef,
     info: TargetInfo,
-    infer: tuple[str, int] | None,
+    infer: tuple[V2Model, ...],
     progress: Progress,
     observer: RunObserver | None = None,
     interval_log: Path | None = None,
@@ -218,7 +211,7 @@ def _run_local(
             scenario=scenario,
             target_url=info.url,
             run_start_wall_ns=time.time_ns() + round(START_LEAD_S * 1e9),
-            infer=infer,
+            models=infer,
         )
         engine = start_engine(env, spec, name="local")
         if interval_log is not None:
@@ -259,6 +252,7 @@ def _run_local(
             health=[engine.health()],
             extra_reasons=reasons,
             workers=0,
+            responses=engine.responses,
         )
     finally:
         if driver is not None:
@@ -328,7 +322,7 @@ def _run_distributed(
     scenario: Scenario,
     ref: ScenarioRef,
     info: TargetInfo,
-    infer: tuple[str, int] | None,
+    infer: tuple[V2Model, ...],
     options: RunOptions,
     progress: Progress,
 ) -> RunResult:
@@ -400,7 +394,7 @@ def _drive_master(
     scenario: Scenario,
     ref: ScenarioRef,
     info: TargetInfo,
-    infer: tuple[str, int] | None,
+    infer: tuple[V2Model, ...],
     master: Any,
     coordinator: MasterCoordinator,
     procs: list[subprocess.Popen[bytes]],
@@ -414,7 +408,7 @@ def _drive_master(
         scenario=scenario,
         target_url=info.url,
         run_start_wall_ns=time.time_ns() + round(DISTRIBUTED_START_LEAD_S * 1e9),
-        infer=infer,
+        models=infer,
     )
     workers = coordinator.launch(spec)
     recorder = coordinator.recorder
@@ -449,4 +443,5 @@ def _drive_master(
         health=list(coordinator.health.values()),
         extra_reasons=reasons,
         workers=workers,
+        responses=coordinator.responses,
     )

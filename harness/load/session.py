@@ -32,13 +32,14 @@ from harness.measure import (
     IntervalLogWriter,
     LatencyHistogram,
     Recorder,
+    ResponseTally,
     RunResult,
     ScenarioRef,
     TargetInfo,
     log_meta,
 )
 from harness.spec import Scenario
-from harness.target import InferInput, check_target_allowed
+from harness.target import V2Model, check_target_allowed
 
 __all__ = [
     "REQUEST_LOG_ENV",
@@ -61,7 +62,7 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     target_url: str
     run_start_wall_ns: int  # time.time_ns() at which the schedule's t = 0 falls, in every process
     part: tuple[int, int] = (0, 1)  # (k, n): this process sends arrivals k, k+n, k+2n, ...
-    infer: tuple[str, int] | None = None  # V2 input tensor (name, features) when the mix infers
+    models: tuple[V2Model, ...] = ()  # V2 metadata of the models v2_infer requests name
 
     def to_message(self) -> dict[str, Any]:
         """Plain builtins for Locust's msgpack messages."""
@@ -158,8 +159,7 @@ def start_engine(environment: Any, spec: RunSpec, *, name: str) -> Engine:
     network from a master, and this is the last point before requests leave.
     """
     check_target_allowed(spec.target_url)
-    infer = InferInput(*spec.infer) if spec.infer is not None else None
-    source = ScenarioWorkload(spec.scenario, spec.target_url, stream=spec.part[0], infer=infer)
+    source = ScenarioWorkload(spec.scenario, spec.target_url, part=spec.part, models=spec.models)
     engine = Engine(
         station=station_of(environment),
         scenario=spec.scenario,
@@ -194,6 +194,7 @@ def build_result(
     extra_reasons: tuple[str, ...] = (),
     workers: int,
     ended_at: datetime | None = None,
+    responses: ResponseTally | None = None,
 ) -> RunResult:
     """Assemble the run's result from the (merged) recorder and every process's health."""
     phases, intervals = recorder.build(scenario.phase_metas())
@@ -210,4 +211,6 @@ def build_result(
         intervals=intervals,
         generator=generator,
         workers=workers,
+        responses=responses.build() if responses is not None else (),
+        secrets_used=scenario.secrets_used,
     )

@@ -79,7 +79,7 @@ class SloUser(User):
             sent = clock()
             reply: Reply | None
             try:
-                reply = conn.exchange(job.data, sent + engine.timeout_ns)
+                reply = conn.exchange(job.data, sent + engine.timeout_ns, job.judge.keep_body)
                 error: Exception | None = None
             except ClientError as exc:
                 reply, error = None, exc

@@ -19,6 +19,13 @@ from harness.measure.phase import PhaseMeta
 from harness.measure.rank import nearest_rank
 from harness.measure.rebuild import ALL_ENDPOINTS, log_meta, result_from_log
 from harness.measure.recorder import LiveStats, Recorder
+from harness.measure.responses import (
+    EndpointResponses,
+    FailureKind,
+    ResponseTally,
+    mask_snippet,
+    status_key,
+)
 from harness.measure.result import (
     AuditCheck,
     Clock,
@@ -45,6 +52,8 @@ __all__ = [
     "AuditCheck",
     "Clock",
     "Distribution",
+    "EndpointResponses",
+    "FailureKind",
     "FaultWindow",
     "GeneratorHealth",
     "HistKey",
@@ -62,6 +71,7 @@ __all__ = [
     "PhaseResult",
     "Recorder",
     "RequestCounts",
+    "ResponseTally",
     "RunObserver",
     "RunResult",
     "ScenarioRef",
@@ -69,11 +79,13 @@ __all__ = [
     "distribution",
     "in_time_order",
     "log_meta",
+    "mask_snippet",
     "min_samples",
     "nearest_rank",
     "read_hlog",
     "read_series",
     "result_from_log",
+    "status_key",
     "time_slices",
     "write_hlog",
 ]

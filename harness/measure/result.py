@@ -18,8 +18,12 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from harness.measure.histogram import LatencyHistogram
+
+if TYPE_CHECKING:
+    from harness.measure.responses import EndpointResponses
 
 __all__ = [
     "AuditCheck",
@@ -247,6 +251,10 @@ class RunResult:
     workers: int = 0  # 0 = local runner, N = distributed with N workers
     fault_windows: tuple[FaultWindow, ...] = field(default=())
     audit: AuditCheck | None = None  # set when the harness ran the reference service itself
+    #: Status codes and failure samples per phase and endpoint (empty: not collected).
+    responses: tuple[EndpointResponses, ...] = ()
+    #: ``env:NAME`` / ``file:PATH`` secrets the request headers used (never their values).
+    secrets_used: tuple[str, ...] = ()
     #: True for a run rebuilt from the interval log of an interrupted run (measured up to its
     #: last complete interval only).
     incomplete: bool = False

@@ -25,6 +25,7 @@ import msgspec
 from harness.measure import Clock, Outcome, PhaseKind
 from harness.netpol import PciRunSection
 from harness.report.gameday import GameDayDoc
+from harness.report.responses import ResponsesDoc
 from harness.slo import KneeStatus, ObjectiveStatus, RegressionRule, VerdictStatus
 
 __all__ = [
@@ -54,8 +55,9 @@ __all__ = [
     "report_schema",
 ]
 
-# 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``, 1.5 ``run.incomplete``
-SCHEMA_VERSION: Final = "1.5"
+#: 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``, 1.5 ``phases[].endpoints[]
+#: .responses`` and ``provenance.secrets_used``, 1.6 ``run.incomplete``
+SCHEMA_VERSION: Final = "1.6"
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -120,6 +122,10 @@ class EndpointDoc(_Doc, frozen=True, kw_only=True):
     latency_ms: LatencyDoc
     service_time_ms: LatencyDoc
     requests: EndpointRequestsDoc
+    responses: Annotated[
+        ResponsesDoc | None,
+        msgspec.Meta(description="status codes and failures by kind (since 1.5; null: not kept)"),
+    ] = None
 
 
 class HistogramDoc(_Doc, frozen=True, kw_only=True):
@@ -281,7 +287,7 @@ class RunDoc(_Doc, frozen=True, kw_only=True):
         msgspec.Meta(
             description=(
                 "rebuilt from the interval log of an interrupted run (slo-harness report "
-                "rebuild): measured up to its last complete interval only (since 1.5)"
+                "rebuild): measured up to its last complete interval only (since 1.6)"
             )
         ),
     ] = False
@@ -349,6 +355,13 @@ class ProvenanceDoc(_Doc, frozen=True, kw_only=True):
     started_at: UtcTime
     ended_at: UtcTime
     command_line: Annotated[list[str], msgspec.Meta(description="argv, secrets redacted")]
+    secrets_used: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="env:NAME / file:PATH secrets request headers used, never their values "
+            "(since 1.5)"
+        ),
+    ] = msgspec.field(default_factory=list)
 
 
 class ReportDoc(_Doc, frozen=True, kw_only=True):

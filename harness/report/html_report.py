@@ -37,6 +37,7 @@ from harness.report.plots import (
     throughput_svg,
 )
 from harness.report.provenance import Provenance
+from harness.report.responses import responses_table, secrets_line
 from harness.report.stats import LatencySummary, endpoint_counts, summarise
 from harness.report.view import Cell, Plot, Table
 from harness.slo import Comparison, ObjectiveStatus, Verdict
@@ -61,6 +62,7 @@ class _Page:
     capacity: Table | None
     phases: Table
     latency: Table
+    responses: Table | None
     plots: Sequence[Plot]
     generator: Table
     comparison: Table | None
@@ -171,6 +173,7 @@ def _page(
         capacity=capacity_table(verdict.capacity),
         phases=_phases(result),
         latency=_latency(result),
+        responses=responses_table(result),
         plots=plots,
         generator=_generator(result),
         comparison=None if comparison is None else _comparison(comparison),
@@ -205,6 +208,7 @@ def _facts(result: RunResult, p: Provenance) -> Table:
             ("Load", f"{result.workers} worker processes" if result.workers else "local runner"),
             ("Harness", f"slo-harness {p.harness_version}"),
             ("Commit", (p.git_commit or "unknown") + (" (dirty)" if p.git_dirty else "")),
+            *([("Secrets used (names only)", secrets_line(result))] if result.secrets_used else []),
         ]
     )
 

@@ -53,6 +53,7 @@ from harness.report.document import (
 )
 from harness.report.gameday import gameday_doc
 from harness.report.provenance import Provenance, redact_url
+from harness.report.responses import responses_doc
 from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
 from harness.slo import Comparison, Knee, ObjectiveResult, Verdict
 
@@ -113,12 +114,15 @@ def build_document(
         verdict_reasons=list(verdict.reasons),
         objectives=[_objective(o) for o in verdict.objectives],
         capacity=[_knee(k) for k in verdict.capacity],
-        phases=[_phase(p) for p in result.phases],
+        phases=[_phase(p, result) for p in result.phases],
         intervals=[_interval(r) for r in in_time_order(result.intervals)],
         fault_windows=[_fault(w) for w in result.fault_windows],
         audit=None if result.audit is None else to_doc(result.audit, AuditDoc),
         comparison=None if comparison is None else _comparison(comparison),
-        provenance=msgspec.convert(provenance, ProvenanceDoc, from_attributes=True),
+        provenance=msgspec.structs.replace(
+            msgspec.convert(provenance, ProvenanceDoc, from_attributes=True),
+            secrets_used=list(result.secrets_used),
+        ),
         gameday=None if journal is None else gameday_doc(journal),
         pci=pci,
     )
@@ -137,7 +141,7 @@ def _latency(hist: LatencyHistogram) -> LatencyDoc:
     return latency_doc(summarise(hist))
 
 
-def _phase(p: PhaseResult) -> PhaseDoc:
+def _phase(p: PhaseResult, result: RunResult) -> PhaseDoc:
     endpoints = []
     for endpoint in p.endpoints:
         c = endpoint_counts(p, endpoint)
@@ -147,6 +151,7 @@ def _phase(p: PhaseResult) -> PhaseDoc:
                 latency_ms=_latency(p.latency(endpoint=endpoint)),
                 service_time_ms=_latency(p.latency(endpoint=endpoint, clock=Clock.SERVICE)),
                 requests=EndpointRequestsDoc(sent=c.sent, ok=c.ok, failed=c.failed, shed=c.shed),
+                responses=responses_doc(result, p.name, endpoint),
             )
         )
     order = {o: i for i, o in enumerate(Outcome)} | {c: i for i, c in enumerate(Clock)}

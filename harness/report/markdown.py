@@ -21,6 +21,7 @@ from harness.report.capacity import CAPACITY_HEADERS, CAPACITY_NOTE, capacity_ro
 from harness.report.gameday import gameday_summary, step_headers, step_rows
 from harness.report.junit import format_value
 from harness.report.provenance import Provenance
+from harness.report.responses import responses_md
 from harness.report.stats import summarise
 from harness.slo import Comparison, ObjectiveStatus, Verdict
 
@@ -152,6 +153,7 @@ def render_summary_md(
             for s in (summarise(p.latency()),)
         ],
     )
+    lines += responses_md(result)
     if comparison is not None:
         lines += ["", *_comparison_lines(comparison)]
     if pci is not None:

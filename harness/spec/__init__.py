@@ -6,6 +6,9 @@ was expected.
 
 from harness.spec._load import MAX_DEPTH, convert_spec, load_spec, parse_yaml, read_yaml
 
+# -- request definitions (harness/spec/requests.py and helpers) --
+from harness.spec._requests_check import import_factory, read_v2_inputs
+
 # -- game day (harness/spec/gameday.py, harness/spec/faults.py) --
 from harness.spec.faults import (
     FAULT_KINDS,
@@ -49,6 +52,22 @@ from harness.spec.gameday import (
     load_gameday,
     parse_duration_s,
 )
+from harness.spec.records import RecordsError, read_records
+from harness.spec.requests import (
+    BUILTIN_REQUESTS,
+    BodyCheck,
+    BodyKind,
+    BodySpec,
+    DataFile,
+    DataOrder,
+    Expect,
+    FraudBody,
+    HealthSpec,
+    Method,
+    RequestSpec,
+    V2Generate,
+    V2InferBody,
+)
 
 # -- scenario (harness/spec/scenario.py) --
 from harness.spec.scenario import (
@@ -64,6 +83,7 @@ from harness.spec.scenario import (
     load_scenario,
     scenario_ref,
 )
+from harness.spec.secrets import SecretError, resolve_value, secret_values
 
 # -- SLO (harness/spec/slo.py) --
 from harness.spec.slo import (
@@ -86,10 +106,13 @@ from harness.spec.slo import (
     validate_slo_endpoints,
     validate_slo_phases,
 )
+from harness.spec.template import HELPERS, TemplateContext, compile_template
 
 __all__ = [
     "ALL_PHASES",
+    "BUILTIN_REQUESTS",
     "FAULT_KINDS",
+    "HELPERS",
     "MAX_DEPTH",
     "TOXIC_KINDS",
     "AbortCondition",
@@ -98,18 +121,26 @@ __all__ = [
     "BandwidthFault",
     "BlastRadius",
     "BlastTarget",
+    "BodyCheck",
+    "BodyKind",
+    "BodySpec",
     "BurnRateAbort",
     "BurnRateObjective",
     "CpuHogFault",
     "CpuThrottleFault",
+    "DataFile",
+    "DataOrder",
     "Distribution",
     "Endpoint",
     "ErrorRateAbort",
     "ErrorRateObjective",
+    "Expect",
     "FaultSpec",
+    "FraudBody",
     "GameDay",
     "GameDayFile",
     "GeneratorLimits",
+    "HealthSpec",
     "HttpFault",
     "Judgement",
     "KillFault",
@@ -120,6 +151,7 @@ __all__ = [
     "LimitDataFault",
     "LossFault",
     "MemoryFault",
+    "Method",
     "MixEntry",
     "NetworkBandwidthFault",
     "Objective",
@@ -130,10 +162,13 @@ __all__ = [
     "Percentile",
     "Phase",
     "ProxyTarget",
+    "RecordsError",
     "RefuseFault",
+    "RequestSpec",
     "ResetPeerFault",
     "Scenario",
     "ScheduledPhase",
+    "SecretError",
     "Segment",
     "ShedRateObjective",
     "Sli",
@@ -142,12 +177,17 @@ __all__ = [
     "SlowCloseFault",
     "Step",
     "Stream",
+    "TemplateContext",
     "ThroughputObjective",
     "TimeoutFault",
     "ToxicSpec",
     "UpperOp",
+    "V2Generate",
+    "V2InferBody",
+    "compile_template",
     "convert_spec",
     "default_slo",
+    "import_factory",
     "load_gameday",
     "load_scenario",
     "load_slo",
@@ -155,8 +195,12 @@ __all__ = [
     "parse_duration_s",
     "parse_slo",
     "parse_yaml",
+    "read_records",
+    "read_v2_inputs",
     "read_yaml",
+    "resolve_value",
     "scenario_ref",
+    "secret_values",
     "validate_slo_against",
     "validate_slo_endpoints",
     "validate_slo_phases",

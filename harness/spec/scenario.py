@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from pathlib import Path
 from typing import Annotated, Final
 from urllib.parse import urlsplit
@@ -37,6 +38,16 @@ from harness.errors import SpecError
 from harness.measure import PhaseKind, PhaseMeta, ScenarioRef
 from harness.spec._load import load_spec
 from harness.spec._scenario_messages import sharpen
+from harness.spec.requests import (
+    BUILTIN_REQUESTS,
+    DataOrder,
+    HealthSpec,
+    Method,
+    RequestSpec,
+    Status,
+    V2Generate,
+    secret_refs,
+)
 
 __all__ = [
     "MAX_DURATION_S",
@@ -300,9 +311,15 @@ class Scenario(_Spec, frozen=True):
 
     name: Name
     phases: Annotated[tuple[Phase, ...], Meta(min_length=1, max_length=100)]
-    mix: Annotated[tuple[MixEntry, ...], Meta(min_length=1, max_length=3)] = (
-        MixEntry(endpoint=Endpoint.SCORE, weight=1.0),
-    )
+    #: The reference service's calls by name (``score``/``infer``/``health``); the older form of
+    #: ``requests``. Neither given: ``score`` only.
+    mix: Annotated[tuple[MixEntry, ...], Meta(min_length=1, max_length=3)] | None = None
+    #: What to send (``harness.spec.requests``); exclusive with ``mix``.
+    requests: Annotated[tuple[RequestSpec, ...], Meta(min_length=1, max_length=100)] | None = None
+    health: HealthSpec = HealthSpec()
+    #: Statuses that mean "refused on purpose" (admission control): counted as shed, not failed,
+    #: unless a request's ``expect.status`` lists them.
+    shed_status: Annotated[tuple[Status, ...], Meta(max_length=100)] = (503,)
     description: str = ""
     target: str | None = None  # base URL; None: the harness launches the reference service
     slo: str | None = None  # SLO file, relative to the scenario file (resolved by load_scenario)
@@ -338,11 +355,39 @@ class Scenario(_Spec, frozen=True):
                 raise ValueError(f"main_phase: expected one of {names}, got {self.main_phase!r}")
             if by_name[self.main_phase].kind is PhaseKind.WARMUP:
                 raise ValueError("main_phase: expected a phase that is not a warm-up")
-        endpoints = [m.endpoint for m in self.mix]
+        if self.mix is not None and self.requests is not None:
+            raise ValueError("requests: expected either requests or mix, not both")
+        endpoints = [m.endpoint for m in self.mix or ()]
         if len(set(endpoints)) != len(endpoints):
             raise ValueError("mix: expected each endpoint at most once")
+        names = [r.name for r in self.requests or ()]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"requests: expected unique names, {dupes} repeated")
 
     # -- derived -----------------------------------------------------------------------------
+    @property
+    def request_table(self) -> tuple[RequestSpec, ...]:
+        """What this scenario sends: ``requests``, or the built-in entries ``mix`` names (with its
+        weights), or the built-in ``score`` alone."""
+        if self.requests is not None:
+            return self.requests
+        mix = self.mix or (MixEntry(endpoint=Endpoint.SCORE, weight=1.0),)
+        return tuple(
+            msgspec.structs.replace(BUILTIN_REQUESTS[m.endpoint.value], weight=m.weight)
+            for m in mix
+        )
+
+    @property
+    def endpoint_names(self) -> tuple[str, ...]:
+        """The endpoint names requests are recorded under, in table order."""
+        return tuple(r.name for r in self.request_table)
+
+    @property
+    def secrets_used(self) -> tuple[str, ...]:
+        """``env:NAME`` / ``file:PATH`` references in headers (never their values)."""
+        return secret_refs(self.request_table, self.health.headers)
+
     @property
     def main(self) -> Phase:
         """The phase that ``--rate``/``--duration`` override."""
@@ -423,7 +468,15 @@ _CHOICES: Final = {
     "kind": ", ".join(k.value for k in PhaseKind),
     "endpoint": ", ".join(e.value for e in Endpoint),
     "arrival": ", ".join(a.value for a in Arrival),
+    "method": ", ".join(m.value for m in Method),
+    "body": "none, fraud_transaction, or a mapping with one of fraud_transaction, v2_infer, "
+    "template, template_file, file",
+    "order": ", ".join(o.value for o in DataOrder),
+    "generate": ", ".join(g.value for g in V2Generate),
 }
+
+
+_BODY_FIELD: Final = re.compile(r"\.requests\[\d+\]\.body\.[^.]+$")
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -434,7 +487,22 @@ def load_scenario(path: Path) -> Scenario:
     try:
         scenario = load_spec(path, Scenario)
     except SpecError as exc:
-        raise sharpen(exc, _CHOICES) from None
+        sharp = sharpen(exc, _CHOICES)
+        if _BODY_FIELD.search(sharp.path) and "unknown field" in sharp.expected:
+            sharp = SpecError(sharp.file, sharp.path, f"a body kind: {_CHOICES['body']}")
+        raise sharp from None
+    from harness.spec._requests_check import prepare_headers, prepare_requests
+
+    if scenario.requests is not None:
+        scenario = msgspec.structs.replace(
+            scenario, requests=prepare_requests(scenario.requests, path)
+        )
+    if scenario.health.headers:
+        health = msgspec.structs.replace(
+            scenario.health,
+            headers=prepare_headers(scenario.health.headers, "$.health.headers", path),
+        )
+        scenario = msgspec.structs.replace(scenario, health=health)
     if scenario.slo is not None:
         resolved = (path.parent / scenario.slo).resolve()
         if not resolved.is_file():

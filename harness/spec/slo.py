@@ -297,12 +297,13 @@ def default_slo() -> SloSpec:
     return SloSpec(
         name="fintech-default",
         description=(
-            "Card-authorisation scoring: p99 latency under 50 ms and fewer than 0.1% failed "
-            "requests in every verdict phase."
+            "Card-authorisation scoring: p99 latency under 50 ms, fewer than 0.1% failed "
+            "requests and at least 99.9% of requests answered OK in every verdict phase."
         ),
         objectives=(
             LatencyObjective(percentile=Percentile.P99, op=UpperOp.LT, threshold_ms=50.0),
             ErrorRateObjective(op=UpperOp.LT, threshold=0.001),
+            AvailabilityObjective(op=LowerOp.GE, target=0.999),
         ),
     )
 
@@ -357,7 +358,7 @@ def validate_slo_endpoints(slo: SloSpec, endpoints: Iterable[str], *, file: str)
 def validate_slo_against(slo: SloSpec, scenario: Scenario, *, file: str) -> None:
     """Every phase and endpoint an objective names exists in ``scenario`` (SpecError if not)."""
     validate_slo_phases(slo, (p.name for p in scenario.phases), file=file)
-    validate_slo_endpoints(slo, (m.endpoint.value for m in scenario.mix), file=file)
+    validate_slo_endpoints(slo, scenario.endpoint_names, file=file)
 
 
 # -- error messages --------------------------------------------------------------------------

@@ -17,7 +17,9 @@ import httpx
 
 from harness.errors import TargetUnreachable
 from harness.measure import TargetInfo
+from harness.spec import HealthSpec
 from harness.target.address import check_target_allowed
+from harness.target.models import request_headers
 
 __all__ = ["MODEL_PATH", "READY_PATH", "InferInput", "probe_target", "read_infer_input"]
 
@@ -36,27 +38,37 @@ class InferInput:
 
 
 def probe_target(
-    url: str, timeout_s: float = 10.0, *, started_by_harness: bool = False
+    url: str,
+    timeout_s: float = 10.0,
+    *,
+    started_by_harness: bool = False,
+    health: HealthSpec | None = None,
+    model_path: str = MODEL_PATH,
 ) -> TargetInfo:
-    """Wait (bounded) until ``url`` answers its V2 readiness probe; return what it serves.
+    """Wait (bounded) until ``url`` answers its readiness probe; return what it serves.
 
-    A 200 means ready; a 503 is retried until ``timeout_s``; any other status means the target
-    answers but does not speak V2 health (accepted, model fields stay None). Raises
-    TargetUnreachable when nothing answers or it never becomes ready within ``timeout_s``.
+    ``health`` (the scenario's ``health:``; default ``GET /v2/health/ready``, 200) names the path,
+    the statuses that mean ready and extra headers. A ready status reads the model's identity
+    from ``model_path`` (V2 metadata); a 503 is retried until ``timeout_s``; any other status
+    means the target answers but not with a ready status (accepted, model fields stay None).
+    Raises TargetUnreachable when nothing answers or it never becomes ready within ``timeout_s``.
     """
     check_target_allowed(url)
+    health = health or HealthSpec()
+    ready_path, ready = health.path, frozenset(health.status)
+    headers = request_headers(health.headers)
     base = url.rstrip("/")
     deadline = time.monotonic() + timeout_s
     last = "no attempt"
     with httpx.Client(timeout=min(2.0, max(timeout_s, 0.1)), trust_env=False) as client:
         for _attempt in range(max(1, int(timeout_s / 0.1)) + 1):  # bounded in count and time
             try:
-                status = client.get(base + READY_PATH).status_code
+                status = client.get(base + ready_path, headers=headers).status_code
             except httpx.HTTPError as exc:
                 last = f"{exc.__class__.__name__}"
             else:
-                if status == 200:
-                    return _identify(client, base, started_by_harness)
+                if status in ready:
+                    return _identify(client, base, started_by_harness, model_path, headers)
                 if status != 503:
                     return TargetInfo(url=base, started_by_harness=started_by_harness)
                 last = "503 not ready"
@@ -87,10 +99,16 @@ def read_infer_input(url: str, timeout_s: float = 5.0) -> InferInput:
         ) from None
 
 
-def _identify(client: httpx.Client, base: str, started_by_harness: bool) -> TargetInfo:
+def _identify(
+    client: httpx.Client,
+    base: str,
+    started_by_harness: bool,
+    model_path: str,
+    headers: dict[str, str],
+) -> TargetInfo:
     name = version = sha = None
     try:
-        response = client.get(base + MODEL_PATH)
+        response = client.get(base + model_path, headers=headers)
         if response.status_code == 200:
             meta = response.json()
             name = str(meta.get("name")) if meta.get("name") else None

@@ -8,6 +8,7 @@ from collections import Counter
 import msgspec
 import pytest
 
+from harness.errors import UsageError
 from harness.load.workload import ScenarioWorkload, host_port
 from harness.spec.scenario import Scenario
 from harness.target import InferInput
@@ -81,7 +82,7 @@ def test_streams_share_a_seed_but_not_transactions() -> None:
 
 def test_an_inferring_mix_needs_the_model_input() -> None:
     """Without the V2 input tensor the workload refuses to start."""
-    with pytest.raises(ValueError, match="infer"):
+    with pytest.raises(UsageError, match="infer"):
         ScenarioWorkload(_scenario(MIX), "http://127.0.0.1:1")
 
 

@@ -41,6 +41,7 @@ def test_healthy_run_passes_default_slo(healthy_run: RunResult, default: SloSpec
     assert [(o.metric, o.phase, o.status) for o in verdict.objectives] == [
         ("latency_p99", "steady", ObjectiveStatus.PASS),
         ("error_rate", "steady", ObjectiveStatus.PASS),
+        ("availability", "steady", ObjectiveStatus.PASS),
     ]
     latency = verdict.objectives[0]
     assert latency.observed is not None
@@ -170,6 +171,8 @@ def test_star_evaluates_every_verdict_phase_and_skips_warmup(default: SloSpec) -
         ("latency_p99", "spike"): ObjectiveStatus.FAIL,
         ("error_rate", "steady"): ObjectiveStatus.PASS,
         ("error_rate", "spike"): ObjectiveStatus.PASS,
+        ("availability", "steady"): ObjectiveStatus.PASS,
+        ("availability", "spike"): ObjectiveStatus.PASS,
     }
     assert verdict.status is VerdictStatus.FAIL
 
@@ -409,3 +412,15 @@ def test_unhealthy_generator_makes_even_a_breach_invalid(default: SloSpec) -> No
     verdict = evaluate(sick, default)
     assert verdict.status is VerdictStatus.INVALID
     assert verdict.reasons == ("CPU 99%",)
+
+
+def test_default_slo_fails_a_service_that_sheds_its_traffic(default: SloSpec) -> None:
+    """A target that answers 40% of requests with a quick 503 (shed, not failed) keeps its error
+    rate at 0 and its OK latencies fast, yet fails the default SLO on availability."""
+    verdict = evaluate(_steady([1_000] * 6_000, shed=4_000), default)
+    by_metric = {o.metric: o for o in verdict.objectives}
+    assert by_metric["error_rate"].status is ObjectiveStatus.PASS
+    assert by_metric["latency_p99"].status is ObjectiveStatus.PASS
+    assert by_metric["availability"].status is ObjectiveStatus.FAIL
+    assert by_metric["availability"].observed == pytest.approx(0.6)
+    assert verdict.status is VerdictStatus.FAIL

@@ -52,14 +52,17 @@ def test_default_file_equals_embedded_default() -> None:
     assert load_slo(SLO_DIR / "default.yaml") == default_slo()
 
 
-def test_default_is_p99_under_50ms_and_error_rate_under_a_tenth_of_a_percent() -> None:
-    """The default objective set is the fintech one: p99 < 50 ms, error rate < 0.1%."""
-    latency, errors = default_slo().objectives
+def test_default_is_p99_under_50ms_error_rate_and_availability() -> None:
+    """The default objective set is the fintech one: p99 < 50 ms, error rate < 0.1%, and
+    availability (OK / sent) >= 99.9%, so refusing traffic (shedding) cannot pass the gate."""
+    latency, errors, availability = default_slo().objectives
     assert latency == LatencyObjective(percentile=Percentile.P99, op=UpperOp.LT, threshold_ms=50)
     assert errors == ErrorRateObjective(op=UpperOp.LT, threshold=0.001)
+    assert availability == AvailabilityObjective(op=LowerOp.GE, target=0.999)
     assert [o.label for o in default_slo().objectives] == [
         "p99 latency < 50 ms",
         "error rate < 0.1%",
+        "availability >= 99.9%",
     ]
 
 
