@@ -20,7 +20,9 @@ writes the numbers atomically; ``--check`` exits 1 if a target is missed). Print
    FastHttpUser (10 users, no wait, one fixed pre-serialised body) against our instrumented
    user (10 slots, offered far above capacity, a fresh synthetic payload per request, HDR
    recording, Locust's request event). Completed requests per second, median over the middle
-   seconds, alternating runs, median of the repeats. Target: ours >= 90% of bare.
+   seconds, alternating runs, median of the repeats. Target: ours >= 90% of bare. The same user
+   with the tail explanation off (``SLO_HARNESS_EXPLAIN_TAIL=0``: no traceparent, no sampling)
+   runs in the same rotation; the difference of 1/throughput is its CPU cost per request.
 
 4. **Request bodies** (``--only bodies``, i.e. ``benchmarks/bench_bodies.py``): CPU per request to
    build each body kind ahead of its intended time (templates, V2 from metadata, files, ...).
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -77,10 +80,15 @@ def target(*args: str) -> contextlib.AbstractContextManager[str]:
     return launched(*args, lifetime_s=600, prefix=_pin(TARGET_CPU))
 
 
-def child(name: str, *args: str, timeout: float = 300) -> dict[str, Any]:
-    """Run ``--child name`` pinned to GEN_CPU; return its JSON."""
+def child(
+    name: str, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``--child name`` pinned to GEN_CPU (``env``: extra variables); return its JSON."""
     cmd = [*_pin(GEN_CPU), sys.executable, str(Path(__file__)), "--child", name, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, check=False, env=full_env
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"child {name} failed:\n{proc.stderr[-3000:]}")
     out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -282,7 +290,7 @@ def overhead(duration: float, repeats: int) -> dict[str, Any]:
         inner = list(per_second)[2:-1] or list(per_second)
         return float(statistics.median(inner))
 
-    bare, ours = [], []
+    bare, ours, untraced = [], [], []
     with target("--base-ms", "0", "--slow-every", "0") as url:
         for _ in range(repeats):
             stock = child(
@@ -291,13 +299,13 @@ def overhead(duration: float, repeats: int) -> dict[str, Any]:
                 *("--duration", str(duration)),
             )
             bare.append(middle(stock["per_second"]))
-            mine = child(
-                "ours",
-                *("--target", url, "--rate", "50000", "--duration", str(duration)),
-                *("--cap", "10"),
-            )
-            ours.append(middle(mine["per_second"]))
-    return {"bare_rps": bare, "ours_rps": ours}
+            args = ("--target", url, "--rate", "50000", "--duration", str(duration), "--cap", "10")
+            ours.append(middle(child("ours", *args)["per_second"]))
+            # The same user without the tail's per-request work (traceparent, sampling, the
+            # Server-Timing of kept requests): the cost of explaining the tail, A/B in one run.
+            off = child("ours", *args, env={"SLO_HARNESS_EXPLAIN_TAIL": "0"})
+            untraced.append(middle(off["per_second"]))
+    return {"bare_rps": bare, "ours_rps": ours, "untraced_rps": untraced}
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -348,8 +356,11 @@ def report(fid: dict[str, Any], co: dict[str, Any], ovh: dict[str, Any]) -> tupl
         f"| verdict | | | {'PASS' if co_ok else 'FAIL'} | |",
     ]
     bare, ours = statistics.median(ovh["bare_rps"]), statistics.median(ovh["ours_rps"])
+    untraced = statistics.median(ovh["untraced_rps"])
     ratio = ours / bare if bare else 0.0
     ovh_ok = ratio >= 0.9
+    # Client CPU per request is 1 / throughput on the one saturated core.
+    tail_us = (1e6 / ours - 1e6 / untraced) if ours and untraced else 0.0
     lines += [
         "",
         "### Overhead (one core, zero-delay target, 10 connections)",
@@ -358,6 +369,10 @@ def report(fid: dict[str, Any], co: dict[str, Any], ovh: dict[str, Any]) -> tupl
         "|---|---|---|",
         f"| bare FastHttpUser | {', '.join(f'{x:.0f}' for x in ovh['bare_rps'])} | {bare:.0f} |",
         f"| slo-harness user | {', '.join(f'{x:.0f}' for x in ovh['ours_rps'])} | {ours:.0f} |",
+        f"| slo-harness user, tail explanation off | "
+        f"{', '.join(f'{x:.0f}' for x in ovh['untraced_rps'])} | {untraced:.0f} |",
+        f"| cost of the tail explanation | | {tail_us:+.1f} us per request "
+        f"({ours / untraced if untraced else 0:.3f} of the throughput without it) |",
         f"| ratio | | {ratio:.2f} ({'PASS' if ovh_ok else 'FAIL'}, target >= 0.90) |",
     ]
     return "\n".join(lines), fid_ok and co_ok and ovh_ok

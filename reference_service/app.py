@@ -23,7 +23,7 @@ from typing import Any, Final, NamedTuple
 
 import msgspec
 
-from reference_service import __version__
+from reference_service import __version__, timing
 from reference_service.admission import Admission
 from reference_service.asgi import JSON, Receive, Reply, Scope, Send, is_json, read_body, send_reply
 from reference_service.audit import AuditError
@@ -133,7 +133,12 @@ class ServiceApp:
                     405, f"use {route.method}", None, ((b"allow", route.method.encode()),)
                 )
             elif route.admitted:
+                timer = timing.start(t0)
                 reply = await self._admitted(route, scope, receive, rid, t0)
+                timer.lap("encode")
+                reply = reply._replace(
+                    headers=(*reply.headers, (timing.HEADER, timer.header_value()))
+                )
             else:
                 reply = await route.handler(b"", rid, t0)
         await send_reply(send, reply, rid.encode("ascii"))
@@ -164,10 +169,12 @@ class ServiceApp:
             return _error(408, "request body not received in time", None, _CLOSE)
         except RequestError as exc:
             return _error(exc.status, exc.message, exc.field, _CLOSE if exc.status == 413 else ())
+        timing.lap("decode")  # the body read; the JSON decode is charged to it in the pipeline
         if not self.admission.try_enter():
             self.metrics.shed("overload")
             return _error(503, "overloaded, retry later", None, _RETRY)
         self.metrics.in_flight.inc()
+        timing.lap("queue")
         try:
             return await route.handler(body, rid, t0)
         except RequestError as exc:
@@ -192,6 +199,8 @@ class ServiceApp:
             await asyncio.sleep(self._delay_s)  # test hook (--debug-handler-delay-ms)
         if self._cpu_s:
             _burn(self._cpu_s)  # test hook (--debug-handler-cpu-ms)
+        if self._delay_s or self._cpu_s:
+            timing.lap("debug")
         assert self.pipeline is not None  # admitted routes run only when ready
         return Reply(200, await self.pipeline.handle(body, rid, t0))
 
@@ -199,6 +208,7 @@ class ServiceApp:
         assert self.res is not None
         c0 = time.perf_counter()
         out = infer(body, self.res.scorer)
+        timing.lap("model")  # decode, inference and encode of a V2 request are one call
         self.admission.observe(time.perf_counter() - c0)
         return Reply(200, out)
 

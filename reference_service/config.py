@@ -83,6 +83,11 @@ class ServiceConfig(msgspec.Struct, frozen=True, kw_only=True):
     #: Test hook: burn this much CPU per score request (models a heavier model: lowers capacity
     #: so an overload test can offer 3x of it from a Python client).
     debug_handler_cpu_ms: float = 0.0
+    #: Test hooks (reference_service.debughooks): a stalling disk and a slow feature store.
+    debug_fsync_delay_ms: float = 0.0
+    debug_fsync_delay_every: int = 1
+    debug_feature_delay_ms: float = 0.0
+    debug_feature_delay_every: int = 1
     #: Shut down (as on SIGTERM) when this process dies; the harness passes its own PID.
     parent_pid: int | None = None
     #: A request's body must arrive within this time after its headers (else 408, closed).
@@ -133,6 +138,10 @@ def _parser() -> argparse.ArgumentParser:
     a("--debug-start-delay-s", type=float, default=0.0, help=argparse.SUPPRESS)
     a("--debug-handler-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     a("--debug-handler-cpu-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    a("--debug-fsync-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    a("--debug-fsync-delay-every", type=int, default=1, help=argparse.SUPPRESS)
+    a("--debug-feature-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    a("--debug-feature-delay-every", type=int, default=1, help=argparse.SUPPRESS)
     a("--body-timeout-s", type=float, default=2.0, help="deadline for a request body (408)")
     a("--header-timeout-s", type=float, default=5.0, help="idle/slow-header connection deadline")
     a("--max-connections", type=int, default=None, help="open connections per worker")
@@ -176,6 +185,12 @@ def _check(cfg: ServiceConfig) -> None:
             raise ConfigError(f"{flag} {seconds}: expected 0.05..3600 seconds")
     if cfg.max_connections is not None and cfg.max_connections < 2:
         raise ConfigError(f"--max-connections {cfg.max_connections}: expected >= 2")
+    for flag, every in (
+        ("--debug-fsync-delay-every", cfg.debug_fsync_delay_every),
+        ("--debug-feature-delay-every", cfg.debug_feature_delay_every),
+    ):
+        if every < 1:
+            raise ConfigError(f"{flag} {every}: expected >= 1")
     if cfg.audit_segment_bytes < 1024:
         raise ConfigError(f"--audit-segment-bytes {cfg.audit_segment_bytes}: expected >= 1024")
 

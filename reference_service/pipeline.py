@@ -27,6 +27,7 @@ import msgspec
 import numpy as np
 from msgspec import UNSET
 
+from reference_service import timing
 from reference_service.audit import AuditRecord
 from reference_service.decision import Thresholds, decide, reason_codes
 from reference_service.featurestore import BudgetedFeatures
@@ -123,14 +124,19 @@ class ScorePipeline:
         """
         c0 = time.perf_counter()
         req = decode_score_request(body)
+        timing.lap("decode")
         card = self._card(
             req.pan if req.pan is not UNSET else None,
             req.card_token if req.card_token is not UNSET else None,
         )
         now = time.time()
         cpu = time.perf_counter() - c0
+        timing.lap("tokenise")
 
         velocity = await self._features.velocity(card.token, now)
+        timing.lap("features")
+        if velocity is None:
+            timing.mark_degraded()
 
         c1 = time.perf_counter()
         raw = RawFeatures(
@@ -178,8 +184,10 @@ class ScorePipeline:
             missing_features=missing,
         )
         cpu += time.perf_counter() - c1
+        timing.lap("model")
 
         await self._audit.append(rec)
+        timing.lap("audit")
 
         c2 = time.perf_counter()
         # Velocity amounts are USD; a currency outside the model's table counts with amount 0.
@@ -202,4 +210,5 @@ class ScorePipeline:
             )
         )
         self._on_cpu(cpu + time.perf_counter() - c2)
+        timing.lap("encode")
         return out

@@ -10,12 +10,14 @@ background task that gates readiness.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from reference_service.audit import AuditMode, AuditTrail, load_key
 from reference_service.config import AUDIT_KEY_ENV, PAN_KEY_ENV, ConfigError, ServiceConfig
+from reference_service.debughooks import SlowStore, stalling_fsync
 from reference_service.decision import (
     DEFAULT_THRESHOLDS,
     ThresholdError,
@@ -104,9 +106,22 @@ class Resources:
 
 
 def _store(cfg: ServiceConfig) -> FeatureStore:
+    store: FeatureStore
     if cfg.redis_url:
-        return RedisStore(cfg.redis_url, timeout_s=cfg.feature_budget_ms / 1000.0)
-    return InProcessStore()
+        store = RedisStore(cfg.redis_url, timeout_s=cfg.feature_budget_ms / 1000.0)
+    else:
+        store = InProcessStore()
+    if cfg.debug_feature_delay_ms > 0:  # test hook: a slow feature store
+        delay_s = cfg.debug_feature_delay_ms / 1000.0
+        store = SlowStore(store, delay_s, cfg.debug_feature_delay_every)
+    return store
+
+
+def _fsync_hook(cfg: ServiceConfig, metrics: Metrics) -> Callable[[float, int], None]:
+    if cfg.debug_fsync_delay_ms > 0:  # test hook: a disk that stalls
+        delay_s = cfg.debug_fsync_delay_ms / 1000.0
+        return stalling_fsync(metrics.fsync, delay_s, cfg.debug_fsync_delay_every)
+    return metrics.fsync
 
 
 async def open_resources(cfg: ServiceConfig, keys: Keys, metrics: Metrics) -> Resources:
@@ -118,7 +133,7 @@ async def open_resources(cfg: ServiceConfig, keys: Keys, metrics: Metrics) -> Re
         mode=AuditMode(cfg.audit_mode.value),
         segment_max_bytes=cfg.audit_segment_bytes,
         max_batch_delay_s=cfg.audit_batch_delay_ms / 1000.0,
-        on_fsync=metrics.fsync,
+        on_fsync=_fsync_hook(cfg, metrics),
     )
     await trail.start()
     features = BudgetedFeatures(

@@ -38,6 +38,7 @@ _SERIAL_PATHS: tuple[str, ...] = (
     "tests/e2e/test_gate_e2e.py",
     "tests/e2e/test_lab_e2e.py",
     "tests/e2e/test_netpol_run_e2e.py",
+    "tests/e2e/test_tail_e2e.py",
     "tests/load/",
     "tests/gameday/test_gameday_e2e.py",
     "tests/gameday/test_gameday_sweep.py",

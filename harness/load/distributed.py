@@ -50,7 +50,15 @@ from harness.errors import MeasurementError, UsageError
 from harness.load.engine import Engine
 from harness.load.health import ProcessHealth
 from harness.load.session import HealthWire, RunSpec, make_recorder, start_engine, write_request_log
-from harness.measure import LatencyHistogram, Recorder, ResponseTally
+from harness.measure import (
+    LatencyHistogram,
+    Recorder,
+    ResponseTally,
+    TailSample,
+    decode_samples,
+    encode_samples,
+    merge_samples,
+)
 from harness.target import check_target_allowed
 
 __all__ = [
@@ -144,6 +152,7 @@ class MasterCoordinator:
         self.errors: list[str] = []
         #: Status codes and failure samples of every worker (from their final reports).
         self.responses = ResponseTally()
+        self._tails: dict[str, tuple[TailSample, ...]] = {}
         self._all_final = Event()
         environment.events.worker_report.add_listener(self._on_report)
         runner.register_message(MSG_FINAL, self._on_final)
@@ -159,6 +168,7 @@ class MasterCoordinator:
         self.expected = tuple(workers)
         self.health.clear()
         self.responses = ResponseTally()
+        self._tails.clear()
         self._all_final.clear()
         n = len(workers)
         for k, client_id in enumerate(workers):
@@ -215,6 +225,12 @@ class MasterCoordinator:
                 self.responses.merge(ResponseTally.from_wire(responses))
             except msgspec.DecodeError as exc:
                 self.errors.append(f"worker {client_id}: unreadable status counts ({exc})")
+        tails = data.get("tails")
+        if isinstance(tails, bytes):  # an older worker sends none: its share explains nothing
+            try:
+                self._tails[client_id] = decode_samples(tails)
+            except msgspec.ValidationError as exc:
+                self.errors.append(f"worker {client_id}: bad tail sample: {exc}")
         health = HealthWire.from_message(data["health"]).health()
         self._done(client_id, health)
 
@@ -230,6 +246,10 @@ class MasterCoordinator:
         # Its arrivals will never be sent: the run is incomplete whatever the others do.
         self._done(client_id, ProcessHealth(name, (), LatencyHistogram(), 0, 0, 0, (reason,)))
         self.abort()
+
+    def tails(self) -> tuple[TailSample, ...]:
+        """Every worker's kept requests, merged (see :func:`harness.measure.merge_samples`)."""
+        return merge_samples(self._tails[w] for w in self.expected if w in self._tails)
 
     def _done(self, client_id: str, health: ProcessHealth) -> None:
         index = self.expected.index(client_id)
@@ -288,6 +308,7 @@ class WorkerCoordinator:
             "wire": engine.recorder.take_wire(),
             "health": HealthWire.of(engine.health()).to_message(),
             "responses": engine.responses.to_wire(),
+            "tails": encode_samples(engine.tails.samples() if engine.tails is not None else ()),
         }
         self._runner.send_message(MSG_FINAL, payload)
         write_request_log(engine.request_log)

@@ -26,6 +26,11 @@ Design (wrk2's measurement, k6's arrival-rate executor, inside Locust):
   (monotonic ns); it derives the CO-corrected latency (from intended) and the service time (from
   send). Locust's ``events.request`` is fired too, with the intended-clock response time, so
   Locust's own stats and web UI stay usable; they are never used for verdicts.
+- **Trace context and the tail**: every request carries a W3C ``traceparent`` (trace id from the
+  run and the arrival index; spliced into the request bytes before the intended time). On
+  completion a :class:`~harness.measure.TailSampler` decides in one comparison whether the request
+  is kept (slowest, above the running p90/p99, or the uniform sample); only kept requests get
+  their ``Server-Timing`` header parsed and their client-side marks stored (``self.tails``).
 - **Self-watch**: the scheduler records its own wake-up lateness (generator-caused lag) for
   arrivals not held back by the cap; a sampler greenlet records this process's CPU every
   interval (:mod:`~harness.load.health`).
@@ -51,10 +56,21 @@ from gevent.hub import Waiter, get_hub
 
 from harness.load import pacing, schedule
 from harness.load.health import CpuSampler, ProcessHealth
-from harness.load.http import Reply
+from harness.load.http import HttpConnection, Reply
 from harness.load.outcomes import ResponseJudge
 from harness.load.workload import RequestSource, host_port
-from harness.measure import LatencyHistogram, Outcome, Recorder, ResponseTally
+from harness.measure import (
+    ClientMarks,
+    LatencyHistogram,
+    Outcome,
+    Recorder,
+    ResponseTally,
+    TailSampler,
+    TracedRequest,
+    run_trace_prefix,
+    server_timing_of_head,
+    traceparent,
+)
 from harness.spec import Expect, Scenario, ScheduledPhase
 
 __all__ = ["DRAIN_MARGIN_S", "Engine", "HttpStatusError", "Job", "RequestLog", "Station"]
@@ -80,6 +96,7 @@ class Job:
     data: bytes
     intended_ns: int  # time.monotonic_ns() of this process
     judge: ResponseJudge = DEFAULT_JUDGE  # classifies the response (harness.load.outcomes)
+    trace_id: str = ""  # W3C trace id (32 hex digits) of the traceparent the request carries
 
 
 #: Optional per-request log (tests): (phase, endpoint, outcome, intended_ns, sent_ns, done_ns).
@@ -179,6 +196,7 @@ class Engine:
         cpu_sampler: CpuSampler | None = None,
         request_log: RequestLog | None = None,
         name: str = "local",
+        explain_tail: bool = True,
     ) -> None:
         self.station = station
         station.new_run()
@@ -215,6 +233,10 @@ class Engine:
         self._last_dispatch_ns = 0
         self._greenlets: list[gevent.Greenlet] = []
         self._schedule = scenario.schedule()
+        #: None only when the caller turned the tail's per-request work off (the overhead
+        #: benchmark's A/B switch): no traceparent, nothing kept.
+        self.tails = TailSampler(seed=scenario.payload.seed + part[0]) if explain_tail else None
+        self._trace_prefix = run_trace_prefix(self.run_start_wall_ns, scenario.payload.seed)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -286,7 +308,10 @@ class Engine:
         recorder, station = self.recorder, self.station
         start_mono, start_wall = self.run_start_mono_ns, self.run_start_wall_ns
         clock = time.monotonic_ns
-        for scheduled, t in arrivals:
+        first, step = self._part
+        prefix = self._trace_prefix
+        tails = self.tails is not None
+        for i, (scheduled, t) in enumerate(arrivals):
             if self._abort:
                 return
             offset = round(t * 1e9)
@@ -294,15 +319,21 @@ class Engine:
             phase = scheduled.phase.name
             recorder.offered(phase, start_wall + offset)
             p = self._source.next()
+            if tails:
+                trace_id, header = traceparent(prefix, first + i * step)
+                data = _with_header(p.data, header)
+            else:
+                trace_id, data = "", p.data
             job = Job(
                 self,
                 phase,
                 p.endpoint,
                 p.method,
                 p.path,
-                p.data,
+                data,
                 intended,
                 p.judge or DEFAULT_JUDGE,
+                trace_id,
             )
             waker.wait_until(intended)
             if self._abort:
@@ -357,8 +388,10 @@ class Engine:
         done_ns: int,
         reply: Reply | None,
         error: Exception | None,
+        conn: HttpConnection | None = None,
     ) -> None:
-        """Record one finished request (from the slot that ran it)."""
+        """Record one finished request (from the slot that ran it; ``conn``: its connection,
+        whose marks and response head are read only when the tail sampler keeps the request)."""
         verdict = job.judge.judge(reply, error)
         outcome = verdict.outcome
         length = reply.body_length if reply is not None else 0
@@ -378,6 +411,15 @@ class Engine:
             sent_ns=sent_ns,
             done_ns=done_ns,
         )
+        tails = self.tails
+        if tails is not None:
+            latency_ns = done_ns - job.intended_ns
+            mask = tails.want(job.phase, job.endpoint, latency_ns)
+            if mask:
+                marks = conn if reply is not None else None  # no reply: nothing of it to read
+                kept = self._traced(job, outcome, sent_ns, done_ns, marks)
+                timing = None if marks is None else server_timing_of_head(marks.head)
+                tails.add(mask, kept, latency_ns, timing)
         if self.request_log is not None:
             self.request_log.append(
                 (job.phase, job.endpoint, outcome.value, job.intended_ns, sent_ns, done_ns)
@@ -401,6 +443,46 @@ class Engine:
                 / 1e9,
                 url=job.path,
             )
+
+    def _traced(
+        self,
+        job: Job,
+        outcome: Outcome,
+        sent_ns: int,
+        done_ns: int,
+        conn: HttpConnection | None,
+    ) -> TracedRequest:
+        """The kept form of a request: times and client marks (its Server-Timing is parsed only
+        if it is still kept at the end: see :meth:`TailSampler.add`)."""
+        start = self.run_start_mono_ns
+        marks: ClientMarks | None = None
+        if conn is not None:
+            written, first = conn.written_ns, conn.first_byte_ns
+            if sent_ns <= written <= first <= done_ns:
+                connect = conn.connect_ns
+                marks = ClientMarks(
+                    connect_ms=connect / 1e6,
+                    send_ms=max(written - sent_ns - connect, 0) / 1e6,
+                    wait_ms=(first - written) / 1e6,
+                    receive_ms=(done_ns - first) / 1e6,
+                )
+        return TracedRequest(
+            phase=job.phase,
+            endpoint=job.endpoint,
+            outcome=outcome.value,
+            trace_id=job.trace_id,
+            intended_s=(job.intended_ns - start) / 1e9,
+            sent_s=(sent_ns - start) / 1e9,
+            latency_ms=(done_ns - job.intended_ns) / 1e6,
+            service_ms=(done_ns - sent_ns) / 1e6,
+            client=marks,
+        )
+
+
+def _with_header(request: bytes, line: bytes) -> bytes:
+    """``request`` with one more header ``line`` right after its request line."""
+    at = request.find(b"\r\n") + 2
+    return request[:at] + line + request[at:]
 
 
 class HttpStatusError(Exception):

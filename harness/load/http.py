@@ -127,6 +127,10 @@ class HttpConnection:
         "_port",
         "_sock",
         "_view",
+        "connect_ns",
+        "first_byte_ns",
+        "head",
+        "written_ns",
     )
 
     def __init__(self, host: str, port: int, *, connect_timeout_s: float = 5.0) -> None:
@@ -138,6 +142,13 @@ class HttpConnection:
         self._view = memoryview(self._buf)
         self._last_used_ns = 0
         self._got_bytes = False
+        #: Marks of the last exchange, for the tail's client-side breakdown (monotonic ns): time
+        #: spent connecting (0 when the connection was reused), when the request was written,
+        #: when the first response byte arrived; and the last response's raw head (bytes).
+        self.connect_ns = 0
+        self.written_ns = 0
+        self.first_byte_ns = 0
+        self.head = b""
 
     def __enter__(self) -> HttpConnection:
         return self
@@ -164,6 +175,7 @@ class HttpConnection:
         Raises a :class:`ClientError` subclass; the connection is closed after any error.
         """
         reused = self._sock is not None and not self._stale()
+        self.connect_ns = 0
         if not reused:
             self._connect(deadline_ns)
         try:
@@ -180,6 +192,7 @@ class HttpConnection:
     def _connect(self, deadline_ns: int) -> None:
         self.close()
         timeout = min(self._connect_timeout_s, _remaining_s(deadline_ns))
+        began = time.monotonic_ns()
         try:
             sock = socket.create_connection((self._host, self._port), timeout=timeout)
         except TimeoutError:
@@ -188,6 +201,7 @@ class HttpConnection:
             raise ConnectFailed(f"connect to {self._host}:{self._port} failed: {exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
+        self.connect_ns += time.monotonic_ns() - began
 
     def _stale(self) -> bool:
         """True (and closed) if the server has closed this idle connection."""
@@ -213,6 +227,7 @@ class HttpConnection:
         try:
             sock.settimeout(_remaining_s(deadline_ns))
             sock.sendall(request)
+            self.written_ns = time.monotonic_ns()
             reply = self._read_response(sock, deadline_ns, keep_body)
         except TimeoutError:
             self.close()
@@ -241,7 +256,9 @@ class HttpConnection:
         sock.settimeout(_remaining_s(deadline_ns))
         n = sock.recv_into(self._view[end:])
         if n:
-            self._got_bytes = True
+            if not self._got_bytes:
+                self._got_bytes = True
+                self.first_byte_ns = time.monotonic_ns()
         else:
             if end == 0:
                 raise _NoResponse("closed before any response byte")
@@ -260,7 +277,8 @@ class HttpConnection:
             end = self._fill(sock, end, deadline_ns)
         else:  # pragma: no cover - unreachable: each pass reads >= 1 byte
             raise ProtocolError("unterminated response head")
-        status, length, chunked, close = _parse_head(bytes(buf[:head_end]))
+        self.head = head = bytes(buf[:head_end])
+        status, length, chunked, close = _parse_head(head)
         body_start = head_end + 4
         if status in (204, 304) or 100 <= status < 200:
             body_end = body_start

@@ -227,6 +227,7 @@ def _collect(state: _PluginState) -> RunResult:
             extra_reasons=reasons,
             workers=0,
             responses=engine.responses,
+            tails=engine.tails.samples() if engine.tails is not None else (),
         )
     master = state.master
     assert master is not None
@@ -246,6 +247,7 @@ def _collect(state: _PluginState) -> RunResult:
         extra_reasons=lost,
         workers=len(master.expected),
         responses=master.responses,
+        tails=master.tails(),
     )
 
 

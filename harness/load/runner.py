@@ -253,6 +253,7 @@ def _run_local(
             extra_reasons=reasons,
             workers=0,
             responses=engine.responses,
+            tails=engine.tails.samples() if engine.tails is not None else (),
         )
     finally:
         if driver is not None:
@@ -444,4 +445,5 @@ def _drive_master(
         extra_reasons=reasons,
         workers=workers,
         responses=coordinator.responses,
+        tails=coordinator.tails(),
     )

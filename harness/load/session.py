@@ -35,6 +35,7 @@ from harness.measure import (
     ResponseTally,
     RunResult,
     ScenarioRef,
+    TailSample,
     TargetInfo,
     log_meta,
 )
@@ -53,6 +54,9 @@ __all__ = [
 ]
 
 REQUEST_LOG_ENV: Final = "SLO_HARNESS_REQUEST_LOG"
+#: "0" turns off the tail's per-request work (traceparent, sampling): the A/B switch of
+#: ``benchmarks/bench_generator.py``'s overhead measurement, not a user option.
+TAIL_ENV: Final = "SLO_HARNESS_EXPLAIN_TAIL"
 
 
 class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -171,6 +175,7 @@ def start_engine(environment: Any, spec: RunSpec, *, name: str) -> Engine:
         cpu_sampler=ProcessCpuSampler(),
         request_log=[] if os.environ.get(REQUEST_LOG_ENV) else None,
         name=name,
+        explain_tail=os.environ.get(TAIL_ENV) != "0",
     )
     engine.start()
     return engine
@@ -195,6 +200,7 @@ def build_result(
     workers: int,
     ended_at: datetime | None = None,
     responses: ResponseTally | None = None,
+    tails: tuple[TailSample, ...] = (),
 ) -> RunResult:
     """Assemble the run's result from the (merged) recorder and every process's health."""
     phases, intervals = recorder.build(scenario.phase_metas())
@@ -213,4 +219,5 @@ def build_result(
         workers=workers,
         responses=responses.build() if responses is not None else (),
         secrets_used=scenario.secrets_used,
+        tails=tails,
     )

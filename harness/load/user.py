@@ -83,4 +83,4 @@ class SloUser(User):
                 error: Exception | None = None
             except ClientError as exc:
                 reply, error = None, exc
-            engine.complete(job, sent, clock(), reply, error)
+            engine.complete(job, sent, clock(), reply, error, conn)

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from harness.measure.histogram import LatencyHistogram
+from harness.measure.tail import TailSample
 
 if TYPE_CHECKING:
     from harness.measure.responses import EndpointResponses
@@ -255,6 +256,9 @@ class RunResult:
     responses: tuple[EndpointResponses, ...] = ()
     #: ``env:NAME`` / ``file:PATH`` secrets the request headers used (never their values).
     secrets_used: tuple[str, ...] = ()
+    #: Requests kept to explain the tail, per phase x endpoint (empty: none kept, e.g. an old
+    #: report read back or a distributed run); see :mod:`harness.measure.tail`.
+    tails: tuple[TailSample, ...] = field(default=())
     #: True for a run rebuilt from the interval log of an interrupted run (measured up to its
     #: last complete interval only).
     incomplete: bool = False

@@ -26,6 +26,7 @@ from harness.measure import Clock, Outcome, PhaseKind
 from harness.netpol import PciRunSection
 from harness.report.gameday import GameDayDoc
 from harness.report.responses import ResponsesDoc
+from harness.report.tail_section import TailSectionDoc
 from harness.slo import KneeStatus, ObjectiveStatus, RegressionRule, VerdictStatus
 
 __all__ = [
@@ -56,8 +57,9 @@ __all__ = [
 ]
 
 #: 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``, 1.5 ``phases[].endpoints[]
-#: .responses`` and ``provenance.secrets_used``, 1.6 ``run.incomplete``
-SCHEMA_VERSION: Final = "1.6"
+#: .responses`` and ``provenance.secrets_used``, 1.6 ``tail`` and the comparison's ``stage`` /
+#: ``stage_delta_ms``, 1.7 ``run.incomplete``
+SCHEMA_VERSION: Final = "1.7"
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -287,7 +289,7 @@ class RunDoc(_Doc, frozen=True, kw_only=True):
         msgspec.Meta(
             description=(
                 "rebuilt from the interval log of an interrupted run (slo-harness report "
-                "rebuild): measured up to its last complete interval only (since 1.6)"
+                "rebuild): measured up to its last complete interval only (since 1.7)"
             )
         ),
     ] = False
@@ -310,6 +312,13 @@ class MetricComparisonDoc(_Doc, frozen=True, kw_only=True):
     reason: str
     base_samples: int | None
     new_samples: int | None
+    stage: Annotated[
+        str | None,
+        msgspec.Meta(description="flagged, both runs with Server-Timing: the stage that moved"),
+    ] = None
+    stage_delta_ms: Annotated[
+        float | None, msgspec.Meta(description="how much that stage's mean grew (ms)")
+    ] = None
 
 
 class ComparisonDoc(_Doc, frozen=True, kw_only=True):
@@ -396,6 +405,16 @@ class ReportDoc(_Doc, frozen=True, kw_only=True):
                 "PCI segmentation under load (run --netpol; since 1.4): the boundary verdict with "
                 "its probe rounds, and the evidence bundle (matrix, expectations, lints, probe "
                 "runs with timestamps and tries, PCI DSS requirement statuses)"
+            )
+        ),
+    ] = None
+    tail: Annotated[
+        TailSectionDoc | None,
+        msgspec.Meta(
+            description=(
+                "where the slowest requests spent their time (since 1.6): per phase x endpoint "
+                "the median band vs the tail band by stage, the driver, the slowest requests "
+                "with W3C trace ids; null when the generator kept no requests"
             )
         ),
     ] = None

@@ -39,6 +39,7 @@ from harness.report.plots import (
 from harness.report.provenance import Provenance
 from harness.report.responses import responses_table, secrets_line
 from harness.report.stats import LatencySummary, endpoint_counts, summarise
+from harness.report.tail_section import tail_html, tail_plot
 from harness.report.view import Cell, Plot, Table
 from harness.slo import Comparison, ObjectiveStatus, Verdict
 
@@ -75,6 +76,9 @@ class _Page:
     provenance: Table
     artifacts: Sequence[tuple[str, str]] = field(default_factory=list)
     pci: PciView | None = None
+    tail_sentences: Sequence[str] = field(default_factory=list)
+    tail_breakdown: Table | None = None
+    tail_slowest: Table | None = None
 
 
 def template_environment() -> jinja2.Environment:
@@ -138,7 +142,8 @@ def _page(
             Markup(latency_over_time_svg(result, series, objectives, verdict.capacity)),
             "p50 and p99 of OK responses per second, from the intended send time; red lines are "
             "the SLO thresholds; shaded spans are fault windows; dotted lines start phases; a "
-            "solid purple line marks where a ramp's confirmed breach began (its knee).",
+            "solid purple line marks where a ramp's confirmed breach began (its knee); crosses "
+            "are the slowest requests (at their intended send time).",
         ),
         Plot(
             "Latency by percentile",
@@ -159,7 +164,14 @@ def _page(
             "completed in it.",
         ),
     ]
+    tail = tail_plot(result)
+    if tail is not None:
+        plots.insert(1, tail)
+    sentences, breakdown, slowest = tail_html(result)
     return _Page(
+        tail_sentences=sentences,
+        tail_breakdown=breakdown,
+        tail_slowest=slowest,
         title=(
             f"Game day report: {journal.title}"
             if journal is not None

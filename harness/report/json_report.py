@@ -55,6 +55,7 @@ from harness.report.gameday import gameday_doc
 from harness.report.provenance import Provenance, redact_url
 from harness.report.responses import responses_doc
 from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
+from harness.report.tail_section import tail_doc
 from harness.slo import Comparison, Knee, ObjectiveResult, Verdict
 
 __all__ = [
@@ -125,6 +126,7 @@ def build_document(
         ),
         gameday=None if journal is None else gameday_doc(journal),
         pci=pci,
+        tail=tail_doc(result),
     )
 
 

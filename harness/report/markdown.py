@@ -23,7 +23,8 @@ from harness.report.junit import format_value
 from harness.report.provenance import Provenance
 from harness.report.responses import responses_md
 from harness.report.stats import summarise
-from harness.slo import Comparison, ObjectiveStatus, Verdict
+from harness.report.tail_section import tail_summary_lines
+from harness.slo import Comparison, ObjectiveStatus, Verdict, stage_label
 
 __all__ = ["ARTIFACT_DESCRIPTIONS", "md_cell", "render_summary_md"]
 
@@ -154,6 +155,7 @@ def render_summary_md(
         ],
     )
     lines += responses_md(result)
+    lines += tail_summary_lines(result)
     if comparison is not None:
         lines += ["", *_comparison_lines(comparison)]
     if pci is not None:
@@ -199,6 +201,14 @@ def _comparison_lines(c: Comparison) -> list[str]:
             for m in c.metrics
         ],
     )
+    moved = [m for m in c.metrics if m.regressed and m.stage is not None]
+    if moved:
+        lines += [""] + [
+            f"- {md_cell(m.metric)} of {md_cell(m.phase)} / {md_cell(m.endpoint or 'all')}: "
+            f"the stage that moved is {md_cell(stage_label(m.stage or ''))} "
+            f"(+{m.stage_delta_ms or 0.0:.1f} ms)"
+            for m in moved
+        ]
     if c.notes:
         lines += ["", *[f"- {md_cell(n)}" for n in c.notes]]
     return lines

@@ -225,9 +225,23 @@ def latency_over_time_svg(
         ax.set_yscale("log")
     else:
         ax.set_ylim(bottom=0)
+    _slow_marks(ax, result)
     _phase_marks(ax, result)
     _finish(ax, "seconds since run start", "latency (ms)")
     return _svg(fig, "lat", "Latency over time: p50 and p99 per second with SLO thresholds")
+
+
+def _slow_marks(ax: Axes, result: RunResult, per_lane: int = 20) -> None:
+    """The slowest kept requests of every phase x endpoint, at their intended send time."""
+    slow = [
+        r
+        for sample in result.tails
+        for r in sorted(sample.requests, key=lambda r: -r.latency_ms)[:per_lane]
+    ]
+    if slow:
+        x = [r.intended_s for r in slow]
+        y = [r.latency_ms for r in slow]
+        ax.scatter(x, y, marker="x", s=14, lw=0.9, color="#6a3d9a", label="slowest requests")
 
 
 def _nines_curve(dist: Distribution) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:

@@ -42,6 +42,7 @@ from harness.report.document import (
     RequestsDoc,
 )
 from harness.report.provenance import Provenance
+from harness.report.tail_section import tails_from_doc
 from harness.slo import (
     Comparison,
     Knee,
@@ -183,6 +184,7 @@ def _run_result(doc: ReportDoc) -> RunResult:
         incomplete=doc.run.incomplete,
         fault_windows=tuple(from_doc(w, FaultWindow) for w in doc.fault_windows),
         audit=None if doc.audit is None else from_doc(doc.audit, AuditCheck),
+        tails=tails_from_doc(doc.tail),
     )
 
 

@@ -8,6 +8,17 @@ from harness.slo.burn import BurnPeak, EventSeries, event_series, peak_multiwind
 from harness.slo.compare import compare
 from harness.slo.evaluate import evaluate
 from harness.slo.knee import CONFIRM_WINDOWS, MAX_ERROR_RATIO, find_knee, slo_capacity
+from harness.slo.tail import (
+    STAGE_LABELS,
+    Band,
+    StageDelta,
+    TailExplanation,
+    TimingSource,
+    explain_tails,
+    explain_windows,
+    stage_label,
+)
+from harness.slo.tail_shift import stage_shift
 from harness.slo.verdict import (
     Comparison,
     Knee,
@@ -23,6 +34,8 @@ from harness.slo.verdict import (
 __all__ = [
     "CONFIRM_WINDOWS",
     "MAX_ERROR_RATIO",
+    "STAGE_LABELS",
+    "Band",
     "BurnPeak",
     "Comparison",
     "EventSeries",
@@ -32,12 +45,19 @@ __all__ = [
     "ObjectiveResult",
     "ObjectiveStatus",
     "RegressionRule",
+    "StageDelta",
+    "TailExplanation",
+    "TimingSource",
     "Verdict",
     "VerdictStatus",
     "compare",
     "evaluate",
     "event_series",
+    "explain_tails",
+    "explain_windows",
     "find_knee",
     "peak_multiwindow_burn",
     "slo_capacity",
+    "stage_label",
+    "stage_shift",
 ]

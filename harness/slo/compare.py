@@ -54,6 +54,7 @@ from harness.measure import (
     distribution,
     min_samples,
 )
+from harness.slo.tail_shift import name_moved_stages
 from harness.slo.verdict import Comparison, MetricComparison, RegressionRule
 
 __all__ = ["SHIFT_SAMPLE_CAP", "bootstrap_percentile_us", "compare", "shift_sample"]
@@ -115,7 +116,7 @@ def compare(
         new_label=_label(new),
         tolerance=tolerance,
         alpha=alpha,
-        metrics=tuple(metrics),
+        metrics=name_moved_stages(metrics, base, new),
         notes=tuple(notes),
     )
 

@@ -132,6 +132,10 @@ class MetricComparison:
     reason: str
     base_samples: int | None = None  # OK responses behind base_ms / new_ms
     new_samples: int | None = None
+    #: When flagged and both runs carry Server-Timing: the stage whose mean (above p99 for the
+    #: percentiles, around the median for the distribution) grew most, and by how much (ms).
+    stage: str | None = None
+    stage_delta_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

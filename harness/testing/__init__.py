@@ -6,6 +6,8 @@
 - :func:`latency_target`: a loopback HTTP target whose latency distribution is known by
   construction (98% at 2 ms, 2% at 40 ms by default; an optional stall), started as a subprocess
   and always stopped, to check a generator's numbers against the truth;
+- :func:`traced_run`: a run whose tail has a known cause (one stage slowed in a share of its
+  requests), its requests kept by the generator's real sampler;
 - :func:`wait_until`: poll observable state with a bound, instead of sleeping a guessed time.
 
 Used by the project's own tests and benchmarks; nothing in the harness imports it (it sits on the
@@ -24,9 +26,11 @@ from harness.testing.runs import (
     phase,
     run_result,
 )
+from harness.testing.tails import BASE_STAGES_MS, traced_request, traced_run
 from harness.testing.waiting import wait_until
 
 __all__ = [
+    "BASE_STAGES_MS",
     "FAILED_LATENCY_US",
     "START",
     "generator_health",
@@ -37,5 +41,7 @@ __all__ = [
     "nearest_rank",
     "phase",
     "run_result",
+    "traced_request",
+    "traced_run",
     "wait_until",
 ]

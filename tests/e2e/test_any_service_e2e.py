@@ -161,6 +161,7 @@ def test_every_body_kind_against_another_service(service: str, tmp_path: Path) -
         capture_output=True, text=True, timeout=120, check=False, env=env,
     )  # fmt: skip
     assert proc.returncode in (0, 1, 3), proc.stderr + proc.stdout
+    assert (out / "report.json").exists(), proc.stderr + proc.stdout
     report = json.loads((out / "report.json").read_text())
     endpoints = {e["endpoint"]: e for e in report["phases"][0]["endpoints"]}
     assert set(endpoints) == {

@@ -79,7 +79,26 @@ def run(scenario_json: str, args: argparse.Namespace) -> dict[str, Any]:
             "peak": g.concurrency_peak,
             "cap_hits": g.cap_hits,
         },
+        "tails": _tails(result),
     }
+
+
+def _tails(result: Any) -> list[dict[str, Any]]:
+    from harness.slo import explain_tails
+
+    return [
+        {
+            "phase": e.phase,
+            "endpoint": e.endpoint,
+            "source": e.source.value,
+            "driver": e.driver,
+            "sentence": e.sentence(),
+            "p99_ms": e.p99_ms,
+            "slowest": [[r.trace_id, r.latency_ms, r.intended_s, r.sent_s] for r in e.slowest],
+            "above_p99": [[r.trace_id, r.latency_ms] for r in e.above_p99],
+        }
+        for e in explain_tails(result)
+    ]
 
 
 def waker(n: int) -> dict[str, Any]:

@@ -58,6 +58,11 @@ def test_two_workers_merge_exactly(bimodal_target: str, tmp_path: Path) -> None:
         assert merged.percentiles_us(PERCENTILES) == truth.percentiles_us(PERCENTILES)
         assert list(merged.buckets()) == list(truth.buckets())
     assert sum(i["ok"] for i in out["intervals"]) == 800
+    # The workers' kept requests merge into the run's: its 20 slowest are the logs' 20 slowest.
+    (tail,) = [t for t in out["tails"] if t["phase"] == "steady"]
+    truth = sorted(((row[5] - row[3]) / 1e6 for row in rows), reverse=True)[:20]
+    assert [t[1] for t in tail["slowest"]] == pytest.approx(truth, abs=1e-6)
+    assert len({t[0] for t in tail["slowest"]}) == 20
 
 
 def _workers_of(pid: int, n: int) -> list[psutil.Process] | None:

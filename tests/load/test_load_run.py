@@ -7,6 +7,7 @@ The numbers checked here are sanity bounds; the fidelity comparison with wrk is 
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 
@@ -58,6 +59,19 @@ def test_open_model_run_measures_the_known_distribution(bimodal_target: str) -> 
     assert generator["cap"] == 32
     assert not generator["valid"]
     assert any("CPU above 0.5%" in r for r in generator["reasons"])
+    # No Server-Timing from this target: the slow-request list still comes, with W3C trace ids,
+    # and the client-side breakdown puts the 40 ms mode in the wait for the first byte.
+    tail = next(t for t in out["tails"] if t["phase"] == "steady")
+    assert tail["source"] == "client"
+    assert tail["driver"] == "wait", tail["sentence"]
+    assert "client side only" in tail["sentence"]
+    assert len(tail["slowest"]) == 20
+    ids = [row[0] for row in tail["slowest"]]
+    assert len(set(ids)) == 20
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert all(row[1] >= 40.0 and row[3] >= row[2] for row in tail["slowest"])
+    # The slowest 20 hold the requests above p99 (1% of 1,000).
+    assert sum(row[1] >= tail["p99_ms"] * 0.999 for row in tail["slowest"]) >= 10
 
 
 @pytest.mark.slow

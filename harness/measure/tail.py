@@ -1,0 +1,402 @@
+"""The requests that explain a tail: W3C trace context, ``Server-Timing`` and a bounded sample.
+
+Why: a histogram says *that* p99 is high; to say *why*, the report needs a few individual slow
+requests (with a trace id an SRE can look up in Jaeger/Tempo when the service propagates it) and
+where each spent its time. This module is the generator's side of that, pure and cheap:
+
+- :func:`traceparent` builds the W3C ``traceparent`` header value of an arrival: the trace id is
+  derived from the run's id and the arrival index (reproducible, no RNG on the hot path), the
+  parent (span) id from the index. Built with the request bytes, before the intended send time.
+- :func:`parse_server_timing` reads a ``Server-Timing`` header (W3C; any service that sends one,
+  not only the reference service): ``name;dur=<ms>;desc="..."``, comma separated.
+- :class:`TailSampler` decides per completed request, in well under a microsecond, whether it
+  is worth keeping in full (its Server-Timing parsed, its client-side marks kept). Per phase x
+  endpoint ("lane") it keeps, each bounded: the :data:`TOP_N` slowest; a reservoir of requests
+  above the lane's running p99 and one above its running p90 (the running percentiles come from
+  a ring of the last :data:`RING` latencies, re-sorted every :data:`REFRESH` requests); and a
+  uniform sample (every k-th request, k doubling when full) for the median. Everything else is
+  dropped without parsing: the hot path stays one comparison and a list store per request.
+
+Units: times are offsets from the run's start in seconds (``_s``) and durations in milliseconds
+(``_ms``). Invariant: a :class:`TailSample` holds at most ``TOP_N + 2 * RESERVOIR + UNIFORM``
+requests per lane, whatever the run's length; all randomness comes from a seeded
+``random.Random`` so a rerun keeps the same requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Final
+
+import msgspec
+
+__all__ = [
+    "RESERVOIR",
+    "RING",
+    "TOP_N",
+    "UNIFORM",
+    "ClientMarks",
+    "ServerStage",
+    "TailSample",
+    "TailSampler",
+    "TracedRequest",
+    "decode_samples",
+    "encode_samples",
+    "merge_samples",
+    "parse_server_timing",
+    "run_trace_prefix",
+    "server_timing_of_head",
+    "traceparent",
+]
+
+TOP_N: Final = 20
+RESERVOIR: Final = 200
+UNIFORM: Final = 256
+RING: Final = 512
+REFRESH: Final = 128
+
+#: Bits of :meth:`TailSampler.want`'s answer: why a request is kept.
+_TOP, _P99, _P90, _UNIFORM = 1, 2, 4, 8
+_MAX_HEADER: Final = 4096  # a Server-Timing value longer than this is ignored (not ours to parse)
+#: Digit runs this long are masked in names and descs a service sends: a report must never carry
+#: anything that could be a card number (its PAN guard would refuse the whole report).
+_LONG_DIGITS: Final = re.compile(r"[0-9]{8,}")
+
+
+def _lettered(value: int, mark: str) -> str:
+    """16 hex digits of ``value``'s low 56 bits with the letter ``mark`` at positions 0 and 8.
+
+    Why: a trace id is printed in reports, and the reports' PAN guard (rightly) refuses any run of
+    12 or more decimal digits that passes Luhn. Plain hex of a small index is all digits
+    ("0000000000000123"); with a letter every 8 digits no run is longer than 7.
+    """
+    return f"{mark}{(value >> 28) & 0xFFFFFFF:07x}{mark}{value & 0xFFFFFFF:07x}"
+
+
+def run_trace_prefix(run_start_wall_ns: int, seed: int) -> str:
+    """The first 16 hex digits of every trace id of a run (a hash of the run's id)."""
+    digest = hashlib.blake2b(f"{run_start_wall_ns}:{seed}".encode(), digest_size=8).digest()
+    return _lettered(int.from_bytes(digest, "big"), "a")
+
+
+def traceparent(prefix: str, index: int) -> tuple[str, bytes]:
+    """(trace id, ``traceparent`` header line) of arrival ``index`` (0-based) of a run.
+
+    Version 00, sampled; the parent (span) id is derived from the index too. Neither is ever all
+    zeros (W3C forbids that) and neither holds more than 7 decimal digits in a row.
+    """
+    high, low = f"{(index >> 28) & 0xFFFFFFF:07x}", f"{index & 0xFFFFFFF:07x}"
+    trace_id = f"{prefix}e{high}e{low}"  # == prefix + _lettered(index, "e"), inlined (hot)
+    return trace_id, f"traceparent: 00-{trace_id}-c{high}c{low}-01\r\n".encode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStage:
+    """One ``Server-Timing`` metric: its name, duration (ms, None without ``dur``) and desc."""
+
+    name: str
+    dur_ms: float | None
+    desc: str = ""
+
+
+def _split_outside_quotes(text: str, sep: str) -> list[str]:
+    parts: list[str] = []
+    start, quoted, escaped = 0, False, False
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        inner = value[1:-1]
+        out, escaped = [], False
+        for ch in inner:
+            if escaped or ch != "\\":
+                out.append(ch)
+                escaped = False
+            else:
+                escaped = True
+        return "".join(out)
+    return value
+
+
+def parse_server_timing(value: str) -> tuple[ServerStage, ...]:
+    """The metrics of a ``Server-Timing`` header value (lenient: bad parts are skipped).
+
+    The grammar (W3C Server Timing, section 3): ``metric *( "," metric )``, a metric is a token
+    name then ``;param=value`` pairs, values tokens or quoted strings; ``dur`` in milliseconds.
+    A repeated name is kept once (the first), as the specification says. Runs of 8 or more
+    digits in names and descs are masked ("#"): a service's text never puts a card-number
+    look-alike into a report.
+    """
+    if len(value) > _MAX_HEADER:
+        return ()
+    seen: set[str] = set()
+    out: list[ServerStage] = []
+    quoted = '"' in value  # without quotes, str.split is exact (and ten times faster)
+    for metric in _split_outside_quotes(value, ",") if quoted else value.split(","):
+        fields = _split_outside_quotes(metric, ";") if quoted else metric.split(";")
+        name = fields[0].strip()
+        if not name or name in seen or any(c in name for c in ' "=\t'):
+            continue
+        dur: float | None = None
+        desc = ""
+        for param in fields[1:]:
+            key, _, raw = param.partition("=")
+            key = key.strip().lower()
+            if key == "dur" and dur is None:
+                try:
+                    number = float(_unquote(raw))
+                except ValueError:
+                    continue
+                if number == number and 0.0 <= number < 1e9:  # not NaN, not negative
+                    dur = number
+            elif key == "desc" and not desc:
+                desc = _unquote(raw)[:200]
+        seen.add(name)
+        out.append(ServerStage(_LONG_DIGITS.sub("#", name), dur, _LONG_DIGITS.sub("#", desc)))
+    return tuple(out)
+
+
+def server_timing_of_head(head: bytes) -> str | None:
+    """The ``Server-Timing`` value of a raw HTTP response head (all such lines joined), or None."""
+    lower = head.lower()
+    values: list[str] = []
+    at = lower.find(b"\r\nserver-timing:")
+    for _ in range(16):  # bounded: a head repeats the header a few times at most
+        if at < 0:
+            break
+        start = at + len(b"\r\nserver-timing:")
+        stop = lower.find(b"\r\n", start)
+        raw = head[start : stop if stop >= 0 else None]
+        values.append(raw.decode("latin-1").strip())
+        at = lower.find(b"\r\nserver-timing:", start) if stop >= 0 else -1
+    return ", ".join(values) if values else None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMarks:
+    """The client's view of one exchange (ms): connecting, writing, waiting for the first
+    response byte, reading the rest. ``connect_ms`` is 0 on a reused keep-alive connection."""
+
+    connect_ms: float
+    send_ms: float
+    wait_ms: float
+    receive_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class TracedRequest:
+    """One kept request: what happened to it, where its time went, and how to find it."""
+
+    phase: str
+    endpoint: str
+    outcome: str  # ``Outcome`` value
+    trace_id: str
+    intended_s: float  # offset of the intended send time from the run's start
+    sent_s: float  # offset of the actual send
+    latency_ms: float  # intended clock (what the client saw)
+    service_ms: float  # from the actual send
+    stages: tuple[ServerStage, ...] = ()  # the response's Server-Timing (empty: none sent)
+    client: ClientMarks | None = None
+
+    @property
+    def degraded(self) -> bool:
+        """True when any server stage says it ran degraded (``desc`` contains "degraded")."""
+        return any("degraded" in s.desc.lower() for s in self.stages)
+
+
+@dataclass(frozen=True, slots=True)
+class TailSample:
+    """What the generator kept of one phase x endpoint: a bounded set of :class:`TracedRequest`.
+
+    ``seen`` counts every completed request of the lane; ``requests`` (sorted by intended time)
+    are the kept ones. Which of them are "the slowest", "above p99" or "around the median" is
+    decided later, against the run's exact histograms (``harness.slo.explain_tails``).
+    """
+
+    phase: str
+    endpoint: str
+    seen: int
+    requests: tuple[TracedRequest, ...]
+
+
+class _Lane:
+    __slots__ = (
+        "hot",
+        "hot_seen",
+        "n",
+        "p90_ns",
+        "p99_ns",
+        "ring",
+        "stride",
+        "top",
+        "uniform",
+        "warm",
+        "warm_seen",
+    )
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.ring: list[int] = []
+        self.p90_ns = 0
+        self.p99_ns = 0
+        self.top: list[tuple[int, int, TracedRequest]] = []  # min-heap (latency, seq, request)
+        self.hot: list[TracedRequest] = []  # reservoir above the running p99
+        self.hot_seen = 0
+        self.warm: list[TracedRequest] = []  # reservoir above the running p90
+        self.warm_seen = 0
+        self.uniform: list[TracedRequest] = []
+        self.stride = 1
+
+    def refresh(self) -> None:
+        ordered = sorted(self.ring)
+        last = len(ordered) - 1
+        self.p90_ns = ordered[min(last, int(0.90 * len(ordered)))]
+        self.p99_ns = ordered[min(last, int(0.99 * len(ordered)))]
+
+
+class TailSampler:
+    """Keeps a bounded, representative set of requests per phase x endpoint (see the module).
+
+    Use from one thread (greenlets take turns): ``mask = want(...)``; when non-zero, build the
+    :class:`TracedRequest` and ``add(mask, request, latency_ns, server_timing)`` with the raw
+    ``Server-Timing`` value: it is parsed in :meth:`samples`, only for the requests still kept
+    then (a reservoir replaces most of those it ever took), so the hot path never parses.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self._lanes: dict[tuple[str, str], _Lane] = {}
+        self._rng = random.Random(seed)
+        self._seq = 0
+        self._raw: dict[str, str] = {}  # trace id -> raw Server-Timing, parsed in samples()
+
+    def want(self, phase: str, endpoint: str, latency_ns: int) -> int:
+        """Why this request is worth keeping (bit mask; 0: drop it). Updates running stats."""
+        key = (phase, endpoint)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane()
+        n = lane.n
+        lane.n = n + 1
+        ring = lane.ring
+        if len(ring) < RING:
+            ring.append(latency_ns)
+        else:
+            ring[n % RING] = latency_ns
+        if n % REFRESH == 0 or n < 64:
+            lane.refresh()
+        mask = 0
+        top = lane.top
+        if len(top) < TOP_N or latency_ns > top[0][0]:
+            mask = _TOP
+        if n >= 64:  # running percentiles mean something only after a few dozen requests
+            if latency_ns >= lane.p99_ns:
+                mask |= _P99
+            elif latency_ns >= lane.p90_ns:
+                mask |= _P90
+        if n % lane.stride == 0:
+            mask |= _UNIFORM
+        return mask
+
+    def add(
+        self, mask: int, request: TracedRequest, latency_ns: int, server_timing: str | None = None
+    ) -> None:
+        """Keep ``request`` (``mask`` from :meth:`want` for the same request; ``server_timing``:
+        its raw header value, which replaces ``request.stages`` when parsed in :meth:`samples`)."""
+        lane = self._lanes[(request.phase, request.endpoint)]
+        self._seq += 1
+        if server_timing is not None:
+            self._raw[request.trace_id] = server_timing
+        if mask & _TOP:
+            item = (latency_ns, self._seq, request)
+            if len(lane.top) < TOP_N:
+                heapq.heappush(lane.top, item)
+            else:
+                heapq.heapreplace(lane.top, item)
+        if mask & _P99:
+            lane.hot_seen += 1
+            self._reservoir(lane.hot, lane.hot_seen, request)
+        if mask & _P90:
+            lane.warm_seen += 1
+            self._reservoir(lane.warm, lane.warm_seen, request)
+        if mask & _UNIFORM:
+            lane.uniform.append(request)
+            if len(lane.uniform) >= UNIFORM:
+                del lane.uniform[1::2]  # keep every other one; the stride doubles
+                lane.stride *= 2
+
+    def _reservoir(self, pool: list[TracedRequest], seen: int, request: TracedRequest) -> None:
+        if len(pool) < RESERVOIR:
+            pool.append(request)
+        else:  # Algorithm R: every request seen so far is kept with equal probability
+            j = self._rng.randrange(seen)
+            if j < RESERVOIR:
+                pool[j] = request
+
+    def samples(self) -> tuple[TailSample, ...]:
+        """Everything kept, per lane (sorted by phase, endpoint; requests by intended time)."""
+        out = []
+        raw = self._raw
+        for (phase, endpoint), lane in sorted(self._lanes.items()):
+            kept = _unique([r for _, _, r in lane.top], lane.hot, lane.warm, lane.uniform)
+            kept = tuple(
+                replace(r, stages=parse_server_timing(raw[r.trace_id])) if r.trace_id in raw else r
+                for r in kept
+            )
+            out.append(TailSample(phase, endpoint, lane.n, kept))
+        return tuple(out)
+
+
+def _unique(*groups: Iterable[TracedRequest]) -> tuple[TracedRequest, ...]:
+    by_id: dict[str, TracedRequest] = {}
+    for group in groups:
+        for r in group:
+            by_id.setdefault(r.trace_id, r)
+    return tuple(sorted(by_id.values(), key=lambda r: (r.intended_s, r.trace_id)))
+
+
+def encode_samples(samples: tuple[TailSample, ...]) -> bytes:
+    """The kept requests of one process, for a Locust message (msgpack)."""
+    return msgspec.msgpack.encode(samples)
+
+
+def decode_samples(data: bytes) -> tuple[TailSample, ...]:
+    """Inverse of :func:`encode_samples`; raises ``msgspec.ValidationError`` on a bad payload."""
+    return msgspec.msgpack.decode(data, type=tuple[TailSample, ...])
+
+
+def merge_samples(parts: Iterable[tuple[TailSample, ...]]) -> tuple[TailSample, ...]:
+    """The workers' kept requests as one run's: per lane, counts added and requests united.
+
+    Each worker kept its own slowest, reservoirs and uniform sample of its share (every n-th
+    arrival), so the union holds the run's slowest and a fair sample of the rest; it is bounded by
+    the number of workers times one process's bound.
+    """
+    seen: dict[tuple[str, str], int] = {}
+    kept: dict[tuple[str, str], list[TracedRequest]] = {}
+    for part in parts:
+        for s in part:
+            key = (s.phase, s.endpoint)
+            seen[key] = seen.get(key, 0) + s.seen
+            kept.setdefault(key, []).extend(s.requests)
+    return tuple(
+        TailSample(phase, endpoint, seen[(phase, endpoint)], _unique(kept[(phase, endpoint)]))
+        for phase, endpoint in sorted(seen)
+    )

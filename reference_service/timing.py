@@ -1,0 +1,105 @@
+"""Per-request stage timings, sent back as a W3C ``Server-Timing`` header.
+
+Why: a p99 that breaches says *that* the scoring path is slow, not *where*. The load generator
+keeps this header for the requests it needs (the slow ones and a small sample) and reports which
+stage explains the tail (``harness.slo.explain_tails``). The header is standard
+(https://www.w3.org/TR/server-timing/), so any tool that reads it (browsers' devtools, the
+harness, a tracing proxy) understands it.
+
+Stages, in the order a request meets them (names are the header's metric names; ``dur`` is
+milliseconds with microsecond resolution):
+
+``queue``     admission: from the application receiving the request to its admission decision,
+              minus the body read (the event loop's own backlog before the app sees the request
+              is outside every stage: the client sees it as time not covered by ``total``)
+``decode``    body read and JSON decode (and validation)
+``tokenise``  PAN tokenisation (HMAC)
+``features``  velocity feature lookup; ``desc="degraded"`` when it did not answer in its budget
+``model``     encoding, ONNX inference, decision, reason codes, the audit record built
+``audit``     audit append, in durable mode including the wait for the group commit's fsync
+``encode``    velocity write and response encoding
+``debug``     the ``--debug-handler-*`` test hooks' injected delay (absent otherwise)
+``total``     the sum above, from receipt to the response handed to the server
+
+Cost: a lap is one ``perf_counter`` call and a dict update (well under a microsecond); the header
+is formatted once per response. The timer of the request being handled lives in a context
+variable: uvicorn runs each request in its own task, so concurrent requests never share one.
+Invariant: ``total`` >= the sum of the stages (every lap charges the time since the previous lap
+to exactly one stage).
+"""
+
+from __future__ import annotations
+
+import time
+from contextvars import ContextVar
+from typing import Final
+
+__all__ = [
+    "HEADER",
+    "STAGES",
+    "StageTimer",
+    "current",
+    "lap",
+    "mark_degraded",
+    "start",
+]
+
+HEADER: Final = b"server-timing"
+STAGES: Final = ("queue", "decode", "tokenise", "features", "model", "audit", "encode", "debug")
+
+_timer: ContextVar[StageTimer | None] = ContextVar("slo_stage_timer", default=None)
+
+
+class StageTimer:
+    """Durations per stage of one request (seconds, accumulated: a stage may be lapped twice)."""
+
+    __slots__ = ("_last", "degraded", "durations", "t0")
+
+    def __init__(self, t0: float) -> None:
+        self.t0 = t0
+        self._last = t0
+        self.durations: dict[str, float] = {}
+        self.degraded = False
+
+    def lap(self, stage: str) -> None:
+        """Charge the time since the previous lap (or the start) to ``stage``."""
+        now = time.perf_counter()
+        self.durations[stage] = self.durations.get(stage, 0.0) + (now - self._last)
+        self._last = now
+
+    def header_value(self) -> bytes:
+        """The ``Server-Timing`` value: stages in :data:`STAGES` order, then ``total``."""
+        d = self.durations
+        parts = []
+        for name in STAGES:
+            if name in d:
+                extra = ';desc="degraded"' if name == "features" and self.degraded else ""
+                parts.append(f"{name};dur={d[name] * 1000.0:.3f}{extra}")
+        parts.append(f"total;dur={(self._last - self.t0) * 1000.0:.3f}")
+        return ", ".join(parts).encode("ascii")
+
+
+def start(t0: float) -> StageTimer:
+    """Begin timing the current request (``t0``: its receipt, ``perf_counter``)."""
+    timer = StageTimer(t0)
+    _timer.set(timer)
+    return timer
+
+
+def current() -> StageTimer | None:
+    """The current request's timer (None outside a timed request)."""
+    return _timer.get()
+
+
+def lap(stage: str) -> None:
+    """Lap the current request's timer, if any (cheap no-op otherwise)."""
+    timer = _timer.get()
+    if timer is not None:
+        timer.lap(stage)
+
+
+def mark_degraded() -> None:
+    """Flag the current request's feature lookup as degraded."""
+    timer = _timer.get()
+    if timer is not None:
+        timer.degraded = True
