@@ -734,8 +734,9 @@ def gameday(
 ) -> None:
     """Run the game day in FILE: load throughout, faults on a timeline, abort conditions, journal.
 
-    Exit 0: the hypothesis held everywhere; 1: it deviated or an abort condition stopped the game
-    day; 2: bad file; 3: a fault could not be injected or rolled back, or the run was unmeasurable.
+    Exit 0: the hypothesis held everywhere; 1: it deviated, an abort condition stopped the game
+    day or the embedded service's audit trail is not intact; 2: bad file; 3: a fault could not
+    be injected or rolled back, or the run was unmeasurable.
     """
     from harness.gameday_job import GameDayRequest, run_gameday
 
@@ -765,7 +766,16 @@ def gameday(
         click.echo(f"  - {journal.reason}")
     for step in journal.steps:
         held = {True: "held", False: "NOT HELD", None: "no data"}[step.held]
-        click.echo(f"  step {step.name}: {step.status.value}, expectations {held}")
+        degraded = "not reported" if step.degraded_decisions is None else step.degraded_decisions
+        click.echo(
+            f"  step {step.name}: {step.status.value}, expectations {held}, "
+            f"degraded decisions {degraded}"
+        )
+    if journal.audit is not None:
+        trail = (
+            "intact" if journal.audit.intact else "NOT INTACT: " + "; ".join(journal.audit.problems)
+        )
+        click.echo(f"  audit trail: {trail} ({journal.audit.records} records)")
     failed = [r for r in journal.rollbacks if r.status.value != "succeeded"]
     for r in failed:
         click.echo(f"  ROLLBACK {r.status.value.upper()}: {r.activity}: {r.output}")
@@ -791,6 +801,8 @@ def _gameday_exit(outcome: object) -> ExitCode:
     if not outcome.generator_valid:  # as in `run`: an unmeasured deviation is not evidence
         return ExitCode.UNMEASURABLE
     if journal.status is Outcome.ABORTED or journal.deviated:
+        return ExitCode.BREACHED
+    if journal.audit is not None and not journal.audit.intact:  # as in `run`: objective failed
         return ExitCode.BREACHED
     return ExitCode.OK
 

@@ -12,11 +12,15 @@ Order of work (docs/ARCHITECTURE.md, "Data flow of a game day"):
    go on and off at their times from the observer thread, abort conditions are judged per second;
 4. whatever happened (normal end, abort condition, failed fault, exception, Ctrl-C), every fault is
    rolled back and verified gone before this function returns or raises;
-5. measure each step from the run's interval series, write ``journal.json`` and the report family
-   (fault windows shaded, per-step table) under one manifest.
+5. with the embedded service: verify its audit trail once it stopped (``harness.audit``, as
+   ``run`` does: chain intact, every OK score response recorded, every decision reproducible);
+6. measure each step from the run's interval series (and the service's degraded-decision counter,
+   read at each step's boundaries), write ``journal.json`` and the report family (fault windows
+   shaded, per-step table, the audit objective) under one manifest.
 
 Exit codes are decided in ``harness.cli`` from :class:`GameDayOutcome` (0 held everywhere,
-1 deviated or aborted by a condition, 3 a fault failed or the run could not be measured).
+1 deviated, aborted by a condition or the audit trail not intact, 3 a fault failed or the run
+could not be measured).
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,14 +35,17 @@ from pathlib import Path
 from typing import TextIO
 
 import msgspec
-import psutil
 
+from harness.audit import check_audit_trail
 from harness.chaos import (
     FAULT_FACTORY,
+    FEATURE_STORE_PROXY,
     GENERATOR_HOST,
     LAB,
     SERVICE_HOST,
     SERVICE_PORT,
+    SERVICE_PROCESS,
+    AuditTrailDoc,
     CleanupItem,
     FaultContext,
     FaultFactory,
@@ -61,15 +67,22 @@ from harness.chaos import (
     samples_from_intervals,
     sweep_on_start,
 )
-from harness.errors import FaultError, UsageError
+from harness.errors import FaultError, SpecError, UsageError
 from harness.files import atomic_write_bytes
 from harness.ledger import Ledger
-from harness.measure import FaultWindow, RunResult
+from harness.measure import AuditCheck, FaultWindow, RunResult
 from harness.placement import Placement, lab_placement
 from harness.report import ReportPaths, collect_provenance, write_reports
+from harness.scratch import scratch_dir, sweep_scratch
 from harness.slo import Verdict, evaluate
 from harness.spec import GameDay, LatencyObjective, load_gameday
-from harness.target import ServiceKeys, check_target_allowed, launch_reference_service
+from harness.target import (
+    CounterScraper,
+    ServiceKeys,
+    check_target_allowed,
+    reference_service_process,
+    require_service,
+)
 
 __all__ = [
     "JOURNAL_FILE",
@@ -145,6 +158,7 @@ def run_gameday(
         plan = make_plan(gameday, request.time_scale)
     except ValueError as exc:
         raise UsageError(f"--time-scale: {exc}") from None
+    _check_environments(gameday, factory)
     text = render_timeline(gameday, plan, factory.kinds)
     exported: tuple[Path, ...] = ()
     if request.export_chaos_mesh is not None:
@@ -154,6 +168,8 @@ def run_gameday(
     target = request.target or gameday.scenario.target
     if target is not None:
         check_target_allowed(target)
+    else:
+        require_service()  # the embedded service needs `slo-harness[service]`
     specs = [s.fault for s in plan.steps]
     factory.check(specs)
     needs_root = sorted({s.fault.kind for s in plan.steps if s.fault.requires_root})
@@ -171,6 +187,27 @@ def run_gameday(
         run.write_interrupted_journal(out_dir, exc)
         raise
     return _finish(run, result, request, out_dir, text, exported, swept)
+
+
+def _check_environments(gameday: GameDay, factory: FaultFactory) -> None:
+    """Refuse (exit 2, before anything starts, dry runs included) environments that cannot be
+    combined: network faults put the embedded service in the lab's service namespace, where the
+    feature-store proxy and its Redis (loopback of the harness's namespace) cannot be reached,
+    and the proxy's control API stays on loopback by design. (An HTTP proxy in front of the
+    service does combine with the lab: it starts in the generator's namespace and forwards to
+    the service's lab address.)"""
+    needs = [factory.environment_of(step.fault) for step in gameday.spec.timeline]
+    if LAB not in needs or FEATURE_STORE_PROXY not in needs:
+        return
+    index = needs.index(FEATURE_STORE_PROXY)
+    network = gameday.spec.timeline[needs.index(LAB)].name
+    raise SpecError(
+        str(gameday.path),
+        f"$.timeline[{index}].fault.target",
+        "feature-store faults and network faults cannot share a game day: step "
+        f"{network!r} puts the service in a lab namespace, which cannot reach the feature-store "
+        "proxy on the harness's loopback; split them into two game days",
+    )
 
 
 def _default_out(reports_root: Path, gameday: GameDay) -> Path:
@@ -199,6 +236,7 @@ class _Run:
         self.controller: GameDayController | None = None
         self.started_at = datetime.now(UTC)
         self.result: RunResult | None = None
+        self.service_url: str | None = None  # the service itself (not a proxy in front of it)
 
     def measure(self, target: str | None) -> RunResult:
         """Run the load with the timeline; every fault is off again when this returns/raises."""
@@ -214,51 +252,67 @@ class _Run:
             self.factory.environment(specs, ctx, Stage.AFTER_SERVICE) as ctx,
         ):
             faults = [ScheduledFault(s, self.factory.build(s.fault, ctx)) for s in self.plan.steps]
-            controller = GameDayController(
-                self.plan, faults, lambda clock: StepGuard(self.ledger, clock), self._view()
-            )
-            self.controller = controller
-            try:
-                assert ctx.target_url is not None
-                self.result = load.run_scenario(
-                    scenario, replace(options, target=ctx.target_url), controller
+            assert self.service_url is not None
+            assert ctx.target_url is not None
+            with CounterScraper(self.service_url) as counters:
+                controller = GameDayController(
+                    self.plan,
+                    faults,
+                    lambda clock: StepGuard(self.ledger, clock),
+                    self._view(),
+                    counters=counters,
                 )
-            except KeyboardInterrupt:
-                controller.guard.rollback_all(interrupted=True)
-                raise
-            except BaseException as exc:
-                controller.guard.rollback_all(f"{exc.__class__.__name__}: {exc}")
-                raise
-            controller.guard.rollback_all()
+                self.controller = controller
+                try:
+                    self.result = load.run_scenario(
+                        scenario, replace(options, target=ctx.target_url), controller
+                    )
+                except KeyboardInterrupt:
+                    controller.rollback_all(interrupted=True)
+                    raise
+                except BaseException as exc:
+                    controller.rollback_all(f"{exc.__class__.__name__}: {exc}")
+                    raise
+                controller.rollback_all()
             self.started_at = self.result.started_at
         return self.result
 
     @contextlib.contextmanager
     def _service(self, ctx: FaultContext) -> Iterator[FaultContext]:
+        """The embedded service for the block (or the target as it is); afterwards, once the
+        service stopped and flushed, its audit trail is verified into ``self.result``."""
         if ctx.target_url is not None:
+            self.service_url = ctx.target_url
             yield ctx
             return
-        with tempfile.TemporaryDirectory(prefix="slo-gameday-") as tmp:
-            keys = ServiceKeys.create(Path(tmp))
+        # Per-run keys and the embedded trail: in the ledger before they exist, so a SIGKILLed
+        # game day's are swept by the next start (here) or `chaos cleanup` (issue 10, hole 9).
+        sweep_scratch(self.ledger)
+        with scratch_dir(self.ledger) as tmp:
+            keys = ServiceKeys.create(tmp)
             args = (*keys.service_args(), *ctx.service_args)
             placement = ctx.resources.get(_PLACEMENT)
             assert placement is None or isinstance(placement, Placement)
-            with launch_reference_service(
+            with reference_service_process(
                 audit_dir=keys.audit_dir,
                 extra_args=args,
                 bind=None if placement is None else placement.service_bind,
                 command_prefix=() if placement is None else placement.service_prefix(),
-            ) as url:
-                yield replace(ctx, target_url=url, service_pid=_service_pid(url))
-            # The audit-trail check of `run` (harness.pipeline.check_audit_trail) is not repeated
-            # here: the layer contract keeps the jobs apart, and it belongs in harness.audit first.
-            if self.result is not None:
+            ) as service:
+                self.service_url = service.url
+                yield replace(
+                    ctx.with_resource(SERVICE_PROCESS, service),
+                    target_url=service.url,
+                    service_pid=service.pid,
+                )
+            if self.result is not None:  # the service has drained: every decision is on disk
+                audit = check_audit_trail(keys.audit_dir, keys.audit_key, self.result)
                 target = replace(
                     self.result.target,
                     started_by_harness=True,
                     placement=None if placement is None else placement.record(),
                 )
-                self.result = replace(self.result, target=target)
+                self.result = replace(self.result, target=target, audit=audit)
 
     def _view(self) -> LiveView:
         """A rich panel on a terminal; plain lines otherwise or with --no-progress."""
@@ -290,17 +344,6 @@ class _Run:
         )
 
 
-def _service_pid(url: str) -> int | None:
-    """The embedded service's main process (a child of ours listening on the URL's port)."""
-    port = url.rsplit(":", 1)[-1]
-    for child in psutil.Process().children(recursive=False):
-        with contextlib.suppress(psutil.Error):
-            cmd = child.cmdline()
-            if "reference_service" in cmd and port in cmd:
-                return int(child.pid)
-    return None
-
-
 def _finish(
     run: _Run,
     result: RunResult,
@@ -312,12 +355,7 @@ def _finish(
 ) -> GameDayOutcome:
     ctl = run.controller
     assert ctl is not None
-    windows = tuple(
-        FaultWindow(f"{r.step}: {r.name}", r.injected_at_s, r.rolled_back_at_s or r.injected_at_s)
-        for r in ctl.guard.records
-        if r.injected_at_s is not None
-    )
-    result = replace(result, fault_windows=windows)
+    result = replace(result, fault_windows=_fault_windows(ctl))
     samples = samples_from_intervals(result.intervals)
     status = ctl.outcome
     reason = ctl.failure or (ctl.stop_reason if ctl.trip else None)
@@ -332,6 +370,7 @@ def _finish(
         journal,
         generator_valid=result.generator.valid,
         generator_reasons=list(result.generator.reasons),
+        audit=None if result.audit is None else _audit_doc(result.audit),
     )
     slo = run.gameday.hypothesis
     verdict = evaluate(result, slo)
@@ -354,4 +393,28 @@ def _finish(
         out_dir=out_dir,
         exported=exported,
         swept=swept,
+    )
+
+
+def _fault_windows(ctl: GameDayController) -> tuple[FaultWindow, ...]:
+    """Each fault from injection to rollback, and a kill from the kill until its target was
+    ready again (on the report's timeline, next to the step's window)."""
+    windows: list[FaultWindow] = []
+    for r in ctl.guard.records:
+        if r.injected_at_s is None:
+            continue
+        end = r.rolled_back_at_s or r.injected_at_s
+        windows.append(FaultWindow(f"{r.step}: {r.name}", r.injected_at_s, end))
+        if r.restored_after_s is not None:
+            back = r.injected_at_s + r.restored_after_s
+            windows.append(FaultWindow(f"{r.step}: until ready again", r.injected_at_s, back))
+    return tuple(windows)
+
+
+def _audit_doc(check: AuditCheck) -> AuditTrailDoc:
+    return AuditTrailDoc(
+        intact=check.intact,
+        records=check.records,
+        streams=check.streams,
+        problems=list(check.problems),
     )

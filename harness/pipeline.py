@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
-from harness.audit import render_text, replay_directory, replay_inputs
+from harness.audit import check_audit_trail
 from harness.errors import ArtifactError, InsufficientData, IntegrityError, UsageError
 from harness.load import DEFAULT_WORKER_WAIT_S
-from harness.measure import AuditCheck, Clock, RunResult, read_series, result_from_log
+from harness.measure import RunResult, read_series, result_from_log
 from harness.placement import Placement, lab_placement
 from harness.report import (
     LoadedReport,
@@ -32,7 +32,6 @@ from harness.report import (
 from harness.scratch import scratch_dir, sweep_scratch
 from harness.slo import Comparison, RegressionRule, Verdict, VerdictStatus, compare, evaluate
 from harness.spec import (
-    Endpoint,
     Scenario,
     default_slo,
     load_scenario,
@@ -49,8 +48,6 @@ from harness.target import (
 if TYPE_CHECKING:
     from harness.load import RunOptions
     from harness.netpol import PciRunSection
-
-SCORE = Endpoint.SCORE.value  # the histogram name of /v1/score
 
 
 class BoundaryHook(Protocol):
@@ -277,52 +274,6 @@ def _check_placement(request: RunRequest, target: str | None) -> None:
         raise UsageError("a placement that launches the service cannot also name a --target")
     if request.remote_workers or request.expose_master:
         raise UsageError("--lab: remote workers cannot reach a master inside a lab namespace")
-
-
-#: Mismatches quoted in the audit objective's reason (all are counted).
-_MISMATCHES_QUOTED = 3
-
-
-def check_audit_trail(directory: Path, key: bytes, result: RunResult) -> AuditCheck:
-    """Verify the embedded service's chain, that every OK score response has its record, and
-    that every decision reproduces from its record (replayed with the packaged model and the
-    built-in thresholds the embedded service ran with)."""
-    models, rules = replay_inputs((), ())
-    replay = replay_directory(directory, key, models, [th for th, _ in rules])
-    report = replay.audit
-    problems = [render_text(report)] if not report.ok else []
-    if replay.mismatch_count:
-        quoted = "; ".join(
-            f"{m.stream} seq {m.seq}: {', '.join(m.differences)}"
-            for m in replay.mismatches[:_MISMATCHES_QUOTED]
-        )
-        problems.append(
-            f"{replay.mismatch_count} of {replay.replayed} decisions do not reproduce from their "
-            f"records (slo-harness audit replay lists them): {quoted}"
-        )
-    score_ok = sum(p.latency(endpoint=SCORE).count for p in result.phases)
-    score_sent = sum(
-        h.count + h.out_of_range
-        for p in result.phases
-        for k, h in p.histograms.items()
-        if k.endpoint == SCORE and k.clock is Clock.INTENDED
-    )
-    if report.record_count < score_ok:
-        problems.append(
-            f"{score_ok - report.record_count} OK score responses have no audit record "
-            f"({report.record_count} records for {score_ok} OK responses)"
-        )
-    if report.record_count > score_sent:
-        problems.append(
-            f"{report.record_count} audit records but only {score_sent} score requests completed"
-        )
-    return AuditCheck(
-        intact=not problems,
-        records=report.record_count,
-        streams=len(report.streams),
-        problems=tuple(problems),
-        heads=tuple(f"{s.stream}:{s.last_seq}:{s.head_mac}" for s in report.streams if s.head_mac),
-    )
 
 
 def compare_runs(

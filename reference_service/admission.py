@@ -20,6 +20,17 @@ measure sees all of it, and corrects itself: a limit that is too low gives a sho
 a higher ``(W_min + target) * X`` in the next queueing window. When the worker is already at its
 limit, a request is refused before its body is read (:mod:`reference_service.app`).
 
+Every window also bounds the estimate from above by completions per CPU-second of the worker's
+thread (what the loop spent on everything: parsing, shedding, handlers): a single-threaded loop
+cannot do better, and this brings the optimistic start down while traffic is still light, before
+the first overload. It is only a ceiling: the limit itself stays derived from wall time.
+
+A queueing window whose admitted requests spent more than twice the target beyond ``W_min``
+replaces the capacity estimate with its own completion rate instead of smoothing towards it: the
+optimistic start (2,500/s assumed) meets a 200/s worker at three times capacity, and smoothing took
+about 2 s of windows to come down, during which the worker admitted 32 requests per loop iteration
+and stalled for hundreds of milliseconds (measured: nothing accepted, nothing answered for 0.4 s).
+
 Windows are ``WINDOW_S`` long (and need ``MIN_COMPLETIONS``); unsaturated windows never lower the
 limit (low traffic says nothing about capacity) but raise the capacity estimate if the worker
 completed more than it. ``max_in_flight`` overrides the derivation (tests force tiny limits).
@@ -30,6 +41,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Final
 
 __all__ = ["TARGET_FRACTION", "Admission"]
@@ -62,6 +74,7 @@ class Admission:
     __slots__ = (
         "_alpha",
         "_completions",
+        "_cpu_clock",
         "_fixed",
         "_limit",
         "_rate",
@@ -70,6 +83,7 @@ class Admission:
         "_target_s",
         "_wall_min_s",
         "_wall_sum_s",
+        "_window_cpu_s",
         "_window_start",
         "in_flight",
         "shed_total",
@@ -82,6 +96,7 @@ class Admission:
         *,
         now: float | None = None,
         initial_rate_per_s: float = INITIAL_RATE_PER_S,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self._target_s = latency_budget_s * TARGET_FRACTION
         self._fixed = max_in_flight
@@ -89,6 +104,8 @@ class Admission:
         self._service_s = 250e-6
         self._rate = initial_rate_per_s
         self._window_start = time.perf_counter() if now is None else now
+        self._cpu_clock = cpu_clock
+        self._window_cpu_s = cpu_clock()
         self._completions = 0
         self._wall_sum_s = 0.0
         self._wall_min_s: float | None = None  # unknown until the first window closes
@@ -148,6 +165,7 @@ class Admission:
                 self._reset(t)
             return
         rate = self._completions / elapsed
+        cpu_s = self._cpu_clock() - self._window_cpu_s
         mean_wall_s = self._wall_sum_s / self._completions
         # Queueing shows either as refusals (the limit was reached) or as admitted requests
         # spending more than the target beyond the no-queue time in the worker: both mean the
@@ -160,16 +178,26 @@ class Admission:
             self._wall_min_s = min(self._wall_min_s * WALL_MIN_DRIFT, mean_wall_s)
         if elapsed > STALE_S:
             pass  # a window spanning an idle gap measures the gap, not the worker
+        elif queueing and rate < self._rate and mean_wall_s > self._wall_min_s + 2 * self._target_s:
+            # Far over the target: the estimate was much too high (the optimistic start, or a
+            # machine that just lost CPU). A saturated window's completion rate *is* capacity:
+            # take it at once; smoothing would keep admitting too much for seconds.
+            self._rate = rate
         elif queueing:
             self._rate += ALPHA * (rate - self._rate)
         elif rate > self._rate:
             self._rate = rate
+        if elapsed <= STALE_S and cpu_s > 0:
+            # This thread cannot complete more than completions per CPU-second of it: a sound
+            # upper bound, so the optimistic start comes down before the first overload.
+            self._rate = min(self._rate, self._completions / cpu_s)
         self._reset(t)
         if self._fixed is None:
             self._limit = self._derive()
 
     def _reset(self, t: float) -> None:
         self._window_start, self._completions, self._wall_sum_s, self._saturated = t, 0, 0.0, False
+        self._window_cpu_s = self._cpu_clock()
 
     def observe(self, cpu_s: float) -> None:
         """Fold one request's measured handler CPU time into the reported service time."""

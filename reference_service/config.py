@@ -88,6 +88,9 @@ class ServiceConfig(msgspec.Struct, frozen=True, kw_only=True):
     debug_fsync_delay_every: int = 1
     debug_feature_delay_ms: float = 0.0
     debug_feature_delay_every: int = 1
+    #: Test hook: accept with the event loop's own server (libuv: one connection per loop
+    #: iteration) instead of :mod:`reference_service.acceptor`; for before/after measurements.
+    debug_loop_accept: bool = False
     #: Shut down (as on SIGTERM) when this process dies; the harness passes its own PID.
     parent_pid: int | None = None
     #: A request's body must arrive within this time after its headers (else 408, closed).
@@ -142,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     a("--debug-fsync-delay-every", type=int, default=1, help=argparse.SUPPRESS)
     a("--debug-feature-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     a("--debug-feature-delay-every", type=int, default=1, help=argparse.SUPPRESS)
+    a("--debug-loop-accept", action="store_true", help=argparse.SUPPRESS)
     a("--body-timeout-s", type=float, default=2.0, help="deadline for a request body (408)")
     a("--header-timeout-s", type=float, default=5.0, help="idle/slow-header connection deadline")
     a("--max-connections", type=int, default=None, help="open connections per worker")

@@ -198,6 +198,7 @@ class LookupOutcome:
     TIMEOUT: Final = "timeout"
     ERROR: Final = "error"
     CIRCUIT_OPEN: Final = "circuit_open"
+    ALL: Final = (TIMEOUT, ERROR, CIRCUIT_OPEN)
 
 
 class BudgetedFeatures:

@@ -14,6 +14,7 @@ about a microsecond per call on the request path.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Final
 
 from prometheus_client import (
@@ -141,6 +142,13 @@ class Metrics:
 
     def degraded(self, cause: str) -> None:
         self._degraded.labels(cause).inc()
+
+    def declare_degraded(self, causes: Iterable[str]) -> None:
+        """Create the degraded counter's children at 0, so the family is in every exposition
+        (multiprocess mode leaves out a family nothing has incremented): a scraper can then tell
+        "no degraded decisions" (0) from "this service does not count them" (no family)."""
+        for cause in causes:
+            self._degraded.labels(cause)
 
     def write_dropped(self) -> None:
         self._writes_dropped.inc()

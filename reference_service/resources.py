@@ -28,6 +28,7 @@ from reference_service.featurestore import (
     BudgetedFeatures,
     FeatureStore,
     InProcessStore,
+    LookupOutcome,
     RedisStore,
 )
 from reference_service.metrics import Metrics
@@ -136,6 +137,7 @@ async def open_resources(cfg: ServiceConfig, keys: Keys, metrics: Metrics) -> Re
         on_fsync=_fsync_hook(cfg, metrics),
     )
     await trail.start()
+    metrics.declare_degraded(LookupOutcome.ALL)
     features = BudgetedFeatures(
         _store(cfg),
         cfg.feature_budget_ms / 1000.0,

@@ -28,16 +28,19 @@ removes it, and every launcher start removes directories whose launcher is gone 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
 
 import uvicorn
 
+from reference_service.acceptor import PromptAcceptor
 from reference_service.app import create_app
 from reference_service.config import (
     AUDIT_KEY_ENV,
@@ -58,6 +61,9 @@ from reference_service.parentwatch import start_parent_watch
 from reference_service.resources import Keys, load_keys, load_scorer, thresholds_of
 
 __all__ = ["main", "preflight"]
+
+#: uvicorn's exit status when start-up fails (``uvicorn.server.STARTUP_FAILURE``).
+STARTUP_FAILURE = 3
 
 
 def _ephemeral_keys(cfg: ServiceConfig) -> list[str]:
@@ -95,14 +101,48 @@ def preflight(cfg: ServiceConfig) -> Keys:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn server that logs the bound port (tests start it on port 0)."""
+    """uvicorn's server with prompt accept (:mod:`reference_service.acceptor`) instead of the
+    loop's own listener, logging the bound port (tests start it on port 0)."""
 
-    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
-        await super().startup(sockets)  # type: ignore[arg-type]
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        cfg = getattr(self.config.loaded_app, "cfg", None)
+        if isinstance(cfg, ServiceConfig) and cfg.debug_loop_accept:
+            await super().startup(sockets)  # the loop's own server (before/after benchmarks)
+        else:
+            await self._prompt_startup(sockets)
         for srv in self.servers:
             for sock in srv.sockets:
                 host, port = sock.getsockname()[:2]
                 log_event("listening", host=host, port=port, pid=os.getpid())
+
+    async def _prompt_startup(self, sockets: list[socket.socket] | None) -> None:
+        """uvicorn's startup with :class:`PromptAcceptor` in place of ``loop.create_server``."""
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(STARTUP_FAILURE)
+        config = self.config
+        loop = asyncio.get_running_loop()
+
+        def create_protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        # One worker binds here; several get the socket their supervisor bound.
+        listeners = sockets if sockets is not None else [_bind(config)]
+        acceptors = [PromptAcceptor(loop, s, create_protocol, config.backlog) for s in listeners]
+        for acceptor in acceptors:
+            acceptor.start()
+        self.servers = acceptors  # type: ignore[assignment]  # what uvicorn uses of a Server
+        self.started = True
+
+
+def _bind(config: uvicorn.Config) -> socket.socket:
+    """The listening socket of a single-worker service (uvicorn's own binding rules)."""
+    try:
+        return config.bind_socket()
+    except SystemExit:  # uvicorn logged the OSError (port taken, address not local)
+        raise SystemExit(STARTUP_FAILURE) from None
 
 
 def _uvicorn_kwargs(cfg: ServiceConfig) -> dict[str, object]:

@@ -4,8 +4,9 @@
 :func:`render_text` or :func:`report_json`, and exits 0 when ``report.ok``, else 1. Nothing here
 imports reference_service: the auditor re-implements the format from its specification.
 :func:`replay_directory` re-scores every verified format-3 record and compares the decision
-(``audit replay``); :func:`build_dossiers` is one decision's dossier (``audit show``). ONNX
-Runtime is imported only when a model is opened (:func:`open_model`).
+(``audit replay``); :func:`build_dossiers` is one decision's dossier (``audit show``);
+:func:`check_audit_trail` is the audit objective of a run against the embedded service (``run``
+and ``gameday``). ONNX Runtime is imported only when a model is opened (:func:`open_model`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from harness.audit.replay import (
     reproduce,
 )
 from harness.audit.rules import DEFAULT_THRESHOLDS, Thresholds, explain_reason, load_thresholds
+from harness.audit.run_check import check_audit_trail
 from harness.audit.verify import VerifiedRecord, verify_directory
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "Thresholds",
     "VerifiedRecord",
     "build_dossiers",
+    "check_audit_trail",
     "default_model_file",
     "dossier_json",
     "dossier_text",

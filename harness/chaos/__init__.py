@@ -27,6 +27,7 @@ from harness.chaos.builders import (
     LAB,
     SERVICE_HOST,
     SERVICE_PORT,
+    SERVICE_PROCESS,
     SERVICE_WORKERS,
     register_network_builders,
     register_process_builders,
@@ -43,6 +44,7 @@ from harness.chaos.cleanup import (
 from harness.chaos.factory import FAULT_FACTORY, FaultContext, FaultFactory, Stage
 from harness.chaos.fault import FakeFault, Fault, FaultState, UndoEntry
 from harness.chaos.gameday import (
+    AuditTrailDoc,
     GameDayController,
     Journal,
     LineView,
@@ -79,18 +81,26 @@ from harness.chaos.proxy import (
     ToxicFault,
     launch_proxy,
 )
-from harness.chaos.proxy_builders import register_proxy_builders
+from harness.chaos.proxy_builders import (
+    FEATURE_STORE_PROXY,
+    SERVICE_PROXY,
+    register_proxy_builders,
+)
 from harness.chaos.stress import CpuHogFault, MemoryPressureFault, stress_ng_path
-from harness.chaos.supervisor import ChildSupervisor, WorkerPool, tcp_ready
+from harness.chaos.supervisor import ChildSupervisor, ServiceSupervisor, WorkerPool, tcp_ready
 from harness.chaos.throttle import CpuThrottleFault, cpu_quota_interface
 
 __all__ = [
     "FAULT_FACTORY",
+    "FEATURE_STORE_PROXY",
     "GENERATOR_HOST",
     "LAB",
     "SERVICE_HOST",
     "SERVICE_PORT",
+    "SERVICE_PROCESS",
+    "SERVICE_PROXY",
     "SERVICE_WORKERS",
+    "AuditTrailDoc",
     "ChildSupervisor",
     "CleanupItem",
     "CleanupReport",
@@ -124,6 +134,7 @@ __all__ = [
     "RollbackRecord",
     "RollbackStatus",
     "ScheduledFault",
+    "ServiceSupervisor",
     "Stage",
     "StepDoc",
     "StepGuard",

@@ -7,7 +7,11 @@ this module; the proxy's kinds are in :mod:`harness.chaos.proxy_builders`).
   the harness has no process to act on and says so): ``pause`` (SIGSTOP or cgroup freeze of the
   service and its workers), ``cpu_throttle`` (CFS quota of the service's cgroup), ``cpu_hog`` and
   ``memory`` (processes next to it), ``kill`` of one worker (the ``service.workers`` environment
-  starts the service with two uvicorn workers, whose master restarts a killed one).
+  starts the service with two uvicorn workers, whose master restarts a killed one) or of the
+  whole service (SIGKILL of its main process; the job publishes the restartable service as the
+  ``service.process`` resource and the harness is its supervisor: with ``restart: true`` it
+  starts it again at once, with ``restart: false`` the service stays down until the step's
+  rollback starts it). Both kills measure the time until the target was ready again.
 - The network faults (:mod:`harness.chaos.network`) act between the two hosts of the run's lab,
   so their kinds need the ``lab`` environment: the job provides it (generator and embedded
   service in their own namespaces, as ``slo-harness run --lab``) and publishes the hosts as the
@@ -33,16 +37,18 @@ from harness.chaos.network import (
 from harness.chaos.process import KillFault, PauseFault, PauseMethod
 from harness.chaos.procs import ProcessRef
 from harness.chaos.stress import CpuHogFault, MemoryPressureFault
-from harness.chaos.supervisor import WorkerPool
+from harness.chaos.supervisor import ServiceSupervisor, WorkerPool
 from harness.chaos.throttle import CpuThrottleFault
 from harness.errors import FaultError
 from harness.netns import Host
+from harness.target import ServiceProcess
 
 __all__ = [
     "GENERATOR_HOST",
     "LAB",
     "SERVICE_HOST",
     "SERVICE_PORT",
+    "SERVICE_PROCESS",
     "SERVICE_WORKERS",
     "register_network_builders",
     "register_process_builders",
@@ -55,6 +61,8 @@ SERVICE_HOST: Final = "lab.service_host"
 SERVICE_PORT: Final = "lab.service_port"
 #: The environment of ``kill`` (scope worker): the embedded service with this many workers.
 SERVICE_WORKERS: Final = "service.workers"
+#: The resource ``kill`` (scope service) acts on: the restartable embedded service.
+SERVICE_PROCESS: Final = "service.process"
 _WORKERS: Final = 2
 
 
@@ -106,14 +114,33 @@ def _process(spec: specs.FaultSpec, ctx: FaultContext) -> Fault:
     if isinstance(spec, specs.MemoryFault):
         return MemoryPressureFault(size_bytes=spec.size_mb * 1024 * 1024)
     if isinstance(spec, specs.KillFault):
-        if spec.scope is not specs.KillScope.WORKER or not spec.restart:
-            raise FaultError(
-                "kill: only `scope: worker, restart: true` here (the embedded service's uvicorn "
-                "master restarts a killed worker; the service itself is not supervised)"
-            )
-        pool = WorkerPool(_service(ctx, spec.kind), workers=_WORKERS)
-        return KillFault(pool, label="service worker")
+        return _kill(spec, ctx)
     raise FaultError(f"{spec.kind}: not a process fault")
+
+
+def _kill(spec: specs.KillFault, ctx: FaultContext) -> Fault:
+    if spec.scope is specs.KillScope.SERVICE:
+        _service(ctx, spec.kind)  # the harness must have started it
+        service = ctx.resource(SERVICE_PROCESS, spec.kind)
+        if not isinstance(service, ServiceProcess):
+            raise FaultError("kill: the job published no restartable service")
+        return KillFault(
+            ServiceSupervisor(service), label="the whole service", restart_at_once=spec.restart
+        )
+    if not spec.restart:
+        raise FaultError(
+            "kill: `scope: worker` needs `restart: true` (the service's uvicorn master restarts "
+            "a killed worker; it cannot be told not to)"
+        )
+    pool = WorkerPool(_service(ctx, spec.kind), workers=_WORKERS)
+    return KillFault(pool, label="service worker", restart_at_once=True)
+
+
+def _kill_environment(spec: specs.FaultSpec) -> str | None:
+    """A worker kill needs the service with workers; a service kill needs nothing more."""
+    if isinstance(spec, specs.KillFault) and spec.scope is specs.KillScope.SERVICE:
+        return None
+    return SERVICE_WORKERS
 
 
 @contextlib.contextmanager
@@ -134,7 +161,7 @@ def register_process_builders() -> None:
     """Register pause, kill, cpu_throttle, cpu_hog and memory (idempotent)."""
     for kind in ("pause", "cpu_throttle", "cpu_hog", "memory"):
         FAULT_FACTORY.register(kind, _process)
-    FAULT_FACTORY.register("kill", _process, environment=SERVICE_WORKERS)
+    FAULT_FACTORY.register("kill", _process, environment=_kill_environment)
     FAULT_FACTORY.register_environment(SERVICE_WORKERS, Stage.BEFORE_SERVICE, _two_workers)
 
 

@@ -138,6 +138,11 @@ class FaultFactory:
                     "which this build does not provide"
                 )
 
+    def environment_of(self, spec: FaultSpec) -> str | None:
+        """The environment ``spec``'s kind needs (None: none, or the kind is not registered)."""
+        entry = self._kinds.get(spec.kind)
+        return None if entry is None else entry.environment_of(spec)
+
     def build(self, spec: FaultSpec, context: FaultContext) -> Fault:
         """A fault for ``spec`` (not injected yet)."""
         self.check((spec,))

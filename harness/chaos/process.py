@@ -11,10 +11,13 @@ Two mechanisms, both observable from outside:
 
 Targets are the given process plus, by default, its descendants at injection time (a server's
 workers stop with it). Kill sends SIGKILL to the supervised process (see
-:class:`~harness.chaos.supervisor.ChildSupervisor`); it is active while the service is down;
-rollback is the supervisor's restart (ready again). Undo handlers: ``chaos.pause`` resumes /
-thaws the recorded targets (identity-checked) and removes the cgroup; ``chaos.kill`` has nothing
-to undo (a dead process is not a leftover; the supervisor's own entry covers what it started).
+:class:`~harness.chaos.supervisor.ChildSupervisor`, :class:`~harness.chaos.supervisor.WorkerPool`,
+:class:`~harness.chaos.supervisor.ServiceSupervisor`); it is active while the target is down;
+rollback is the supervisor's restart (ready again), or waits for the one it started at once.
+Undo handlers: ``chaos.pause`` resumes / thaws the recorded targets (identity-checked) and
+removes the cgroup; ``chaos.kill`` has nothing to undo (a dead process is not a leftover; the
+supervisor's own entry covers what it started; a restarted embedded service carries
+``--parent-pid`` and exits with the harness).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import enum
 import signal
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
@@ -36,7 +41,7 @@ from harness.chaos.cgroups import (
 )
 from harness.chaos.fault import UndoEntry
 from harness.chaos.procs import ProcessRef, require_own, resolve_targets, wait_until
-from harness.errors import FaultError, FaultUnsupported
+from harness.errors import FaultError, FaultUnsupported, HarnessError
 from harness.ledger import LedgerEntry, UndoStatus, register_undo
 
 __all__ = [
@@ -192,16 +197,37 @@ class Supervisor(Protocol):
 
 @dataclass
 class KillFault:
-    """``kill -9`` the supervised process; active while it is down; rollback restarts it."""
+    """``kill -9`` the supervised process; active while it is down; rollback restarts it.
+
+    ``restart_at_once``: the supervisor brings it back right after the kill, as a process
+    supervisor does (uvicorn's master for a worker, the harness for the whole service): a
+    background thread (a greenlet under gevent) calls ``supervisor.restart()`` and notes when
+    it was ready again; rollback joins it (and restarts itself if that failed). Without it the
+    target stays down until the rollback restarts it. Either way :attr:`restored_after_s` is the
+    time from the kill until the supervisor saw it ready (monotonic clock).
+    """
 
     supervisor: Supervisor
     label: str = "target"
     allow_foreign: bool = False
+    restart_at_once: bool = False
+    restart_timeout_s: float = 60.0
     _killed: ProcessRef | None = field(init=False, default=None)
+    _killed_ns: int | None = field(init=False, default=None)
+    _restored_ns: int | None = field(init=False, default=None)
+    _restarter: threading.Thread | None = field(init=False, default=None)
+    _restart_error: str | None = field(init=False, default=None)
 
     @property
     def name(self) -> str:
         return f"kill -9 {self.label}"
+
+    @property
+    def restored_after_s(self) -> float | None:
+        """Seconds from the kill until the target was ready again (None: not (yet) back)."""
+        if self._killed_ns is None or self._restored_ns is None:
+            return None
+        return (self._restored_ns - self._killed_ns) / 1e9
 
     def undo_entry(self) -> UndoEntry:
         ref = self.supervisor.process()
@@ -215,17 +241,43 @@ class KillFault:
             require_own(ref)
         self._killed = ref
         ref.signal(signal.SIGKILL)
+        self._killed_ns = time.monotonic_ns()
         # Down means down as the supervisor sees it: a killed thread group lingers as a zombie
         # leader (sockets still open) until its last thread has exited.
         if not wait_until(lambda: not ref.alive() and not self.supervisor.ready(), 5.0):
             raise FaultError(f"{self.name}: pid {ref.pid} still up after SIGKILL")
+        if self.restart_at_once:
+            self._restarter = threading.Thread(
+                target=self._restart, name=f"restart {self.label}", daemon=True
+            )
+            self._restarter.start()
+
+    def _restart(self) -> None:
+        try:
+            self.supervisor.restart()
+        except HarnessError as exc:  # FaultError, ServiceStartError: rollback tries again
+            self._restart_error = str(exc)
+            return
+        if self._restored_ns is None:
+            self._restored_ns = time.monotonic_ns()
 
     def is_active(self) -> bool:
-        return self._killed is not None and not self.supervisor.ready()
+        if self._killed is None:
+            return False
+        restarting = self._restarter is not None and self._restarter.is_alive()
+        return restarting or not self.supervisor.ready()
 
     def rollback(self) -> None:
-        if self._killed is not None and not self.supervisor.ready():
-            self.supervisor.restart()
+        if self._killed is None:
+            return
+        if self._restarter is not None:
+            self._restarter.join(self.restart_timeout_s + 5.0)
+            if self._restarter.is_alive():
+                raise FaultError(f"{self.name}: its restart did not finish")
+        if not self.supervisor.ready():
+            self._restart()
+            if self._restart_error is not None and not self.supervisor.ready():
+                raise FaultError(f"{self.name}: restart failed: {self._restart_error}")
 
 
 def _undo_kill(_entry: LedgerEntry) -> UndoStatus:

@@ -7,6 +7,9 @@
 - :class:`WorkerPool` is the :class:`~harness.chaos.process.Supervisor` of a pre-forking
   service's workers (uvicorn ``--workers N``): the kill fault kills one worker, the service's own
   master restarts it; "ready" is the worker count restored (and an optional service probe).
+- :class:`ServiceSupervisor` is the supervisor of the whole embedded service (the harness started
+  it, :class:`~harness.target.ServiceProcess`): the kill fault kills its main process, the
+  harness starts it again with the same command line; "ready" is its readiness probe.
 - :func:`spawn_tagged` starts a helper (stress-ng, a memory hog) carrying a tag recorded by the
   fault's ledger entry.
 
@@ -23,7 +26,7 @@ import socket
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Final
+from typing import IO, Final, Protocol
 
 import psutil
 
@@ -35,6 +38,8 @@ __all__ = [
     "CHILD_KIND",
     "HOG_KIND",
     "ChildSupervisor",
+    "Restartable",
+    "ServiceSupervisor",
     "WorkerPool",
     "spawn_tagged",
     "tcp_ready",
@@ -232,6 +237,42 @@ class WorkerPool:
                 f"pid {self.service.pid}: {len(self.members())} of {self.workers} workers "
                 f"{self.restart_timeout_s:g} s after the kill (its master did not restart one)"
             )
+
+
+class Restartable(Protocol):
+    """A service the harness runs and can start again (:class:`~harness.target.ServiceProcess`)."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def ready(self, timeout_s: float = ...) -> bool: ...
+
+    def restart(self) -> None: ...
+
+
+@dataclass
+class ServiceSupervisor:
+    """:class:`~harness.chaos.process.Supervisor` of a whole service the harness started."""
+
+    service: Restartable
+
+    def process(self) -> ProcessRef | None:
+        """The service's main process while it runs."""
+        pid = self.service.pid
+        if pid is None:
+            return None
+        try:
+            return ProcessRef.of(pid)
+        except FaultError:
+            return None
+
+    def ready(self) -> bool:
+        """Its readiness probe answers now."""
+        return self.service.ready()
+
+    def restart(self) -> None:
+        """Start it again (same command line) and return once ready."""
+        self.service.restart()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

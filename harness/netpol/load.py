@@ -128,22 +128,35 @@ def _documents(
     except yaml.YAMLError as exc:
         problems.append(SpecError(name, "$", f"valid YAML ({exc})"))
         return
+    except RecursionError:  # found by fuzzing: 600+ nested brackets were an "internal error"
+        problems.append(SpecError(name, "$", "YAML nested less deeply (no manifest nests so)"))
+        return
     for index, doc in enumerate(docs):
         if doc is None:
             continue
-        if not isinstance(doc, Mapping) or "kind" not in doc or "apiVersion" not in doc:
+        if not _has_type(doc):
             problems.append(
                 SpecError(name, f"doc[{index}] $", "an object with apiVersion and kind")
             )
         elif doc["kind"] == "List":
             for j, item in enumerate(doc.get("items") or []):
-                if isinstance(item, Mapping) and "kind" in item and "apiVersion" in item:
+                if _has_type(item):
                     yield index, item
                 else:
                     path = f"doc[{index}] $.items[{j}]"
                     problems.append(SpecError(name, path, "an object with apiVersion and kind"))
         else:
             yield index, doc
+
+
+def _has_type(doc: object) -> bool:
+    """An object whose apiVersion and kind are strings (kubernetes-validate raises a TypeError
+    on anything else, found by fuzzing: ``apiVersion:`` left empty)."""
+    return (
+        isinstance(doc, Mapping)
+        and isinstance(doc.get("kind"), str)
+        and isinstance(doc.get("apiVersion"), str)
+    )
 
 
 def _validate(doc: Mapping[str, Any], schema: bool) -> Iterator[tuple[str, str]]:

@@ -58,8 +58,9 @@ __all__ = [
 
 #: 1.1 ``capacity``, 1.2 ``audit.heads``, 1.3 ``gameday``, 1.4 ``pci``, 1.5 ``phases[].endpoints[]
 #: .responses`` and ``provenance.secrets_used``, 1.6 ``tail`` and the comparison's ``stage`` /
-#: ``stage_delta_ms``, 1.7 ``run.incomplete``
-SCHEMA_VERSION: Final = "1.7"
+#: ``stage_delta_ms``, 1.7 the game day's ``audit_intact`` and per step ``degraded_allowed``,
+#: ``degraded_decisions``, ``decisions_scored``, ``restored_after_s``, 1.8 ``run.incomplete``
+SCHEMA_VERSION: Final = "1.8"
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -289,7 +290,7 @@ class RunDoc(_Doc, frozen=True, kw_only=True):
         msgspec.Meta(
             description=(
                 "rebuilt from the interval log of an interrupted run (slo-harness report "
-                "rebuild): measured up to its last complete interval only (since 1.7)"
+                "rebuild): measured up to its last complete interval only (since 1.8)"
             )
         ),
     ] = False

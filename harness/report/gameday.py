@@ -4,7 +4,9 @@
 
 The per-step table, the same in summary.md and report.html: step, fault, status, injected and
 rolled back (run offsets, s), held, time to detect, time to recover, error and latency budget
-burned (share of the game day's budget).
+burned (share of the game day's budget), degraded decisions (the service's own count while the
+fault was on, "not reported" when it could not be read: never a made-up 0) and, for a fault that
+kills (a worker or the whole service), the seconds until the target was ready again.
 """
 
 from __future__ import annotations
@@ -49,6 +51,26 @@ class GameDayStepDoc(msgspec.Struct, frozen=True, kw_only=True):
     recovered_after_s: Seconds
     error_budget_burned: Share
     latency_budget_burned: Share
+    degraded_allowed: bool = False
+    degraded_decisions: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="decisions the service scored degraded (without velocity features) "
+            "between the readings before the injection and one judgement window after the "
+            "rollback (since 1.7); null: not reported"
+        ),
+    ] = None
+    decisions_scored: Annotated[
+        int | None,
+        msgspec.Meta(description="all decisions between the same readings; null: not reported"),
+    ] = None
+    restored_after_s: Annotated[
+        float | None,
+        msgspec.Meta(
+            description="seconds from a kill until the target (worker pool or service) was "
+            "ready again (since 1.7); null: not a kill"
+        ),
+    ] = None
 
 
 class GameDayDoc(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,6 +87,13 @@ class GameDayDoc(msgspec.Struct, frozen=True, kw_only=True):
     steady_after: bool | None
     abort_tripped: str | None
     steps: list[GameDayStepDoc]
+    audit_intact: Annotated[
+        bool | None,
+        msgspec.Meta(
+            description="the embedded service's audit trail verified intact after the game day "
+            "(since 1.7); null: --target (not the harness's service)"
+        ),
+    ] = None
 
 
 def _held(journal: Journal, key: str) -> bool | None:
@@ -85,6 +114,7 @@ def gameday_doc(journal: Journal) -> GameDayDoc:
         steady_during=_held(journal, "during"),
         steady_after=_held(journal, "after"),
         abort_tripped=journal.abort.tripped,
+        audit_intact=None if journal.audit is None else journal.audit.intact,
         steps=[
             GameDayStepDoc(
                 name=s.name,
@@ -98,6 +128,10 @@ def gameday_doc(journal: Journal) -> GameDayDoc:
                 recovered_after_s=s.recovered_after_s,
                 error_budget_burned=s.error_budget_burned,
                 latency_budget_burned=s.latency_budget_burned,
+                degraded_allowed=s.degraded_allowed,
+                degraded_decisions=s.degraded_decisions,
+                decisions_scored=s.decisions_scored,
+                restored_after_s=s.restored_after_s,
             )
             for s in journal.steps
         ],
@@ -134,6 +168,8 @@ def step_headers() -> tuple[str, ...]:
         "Recovered after s",
         "Error budget",
         "Latency budget",
+        "Degraded decisions",
+        "Back up after s",
     )
 
 
@@ -151,9 +187,22 @@ def step_rows(steps: Sequence[StepDoc]) -> list[tuple[str, ...]]:
             _s(s.recovered_after_s),
             _share(s.error_budget_burned),
             _share(s.latency_budget_burned),
+            _degraded(s),
+            _s(s.restored_after_s),
         )
         for s in steps
     ]
+
+
+def _degraded(step: StepDoc) -> str:
+    """``3 of 1,200 (allowed)``, ``0 of 1,200``, ``12 of 1,200 (NOT ALLOWED)``, ``not reported``."""
+    if step.degraded_decisions is None:
+        return "not reported"
+    n = step.degraded_decisions
+    text = f"{n:,}" if step.decisions_scored is None else f"{n:,} of {step.decisions_scored:,}"
+    if step.degraded_allowed:
+        return f"{text} (allowed)"
+    return f"{text} (NOT ALLOWED)" if n else text
 
 
 def gameday_summary(journal: Journal) -> list[str]:
@@ -169,6 +218,14 @@ def gameday_summary(journal: Journal) -> list[str]:
     ]
     if journal.reason:
         lines.append(f"Stopped: {journal.reason}.")
+    if journal.audit is not None:
+        audit = journal.audit
+        lines.append(
+            f"Audit trail of the embedded service: {audit.records:,} records in "
+            f"{audit.streams} stream(s), "
+            + ("intact, every decision reproducible." if audit.intact else "NOT INTACT: ")
+            + ("" if audit.intact else "; ".join(audit.problems) + ".")
+        )
     ok = sum(1 for r in journal.rollbacks if r.status.value == "succeeded")
     lines.append(
         f"Rollbacks: {ok} of {len(journal.rollbacks)} verified gone (details in journal.json)."

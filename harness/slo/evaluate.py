@@ -75,7 +75,7 @@ def evaluate(result: RunResult, slo: SloSpec) -> Verdict:
 def _audit_objective(result: RunResult) -> tuple[ObjectiveResult, ...]:
     """When the harness ran the service itself, its audit trail is judged too (PCI DSS 10.3):
     an unverifiable chain, an OK decision without its record, or a decision that does not
-    reproduce from its record (``harness.pipeline.check_audit_trail`` replays them) fails the
+    reproduce from its record (``harness.audit.check_audit_trail`` replays them) fails the
     run."""
     audit = result.audit
     if audit is None:

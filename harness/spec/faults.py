@@ -287,7 +287,8 @@ class KillFault(_FaultBase, tag="kill", frozen=True, kw_only=True):
     @property
     def summary(self) -> str:
         again = ", restarted" if self.restart else ""
-        return f"kill -9 one {self.scope.value}{again}"
+        what = "one worker" if self.scope is KillScope.WORKER else "the whole service"
+        return f"kill -9 {what}{again}"
 
 
 class CpuThrottleFault(_FaultBase, tag="cpu_throttle", frozen=True, kw_only=True):

@@ -10,6 +10,7 @@ service is an optional install, ``slo-harness[service]``).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import importlib.util
 import ipaddress
 import os
@@ -20,19 +21,26 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
-
-import httpx
+from typing import IO, Final, ParamSpec
 
 from harness.errors import ServiceStartError, UsageError
 from harness.target.address import check_target_allowed
 from harness.target.probe import READY_PATH
 
-__all__ = ["ServiceKeys", "launch_reference_service", "require_service"]
+__all__ = [
+    "ServiceKeys",
+    "ServiceProcess",
+    "launch_reference_service",
+    "reference_service_process",
+    "require_service",
+]
 
+P = ParamSpec("P")
 _STDERR_TAIL_LINES: Final = 20
 #: What ``python -m reference_service`` cannot start without (``slo-harness[service]``).
 SERVICE_MODULES: Final = ("reference_service", "onnxruntime", "uvicorn")
@@ -97,7 +105,7 @@ class ServiceKeys:
 
 
 @contextlib.contextmanager
-def launch_reference_service(
+def reference_service_process(
     *,
     workers: int = 1,
     audit_dir: Path | None = None,
@@ -107,8 +115,9 @@ def launch_reference_service(
     stop_timeout_s: float = 15.0,
     bind: tuple[str, int] | None = None,
     command_prefix: Sequence[str] = (),
-) -> Iterator[str]:
-    """Run the reference service on a free loopback port for the ``with`` block; yield its URL.
+) -> Iterator[ServiceProcess]:
+    """Run the reference service on a free loopback port for the ``with`` block; yield it as a
+    restartable :class:`ServiceProcess` (:func:`launch_reference_service` yields its URL).
 
     ``audit_dir`` None uses a temporary directory removed afterwards. ``env`` adds variables
     (e.g. key material) to the child's environment. ``bind`` (address, port) replaces the free
@@ -139,42 +148,119 @@ def launch_reference_service(
             *("--parent-pid", str(os.getpid())),
             *extra_args,
         ]
-        child_env = {**os.environ, **(env or {})}
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=child_env,
-            start_new_session=True,  # own process group: uvicorn workers are stopped with it
+        service = ServiceProcess(
+            tuple(cmd), {**os.environ, **(env or {})}, f"http://{host}:{port}", log
         )
         try:
-            url = f"http://{host}:{port}"
-            _wait_ready(proc, url, ready_timeout_s, log)
-            yield url
+            service.start(ready_timeout_s)
+            yield service
         finally:
-            _stop(proc, stop_timeout_s)
+            service.stop(stop_timeout_s)
+
+
+def _yielding_url(
+    launch: Callable[P, AbstractContextManager[ServiceProcess]],
+) -> Callable[P, AbstractContextManager[str]]:
+    @contextlib.contextmanager
+    def launch_reference_service(*args: P.args, **kwargs: P.kwargs) -> Iterator[str]:
+        """:func:`reference_service_process` (same arguments), yielding the service's URL."""
+        with launch(*args, **kwargs) as service:
+            yield service.url
+
+    return launch_reference_service
+
+
+class ServiceProcess:
+    """The embedded service's process: started, stopped and, for a game day's ``kill`` of the
+    whole service, killed and started again with the same command line (same address, keys and
+    audit directory; the new process opens a new audit stream).
+
+    Methods are called from one thread at a time (the game day's restart runs in the background
+    while the fault is active; its rollback joins it before anything else touches the process).
+    """
+
+    def __init__(self, cmd: Sequence[str], env: Mapping[str, str], url: str, log: IO[bytes]):
+        self.cmd = tuple(cmd)
+        self.env = dict(env)
+        self.url = url
+        self._log = log
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ready_timeout_s = 60.0
+
+    @property
+    def pid(self) -> int | None:
+        """The running main process (None: not started, or it exited)."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def start(self, ready_timeout_s: float | None = None) -> None:
+        """Start the process and wait until it answers its readiness probe (ServiceStartError)."""
+        if ready_timeout_s is not None:
+            self._ready_timeout_s = ready_timeout_s
+        self._proc = subprocess.Popen(
+            self.cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,  # own process group: uvicorn workers are stopped with it
+        )
+        _wait_ready(self._proc, self.url, self._ready_timeout_s, self._log)
+
+    def ready(self, timeout_s: float = 0.5) -> bool:
+        """The main process runs and the readiness probe answers 200 now."""
+        return self.pid is not None and _answers_ready(self.url, timeout_s)
+
+    def restart(self) -> None:
+        """Kill what is left of the old process group (workers orphaned by a SIGKILLed master
+        keep the port), then start again with the same command line and wait until ready."""
+        if self._proc is not None:
+            _signal_group(self._proc, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5.0)
+        self.start()
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM the group (the service drains and flushes its trail), then SIGKILL."""
+        if self._proc is not None:
+            _stop(self._proc, timeout_s)
+
+
+#: :func:`reference_service_process` for callers that need only the URL.
+launch_reference_service = _yielding_url(reference_service_process)
+
+
+def _answers_ready(url: str, timeout_s: float) -> bool:
+    """``GET READY_PATH`` answers 200 now. A bare ``http.client`` request: a game day restarts
+    and polls the service from inside the load process, where building an httpx client (its TLS
+    context: tens of ms of CPU on a busy machine, measured blocking the gevent hub) would delay
+    the load's scheduler."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout_s)
+    try:
+        conn.request("GET", READY_PATH)
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout_s: float, log: IO[bytes]) -> None:
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=1.0, trust_env=False) as client:
-        while True:
-            code = proc.poll()
-            if code is not None:
-                raise ServiceStartError(
-                    f"reference service exited with code {code} before it was ready:\n" + _tail(log)
-                )
-            try:
-                if client.get(url + READY_PATH).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() >= deadline:
-                raise ServiceStartError(
-                    f"reference service not ready within {timeout_s:g} s at {url}:\n" + _tail(log)
-                )
-            time.sleep(0.05)
+    while True:
+        code = proc.poll()
+        if code is not None:
+            raise ServiceStartError(
+                f"reference service exited with code {code} before it was ready:\n" + _tail(log)
+            )
+        if _answers_ready(url, 1.0):
+            return
+        if time.monotonic() >= deadline:
+            raise ServiceStartError(
+                f"reference service not ready within {timeout_s:g} s at {url}:\n" + _tail(log)
+            )
+        time.sleep(0.05)
 
 
 def _tail(log: IO[bytes]) -> str:

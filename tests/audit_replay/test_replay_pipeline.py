@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from replay_support import AUDIT_KEY, drive, rechain
 
-from harness.pipeline import check_audit_trail
+from harness.audit import check_audit_trail
 from harness.testing import lognormal_us, phase, run_result
 from reference_service.decision import DEFAULT_THRESHOLDS
 

@@ -21,6 +21,7 @@ from unittest import mock
 
 import pytest
 import yaml
+from cli_support import mutate, paths
 from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -89,42 +90,18 @@ targets = st.one_of(
 )
 
 
-def _mutate(doc: Any, path: list[Any], value: Any) -> Any:
-    """``doc`` with the element at ``path`` (keys/indices, walked as far as they exist) set."""
-    if not path:
-        return value
-    key, rest = path[0], path[1:]
-    if isinstance(doc, dict):
-        return {**doc, key: _mutate(doc.get(key), rest, value)}
-    if isinstance(doc, list) and isinstance(key, int) and doc:
-        i = key % len(doc)
-        return [*doc[:i], _mutate(doc[i], rest, value), *doc[i + 1 :]]
-    return value
-
-
-def _paths(doc: Any) -> list[list[Any]]:
-    out: list[list[Any]] = [[]]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += [[k, *p] for p in _paths(v)]
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += [[i, *p] for p in _paths(v)]
-    return out
-
-
-STEADY_PATHS = [*_paths(STEADY), ["phases", 1, "extra"], ["unknown_key"], ["phases", 5]]
-SLO_PATHS = [*_paths(SLO), ["objectives", 0, "endpoint"], ["objectives", 1, "phase"]]
+STEADY_PATHS = [*paths(STEADY), ["phases", 1, "extra"], ["unknown_key"], ["phases", 5]]
+SLO_PATHS = [*paths(SLO), ["objectives", 0, "endpoint"], ["objectives", 1, "phase"]]
 
 
 @st.composite
 def invocations(draw: st.DrawFn, workdir: Path) -> list[str]:
     scenario = STEADY
     for _ in range(draw(st.sampled_from([0, 0, 1, 2, 3]))):
-        scenario = _mutate(scenario, draw(st.sampled_from(STEADY_PATHS)), draw(values))
+        scenario = mutate(scenario, draw(st.sampled_from(STEADY_PATHS)), draw(values))
     slo = SLO
     for _ in range(draw(st.sampled_from([0, 0, 1, 2]))):
-        slo = _mutate(slo, draw(st.sampled_from(SLO_PATHS)), draw(values))
+        slo = mutate(slo, draw(st.sampled_from(SLO_PATHS)), draw(values))
     n = draw(st.integers(0, 10**9))
     scenario_file = workdir / f"s{n}.yaml"
     scenario_file.write_text(yaml.safe_dump(scenario, allow_unicode=True))

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -24,9 +25,8 @@ phases:
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_interrupting_a_two_worker_run_prints_one_line(tmp_path: Path, sig: int) -> None:
-    """The process group gets the signal (as from a terminal or CI runner) mid-load."""
+def _start_two_worker_run(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """`slo-harness run` with two local workers in its own session; its TMPDIR."""
     scenario = tmp_path / "s.yaml"
     scenario.write_text(SCENARIO)
     tmp = tmp_path / "tmp"
@@ -37,6 +37,13 @@ def test_interrupting_a_two_worker_run_prints_one_line(tmp_path: Path, sig: int)
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
+    return proc, tmp
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_interrupting_a_two_worker_run_prints_one_line(tmp_path: Path, sig: int) -> None:
+    """The process group gets the signal (as from a terminal or CI runner) mid-load."""
+    proc, tmp = _start_two_worker_run(tmp_path)
     try:
         time.sleep(15)  # service up, workers joined, load running
         assert proc.poll() is None
@@ -51,3 +58,50 @@ def test_interrupting_a_two_worker_run_prints_one_line(tmp_path: Path, sig: int)
     assert text.strip().splitlines()[-1].startswith("slo-harness: error: interrupted"), text
     assert proc.returncode == 3
     assert not list(tmp.glob("slo-embedded-*")), "scratch directory left behind"
+
+
+def test_a_sigkilled_worker_mid_run_ends_the_run_and_leaves_nothing(tmp_path: Path) -> None:
+    """One of two local workers is SIGKILLed mid-load (the OOM killer's way): the run stops within
+    seconds with exit 3 and one line naming the worker (its share of the schedule is lost, so no
+    verdict is claimed), no traceback, and no process or scratch directory of the run remains."""
+    proc, tmp = _start_two_worker_run(tmp_path)
+    try:
+        workers: list[psutil.Process] = []
+        deadline = time.monotonic() + 60
+        while len(workers) < 2:  # bounded: both workers joined and serving
+            assert time.monotonic() < deadline, "workers never started"
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.2)
+            workers = [
+                p
+                for p in psutil.Process(proc.pid).children(recursive=True)
+                if "harness.entrypoints.worker" in " ".join(p.cmdline())
+            ]
+        time.sleep(3.0)  # load running on both
+        everything = psutil.Process(proc.pid).children(recursive=True)
+        workers[0].kill()
+        t0 = time.monotonic()
+        _out, err = proc.communicate(timeout=60)
+        stopped_after_s = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    text = err.decode(errors="replace")
+    assert proc.returncode == 3, text
+    assert "Traceback" not in text, text
+    assert "worker process 0 exited with code -9" in text, text
+    assert stopped_after_s < 15, stopped_after_s
+    alive = [p for p in everything if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert _wait_gone(alive) == []
+    assert not list(tmp.glob("slo-embedded-*")), "scratch directory left behind"
+
+
+def _wait_gone(procs: list[psutil.Process]) -> list[int]:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        alive = [p.pid for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            return []
+        time.sleep(0.1)
+    return alive

@@ -70,6 +70,39 @@ def test_a_bad_file_is_exit_2_with_file_and_field(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+MIXED = """\
+apiVersion: slo-harness/gameday/v1
+title: loss and a slow feature store
+owner: ci
+hypothesis: {hyp}
+load: {load}
+blast_radius: {{targets: [network, feature_store]}}
+timeline:
+  - {{name: loss, at: 10s, for: 10s, fault: {{kind: loss, percent: 5}}}}
+  - {{name: slow store, at: 30s, for: 10s,
+     fault: {{kind: latency, target: feature_store, latency_ms: 100}}}}
+"""
+
+
+def test_feature_store_and_network_faults_in_one_gameday_are_refused(tmp_path: Path) -> None:
+    """The lab's service namespace cannot reach the feature-store proxy: exit 2 before anything
+    starts (dry run included), naming the file, the step's field and the fix."""
+    gd = tmp_path / "gd.yaml"
+    gd.write_text(
+        MIXED.format(hyp=ROOT / "scenarios/slo/default.yaml", load=ROOT / "scenarios/steady.yaml")
+    )
+    result = CliRunner().invoke(
+        cli, ["gameday", str(gd), "--dry-run"], env={"SLO_HARNESS_STATE_DIR": str(tmp_path / "s")}
+    )
+    assert result.exit_code == 2, result.output
+    assert "gd.yaml: $.timeline[1].fault.target: feature-store faults and network faults" in (
+        result.output
+    )
+    assert "split them into two game days" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "s").exists()
+
+
 def test_views_render_the_controller_state(tmp_path: Path) -> None:
     """The rich panel and the plain lines show rate, p99, the active step with time left and
     the abort conditions."""

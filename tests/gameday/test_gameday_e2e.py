@@ -47,14 +47,19 @@ blast_radius: {{targets: [service]}}
 judgement: {{window: 10s, hold: 20s}}
 abort: [{abort}]
 timeline:
-  - {{name: stall, at: 40s, for: {duration}, fault: {{kind: pause}}}}
+  - {{name: stall, at: 40s, for: {duration}, fault: {{kind: pause}}}}{extra}
 recovery: 60s
 """
 
 
-def _run(tmp_path: Path, abort: str, duration: str) -> tuple[int, Path, str]:
+#: A second step for the full game day: kill -9 of the whole service, restarted by the harness.
+KILL_STEP = """
+  - {name: crash, at: 100s, for: 10s, fault: {kind: kill, scope: service, restart: true}}"""
+
+
+def _run(tmp_path: Path, abort: str, duration: str, extra: str = "") -> tuple[int, Path, str]:
     gd = tmp_path / "gd.yaml"
-    gd.write_text(GAMEDAY.format(abort=abort, duration=duration))
+    gd.write_text(GAMEDAY.format(abort=abort, duration=duration, extra=extra))
     out = tmp_path / "out"
     env = {**os.environ, "SLO_HARNESS_STATE_DIR": str(tmp_path / "state")}
     proc = subprocess.run(
@@ -80,19 +85,33 @@ def _measurable(code: int, out: Path, log: str) -> None:
 
 @pytest.mark.slow
 def test_a_full_gameday_shows_the_fault_window_detection_and_recovery(tmp_path: Path) -> None:
-    """A 1.5 s SIGSTOP of the service (15 s at time scale 0.1) under 150 requests/s: the journal
-    says completed and deviated, the step's expectations did not hold, the breach was detected
-    within two windows and the steady state came back; the rollback is verified; report.json
-    (valid under its schema) carries the fault window and the step; the manifest covers
-    journal.json; the ledger is empty. Exit 1: the hypothesis deviated."""
-    code, out, log = _run(tmp_path, "{signal: error_rate, above: 0.9, for: 30s}", "15s")
+    """A 1.5 s SIGSTOP of the service (15 s at time scale 0.1) under 150 requests/s, then kill -9
+    of the whole service (restarted at once by the harness): the journal says completed and
+    deviated, the stall's expectations did not hold, the breach was detected within two windows
+    and the steady state came back; the stall counted no degraded decision (read from the
+    service's /metrics), the kill's count is "not reported" (the restart reset the counters);
+    the service was ready again a measured time after the kill (a window on the timeline);
+    both rollbacks are verified; the audit trail of both service processes (two streams)
+    verifies intact with every decision reproducible; report.json (valid under its schema)
+    carries the fault windows and the steps; the manifest covers journal.json; the ledger is
+    empty. Exit 1: the hypothesis deviated."""
+    # The abort condition lasts longer than the service's restart (a few seconds on a busy box).
+    code, out, log = _run(tmp_path, "{signal: error_rate, above: 0.99, for: 80s}", "15s", KILL_STEP)
     _measurable(code, out, log)
     assert code == 1, log
     journal = _journal(out)
     assert journal["status"] == "completed", log
     assert journal["deviated"] is True
     assert journal["time_scale"] == 0.1
-    (step,) = journal["steps"]
+    step, crash = journal["steps"]
+    assert step["degraded_decisions"] == 0
+    assert step["decisions_scored"] > 0
+    assert crash["status"] == "succeeded"
+    assert crash["degraded_decisions"] is None
+    assert "restarted" in crash["degraded_note"]
+    assert 0 < crash["restored_after_s"] < 15.0
+    assert journal["audit"]["intact"] is True, journal["audit"]["problems"]
+    assert journal["audit"]["streams"] == 2
     assert step["status"] == "succeeded"
     assert step["held"] is False
     injected, rolled = step["injected_at_s"], step["rolled_back_at_s"]
@@ -103,14 +122,16 @@ def test_a_full_gameday_shows_the_fault_window_detection_and_recovery(tmp_path: 
     assert step["recovered_after_s"] is not None
     assert step["recovered_after_s"] <= 6.0
     assert step["latency_budget_burned"] > 0
-    (rollback,) = journal["rollbacks"]
-    assert rollback["status"] == "succeeded"
-    assert rollback["verified_gone"] is True
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"] * 2
+    assert all(r["verified_gone"] for r in journal["rollbacks"])
     assert journal["steady_states"]["during"]["held"] is False
 
     report = json.loads((out / "report.json").read_text())
     jsonschema.Draft202012Validator(json.loads(REPORT_SCHEMA.read_text())).validate(report)
-    (window,) = report["fault_windows"]
+    window, _crash, down = report["fault_windows"]
+    assert down["end_s"] - down["start_s"] == pytest.approx(crash["restored_after_s"], abs=0.002)
+    assert report["audit"]["intact"] is True
+    assert report["gameday"]["audit_intact"] is True
     assert window["start_s"] == pytest.approx(injected, abs=0.001)  # report.json rounds to ms
     assert window["end_s"] == pytest.approx(rolled, abs=0.001)
     assert report["gameday"]["steps"][0]["held"] is False
@@ -121,6 +142,8 @@ def test_a_full_gameday_shows_the_fault_window_detection_and_recovery(tmp_path: 
     summary = (out / "summary.md").read_text()
     assert "### Game day" in summary
     assert "| stall |" in summary
+    assert "not reported" in summary  # the crash step's degraded count
+    assert "Audit trail of the embedded service" in summary
     assert "Game day" in (out / "report.html").read_text()
     junit = (out / "junit.xml").read_text()
     assert '<testsuite name="gameday"' in junit
@@ -161,7 +184,9 @@ def test_ctrl_c_during_a_fault_rolls_it_back_and_journals_the_interruption(tmp_p
     is left stopped; exit 3."""
     gd = tmp_path / "gd.yaml"
     gd.write_text(
-        GAMEDAY.format(abort="{signal: error_rate, above: 0.99, for: 60s}", duration="100s")
+        GAMEDAY.format(
+            abort="{signal: error_rate, above: 0.99, for: 60s}", duration="100s", extra=""
+        )
     )
     out = tmp_path / "out"
     env = {**os.environ, "SLO_HARNESS_STATE_DIR": str(tmp_path / "state")}

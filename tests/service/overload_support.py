@@ -27,6 +27,19 @@ class Outcome:
     sent: int = 0
     #: How late the source itself sent each request (s): its own lag, not the service's.
     send_lag: list[float] = field(default_factory=list)
+    #: Latencies (s) of requests sent on a connection opened for them (any status): where a
+    #: listen queue the service drains slowly shows (issue 10, hole 10).
+    new_connection: list[float] = field(default_factory=list)
+    #: Connections the source opened.
+    connections: int = 0
+
+    def new_connection_quantile(self, q: float) -> float:
+        xs = sorted(self.new_connection)
+        return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+    def over(self, seconds: float) -> int:
+        """Answers (any status) that took longer than ``seconds``."""
+        return sum(x > seconds for xs in self.latencies.values() for x in xs)
 
     def lag_quantile(self, q: float) -> float:
         xs = sorted(self.send_lag)
@@ -86,12 +99,14 @@ async def open_loop(
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(intended: float) -> None:
+        fresh = not idle
         try:
             if idle:
                 conn = idle.pop()
             else:
                 conn = await asyncio.open_connection("127.0.0.1", port)
                 every.append(conn[1])
+                out.connections += 1
             out.send_lag.append(time.perf_counter() - intended)
             status, headers, body = await asyncio.wait_for(
                 _exchange(conn, score_request(port, make_body())), timeout=10
@@ -99,7 +114,10 @@ async def open_loop(
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
             out.errors += 1
             return
-        out.latencies.setdefault(status, []).append(time.perf_counter() - intended)
+        latency = time.perf_counter() - intended
+        out.latencies.setdefault(status, []).append(latency)
+        if fresh:
+            out.new_connection.append(latency)
         if status == 503 and headers.get(b"retry-after"):
             out.retry_after += 1
         if on_body is not None:
@@ -157,3 +175,24 @@ async def closed_loop_capacity(
     t0 = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     return done / (time.perf_counter() - t0)
+
+
+async def probe_ready(port: int, duration_s: float, every_s: float = 0.25) -> list[float]:
+    """Readiness latencies (s), each probe on a new connection (as an orchestrator's), every
+    ``every_s`` for ``duration_s``; a probe that fails or takes over 10 s counts as 10 s."""
+    out: list[float] = []
+    request = f"GET /v2/health/ready HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n".encode()
+    end = time.perf_counter() + duration_s
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        try:
+            conn = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+            try:
+                status, _, _ = await asyncio.wait_for(_exchange(conn, request), 10)
+            finally:
+                conn[1].close()
+            out.append(time.perf_counter() - t0 if status == 200 else 10.0)
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+            out.append(10.0)
+        await asyncio.sleep(max(0.0, every_s - (time.perf_counter() - t0)))
+    return out

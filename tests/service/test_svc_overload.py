@@ -4,9 +4,18 @@ fast.
 The service is given a known per-request CPU cost (hidden ``--debug-handler-cpu-ms``, a heavier
 model) so that its capacity (about 200 requests/s) can be offered three times over by a Python
 open-model source on a shared 2-core machine. Capacity is measured in the same run (closed loop),
-then 3x of it is offered for 5 s (CI) or 20 s (full profile). Bounds are robust to noise: p99 of
-admitted answers against the budget, the shed answers' server-side time from the service's own
-histogram, their client-side median against the admitted median (a ratio in one run).
+then 3x of it is offered for 5 s (CI) or 20 s (full profile). The bounds are the issue's, measured
+where a client sees them: the p99 of admitted answers, of shed answers and of requests on newly
+opened connections, from the intended send time, within the budget. On a shared machine other
+processes take CPU from the service; the budget is scaled by that contention (nominal capacity /
+measured capacity in the same run, 1.0 on a quiet machine) and the figure records both. The shed
+answers' own time (under 1 ms) is read from the service's histogram: a client cannot see it
+apart from the wait for the event loop's next turn.
+
+The hole this closes: libuv (under uvloop) accepts one connection per loop iteration, so at 3x a
+busy worker left hundreds of new connections in the kernel's accept queue for seconds (1-2% of
+requests took 1-3.5 s end to end), and the admission estimate started optimistic and took seconds
+to come down. ``reference_service.acceptor`` and ``reference_service.admission`` say how.
 """
 
 from __future__ import annotations
@@ -19,11 +28,20 @@ import time
 from pathlib import Path
 
 import httpx
-from overload_support import closed_loop_capacity, open_loop
+import pytest
+from overload_support import Outcome, closed_loop_capacity, open_loop, probe_ready
 from svc_support import FULL_PROFILE, ServiceFactory, record_figure, transaction
 
 CPU_MS = 4.0
 BUDGET_S = 0.050
+#: Above this contention (the service got less than half of its core) the Python load source and
+#: the scheduler's time slices, not the service, decide the client-side tail: that bound is not
+#: judged (the test says so by skipping after every server-side check passed).
+MAX_CONTENTION = 2.0
+
+
+def _ms(seconds: dict[str, float]) -> dict[str, float]:
+    return {k: round(v * 1e3, 1) for k, v in seconds.items()}
 
 
 def _buckets(metrics: str, status: int) -> list[tuple[float, float]]:
@@ -74,7 +92,14 @@ def _overload(services: ServiceFactory, audit_dir: Path) -> None:
     contention = max(1.0, (1000.0 / CPU_MS) / capacity)
     factor = 3.0
     duration = 20.0 if FULL_PROFILE else 5.0
-    out = asyncio.run(open_loop(port, transaction, factor * capacity, duration))
+
+    async def overload() -> tuple[Outcome, list[float]]:
+        return await asyncio.gather(
+            open_loop(port, transaction, factor * capacity, duration),
+            probe_ready(port, duration),  # an orchestrator's readiness probe meanwhile
+        )
+
+    out, ready = asyncio.run(overload())
     # The machine is shared: capacity is measured again after the overload and the lower of the
     # two is what the bounds scale with (other sessions' load changes within a run).
     capacity = min(capacity, asyncio.run(closed_loop_capacity(port, transaction, 8, 2.0)))
@@ -92,6 +117,15 @@ def _overload(services: ServiceFactory, audit_dir: Path) -> None:
     assert shed_fast >= 0.75, f"only {shed_fast:.1%} of 503s answered within 1 ms server-side"
     server_p50 = _server_quantile(admitted, 0.5)
     assert server_p50 <= BUDGET_S * contention, f"admitted server p50 {server_p50} s"
+    # Client side, from the intended send time: admitted, shed, and on new connections.
+    bound_s = BUDGET_S * contention
+    client = {
+        "admitted p99": out.quantile(200, 0.99),
+        "shed p99": out.quantile(503, 0.99),
+        "new-connection p99": out.new_connection_quantile(0.99),
+        "readiness max": max(ready),
+    }
+    over = {k: v for k, v in _ms(client).items() if not v <= bound_s * 1e3}
     # Recovery: once the overload stops, scoring answers within budget again within 5 s.
     t0 = time.monotonic()
     recovered_s = None
@@ -103,6 +137,7 @@ def _overload(services: ServiceFactory, audit_dir: Path) -> None:
                 recovered_s = time.monotonic() - t0
                 break
     assert recovered_s is not None
+    judged = contention <= MAX_CONTENTION
     record_figure(
         "overload",
         {
@@ -120,7 +155,23 @@ def _overload(services: ServiceFactory, audit_dir: Path) -> None:
             "admitted_server_p99_le_ms": _server_quantile(admitted, 0.99) * 1e3,
             "admitted_server_within_50ms": round(_within(admitted, 0.05), 4),
             "shed_client_p50_ms": round(out.median(503) * 1e3, 2),
+            "shed_client_p99_ms": round(out.quantile(503, 0.99) * 1e3, 2),
+            "new_connections": out.connections,
+            "new_connection_p99_ms": round(out.new_connection_quantile(0.99) * 1e3, 2),
+            "over_1s": out.over(1.0),
+            "readiness_probes": len(ready),
+            "readiness_max_ms": round(max(ready) * 1e3, 2),
+            "client_bound_ms": round(bound_s * 1e3, 1),
             "shed_server_within_1ms": round(shed_fast, 4),
             "recovery_s": round(recovered_s, 3),
+            "client_bound_judged": judged,
         },
+    )
+    if not judged:  # said in the test report, never a silent pass
+        pytest.skip(
+            f"client-side bound not judged: other processes left the service 1/{contention:.1f}"
+            f" of its CPU (limit 1/{MAX_CONTENTION:g}); client ms {_ms(client)}"
+        )
+    assert not over, (
+        f"client-side ms over {bound_s * 1e3:.0f} ms (contention {contention:.2f}): {over}"
     )

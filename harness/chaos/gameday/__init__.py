@@ -5,7 +5,8 @@ Pure parts (no Locust, no gevent, no I/O beyond the guard's ledger and the fault
 - ``plan``: the game-day file laid onto the run's clock, time-scaled;
 - ``abort``: abort conditions on rolling 1 s windows (a breach that lasts N seconds);
 - ``judge``: SLO objectives on a window of intervals; ``metrics``: per-step held / time to
-  detect / time to recover / budget burned, steady state before / during / after;
+  detect / time to recover / budget burned, steady state before / during / after; ``degraded``:
+  degraded decisions per step from the service's own counters, judged against ``degraded_allowed``;
 - ``guard``: the chaos core's guard (ledger first, inject, verify; roll back, verify gone) seen
   per step;
 - ``controller``: the :class:`~harness.measure.observe.RunObserver` that runs the timeline;
@@ -20,8 +21,9 @@ The job that puts them together with the load and the reports is :mod:`harness.g
 from harness.chaos.gameday.abort import AbortMonitor, ConditionState, ConditionStatus, Trip
 from harness.chaos.gameday.controller import GameDayController, LiveView, Outcome, ScheduledFault
 from harness.chaos.gameday.dashboard import LineView, RichView
+from harness.chaos.gameday.degraded import DegradedCount, count_degraded
 from harness.chaos.gameday.guard import FaultGuard, FaultRecord, RollbackStatus, StepGuard
-from harness.chaos.gameday.journal import Journal, StepDoc, StepStatus
+from harness.chaos.gameday.journal import AuditTrailDoc, Journal, StepDoc, StepStatus
 from harness.chaos.gameday.judge import (
     Check,
     fill_gaps,
@@ -43,10 +45,12 @@ from harness.chaos.gameday.plan import Plan, PlannedStep, make_plan
 
 __all__ = [
     "AbortMonitor",
+    "AuditTrailDoc",
     "Budgets",
     "Check",
     "ConditionState",
     "ConditionStatus",
+    "DegradedCount",
     "FaultGuard",
     "FaultRecord",
     "GameDayController",
@@ -67,6 +71,7 @@ __all__ = [
     "Trip",
     "budgets_of",
     "build_journal",
+    "count_degraded",
     "fill_gaps",
     "holds",
     "judge",

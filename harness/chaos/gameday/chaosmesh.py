@@ -181,11 +181,12 @@ def _spec_for(fault: FaultSpec) -> tuple[str, dict[str, Any], str | None] | None
         spec = {**_pods("service", "one"), "action": action}
         if action == "container-kill":
             spec["containerNames"] = ["fraud-scoring"]
-        return (
-            "PodChaos",
-            spec,
-            "Kubernetes restarts the pod/container; the harness kills one worker",
+        what = (
+            "one uvicorn worker (its master restarts it)"
+            if fault.scope is KillScope.WORKER
+            else "the service's main process and starts it again"
         )
+        return "PodChaos", spec, f"Kubernetes restarts the pod/container; the harness kills {what}"
     if isinstance(fault, CpuHogFault):
         stress: dict[str, Any] = {
             "cpu": {"workers": fault.workers, "load": round(fault.load_percent)}

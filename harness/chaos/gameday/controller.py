@@ -10,7 +10,12 @@ What it does:
 - ``interval``: feeds the abort monitor (from the end of the warm-up on) and redraws the view;
 - when an abort condition trips, a fault cannot be injected or a rollback fails, it rolls back
   every active fault *at once* (before the load has even stopped) and asks the load to stop
-  (``stop_reason``).
+  (``stop_reason``);
+- with a ``counters`` reader (the service's ``/metrics``), it reads the decision counters just
+  before each step's injection and one judgement window after its rollback (:mod:`.degraded`:
+  the span the step's expectations are judged on; a stall's backlog is decided after it
+  resumed); a reading still due when the game day stops is taken by
+  :meth:`GameDayController.rollback_all`.
 
 Times are run offsets in seconds (the schedule's t = 0, warm-up included), as in :mod:`.plan`.
 """
@@ -25,9 +30,13 @@ from typing import Protocol
 
 from harness.chaos.fault import Fault
 from harness.chaos.gameday.abort import AbortMonitor, Trip
+from harness.chaos.gameday.degraded import DegradedCount, count_degraded
 from harness.chaos.gameday.guard import FaultGuard, FaultRecord, RollbackStatus
 from harness.chaos.gameday.plan import Plan, PlannedStep
 from harness.measure import IntervalSample
+from harness.spec import KillFault as KillSpec
+from harness.spec import KillScope
+from harness.target import DecisionCounters
 
 __all__ = ["GameDayController", "LiveView", "Outcome", "ScheduledFault"]
 
@@ -49,6 +58,10 @@ class ScheduledFault:
     fault: Fault
 
 
+#: Reads the service's decision counters (None: could not).
+CounterReader = Callable[[], DecisionCounters | None]
+
+
 class LiveView(Protocol):
     """Shows the game day while it runs (the terminal dashboard, or nothing)."""
 
@@ -68,6 +81,7 @@ class GameDayController:
         faults: Sequence[ScheduledFault],
         guard_factory: Callable[[Callable[[], float]], FaultGuard],
         view: LiveView | None = None,
+        counters: CounterReader | None = None,
     ) -> None:
         self.plan = plan
         self.faults = tuple(faults)
@@ -81,6 +95,11 @@ class GameDayController:
         self._run_start_wall_ns: int | None = None
         self._records: dict[str, FaultRecord] = {}
         self._stop: str | None = None
+        self._counters = counters
+        # step -> [reading before the injection, reading after the rollback]; absent: not read
+        self._readings: dict[str, list[DecisionCounters | None]] = {}
+        self._errors: dict[str, str] = {}  # step -> why a reading failed
+        self._due: dict[str, float] = {}  # step -> run offset of its second reading
 
     # -- RunObserver --------------------------------------------------------------------------
     def started(self, run_start_wall_ns: int, warmup_s: float) -> None:
@@ -98,10 +117,14 @@ class GameDayController:
         self.elapsed_s = elapsed_s
         if self._stop is not None:
             return
+        due = [step for step, at_s in self._due.items() if elapsed_s >= at_s]
+        if due:
+            self._read(*due)
         for item in self.faults:
             step = item.step
             record = self._records.get(step.name)
             if record is None and elapsed_s >= step.start_s:
+                self._read(step.name)
                 record = self.guard.inject(item.fault, step=step.name, kind=step.fault.kind)
                 self._records[step.name] = record
                 if record.inject_error is not None:
@@ -112,6 +135,7 @@ class GameDayController:
                     return
             elif record is not None and record.active and elapsed_s >= step.end_s:
                 self.guard.rollback(record)
+                self._due[step.name] = elapsed_s + self.plan.window_s
                 if record.status is RollbackStatus.FAILED:
                     self._fail(f"step {step.name!r}: rollback failed: {record.detail}")
                     return
@@ -138,7 +162,27 @@ class GameDayController:
         """Why the load should stop now (None: keep going)."""
         return self._stop
 
+    def rollback_all(self, reason: str = "", *, interrupted: bool = False) -> None:
+        """Roll back every fault still active (the guard's), then take the missing second
+        counter readings (not after an interruption: nothing is measured then)."""
+        self.guard.rollback_all(reason, interrupted=interrupted)
+        if not interrupted:
+            self._read_pending()
+
     # -- state for the view and the journal -----------------------------------------------------
+    def degraded_of(self, step: PlannedStep) -> DegradedCount:
+        """The step's degraded decisions (not reported without a counter reader)."""
+        if self._counters is None:
+            return count_degraded(None, None, step.degraded_allowed, "no counters to read")
+        pair = self._readings.get(step.name)
+        if pair is None:
+            return count_degraded(None, None, step.degraded_allowed, "the step never ran")
+        before, after = [*pair, None][:2]
+        restarted = isinstance(step.fault, KillSpec) and step.fault.scope is KillScope.SERVICE
+        return count_degraded(
+            before, after, step.degraded_allowed, self._errors.get(step.name), restarted=restarted
+        )
+
     def record_of(self, step: str) -> FaultRecord | None:
         """The fault record of ``step`` once injected."""
         return self._records.get(step)
@@ -158,4 +202,21 @@ class GameDayController:
 
     def _halt(self, reason: str) -> None:
         self._stop = reason
-        self.guard.rollback_all(reason)  # now: do not wait for the load to stop
+        self.rollback_all(reason)  # now: do not wait for the load to stop
+
+    def _read(self, *steps: str) -> None:
+        """One reading of the counters, appended to each of ``steps``."""
+        if self._counters is None:
+            return
+        reading = self._counters()
+        error = getattr(self._counters, "last_error", None) if reading is None else None
+        for step in steps:
+            self._due.pop(step, None)
+            self._readings.setdefault(step, []).append(reading)
+            if isinstance(error, str):
+                self._errors.setdefault(step, error)
+
+    def _read_pending(self) -> None:
+        pending = [s for s, pair in self._readings.items() if len(pair) == 1]
+        if pending:
+            self._read(*pending)

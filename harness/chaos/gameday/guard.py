@@ -52,6 +52,7 @@ class FaultRecord:
     verified_gone: bool = False
     trigger: str | None = None  # why it came off: scheduled, abort, interrupt, inject_failed...
     detail: str = ""
+    restored_after_s: float | None = None  # a fault that took the target down: kill -> ready
     _handle: FaultHandle | None = field(default=None, repr=False)
 
     @property
@@ -69,6 +70,14 @@ class FaultRecord:
         self.detail = record.detail or (
             "removed and verified gone" if record.verified_gone else "still active after rollback"
         )
+        if self._handle is not None:
+            self.restored_after_s = _restored_after_s(self._handle.fault)
+
+
+def _restored_after_s(fault: Fault) -> float | None:
+    """How long a fault that took its target down kept it down (``KillFault.restored_after_s``)."""
+    value = getattr(fault, "restored_after_s", None)
+    return float(value) if isinstance(value, int | float) else None
 
 
 class FaultGuard(Protocol):

@@ -20,6 +20,7 @@ import msgspec
 
 from harness.chaos.gameday.abort import ConditionState
 from harness.chaos.gameday.controller import Outcome
+from harness.chaos.gameday.degraded import DEGRADED_CHECK, DegradedCount
 from harness.chaos.gameday.guard import FaultRecord, RollbackStatus
 from harness.chaos.gameday.judge import Check
 from harness.chaos.gameday.metrics import SteadyState, StepMetrics
@@ -28,6 +29,7 @@ from harness.chaos.gameday.plan import Plan, PlannedStep
 __all__ = [
     "JOURNAL_SCHEMA",
     "AbortDoc",
+    "AuditTrailDoc",
     "CheckDoc",
     "ConditionDoc",
     "Journal",
@@ -36,6 +38,7 @@ __all__ = [
     "StepDoc",
     "StepStatus",
     "check_doc",
+    "degraded_check",
     "rollback_doc",
     "steady_doc",
     "step_doc",
@@ -105,6 +108,15 @@ class StepDoc(_Doc, frozen=True, kw_only=True):
     latency_budget_burned: float | None
     bad_events: int
     events: int
+    # the service's own counters between the readings before the injection and one judgement
+    # window after the rollback (harness.chaos.gameday.degraded); null: not reported
+    # (degraded_note says why)
+    degraded_decisions: int | None = None
+    decisions_scored: int | None = None
+    degraded_note: str | None = None
+    # a kill (one worker or the whole service): seconds from the kill until the target was
+    # ready again (all workers up / the readiness probe answers); null: not a kill, or never back
+    restored_after_s: float | None = None
 
 
 class RollbackDoc(_Doc, frozen=True, kw_only=True):
@@ -142,6 +154,15 @@ class AbortDoc(_Doc, frozen=True, kw_only=True):
     detail: str | None
 
 
+class AuditTrailDoc(_Doc, frozen=True, kw_only=True):
+    """The embedded service's audit trail, verified after it stopped (as ``run`` does)."""
+
+    intact: bool
+    records: int
+    streams: int
+    problems: list[str]
+
+
 class Journal(_Doc, frozen=True, kw_only=True):
     """The whole journal."""
 
@@ -166,6 +187,9 @@ class Journal(_Doc, frozen=True, kw_only=True):
     rollbacks: list[RollbackDoc]
     generator_valid: bool = True  # False: the load generator could not keep its schedule
     generator_reasons: list[str] = msgspec.field(default_factory=list)
+    # the embedded service's trail (harness.audit.check_audit_trail); null: --target, or the
+    # game day was interrupted before the service stopped
+    audit: AuditTrailDoc | None = None
 
 
 def check_doc(check: Check) -> CheckDoc:
@@ -192,8 +216,28 @@ def steady_doc(state: SteadyState | None) -> SteadyStateDoc | None:
     )
 
 
-def step_doc(step: PlannedStep, record: FaultRecord | None, metrics: StepMetrics | None) -> StepDoc:
-    """One step as a document (``metrics`` None: the step never ran)."""
+def degraded_check(count: DegradedCount) -> CheckDoc | None:
+    """The "no degraded decisions" expectation of a step that does not allow them."""
+    if count.allowed:
+        return None
+    return CheckDoc(
+        objective=DEGRADED_CHECK,
+        observed=None if count.degraded is None else float(count.degraded),
+        threshold=0.0,
+        unit="decisions",
+        held=count.held,
+        samples=count.decisions or 0,
+    )
+
+
+def step_doc(
+    step: PlannedStep,
+    record: FaultRecord | None,
+    metrics: StepMetrics | None,
+    degraded: DegradedCount | None = None,
+) -> StepDoc:
+    """One step as a document (``metrics`` None: the step never ran; ``degraded`` None: no
+    counters were read)."""
     if record is None:
         status = StepStatus.SKIPPED
     elif record.inject_error is not None or record.status is RollbackStatus.FAILED:
@@ -202,6 +246,13 @@ def step_doc(step: PlannedStep, record: FaultRecord | None, metrics: StepMetrics
         status = StepStatus.CUT_SHORT
     else:
         status = StepStatus.SUCCEEDED
+    checks = [] if metrics is None else [check_doc(c) for c in metrics.checks]
+    held = None if metrics is None else metrics.held
+    extra = degraded_check(degraded) if degraded is not None and metrics is not None else None
+    if extra is not None:
+        checks.append(extra)
+        if extra.held is False:
+            held = False
     return StepDoc(
         name=step.name,
         kind=step.fault.kind,
@@ -213,15 +264,19 @@ def step_doc(step: PlannedStep, record: FaultRecord | None, metrics: StepMetrics
         injected_at_s=None if record is None else _r(record.injected_at_s),
         rolled_back_at_s=None if record is None else _r(record.rolled_back_at_s),
         degraded_allowed=step.degraded_allowed,
-        held=None if metrics is None else metrics.held,
+        held=held,
         deviated=False if metrics is None else metrics.deviated,
-        checks=[] if metrics is None else [check_doc(c) for c in metrics.checks],
+        checks=checks,
         detected_after_s=None if metrics is None else _r(metrics.detected_after_s),
         recovered_after_s=None if metrics is None else _r(metrics.recovered_after_s),
         error_budget_burned=None if metrics is None else _r(metrics.error_budget_burned, 6),
         latency_budget_burned=None if metrics is None else _r(metrics.latency_budget_burned, 6),
         bad_events=0 if metrics is None else metrics.bad_events,
         events=0 if metrics is None else metrics.events,
+        degraded_decisions=None if degraded is None else degraded.degraded,
+        decisions_scored=None if degraded is None else degraded.decisions,
+        degraded_note=("no counters were read" if degraded is None else degraded.note),
+        restored_after_s=None if record is None else _r(record.restored_after_s),
     )
 
 

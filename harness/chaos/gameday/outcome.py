@@ -47,7 +47,8 @@ def build_journal(
         if record is not None and record.injected_at_s is not None and samples and budgets:
             rolled = record.rolled_back_at_s if record.rolled_back_at_s is not None else end_s
             metrics = measure_step(samples, step, plan, slo, budgets, record.injected_at_s, rolled)
-        steps.append(step_doc(step, record, metrics))
+        degraded = ctl.degraded_of(step) if record is not None else None
+        steps.append(step_doc(step, record, metrics, degraded))
     before = after = during = None
     injected = [r for r in ctl.guard.records if r.injected_at_s is not None]
     if samples:
