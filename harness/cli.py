@@ -84,6 +84,29 @@ def _regression_options(func: Callable[P, R]) -> Callable[P, R]:
     )(func)
 
 
+class _WorkersType(click.ParamType[int]):
+    """0-64, or ``auto`` (one generator process per core: ``harness.load.auto_workers``)."""
+
+    name = "0-64|auto"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            from harness.load import auto_workers  # cheap: no Locust import
+
+            return min(auto_workers(), 64)
+        if text.isdigit() and 0 <= int(text) <= 64:
+            return int(text)
+        self.fail(f"expected a number from 0 to 64 or 'auto', got {value!r}", param, ctx)
+
+
+_WORKERS = _WorkersType()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="slo-harness", prog_name="slo-harness")
 def cli() -> None:
@@ -425,7 +448,12 @@ def _run_maybe_bounded(request: Any, boundary: dict[str, Any]) -> Any:
 @click.option("--target", help="Base URL of the service (default: start the reference service).")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Override main rate.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Main phase, s.")
-@click.option("--workers", default=0, type=click.IntRange(0, 64), help="Local Locust workers.")
+@click.option(
+    "--workers",
+    default="0",
+    type=_WORKERS,
+    help="Local Locust workers (0-64), or 'auto': one per core of this machine.",
+)
 @click.option(
     "--remote-workers",
     default=0,
@@ -623,6 +651,23 @@ def report_verify(directory: Path, expect_sha256: str | None, public_key: Path |
         click.echo(f"{problem}")
     click.echo("intact" if result.ok else "TAMPERED OR INCOMPLETE")
     sys.exit(int(ExitCode.OK if result.ok else ExitCode.BREACHED))
+
+
+@report.command("rebuild")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--slo", "slo_path", type=click.Path(path_type=Path), help="SLO file to judge by.")
+@_guarded
+def report_rebuild(directory: Path, slo_path: Path | None) -> None:
+    """Make the report of an interrupted run from the interval log it left in DIRECTORY
+    (marked incomplete; its verdict is INVALID, exit 3)."""
+    from harness import pipeline
+
+    outcome = pipeline.rebuild_report(directory, slo_path=slo_path)
+    click.echo(f"verdict: {outcome.verdict.status.value} (incomplete run, rebuilt from its log)")
+    for reason in outcome.verdict.reasons:
+        click.echo(f"  - {reason}")
+    click.echo(f"report: {outcome.paths.report_html}")
+    sys.exit(int(ExitCode.UNMEASURABLE))  # a rebuilt run is never judged: its generator is unknown
 
 
 @report.command("sign")
