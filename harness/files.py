@@ -10,12 +10,15 @@ artifact under its real name.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["atomic_write_bytes", "sha256_bytes", "sha256_file"]
+__all__ = ["atomic_write_bytes", "atomic_writer", "sha256_bytes", "sha256_file"]
 
 _CHUNK = 1 << 20
 
@@ -43,6 +46,24 @@ def atomic_write_bytes(
             Path(tmp).unlink()
         else:
             os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
+    """:func:`atomic_write_bytes` for content written piece by piece (a long interval log): the
+    temp file is fsynced and renamed over ``path`` when the block ends, removed if it raises."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

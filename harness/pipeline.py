@@ -14,12 +14,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from harness.audit import check_audit_trail
 from harness.errors import ArtifactError, InsufficientData, IntegrityError, SpecError, UsageError
 from harness.load import DEFAULT_WORKER_WAIT_S
-from harness.measure import RunResult
+from harness.measure import RunResult, read_series, result_from_log
 from harness.placement import Placement, lab_placement
 from harness.report import (
     LoadedReport,
@@ -64,7 +64,20 @@ class BoundaryHook(Protocol):
         ...
 
 
-__all__ = ["CompareOutcome", "RunOutcome", "RunRequest", "compare_runs", "default_out_dir", "run"]
+#: The interval log a run streams into its output directory while it runs; removed once the
+#: report family (with latency.hlog) is written, left behind by an interrupted run.
+PARTIAL_LOG_FILE: Final = "latency.partial.hlog"
+
+__all__ = [
+    "PARTIAL_LOG_FILE",
+    "CompareOutcome",
+    "RunOutcome",
+    "RunRequest",
+    "compare_runs",
+    "default_out_dir",
+    "rebuild_report",
+    "run",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +166,9 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
         require_service()  # the embedded service needs `slo-harness[service]`
     _check_placement(request, target)
 
-    result = _measure(scenario, request, target)
+    out_dir = request.out or default_out_dir(reports_root, scenario.name)
+    partial_log = out_dir / PARTIAL_LOG_FILE
+    result = _measure(scenario, request, target, partial_log)
     verdict = evaluate(result, slo)
     comparison = (
         _checked(
@@ -176,9 +191,9 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
         ended_at=result.ended_at,
         cwd=Path.cwd(),
     )
-    out_dir = request.out or default_out_dir(reports_root, scenario.name)
     pci = request.boundary.section() if request.boundary is not None else None
     paths = write_reports(out_dir, result, verdict, provenance, comparison, pci=pci)
+    partial_log.unlink(missing_ok=True)  # latency.hlog now holds the series
     latest = _point_latest(reports_root, out_dir) if request.out is None else None
     return RunOutcome(verdict, comparison, paths, out_dir, latest, pci)
 
@@ -194,8 +209,13 @@ def _check_target(target: str, where: str, scenario: Scenario, request: RunReque
         raise UsageError(f"{where}: {exc}") from None
 
 
-def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> RunResult:
-    """Run the load; without a target, against a reference service started (and audited) here."""
+def _measure(
+    scenario: Scenario, request: RunRequest, target: str | None, interval_log: Path | None = None
+) -> RunResult:
+    """Run the load; without a target, against a reference service started (and audited) here.
+
+    ``interval_log``: stream the interval series there during the run (kept if the run dies:
+    ``slo-harness report rebuild`` reads it)."""
     from harness import load  # Locust/gevent only from here on
 
     options = load.RunOptions(
@@ -211,6 +231,7 @@ def _measure(scenario: Scenario, request: RunRequest, target: str | None) -> Run
         expose_master=request.expose_master,
         scenario_path=request.scenario,
         allow_targets=request.allow_targets,
+        interval_log=interval_log,
     )
     options.check()  # a bad master address is a usage error before any service starts
     with contextlib.ExitStack() as stack:
@@ -335,3 +356,36 @@ def _point_latest(reports_root: Path, out_dir: Path) -> Path | None:
         return None
     tmp.replace(latest)
     return latest
+
+
+def rebuild_report(directory: Path, *, slo_path: Path | None = None) -> RunOutcome:
+    """The report family of an interrupted run, from the interval log it streamed.
+
+    Reads ``latency.partial.hlog`` (or a ``latency.hlog`` that carries ``#[Run: ...]``), rebuilds
+    what it measured up to its last complete interval (:func:`harness.measure.result_from_log`:
+    marked incomplete, generator unknown, so the verdict is INVALID), judges it against
+    ``slo_path`` or the default SLO, and writes the report family into ``directory``; the partial
+    log is removed once latency.hlog holds its series.
+    """
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: not a directory")
+    partial = directory / PARTIAL_LOG_FILE
+    log_path = partial if partial.exists() else directory / "latency.hlog"
+    if not log_path.exists():
+        raise UsageError(f"{directory}: no {PARTIAL_LOG_FILE} or latency.hlog to rebuild from")
+    result = result_from_log(read_series(log_path))
+    slo = load_slo(slo_path) if slo_path else default_slo()
+    verdict = evaluate(result, slo)
+    provenance = collect_provenance(
+        scenario_path=Path(result.scenario.path),
+        slo_path=slo_path,
+        target=result.target,
+        started_at=result.started_at,
+        ended_at=result.ended_at,
+        cwd=Path.cwd(),
+    )
+    # The series is read lazily from log_path while the reports are rendered; only then is
+    # latency.hlog replaced (staging + rename), so reading from either file is safe.
+    paths = write_reports(directory, result, verdict, provenance)
+    partial.unlink(missing_ok=True)
+    return RunOutcome(verdict, None, paths, directory)

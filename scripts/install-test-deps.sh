@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system programs some tests need: redis-server (feature store), wrk (benchmarks),
 # nftables (network faults), chromium (HTML report check), stress-ng (CPU hog fault; without it
-# the hog falls back to a Python busy loop). Needs root and Debian's apt; without
+# the hog falls back to a Python busy loop), the Java reference HdrHistogram (libhdrhistogram-java
+# with a JRE: the third-party reader of latency.hlog; a Maven 2.2.2 jar in ~/.m2 does as well). Needs root and Debian's apt; without
 # them it says so and the tests that need a missing program skip with that reason.
 set -euo pipefail
 need=()
@@ -10,6 +11,11 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v nft >/dev/null || need+=(nftables)
 command -v chromium >/dev/null || need+=(chromium)
 command -v stress-ng >/dev/null || need+=(stress-ng)
+hdr_jar="$HOME/.m2/repository/org/hdrhistogram/HdrHistogram/2.2.2/HdrHistogram-2.2.2.jar"
+if [ ! -f "$hdr_jar" ] && [ ! -f /usr/share/java/HdrHistogram.jar ]; then
+  need+=(libhdrhistogram-java)
+fi
+command -v java >/dev/null || need+=(default-jre-headless)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -56,6 +56,23 @@ def report_verify(directory: Path, expect_sha256: str | None, public_key: Path |
     sys.exit(int(ExitCode.OK if result.ok else ExitCode.BREACHED))
 
 
+@report.command("rebuild")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--slo", "slo_path", type=click.Path(path_type=Path), help="SLO file to judge by.")
+@guarded
+def report_rebuild(directory: Path, slo_path: Path | None) -> None:
+    """Make the report of an interrupted run from the interval log it left in DIRECTORY
+    (marked incomplete; its verdict is INVALID, exit 3)."""
+    from harness import pipeline
+
+    outcome = pipeline.rebuild_report(directory, slo_path=slo_path)
+    click.echo(f"verdict: {outcome.verdict.status.value} (incomplete run, rebuilt from its log)")
+    for reason in outcome.verdict.reasons:
+        click.echo(f"  - {reason}")
+    click.echo(f"report: {outcome.paths.report_html}")
+    sys.exit(int(ExitCode.UNMEASURABLE))  # a rebuilt run is never judged: its generator is unknown
+
+
 @report.command("sign")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option(

@@ -17,6 +17,29 @@ from harness.errors import ExitCode, UsageError
 
 
 # -- run / worker --------------------------------------------------------------------------
+class _WorkersType(click.ParamType[int]):
+    """0-64, or ``auto`` (one generator process per core: ``harness.load.auto_workers``)."""
+
+    name = "0-64|auto"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            from harness.load import auto_workers  # cheap: no Locust import
+
+            return min(auto_workers(), 64)
+        if text.isdigit() and 0 <= int(text) <= 64:
+            return int(text)
+        self.fail(f"expected a number from 0 to 64 or 'auto', got {value!r}", param, ctx)
+
+
+_WORKERS = _WorkersType()
+
+
 def _boundary_options(func: Callable[P, R]) -> Callable[P, R]:
     """run --netpol PATH... and its settings (the PCI boundary under load)."""
     options = [
@@ -81,7 +104,12 @@ def _run_maybe_bounded(request: Any, boundary: dict[str, Any]) -> Any:
 @click.option("--target", help="Base URL of the service (default: start the reference service).")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Override main rate.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Main phase, s.")
-@click.option("--workers", default=0, type=click.IntRange(0, 64), help="Local Locust workers.")
+@click.option(
+    "--workers",
+    default="0",
+    type=_WORKERS,
+    help="Local Locust workers (0-64), or 'auto': one per core of this machine.",
+)
 @click.option(
     "--remote-workers",
     default=0,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.load.options import DEFAULT_WORKER_WAIT_S, RunOptions
+from harness.load.options import DEFAULT_WORKER_WAIT_S, RunOptions, auto_workers
 from harness.load.schedule import EndpointPicker, arrivals, intended_times
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ __all__ = [
     "EndpointPicker",
     "RunOptions",
     "arrivals",
+    "auto_workers",
     "install_plugin",
     "intended_times",
     "run_scenario",

@@ -305,7 +305,8 @@ class WorkerCoordinator:
     def _on_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
         del client_id
         if self.engine is not None:
-            data[REPORT_KEY] = self.engine.recorder.take_wire()
+            # The interval series only: phase totals travel once, in the final message.
+            data[REPORT_KEY] = self.engine.recorder.take_wire(totals=False)
 
     def _finish(self, engine: Engine) -> None:
         bound = (engine.finish_deadline_ns - time.monotonic_ns()) / 1e9 + FINAL_GRACE_S

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -54,6 +55,9 @@ class RunOptions:
     expose_master: bool = False
     scenario_path: Path | None = None
     allow_targets: tuple[str, ...] = ()  # --allow-target HOST|CIDR (beyond the default rule)
+    #: Stream the interval series to this file during the run (the run's latency.hlog): memory
+    #: stays bounded and an interrupted run keeps a log valid to its last interval.
+    interval_log: Path | None = None
 
     @property
     def distributed(self) -> bool:
@@ -92,6 +96,20 @@ class RunOptions:
                 "the scenario. Add --expose-master to bind it there anyway (the load target must "
                 "still be loopback or 198.18.0.0/15)"
             )
+
+
+def auto_workers() -> int:
+    """``--workers auto``: one generator process per core this process may run on (its CPU
+    affinity, so a container's or ``taskset``'s limit counts, not the host's core count).
+
+    Every worker still watches itself (CPU, schedule lag: :mod:`harness.load.health`); on an
+    overloaded machine (the target or other work sharing the cores) their lag exceeds the bound
+    and the run is INVALID, whatever the worker count.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _is_loopback(bind: str) -> bool:

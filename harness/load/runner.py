@@ -50,7 +50,13 @@ from harness.load.observe import ObserverDriver
 from harness.load.options import WILDCARD_BINDS, RunOptions
 from harness.load.procs import check_alive, worker_processes
 from harness.load.progress import Progress, Snapshot, make_progress
-from harness.load.session import RunSpec, build_result, start_engine, write_request_log
+from harness.load.session import (
+    RunSpec,
+    attach_interval_log,
+    build_result,
+    start_engine,
+    write_request_log,
+)
 from harness.load.targeting import connect_target
 from harness.load.user import SloUser, station_of
 from harness.measure import Recorder, RunObserver, RunResult, ScenarioRef, TargetInfo
@@ -115,7 +121,9 @@ def run_scenario(
         )
         progress = stack.enter_context(_closing(make_progress(options.progress)))
         if not options.distributed:
-            return _run_local(scenario, ref, info, infer, progress, observer, allow)
+            return _run_local(
+                scenario, ref, info, infer, progress, observer, allow, options.interval_log
+            )
         return _run_distributed(scenario, ref, info, infer, options, progress, allow)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -194,6 +202,7 @@ def _run_local(
     progress: Progress,
     observer: RunObserver | None = None,
     allow: Allowlist | None = None,
+    interval_log: Path | None = None,
 ) -> RunResult:
     env = _environment(info.url)
     runner = env.create_local_runner()
@@ -213,6 +222,8 @@ def _run_local(
             allow=allow or Allowlist(),
         )
         engine = start_engine(env, spec, name="local")
+        if interval_log is not None:
+            attach_interval_log(engine.recorder, interval_log, scenario, ref, info)
         if observer is not None:
             driver = ObserverDriver(observer, engine.recorder, scenario)
             driver.start(on_stop=_stopper(engine, stopped))
@@ -257,6 +268,7 @@ def _run_local(
             driver.close()
         if engine is not None:
             engine.abort()
+            engine.recorder.close_log(complete=False)  # interrupted: valid to the last interval
         runner.quit()
 
 
@@ -338,9 +350,11 @@ def _run_distributed(
             try:
                 _wait_for_workers(master, procs, options, port)
                 return _drive_master(
-                    scenario, ref, info, infer, master, coordinator, procs, progress, allow
+                    scenario, ref, info, infer, master, coordinator, procs, progress, allow, options
                 )
             finally:
+                if coordinator.recorder is not None:
+                    coordinator.recorder.close_log(complete=False)
                 if coordinator.missing():
                     coordinator.abort()
                 quit_once()  # workers get "quit" and exit; stragglers are terminated after
@@ -396,6 +410,7 @@ def _drive_master(
     procs: list[subprocess.Popen[bytes]],
     progress: Progress,
     allow: Allowlist,
+    options: RunOptions,
 ) -> RunResult:
     cap = scenario.max_concurrency
     master.start(cap, spawn_rate=cap)
@@ -410,6 +425,8 @@ def _drive_master(
     workers = coordinator.launch(spec)
     recorder = coordinator.recorder
     assert recorder is not None
+    if options.interval_log is not None:
+        attach_interval_log(recorder, options.interval_log, scenario, ref, info)
     bound_s = DISTRIBUTED_START_LEAD_S + scenario.duration_s
     bound_s += 2 * scenario.timeout_ms / 1000.0 + 1.5 + FINAL_GRACE_S
     deadline = time.monotonic() + bound_s

@@ -29,6 +29,7 @@ from harness.load.health import ProcessCpuSampler, ProcessHealth, assess
 from harness.load.user import station_of
 from harness.load.workload import ScenarioWorkload
 from harness.measure import (
+    IntervalLogWriter,
     LatencyHistogram,
     Recorder,
     ResponseTally,
@@ -36,6 +37,7 @@ from harness.measure import (
     ScenarioRef,
     TailSample,
     TargetInfo,
+    log_meta,
 )
 from harness.spec import Scenario
 from harness.target import Allowlist, TargetConnection, V2Model, open_target
@@ -44,6 +46,7 @@ __all__ = [
     "REQUEST_LOG_ENV",
     "HealthWire",
     "RunSpec",
+    "attach_interval_log",
     "build_result",
     "engine_connection",
     "make_recorder",
@@ -147,6 +150,17 @@ def make_recorder(spec: RunSpec) -> Recorder:
 def engine_connection(spec: RunSpec) -> TargetConnection:
     """This process's own resolution and check of the spec's target (see :func:`start_engine`)."""
     return open_target(spec.target_url, tls=spec.scenario.tls, allow=spec.allow)
+
+
+def attach_interval_log(
+    recorder: Recorder, path: Path, scenario: Scenario, ref: ScenarioRef, target: TargetInfo
+) -> None:
+    """Stream the recorder's interval series to ``path`` as the run goes (the run's
+    ``latency.hlog``), headed by what ``slo-harness report rebuild`` needs to make a report of an
+    interrupted run: scenario, phases, interval length, target."""
+    meta = log_meta(ref, target, scenario.phase_metas(), scenario.interval_s)
+    start_wall_s = recorder.run_start_wall_ns / 1e9
+    recorder.attach_log(IntervalLogWriter(path, start_wall_s=start_wall_s, meta=meta))
 
 
 def start_engine(environment: Any, spec: RunSpec, *, name: str) -> Engine:

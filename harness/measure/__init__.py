@@ -7,8 +7,17 @@ use it in any process.
 from harness.measure.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
 from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES, LatencyHistogram
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
+from harness.measure.intervallog import (
+    IntervalLog,
+    IntervalLogWriter,
+    in_time_order,
+    read_series,
+    time_slices,
+)
 from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
+from harness.measure.rank import nearest_rank
+from harness.measure.rebuild import ALL_ENDPOINTS, log_meta, result_from_log
 from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.responses import (
     EndpointResponses,
@@ -51,6 +60,7 @@ from harness.measure.tail import (
 )
 
 __all__ = [
+    "ALL_ENDPOINTS",
     "HIGHEST_US",
     "LOWEST_US",
     "SIGNIFICANT_FIGURES",
@@ -66,6 +76,8 @@ __all__ = [
     "GeneratorHealth",
     "HistKey",
     "HlogInterval",
+    "IntervalLog",
+    "IntervalLogWriter",
     "IntervalRecord",
     "IntervalSample",
     "LatencyHistogram",
@@ -90,14 +102,20 @@ __all__ = [
     "decode_samples",
     "distribution",
     "encode_samples",
+    "in_time_order",
+    "log_meta",
     "mask_snippet",
     "merge_samples",
     "min_samples",
+    "nearest_rank",
     "parse_server_timing",
     "read_hlog",
+    "read_series",
+    "result_from_log",
     "run_trace_prefix",
     "server_timing_of_head",
     "status_key",
+    "time_slices",
     "traceparent",
     "write_hlog",
 ]

@@ -6,9 +6,11 @@ run) and per scope (bootstrap). Reading hdrh's counter array once and mapping co
 values through a table built with hdrh's own index->value functions gives the same data in a
 fraction of the time; a test pins it to ``buckets()``, and anything unexpected falls back to it.
 
-Percentiles follow hdrh's rule exactly (so a verdict and a report quote the same number): the rank
-of percentile p among n samples is ``max(1, int(p * n / 100 + 0.5))`` and the value is the *upper*
-edge of the bucket holding that rank (at most 0.1% above the recorded value, never below).
+Percentiles follow the reference implementation's nearest-rank rule (Java HdrHistogram,
+hdr-histogram-js; :mod:`harness.measure.rank`), so a verdict, a report and any HDR reader of the
+run's ``latency.hlog`` quote the same number: the rank of percentile p among n samples is
+``max(1, ceil(p * n / 100))`` and the value is the *upper* edge of the bucket holding that rank
+(at most 0.1% above the recorded value, never below).
 
 Out-of-range samples (beyond the 60 s histogram ceiling) are counted in ``out_of_range`` and ranked
 above every recorded value: a percentile whose rank falls among them is reported as "beyond the
@@ -32,6 +34,7 @@ import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
 from harness.measure.histogram import LatencyHistogram
+from harness.measure.rank import nearest_rank
 
 __all__ = ["SUFFICIENCY_K", "Distribution", "distribution", "min_samples"]
 
@@ -75,8 +78,8 @@ class Distribution:
         return self.recorded + self.out_of_range
 
     def rank(self, percentile: float) -> int:
-        """hdrh's 1-based rank of ``percentile`` among :attr:`total` samples."""
-        return max(1, int(percentile * self.total / 100 + 0.5))
+        """Nearest rank (1-based, rounded up) of ``percentile`` among :attr:`total` samples."""
+        return nearest_rank(percentile, self.total)
 
     def percentile_us(self, percentile: float) -> int | None:
         """Value at ``percentile`` in us; None when beyond the range. Empty -> ValueError."""

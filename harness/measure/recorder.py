@@ -9,19 +9,20 @@ What it keeps, per phase x endpoint x outcome, is one :class:`LatencyHistogram` 
 corrected, what a client of an open system sees) and ``Clock.SERVICE`` (from the actual send).
 Next to them: request counts per phase, one histogram of schedule lag (actual minus intended send,
 for the generator's self-check), and per interval (1 s by default) x phase the counts plus an
-intended-clock histogram of the OK responses that completed in the interval (the time series).
+intended-clock and a service-time histogram of the OK responses that completed in the interval
+(the time series; ``latency.hlog`` carries both as tagged series per phase).
 
 Time bases. ``record`` takes ``time.monotonic_ns()``-style values of *this* process: latencies are
 differences of those. Interval indices come from wall time: the recorder takes a monotonic->wall
 offset once at construction and counts intervals from ``run_start_wall_ns`` (which the master hands
 to every worker), so intervals from different processes line up when merged.
 
-Cost: ``record`` is on the generator's hot path. It makes four HDR records for an OK response
-(intended, service, lag, interval; three for others) through ``histogram.record_fast``, an
-inlined copy of ``HdrHistogram.record_value``'s index arithmetic that costs ~0.5 us instead of
-~1.5 us (checked equal to the library bucket for bucket by a property test; hdrh is pinned
-< 0.11), plus a few dict lookups; the interval slot of the previous call is cached. No
-allocation per call beyond one small key tuple.
+Cost: ``record`` is on the generator's hot path. It makes five HDR records for an OK response
+(intended, service, lag, and both clocks of the interval; three for others) through
+``histogram.record_fast``, an inlined copy of ``HdrHistogram.record_value``'s index arithmetic
+that costs ~0.5 us instead of ~1.5 us (checked equal to the library bucket for bucket by a
+property test; hdrh is pinned < 0.11), plus a few dict lookups; the interval slot of the previous
+call is cached. No allocation per call beyond one small key tuple.
 
 Memory: an HDR histogram of this range is about 140 KB, so interval histograms older than
 :data:`SEAL_LAG` intervals are kept in HDR's compressed encoding (a few hundred bytes) and decoded
@@ -39,7 +40,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from harness.measure.histogram import LatencyHistogram, record_fast
+from harness.measure.histogram import LatencyHistogram, pin_mmap_threshold, record_fast
+from harness.measure.intervallog import IntervalLogWriter, read_series
 from harness.measure.observe import IntervalSample
 from harness.measure.phase import PhaseMeta
 from harness.measure.result import (
@@ -63,46 +65,64 @@ from harness.measure.wire import (
     encode_wire,
 )
 
-__all__ = ["SEAL_LAG", "WIRE_VERSION", "LiveStats", "Recorder"]
+__all__ = ["DRAIN_LAG", "SEAL_LAG", "WIRE_VERSION", "LiveStats", "Recorder"]
 
 #: Interval histograms this many intervals behind the newest one are compressed.
 SEAL_LAG: Final = 10
+#: With an interval log attached, intervals this many behind the newest are written and dropped
+#: (later than sealing: a game day's observer and the progress view read recent intervals, and
+#: worker snapshots arrive every few seconds; anything later still is appended, not lost).
+DRAIN_LAG: Final = 30
 
 # Positions in the per-phase / per-interval counter lists (plain lists: cheapest to bump).
 _SENT, _OK, _FAILED, _SHED, _LATE, _UNSENT, _OOR, _OFFERED = range(8)
 _N_COUNTS: Final = N_COUNTS
 _OUTCOME_INDEX: Final = {Outcome.OK: _OK, Outcome.FAILED: _FAILED, Outcome.SHED: _SHED}
+#: Placeholder of a sealed slot's service histogram (never recorded into: sealed slots reopen).
+_EMPTY: Final = LatencyHistogram()
 
 
 class _Slot:
-    """One interval x phase: counters and the OK intended-clock histogram (maybe compressed)."""
+    """One interval x phase: counters and the OK responses' histograms of both clocks.
 
-    __slots__ = ("counts", "hist", "key", "sealed", "sealed_oor")
+    Invariant: ``hist`` and ``svc`` are both live or both sealed (compressed together).
+    """
+
+    __slots__ = ("counts", "hist", "key", "sealed", "sealed_oor", "sealed_svc", "svc")
 
     def __init__(self, key: tuple[int, str]) -> None:
         self.key = key
         self.counts = [0] * _N_COUNTS
         self.hist: LatencyHistogram | None = LatencyHistogram()
+        self.svc: LatencyHistogram = LatencyHistogram()
         self.sealed: str | None = None
         self.sealed_oor = 0
+        self.sealed_svc = ""
 
     def histogram(self) -> LatencyHistogram:
-        """The live histogram, decoding a sealed one first."""
+        """The live intended-clock histogram, decoding sealed ones (both clocks) first."""
         if self.hist is None:
             assert self.sealed is not None
             self.hist = LatencyHistogram.decode(self.sealed, self.sealed_oor)
-            self.sealed = None
+            self.svc = dec(self.sealed_svc, 0)
+            self.sealed, self.sealed_svc = None, ""
         return self.hist
 
     def peek(self) -> LatencyHistogram:
         """The histogram without changing state (a decoded copy when sealed)."""
         return self.hist if self.hist is not None else dec(self.sealed or "", self.sealed_oor)
 
+    def peek_service(self) -> LatencyHistogram:
+        """The service-time histogram without changing state (a decoded copy when sealed)."""
+        return self.svc if self.hist is not None else dec(self.sealed_svc, 0)
+
     def seal(self) -> None:
-        """Swap the 140 KB histogram for its compressed encoding."""
+        """Swap the two 140 KB histograms for their compressed encodings."""
         if self.hist is not None:
             self.sealed, self.sealed_oor = self.hist.encode(), self.hist.out_of_range
+            self.sealed_svc = enc(self.svc)
             self.hist = None
+            self.svc = _EMPTY
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +147,7 @@ class Recorder:
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s}")
+        pin_mmap_threshold()  # a long run must not grow the heap with freed histograms
         if lateness_ns < 0:
             raise ValueError(f"lateness_ns must be >= 0, got {lateness_ns}")
         self.run_start_wall_ns = run_start_wall_ns
@@ -134,7 +155,21 @@ class Recorder:
         self.lateness_ns = lateness_ns
         # monotonic + offset = wall; minus run start = ns since the run started.
         self._mono_to_run_ns = time.time_ns() - time.monotonic_ns() - run_start_wall_ns
+        self._log: IntervalLogWriter | None = None
+        self._phase_order: dict[str, int] = {}
         self._reset()
+
+    def attach_log(self, log: IntervalLogWriter) -> None:
+        """Stream final intervals to ``log`` as the run goes and keep only recent ones in memory
+        (the owner of the run's output: local runner or master, never a worker)."""
+        self._log = log
+
+    def close_log(self, *, complete: bool) -> None:
+        """Write every remaining interval to the attached log and close it (``#[End]`` when
+        ``complete``); idempotent, a no-op without a log."""
+        if self._log is not None and not self._log.closed:
+            self._drain(self._max_index + 1)
+            self._log.close(complete=complete)
 
     def monotonic_ns_at(self, offset_s: float) -> int:
         """This process's ``time.monotonic_ns()`` value at ``offset_s`` seconds after the run
@@ -148,8 +183,11 @@ class Recorder:
     def _reset(self) -> None:
         self._hists: dict[tuple[str, str, Outcome], tuple[LatencyHistogram, LatencyHistogram]] = {}
         self._phases: dict[str, list[int]] = {}
-        self._slots: dict[tuple[int, str], _Slot] = {}
         self._lag = LatencyHistogram()
+        self._reset_intervals()
+
+    def _reset_intervals(self) -> None:
+        self._slots: dict[tuple[int, str], _Slot] = {}
         self._max_index = -1
         self._open: list[tuple[int, str]] = []
         self._cache_index = -1
@@ -189,12 +227,14 @@ class Recorder:
             counts[_LATE] += 1
         if not record_fast(pair[0], intended_us):
             counts[_OOR] += 1
-        record_fast(pair[1], (done_ns - sent_ns) // 1000)
+        service_us = (done_ns - sent_ns) // 1000
+        record_fast(pair[1], service_us)
         record_fast(self._lag, lag_ns // 1000 if lag_ns > 0 else 0)
         done_slot = self._slot_at(done_ns, phase)
         done_slot.counts[out_index] += 1
         if outcome is Outcome.OK:
             record_fast(done_slot.hist or self._reopen(done_slot), intended_us)
+            record_fast(done_slot.svc, service_us)
         sent_slot = self._slot_at(sent_ns, phase)
         sent_slot.counts[_SENT] += 1
         if late:
@@ -233,7 +273,25 @@ class Recorder:
             if index > self._max_index:
                 self._max_index = index
                 self._seal_old()
+                if self._log is not None:
+                    self._drain(index - DRAIN_LAG)
         return slot
+
+    def _drain(self, before_index: int) -> None:
+        """Write the intervals before ``before_index`` to the log and forget them."""
+        assert self._log is not None
+        keys = sorted(
+            (k for k in self._slots if k[0] < before_index),
+            key=lambda k: (k[0], self._phase_order.setdefault(k[1], len(self._phase_order))),
+        )
+        if not keys:
+            return
+        interval_s = self.interval_ns / 1e9
+        records = [_interval_record(i, p, self._slots.pop((i, p)), interval_s) for i, p in keys]
+        self._open = [k for k in self._open if k in self._slots]
+        if self._cache_slot is not None and self._cache_slot.key not in self._slots:
+            self._cache_index, self._cache_phase, self._cache_slot = -1, "", None
+        self._log.append(records)
 
     def _reopen(self, slot: _Slot) -> LatencyHistogram:
         """Decode a sealed slot's histogram and put it back on the list of open slots."""
@@ -252,8 +310,27 @@ class Recorder:
         self._open = still_open
 
     # -- distribution ------------------------------------------------------------------------
-    def take_wire(self) -> bytes:
-        """Everything recorded since the last take, as compact bytes; the recorder starts afresh."""
+    def take_wire(self, *, totals: bool = True) -> bytes:
+        """Everything recorded since the last take, as compact bytes; the recorder starts afresh.
+
+        ``totals=False`` (a worker's periodic report) ships the interval series only and keeps
+        the phase totals (counts, endpoint x outcome histograms, schedule lag) for a later take:
+        a dozen histograms fewer per snapshot for the master to merge every second; the final
+        take ships them once. Merged, the result is the same either way.
+        """
+        if not totals:
+            wire = Wire(
+                version=WIRE_VERSION,
+                run_start_wall_ns=self.run_start_wall_ns,
+                interval_ns=self.interval_ns,
+                phases=[],
+                hists=[],
+                intervals=[_wire_interval(i, p, slot) for (i, p), slot in self._slots.items()],
+                lag="",
+                lag_oor=0,
+            )
+            self._reset_intervals()
+            return encode_wire(wire)
         wire = Wire(
             version=WIRE_VERSION,
             run_start_wall_ns=self.run_start_wall_ns,
@@ -296,20 +373,23 @@ class Recorder:
                 pair = self._hists[key] = (LatencyHistogram(), LatencyHistogram())
             pair[0].add(intended)
             pair[1].add(service)
-        for index, phase, counts, hist in snap.intervals:
+        for index, phase, counts, hist, svc in snap.intervals:
             slot = self._slot(index, phase)
             _add_counts(slot.counts, counts)
             if hist is not None:  # a late snapshot may hit a sealed interval: reopen it
                 (slot.hist or self._reopen(slot)).add(hist)
+                slot.svc.add(svc)
         self._lag.add(snap.lag)
 
     # -- results -----------------------------------------------------------------------------
     def build(
         self, phases: Sequence[PhaseMeta]
-    ) -> tuple[tuple[PhaseResult, ...], tuple[IntervalRecord, ...]]:
+    ) -> tuple[tuple[PhaseResult, ...], Sequence[IntervalRecord]]:
         """Phase results (in the order given) and the interval series (by time, then phase order).
 
-        Every returned histogram is a copy: the recorder can keep recording.
+        Every returned histogram is a copy: the recorder can keep recording. With a log attached,
+        the log is closed complete and the series is read back from it lazily
+        (:class:`~harness.measure.IntervalLog`), so it holds no histogram in memory.
         Raises ValueError if something was recorded for a phase not in ``phases``.
         """
         order = {meta.name: i for i, meta in enumerate(phases)}
@@ -317,6 +397,11 @@ class Recorder:
         if unknown:
             raise ValueError(f"recorded phases missing from the schedule: {sorted(unknown)}")
         results = tuple(self._phase_result(meta) for meta in phases)
+        if self._log is not None:
+            for name in order:
+                self._phase_order.setdefault(name, len(self._phase_order))
+            self.close_log(complete=True)
+            return results, read_series(self._log.path)
         interval_s = self.interval_ns / 1e9
         intervals = tuple(
             _interval_record(index, phase, self._slots[(index, phase)], interval_s)
@@ -422,8 +507,12 @@ class Recorder:
 
 def _wire_interval(index: int, phase: str, slot: _Slot) -> WireInterval:
     if slot.hist is not None:
-        return WireInterval(index, phase, slot.counts, enc(slot.hist), slot.hist.out_of_range)
-    return WireInterval(index, phase, slot.counts, slot.sealed or "", slot.sealed_oor)
+        return WireInterval(
+            index, phase, slot.counts, enc(slot.hist), slot.hist.out_of_range, enc(slot.svc)
+        )
+    return WireInterval(
+        index, phase, slot.counts, slot.sealed or "", slot.sealed_oor, slot.sealed_svc
+    )
 
 
 def _add_counts(into: list[int], more: Sequence[int]) -> None:
@@ -444,7 +533,10 @@ def _request_counts(c: Sequence[int], out_of_range: int | None) -> RequestCounts
 
 
 def _interval_record(index: int, phase: str, slot: _Slot, interval_s: float) -> IntervalRecord:
-    hist = slot.hist.copy() if slot.hist is not None else slot.peek()
+    if slot.hist is not None:
+        hist, svc = slot.hist.copy(), slot.svc.copy()
+    else:
+        hist, svc = slot.peek(), slot.peek_service()
     return IntervalRecord(
         start_s=index * interval_s,
         length_s=interval_s,
@@ -452,4 +544,5 @@ def _interval_record(index: int, phase: str, slot: _Slot, interval_s: float) -> 
         offered=slot.counts[_OFFERED],
         counts=_request_counts(slot.counts, hist.out_of_range),
         latency=hist,
+        service=svc,
     )

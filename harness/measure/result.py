@@ -15,7 +15,7 @@ Two clocks (wrk2's distinction):
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -146,7 +146,10 @@ class PhaseResult:
 class IntervalRecord:
     """One interval (normally 1 s) of the time series, across endpoints.
 
-    ``latency`` holds intended-clock latencies of OK responses that *completed* in the interval.
+    ``latency`` holds intended-clock latencies of OK responses that *completed* in the interval;
+    ``service`` the service-time (actual send to response) latencies of the same responses, empty
+    where it was not recorded (series read back from a ``report.json``, which keeps only
+    ``latency``; ``latency.hlog`` keeps both as tagged series).
     """
 
     start_s: float  # offset from the run's start
@@ -155,6 +158,7 @@ class IntervalRecord:
     offered: int  # requests whose intended send time fell in the interval
     counts: RequestCounts  # completions in the interval (sent/late by send time)
     latency: LatencyHistogram
+    service: LatencyHistogram = field(default_factory=LatencyHistogram)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +279,9 @@ class RunResult:
     started_at: datetime  # UTC
     ended_at: datetime  # UTC
     phases: tuple[PhaseResult, ...]
-    intervals: tuple[IntervalRecord, ...]
+    #: In memory (a tuple) or read lazily from the run's interval log (``IntervalLog``): iterate,
+    #: index or take ``len``; never assume a tuple.
+    intervals: Sequence[IntervalRecord]
     generator: GeneratorHealth
     workers: int = 0  # 0 = local runner, N = distributed with N workers
     fault_windows: tuple[FaultWindow, ...] = field(default=())
@@ -287,6 +293,9 @@ class RunResult:
     #: Requests kept to explain the tail, per phase x endpoint (empty: none kept, e.g. an old
     #: report read back or a distributed run); see :mod:`harness.measure.tail`.
     tails: tuple[TailSample, ...] = field(default=())
+    #: True for a run rebuilt from the interval log of an interrupted run (measured up to its
+    #: last complete interval only).
+    incomplete: bool = False
 
     @property
     def verdict_phases(self) -> tuple[PhaseResult, ...]:

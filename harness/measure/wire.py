@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the wire layout changes; a master refuses other versions.
-WIRE_VERSION: Final = 1
+WIRE_VERSION: Final = 2  # 2: intervals carry the service-time histogram
 #: Length of every counter list (sent, ok, failed, shed, late, unsent, out of range, offered).
 N_COUNTS: Final = 8
 
@@ -64,6 +64,7 @@ class WireInterval(msgspec.Struct, array_like=True, frozen=True):
     counts: list[int]
     hist: str  # "" when no OK response completed in the interval
     hist_oor: int
+    svc: str  # service-time histogram of the same responses ("" when empty)
 
 
 class WirePhase(msgspec.Struct, array_like=True, frozen=True):
@@ -111,7 +112,7 @@ class Snapshot:
 
     phases: list[tuple[str, list[int]]]
     hists: list[tuple[tuple[str, str, Outcome], LatencyHistogram, LatencyHistogram]]
-    intervals: list[tuple[int, str, list[int], LatencyHistogram | None]]
+    intervals: list[tuple[int, str, list[int], LatencyHistogram | None, LatencyHistogram]]
     lag: LatencyHistogram
 
 
@@ -149,10 +150,10 @@ def decode_wire(data: bytes, run_start_wall_ns: int, interval_ns: int) -> Snapsh
         if wi.index < 0:
             raise MeasurementError(f"worker snapshot has {where}: expected an index >= 0")
         hist = _checked_hist(wi.hist, wi.hist_oor, f"{where} histogram")
-        has_hist = bool(wi.hist or wi.hist_oor)
-        intervals.append(
-            (wi.index, wi.phase, _checked_counts(wi.counts, where), hist if has_hist else None)
-        )
+        svc = _checked_hist(wi.svc, 0, f"{where} service-time histogram")
+        has_hist = bool(wi.hist or wi.hist_oor or wi.svc)
+        counts = _checked_counts(wi.counts, where)
+        intervals.append((wi.index, wi.phase, counts, hist if has_hist else None, svc))
     lag = _checked_hist(wire.lag, wire.lag_oor, "schedule-lag histogram")
     return Snapshot(phases, hists, intervals, lag)
 

@@ -62,8 +62,8 @@ __all__ = [
 #: .responses`` and ``provenance.secrets_used``, 1.6 ``tail`` and the comparison's ``stage`` /
 #: ``stage_delta_ms``, 1.7 the game day's ``audit_intact`` and per step ``degraded_allowed``,
 #: ``degraded_decisions``, ``decisions_scored``, ``restored_after_s``, 1.8 ``provenance.connection``
-#: (allowlist, addresses, TLS)
-SCHEMA_VERSION: Final = "1.8"
+#: (allowlist, addresses, TLS), 1.9 ``run.incomplete``
+SCHEMA_VERSION: Final = "1.9"
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
 UtcTime = Annotated[
@@ -288,6 +288,15 @@ class RunDoc(_Doc, frozen=True, kw_only=True):
     ended_at: UtcTime
     duration_s: Seconds
     workers: Annotated[int, msgspec.Meta(ge=0, description="0: local runner")]
+    incomplete: Annotated[
+        bool,
+        msgspec.Meta(
+            description=(
+                "rebuilt from the interval log of an interrupted run (slo-harness report "
+                "rebuild): measured up to its last complete interval only (since 1.9)"
+            )
+        ),
+    ] = False
 
 
 class MetricComparisonDoc(_Doc, frozen=True, kw_only=True):

@@ -26,6 +26,7 @@ from harness.measure import (
     PhaseResult,
     RequestCounts,
     RunResult,
+    in_time_order,
 )
 from harness.netpol import PciRunSection
 from harness.report.document import (
@@ -104,6 +105,7 @@ def build_document(
             ended_at=result.ended_at,
             duration_s=round((result.ended_at - result.started_at).total_seconds(), 3),
             workers=result.workers,
+            incomplete=result.incomplete,
         ),
         scenario=to_doc(result.scenario, ScenarioDoc),
         # placement (NetworkPlacement -> PlacementDoc) is converted by msgspec with the rest
@@ -114,7 +116,7 @@ def build_document(
         objectives=[_objective(o) for o in verdict.objectives],
         capacity=[_knee(k) for k in verdict.capacity],
         phases=[_phase(p, result) for p in result.phases],
-        intervals=[_interval(r) for r in sorted(result.intervals, key=_interval_key)],
+        intervals=[_interval(r) for r in in_time_order(result.intervals)],
         fault_windows=[_fault(w) for w in result.fault_windows],
         audit=None if result.audit is None else to_doc(result.audit, AuditDoc),
         comparison=None if comparison is None else _comparison(comparison),
@@ -179,10 +181,6 @@ def _phase(p: PhaseResult, result: RunResult) -> PhaseDoc:
             for k in keys
         ],
     )
-
-
-def _interval_key(r: IntervalRecord) -> tuple[float, str]:
-    return (r.start_s, r.phase)
 
 
 def _interval(r: IntervalRecord) -> IntervalDoc:

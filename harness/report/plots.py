@@ -39,6 +39,7 @@ from harness.measure import (
     LatencyHistogram,
     RunResult,
     distribution,
+    time_slices,
 )
 from harness.slo import Knee, ObjectiveResult
 
@@ -97,12 +98,11 @@ def _value_ms(dist: Distribution, percentile: float) -> float:
 
 
 def per_second(intervals: Sequence[IntervalRecord]) -> SecondSeries:
-    """Merge interval records that share a start time (phase boundaries) and take percentiles."""
-    merged: dict[float, list[IntervalRecord]] = {}
-    for rec in intervals:
-        merged.setdefault(rec.start_s, []).append(rec)
+    """Merge interval records that share a start time (phase boundaries) and take percentiles
+    (one time slice in memory at a time: a day-long log is streamed)."""
     cols: dict[str, list[float]] = {k: [] for k in SecondSeries.__slots__}
-    for start, recs in sorted(merged.items()):
+    for recs in time_slices(intervals):
+        start = recs[0].start_s
         hist = LatencyHistogram()
         for rec in recs:
             hist.add(rec.latency)
@@ -250,7 +250,9 @@ def _nines_curve(dist: Distribution) -> tuple[npt.NDArray[np.float64], npt.NDArr
     top = math.log10(n) if n > 1 else 0.0
     nines = np.linspace(0.0, top, 400)
     fraction = 1.0 - 10.0**-nines  # 0 .. 1 - 1/n
-    ranks = np.maximum(1, (fraction * n + 0.5).astype(np.int64))
+    # Nearest rank (rounded up), the rule of every quoted percentile; the epsilon keeps a float
+    # product just above an integer (0.99 * 100) from moving up a rank.
+    ranks = np.maximum(1, np.ceil(fraction * n - 1e-9).astype(np.int64))
     cumulative = np.cumsum(dist.counts)
     index = np.searchsorted(cumulative, ranks, side="left")
     values = np.where(

@@ -181,6 +181,7 @@ def _run_result(doc: ReportDoc) -> RunResult:
         ),
         generator=from_doc(doc.generator, GeneratorHealth),
         workers=doc.run.workers,
+        incomplete=doc.run.incomplete,
         fault_windows=tuple(from_doc(w, FaultWindow) for w in doc.fault_windows),
         audit=None if doc.audit is None else from_doc(doc.audit, AuditCheck),
         tails=tails_from_doc(doc.tail),

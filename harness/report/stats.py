@@ -2,7 +2,8 @@
 
 Percentiles come from :func:`harness.measure.distribution`, the function the verdict uses,
 so ``report.json``, ``summary.md``, ``report.html`` and the objectives they sit next to quote the
-same value for the same histogram (hdrh's rank rule, bucket upper edges).
+same value for the same histogram (nearest rank rounded up as the
+Java reference implementation, bucket upper edges: :mod:`harness.measure.rank`).
 
 Units: latencies in **milliseconds** with three decimals (the histograms hold whole microseconds,
 so nothing is lost); rates in requests per second rounded to six significant digits. Rounding is
@@ -31,6 +32,7 @@ from harness.measure import (
     RequestCounts,
     RunResult,
     distribution,
+    in_time_order,
 )
 
 __all__ = [
@@ -151,8 +153,8 @@ class IntervalRow:
 
 
 def interval_rows(intervals: Sequence[IntervalRecord]) -> list[IntervalRow]:
-    """Every interval summarised, ordered by start then phase."""
-    ordered = sorted(intervals, key=lambda r: (r.start_s, r.phase))
+    """Every interval summarised, ordered by start then phase (a log streamed, not loaded)."""
+    ordered = in_time_order(intervals)
     return [
         IntervalRow(
             start_s=round(r.start_s, 3),

@@ -23,7 +23,7 @@ from typing import Final
 from harness.chaos import Journal
 from harness.errors import UsageError
 from harness.files import atomic_write_bytes, sha256_bytes
-from harness.measure import RunResult, write_hlog
+from harness.measure import RunResult, log_meta, write_hlog
 from harness.netpol import PciRunSection
 from harness.report.csv_report import render_windows_csv
 from harness.report.gameday import JOURNAL_FILE, render_journal
@@ -136,7 +136,9 @@ def _render(
     pci: PciRunSection | None = None,
 ) -> dict[str, bytes]:
     hlog = staging / HLOG_FILE
-    write_hlog(hlog, result.intervals, start_wall_s=result.started_at.timestamp())
+    interval_s = result.intervals[0].length_s if result.intervals else 1.0
+    meta = log_meta(result.scenario, result.target, result.phases, interval_s)
+    write_hlog(hlog, result.intervals, start_wall_s=result.started_at.timestamp(), meta=meta)
     extra = {} if journal is None else {JOURNAL_FILE: render_journal(journal)}
     return {
         **extra,

@@ -81,27 +81,34 @@ def event_series(
     ``latency_threshold_us`` (judged by bucket upper edge, so a response in the threshold's own
     bucket may count as slow: conservative by at most 0.1%).
     """
-    own = [r for r in intervals if r.phase == phase]
-    if not own:
-        return None
     if sli is Sli.LATENCY and latency_threshold_us is None:
         raise ValueError("a latency SLI needs latency_threshold_us")
-    step = own[0].length_s
-    start = min(r.start_s for r in own)
-    slots = max(round((r.start_s - start) / step) for r in own) + 1
-    bad = [0] * slots
-    total = [0] * slots
-    for record in own:
-        i = round((record.start_s - start) / step)
+    # One pass, keeping (start, length, done, bad) per interval: a day-long series read from its
+    # log never holds more than one interval's histogram.
+    own: list[tuple[float, float, int, int]] = []
+    for record in intervals:
+        if record.phase != phase:
+            continue
         counts = record.counts
         done = counts.ok + counts.failed + counts.shed
-        total[i] += done
         if sli is Sli.ERRORS:
-            bad[i] += counts.failed
+            bad_here = counts.failed
         else:
             assert latency_threshold_us is not None
             good = _fast_ok(record, min(latency_threshold_us, HIGHEST_US))
-            bad[i] += done - min(good, counts.ok)
+            bad_here = done - min(good, counts.ok)
+        own.append((record.start_s, record.length_s, done, bad_here))
+    if not own:
+        return None
+    step = own[0][1]
+    start = min(r[0] for r in own)
+    slots = max(round((r[0] - start) / step) for r in own) + 1
+    bad = [0] * slots
+    total = [0] * slots
+    for start_s, _, done, bad_here in own:
+        i = round((start_s - start) / step)
+        total[i] += done
+        bad[i] += bad_here
     return EventSeries(start, step, tuple(bad), tuple(total))
 
 

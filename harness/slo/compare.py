@@ -235,7 +235,7 @@ def _shift(
 def bootstrap_percentile_us(
     dist: Distribution, percentile: float, resamples: int, rng: np.random.Generator
 ) -> npt.NDArray[np.float64]:
-    """``resamples`` bootstrap replicates of ``percentile`` (hdrh rank rule), in microseconds."""
+    """``resamples`` bootstrap replicates of ``percentile`` (nearest-rank rule), in microseconds."""
     n = dist.total
     k = dist.rank(percentile)
     u = rng.beta(k, n - k + 1, size=resamples)

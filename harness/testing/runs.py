@@ -197,7 +197,15 @@ def run_result(
 
 
 def nearest_rank(values: Sequence[int] | npt.NDArray[np.int64], percentile: float) -> int:
-    """Brute-force percentile with hdrh's rank rule on a sorted list (a reference to test with)."""
+    """Brute-force nearest-rank percentile (rounded up, as Java HdrHistogram) of ``values``.
+
+    A reference to test with, written independently of :mod:`harness.measure.rank`: the smallest
+    rank k with ``k * 100 >= p * n``, in integer milli-percent (percentiles with at most three
+    decimals).
+    """
     ordered = sorted(int(v) for v in values)
-    rank = max(1, int(percentile * len(ordered) / 100 + 0.5))
+    milli = round(percentile * 1000)
+    if abs(milli - percentile * 1000) > 1e-6:
+        raise ValueError(f"reference rank takes at most three decimals, got {percentile}")
+    rank = max(1, -(-milli * len(ordered) // 100_000))
     return ordered[rank - 1]

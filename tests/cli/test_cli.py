@@ -12,6 +12,7 @@ import httpx
 import psutil
 import pytest
 
+from harness.measure import read_series
 from harness.testing import wait_until
 
 
@@ -182,7 +183,9 @@ def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None
     assert "interrupted" in err
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []
-    assert not (tmp_path / "out").exists()
+    # No report family; only the interval log streamed so far, for `report rebuild` (issue 11).
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["latency.partial.hlog"]
+    assert not read_series(tmp_path / "out" / "latency.partial.hlog").complete
 
 
 def _embedded_service(pid: int) -> psutil.Process | None:

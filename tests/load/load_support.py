@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from harness.measure import nearest_rank
 from harness.measure.histogram import LatencyHistogram
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,9 +55,9 @@ def analytic_stall_p99_ms(rate: float, duration_s: float, stall_s: float) -> flo
     """p99 (ms) of an open-model run at ``rate`` for ``duration_s`` against a target that holds
     every response for ``stall_s`` once: the arrival at offset t into the stall waits stall_s - t.
 
-    HDR's p99 is the sample of rank int(0.99 N + 0.5); the N - rank samples above it are the
+    The p99 is the sample of nearest rank ceil(0.99 N); the N - rank samples above it are the
     first arrivals of the stall, so p99 = stall_s - (N - rank) / rate (30 s at 200/s: 0.7 s).
     """
     n = round(rate * duration_s)
-    above = n - int(0.99 * n + 0.5)
+    above = n - nearest_rank(99.0, n)
     return (stall_s - above / rate) * 1000.0

@@ -12,17 +12,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import ArtifactError
-from harness.measure import IntervalRecord, LatencyHistogram, RequestCounts, read_hlog, write_hlog
-from harness.measure.hlog import LEGEND
+from harness.measure import (
+    Clock,
+    IntervalRecord,
+    LatencyHistogram,
+    RequestCounts,
+    read_hlog,
+    write_hlog,
+)
+from harness.measure.hlog import LEGEND, header_lines, iter_hlog, phase_tag
 
 GOLDEN = Path(__file__).parent / "golden" / "latency.hlog"
 START = 1_700_000_000.125  # fixed wall-clock start: golden output must not depend on "now"
 
 
-def _interval(start_s: float, values: list[int], phase: str = "steady") -> IntervalRecord:
+def _interval(
+    start_s: float, values: list[int], phase: str = "steady", service: list[int] | None = None
+) -> IntervalRecord:
     hist = LatencyHistogram()
     for v in values:
         hist.record(v)
+    svc = LatencyHistogram()
+    for v in service or []:
+        svc.record(v)
     return IntervalRecord(
         start_s=start_s,
         length_s=1.0,
@@ -30,6 +42,7 @@ def _interval(start_s: float, values: list[int], phase: str = "steady") -> Inter
         offered=len(values),
         counts=RequestCounts(sent=len(values), ok=len(values)),
         latency=hist,
+        service=svc,
     )
 
 
@@ -55,7 +68,8 @@ def test_header_lines_and_units(tmp_path: Path) -> None:
     )
     assert lines[2] == "#[BaseTime: 1700000000.125 (seconds since epoch)]"
     assert lines[3] == LEGEND
-    start, length, max_ms, payload = lines[4 + 3].split(",")
+    untagged = [line for line in lines[4:] if not line.startswith(("#", "Tag="))]
+    start, length, max_ms, payload = untagged[3].split(",")
     assert (start, length) == ("3.000", "1.000")
     assert float(max_ms) == pytest.approx(950.0, rel=1e-3)  # ms, not us, not 0
     assert payload.startswith("HISTF")
@@ -76,7 +90,7 @@ def test_roundtrip_keeps_counts_and_percentiles(tmp_path: Path) -> None:
 
 
 def test_library_reader_reads_our_file(tmp_path: Path) -> None:
-    """hdrh's HistogramLogReader reads the file with identical counts and percentiles."""
+    """hdrh's HistogramLogReader reads the file with identical counts, bucket by bucket."""
     path = tmp_path / "latency.hlog"
     series = _fixed_series()
     write_hlog(path, series, start_wall_s=START)
@@ -88,49 +102,79 @@ def test_library_reader_reads_our_file(tmp_path: Path) -> None:
         assert reader.get_start_time_sec() == pytest.approx(START)
     finally:
         reader.input_file.close()
-    assert len(got) == len(series)
-    for lib, ours in zip(got, series, strict=True):
+    untagged = got[::2]  # hdrh 0.10 reads tagged lines too (no tag API): untagged, Tag=steady, ...
+    assert len(untagged) == len(series)
+    for lib, ours in zip(untagged, series, strict=True):
         assert lib.get_total_count() == ours.latency.count
-        for p in (50.0, 90.0, 99.0, 99.9):
-            assert lib.get_value_at_percentile(p) == ours.latency.percentile_us(p)
-    assert got[3].get_start_time_stamp() == pytest.approx((START + 3.0) * 1000)
+        assert LatencyHistogram(lib).encode() == ours.latency.encode()
+    assert untagged[3].get_start_time_stamp() == pytest.approx((START + 3.0) * 1000)
 
 
 def test_golden_file_matches_byte_for_byte(tmp_path: Path) -> None:
     """Fixed data and start time give exactly the committed golden file."""
     path = tmp_path / "latency.hlog"
-    write_hlog(path, _fixed_series(), start_wall_s=START, tag="steady")
+    series = _fixed_series()
+    series[1] = _interval(1.0, [2_000, 2_100], service=[1_900, 2_000])
+    series.insert(2, _interval(1.0, [5_000], phase="ramp", service=[4_000]))
+    write_hlog(path, series, start_wall_s=START)
     if os.environ.get("UPDATE_GOLDEN") == "1":  # regenerate deliberately, then review the diff
         GOLDEN.write_bytes(path.read_bytes())
     assert path.read_bytes() == GOLDEN.read_bytes()
 
 
 def test_intervals_sharing_a_start_are_merged(tmp_path: Path) -> None:
-    """Two phases overlapping one second become one line holding both phases' samples."""
+    """Two phases overlapping one second: one untagged line with both, one tagged line each."""
     path = tmp_path / "latency.hlog"
     write_hlog(
         path,
         [_interval(0.0, [1000]), _interval(1.0, [2000], "warmup"), _interval(1.0, [3000])],
         start_wall_s=START,
     )
-    back = read_hlog(path)
-    assert [b.histogram.count for b in back] == [1, 2]
+    assert [b.histogram.count for b in read_hlog(path)] == [1, 2]
+    assert [b.start_s for b in read_hlog(path, "warmup")] == [1.0]
+    assert [b.histogram.max_us for b in read_hlog(path, "steady")] == [1000, 3001]
 
 
-def test_tag_is_written_and_read(tmp_path: Path) -> None:
-    """A tag prefixes each line (Tag=name,) and the reader accepts it."""
+def test_service_clock_is_its_own_tag(tmp_path: Path) -> None:
+    """Each phase's service-time histogram is the series Tag=<phase>/service."""
     path = tmp_path / "latency.hlog"
-    write_hlog(path, _fixed_series()[:1], start_wall_s=START, tag="score")
-    assert path.read_text().splitlines()[4].startswith("Tag=score,0.000,1.000,")
-    assert read_hlog(path)[0].histogram.count == 100
+    write_hlog(path, [_interval(0.0, [5000, 6000], service=[900, 1000])], start_wall_s=START)
+    lines = path.read_text().splitlines()[4:]
+    assert lines[0].startswith("#[Counts: 0.000 steady {")
+    assert lines[-1] == "#[End]"
+    (svc,) = read_hlog(path, phase_tag("steady", Clock.SERVICE))
+    assert svc.tag == "steady/service"
+    assert (svc.histogram.count, svc.histogram.max_us) == (2, 1000)
+    assert [i.tag for i in iter_hlog(path)] == [None, "steady", "steady/service"]
 
 
-@pytest.mark.parametrize("tag", ["", "a,b", "two words"])
-def test_bad_tags_are_refused(tmp_path: Path, tag: str) -> None:
-    """Tags that would break the CSV line are refused before anything is written."""
+def test_series_without_service_data_has_no_service_tag(tmp_path: Path) -> None:
+    """A series read back from report.json (no service histograms) writes no empty service lines."""
+    path = tmp_path / "latency.hlog"
+    write_hlog(path, _fixed_series()[:1], start_wall_s=START)
+    assert path.read_text().splitlines()[6].startswith("Tag=steady,0.000,1.000,")
+    assert {i.tag for i in iter_hlog(path)} == {None, "steady"}
+
+
+@pytest.mark.parametrize("phase", ["", "a,b", "two words"])
+def test_bad_tags_are_refused(phase: str) -> None:
+    """Tags that would break the CSV line are refused (phase names never contain these)."""
     with pytest.raises(ValueError, match="tag"):
-        write_hlog(tmp_path / "x.hlog", [], start_wall_s=START, tag=tag)
-    assert not (tmp_path / "x.hlog").exists()
+        phase_tag(phase)
+
+
+@pytest.mark.parametrize(
+    ("start", "number", "iso"),
+    [
+        (1_700_000_000.9996, "1700000001.000", "2023-11-14T22:13:21.000+00:00"),
+        (1_700_000_000.0004, "1700000000.000", "2023-11-14T22:13:20.000+00:00"),
+        (1_700_000_000.125, "1700000000.125", "2023-11-14T22:13:20.125+00:00"),
+    ],
+)
+def test_start_time_number_and_text_agree(start: float, number: str, iso: str) -> None:
+    """StartTime's seconds and its ISO text name the same millisecond (no round vs truncate)."""
+    line = header_lines(start)[1]
+    assert line == f"#[StartTime: {number} (seconds since epoch), {iso}]"
 
 
 def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

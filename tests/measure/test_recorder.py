@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -14,14 +16,16 @@ from harness.errors import MeasurementError
 from harness.measure import (
     Clock,
     HistKey,
+    IntervalLogWriter,
     LatencyHistogram,
     Outcome,
     PhaseKind,
     PhaseMeta,
     Recorder,
+    read_series,
 )
 from harness.measure.histogram import record_fast
-from harness.measure.recorder import SEAL_LAG
+from harness.measure.recorder import DRAIN_LAG, SEAL_LAG
 
 MS = 1_000_000  # ns
 RUN_START = 1_700_000_000 * 1_000_000_000
@@ -170,6 +174,23 @@ def test_old_intervals_are_sealed_and_still_exact() -> None:
     assert intervals[0].latency.max_us == pytest.approx(10_000, rel=1e-3)
 
 
+def test_interval_service_histograms_add_up_to_the_phase_service_histogram() -> None:
+    """Each interval keeps the service clock of its OK responses, sealed or not; they sum to the
+    phase's service-time histogram (what the hlog's <phase>/service series reproduces)."""
+    rec = _rec()
+    for second in range(SEAL_LAG + 6):
+        for k in range(5):
+            _one(rec, at_s=second + k * 0.1, lag_ms=3.0, service_ms=1.0 + k)
+        _one(rec, at_s=second + 0.7, outcome=Outcome.FAILED)
+    (phase,), intervals = rec.build([STEADY])
+    total = LatencyHistogram()
+    for iv in intervals:
+        assert iv.service.count == iv.latency.count == 5
+        assert iv.service.max_us < iv.latency.max_us  # lag is in the intended clock only
+        total.add(iv.service)
+    assert total.encode() == phase.latency(clock=Clock.SERVICE).encode()
+
+
 def test_late_snapshot_reopens_a_sealed_interval() -> None:
     """A worker snapshot for an already-sealed interval is merged into it exactly."""
     master, worker = _rec(), _rec()
@@ -180,6 +201,8 @@ def test_late_snapshot_reopens_a_sealed_interval() -> None:
     _, intervals = master.build([STEADY])
     assert intervals[0].latency.count == 2
     assert intervals[0].counts.ok == 2
+    assert intervals[0].service.count == 2
+    assert intervals[0].service.max_us == pytest.approx(7_000, rel=1e-3)
 
 
 def test_wire_is_msgpack_friendly_bytes_and_take_resets() -> None:
@@ -343,7 +366,14 @@ def _fingerprint(rec: Recorder) -> object:
         for k, h in phase.histograms.items()
     }
     series = [
-        (iv.start_s, iv.offered, iv.counts, iv.latency.encode(), iv.latency.out_of_range)
+        (
+            iv.start_s,
+            iv.offered,
+            iv.counts,
+            iv.latency.encode(),
+            iv.latency.out_of_range,
+            iv.service.encode(),
+        )
         for iv in intervals
     ]
     return phase.counts, hists, series, rec.lag_histogram().encode()
@@ -425,3 +455,54 @@ def test_fast_record_matches_the_library(values: list[int]) -> None:
     assert fast.out_of_range == slow.out_of_range
     assert (fast.count, fast.min_us, fast.max_us) == (slow.count, slow.min_us, slow.max_us)
     assert fast.encode() == slow.encode()
+
+
+def _series_fingerprint(intervals: object) -> list[object]:
+    assert isinstance(intervals, Sequence)
+    return [
+        (iv.start_s, iv.phase, iv.offered, iv.counts, iv.latency.encode(), iv.service.encode())
+        for iv in intervals
+    ]
+
+
+def test_attached_log_bounds_memory_and_keeps_the_series_exact(tmp_path: Path) -> None:
+    """With a log, old intervals leave memory as the run goes; the series read back from the log
+    equals the one a recorder without a log builds (late worker data for a written one included)."""
+    plain, logged = _rec(), _rec()
+    log = IntervalLogWriter(tmp_path / "latency.hlog", start_wall_s=RUN_START / 1e9, meta={})
+    logged.attach_log(log)
+    n = DRAIN_LAG * 3
+    for rec in (plain, logged):
+        for second in range(n):
+            for k in range(4):
+                _one(rec, at_s=second + k * 0.2, service_ms=1.0 + k, lag_ms=k)
+        assert len(rec._slots) <= (n if rec is plain else DRAIN_LAG + 1)
+        late = _rec()
+        _one(late, at_s=0.5, service_ms=9.0, outcome=Outcome.FAILED)
+        _one(late, at_s=0.6, service_ms=8.0)
+        rec.merge_wire(late.take_wire())
+    phases_plain, series_plain = plain.build([STEADY])
+    phases_logged, series_logged = logged.build([STEADY])
+    assert not isinstance(series_logged, tuple)  # read lazily from the file
+    assert _series_fingerprint(series_logged) == _series_fingerprint(series_plain)
+    assert series_logged[0].counts.ok == 5
+    assert series_logged[0].counts.failed == 1
+    assert phases_logged[0].counts == phases_plain[0].counts
+    assert read_series(tmp_path / "latency.hlog").complete
+
+
+@settings(max_examples=25, deadline=None)
+@given(samples=_samples, cuts=st.lists(st.integers(min_value=0, max_value=120), max_size=4))
+def test_interval_only_reports_then_a_final_take_equal_direct_recording(
+    samples: list[tuple[int, int, int, Outcome, str]], cuts: list[int]
+) -> None:
+    """Periodic take_wire(totals=False) plus one final take merge to the same result."""
+    direct = _rec()
+    _feed(direct, samples)
+    master, worker = _rec(), _rec()
+    bounds = sorted({0, len(samples), *(min(c, len(samples)) for c in cuts)})
+    for lo, hi in itertools.pairwise(bounds):
+        _feed(worker, samples[lo:hi])
+        master.merge_wire(worker.take_wire(totals=False))
+    master.merge_wire(worker.take_wire())
+    assert _fingerprint(master) == _fingerprint(direct)

@@ -21,8 +21,9 @@ Definitions (times are run offsets in seconds; ``W`` is the judgement window in 
   day's whole budget. A shed request (503) is a bad event when the hypothesis has an availability
   objective (OK / sent: a refused request is a decision the caller never got), and not when it
   has only an error-rate objective (whose errors exclude shed by definition); so an HTTP fault
-  answering 503 burns the budget of an availability SLO. The **latency budget** is the same with "not OK within the hypothesis'
-  latency threshold" as the bad event and 1 - percentile/100 as the allowance (p99: 1%);
+  answering 503 burns the budget of an availability SLO. The **latency budget** is the same with
+  "not OK within the hypothesis' latency threshold" as the bad event and 1 - percentile/100 as
+  the allowance (p99: 1%);
 - **steady state** before (baseline: warm-up end to first injection), after (last rollback plus the
   hold to the end): the hypothesis on the merged period.
 """
