@@ -8,7 +8,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import _WORKERS, cli
+from harness.cli import cli
+from harness.cli.run import _WORKERS
 from harness.load import auto_workers
 
 
