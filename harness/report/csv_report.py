@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-import pandas as pd
-
 from harness.report.stats import IntervalRow
 
 __all__ = ["COLUMNS", "render_windows_csv"]
@@ -38,6 +36,8 @@ COLUMNS: Final = (
 
 def render_windows_csv(rows: Sequence[IntervalRow]) -> bytes:
     """The CSV bytes (UTF-8, ``\\n`` line ends, header row always present)."""
+    import pandas as pd  # lazy: ~0.6 s of import a run that fails early never pays
+
     frame = pd.DataFrame(
         {
             "start_s": pd.Series([r.start_s for r in rows], dtype="float64"),

@@ -46,8 +46,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from scipy.stats import binom
-
 from harness.measure import (
     IntervalRecord,
     LatencyHistogram,
@@ -215,6 +213,8 @@ class _Rule:
 def _significant(bad: int, done: int, allowance: float) -> bool:
     """True when ``bad`` of ``done`` is unlikely (p < ERROR_ALPHA) for a true rate of
     ``allowance``: P(X >= bad) with X ~ Binomial(done, allowance)."""
+    from scipy.stats import binom  # lazy: scipy.stats is ~1.6 s of import
+
     return bool(binom.sf(bad - 1, done, allowance) < ERROR_ALPHA)
 
 
