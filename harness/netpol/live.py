@@ -139,17 +139,30 @@ def _cell_diff(r: ProbeResult | None, violated: bool) -> str:
     return "V" if violated else {True: ".", None: "?"}[r.correct]
 
 
-def _tables(matrix: Matrix, outcome: LiveOutcome) -> list[str]:
+def _port_tables(
+    matrix: Matrix, outcome: LiveOutcome
+) -> tuple[
+    dict[tuple[int, int], ProbeResult],
+    set[tuple[str, str, int, str]],
+    list[tuple[tuple[str, int], list[int]]],
+]:
+    """What both renderings of the tables need: results by (source, slot), the violating flows,
+    and the slots grouped per protocol/port in port order."""
     refs, slots = _keys(matrix)
     by_key = {_flow_key(r, refs, slots): r for r in outcome.run.results}
     bad = {(v.from_, v.to, v.port, v.protocol) for v in outcome.violations}
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
     for k, slot in enumerate(matrix.slots):
         groups[slot.protocol.value, slot.port].append(k)
+    return by_key, bad, sorted(groups.items(), key=lambda g: (g[0][1], g[0][0]))
+
+
+def _tables(matrix: Matrix, outcome: LiveOutcome) -> list[str]:
+    by_key, bad, groups = _port_tables(matrix, outcome)
     out: list[str] = []
     n = len(matrix.endpoints)
     width = len(str(n))
-    for (proto, port), ks in sorted(groups.items(), key=lambda g: (g[0][1], g[0][0])):
+    for (proto, port), ks in groups:
         cols = [matrix.slots[k].endpoint for k in ks]
         head = " ".join(f"{c + 1:>{width}}" for c in cols)
         block = max(len(head), 8)

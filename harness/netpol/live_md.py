@@ -10,10 +10,8 @@ table (a ``|`` in a label would otherwise start a new column).
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from harness.netpol.engine import Matrix
-from harness.netpol.live import LiveOutcome, _cell_observed, _flow_key, _keys
+from harness.netpol.live import LiveOutcome, _cell_observed, _port_tables, _tries
 from harness.netpol.probe import ProbeResult
 
 __all__ = ["live_md"]
@@ -22,10 +20,6 @@ __all__ = ["live_md"]
 def _esc(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _tries(n: int) -> str:
-    return "1 try" if n == 1 else f"{n} tries"
 
 
 def _cell(r: ProbeResult | None, violated: bool) -> str:
@@ -39,14 +33,9 @@ def _cell(r: ProbeResult | None, violated: bool) -> str:
 
 
 def _tables(matrix: Matrix, outcome: LiveOutcome) -> list[str]:
-    refs, slots = _keys(matrix)
-    by_key = {_flow_key(r, refs, slots): r for r in outcome.run.results}
-    bad = {(v.from_, v.to, v.port, v.protocol) for v in outcome.violations}
-    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for k, slot in enumerate(matrix.slots):
-        groups[slot.protocol.value, slot.port].append(k)
+    by_key, bad, groups = _port_tables(matrix, outcome)
     out: list[str] = []
-    for (proto, port), ks in sorted(groups.items(), key=lambda g: (g[0][1], g[0][0])):
+    for (proto, port), ks in groups:
         cols = [matrix.slots[k].endpoint for k in ks]
         out += [f"### {proto}/{port}", ""]
         heads = " | ".join(f"`{_esc(matrix.endpoints[c].ref)}`" for c in cols)
