@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,22 @@ def _cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _run(scenario: Path, target: str, out: Path) -> subprocess.CompletedProcess[str]:
+    """`run` once more (at most twice) when the generator, not the target, made it INVALID.
+
+    Exit 3 with "could not send on time" is the harness refusing to judge because this shared
+    2-core machine delayed its own sends (schedule lag p99 11.7 ms against the 10 ms bar was seen
+    in CI); it says nothing about the gate under test. Any other outcome is returned as is, so a
+    wrong PASS/FAIL still fails the test.
+    """
+    for _attempt in range(3):
+        proc = _cli("run", str(scenario), "--target", target, "--out", str(out), "--no-progress")
+        if proc.returncode != 3 or "could not send on time" not in proc.stdout + proc.stderr:
+            return proc
+        shutil.rmtree(out, ignore_errors=True)
+    return proc
+
+
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("gate")
@@ -92,7 +109,7 @@ def slow_target() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def passing_run(scenario: Path, fast_target: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "pass"
-    proc = _cli("run", str(scenario), "--target", fast_target, "--out", str(out), "--no-progress")
+    proc = _run(scenario, fast_target, out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "verdict: PASS" in proc.stdout
     return out
@@ -109,8 +126,6 @@ def test_passing_run_exits_0_and_writes_the_family(passing_run: Path) -> None:
 
 def test_edited_artifact_fails_report_verify(passing_run: Path, tmp_path: Path) -> None:
     """Changing one number in a copy of the report makes `report verify` exit 1 naming the file."""
-    import shutil
-
     copy = tmp_path / "copy"
     shutil.copytree(passing_run, copy)
     summary = copy / "summary.md"
@@ -125,7 +140,7 @@ def test_slowed_target_exits_1_with_junit_failure(
 ) -> None:
     """A target slowed past the SLO exits 1; junit.xml has a failure naming the p99 objective."""
     out = tmp_path / "slow"
-    proc = _cli("run", str(scenario), "--target", slow_target, "--out", str(out), "--no-progress")
+    proc = _run(scenario, slow_target, out)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "verdict: FAIL" in proc.stdout
     failures = [
@@ -158,7 +173,7 @@ def test_compare_same_target_is_not_a_regression(
 ) -> None:
     """A rerun against the same target is not flagged by `compare` (exit 0)."""
     rerun = tmp_path / "rerun"
-    proc = _cli("run", str(scenario), "--target", fast_target, "--out", str(rerun), "--no-progress")
+    proc = _run(scenario, fast_target, rerun)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = _cli("compare", str(passing_run), str(rerun))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -171,9 +186,7 @@ def test_compare_flags_a_twenty_percent_p99_regression(scenario: Path, tmp_path:
         with contextlib.ExitStack() as stack:
             url = stack.enter_context(contextlib.contextmanager(_service)(delay))
             runs[label] = tmp_path / label
-            proc = _cli(
-                "run", str(scenario), "--target", url, "--out", str(runs[label]), "--no-progress"
-            )
+            proc = _run(scenario, url, runs[label])
             assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     proc = _cli("compare", str(runs["base"]), str(runs["slower"]))
     assert proc.returncode == 1, proc.stdout
