@@ -93,6 +93,9 @@ __all__ = [
 ]
 
 JOURNAL_FILE = "journal.json"
+#: The interval series streamed during the load (as ``run`` does): a day-long game day holds only
+#: recent intervals in memory, and an interrupted one keeps what it measured.
+PARTIAL_LOG_FILE = "latency.partial.hlog"
 #: The lab placement, for the service launch (``resources`` key).
 _PLACEMENT = "lab.placement"
 
@@ -184,7 +187,7 @@ def run_gameday(
     out_dir = request.out or _default_out(reports_root, gameday)
     run = _Run(gameday, plan, factory, ledger, stream or sys.stderr, request.progress)
     try:
-        result = run.measure(target)
+        result = run.measure(target, out_dir / PARTIAL_LOG_FILE)
     except BaseException as exc:  # every fault is off already (run.measure's finally)
         run.write_interrupted_journal(out_dir, exc)
         raise
@@ -240,13 +243,18 @@ class _Run:
         self.result: RunResult | None = None
         self.service_url: str | None = None  # the service itself (not a proxy in front of it)
 
-    def measure(self, target: str | None) -> RunResult:
-        """Run the load with the timeline; every fault is off again when this returns/raises."""
+    def measure(self, target: str | None, interval_log: Path | None = None) -> RunResult:
+        """Run the load with the timeline; every fault is off again when this returns/raises.
+
+        ``interval_log``: stream the interval series there (``RunResult.intervals`` then reads
+        it back lazily)."""
         from harness import load  # Locust/gevent only from here on
 
         specs = [s.fault for s in self.plan.steps]
         scenario = self.gameday.scenario.with_overrides(duration_s=self.plan.gameday_s)
-        options = load.RunOptions(progress=False, scenario_path=self.gameday.scenario_path)
+        options = load.RunOptions(
+            progress=False, scenario_path=self.gameday.scenario_path, interval_log=interval_log
+        )
         base = FaultContext(target_url=target, started_by_harness=target is None)
         with (
             self.factory.environment(specs, base, Stage.BEFORE_SERVICE) as ctx,
@@ -385,6 +393,7 @@ def _finish(
         cwd=Path.cwd(),
     )
     paths = write_reports(out_dir, result, verdict, provenance, journal=journal)
+    (out_dir / PARTIAL_LOG_FILE).unlink(missing_ok=True)  # latency.hlog now holds the series
     return GameDayOutcome(
         plan=run.plan,
         timeline_text=text,

@@ -5,7 +5,13 @@ use it in any process.
 """
 
 from harness.measure.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
-from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES, LatencyHistogram
+from harness.measure.histogram import (
+    HIGHEST_US,
+    LOWEST_US,
+    SIGNIFICANT_FIGURES,
+    LatencyHistogram,
+    deferred_histogram,
+)
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
 from harness.measure.intervallog import (
     IntervalLog,
@@ -100,6 +106,7 @@ __all__ = [
     "TlsRecord",
     "TracedRequest",
     "decode_samples",
+    "deferred_histogram",
     "distribution",
     "encode_samples",
     "in_time_order",

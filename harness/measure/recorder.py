@@ -24,10 +24,13 @@ that costs ~0.5 us instead of ~1.5 us (checked equal to the library bucket for b
 property test; hdrh is pinned < 0.11), plus a few dict lookups; the interval slot of the previous
 call is cached. No allocation per call beyond one small key tuple.
 
-Memory: an HDR histogram of this range is about 140 KB, so interval histograms older than
-:data:`SEAL_LAG` intervals are kept in HDR's compressed encoding (a few hundred bytes) and decoded
-again only by :meth:`Recorder.build` or a late merge. A 30-minute soak thus stays small while it
-runs; ``build`` materialises every interval (the ``IntervalRecord`` contract holds histograms).
+Memory: what grows with a run's length is the interval series. Interval slots
+(:mod:`harness.measure.slots`) older than ``SEAL_LAG`` intervals keep their histograms in HDR's
+compressed encoding; with an interval log attached (the local runner and the master always attach
+one), slots ``DRAIN_LAG`` intervals old are written to it and dropped, and :meth:`Recorder.build`
+reads the series back lazily, so the recorder holds a bounded number of slots whatever the
+duration (``tests/measure/test_memory_bounds.py`` counts them). The progress view and a game day's
+observer read the open slots (:mod:`harness.measure.livestats`).
 
 Wire format (:meth:`Recorder.take_wire`, :meth:`Recorder.merge_wire`): see
 :mod:`harness.measure.wire`; the merge on the master is exact (counts add bucket by bucket).
@@ -37,11 +40,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final
 
 from harness.measure.histogram import LatencyHistogram, pin_mmap_threshold, record_fast
 from harness.measure.intervallog import IntervalLogWriter, read_series
+from harness.measure.livestats import LiveStats, interval_sample, live_stats
 from harness.measure.observe import IntervalSample
 from harness.measure.phase import PhaseMeta
 from harness.measure.result import (
@@ -52,91 +54,33 @@ from harness.measure.result import (
     PhaseResult,
     RequestCounts,
 )
+from harness.measure.slots import (
+    DRAIN_LAG,
+    LATE,
+    N_SLOT_COUNTS,
+    OFFERED,
+    OOR,
+    OUTCOME_INDEX,
+    SEAL_LAG,
+    SENT,
+    UNSENT,
+    Slot,
+    add_counts,
+    interval_record,
+    request_counts,
+    wire_interval,
+)
 from harness.measure.wire import (
-    N_COUNTS,
     WIRE_VERSION,
     Wire,
     WireHist,
-    WireInterval,
     WirePhase,
-    dec,
     decode_wire,
     enc,
     encode_wire,
 )
 
 __all__ = ["DRAIN_LAG", "SEAL_LAG", "WIRE_VERSION", "LiveStats", "Recorder"]
-
-#: Interval histograms this many intervals behind the newest one are compressed.
-SEAL_LAG: Final = 10
-#: With an interval log attached, intervals this many behind the newest are written and dropped
-#: (later than sealing: a game day's observer and the progress view read recent intervals, and
-#: worker snapshots arrive every few seconds; anything later still is appended, not lost).
-DRAIN_LAG: Final = 30
-
-# Positions in the per-phase / per-interval counter lists (plain lists: cheapest to bump).
-_SENT, _OK, _FAILED, _SHED, _LATE, _UNSENT, _OOR, _OFFERED = range(8)
-_N_COUNTS: Final = N_COUNTS
-_OUTCOME_INDEX: Final = {Outcome.OK: _OK, Outcome.FAILED: _FAILED, Outcome.SHED: _SHED}
-#: Placeholder of a sealed slot's service histogram (never recorded into: sealed slots reopen).
-_EMPTY: Final = LatencyHistogram()
-
-
-class _Slot:
-    """One interval x phase: counters and the OK responses' histograms of both clocks.
-
-    Invariant: ``hist`` and ``svc`` are both live or both sealed (compressed together).
-    """
-
-    __slots__ = ("counts", "hist", "key", "sealed", "sealed_oor", "sealed_svc", "svc")
-
-    def __init__(self, key: tuple[int, str]) -> None:
-        self.key = key
-        self.counts = [0] * _N_COUNTS
-        self.hist: LatencyHistogram | None = LatencyHistogram()
-        self.svc: LatencyHistogram = LatencyHistogram()
-        self.sealed: str | None = None
-        self.sealed_oor = 0
-        self.sealed_svc = ""
-
-    def histogram(self) -> LatencyHistogram:
-        """The live intended-clock histogram, decoding sealed ones (both clocks) first."""
-        if self.hist is None:
-            assert self.sealed is not None
-            self.hist = LatencyHistogram.decode(self.sealed, self.sealed_oor)
-            self.svc = dec(self.sealed_svc, 0)
-            self.sealed, self.sealed_svc = None, ""
-        return self.hist
-
-    def peek(self) -> LatencyHistogram:
-        """The histogram without changing state (a decoded copy when sealed)."""
-        return self.hist if self.hist is not None else dec(self.sealed or "", self.sealed_oor)
-
-    def peek_service(self) -> LatencyHistogram:
-        """The service-time histogram without changing state (a decoded copy when sealed)."""
-        return self.svc if self.hist is not None else dec(self.sealed_svc, 0)
-
-    def seal(self) -> None:
-        """Swap the two 140 KB histograms for their compressed encodings."""
-        if self.hist is not None:
-            self.sealed, self.sealed_oor = self.hist.encode(), self.hist.out_of_range
-            self.sealed_svc = enc(self.svc)
-            self.hist = None
-            self.svc = _EMPTY
-
-
-@dataclass(frozen=True, slots=True)
-class LiveStats:
-    """Numbers for a progress view over the last complete intervals (all phases together)."""
-
-    start_s: float  # offset of the window from the run start
-    window_s: float
-    phase: str | None  # the phase with the most completions in the window
-    completed_rps: float
-    errors_per_s: float  # failed + shed
-    late: int
-    p50_ms: float  # OK responses, intended clock
-    p99_ms: float
 
 
 class Recorder:
@@ -187,19 +131,19 @@ class Recorder:
         self._reset_intervals()
 
     def _reset_intervals(self) -> None:
-        self._slots: dict[tuple[int, str], _Slot] = {}
+        self._slots: dict[tuple[int, str], Slot] = {}
         self._max_index = -1
         self._open: list[tuple[int, str]] = []
         self._cache_index = -1
         self._cache_phase = ""
-        self._cache_slot: _Slot | None = None
+        self._cache_slot: Slot | None = None
 
     # -- hot path ----------------------------------------------------------------------------
     def offered(self, phase: str, intended_wall_ns: int) -> None:
         """Count one scheduled request by its intended (wall-clock) send time."""
         index = (intended_wall_ns - self.run_start_wall_ns) // self.interval_ns
-        self._slot(max(index, 0), phase).counts[_OFFERED] += 1
-        self._counts(phase)[_OFFERED] += 1
+        self._slot(max(index, 0), phase).counts[OFFERED] += 1
+        self._counts(phase)[OFFERED] += 1
 
     def record(
         self,
@@ -217,16 +161,16 @@ class Recorder:
         if pair is None:
             pair = self._hists[key] = (LatencyHistogram(), LatencyHistogram())
         counts = self._phases.get(phase) or self._counts(phase)
-        out_index = _OUTCOME_INDEX[outcome]
+        out_index = OUTCOME_INDEX[outcome]
         intended_us = (done_ns - intended_ns) // 1000
         lag_ns = sent_ns - intended_ns
         late = lag_ns > self.lateness_ns
-        counts[_SENT] += 1
+        counts[SENT] += 1
         counts[out_index] += 1
         if late:
-            counts[_LATE] += 1
+            counts[LATE] += 1
         if not record_fast(pair[0], intended_us):
-            counts[_OOR] += 1
+            counts[OOR] += 1
         service_us = (done_ns - sent_ns) // 1000
         record_fast(pair[1], service_us)
         record_fast(self._lag, lag_ns // 1000 if lag_ns > 0 else 0)
@@ -236,27 +180,27 @@ class Recorder:
             record_fast(done_slot.hist or self._reopen(done_slot), intended_us)
             record_fast(done_slot.svc, service_us)
         sent_slot = self._slot_at(sent_ns, phase)
-        sent_slot.counts[_SENT] += 1
+        sent_slot.counts[SENT] += 1
         if late:
-            sent_slot.counts[_LATE] += 1
+            sent_slot.counts[LATE] += 1
 
     def unsent(self, phase: str, n: int = 1, *, at_ns: int | None = None) -> None:
         """Count ``n`` intended requests that could not be sent at all (concurrency cap, phase end).
 
         ``at_ns`` (monotonic ns) places them in the time series; default: now.
         """
-        self._counts(phase)[_UNSENT] += n
+        self._counts(phase)[UNSENT] += n
         when = time.monotonic_ns() if at_ns is None else at_ns
-        self._slot_at(when, phase).counts[_UNSENT] += n
+        self._slot_at(when, phase).counts[UNSENT] += n
 
     # -- internals of the hot path -----------------------------------------------------------
     def _counts(self, phase: str) -> list[int]:
         counts = self._phases.get(phase)
         if counts is None:
-            counts = self._phases[phase] = [0] * _N_COUNTS
+            counts = self._phases[phase] = [0] * N_SLOT_COUNTS
         return counts
 
-    def _slot_at(self, mono_ns: int, phase: str) -> _Slot:
+    def _slot_at(self, mono_ns: int, phase: str) -> Slot:
         index = (mono_ns + self._mono_to_run_ns) // self.interval_ns
         if index == self._cache_index and phase == self._cache_phase:
             assert self._cache_slot is not None
@@ -265,10 +209,10 @@ class Recorder:
         self._cache_index, self._cache_phase, self._cache_slot = index, phase, slot
         return slot
 
-    def _slot(self, index: int, phase: str) -> _Slot:
+    def _slot(self, index: int, phase: str) -> Slot:
         slot = self._slots.get((index, phase))
         if slot is None:
-            slot = self._slots[(index, phase)] = _Slot((index, phase))
+            slot = self._slots[(index, phase)] = Slot((index, phase))
             self._open.append((index, phase))
             if index > self._max_index:
                 self._max_index = index
@@ -287,13 +231,13 @@ class Recorder:
         if not keys:
             return
         interval_s = self.interval_ns / 1e9
-        records = [_interval_record(i, p, self._slots.pop((i, p)), interval_s) for i, p in keys]
+        records = [interval_record(i, p, self._slots.pop((i, p)), interval_s) for i, p in keys]
         self._open = [k for k in self._open if k in self._slots]
         if self._cache_slot is not None and self._cache_slot.key not in self._slots:
             self._cache_index, self._cache_phase, self._cache_slot = -1, "", None
         self._log.append(records)
 
-    def _reopen(self, slot: _Slot) -> LatencyHistogram:
+    def _reopen(self, slot: Slot) -> LatencyHistogram:
         """Decode a sealed slot's histogram and put it back on the list of open slots."""
         self._open.append(slot.key)
         return slot.histogram()
@@ -325,7 +269,7 @@ class Recorder:
                 interval_ns=self.interval_ns,
                 phases=[],
                 hists=[],
-                intervals=[_wire_interval(i, p, slot) for (i, p), slot in self._slots.items()],
+                intervals=[wire_interval(i, p, slot) for (i, p), slot in self._slots.items()],
                 lag="",
                 lag_oor=0,
             )
@@ -349,7 +293,7 @@ class Recorder:
                 for (phase, endpoint, outcome), (intended, service) in self._hists.items()
             ],
             intervals=[
-                _wire_interval(index, phase, slot) for (index, phase), slot in self._slots.items()
+                wire_interval(index, phase, slot) for (index, phase), slot in self._slots.items()
             ],
             lag=enc(self._lag),
             lag_oor=self._lag.out_of_range,
@@ -366,7 +310,7 @@ class Recorder:
         """
         snap = decode_wire(data, self.run_start_wall_ns, self.interval_ns)
         for phase, counts in snap.phases:
-            _add_counts(self._counts(phase), counts)
+            add_counts(self._counts(phase), counts)
         for key, intended, service in snap.hists:
             pair = self._hists.get(key)
             if pair is None:
@@ -375,7 +319,7 @@ class Recorder:
             pair[1].add(service)
         for index, phase, counts, hist, svc in snap.intervals:
             slot = self._slot(index, phase)
-            _add_counts(slot.counts, counts)
+            add_counts(slot.counts, counts)
             if hist is not None:  # a late snapshot may hit a sealed interval: reopen it
                 (slot.hist or self._reopen(slot)).add(hist)
                 slot.svc.add(svc)
@@ -404,13 +348,13 @@ class Recorder:
             return results, read_series(self._log.path)
         interval_s = self.interval_ns / 1e9
         intervals = tuple(
-            _interval_record(index, phase, self._slots[(index, phase)], interval_s)
+            interval_record(index, phase, self._slots[(index, phase)], interval_s)
             for index, phase in sorted(self._slots, key=lambda k: (k[0], order[k[1]]))
         )
         return results, intervals
 
     def _phase_result(self, meta: PhaseMeta) -> PhaseResult:
-        counts = _request_counts(self._phases.get(meta.name, [0] * _N_COUNTS), None)
+        counts = request_counts(self._phases.get(meta.name, [0] * N_SLOT_COUNTS), None)
         histograms: dict[HistKey, LatencyHistogram] = {}
         for (phase, endpoint, outcome), (intended, service) in sorted(
             self._hists.items(), key=lambda kv: (kv[0][1], kv[0][2].value)
@@ -437,11 +381,11 @@ class Recorder:
 
     def offered_count(self, phase: str) -> int:
         """Requests scheduled so far in ``phase`` (by :meth:`offered`)."""
-        return self._phases.get(phase, [0] * _N_COUNTS)[_OFFERED]
+        return self._phases.get(phase, [0] * N_SLOT_COUNTS)[OFFERED]
 
     def counts(self, phase: str) -> RequestCounts:
         """Request counts of ``phase`` so far."""
-        return _request_counts(self._phases.get(phase, [0] * _N_COUNTS), None)
+        return request_counts(self._phases.get(phase, [0] * N_SLOT_COUNTS), None)
 
     def interval_sample(self, index: int, scheduled_phase: str) -> IntervalSample:
         """Interval ``index`` across phases, for a live observer (:mod:`harness.measure.observe`).
@@ -449,26 +393,8 @@ class Recorder:
         Final once the wall clock has passed the interval's end (completions are counted by
         completion time). Cost: one merge of that interval's histograms (well under 1 ms).
         """
-        merged = LatencyHistogram()
-        counts = [0] * _N_COUNTS
-        per_phase: dict[str, int] = {}
-        for phase in self._phases:
-            slot = self._slots.get((index, phase))
-            if slot is None:
-                continue
-            _add_counts(counts, slot.counts)
-            per_phase[phase] = slot.counts[_OK] + slot.counts[_FAILED] + slot.counts[_SHED]
-            merged.add(slot.peek())
-        interval_s = self.interval_ns / 1e9
-        busiest = max(per_phase, key=lambda p: per_phase[p]) if per_phase else None
-        return IntervalSample(
-            index=index,
-            start_s=index * interval_s,
-            length_s=interval_s,
-            phase=busiest if busiest is not None and per_phase[busiest] else scheduled_phase,
-            offered=counts[_OFFERED],
-            counts=_request_counts(counts, merged.out_of_range),
-            latency=merged,
+        return interval_sample(
+            self._slots, self._phases, index, self.interval_ns / 1e9, scheduled_phase
         )
 
     def live(self, *, now_wall_ns: int | None = None, window_s: float = 1.0) -> LiveStats:
@@ -479,70 +405,4 @@ class Recorder:
         now = time.time_ns() if now_wall_ns is None else now_wall_ns
         last = (now - self.run_start_wall_ns) // self.interval_ns - 1  # last complete interval
         n = max(1, round(window_s * 1e9 / self.interval_ns))
-        first = last - n + 1
-        merged = LatencyHistogram()
-        completed = errors = late = 0
-        per_phase: dict[str, int] = {}
-        for (index, phase), slot in self._slots.items():
-            if first <= index <= last:
-                c = slot.counts
-                completed += c[_OK] + c[_FAILED] + c[_SHED]
-                errors += c[_FAILED] + c[_SHED]
-                late += c[_LATE]
-                per_phase[phase] = per_phase.get(phase, 0) + c[_OK] + c[_FAILED] + c[_SHED]
-                merged.add(slot.peek())
-        span = n * self.interval_ns / 1e9
-        pct = merged.percentiles_us((50.0, 99.0))
-        return LiveStats(
-            start_s=max(first, 0) * self.interval_ns / 1e9,
-            window_s=span,
-            phase=max(per_phase, key=lambda p: per_phase[p]) if per_phase else None,
-            completed_rps=completed / span,
-            errors_per_s=errors / span,
-            late=late,
-            p50_ms=pct[50.0] / 1000.0,
-            p99_ms=pct[99.0] / 1000.0,
-        )
-
-
-def _wire_interval(index: int, phase: str, slot: _Slot) -> WireInterval:
-    if slot.hist is not None:
-        return WireInterval(
-            index, phase, slot.counts, enc(slot.hist), slot.hist.out_of_range, enc(slot.svc)
-        )
-    return WireInterval(
-        index, phase, slot.counts, slot.sealed or "", slot.sealed_oor, slot.sealed_svc
-    )
-
-
-def _add_counts(into: list[int], more: Sequence[int]) -> None:
-    for i, value in enumerate(more):
-        into[i] += value
-
-
-def _request_counts(c: Sequence[int], out_of_range: int | None) -> RequestCounts:
-    return RequestCounts(
-        sent=c[_SENT],
-        ok=c[_OK],
-        failed=c[_FAILED],
-        shed=c[_SHED],
-        late=c[_LATE],
-        unsent=c[_UNSENT],
-        out_of_range=c[_OOR] if out_of_range is None else out_of_range,
-    )
-
-
-def _interval_record(index: int, phase: str, slot: _Slot, interval_s: float) -> IntervalRecord:
-    if slot.hist is not None:
-        hist, svc = slot.hist.copy(), slot.svc.copy()
-    else:
-        hist, svc = slot.peek(), slot.peek_service()
-    return IntervalRecord(
-        start_s=index * interval_s,
-        length_s=interval_s,
-        phase=phase,
-        offered=slot.counts[_OFFERED],
-        counts=_request_counts(slot.counts, hist.out_of_range),
-        latency=hist,
-        service=svc,
-    )
+        return live_stats(self._slots, last - n + 1, last, self.interval_ns / 1e9)

@@ -5,8 +5,10 @@ Pure parts (no Locust, no gevent, no I/O beyond the guard's ledger and the fault
 - ``plan``: the game-day file laid onto the run's clock, time-scaled;
 - ``abort``: abort conditions on rolling 1 s windows (a breach that lasts N seconds);
 - ``judge``: SLO objectives on a window of intervals; ``metrics``: per-step held / time to
-  detect / time to recover / budget burned, steady state before / during / after; ``degraded``:
-  degraded decisions per step from the service's own counters, judged against ``degraded_allowed``;
+  detect / time to recover / budget burned, steady state before / during / after; ``series``:
+  the run's intervals as gap-free samples in bounded memory (histograms decoded on demand);
+  ``degraded``: degraded decisions per step from the service's own counters, judged against
+  ``degraded_allowed``;
 - ``guard``: the chaos core's guard (ledger first, inject, verify; roll back, verify gone) seen
   per step;
 - ``controller``: the :class:`~harness.measure.observe.RunObserver` that runs the timeline;
@@ -30,7 +32,6 @@ from harness.chaos.gameday.judge import (
     holds,
     judge,
     merge,
-    samples_from_intervals,
 )
 from harness.chaos.gameday.metrics import (
     Budgets,
@@ -42,6 +43,7 @@ from harness.chaos.gameday.metrics import (
 )
 from harness.chaos.gameday.outcome import build_journal, render_timeline
 from harness.chaos.gameday.plan import Plan, PlannedStep, make_plan
+from harness.chaos.gameday.series import IntervalSeries, samples_from_intervals
 
 __all__ = [
     "AbortMonitor",
@@ -54,6 +56,7 @@ __all__ = [
     "FaultGuard",
     "FaultRecord",
     "GameDayController",
+    "IntervalSeries",
     "Journal",
     "LineView",
     "LiveView",

@@ -22,11 +22,12 @@ Times are run offsets in seconds (the schedule's t = 0, warm-up included), as in
 
 from __future__ import annotations
 
+import collections
 import enum
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from harness.chaos.fault import Fault
 from harness.chaos.gameday.abort import AbortMonitor, Trip
@@ -38,7 +39,10 @@ from harness.spec import KillFault as KillSpec
 from harness.spec import KillScope
 from harness.target import DecisionCounters
 
-__all__ = ["GameDayController", "LiveView", "Outcome", "ScheduledFault"]
+__all__ = ["RECENT_SAMPLES", "GameDayController", "LiveView", "Outcome", "ScheduledFault"]
+
+#: Intervals the controller keeps for its view (a game day's memory must not grow with its length).
+RECENT_SAMPLES: Final = 60
 
 
 class Outcome(enum.Enum):
@@ -87,7 +91,9 @@ class GameDayController:
         self.faults = tuple(faults)
         self.guard = guard_factory(self.clock)
         self.monitor = AbortMonitor(plan.aborts, plan.interval_s)
-        self.samples: list[IntervalSample] = []
+        #: The latest intervals, for the view (the journal reads the run's series, not these):
+        #: bounded, as each holds a decoded histogram (about 140 KB).
+        self.samples: collections.deque[IntervalSample] = collections.deque(maxlen=RECENT_SAMPLES)
         self.trip: Trip | None = None
         self.failure: str | None = None
         self.elapsed_s = 0.0

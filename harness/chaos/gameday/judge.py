@@ -21,9 +21,9 @@ endpoints (the label says so).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from harness.measure import IntervalRecord, IntervalSample, LatencyHistogram, RequestCounts
+from harness.measure import IntervalSample, LatencyHistogram, RequestCounts
 from harness.spec import (
     AvailabilityObjective,
     BurnRateObjective,
@@ -34,7 +34,7 @@ from harness.spec import (
     ThroughputObjective,
 )
 
-__all__ = ["Check", "fill_gaps", "holds", "judge", "merge", "samples_from_intervals"]
+__all__ = ["Check", "fill_gaps", "holds", "judge", "merge"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,20 +141,3 @@ def _check(w: IntervalSample, objective: Objective) -> Check:
     if w.silent:
         held = False
     return Check(label, ratio, objective.target, "ratio", held, done)
-
-
-def samples_from_intervals(records: Iterable[IntervalRecord]) -> list[IntervalSample]:
-    """A run's interval records (one per phase and interval) merged per interval, gap-free."""
-    by_start: dict[float, list[IntervalSample]] = {}
-    for r in records:
-        index = round(r.start_s / r.length_s)
-        sample = IntervalSample(
-            index, r.start_s, r.length_s, r.phase, r.offered, r.counts, r.latency
-        )
-        by_start.setdefault(r.start_s, []).append(sample)
-    merged = []
-    for parts in by_start.values():
-        busiest = max(parts, key=lambda p: p.completed).phase
-        m = merge(parts) if len(parts) > 1 else parts[0]
-        merged.append(replace(m, length_s=parts[0].length_s, phase=busiest))
-    return fill_gaps(merged)
