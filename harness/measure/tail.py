@@ -19,7 +19,8 @@ where each spent its time. This module is the generator's side of that, pure and
 
 Units: times are offsets from the run's start in seconds (``_s``) and durations in milliseconds
 (``_ms``). Invariant: a :class:`TailSample` holds at most ``TOP_N + 2 * RESERVOIR + UNIFORM``
-requests per lane, whatever the run's length; all randomness comes from a seeded
+requests per lane, whatever the run's length (and the raw headers waiting to be parsed at most
+about twice as many, :data:`RAW_PRUNE_AT` at least); all randomness comes from a seeded
 ``random.Random`` so a rerun keeps the same requests.
 """
 
@@ -36,6 +37,7 @@ from typing import Final
 import msgspec
 
 __all__ = [
+    "RAW_PRUNE_AT",
     "RESERVOIR",
     "RING",
     "TOP_N",
@@ -59,6 +61,10 @@ RESERVOIR: Final = 200
 UNIFORM: Final = 256
 RING: Final = 512
 REFRESH: Final = 128
+#: ``TailSampler._raw`` is pruned to the requests still kept once it holds this many entries
+#: (or twice what the last pruning kept): most requests a reservoir takes are replaced later, and
+#: their raw headers must not pile up over a long run (about 100 a second at 1,000 req/s).
+RAW_PRUNE_AT: Final = 4096
 
 #: Bits of :meth:`TailSampler.want`'s answer: why a request is kept.
 _TOP, _P99, _P90, _UNIFORM = 1, 2, 4, 8
@@ -286,6 +292,7 @@ class TailSampler:
         self._rng = random.Random(seed)
         self._seq = 0
         self._raw: dict[str, str] = {}  # trace id -> raw Server-Timing, parsed in samples()
+        self._raw_limit = RAW_PRUNE_AT
 
     def want(self, phase: str, endpoint: str, latency_ns: int) -> int:
         """Why this request is worth keeping (bit mask; 0: drop it). Updates running stats."""
@@ -324,6 +331,8 @@ class TailSampler:
         self._seq += 1
         if server_timing is not None:
             self._raw[request.trace_id] = server_timing
+            if len(self._raw) > self._raw_limit:
+                self._prune_raw()
         if mask & _TOP:
             item = (latency_ns, self._seq, request)
             if len(lane.top) < TOP_N:
@@ -341,6 +350,18 @@ class TailSampler:
             if len(lane.uniform) >= UNIFORM:
                 del lane.uniform[1::2]  # keep every other one; the stride doubles
                 lane.stride *= 2
+
+    def _prune_raw(self) -> None:
+        """Forget the raw headers of requests no lane keeps any more (amortised O(1) per add:
+        the next pruning waits until the dict has doubled)."""
+        kept = {
+            r.trace_id
+            for lane in self._lanes.values()
+            for group in ([r for _, _, r in lane.top], lane.hot, lane.warm, lane.uniform)
+            for r in group
+        }
+        self._raw = {k: v for k, v in self._raw.items() if k in kept}
+        self._raw_limit = max(RAW_PRUNE_AT, 2 * len(self._raw))
 
     def _reservoir(self, pool: list[TracedRequest], seen: int, request: TracedRequest) -> None:
         if len(pool) < RESERVOIR:

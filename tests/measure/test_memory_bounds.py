@@ -9,6 +9,7 @@ compare what is alive after N and after 4N intervals: the same, whatever N.
 from __future__ import annotations
 
 import gc
+import random
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +17,16 @@ from pathlib import Path
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from harness.measure import IntervalLogWriter, LatencyHistogram, Outcome, Recorder
+from harness.measure import (
+    IntervalLogWriter,
+    LatencyHistogram,
+    Outcome,
+    Recorder,
+    TailSampler,
+    TracedRequest,
+)
 from harness.measure.recorder import DRAIN_LAG
+from harness.measure.tail import RAW_PRUNE_AT, RESERVOIR, TOP_N, UNIFORM
 
 MS = 1_000_000
 RUN_START = 1_700_000_000 * 1_000_000_000
@@ -103,9 +112,7 @@ def test_a_master_merging_worker_snapshots_holds_the_same_after_n_and_4n(tmp_pat
     """Master: per-interval worker snapshots (intervals only, then phase totals) add nothing that
     stays beyond the drain horizon; the worker's own recorder starts afresh at every take."""
     master, worker = _rec(), _rec()
-    master.attach_log(
-        IntervalLogWriter(tmp_path / "m.hlog", start_wall_s=RUN_START / 1e9, meta={})
-    )
+    master.attach_log(IntervalLogWriter(tmp_path / "m.hlog", start_wall_s=RUN_START / 1e9, meta={}))
     n = DRAIN_LAG * 2
     alive = []
     try:
@@ -118,3 +125,25 @@ def test_a_master_merging_worker_snapshots_holds_the_same_after_n_and_4n(tmp_pat
     finally:
         master.close_log(complete=False)
     assert alive[0] == alive[1]
+
+
+def test_the_tail_samplers_raw_headers_stay_bounded_and_kept_requests_keep_theirs() -> None:
+    """Raw Server-Timing values of requests a reservoir replaced are forgotten: the pending dict
+    is bounded whatever the run's length, and every kept request still gets its stages."""
+    sampler = TailSampler(seed=7)
+    rng = random.Random(7)
+    sizes = []
+    for i in range(60_000):
+        ns = round(rng.lognormvariate(0.7, 0.8) * 1e6)
+        mask = sampler.want("steady", "score", ns)
+        if mask:
+            request = TracedRequest(
+                "steady", "score", "ok", f"{i:032x}", i / 1e3, i / 1e3, ns / 1e6, 1.0
+            )
+            sampler.add(mask, request, ns, f"db;dur={i % 7}")
+        if i in (15_000, 59_999):
+            sizes.append(len(sampler._raw))
+    assert max(sizes) <= max(RAW_PRUNE_AT, 2 * (TOP_N + 2 * RESERVOIR + UNIFORM)) + 1
+    (sample,) = sampler.samples()
+    assert all(r.stages and r.stages[0].name == "db" for r in sample.requests)
+    assert all(r.stages[0].dur_ms == int(r.trace_id, 16) % 7 for r in sample.requests)
