@@ -2,13 +2,14 @@
 
 A real :class:`~harness.measure.Recorder`, as the local runner or master uses it, records 1,000
 OK responses per second of a synthetic clock (two endpoints, lognormal latencies) for
-``--minutes`` minutes, once with the interval log attached (what ``slo-harness run`` does now:
+``--minutes`` minutes, once with the interval log attached (what ``slo-harness run`` does:
 intervals older than ``DRAIN_LAG`` are written to ``latency.partial.hlog`` and dropped) and once
-without (what it did before). RSS (``psutil``) is sampled at minute 1 and at the end; then
-``build()`` runs (the end of a run) and the RSS after it is reported too. No load generator, no
-target: this isolates what grows with a run's length. (The issue's full soak, RSS of the generator
-and harness processes at minute 1 and 30 of a live 1,000 req/s run, was not run on this shared
-machine; see README.)
+without. As in the engine, the heap is frozen out of the collector first (``gc.freeze()``) and
+RSS (``psutil``) is sampled without collecting, at minute 1, every 5 minutes and at the end (an
+earlier version collected before each sample, which hid garbage waiting for a full collection:
+hdrh's histogram <-> encoder cycle, see ``harness.measure.histogram.acyclic``); then ``build()``
+runs (the end of a run) and the RSS after it is reported too. No load generator, no target: this
+isolates what grows with a run's length. The live soak is ``bench_soak_memory.py``.
 
 Run: ``python benchmarks/bench_recorder_memory.py --minutes 30``.
 """
@@ -31,7 +32,6 @@ RATE = 1_000
 
 
 def _rss_mb() -> float:
-    gc.collect()
     return psutil.Process().memory_info().rss / 1e6
 
 
@@ -57,8 +57,8 @@ def run(minutes: int, *, logged: bool, folder: Path) -> dict[str, float]:
                 + 50_000
                 + service_us[(second * RATE + i) % len(service_us)] * 1000,
             )
-        if second == 59:
-            out["rss_minute_1_mb"] = round(_rss_mb(), 1)
+        if second == 59 or (second + 1) % 300 == 0:
+            out[f"rss_minute_{(second + 1) // 60}_mb"] = round(_rss_mb(), 1)
     out[f"rss_minute_{minutes}_mb"] = round(_rss_mb(), 1)
     phases = [PhaseMeta("soak", PhaseKind.SOAK, True, 0.0, minutes * 60.0, float(RATE))]
     _, series = rec.build(phases)
@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=30)
     parser.add_argument("--only-logged", action="store_true")
     args = parser.parse_args()
+    gc.collect()
+    gc.freeze()  # as the engine does before a run (harness/load/engine.py)
     with tempfile.TemporaryDirectory() as tmp:
         modes = (True,) if args.only_logged else (True, False)
         for logged in modes:
