@@ -3,7 +3,9 @@
 
 This package renders results; it computes no verdicts (``harness.slo`` does). Entry points:
 
-- :func:`write_reports` writes the whole family of one run, atomically and PAN-guarded;
+- :func:`write_reports` writes the whole family of one run (a :class:`ReportInputs`: run,
+  verdict, provenance, optional comparison / game-day journal / PCI section), atomically and
+  PAN-guarded;
 - :func:`read_report` reads a run directory back (a baseline for ``compare``);
 - :func:`verify_report_dir` checks a run directory against its manifest;
 - :func:`build_index` writes ``index.html`` over many runs;
@@ -14,6 +16,7 @@ This package renders results; it computes no verdicts (``harness.slo`` does). En
 from harness.report.document import SCHEMA_VERSION, report_schema
 from harness.report.dossier_html import render_dossier_html
 from harness.report.index import build_index
+from harness.report.inputs import ReportInputs
 from harness.report.manifest import (
     MANIFEST_FILE,
     IntegrityProblem,
@@ -40,6 +43,7 @@ __all__ = [
     "PackageVersion",
     "ProblemKind",
     "Provenance",
+    "ReportInputs",
     "ReportPaths",
     "build_index",
     "check_no_pans",
