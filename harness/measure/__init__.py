@@ -4,14 +4,8 @@ Pure Python over ``hdrh``; nothing here imports Locust or gevent, so the SLO and
 use it in any process.
 """
 
-from harness.measure.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
-from harness.measure.histogram import (
-    HIGHEST_US,
-    LOWEST_US,
-    SIGNIFICANT_FIGURES,
-    LatencyHistogram,
-    deferred_histogram,
-)
+from harness.measure.distribution import Distribution, distribution, min_samples
+from harness.measure.histogram import HIGHEST_US, LatencyHistogram, deferred_histogram
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
 from harness.measure.intervallog import (
     IntervalLog,
@@ -68,9 +62,6 @@ from harness.measure.tail import (
 __all__ = [
     "ALL_ENDPOINTS",
     "HIGHEST_US",
-    "LOWEST_US",
-    "SIGNIFICANT_FIGURES",
-    "SUFFICIENCY_K",
     "AuditCheck",
     "ClientMarks",
     "Clock",
