@@ -139,6 +139,7 @@ def test_a_full_gameday_shows_the_fault_window_detection_and_recovery(tmp_path: 
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert "journal.json" in manifest["files"]
     assert verify_report_dir(out).ok
+    assert not (out / "latency.partial.hlog").exists()  # streamed during the day, now latency.hlog
     summary = (out / "summary.md").read_text()
     assert "### Game day" in summary
     assert "| stall |" in summary
