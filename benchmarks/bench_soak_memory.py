@@ -174,7 +174,10 @@ def _summary(
     def at(t_s: float) -> dict[str, Any]:
         return min(samples, key=lambda r: abs(r["t_s"] - t_s)) if samples else {}
 
-    first, last = at(60), at(load_end_s - 5)
+    # the last sample while the load ran (the service stops when it ends; then the report is
+    # built, which is not the soak's growth)
+    running = [r for r in samples if "service_mb" in r and r["t_s"] <= load_end_s] or samples
+    first, last = at(60), (running[-1] if running else {})
     growth = {
         k.removesuffix("_mb"): round(last[k] - first[k], 1)
         for k in first
