@@ -4,7 +4,16 @@ Every malformed file becomes a :class:`harness.errors.SpecError` naming file, fi
 was expected.
 """
 
-from harness.spec._load import MAX_DEPTH, convert_spec, load_spec, parse_yaml, read_yaml
+from harness.spec._load import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_NODES,
+    convert_spec,
+    load_spec,
+    parse_yaml,
+    parse_yaml_all,
+    read_yaml,
+)
 
 # -- request definitions (harness/spec/requests.py and helpers) --
 from harness.spec._requests_check import import_factory, read_v2_inputs
@@ -122,7 +131,9 @@ __all__ = [
     "BUILTIN_REQUESTS",
     "FAULT_KINDS",
     "HELPERS",
+    "MAX_BYTES",
     "MAX_DEPTH",
+    "MAX_NODES",
     "TOXIC_KINDS",
     "AbortCondition",
     "AllowText",
@@ -208,6 +219,7 @@ __all__ = [
     "parse_duration_s",
     "parse_slo",
     "parse_yaml",
+    "parse_yaml_all",
     "read_records",
     "read_v2_inputs",
     "read_yaml",
