@@ -114,6 +114,8 @@ def _one(tree: Path, cpu_ms: float, seconds: float) -> dict[str, Any]:
         "shed_p50_ms": out.median(503) * 1e3,
         "shed_p99_ms": out.quantile(503, 0.99) * 1e3,
         "shed_over_admitted": out.median(503) / out.median(200),
+        "send_lag_p50_ms": out.lag_quantile(0.5) * 1e3,
+        "send_lag_p99_ms": out.lag_quantile(0.99) * 1e3,
         "new_connection_p99_ms": out.new_connection_quantile(0.99) * 1e3,
         "over_1s_pct": 100.0 * out.over(1.0) / max(1, answered),
         "connections": out.connections,
@@ -168,7 +170,7 @@ def _shed_cost(tree: Path, n: int) -> dict[str, float]:
 
 
 async def _held_at_limit(pid: int, port: int, n: int) -> dict[str, float]:
-    body = json.dumps(transaction(0)).encode()
+    body = json.dumps(transaction()).encode()
     score = (
         f"POST /v1/score HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\n\r\n"
@@ -195,6 +197,8 @@ ROWS = (
     ("shed_p50_ms", "503 p50, ms (client)", "{:.1f}"),
     ("shed_p99_ms", "503 p99, ms", "{:.1f}"),
     ("shed_over_admitted", "503 / admitted, client-side medians", "{:.2f}"),
+    ("send_lag_p50_ms", "load source's own send lag p50, ms (in every latency above)", "{:.1f}"),
+    ("send_lag_p99_ms", "load source's own send lag p99, ms", "{:.1f}"),
     ("new_connection_p99_ms", "p99 on newly opened connections, ms", "{:.1f}"),
     ("over_1s_pct", "answers slower than 1 s, %", "{:.2f}"),
     ("connections", "connections the source had to open", "{:.0f}"),
