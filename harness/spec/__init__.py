@@ -61,6 +61,7 @@ from harness.spec.gameday import (
     load_gameday,
     parse_duration_s,
 )
+from harness.spec.phases import Phase, ScheduledPhase, Segment
 from harness.spec.records import RecordsError, read_records
 from harness.spec.requests import (
     BUILTIN_REQUESTS,
@@ -85,10 +86,7 @@ from harness.spec.scenario import (
     GeneratorLimits,
     MixEntry,
     PayloadSpec,
-    Phase,
     Scenario,
-    ScheduledPhase,
-    Segment,
     load_scenario,
     scenario_ref,
 )

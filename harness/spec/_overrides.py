@@ -18,7 +18,8 @@ import msgspec
 from harness.errors import UsageError
 
 if TYPE_CHECKING:
-    from harness.spec.scenario import Phase, Scenario
+    from harness.spec.phases import Phase
+    from harness.spec.scenario import Scenario
 
 __all__ = ["apply_overrides"]
 

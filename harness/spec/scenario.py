@@ -2,7 +2,7 @@
 
 Parsed once at the edge (``load_scenario``) into frozen msgspec Structs; unknown keys are errors so
 a typo (``rat: 300``) fails loudly instead of silently running the default. The phases and the
-rate schedule they make live in :mod:`harness.spec.phases` (re-exported here).
+rate schedule they make live in :mod:`harness.spec.phases`.
 
 Defaults and why:
 - ``timeout_ms`` 2000: 40x the 50 ms SLO, so a timeout is a failure, never a latency sample hidden
@@ -34,21 +34,10 @@ from harness.measure import PhaseKind, PhaseMeta, ScenarioRef
 from harness.spec._load import load_spec
 from harness.spec._scenario_messages import sharpen
 from harness.spec.phases import (
-    MAX_DURATION_S,
-    MAX_RATE,
     Name,
     Phase,
-    PhaseBase,
-    RampPhase,
     ScheduledPhase,
-    Segment,
     Share,
-    SoakPhase,
-    SpikePhase,
-    SteadyPhase,
-    Step,
-    StepPhase,
-    WarmupPhase,
     _Spec,
 )
 from harness.spec.requests import (
@@ -64,25 +53,12 @@ from harness.spec.requests import (
 from harness.spec.tls import AllowText, TlsSpec, check_allow_entry, resolve_tls_files
 
 __all__ = [
-    "MAX_DURATION_S",
-    "MAX_RATE",
     "Arrival",
     "Endpoint",
     "GeneratorLimits",
     "MixEntry",
     "PayloadSpec",
-    "Phase",
-    "PhaseBase",
-    "RampPhase",
     "Scenario",
-    "ScheduledPhase",
-    "Segment",
-    "SoakPhase",
-    "SpikePhase",
-    "SteadyPhase",
-    "Step",
-    "StepPhase",
-    "WarmupPhase",
     "load_scenario",
     "scenario_ref",
 ]
