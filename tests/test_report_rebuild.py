@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harness import pipeline
+from harness import pipeline, rebuild_job
 from harness.cli import cli
 from harness.errors import ArtifactError, RunInterrupted
 from harness.measure import (
@@ -169,14 +169,15 @@ def test_a_salvage_past_its_time_bound_keeps_the_log_and_writes_nothing(
     """Writing the partial report is bounded: past SALVAGE_TIMEOUT_S nothing half-written stays,
     the log is kept for `report rebuild`, and the message says so."""
     (tmp_path / "out").mkdir()
-    monkeypatch.setattr(pipeline, "SALVAGE_TIMEOUT_S", 0.01)
+    monkeypatch.setattr(rebuild_job, "SALVAGE_TIMEOUT_S", 0.01)
     exc = _interrupt_run_after(tmp_path, monkeypatch, 20)
     out = tmp_path / "out"
     assert "not finished within 0.01 s" in str(exc), exc
     assert f"slo-harness report rebuild {out}" in str(exc)
     assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(["out", PARTIAL_LOG_FILE])
     series = read_series(out / PARTIAL_LOG_FILE)  # intact for `report rebuild`
-    assert not series.complete and len(series) > 0
+    assert not series.complete
+    assert len(series) > 0
 
 
 def test_an_interruption_before_any_measurement_saves_nothing(
