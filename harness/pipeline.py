@@ -31,6 +31,7 @@ from harness.placement import Placement, lab_placement
 from harness.rebuild_job import PARTIAL_LOG_FILE, rebuild_report, salvage
 from harness.report import (
     LoadedReport,
+    ReportInputs,
     ReportPaths,
     collect_provenance,
     read_report,
@@ -203,7 +204,7 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
         cwd=Path.cwd(),
     )
     pci = request.boundary.section() if request.boundary is not None else None
-    paths = write_reports(out_dir, result, verdict, provenance, comparison, pci=pci)
+    paths = write_reports(out_dir, ReportInputs(result, verdict, provenance, comparison, pci=pci))
     partial_log.unlink(missing_ok=True)  # latency.hlog now holds the series
     latest = _point_latest(reports_root, out_dir) if request.out is None else None
     return RunOutcome(verdict, comparison, paths, out_dir, latest, pci)

@@ -23,7 +23,7 @@ from typing import Final
 
 from harness.errors import ArtifactError, RunInterrupted, UsageError
 from harness.measure import read_series, result_from_log
-from harness.report import ReportPaths, collect_provenance, write_reports
+from harness.report import ReportInputs, ReportPaths, collect_provenance, write_reports
 from harness.slo import Verdict, evaluate
 from harness.spec import default_slo, load_slo
 
@@ -88,7 +88,7 @@ def _report_from_log(
     )
     # The series is read lazily from log_path while the reports are rendered; only then is
     # latency.hlog replaced (staging + rename), so reading from either file is safe.
-    paths = write_reports(directory, result, verdict, provenance)
+    paths = write_reports(directory, ReportInputs(result, verdict, provenance))
     (directory / PARTIAL_LOG_FILE).unlink(missing_ok=True)
     return RebuiltReport(verdict, paths, directory)
 

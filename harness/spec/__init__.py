@@ -7,9 +7,7 @@ was expected.
 from harness.spec._load import (
     MAX_BYTES,
     MAX_DEPTH,
-    MAX_NODES,
     convert_spec,
-    load_spec,
     parse_yaml,
     parse_yaml_all,
     read_yaml,
@@ -32,7 +30,6 @@ from harness.spec.faults import (
     KillFault,
     KillScope,
     LatencyFault,
-    LimitDataFault,
     LossFault,
     MemoryFault,
     NetworkBandwidthFault,
@@ -62,7 +59,7 @@ from harness.spec.gameday import (
     parse_duration_s,
 )
 from harness.spec.phases import Phase, ScheduledPhase, Segment
-from harness.spec.records import RecordsError, read_records
+from harness.spec.records import read_records
 from harness.spec.requests import (
     BUILTIN_REQUESTS,
     BodyCheck,
@@ -110,28 +107,19 @@ from harness.spec.slo import (
     load_slo,
     parse_slo,
     validate_slo_against,
-    validate_slo_endpoints,
     validate_slo_phases,
 )
-from harness.spec.template import HELPERS, TemplateContext, compile_template
+from harness.spec.template import TemplateContext, compile_template
 
 # -- TLS and the target allowlist (harness/spec/tls.py) --
-from harness.spec.tls import (
-    AllowText,
-    TlsSpec,
-    TlsVersion,
-    check_allow_entry,
-    resolve_tls_files,
-)
+from harness.spec.tls import AllowText, TlsSpec, TlsVersion, check_allow_entry
 
 __all__ = [
     "ALL_PHASES",
     "BUILTIN_REQUESTS",
     "FAULT_KINDS",
-    "HELPERS",
     "MAX_BYTES",
     "MAX_DEPTH",
-    "MAX_NODES",
     "TOXIC_KINDS",
     "AbortCondition",
     "AllowText",
@@ -167,7 +155,6 @@ __all__ = [
     "LatencyAbort",
     "LatencyFault",
     "LatencyObjective",
-    "LimitDataFault",
     "LossFault",
     "MemoryFault",
     "Method",
@@ -181,7 +168,6 @@ __all__ = [
     "Percentile",
     "Phase",
     "ProxyTarget",
-    "RecordsError",
     "RefuseFault",
     "RequestSpec",
     "ResetPeerFault",
@@ -213,7 +199,6 @@ __all__ = [
     "load_gameday",
     "load_scenario",
     "load_slo",
-    "load_spec",
     "parse_duration_s",
     "parse_slo",
     "parse_yaml",
@@ -221,11 +206,9 @@ __all__ = [
     "read_records",
     "read_v2_inputs",
     "read_yaml",
-    "resolve_tls_files",
     "resolve_value",
     "scenario_ref",
     "secret_values",
     "validate_slo_against",
-    "validate_slo_endpoints",
     "validate_slo_phases",
 ]
