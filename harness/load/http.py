@@ -27,7 +27,9 @@ Invariants:
 - one request at a time per connection (no pipelining); a response that carries extra bytes
   after its end is a protocol error and the connection is dropped;
 - ``exchange`` never takes longer than its deadline (socket timeouts are recomputed from the
-  remaining time before every blocking call);
+  remaining time before every blocking call; the first read of a response keeps the timeout
+  set for the send when the send took less than :data:`_REARM_NS`, so it may end that much
+  past the deadline at most);
 - a connection that the server closed while idle (keep-alive timeout) is detected before reuse
   or, if the close races the send, the request is sent once more on a fresh connection, but only
   when not a single response byte had arrived (the server cannot have processed it).
@@ -40,8 +42,7 @@ import socket
 import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 __all__ = [
     "ClientError",
@@ -60,6 +61,9 @@ _MAX_HEAD: Final = 64 * 1024
 _SNIPPET: Final = 200  # bytes of a failed response's body kept for error messages
 _IDLE_CHECK_NS: Final = 500_000_000  # check an idle connection for a server close after 0.5 s
 _HEAD_END: Final = b"\r\n\r\n"
+#: The first read reuses the send's socket timeout if the send took less than this (one
+#: ``settimeout`` fewer per request; gevent's is Python code); else it is recomputed.
+_REARM_NS: Final = 1_000_000
 
 
 class ClientError(Exception):
@@ -86,9 +90,11 @@ class _NoResponse(ConnectionLost):
     """Closed before a single response byte arrived (the request was not processed)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What the generator needs of a response: status, body size, and a snippet on failure."""
+class Reply(NamedTuple):
+    """What the generator needs of a response: status, body size, and a snippet on failure.
+
+    A NamedTuple, not a frozen dataclass: one per request, and a frozen dataclass's
+    ``__init__`` goes through ``object.__setattr__`` per field."""
 
     status: int
     body_length: int
@@ -105,7 +111,7 @@ def build_request(
     content_type: str = "application/json",
     headers: Sequence[tuple[str, str]] = (),
 ) -> bytes:
-    """The complete request bytes (head and body), ready to send in one ``sendall``.
+    """The complete request bytes (head and body), ready to send in one ``send``.
 
     ``headers`` are added after the defaults; one named Host, User-Agent or Content-Type
     replaces the default (a KServe ingress routes by Host). Values are sent as UTF-8.
@@ -129,6 +135,7 @@ class HttpConnection:
     """One keep-alive connection to ``host:port``, (re)connected lazily."""
 
     __slots__ = (
+        "_armed_ns",
         "_buf",
         "_connect_timeout_s",
         "_got_bytes",
@@ -164,6 +171,7 @@ class HttpConnection:
         self._view = memoryview(self._buf)
         self._last_used_ns = 0
         self._got_bytes = False
+        self._armed_ns = 0
         #: Marks of the last exchange, for the tail's client-side breakdown (monotonic ns): time
         #: spent connecting (0 when the connection was reused), when the request was written,
         #: when the first response byte arrived; and the last response's raw head (bytes).
@@ -268,8 +276,10 @@ class HttpConnection:
         assert sock is not None
         self._got_bytes = False
         try:
-            sock.settimeout(_remaining_s(deadline_ns))
-            sock.sendall(request)
+            timeout_s = _remaining_s(deadline_ns)
+            sock.settimeout(timeout_s)
+            self._armed_ns = deadline_ns - int(timeout_s * 1e9)  # when that timeout was computed
+            _send(sock, request, deadline_ns)
             self.written_ns = time.monotonic_ns()
             reply = self._read_response(sock, deadline_ns, keep_body)
         except TimeoutError:
@@ -296,7 +306,8 @@ class HttpConnection:
                 raise ProtocolError(f"response larger than {_MAX_RESPONSE} bytes")
             self._buf.extend(bytes(len(self._buf)))
             self._view = memoryview(self._buf)
-        sock.settimeout(_remaining_s(deadline_ns))
+        if end or self.written_ns - self._armed_ns > _REARM_NS:
+            sock.settimeout(_remaining_s(deadline_ns))
         n = sock.recv_into(self._view[end:])
         if n:
             if not self._got_bytes:
@@ -433,6 +444,25 @@ def _header_has(lower_head: bytes, name: bytes, token: bytes) -> bool:
         return False
     stop = lower_head.find(b"\r\n", at + 2)
     return token in lower_head[at : stop if stop >= 0 else None]
+
+
+def _send(sock: socket.socket, data: bytes, deadline_ns: int) -> None:
+    """``sock.sendall(data)`` without its per-call overhead (the socket's timeout is already set
+    from the deadline): a request is far below the socket's send buffer, so one ``send`` takes
+    it all, where gevent's ``sendall`` first asks the kernel for ``SO_SNDBUF`` (one more syscall
+    per request) and slices a memoryview. A partial send (a full buffer, a body of megabytes)
+    continues where it stopped, each further ``send`` under the time left until the deadline."""
+    sent = sock.send(data)
+    total = len(data)
+    if sent >= total:
+        return
+    view = memoryview(data)
+    for _ in range(_MAX_RESPONSE):  # bounded; every pass waits until the socket is writable
+        sock.settimeout(_remaining_s(deadline_ns))
+        sent += sock.send(view[sent:])
+        if sent >= total:
+            return
+    raise ConnectionLost("the request could not be sent")  # pragma: no cover
 
 
 def _remaining_s(deadline_ns: int) -> float:

@@ -220,6 +220,7 @@ def _run_local(
             run_start_wall_ns=time.time_ns() + round(START_LEAD_S * 1e9),
             models=infer,
             allow=allow or Allowlist(),
+            locust_stats=False,  # nothing reads Locust's stats here (harness.load.completion)
         )
         engine = start_engine(env, spec, name="local")
         if interval_log is not None:
@@ -421,6 +422,7 @@ def _drive_master(
         run_start_wall_ns=time.time_ns() + round(DISTRIBUTED_START_LEAD_S * 1e9),
         models=infer,
         allow=allow,
+        locust_stats=False,
     )
     workers = coordinator.launch(spec)
     recorder = coordinator.recorder
