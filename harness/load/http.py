@@ -16,8 +16,10 @@ The module uses the stdlib ``socket`` and ``ssl`` APIs only. Inside the generato
 blocking sockets.
 
 TLS (``https://`` targets) lives in connection opening only (:meth:`HttpConnection._connect`):
-given an ``ssl_context``, a fresh TCP connection is wrapped and its handshake completed there,
-under the same deadline; request building and response parsing are the same bytes either way.
+given an ``ssl_context``, a fresh TCP connection is wrapped (:class:`~harness.load.tlsio.TlsStream`:
+memory BIOs, one socket read per readiness instead of OpenSSL's header-then-body reads) and its
+handshake completed there, under the same deadline; request building and response parsing are
+the same bytes either way.
 So the handshake is paid by the request that opened the connection (a slot's first request, or
 the first after the server closed it or an error dropped it) and by no other: every later
 request on the connection reuses the established TLS session. The same holds for the TCP connect
@@ -42,7 +44,9 @@ import socket
 import ssl
 import time
 from collections.abc import Sequence
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, Protocol
+
+from harness.load.tlsio import TlsStream
 
 __all__ = [
     "ClientError",
@@ -64,6 +68,16 @@ _HEAD_END: Final = b"\r\n\r\n"
 #: The first read reuses the send's socket timeout if the send took less than this (one
 #: ``settimeout`` fewer per request; gevent's is Python code); else it is recomputed.
 _REARM_NS: Final = 1_000_000
+
+
+class _Stream(Protocol):
+    """The socket calls the client makes: a plain socket, or TLS over one (:class:`TlsStream`)."""
+
+    def settimeout(self, value: float | None, /) -> None: ...
+    def send(self, data: bytes | memoryview, /) -> int: ...
+    def recv_into(self, buffer: memoryview, /) -> int: ...
+    def recv(self, bufsize: int, flags: int = ..., /) -> bytes: ...
+    def close(self) -> None: ...
 
 
 class ClientError(Exception):
@@ -166,7 +180,7 @@ class HttpConnection:
         self._connect_timeout_s = connect_timeout_s
         self._ssl = ssl_context
         self._server_name = server_name or host
-        self._sock: socket.socket | None = None
+        self._sock: _Stream | None = None
         self._buf = bytearray(_INITIAL_BUFFER)
         self._view = memoryview(self._buf)
         self._last_used_ns = 0
@@ -230,17 +244,17 @@ class HttpConnection:
         except OSError as exc:
             raise ConnectFailed(f"connect to {self._host}:{self._port} failed: {exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self._ssl is not None:
-            sock = self._handshake(sock, deadline_ns)
-        self._sock = sock
+        self._sock = sock if self._ssl is None else self._handshake(sock, deadline_ns)
         self.connect_ns += time.monotonic_ns() - began
 
-    def _handshake(self, sock: socket.socket, deadline_ns: int) -> socket.socket:
+    def _handshake(self, sock: socket.socket, deadline_ns: int) -> TlsStream:
         """Wrap a fresh TCP connection in TLS and complete the handshake before the deadline."""
         assert self._ssl is not None
         try:
             sock.settimeout(_remaining_s(deadline_ns))
-            return self._ssl.wrap_socket(sock, server_hostname=self._server_name)
+            stream = TlsStream(sock, self._ssl, self._server_name)
+            stream.handshake()
+            return stream
         except TimeoutError:
             sock.close()
             raise RequestTimeout("TLS handshake timed out") from None
@@ -299,7 +313,7 @@ class HttpConnection:
         self._last_used_ns = time.monotonic_ns()
         return reply
 
-    def _fill(self, sock: socket.socket, end: int, deadline_ns: int) -> int:
+    def _fill(self, sock: _Stream, end: int, deadline_ns: int) -> int:
         """Read more bytes after ``end``; return the new end. Raises on EOF."""
         if end == len(self._buf):
             if end >= _MAX_RESPONSE:
@@ -319,7 +333,7 @@ class HttpConnection:
             raise ConnectionLost("closed mid-response")
         return end + n
 
-    def _read_response(self, sock: socket.socket, deadline_ns: int, keep_body: bool) -> Reply:
+    def _read_response(self, sock: _Stream, deadline_ns: int, keep_body: bool) -> Reply:
         buf = self._buf
         end = 0
         for _ in range(_MAX_RESPONSE):  # bounded: every pass reads at least one byte
@@ -360,9 +374,7 @@ class HttpConnection:
             self.close()
         return Reply(status, body_end - body_start, snippet, body)
 
-    def _read_chunked(
-        self, sock: socket.socket, pos: int, end: int, deadline_ns: int
-    ) -> tuple[int, int]:
+    def _read_chunked(self, sock: _Stream, pos: int, end: int, deadline_ns: int) -> tuple[int, int]:
         """Walk the chunks from ``pos``; return (end of the message, end of data read)."""
         buf = self._buf
         for _ in range(_MAX_RESPONSE):
@@ -389,7 +401,7 @@ class HttpConnection:
                 raise ProtocolError("chunk not followed by CRLF")
         raise ProtocolError("too many chunks")  # pragma: no cover
 
-    def _read_to_eof(self, sock: socket.socket, end: int, deadline_ns: int) -> int:
+    def _read_to_eof(self, sock: _Stream, end: int, deadline_ns: int) -> int:
         for _ in range(_MAX_RESPONSE):
             try:
                 end = self._fill(sock, end, deadline_ns)
@@ -446,7 +458,7 @@ def _header_has(lower_head: bytes, name: bytes, token: bytes) -> bool:
     return token in lower_head[at : stop if stop >= 0 else None]
 
 
-def _send(sock: socket.socket, data: bytes, deadline_ns: int) -> None:
+def _send(sock: _Stream, data: bytes, deadline_ns: int) -> None:
     """``sock.sendall(data)`` without its per-call overhead (the socket's timeout is already set
     from the deadline): a request is far below the socket's send buffer, so one ``send`` takes
     it all, where gevent's ``sendall`` first asks the kernel for ``SO_SNDBUF`` (one more syscall
