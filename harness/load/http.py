@@ -43,10 +43,10 @@ import contextlib
 import socket
 import ssl
 import time
-from collections.abc import Sequence
 from typing import Final, NamedTuple, Protocol
 
 from harness.load.tlsio import TlsStream
+from harness.load.wire import build_request, dechunk
 
 __all__ = [
     "ClientError",
@@ -114,35 +114,6 @@ class Reply(NamedTuple):
     body_length: int
     snippet: bytes = b""
     body: bytes = b""  # the whole body, only when the exchange asked for it (a body check)
-
-
-def build_request(
-    method: str,
-    host_header: str,
-    path: str,
-    body: bytes | None = None,
-    *,
-    content_type: str = "application/json",
-    headers: Sequence[tuple[str, str]] = (),
-) -> bytes:
-    """The complete request bytes (head and body), ready to send in one ``send``.
-
-    ``headers`` are added after the defaults; one named Host, User-Agent or Content-Type
-    replaces the default (a KServe ingress routes by Host). Values are sent as UTF-8.
-    """
-    own = {name.lower() for name, _ in headers}
-    lines = [f"{method} {path} HTTP/1.1"]
-    if "host" not in own:
-        lines.append(f"Host: {host_header}")
-    if "user-agent" not in own:
-        lines.append("User-Agent: slo-harness")
-    if body is not None:
-        if "content-type" not in own:
-            lines.append(f"Content-Type: {content_type}")
-        lines.append(f"Content-Length: {len(body)}")
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-    return head + body if body else head
 
 
 class HttpConnection:
@@ -369,7 +340,7 @@ class HttpConnection:
         )
         body = bytes(buf[body_start:body_end]) if keep_body else b""
         if keep_body and chunked:
-            body = _dechunk(body)
+            body = dechunk(body)
         if close:
             self.close()
         return Reply(status, body_end - body_start, snippet, body)
@@ -434,20 +405,6 @@ def _parse_head(head: bytes) -> tuple[int, int | None, bool, bool]:
     if head.startswith(b"HTTP/1.0") and _header_has(lower, b"connection", b"keep-alive"):
         close = False
     return status, length, chunked, close
-
-
-def _dechunk(framed: bytes) -> bytes:
-    """The payload of a complete, already validated chunked body."""
-    out = bytearray()
-    pos = 0
-    for _ in range(len(framed) + 1):  # bounded: each pass consumes at least one line
-        line_end = framed.find(b"\r\n", pos)
-        size = int(framed[pos:line_end].split(b";", 1)[0].strip(), 16)
-        if size == 0:
-            break
-        out += framed[line_end + 2 : line_end + 2 + size]
-        pos = line_end + 2 + size + 2
-    return bytes(out)
 
 
 def _header_has(lower_head: bytes, name: bytes, token: bytes) -> bool:
