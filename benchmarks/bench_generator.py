@@ -17,6 +17,10 @@ writes the numbers atomically; ``--check`` exits 1 if a target is missed). Print
    and our generator verifying against that CA (``tls: {ca: ...}``). Both keep one connection
    per slot, so after the first request neither pays a handshake; the bar is the same.
    ``--only overhead-tls`` (also in the full run) repeats the overhead comparison over TLS.
+1c. **Templated requests** (``--only fidelity-template`` / ``overhead-template``, also in the full
+   run): the same two comparisons with issue 9's own-api entry (``POST /api/risk/v3``, a Jinja2
+   body with ``uuid()``, ``randint`` and ``choice`` rendered per request) instead of the
+   built-in fraud transaction.
 2. **Coordinated omission**: the target holds every response for 1 s once, 15 s into a 30 s run
    at 200 requests/s. Analytic p99 from the intended send times: 0.7 s. Our p99 (intended and
    service clocks) next to stock Locust on a fresh target with the same offered load
@@ -27,13 +31,23 @@ writes the numbers atomically; ``--check`` exits 1 if a target is missed). Print
    recording, Locust's request event). Completed requests per second, median over the middle
    seconds, alternating runs, median of the repeats. Target: ours >= 90% of bare. The same user
    with the tail explanation off (``SLO_HARNESS_EXPLAIN_TAIL=0``: no traceparent, no sampling)
-   runs in the same rotation; the difference of 1/throughput is its CPU cost per request.
+   runs in the same rotation; the difference of 1/throughput is its CPU cost per request. Each
+   run of ours also reports its process CPU per completed request (``getrusage`` over the middle
+   seconds), which holds where requests/s do not: on a machine shared with other jobs.
+5. **Idle-gapped target** (``--only idle-gap``; ``benchmarks/generator_idle.py``): an asyncio
+   target with 2 ms think time, against paced wrk (Lua ``delay()``), back-to-back wrk, a blocking
+   Python client, the gevent floor and ours, interleaved; the breakdown of where ours' extra
+   time goes (issue 11).
+6. **CPU per request and profile** (``--only profile``; ``benchmarks/generator_profile.py``):
+   ours against the gevent floor in CPU us per request, interleaved; a py-spy profile by
+   component, collapsed stacks and a flame graph under ``--out`` (issue 11).
 
 4. **Request bodies** (``--only bodies``, i.e. ``benchmarks/bench_bodies.py``): CPU per request to
    build each body kind ahead of its intended time (templates, V2 from metadata, files, ...).
 
 Each generator runs in its own child process (``--child``), as Locust monkey-patches whatever
-imports it. Targets and children are always stopped, also on Ctrl-C.
+imports it. Targets and children are always stopped, also on Ctrl-C. The output ends with the
+load average at start and end: on a shared machine, read ratios measured in one run.
 """
 
 from __future__ import annotations
