@@ -134,6 +134,7 @@ class HttpConnection:
         "connect_ns",
         "first_byte_ns",
         "head",
+        "last_read_ns",
         "written_ns",
     )
 
@@ -159,10 +160,13 @@ class HttpConnection:
         self._armed_ns = 0
         #: Marks of the last exchange, for the tail's client-side breakdown (monotonic ns): time
         #: spent connecting (0 when the connection was reused), when the request was written,
-        #: when the first response byte arrived; and the last response's raw head (bytes).
+        #: when the first response byte arrived, when the read that completed the response
+        #: returned (the completion a slot records: our parsing after it is not the target's
+        #: latency); and the last response's raw head (bytes).
         self.connect_ns = 0
         self.written_ns = 0
         self.first_byte_ns = 0
+        self.last_read_ns = 0
         self.head = b""
 
     def __enter__(self) -> HttpConnection:
@@ -294,10 +298,11 @@ class HttpConnection:
         if end or self.written_ns - self._armed_ns > _REARM_NS:
             sock.settimeout(_remaining_s(deadline_ns))
         n = sock.recv_into(self._view[end:])
+        self.last_read_ns = now = time.monotonic_ns()
         if n:
             if not self._got_bytes:
                 self._got_bytes = True
-                self.first_byte_ns = time.monotonic_ns()
+                self.first_byte_ns = now
         else:
             if end == 0:
                 raise _NoResponse("closed before any response byte")

@@ -90,6 +90,7 @@ class SloUser(User):
             try:
                 reply = conn.exchange(job.data, sent + engine.timeout_ns, job.judge.keep_body)
                 error: Exception | None = None
+                done = conn.last_read_ns  # the response's last byte, before our parsing of it
             except ClientError as exc:
-                reply, error = None, exc
-            engine.complete(job, sent, clock(), reply, error, conn)
+                reply, error, done = None, exc, clock()
+            engine.complete(job, sent, done, reply, error, conn)

@@ -140,6 +140,21 @@ def test_a_request_larger_than_the_send_buffer_arrives_whole() -> None:
     assert got == [len(body)]
 
 
+def test_marks_order_the_exchange_and_completion_is_the_last_read() -> None:
+    """written <= first byte <= last read <= return: a slot records the last read, so the
+    client's parsing after it never counts as the target's latency."""
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    with (
+        scripted_server(_respond_forever(response)) as (port, _),
+        HttpConnection("127.0.0.1", port) as conn,
+    ):
+        for _ in range(3):
+            before = time.monotonic_ns()
+            conn.exchange(REQ, _deadline())
+            after = time.monotonic_ns()
+            assert before <= conn.written_ns <= conn.first_byte_ns <= conn.last_read_ns <= after
+
+
 def test_chunked_response_with_trailers_is_read_to_its_end() -> None:
     """Chunks (with an extension and a trailer) are walked; the next exchange still works."""
     response = (
