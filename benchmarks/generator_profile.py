@@ -15,6 +15,10 @@
    flamegraph.pl / speedscope) and as a flame graph (``generator-flame.svg``, a second py-spy
    run), and summed here by component (:data:`COMPONENTS`, first match from the leaf up wins).
    Without py-spy (``pip install py-spy``) the profile part is skipped with a note.
+
+Saturation here means offered far above capacity, so every request's intended-clock latency is
+a new maximum and the tail sampler keeps most of them (its top-N and p99 band): its row is the
+worst case, not a run within capacity (there: one comparison per request, ``bench_tail.py``).
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ from typing import Any
 
 #: (component, frame-name fragments): a sample belongs to the first component one of its frames
 #: matches, looking from the leaf towards the root (so "recv_into inside _fill" is the receive).
+END_OF_RUN = "end of run: the unsent rest of an overloaded schedule counted"
 COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("end of run: unsent arrivals counted", ("Engine._give_up",)),
+    (END_OF_RUN, ("Engine._give_up",)),
     ("completion: Locust's events.request", ("EventHook.fire",)),
     ("completion: Recorder (3 clocks, HDR)", ("Recorder.record",)),
     ("completion: tail sampler", ("TailSampler.", "_traced", "server_timing_of_head")),
@@ -78,15 +83,23 @@ def _component(frames: list[str]) -> str:
 
 
 def profile_table(per: Counter[str], total: int, cpu_us: float | None) -> list[str]:
-    """Share of the hot path's samples per component (and us per request, if known)."""
+    """Share of the per-request samples per component (and us per request, if known); the
+    end-of-run accounting is shown apart (the CPU figure leaves the run's end out too)."""
+    end = per.get(END_OF_RUN, 0)
+    steady = total - end
     lines = [
-        "| component | share of hot-path CPU samples | us per request |",
+        "| component | share of per-request CPU samples | us per request |",
         "|---|---:|---:|",
     ]
     for name, n in per.most_common():
-        share = n / total if total else 0.0
+        if name == END_OF_RUN:
+            continue
+        share = n / steady if steady else 0.0
         us = f"{share * cpu_us:.1f}" if cpu_us else ""
         lines.append(f"| {name} | {share * 100:.1f}% | {us} |")
+    lines.append(
+        f"| (apart: {END_OF_RUN}, {end / total * 100 if total else 0:.0f}% of all samples) | | |"
+    )
     return lines
 
 
