@@ -405,9 +405,15 @@ def _parse_head(head: bytes) -> tuple[int, int | None, bool, bool]:
             raise ProtocolError("bad Content-Length") from None
         if length < 0 or length > _MAX_RESPONSE:
             raise ProtocolError("Content-Length out of range")
-    chunked = _header_has(lower, b"transfer-encoding", b"chunked")
-    close = _header_has(lower, b"connection", b"close") or head.startswith(b"HTTP/1.0")
-    if head.startswith(b"HTTP/1.0") and _header_has(lower, b"connection", b"keep-alive"):
+    # Most responses carry neither header: one substring test each before looking closer.
+    chunked = b"\r\ntransfer-encoding:" in lower and _header_has(
+        lower, b"transfer-encoding", b"chunked"
+    )
+    http10 = head[7] == 0x30  # "HTTP/1.0"
+    if b"\r\nconnection:" not in lower:
+        return status, length, chunked, http10
+    close = _header_has(lower, b"connection", b"close") or http10
+    if http10 and _header_has(lower, b"connection", b"keep-alive"):
         close = False
     return status, length, chunked, close
 
