@@ -427,7 +427,7 @@ def idle_gap(duration: float, rounds: int) -> dict[str, Any]:
             recv[key].append(r["receive_p50"])
 
         def run_ours() -> None:
-            args = ("--target", url, "--rate", "200", "--duration", dur, "--cap", "4")
+            args = ("--target", url, "--rate", "200", "--duration", dur, "--cap", "32")
             r = child("ours", *args, "--warmup", "1")
             p50["ours"].append(r["p50"])
             p50["ours_service"].append(r["service_p50"])
