@@ -379,22 +379,11 @@ def overhead(
 @contextlib.contextmanager
 def idle_target() -> Iterator[str]:
     """The idle-gapped asyncio target (benchmarks/generator_idle.py) on TARGET_CPU; its URL."""
+    from harness.testing import ready_process
+
     script = Path(__file__).with_name("generator_idle.py")
-    cmd = [*_pin(TARGET_CPU), sys.executable, str(script), "900"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().split()
-        if len(line) != 2 or line[0] != "READY":
-            raise RuntimeError(f"the idle target did not start: {line}")
-        yield line[1]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with ready_process([*_pin(TARGET_CPU), sys.executable, str(script), "900"]) as url:
+        yield url
 
 
 def idle_gap(duration: float, rounds: int) -> dict[str, Any]:
