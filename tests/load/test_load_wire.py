@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.load.wire import build_request, request_template
@@ -40,6 +40,7 @@ _TEXT = st.text(
 _NAMES = st.sampled_from(["Host", "user-agent", "Content-Type", "Authorization", "X-Id", "Accept"])
 
 
+@settings(max_examples=60, deadline=None)  # no per-example deadline on shared CI cores
 @given(
     method=st.sampled_from(["GET", "POST", "PUT"]),
     host=_TEXT,
