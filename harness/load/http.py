@@ -43,8 +43,9 @@ import contextlib
 import socket
 import ssl
 import time
-from typing import Final, NamedTuple, Protocol
+from typing import Final, NamedTuple
 
+from harness.load.tlsio import Stream as _Stream
 from harness.load.tlsio import TlsStream
 from harness.load.wire import build_request, dechunk
 
@@ -68,16 +69,6 @@ _HEAD_END: Final = b"\r\n\r\n"
 #: The first read reuses the send's socket timeout if the send took less than this (one
 #: ``settimeout`` fewer per request; gevent's is Python code); else it is recomputed.
 _REARM_NS: Final = 1_000_000
-
-
-class _Stream(Protocol):
-    """The socket calls the client makes: a plain socket, or TLS over one (:class:`TlsStream`)."""
-
-    def settimeout(self, value: float | None, /) -> None: ...
-    def send(self, data: bytes | memoryview, /) -> int: ...
-    def recv_into(self, buffer: memoryview, /) -> int: ...
-    def recv(self, bufsize: int, flags: int = ..., /) -> bytes: ...
-    def close(self) -> None: ...
 
 
 class ClientError(Exception):

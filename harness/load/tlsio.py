@@ -24,12 +24,22 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Final, cast
+from typing import Final, Protocol, cast
 
-__all__ = ["TlsStream"]
+__all__ = ["Stream", "TlsStream"]
 
 _CIPHERTEXT_BUFFER: Final = 64 * 1024
 _MAX_STEPS: Final = 100_000  # handshake flights / reads per call; each step moves >= 1 byte
+
+
+class Stream(Protocol):
+    """The socket calls the client makes: a plain socket, or TLS over one (:class:`TlsStream`)."""
+
+    def settimeout(self, value: float | None, /) -> None: ...
+    def send(self, data: bytes | memoryview, /) -> int: ...
+    def recv_into(self, buffer: memoryview, /) -> int: ...
+    def recv(self, bufsize: int, flags: int = ..., /) -> bytes: ...
+    def close(self) -> None: ...
 
 
 class TlsStream:

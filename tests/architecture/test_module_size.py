@@ -15,7 +15,6 @@ LIMIT_LINES = 450
 _BEING_SPLIT = {
     "harness/measure/recorder.py",
     "harness/spec/scenario.py",
-    "harness/load/engine.py",
     "harness/report/document.py",
     "harness/report/html_report.py",
 }
