@@ -17,7 +17,7 @@ from harness.measure.intervallog import (
 from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
 from harness.measure.rank import nearest_rank
-from harness.measure.rebuild import ALL_ENDPOINTS, log_meta, result_from_log
+from harness.measure.rebuild import ALL_ENDPOINTS, PhaseTotals, log_meta, log_phases, result_from_log
 from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.responses import (
     EndpointResponses,
@@ -44,6 +44,15 @@ from harness.measure.result import (
     TargetInfo,
     TlsRecord,
 )
+from harness.measure.scan import (
+    COUNTERS_LEN,
+    Counters,
+    IntervalConsumer,
+    IntervalView,
+    histogram_from_counters,
+    scan_series,
+    series_span_s,
+)
 from harness.measure.tail import (
     ClientMarks,
     ServerStage,
@@ -61,6 +70,7 @@ from harness.measure.tail import (
 
 __all__ = [
     "ALL_ENDPOINTS",
+    "COUNTERS_LEN",
     "HIGHEST_US",
     "LOWEST_US",
     "SIGNIFICANT_FIGURES",
@@ -69,6 +79,7 @@ __all__ = [
     "ClientMarks",
     "Clock",
     "ConnectionRecord",
+    "Counters",
     "Distribution",
     "EndpointResponses",
     "FailureKind",
@@ -76,10 +87,12 @@ __all__ = [
     "GeneratorHealth",
     "HistKey",
     "HlogInterval",
+    "IntervalConsumer",
     "IntervalLog",
     "IntervalLogWriter",
     "IntervalRecord",
     "IntervalSample",
+    "IntervalView",
     "LatencyHistogram",
     "LiveStats",
     "NetworkPlacement",
@@ -87,6 +100,7 @@ __all__ = [
     "PhaseKind",
     "PhaseMeta",
     "PhaseResult",
+    "PhaseTotals",
     "Recorder",
     "RequestCounts",
     "ResponseTally",
@@ -102,8 +116,10 @@ __all__ = [
     "decode_samples",
     "distribution",
     "encode_samples",
+    "histogram_from_counters",
     "in_time_order",
     "log_meta",
+    "log_phases",
     "mask_snippet",
     "merge_samples",
     "min_samples",
@@ -113,6 +129,8 @@ __all__ = [
     "read_series",
     "result_from_log",
     "run_trace_prefix",
+    "scan_series",
+    "series_span_s",
     "server_timing_of_head",
     "status_key",
     "time_slices",

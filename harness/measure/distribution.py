@@ -36,7 +36,7 @@ from hdrh.histogram import HdrHistogram
 from harness.measure.histogram import LatencyHistogram
 from harness.measure.rank import nearest_rank
 
-__all__ = ["SUFFICIENCY_K", "Distribution", "distribution", "min_samples"]
+__all__ = ["SUFFICIENCY_K", "Distribution", "distribution", "min_samples", "value_table"]
 
 #: Samples expected above a percentile before it may be judged (see module docstring).
 SUFFICIENCY_K: Final = 10
@@ -119,7 +119,7 @@ def distribution(hist: LatencyHistogram) -> Distribution:
 def _from_counters(hist: LatencyHistogram) -> Distribution | None:
     raw = hist.raw
     try:
-        table = _value_table(
+        table = value_table(
             int(raw.lowest_trackable_value),
             int(raw.highest_trackable_value),
             int(raw.significant_figures),
@@ -134,7 +134,7 @@ def _from_counters(hist: LatencyHistogram) -> Distribution | None:
 
 
 @functools.lru_cache(maxsize=4)
-def _value_table(lowest: int, highest: int, figures: int) -> IntArray:
+def value_table(lowest: int, highest: int, figures: int) -> IntArray:
     """Upper bucket edge of every counter index, exactly as hdrh's iterators report it."""
     h = HdrHistogram(lowest, highest, figures)
     return np.array(
