@@ -17,7 +17,13 @@ from harness.measure.intervallog import (
 from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
 from harness.measure.rank import nearest_rank
-from harness.measure.rebuild import ALL_ENDPOINTS, PhaseTotals, log_meta, log_phases, result_from_log
+from harness.measure.rebuild import (
+    ALL_ENDPOINTS,
+    PhaseTotals,
+    log_meta,
+    log_phases,
+    result_from_log,
+)
 from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.responses import (
     EndpointResponses,

@@ -161,7 +161,8 @@ class IntervalLog(Sequence[IntervalRecord]):
         try:
             return self.path.open("rb")
         except OSError as exc:
-            raise ArtifactError(f"{self.path}: cannot read interval log ({type(exc).__name__})")
+            why = type(exc).__name__
+            raise ArtifactError(f"{self.path}: cannot read interval log ({why})") from None
 
     @overload
     def __getitem__(self, index: int) -> IntervalRecord: ...

@@ -121,9 +121,7 @@ class PhaseTotals:
         self.end_s = max(self.end_s, view.start_s + view.length_s)
 
 
-def result_from_log(
-    series: IntervalLog, consumers: Sequence[IntervalConsumer] = ()
-) -> RunResult:
+def result_from_log(series: IntervalLog, consumers: Sequence[IntervalConsumer] = ()) -> RunResult:
     """The run a log describes; ArtifactError when its ``#[Run: ...]`` metadata is missing.
 
     The log is read once (:func:`harness.measure.scan_series`); ``consumers`` are fed in the same

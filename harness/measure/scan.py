@@ -104,9 +104,7 @@ def histogram_from_counters(counters: IntArray, out_of_range: int = 0) -> Latenc
     if populated.size:
         raw = hist.raw
         np.ctypeslib.as_array(raw.counts)[:] = counters
-        raw.set_internal_tacking_values(
-            int(populated[0]), int(populated[-1]), int(counters.sum())
-        )
+        raw.set_internal_tacking_values(int(populated[0]), int(populated[-1]), int(counters.sum()))
     return hist
 
 
@@ -264,7 +262,11 @@ class _Decoder:
         except (binascii.Error, zlib.error, struct.error, ValueError):
             raise ArtifactError(f"{log.path}: undecodable histogram payload") from None
         if (cookie & ~0xF0, offset, figures, lowest, highest) != (
-            _V2_ENCODING, 0, SIGNIFICANT_FIGURES, LOWEST_US, HIGHEST_US
+            _V2_ENCODING,
+            0,
+            SIGNIFICANT_FIGURES,
+            LOWEST_US,
+            HIGHEST_US,
         ):
             return _foreign_into(text, into, log)
         result = pyhdrh.decode(data, _PAYLOAD_HEADER.size, into.ctypes.data, COUNTERS_LEN, 8)

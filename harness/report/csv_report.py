@@ -72,7 +72,7 @@ class WindowsCsvWriter:
 def _float(value: float | None) -> str:
     # %.10g prints the already-rounded values exactly (3 decimals of ms, 6 significant digits of
     # rates) without float noise such as 2.0030000000000001.
-    return "" if value is None or math.isnan(value) else "%.10g" % value
+    return "" if value is None or math.isnan(value) else f"{value:.10g}"
 
 
 def render_windows_csv(rows: Iterable[IntervalRow]) -> bytes:

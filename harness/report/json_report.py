@@ -54,6 +54,7 @@ from harness.report.document import (
 from harness.report.gameday import gameday_doc
 from harness.report.provenance import Provenance, redact_url
 from harness.report.responses import responses_doc
+from harness.report.series import EMBED_INTERVALS_MAX, HLOG_FILE, ReportSeries
 from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
 from harness.report.tail_section import tail_doc
 from harness.slo import Comparison, Knee, ObjectiveResult, Verdict
@@ -84,9 +85,13 @@ def render_report_json(
     comparison: Comparison | None = None,
     journal: Journal | None = None,
     pci: PciRunSection | None = None,
+    *,
+    series: ReportSeries | None = None,
 ) -> bytes:
-    """``report.json``'s bytes (``journal``: the game day it was; ``pci``: run --netpol)."""
-    return canonical_json(build_document(result, verdict, provenance, comparison, journal, pci))
+    """``report.json``'s bytes (``journal``: the game day it was; ``pci``: run --netpol;
+    ``series``: the interval documents already taken from the series' one pass)."""
+    doc = build_document(result, verdict, provenance, comparison, journal, pci, series=series)
+    return canonical_json(doc)
 
 
 def build_document(
@@ -96,8 +101,17 @@ def build_document(
     comparison: Comparison | None = None,
     journal: Journal | None = None,
     pci: PciRunSection | None = None,
+    *,
+    series: ReportSeries | None = None,
 ) -> ReportDoc:
-    """The typed ``report.json`` document of a run."""
+    """The typed ``report.json`` document of a run. The interval series is embedded up to
+    :data:`EMBED_INTERVALS_MAX` records, else referred to in latency.hlog (``intervals_in``)."""
+    if series is not None:
+        embedded = series.embedded
+    elif len(result.intervals) <= EMBED_INTERVALS_MAX:
+        embedded = [_interval(r) for r in in_time_order(result.intervals)]
+    else:
+        embedded = None
     return ReportDoc(
         schema_version=SCHEMA_VERSION,
         run=RunDoc(
@@ -116,7 +130,8 @@ def build_document(
         objectives=[_objective(o) for o in verdict.objectives],
         capacity=[_knee(k) for k in verdict.capacity],
         phases=[_phase(p, result) for p in result.phases],
-        intervals=[_interval(r) for r in in_time_order(result.intervals)],
+        intervals=embedded or [],
+        intervals_in=None if embedded is not None else HLOG_FILE,
         fault_windows=[_fault(w) for w in result.fault_windows],
         audit=None if result.audit is None else to_doc(result.audit, AuditDoc),
         comparison=None if comparison is None else _comparison(comparison),

@@ -42,7 +42,16 @@ from harness.report.downsample import DISPLAY_COLUMNS, MinMaxColumns
 from harness.report.plots import SecondSeries
 from harness.report.stats import IntervalRow, summarise_distribution
 
-__all__ = ["EMBED_INTERVALS_MAX", "ReportSeries", "report_series"]
+__all__ = [
+    "EMBED_INTERVALS_MAX",
+    "HLOG_FILE",
+    "ReportSeries",
+    "fed_report_series",
+    "report_series",
+]
+
+#: The interval log of a report directory.
+HLOG_FILE: Final = "latency.hlog"
 
 #: report.json embeds the interval series up to this many records (an hour of 1 s intervals);
 #: a longer one stays in latency.hlog only.
@@ -63,7 +72,8 @@ class ReportSeries:
     ) -> None:
         first, last = span_s or (0.0, 0.0)
         self._plot = MinMaxColumns(first, last, len(_PLOTTED), columns)
-        self._csv_file: IO[bytes] = tempfile.TemporaryFile(prefix="slo-windows-")
+        # closed by close() (write_reports does), deleted by the OS when closed
+        self._csv_file: IO[bytes] = tempfile.TemporaryFile(prefix="slo-windows-")  # noqa: SIM115
         self._csv = WindowsCsvWriter(self._csv_file)
         self.embedded: list[IntervalDoc] | None = [] if embed else None
         self._slice: _Slice | None = None
