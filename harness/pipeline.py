@@ -19,20 +19,31 @@ from typing import TYPE_CHECKING, Final, Protocol
 from harness.audit import check_audit_trail
 from harness.errors import ArtifactError, InsufficientData, IntegrityError, SpecError, UsageError
 from harness.load import DEFAULT_WORKER_WAIT_S
-from harness.measure import RunResult, read_series, result_from_log
+from harness.measure import RunResult, log_phases, read_series, result_from_log, scan_series
 from harness.placement import Placement, lab_placement
 from harness.report import (
     LoadedReport,
     ReportPaths,
+    ReportSeries,
     collect_provenance,
     read_report,
+    report_series,
     verify_report_dir,
     write_reports,
 )
 from harness.scratch import scratch_dir, sweep_scratch
-from harness.slo import Comparison, RegressionRule, Verdict, VerdictStatus, compare, evaluate
+from harness.slo import (
+    Comparison,
+    RegressionRule,
+    SloSeries,
+    Verdict,
+    VerdictStatus,
+    compare,
+    evaluate,
+)
 from harness.spec import (
     Scenario,
+    SloSpec,
     default_slo,
     load_scenario,
     load_slo,
@@ -169,7 +180,7 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
     out_dir = request.out or default_out_dir(reports_root, scenario.name)
     partial_log = out_dir / PARTIAL_LOG_FILE
     result = _measure(scenario, request, target, partial_log)
-    verdict = evaluate(result, slo)
+    verdict, series = _judge(result, slo)
     comparison = (
         _checked(
             compare(
@@ -192,10 +203,19 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
         cwd=Path.cwd(),
     )
     pci = request.boundary.section() if request.boundary is not None else None
-    paths = write_reports(out_dir, result, verdict, provenance, comparison, pci=pci)
+    paths = write_reports(out_dir, result, verdict, provenance, comparison, pci=pci, series=series)
     partial_log.unlink(missing_ok=True)  # latency.hlog now holds the series
     latest = _point_latest(reports_root, out_dir) if request.out is None else None
     return RunOutcome(verdict, comparison, paths, out_dir, latest, pci)
+
+
+def _judge(result: RunResult, slo: SloSpec) -> tuple[Verdict, ReportSeries]:
+    """The verdict and the reports' view of the series from ONE pass over it (a day-long log is
+    read and decoded once: burn-rate counts, knee windows, CSV rows, plotted series)."""
+    slo_series = SloSeries(result.phases, slo)
+    series = report_series(result.intervals)
+    scan_series(result.intervals, [slo_series, series])
+    return evaluate(result, slo, series=slo_series), series
 
 
 def _check_target(target: str, where: str, scenario: Scenario, request: RunRequest) -> None:
@@ -373,9 +393,13 @@ def rebuild_report(directory: Path, *, slo_path: Path | None = None) -> RunOutco
     log_path = partial if partial.exists() else directory / "latency.hlog"
     if not log_path.exists():
         raise UsageError(f"{directory}: no {PARTIAL_LOG_FILE} or latency.hlog to rebuild from")
-    result = result_from_log(read_series(log_path))
+    log = read_series(log_path)
     slo = load_slo(slo_path) if slo_path else default_slo()
-    verdict = evaluate(result, slo)
+    # One pass over the log: phase totals, the SLO's windows and the reports' series together.
+    slo_series = SloSeries(log_phases(log), slo)
+    series = report_series(log)
+    result = result_from_log(log, consumers=[slo_series, series])
+    verdict = evaluate(result, slo, series=slo_series)
     provenance = collect_provenance(
         scenario_path=Path(result.scenario.path),
         slo_path=slo_path,
@@ -386,6 +410,6 @@ def rebuild_report(directory: Path, *, slo_path: Path | None = None) -> RunOutco
     )
     # The series is read lazily from log_path while the reports are rendered; only then is
     # latency.hlog replaced (staging + rename), so reading from either file is safe.
-    paths = write_reports(directory, result, verdict, provenance)
+    paths = write_reports(directory, result, verdict, provenance, series=series)
     partial.unlink(missing_ok=True)
     return RunOutcome(verdict, None, paths, directory)

@@ -53,6 +53,7 @@ from harness.measure.result import (
 from harness.measure.scan import (
     COUNTERS_LEN,
     Counters,
+    CountersSum,
     IntervalConsumer,
     IntervalView,
     histogram_from_counters,
@@ -86,6 +87,7 @@ __all__ = [
     "Clock",
     "ConnectionRecord",
     "Counters",
+    "CountersSum",
     "Distribution",
     "EndpointResponses",
     "FailureKind",

@@ -49,6 +49,7 @@ from harness.measure.result import IntervalRecord, RequestCounts
 __all__ = [
     "COUNTERS_LEN",
     "Counters",
+    "CountersSum",
     "IntervalConsumer",
     "IntervalView",
     "histogram_from_counters",
@@ -94,6 +95,59 @@ class Counters:
     def add_to(self, into: IntArray) -> None:
         """Add these counters into a full-length accumulator (``COUNTERS_LEN`` entries)."""
         into[self.lo : self.lo + len(self.counts)] += self.counts
+
+
+class CountersSum:
+    """Views' counters added up (a window, a time slice) without a full array for one record: the
+    first record's populated range is copied (the view is reused), a second one widens it to a
+    full-length sum."""
+
+    __slots__ = ("_dist", "_full", "_kept", "out_of_range", "records")
+
+    def __init__(self) -> None:
+        self._kept: Counters | None = None
+        self._full: IntArray | None = None
+        self._dist: Distribution | None = None
+        self.out_of_range = 0
+        self.records = 0
+
+    def add(self, counters: Counters) -> None:
+        """Add one view's counters (copied)."""
+        self.records += 1
+        self.out_of_range += counters.out_of_range
+        self._dist = None
+        if self._kept is None and self._full is None:
+            self._kept = Counters(counters.lo, counters.counts.copy(), counters.out_of_range)
+            self._dist = counters.distribution()  # computed from the same counts
+            return
+        if self._full is None:
+            self._full = np.zeros(COUNTERS_LEN, dtype=np.int64)
+            assert self._kept is not None
+            self._kept.add_to(self._full)
+            self._kept = None
+        counters.add_to(self._full)
+
+    def distribution(self) -> Distribution:
+        """The populated buckets of the sum (empty when nothing was added)."""
+        if self._dist is None:
+            if self._full is not None:
+                self._dist = Counters(0, self._full, self.out_of_range).distribution()
+            elif self._kept is not None:
+                kept = self._kept
+                self._dist = Counters(kept.lo, kept.counts, self.out_of_range).distribution()
+            else:
+                self._dist = Counters(0, np.zeros(0, dtype=np.int64), 0).distribution()
+        return self._dist
+
+    def absorb(self, other: CountersSum) -> None:
+        """Add another sum into this one."""
+        for part in (other._kept, None if other._full is None else Counters(0, other._full, 0)):
+            if part is not None:
+                self.add(Counters(part.lo, part.counts, 0))
+                self.records -= 1
+        self.records += other.records
+        self.out_of_range += other.out_of_range
+        self._dist = None
 
 
 def histogram_from_counters(counters: IntArray, out_of_range: int = 0) -> LatencyHistogram:

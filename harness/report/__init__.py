@@ -25,6 +25,7 @@ from harness.report.pan_guard import check_no_pans
 from harness.report.pci import read_pci_evidence, write_pci_evidence
 from harness.report.provenance import PackageVersion, Provenance, collect_provenance
 from harness.report.reader import LoadedReport, read_audit_heads, read_report
+from harness.report.series import ReportSeries, report_series
 from harness.report.signing import SIGNATURE_FILE, generate_keypair, sign_manifest
 from harness.report.text import render_comparison_text
 from harness.report.writer import ARTIFACT_FILES, ReportPaths, write_reports
@@ -41,6 +42,7 @@ __all__ = [
     "ProblemKind",
     "Provenance",
     "ReportPaths",
+    "ReportSeries",
     "build_index",
     "check_no_pans",
     "collect_provenance",
@@ -51,6 +53,7 @@ __all__ = [
     "render_comparison_text",
     "render_dossier_html",
     "report_schema",
+    "report_series",
     "sign_manifest",
     "verify_report_dir",
     "write_pci_evidence",

@@ -24,12 +24,10 @@ from collections.abc import Sequence
 from typing import IO, Final
 
 import msgspec
-import numpy as np
 
 from harness.measure import (
-    COUNTERS_LEN,
     HIGHEST_US,
-    Counters,
+    CountersSum,
     Distribution,
     IntervalRecord,
     IntervalView,
@@ -141,10 +139,7 @@ class _Slice:
 
     def __init__(self, start_s: float) -> None:
         self.start_s = start_s
-        self._first: Distribution | None = None
-        self._merged: np.ndarray | None = None
-        self._kept: Counters | None = None
-        self._out_of_range = 0
+        self._latency = CountersSum()
         self._length = 0.0
         self._offered = self._done = self._failed = self._shed = self._late = 0
 
@@ -156,26 +151,10 @@ class _Slice:
         self._failed += c.failed
         self._shed += c.shed
         self._late += c.late
-        self._out_of_range += view.latency.out_of_range
-        if self._kept is None and self._merged is None:
-            # the view's counters are reused after feed: keep a copy of this record's
-            self._kept = Counters(
-                view.latency.lo, view.latency.counts.copy(), view.latency.out_of_range
-            )
-            self._first = view.latency.distribution()
-            return
-        if self._merged is None:
-            self._merged = np.zeros(COUNTERS_LEN, dtype=np.int64)
-            assert self._kept is not None
-            self._kept.add_to(self._merged)
-        view.latency.add_to(self._merged)
+        self._latency.add(view.latency)
 
     def values(self) -> list[float]:
-        if self._merged is not None:
-            dist = Counters(0, self._merged, self._out_of_range).distribution()
-        else:
-            assert self._first is not None
-            dist = self._first
+        dist = self._latency.distribution()
         length = self._length or 1.0
         return [
             _value_ms(dist, 50.0),

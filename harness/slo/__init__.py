@@ -8,6 +8,7 @@ from harness.slo.burn import BurnPeak, EventSeries, event_series, peak_multiwind
 from harness.slo.compare import compare
 from harness.slo.evaluate import evaluate
 from harness.slo.knee import CONFIRM_WINDOWS, MAX_ERROR_RATIO, find_knee, slo_capacity
+from harness.slo.series import SloSeries
 from harness.slo.tail import (
     STAGE_LABELS,
     Band,
@@ -45,6 +46,7 @@ __all__ = [
     "ObjectiveResult",
     "ObjectiveStatus",
     "RegressionRule",
+    "SloSeries",
     "StageDelta",
     "TailExplanation",
     "TimingSource",
