@@ -110,7 +110,8 @@ def main() -> None:
     # only child this process waited for.
     peak_mb = after.ru_maxrss / 1024
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if proc.returncode != 3:  # a rebuilt run is INVALID by design (exit 3); anything else failed
+    # A rebuilt run is INVALID by design (exit 3, "verdict: invalid"); anything else failed.
+    if proc.returncode != 3 or "verdict: invalid" not in proc.stdout:
         sys.exit(f"rebuild failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     sizes = {
         name: (work / name).stat().st_size / 1e6
