@@ -158,12 +158,12 @@ def test_a_long_series_is_referred_to_the_hlog(monkeypatch: pytest.MonkeyPatch) 
     assert (doc.intervals, doc.intervals_in) == ([], "latency.hlog")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     values=st.lists(
         st.one_of(st.floats(-1e6, 1e6, allow_nan=False), st.just(math.nan)),
         min_size=1,
-        max_size=400,
+        max_size=200,
     ),
     columns=st.integers(1, 50),
 )
