@@ -198,13 +198,14 @@ class IntervalLog(Sequence[IntervalRecord]):
                     counts[name] += int(body.get(name, 0))
                 length_s = max(length_s, float(body.get("length_s", 0.0)))
                 continue
-            match = _LINE_RE.match(line)
-            assert match is not None
-            if (match.group(1) or "").endswith(SERVICE_TAG_SUFFIX):
-                service.append(match.group(5))
+            # [Tag=t,]start,length,max,payload: checked by _LINE_RE when indexed
+            head, _, payload = line.rpartition(",")
+            fields = head.split(",")
+            if fields[0].endswith(SERVICE_TAG_SUFFIX):
+                service.append(payload)
             else:
-                latency.append(match.group(5))
-            length_s = max(length_s, float(match.group(3)))
+                latency.append(payload)
+            length_s = max(length_s, float(fields[-2]))
         offered = counts.pop("offered")
         return RawInterval(
             key.start_s, length_s, key.phase, offered, RequestCounts(**counts), latency, service

@@ -109,10 +109,11 @@ class PhaseTotals:
 
     def feed(self, view: IntervalView) -> None:
         """Add one record."""
-        counts, latency, service = self.sums.setdefault(
-            view.phase,
-            ([0] * 7, np.zeros(COUNTERS_LEN, np.int64), np.zeros(COUNTERS_LEN, np.int64)),
-        )
+        sums = self.sums.get(view.phase)
+        if sums is None:
+            zeros = np.zeros(COUNTERS_LEN, np.int64)
+            sums = self.sums[view.phase] = ([0] * 7, zeros, zeros.copy())
+        counts, latency, service = sums
         for i, value in enumerate(_fields(view.counts)):
             counts[i] += value
         view.latency.add_to(latency)

@@ -80,20 +80,25 @@ class MinMaxColumns:
             for i, col in enumerate(self._out):
                 col.extend(row[i] for row in rows)
         else:
-            block = np.asarray(rows, dtype=np.float64)
+            first, second = _extremes(np.asarray(rows, dtype=np.float64))
             self._out_t.extend((times[0], times[-1]))
             for i, col in enumerate(self._out):
-                col.extend(_extremes(block[:, i]))
+                col.extend((float(first[i]), float(second[i])))
         self._times, self._rows = [], []
 
 
-def _extremes(values: FloatArray) -> tuple[float, float]:
-    """(first, second) of the column's min and max in the order they occurred; NaN ignored."""
-    if np.all(np.isnan(values)):
-        return math.nan, math.nan
-    low, high = int(np.nanargmin(values)), int(np.nanargmax(values))
-    first, second = sorted((low, high))
-    return float(values[first]), float(values[second])
+def _extremes(block: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per column of ``block`` (points x columns): its min and max in the order they occurred
+    (first occurrence of each, NaN ignored; NaN for a column without values)."""
+    missing = np.isnan(block)
+    low = np.where(missing, np.inf, block).argmin(axis=0)
+    high = np.where(missing, -np.inf, block).argmax(axis=0)
+    columns = np.arange(block.shape[1])
+    first = block[np.minimum(low, high), columns]
+    second = block[np.maximum(low, high), columns]
+    empty = missing.all(axis=0)
+    first[empty] = second[empty] = math.nan
+    return first, second
 
 
 def minmax_downsample(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +180,10 @@ def test_a_corrupt_payload_names_the_log(tmp_path: Path) -> None:
     """A payload that is not an HDR encoding is an ArtifactError naming the file."""
     path, _ = _log(tmp_path)
     text = path.read_text()
-    path.write_text(text.replace("Tag=steady,3.000,1.000,", "Tag=steady,3.000,1.000,0.0,X", 1))
+    corrupt = re.sub(
+        r"(Tag=steady,3\.000,1\.000,[\d.]+,)\S+", r"\1HISTFAAAAnotbase64", text, count=1
+    )
+    assert corrupt != text
+    path.write_text(corrupt)
     with pytest.raises(ArtifactError, match="undecodable histogram"):
         scan_series(read_series(path), [_Keep()], service=True)
