@@ -197,6 +197,9 @@ def test_file_pan_scan_spans_chunks_and_digests(tmp_path: Path) -> None:
     path.write_bytes(clean + b"#[Run: 4111111111111111]\n")
     with pytest.raises(IntegrityError, match="line 501"):
         check_file_no_pans("latency.hlog", path, chunk_bytes=64)
+    path.write_bytes(clean + b"1.000,1.000,2.500,HISTFAAAA 4111-1111-1111-1111\n")
+    with pytest.raises(IntegrityError, match="line 501"):  # right after a masked payload
+        check_file_no_pans("latency.hlog", path, chunk_bytes=64)
 
 
 def test_copy_log_links_a_complete_log_and_cuts_a_torn_tail(tmp_path: Path) -> None:
