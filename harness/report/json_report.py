@@ -54,7 +54,7 @@ from harness.report.document import (
 from harness.report.gameday import gameday_doc
 from harness.report.provenance import Provenance, redact_url
 from harness.report.responses import responses_doc
-from harness.report.series import EMBED_INTERVALS_MAX, HLOG_FILE, ReportSeries
+from harness.report.series import EMBED_INTERVALS_MAX, HLOG_FILE, ReportSeries, interval_doc
 from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
 from harness.report.tail_section import tail_doc
 from harness.slo import Comparison, Knee, ObjectiveResult, Verdict
@@ -199,14 +199,14 @@ def _phase(p: PhaseResult, result: RunResult) -> PhaseDoc:
 
 
 def _interval(r: IntervalRecord) -> IntervalDoc:
-    return IntervalDoc(
-        start_s=round(r.start_s, 3),
-        length_s=round(r.length_s, 3),
-        phase=r.phase,
-        offered=r.offered,
-        requests=_requests(r.counts),
-        encoded=r.latency.encode(),
-        out_of_range=r.latency.out_of_range,
+    return interval_doc(
+        r.start_s,
+        r.length_s,
+        r.phase,
+        r.offered,
+        r.counts,
+        r.latency.encode(),
+        r.latency.out_of_range,
     )
 
 

@@ -31,6 +31,7 @@ from harness.measure import (
     Distribution,
     IntervalRecord,
     IntervalView,
+    RequestCounts,
     scan_series,
     series_span_s,
 )
@@ -38,13 +39,14 @@ from harness.report.csv_report import WindowsCsvWriter
 from harness.report.document import IntervalDoc, RequestsDoc
 from harness.report.downsample import DISPLAY_COLUMNS, MinMaxColumns
 from harness.report.plots import SecondSeries
-from harness.report.stats import IntervalRow, summarise_distribution
+from harness.report.stats import interval_row
 
 __all__ = [
     "EMBED_INTERVALS_MAX",
     "HLOG_FILE",
     "ReportSeries",
     "fed_report_series",
+    "interval_doc",
     "report_series",
 ]
 
@@ -82,17 +84,20 @@ class ReportSeries:
         self.records += 1
         dist = view.latency.distribution()
         self._csv.write(
-            IntervalRow(
-                start_s=round(view.start_s, 3),
-                length_s=round(view.length_s, 3),
-                phase=view.phase,
-                offered=view.offered,
-                counts=view.counts,
-                latency=summarise_distribution(dist),
-            )
+            interval_row(view.start_s, view.length_s, view.phase, view.offered, view.counts, dist)
         )
         if self.embedded is not None:
-            self.embedded.append(_interval_doc(view))
+            self.embedded.append(
+                interval_doc(
+                    view.start_s,
+                    view.length_s,
+                    view.phase,
+                    view.offered,
+                    view.counts,
+                    view.encoded(),
+                    view.latency.out_of_range,
+                )
+            )
         if self._slice is not None and self._slice.start_s != view.start_s:
             self._close_slice()
         if self._slice is None:
@@ -174,13 +179,22 @@ def _value_ms(dist: Distribution, percentile: float) -> float:
     return _CEILING_MS if value is None else value / 1000.0
 
 
-def _interval_doc(view: IntervalView) -> IntervalDoc:
+def interval_doc(
+    start_s: float,
+    length_s: float,
+    phase: str,
+    offered: int,
+    counts: RequestCounts,
+    encoded: str,
+    out_of_range: int,
+) -> IntervalDoc:
+    """report.json's document of one interval (times rounded to the millisecond)."""
     return IntervalDoc(
-        start_s=round(view.start_s, 3),
-        length_s=round(view.length_s, 3),
-        phase=view.phase,
-        offered=view.offered,
-        requests=msgspec.convert(view.counts, RequestsDoc, from_attributes=True),
-        encoded=view.encoded(),
-        out_of_range=view.latency.out_of_range,
+        start_s=round(start_s, 3),
+        length_s=round(length_s, 3),
+        phase=phase,
+        offered=offered,
+        requests=msgspec.convert(counts, RequestsDoc, from_attributes=True),
+        encoded=encoded,
+        out_of_range=out_of_range,
     )

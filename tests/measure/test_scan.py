@@ -13,6 +13,7 @@ from harness.errors import ArtifactError
 from harness.measure import (
     COUNTERS_LEN,
     CountersSum,
+    Distribution,
     IntervalLogWriter,
     IntervalRecord,
     IntervalView,
@@ -61,6 +62,23 @@ def _log(tmp_path: Path) -> tuple[Path, list[IntervalRecord]]:
     return path, records
 
 
+def _row(
+    head: tuple[float, str, int, RequestCounts],
+    latency: Distribution,
+    service: Distribution,
+    encoded: str,
+) -> tuple[object, ...]:
+    return (
+        *head,
+        latency.values_us.tolist(),
+        latency.counts.tolist(),
+        latency.out_of_range,
+        service.values_us.tolist(),
+        service.counts.tolist(),
+        encoded,
+    )
+
+
 class _Keep:
     """Copies what a consumer would keep from each view."""
 
@@ -71,42 +89,21 @@ class _Keep:
     def feed(self, view: IntervalView) -> None:
         dist = view.latency.distribution()
         service = view.service.distribution() if view.service is not None else dist
-        self.rows.append(
-            (
-                view.start_s,
-                view.phase,
-                view.offered,
-                view.counts,
-                dist.values_us.tolist(),
-                dist.counts.tolist(),
-                dist.out_of_range,
-                service.values_us.tolist(),
-                service.counts.tolist(),
-                view.encoded(),
-            )
-        )
+        head = (view.start_s, view.phase, view.offered, view.counts)
+        self.rows.append(_row(head, dist, service, view.encoded()))
         view.latency.add_to(self.latency)
 
 
 def _reference(records: list[IntervalRecord]) -> list[tuple[object, ...]]:
-    rows = []
-    for r in records:
-        dist, service = distribution(r.latency), distribution(r.service)
-        rows.append(
-            (
-                r.start_s,
-                r.phase,
-                r.offered,
-                r.counts,
-                dist.values_us.tolist(),
-                dist.counts.tolist(),
-                dist.out_of_range,
-                service.values_us.tolist(),
-                service.counts.tolist(),
-                r.latency.encode(),
-            )
+    return [
+        _row(
+            (r.start_s, r.phase, r.offered, r.counts),
+            distribution(r.latency),
+            distribution(r.service),
+            r.latency.encode(),
         )
-    return rows
+        for r in records
+    ]
 
 
 def test_a_log_scanned_once_gives_the_histogram_paths_numbers(tmp_path: Path) -> None:
