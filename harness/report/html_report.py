@@ -19,9 +19,6 @@ from dataclasses import dataclass, field, replace
 import jinja2
 from markupsafe import Markup
 
-from harness.chaos import Journal
-from harness.measure import RunResult
-from harness.netpol import PciRunSection
 from harness.report.capacity import capacity_table
 from harness.report.gameday import gameday_summary
 from harness.report.html_tables import (
@@ -37,6 +34,7 @@ from harness.report.html_tables import (
     phases_table,
     provenance_table,
 )
+from harness.report.inputs import ReportInputs
 from harness.report.markdown import ARTIFACT_DESCRIPTIONS
 from harness.report.pci_run import PciView, pci_view
 from harness.report.plots import (
@@ -46,12 +44,10 @@ from harness.report.plots import (
     percentile_distribution_svg,
     throughput_svg,
 )
-from harness.report.provenance import Provenance
 from harness.report.responses import responses_table
 from harness.report.series import fed_report_series
 from harness.report.tail_section import tail_html, tail_plot
 from harness.report.view import Cell, Plot, Table
-from harness.slo import Comparison, Verdict
 
 __all__ = ["Cell", "Table", "render_report_html", "template_environment"]
 
@@ -97,41 +93,27 @@ def template_environment() -> jinja2.Environment:
     )
 
 
-def render_report_html(
-    result: RunResult,
-    verdict: Verdict,
-    provenance: Provenance,
-    comparison: Comparison | None = None,
-    journal: Journal | None = None,
-    pci: PciRunSection | None = None,
-    *,
-    series: SecondSeries | None = None,
-) -> bytes:
+def render_report_html(inputs: ReportInputs, *, series: SecondSeries | None = None) -> bytes:
     """The ``report.html`` bytes (with the game day's section when ``journal`` is given).
 
     ``series``: the plotted per-second series, already taken (min/max-downsampled to the plot
     width) in the series' one pass; else a pass is made here. Its size is bounded by the plot
     width, so the page's is too, whatever the run's length."""
     if series is None:
-        fed = fed_report_series(result.intervals)
+        fed = fed_report_series(inputs.result.intervals)
         series = fed.second_series()
         fed.close()
-    page = _page(result, verdict, provenance, comparison, series, journal)
-    if pci is not None:
-        page = replace(page, pci=pci_view(pci))
+    page = _page(inputs, series)
+    if inputs.pci is not None:
+        page = replace(page, pci=pci_view(inputs.pci))
     html = template_environment().get_template("report.html.j2").render(page=page)
     return html.encode("utf-8")
 
 
 # -- view model --------------------------------------------------------------------------------
-def _page(
-    result: RunResult,
-    verdict: Verdict,
-    provenance: Provenance,
-    comparison: Comparison | None,
-    series: SecondSeries,
-    journal: Journal | None = None,
-) -> _Page:
+def _page(inputs: ReportInputs, series: SecondSeries) -> _Page:
+    result, verdict, provenance = inputs.result, inputs.verdict, inputs.provenance
+    comparison, journal = inputs.comparison, inputs.journal
     status = verdict.status.value
     objectives = verdict.objectives
     plots = [

@@ -20,22 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from harness.chaos import Journal
 from harness.errors import UsageError
 from harness.files import atomic_write_bytes, atomic_writer, sha256_bytes
 from harness.measure import IntervalLog, RunResult, log_meta, write_hlog
-from harness.netpol import PciRunSection
 from harness.report.gameday import JOURNAL_FILE, render_journal
 from harness.report.html_report import render_report_html
+from harness.report.inputs import ReportInputs
 from harness.report.json_report import render_report_json
 from harness.report.junit import render_junit
 from harness.report.manifest import MANIFEST_FILE, render_manifest
 from harness.report.markdown import render_summary_md
 from harness.report.pan_guard import check_file_no_pans, check_no_pans
-from harness.report.provenance import Provenance
 from harness.report.reader import REPORT_FILE, decode_report
 from harness.report.series import HLOG_FILE, ReportSeries, fed_report_series
-from harness.slo import Comparison, Verdict
 
 __all__ = ["ARTIFACT_FILES", "ReportPaths", "copy_log", "write_reports"]
 
@@ -75,22 +72,14 @@ class ReportPaths:
 
 
 def write_reports(
-    out_dir: Path,
-    result: RunResult,
-    verdict: Verdict,
-    provenance: Provenance,
-    comparison: Comparison | None = None,
-    journal: Journal | None = None,
-    *,
-    pci: PciRunSection | None = None,
-    series: ReportSeries | None = None,
+    out_dir: Path, inputs: ReportInputs, *, series: ReportSeries | None = None
 ) -> ReportPaths:
     """Write every artifact of a run into ``out_dir`` (created if needed); see module docstring.
 
-    ``journal``: the run was a game day; ``journal.json`` joins the family (and the manifest) and
-    the reports get its per-step table. ``series``: the report's view of the interval series,
-    already fed in a pass the caller shared with other consumers (else one pass is made here);
-    it is consumed (closed) either way.
+    ``inputs.journal``: the run was a game day; ``journal.json`` joins the family (and the
+    manifest) and the reports get its per-step table. ``series``: the report's view of the
+    interval series, already fed in a pass the caller shared with other consumers (else one pass
+    is made here); it is consumed (closed) either way.
 
     Raises IntegrityError (writing nothing) if any artifact would contain a card number.
     """
@@ -99,6 +88,7 @@ def write_reports(
         if series is not None:
             series.close()
         raise UsageError(f"{out_dir}: the output path exists and is not a directory")
+    result = inputs.result
     if series is None:
         series = fed_report_series(result.intervals)
     try:
@@ -108,17 +98,17 @@ def write_reports(
         )
         try:
             streamed = _stream_large(staging, out_dir, result, series)
-            files = _render(result, verdict, provenance, comparison, journal, pci, series)
+            files = _render(inputs, series)
         finally:
             series.close()
-        names = (*ARTIFACT_FILES, JOURNAL_FILE) if journal is not None else ARTIFACT_FILES
+        names = (*ARTIFACT_FILES, JOURNAL_FILE) if inputs.journal is not None else ARTIFACT_FILES
         check_no_pans({name: data.decode("utf-8", "replace") for name, data in files.items()})
         decode_report(files[REPORT_FILE], source=REPORT_FILE)  # self-check: readable back
         for name in names:
             if name not in streamed:  # the large ones are in staging already
                 atomic_write_bytes(staging / name, files[name])
         manifest = render_manifest(
-            files, created_by=f"slo-harness {provenance.harness_version}", streamed=streamed
+            files, created_by=f"slo-harness {inputs.provenance.harness_version}", streamed=streamed
         )
         atomic_write_bytes(staging / MANIFEST_FILE, manifest)
         _apply_umask(staging)
@@ -140,34 +130,23 @@ def write_reports(
     )
 
 
-def _render(
-    result: RunResult,
-    verdict: Verdict,
-    provenance: Provenance,
-    comparison: Comparison | None,
-    journal: Journal | None,
-    pci: PciRunSection | None,
-    series: ReportSeries,
-) -> dict[str, bytes]:
+def _render(inputs: ReportInputs, series: ReportSeries) -> dict[str, bytes]:
     """The artifacts held in memory (each bounded whatever the run's length)."""
+    result, journal = inputs.result, inputs.journal
     extra = {} if journal is None else {JOURNAL_FILE: render_journal(journal)}
     return {
         **extra,
-        REPORT_FILE: render_report_json(
-            result, verdict, provenance, comparison, journal, pci, series=series
-        ),
+        REPORT_FILE: render_report_json(inputs, series=series),
         JUNIT_FILE: render_junit(
-            verdict,
-            provenance,
+            inputs.verdict,
+            inputs.provenance,
             result.scenario.name,
-            comparison,
+            inputs.comparison,
             audit=result.audit,
             journal=journal,
         ),
-        SUMMARY_FILE: render_summary_md(result, verdict, provenance, comparison, journal, pci),
-        HTML_FILE: render_report_html(
-            result, verdict, provenance, comparison, journal, pci, series=series.second_series()
-        ),
+        SUMMARY_FILE: render_summary_md(inputs),
+        HTML_FILE: render_report_html(inputs, series=series.second_series()),
     }
 
 

@@ -29,6 +29,7 @@ from harness.measure import (
 )
 from harness.report.csv_report import COLUMNS, render_windows_csv
 from harness.report.downsample import minmax_downsample
+from harness.report.inputs import ReportInputs
 from harness.report.json_report import build_document, canonical_json
 from harness.report.pan_guard import check_file_no_pans
 from harness.report.series import fed_report_series
@@ -144,9 +145,10 @@ def test_report_json_from_the_pass_equals_the_in_memory_document(tmp_path: Path)
     verdict = Verdict(VerdictStatus.PASS, (), ())
     prov = provenance_for(run)
     series = fed_report_series(log)
-    streamed = canonical_json(build_document(run, verdict, prov, series=series))
+    inputs = ReportInputs(run, verdict, prov)
+    streamed = canonical_json(build_document(inputs, series=series))
     series.close()
-    assert streamed == canonical_json(build_document(run, verdict, prov))
+    assert streamed == canonical_json(build_document(inputs))
     assert orjson.loads(streamed)["intervals_in"] is None
 
 
@@ -154,7 +156,9 @@ def test_a_long_series_is_referred_to_the_hlog(monkeypatch: pytest.MonkeyPatch) 
     """Beyond the embedding limit report.json names latency.hlog instead of embedding."""
     monkeypatch.setattr("harness.report.json_report.EMBED_INTERVALS_MAX", 5)
     run = run_result(intervals=_records())
-    doc = build_document(run, Verdict(VerdictStatus.PASS, (), ()), provenance_for(run))
+    doc = build_document(
+        ReportInputs(run, Verdict(VerdictStatus.PASS, (), ()), provenance_for(run))
+    )
     assert (doc.intervals, doc.intervals_in) == ([], "latency.hlog")
 
 
