@@ -19,7 +19,6 @@ from harness.measure.phase import PhaseMeta
 from harness.measure.rank import nearest_rank
 from harness.measure.rebuild import (
     ALL_ENDPOINTS,
-    PhaseTotals,
     log_meta,
     log_phases,
     result_from_log,
@@ -105,7 +104,6 @@ __all__ = [
     "PhaseKind",
     "PhaseMeta",
     "PhaseResult",
-    "PhaseTotals",
     "Recorder",
     "RequestCounts",
     "ResponseTally",

@@ -18,7 +18,8 @@ from harness.measure import (
     read_series,
     scan_series,
 )
-from harness.slo import SloSeries, evaluate, event_series, find_knee
+from harness.slo import SloSeries, evaluate, find_knee
+from harness.slo.burn import event_series
 from harness.spec import Sli, parse_slo
 from harness.testing import lognormal_us, phase
 from harness.testing import run_result as run
