@@ -115,7 +115,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
 
 def _explanation(report: Path, endpoint: str) -> dict[str, Any]:
     doc = json.loads((report / "report.json").read_text())
-    assert doc["schema_version"] == "1.9"
+    assert doc["schema_version"] == "1.10"
     return next(
         e
         for e in doc["tail"]["explanations"]
