@@ -17,6 +17,10 @@ get no reply. :class:`GuardedProtocol` (uvicorn's httptools protocol plus two ru
   an immediate ``503`` with ``Retry-After`` and ``Connection: close``. So descriptor exhaustion
   turns into fast refusals, and abusive idle connections cannot lock well-behaved clients out.
 
+The protocol also marks a request's scope with :data:`~reference_service.asgi.BODY_RECEIVED`
+once its body is complete (the usual case: a small request arrives in one read, before the app's
+task first runs), so the app arms its body deadline only for bodies still on their way.
+
 Both numbers come from the app's :class:`~reference_service.config.ServiceConfig` (the protocol
 reads it from the ASGI app uvicorn loaded), so the rules hold in every worker process.
 """
@@ -29,6 +33,8 @@ import time
 from typing import Any, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from reference_service.asgi import BODY_RECEIVED
 
 __all__ = ["FD_RESERVE", "GuardedProtocol", "connection_cap"]
 
@@ -112,6 +118,11 @@ class GuardedProtocol(HttpToolsProtocol):
         self.in_request = True
         self._disarm()
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self.scope is not None:
+            self.scope[BODY_RECEIVED] = True  # type: ignore[typeddict-unknown-key]
 
     def on_response_complete(self) -> None:
         self.in_request = bool(self.pipeline)  # a pipelined request starts right away
