@@ -146,8 +146,11 @@ class ServiceApp:
                 timer = timing.start(t0)
                 reply = await self._admitted(route, scope, receive, rid, t0)
                 timer.lap("encode")
-                reply = reply._replace(
-                    headers=(*reply.headers, (timing.HEADER, timer.header_value()))
+                reply = Reply(
+                    reply.status,
+                    reply.body,
+                    reply.content_type,
+                    (*reply.headers, (timing.HEADER, timer.header_value())),
                 )
             else:
                 reply = await route.handler(b"", rid, t0)
