@@ -58,11 +58,15 @@ class _Service:
         self.work = Path(tempfile.mkdtemp(prefix=f"bench-ab-{name}-"))
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        saved = os.environ.get("PYTHONPATH")
+        # ``python -m`` puts the working directory first on sys.path: start in the tree, with
+        # the tree on PYTHONPATH too, so its package wins over the editable install.
+        saved, cwd = os.environ.get("PYTHONPATH"), os.getcwd()
         os.environ["PYTHONPATH"] = str(tree)
+        os.chdir(tree)
         try:
             self.proc = _start_service(self.work, self.port, extra)
         finally:
+            os.chdir(cwd)
             if saved is None:
                 del os.environ["PYTHONPATH"]
             else:
@@ -144,7 +148,7 @@ def main() -> int:
         records = {svc.name: (svc.stop(), svc.answered) for svc in services}
         shutil.rmtree(scratch, ignore_errors=True)
     b, a = services
-    print(f"| tree | requests per CPU-second (rounds) | median | CPU us per request | req/s |")
+    print("| tree | requests per CPU-second (rounds) | median | CPU us per request | req/s |")
     print("|---|---|---:|---:|---:|")
     for svc in services:
         med = statistics.median(svc.per_cpu_s)
