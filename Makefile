@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.installed
 
 demo: $(STAMP)
 	@sync  # flush the install's writes first: their writeback would stall the audit trail's fsyncs
+	@$(BIN)/python scripts/settle_disk.py reports  # and wait (<= 30 s) until fsync is quick again
 	$(BIN)/slo-harness run scenarios/steady.yaml
 
 # mypy (about a minute of one core from a cold cache) runs at the lowest CPU priority beside the

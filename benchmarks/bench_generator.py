@@ -448,8 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls-ca", help="(child) verify an https:// target against this CA")
     args = parser.parse_args(argv)
     if args.only == "bodies":  # 4. request build cost per body kind (benchmarks/bench_bodies.py)
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import bench_bodies
+        import bench_bodies  # a sibling: a script's own folder is first on sys.path
 
         return bench_bodies.main([])
     if args.child:

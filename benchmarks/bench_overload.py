@@ -4,7 +4,7 @@ Extracts a *before* tree (``--before REF``: its ``reference_service/``) with ``g
 runs the same measurement against it and against the working tree, interleaved round by round
 (shared-machine noise hits both alike): a service burning ``--cpu-ms`` of CPU per score request
 (the overload test's heavier model) is measured closed-loop for its capacity, then offered 3x of
-it open-loop (``tests/service/overload_support.open_loop``: intended send times, a bounded pool of
+it open-loop (``reference_service.testing.open_loop``: intended send times, a bounded pool of
 keep-alive connections, new ones opened when all are busy) for ``--seconds``. Beside the client's
 latencies (from the intended send time) it samples the listening socket's accept queue (``ss
 -ltn`` Recv-Q, every 50 ms) and the kernel's ``ListenOverflows``/``ListenDrops``/``TCPSynRetrans``
@@ -29,11 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "service"))  # the overload test's own load source
+from reference_service.testing import closed_loop_capacity, open_loop, transaction, write_key
 
-from overload_support import closed_loop_capacity, open_loop  # noqa: E402
-from svc_support import transaction, write_key  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 _COUNTERS = ("TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans")
 

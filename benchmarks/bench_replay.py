@@ -2,7 +2,7 @@
 
 Writes a trail of ``--records`` decisions through the service's own pipeline (in-process, real
 ONNX model, durable audit, two streams as two service workers write them; the test suite's
-driver ``tests/audit_replay/replay_support.py``, 10% of cards on a stalled feature store), then
+driver ``reference_service.testing.drive``, 10% of cards on a stalled feature store), then
 times, interleaved over ``--repeats`` (medians; the
 machine is shared, so the load average is printed):
 
@@ -38,10 +38,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "audit_replay"))
-
-from replay_support import AUDIT_KEY, THRESHOLDS, drive
-
 from harness.audit import (
     Thresholds,
     default_model_file,
@@ -52,6 +48,7 @@ from harness.audit import (
 from harness.audit.pan_gate import pan_column as _pan_column
 from harness.audit.pan_gate import pan_column_reference as _pan_column_reference
 from harness.files import atomic_write_bytes
+from reference_service.testing import AUDIT_KEY, THRESHOLDS, drive
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Run in a child process against a tree on PYTHONPATH: replay rates with and without PAN scan.

@@ -72,7 +72,7 @@ from harness.files import atomic_write_bytes
 from harness.ledger import Ledger
 from harness.measure import AuditCheck, FaultWindow, RunResult
 from harness.placement import Placement, lab_placement
-from harness.report import ReportPaths, collect_provenance, write_reports
+from harness.report import ReportInputs, ReportPaths, collect_provenance, write_reports
 from harness.scratch import scratch_dir, sweep_scratch
 from harness.slo import Verdict, evaluate
 from harness.spec import GameDay, LatencyObjective, load_gameday
@@ -384,7 +384,7 @@ def _finish(
         ended_at=result.ended_at,
         cwd=Path.cwd(),
     )
-    paths = write_reports(out_dir, result, verdict, provenance, journal=journal)
+    paths = write_reports(out_dir, ReportInputs(result, verdict, provenance, journal=journal))
     return GameDayOutcome(
         plan=run.plan,
         timeline_text=text,

@@ -23,6 +23,7 @@ from harness.measure import RunResult, read_series, result_from_log
 from harness.placement import Placement, lab_placement
 from harness.report import (
     LoadedReport,
+    ReportInputs,
     ReportPaths,
     collect_provenance,
     read_report,
@@ -192,7 +193,7 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
         cwd=Path.cwd(),
     )
     pci = request.boundary.section() if request.boundary is not None else None
-    paths = write_reports(out_dir, result, verdict, provenance, comparison, pci=pci)
+    paths = write_reports(out_dir, ReportInputs(result, verdict, provenance, comparison, pci=pci))
     partial_log.unlink(missing_ok=True)  # latency.hlog now holds the series
     latest = _point_latest(reports_root, out_dir) if request.out is None else None
     return RunOutcome(verdict, comparison, paths, out_dir, latest, pci)
@@ -386,6 +387,6 @@ def rebuild_report(directory: Path, *, slo_path: Path | None = None) -> RunOutco
     )
     # The series is read lazily from log_path while the reports are rendered; only then is
     # latency.hlog replaced (staging + rename), so reading from either file is safe.
-    paths = write_reports(directory, result, verdict, provenance)
+    paths = write_reports(directory, ReportInputs(result, verdict, provenance))
     partial.unlink(missing_ok=True)
     return RunOutcome(verdict, None, paths, directory)

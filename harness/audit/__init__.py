@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from harness.audit.dossier import Dossier, build_dossiers, dossier_json, dossier_text
 from harness.audit.inputs import replay_inputs
-from harness.audit.keys import KEY_ENV, KEY_FILE_ENV, load_audit_key
+from harness.audit.keys import load_audit_key
 from harness.audit.model import AuditReport, Head, Problem, ProblemKind, StreamReport
 from harness.audit.model_file import ReplayModel, default_model_file, open_model
 from harness.audit.render import (
@@ -24,23 +24,13 @@ from harness.audit.render import (
     report_json,
 )
 from harness.audit.repair import RepairOutcome, repair_directory
-from harness.audit.replay import (
-    DEFAULT_TOLERANCE,
-    Mismatch,
-    ReplayReport,
-    Reproduction,
-    replay_directory,
-    reproduce,
-)
-from harness.audit.rules import DEFAULT_THRESHOLDS, Thresholds, explain_reason, load_thresholds
+from harness.audit.replay import Mismatch, ReplayReport, Reproduction, replay_directory, reproduce
+from harness.audit.rules import DEFAULT_THRESHOLDS, Thresholds, load_thresholds
 from harness.audit.run_check import check_audit_trail
-from harness.audit.verify import VerifiedRecord, verify_directory
+from harness.audit.verify import verify_directory
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
-    "DEFAULT_TOLERANCE",
-    "KEY_ENV",
-    "KEY_FILE_ENV",
     "AuditReport",
     "Dossier",
     "Head",
@@ -53,13 +43,11 @@ __all__ = [
     "Reproduction",
     "StreamReport",
     "Thresholds",
-    "VerifiedRecord",
     "build_dossiers",
     "check_audit_trail",
     "default_model_file",
     "dossier_json",
     "dossier_text",
-    "explain_reason",
     "load_audit_key",
     "load_thresholds",
     "open_model",

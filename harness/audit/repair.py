@@ -32,6 +32,7 @@ from pathlib import Path
 from harness.audit.model import ProblemKind
 from harness.audit.verify import REPAIR_FORMAT_VERSION, REPAIR_TYPE, verify_directory
 from harness.errors import ArtifactError
+from harness.files import atomic_write_bytes
 
 __all__ = ["QUARANTINE_DIR", "RepairOutcome", "repair_directory"]
 
@@ -99,12 +100,8 @@ def _repair_stream(
     qdir = directory / QUARANTINE_DIR
     qdir.mkdir(mode=0o700, exist_ok=True)
     qname = f"{segment}.{cut}.torn"
-    fd = os.open(qdir / qname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, torn)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    # whole or absent, never over an earlier quarantine; its name durable before the cut
+    atomic_write_bytes(qdir / qname, torn, mode=0o600, exclusive=True)
     _fsync_dir(qdir)
     record: dict[str, object] = {
         "v": REPAIR_FORMAT_VERSION,

@@ -22,16 +22,7 @@ kind's game-day builder (:data:`FAULT_FACTORY`: process and network kinds in ``b
 proxy's in ``proxy_builders``) and their environments.
 """
 
-from harness.chaos.builders import (
-    GENERATOR_HOST,
-    LAB,
-    SERVICE_HOST,
-    SERVICE_PORT,
-    SERVICE_PROCESS,
-    SERVICE_WORKERS,
-    register_network_builders,
-    register_process_builders,
-)
+from harness.chaos.builders import GENERATOR_HOST, LAB, SERVICE_HOST, SERVICE_PORT, SERVICE_PROCESS
 from harness.chaos.cgroups import cgroup_mounts, freeze_supported
 from harness.chaos.cleanup import (
     CleanupItem,
@@ -42,7 +33,7 @@ from harness.chaos.cleanup import (
     sweep_on_start,
 )
 from harness.chaos.factory import FAULT_FACTORY, FaultContext, FaultFactory, Stage
-from harness.chaos.fault import FakeFault, Fault, FaultState, UndoEntry
+from harness.chaos.fault import FakeFault, Fault, UndoEntry
 from harness.chaos.gameday import (
     AuditTrailDoc,
     GameDayController,
@@ -72,7 +63,7 @@ from harness.chaos.network import (
     partition,
     refuse,
 )
-from harness.chaos.process import KillFault, PauseFault, PauseMethod, Supervisor, pause_methods
+from harness.chaos.process import KillFault, PauseFault, PauseMethod, Supervisor
 from harness.chaos.procs import ProcessRef
 from harness.chaos.proxy import (
     ProxyClient,
@@ -99,7 +90,6 @@ __all__ = [
     "SERVICE_PORT",
     "SERVICE_PROCESS",
     "SERVICE_PROXY",
-    "SERVICE_WORKERS",
     "AuditTrailDoc",
     "ChildSupervisor",
     "CleanupItem",
@@ -114,7 +104,6 @@ __all__ = [
     "FaultFactory",
     "FaultGuard",
     "FaultHandle",
-    "FaultState",
     "GameDayController",
     "Journal",
     "KillFault",
@@ -156,10 +145,7 @@ __all__ = [
     "make_plan",
     "packet_loss",
     "partition",
-    "pause_methods",
     "refuse",
-    "register_network_builders",
-    "register_process_builders",
     "register_proxy_builders",
     "render_cleanup",
     "render_timeline",

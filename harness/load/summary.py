@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from harness.measure import Clock, LatencyHistogram, Outcome, RunResult
+from harness.measure import Clock, EndpointResponses, LatencyHistogram, Outcome, RunResult
 
 __all__ = ["PERCENTILES", "render_summary", "summary_json"]
 
@@ -22,6 +22,23 @@ def _row(hist: LatencyHistogram) -> dict[str, float]:
     row = {f"p{p:g}".replace(".", "_"): values[p] / 1000.0 for p in PERCENTILES}
     row["max"] = hist.max_us / 1000.0
     return row
+
+
+def _responses(result: RunResult, phase: str) -> dict[str, dict[str, Any]]:
+    """Per endpoint of ``phase``: status codes with counts and failure kinds with counts (the
+    masked body samples stay in the report family; a console summary has no room for them)."""
+    by_endpoint: dict[str, EndpointResponses] = {
+        r.endpoint: r for r in result.responses if r.phase == phase
+    }
+    return {
+        name: {
+            "statuses": dict(r.statuses),
+            "failures": [
+                {"kind": f.kind, "outcome": f.outcome.value, "count": f.count} for f in r.failures
+            ],
+        }
+        for name, r in sorted(by_endpoint.items())
+    }
 
 
 def summary_json(result: RunResult, verdict: Verdict = None) -> dict[str, Any]:
@@ -47,6 +64,7 @@ def summary_json(result: RunResult, verdict: Verdict = None) -> dict[str, Any]:
                 "latency_ms": _row(p.latency()),
                 "service_time_ms": _row(p.latency(clock=Clock.SERVICE)),
                 "failed_latency_ms": _row(p.latency(outcomes=(Outcome.FAILED, Outcome.SHED))),
+                "responses": _responses(result, p.name),
             }
         )
     g = result.generator
@@ -93,6 +111,9 @@ def render_summary(result: RunResult, verdict: Verdict = None) -> str:
                 + "".join(f"{row[k]:>9.3f}" for k in ("p50", "p90", "p99", "p99_9", "max"))
                 + f"  {label}"
             )
+        for endpoint, seen in p["responses"].items():
+            statuses = ", ".join(f"{code}: {n:,}" for code, n in seen["statuses"].items())
+            lines.append(f"{'':<12}{endpoint}: {statuses}")
     g = data["generator"]
     lines.append(
         f"generator: {'valid' if g['valid'] else 'INVALID'}; CPU p50 {g['cpu_percent_p50']:.0f}% "

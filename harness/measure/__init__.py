@@ -4,8 +4,8 @@ Pure Python over ``hdrh``; nothing here imports Locust or gevent, so the SLO and
 use it in any process.
 """
 
-from harness.measure.distribution import SUFFICIENCY_K, Distribution, distribution, min_samples
-from harness.measure.histogram import HIGHEST_US, LOWEST_US, SIGNIFICANT_FIGURES, LatencyHistogram
+from harness.measure.distribution import Distribution, distribution, min_samples
+from harness.measure.histogram import HIGHEST_US, LatencyHistogram
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
 from harness.measure.intervallog import (
     IntervalLog,
@@ -62,9 +62,6 @@ from harness.measure.tail import (
 __all__ = [
     "ALL_ENDPOINTS",
     "HIGHEST_US",
-    "LOWEST_US",
-    "SIGNIFICANT_FIGURES",
-    "SUFFICIENCY_K",
     "AuditCheck",
     "ClientMarks",
     "Clock",

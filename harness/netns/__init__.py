@@ -18,15 +18,9 @@ Typical use::
 """
 
 from harness.netns.capability import Capabilities, Need, lab_support, require
-from harness.netns.cleanup import register_undo_handlers, sweep_prefix, undo_namespace
-from harness.netns.lab import LAB_NETWORK, NETNS_KIND, Host, Lab, signals_deferred
-from harness.netns.namespace import (
-    PREFIX_ENV,
-    Namespace,
-    default_prefix,
-    list_namespaces,
-    new_run_id,
-)
+from harness.netns.cleanup import register_undo_handlers, sweep_prefix
+from harness.netns.lab import NETNS_KIND, Host, Lab
+from harness.netns.namespace import PREFIX_ENV, Namespace, default_prefix, list_namespaces
 from harness.netns.nft import (
     Hook,
     NftTable,
@@ -44,7 +38,6 @@ from harness.netns.tc import Qdisc, remove_root_qdisc, root_qdisc, tbf_limit
 register_undo_handlers()
 
 __all__ = [
-    "LAB_NETWORK",
     "NETNS_KIND",
     "PREFIX_ENV",
     "Capabilities",
@@ -64,15 +57,11 @@ __all__ = [
     "list_namespaces",
     "list_tables",
     "loss_rule",
-    "new_run_id",
-    "register_undo_handlers",
     "reject_rule",
     "remove_root_qdisc",
     "require",
     "root_qdisc",
-    "signals_deferred",
     "sweep_prefix",
     "table_exists",
     "tbf_limit",
-    "undo_namespace",
 ]

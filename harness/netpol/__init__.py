@@ -22,9 +22,8 @@ from harness.netpol.boundary import (
     judge_boundary,
 )
 from harness.netpol.diff import Change, DiffResult, diff
-from harness.netpol.engine import Flow, FlowVerdict, Matrix, RuleRef, Slot, evaluate
+from harness.netpol.engine import Flow, FlowVerdict, Matrix, RuleRef, evaluate
 from harness.netpol.evidence import (
-    EVIDENCE_SCHEMA_VERSION,
     EvidenceBundle,
     RequirementStatus,
     Status,
@@ -55,7 +54,7 @@ from harness.netpol.live import (
     service_endpoint,
 )
 from harness.netpol.live_md import live_md
-from harness.netpol.load import DEFAULT_NAMESPACE, collect_files, load_manifests
+from harness.netpol.load import load_manifests
 from harness.netpol.model import (
     Direction,
     Endpoint,
@@ -66,7 +65,7 @@ from harness.netpol.model import (
     Protocol,
 )
 from harness.netpol.nftgen import DenyAction, PodRules, compile_pod_rules
-from harness.netpol.pci import PciRequirement, Zone, pci_requirements
+from harness.netpol.pci import Zone
 from harness.netpol.pods import ProbePods, load_probe_pods
 from harness.netpol.probe import (
     FakeProber,
@@ -92,8 +91,6 @@ from harness.netpol.render import (
 
 __all__ = [
     "AUTO_SERVICE",
-    "DEFAULT_NAMESPACE",
-    "EVIDENCE_SCHEMA_VERSION",
     "BoundaryMonitor",
     "BoundaryRound",
     "BoundaryStatus",
@@ -120,7 +117,6 @@ __all__ = [
     "Matrix",
     "Namespace",
     "Observation",
-    "PciRequirement",
     "PciRunSection",
     "PodRules",
     "Policy",
@@ -135,7 +131,6 @@ __all__ = [
     "RuleRef",
     "ServedPort",
     "Severity",
-    "Slot",
     "Status",
     "Violation",
     "ViolationKind",
@@ -144,7 +139,6 @@ __all__ = [
     "check",
     "check_json",
     "check_text",
-    "collect_files",
     "compile_pod_rules",
     "control_first",
     "diff",
@@ -166,7 +160,6 @@ __all__ = [
     "matrix_json",
     "matrix_md",
     "matrix_text",
-    "pci_requirements",
     "probe_flows",
     "service_endpoint",
     "to_json",

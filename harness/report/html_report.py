@@ -23,9 +23,9 @@ from markupsafe import Markup
 
 from harness.chaos import Journal
 from harness.measure import Clock, RunResult
-from harness.netpol import PciRunSection
 from harness.report.capacity import capacity_table
 from harness.report.gameday import gameday_summary, step_headers, step_rows
+from harness.report.inputs import ReportInputs
 from harness.report.junit import format_value
 from harness.report.markdown import ARTIFACT_DESCRIPTIONS
 from harness.report.pci_run import PciView, pci_view
@@ -93,18 +93,11 @@ def template_environment() -> jinja2.Environment:
     )
 
 
-def render_report_html(
-    result: RunResult,
-    verdict: Verdict,
-    provenance: Provenance,
-    comparison: Comparison | None = None,
-    journal: Journal | None = None,
-    pci: PciRunSection | None = None,
-) -> bytes:
+def render_report_html(inputs: ReportInputs) -> bytes:
     """The ``report.html`` bytes (with the game day's section when ``journal`` is given)."""
-    page = _page(result, verdict, provenance, comparison, journal)
-    if pci is not None:
-        page = replace(page, pci=pci_view(pci))
+    page = _page(inputs)
+    if inputs.pci is not None:
+        page = replace(page, pci=pci_view(inputs.pci))
     html = template_environment().get_template("report.html.j2").render(page=page)
     return html.encode("utf-8")
 
@@ -126,13 +119,9 @@ def _latency_cells(s: LatencySummary) -> list[Cell]:
     return [Cell(_ms(s.get(k))) for k in ("p50", "p90", "p95", "p99", "p99_9", "max")]
 
 
-def _page(
-    result: RunResult,
-    verdict: Verdict,
-    provenance: Provenance,
-    comparison: Comparison | None,
-    journal: Journal | None = None,
-) -> _Page:
+def _page(inputs: ReportInputs) -> _Page:
+    result, verdict, provenance = inputs.result, inputs.verdict, inputs.provenance
+    comparison, journal = inputs.comparison, inputs.journal
     status = verdict.status.value
     series = per_second(result.intervals)
     objectives = verdict.objectives

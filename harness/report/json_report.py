@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import msgspec
 import orjson
 
-from harness.chaos import Journal
 from harness.measure import (
     Clock,
     FaultWindow,
@@ -28,7 +27,6 @@ from harness.measure import (
     RunResult,
     in_time_order,
 )
-from harness.netpol import PciRunSection
 from harness.report.document import (
     SCHEMA_VERSION,
     AuditDoc,
@@ -52,11 +50,12 @@ from harness.report.document import (
     TargetDoc,
 )
 from harness.report.gameday import gameday_doc
-from harness.report.provenance import Provenance, redact_url
+from harness.report.inputs import ReportInputs
+from harness.report.provenance import redact_url
 from harness.report.responses import responses_doc
 from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
 from harness.report.tail_section import tail_doc
-from harness.slo import Comparison, Knee, ObjectiveResult, Verdict
+from harness.slo import Comparison, Knee, ObjectiveResult
 
 __all__ = [
     "build_document",
@@ -77,27 +76,16 @@ def canonical_json(doc: ReportDoc | dict[str, Any]) -> bytes:
     return orjson.dumps(builtins, option=_OPTIONS)
 
 
-def render_report_json(
-    result: RunResult,
-    verdict: Verdict,
-    provenance: Provenance,
-    comparison: Comparison | None = None,
-    journal: Journal | None = None,
-    pci: PciRunSection | None = None,
-) -> bytes:
-    """``report.json``'s bytes (``journal``: the game day it was; ``pci``: run --netpol)."""
-    return canonical_json(build_document(result, verdict, provenance, comparison, journal, pci))
+def render_report_json(inputs: ReportInputs) -> bytes:
+    """``report.json``'s bytes (with the game day's and the boundary's sections when given)."""
+    return canonical_json(build_document(inputs))
 
 
-def build_document(
-    result: RunResult,
-    verdict: Verdict,
-    provenance: Provenance,
-    comparison: Comparison | None = None,
-    journal: Journal | None = None,
-    pci: PciRunSection | None = None,
-) -> ReportDoc:
+def build_document(inputs: ReportInputs) -> ReportDoc:
     """The typed ``report.json`` document of a run."""
+    result, verdict, comparison, journal = (
+        inputs.result, inputs.verdict, inputs.comparison, inputs.journal
+    )  # fmt: skip
     return ReportDoc(
         schema_version=SCHEMA_VERSION,
         run=RunDoc(
@@ -121,11 +109,11 @@ def build_document(
         audit=None if result.audit is None else to_doc(result.audit, AuditDoc),
         comparison=None if comparison is None else _comparison(comparison),
         provenance=msgspec.structs.replace(
-            msgspec.convert(provenance, ProvenanceDoc, from_attributes=True),
+            msgspec.convert(inputs.provenance, ProvenanceDoc, from_attributes=True),
             secrets_used=list(result.secrets_used),
         ),
         gameday=None if journal is None else gameday_doc(journal),
-        pci=pci,
+        pci=inputs.pci,
         tail=tail_doc(result),
     )
 

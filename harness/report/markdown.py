@@ -14,17 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from harness.chaos import Journal
-from harness.measure import RunResult
-from harness.netpol import PciRunSection
 from harness.report.capacity import CAPACITY_HEADERS, CAPACITY_NOTE, capacity_rows
 from harness.report.gameday import gameday_summary, step_headers, step_rows
+from harness.report.inputs import ReportInputs
 from harness.report.junit import format_value
-from harness.report.provenance import Provenance
 from harness.report.responses import responses_md
 from harness.report.stats import summarise
 from harness.report.tail_section import tail_summary_lines
-from harness.slo import Comparison, ObjectiveStatus, Verdict, stage_label
+from harness.slo import Comparison, ObjectiveStatus, stage_label
 
 __all__ = ["ARTIFACT_DESCRIPTIONS", "md_cell", "render_summary_md"]
 
@@ -73,15 +70,10 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def render_summary_md(
-    result: RunResult,
-    verdict: Verdict,
-    provenance: Provenance,
-    comparison: Comparison | None = None,
-    journal: Journal | None = None,
-    pci: PciRunSection | None = None,
-) -> bytes:
+def render_summary_md(inputs: ReportInputs) -> bytes:
     """The ``summary.md`` bytes (with the game day's step table when ``journal`` is given)."""
+    result, verdict, provenance = inputs.result, inputs.verdict, inputs.provenance
+    comparison, journal, pci = inputs.comparison, inputs.journal, inputs.pci
     status = verdict.status.value.upper()
     model = " ".join(x for x in (result.target.model_name, result.target.model_version) if x)
     when = (

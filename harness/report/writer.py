@@ -20,23 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from harness.chaos import Journal
 from harness.errors import UsageError
 from harness.files import atomic_write_bytes, sha256_bytes
-from harness.measure import RunResult, log_meta, write_hlog
-from harness.netpol import PciRunSection
+from harness.measure import log_meta, write_hlog
 from harness.report.csv_report import render_windows_csv
 from harness.report.gameday import JOURNAL_FILE, render_journal
 from harness.report.html_report import render_report_html
+from harness.report.inputs import ReportInputs
 from harness.report.json_report import render_report_json
 from harness.report.junit import render_junit
 from harness.report.manifest import MANIFEST_FILE, render_manifest
 from harness.report.markdown import render_summary_md
 from harness.report.pan_guard import check_no_pans
-from harness.report.provenance import Provenance
 from harness.report.reader import REPORT_FILE, decode_report
 from harness.report.stats import interval_rows
-from harness.slo import Comparison, Verdict
 
 __all__ = ["ARTIFACT_FILES", "ReportPaths", "write_reports"]
 
@@ -74,20 +71,11 @@ class ReportPaths:
         yield "manifest", self.manifest
 
 
-def write_reports(
-    out_dir: Path,
-    result: RunResult,
-    verdict: Verdict,
-    provenance: Provenance,
-    comparison: Comparison | None = None,
-    journal: Journal | None = None,
-    *,
-    pci: PciRunSection | None = None,
-) -> ReportPaths:
+def write_reports(out_dir: Path, inputs: ReportInputs) -> ReportPaths:
     """Write every artifact of a run into ``out_dir`` (created if needed); see module docstring.
 
-    ``journal``: the run was a game day; ``journal.json`` joins the family (and the manifest) and
-    the reports get its per-step table.
+    ``inputs.journal``: the run was a game day; ``journal.json`` joins the family (and the
+    manifest) and the reports get its per-step table.
 
     Raises IntegrityError (writing nothing) if any artifact would contain a card number.
     """
@@ -99,14 +87,16 @@ def write_reports(
         tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".staging", dir=out_dir.parent)
     )
     try:
-        files = _render(staging, result, verdict, provenance, comparison, journal, pci)
-        names = (*ARTIFACT_FILES, JOURNAL_FILE) if journal is not None else ARTIFACT_FILES
+        files = _render(staging, inputs)
+        names = (*ARTIFACT_FILES, JOURNAL_FILE) if inputs.journal is not None else ARTIFACT_FILES
         check_no_pans({name: data.decode("utf-8", "replace") for name, data in files.items()})
         decode_report(files[REPORT_FILE], source=REPORT_FILE)  # self-check: readable back
         for name in names:
             if name != HLOG_FILE:  # write_hlog already put it there
                 atomic_write_bytes(staging / name, files[name])
-        manifest = render_manifest(files, created_by=f"slo-harness {provenance.harness_version}")
+        manifest = render_manifest(
+            files, created_by=f"slo-harness {inputs.provenance.harness_version}"
+        )
         atomic_write_bytes(staging / MANIFEST_FILE, manifest)
         _apply_umask(staging)
         _publish(staging, out_dir, names)
@@ -126,15 +116,8 @@ def write_reports(
     )
 
 
-def _render(
-    staging: Path,
-    result: RunResult,
-    verdict: Verdict,
-    provenance: Provenance,
-    comparison: Comparison | None,
-    journal: Journal | None = None,
-    pci: PciRunSection | None = None,
-) -> dict[str, bytes]:
+def _render(staging: Path, inputs: ReportInputs) -> dict[str, bytes]:
+    result, journal = inputs.result, inputs.journal
     hlog = staging / HLOG_FILE
     interval_s = result.intervals[0].length_s if result.intervals else 1.0
     meta = log_meta(result.scenario, result.target, result.phases, interval_s)
@@ -142,19 +125,19 @@ def _render(
     extra = {} if journal is None else {JOURNAL_FILE: render_journal(journal)}
     return {
         **extra,
-        REPORT_FILE: render_report_json(result, verdict, provenance, comparison, journal, pci),
+        REPORT_FILE: render_report_json(inputs),
         CSV_FILE: render_windows_csv(interval_rows(result.intervals)),
         HLOG_FILE: hlog.read_bytes(),
         JUNIT_FILE: render_junit(
-            verdict,
-            provenance,
+            inputs.verdict,
+            inputs.provenance,
             result.scenario.name,
-            comparison,
+            inputs.comparison,
             audit=result.audit,
             journal=journal,
         ),
-        SUMMARY_FILE: render_summary_md(result, verdict, provenance, comparison, journal, pci),
-        HTML_FILE: render_report_html(result, verdict, provenance, comparison, journal, pci),
+        SUMMARY_FILE: render_summary_md(inputs),
+        HTML_FILE: render_report_html(inputs),
     }
 
 

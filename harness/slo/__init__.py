@@ -4,12 +4,11 @@ A breach is a result value (:class:`Verdict`, :class:`Comparison`), never an exc
 here does I/O or imports Locust.
 """
 
-from harness.slo.burn import BurnPeak, EventSeries, event_series, peak_multiwindow_burn
+from harness.slo.burn import BurnPeak, EventSeries, peak_multiwindow_burn
 from harness.slo.compare import compare
 from harness.slo.evaluate import evaluate
-from harness.slo.knee import CONFIRM_WINDOWS, MAX_ERROR_RATIO, find_knee, slo_capacity
+from harness.slo.knee import CONFIRM_WINDOWS, MAX_ERROR_RATIO, find_knee
 from harness.slo.tail import (
-    STAGE_LABELS,
     Band,
     StageDelta,
     TailExplanation,
@@ -34,7 +33,6 @@ from harness.slo.verdict import (
 __all__ = [
     "CONFIRM_WINDOWS",
     "MAX_ERROR_RATIO",
-    "STAGE_LABELS",
     "Band",
     "BurnPeak",
     "Comparison",
@@ -52,12 +50,10 @@ __all__ = [
     "VerdictStatus",
     "compare",
     "evaluate",
-    "event_series",
     "explain_tails",
     "explain_windows",
     "find_knee",
     "peak_multiwindow_burn",
-    "slo_capacity",
     "stage_label",
     "stage_shift",
 ]

@@ -4,7 +4,7 @@ Every malformed file becomes a :class:`harness.errors.SpecError` naming file, fi
 was expected.
 """
 
-from harness.spec._load import MAX_DEPTH, convert_spec, load_spec, parse_yaml, read_yaml
+from harness.spec._load import MAX_DEPTH, convert_spec, parse_yaml, read_yaml
 
 # -- request definitions (harness/spec/requests.py and helpers) --
 from harness.spec._requests_check import import_factory, read_v2_inputs
@@ -23,7 +23,6 @@ from harness.spec.faults import (
     KillFault,
     KillScope,
     LatencyFault,
-    LimitDataFault,
     LossFault,
     MemoryFault,
     NetworkBandwidthFault,
@@ -52,7 +51,7 @@ from harness.spec.gameday import (
     load_gameday,
     parse_duration_s,
 )
-from harness.spec.records import RecordsError, read_records
+from harness.spec.records import read_records
 from harness.spec.requests import (
     BUILTIN_REQUESTS,
     BodyCheck,
@@ -103,25 +102,17 @@ from harness.spec.slo import (
     load_slo,
     parse_slo,
     validate_slo_against,
-    validate_slo_endpoints,
     validate_slo_phases,
 )
-from harness.spec.template import HELPERS, TemplateContext, compile_template
+from harness.spec.template import TemplateContext, compile_template
 
 # -- TLS and the target allowlist (harness/spec/tls.py) --
-from harness.spec.tls import (
-    AllowText,
-    TlsSpec,
-    TlsVersion,
-    check_allow_entry,
-    resolve_tls_files,
-)
+from harness.spec.tls import AllowText, TlsSpec, TlsVersion, check_allow_entry
 
 __all__ = [
     "ALL_PHASES",
     "BUILTIN_REQUESTS",
     "FAULT_KINDS",
-    "HELPERS",
     "MAX_DEPTH",
     "TOXIC_KINDS",
     "AbortCondition",
@@ -158,7 +149,6 @@ __all__ = [
     "LatencyAbort",
     "LatencyFault",
     "LatencyObjective",
-    "LimitDataFault",
     "LossFault",
     "MemoryFault",
     "Method",
@@ -172,7 +162,6 @@ __all__ = [
     "Percentile",
     "Phase",
     "ProxyTarget",
-    "RecordsError",
     "RefuseFault",
     "RequestSpec",
     "ResetPeerFault",
@@ -204,18 +193,15 @@ __all__ = [
     "load_gameday",
     "load_scenario",
     "load_slo",
-    "load_spec",
     "parse_duration_s",
     "parse_slo",
     "parse_yaml",
     "read_records",
     "read_v2_inputs",
     "read_yaml",
-    "resolve_tls_files",
     "resolve_value",
     "scenario_ref",
     "secret_values",
     "validate_slo_against",
-    "validate_slo_endpoints",
     "validate_slo_phases",
 ]

@@ -19,7 +19,6 @@ No Locust here: the load package, the pipeline and the entry points all use thes
 
 from harness.target.address import (
     ALLOWED_NETWORK,
-    DEFAULT_RULE,
     AllowEntry,
     Allowlist,
     ResolvedTarget,
@@ -34,15 +33,13 @@ from harness.target.launch import (
     reference_service_process,
     require_service,
 )
-from harness.target.models import V2_DATATYPES, V2Model, V2Tensor, fetch_models, request_headers
+from harness.target.models import V2Model, V2Tensor, fetch_models, request_headers
 from harness.target.probe import InferInput, probe_target, read_infer_input
 from harness.target.scrape import CounterScraper, DecisionCounters, parse_decision_counters
-from harness.target.tls import ClientTls, client_tls, tls_preflight
+from harness.target.tls import ClientTls, client_tls
 
 __all__ = [
     "ALLOWED_NETWORK",
-    "DEFAULT_RULE",
-    "V2_DATATYPES",
     "AllowEntry",
     "Allowlist",
     "ClientTls",
@@ -67,5 +64,4 @@ __all__ = [
     "request_headers",
     "require_service",
     "resolve_target",
-    "tls_preflight",
 ]

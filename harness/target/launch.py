@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Final, ParamSpec
 
 from harness.errors import ServiceStartError, UsageError
+from harness.files import atomic_write_bytes
 from harness.target.address import check_target_allowed
 from harness.target.probe import READY_PATH
 
@@ -75,7 +76,8 @@ class ServiceKeys:
     """Per-run key material for an embedded service, so its audit trail can be verified afterwards.
 
     Both keys are random, 32 bytes, written hex-encoded with mode 0600 into ``directory`` (which
-    the caller owns and removes); the PAN key is separate from the audit key, as PCI DSS 3.6 wants.
+    the caller owns and removes) through the atomic writer, never over an existing file (a key is
+    whole or absent); the PAN key is separate from the audit key, as PCI DSS 3.6 wants.
     """
 
     directory: Path
@@ -91,9 +93,8 @@ class ServiceKeys:
         """Generate both keys into ``directory``."""
         audit_key = secrets.token_bytes(32)
         for name, key in (("audit.key", audit_key), ("pan.key", secrets.token_bytes(32))):
-            fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(key.hex())
+            # exclusive: never replace a key someone put there; 0600 from the first byte on
+            atomic_write_bytes(directory / name, key.hex().encode(), mode=0o600, exclusive=True)
         return cls(directory, audit_key)
 
     def service_args(self) -> tuple[str, ...]:

@@ -19,7 +19,6 @@ top floor of the import contract) and it needs no test framework.
 from harness.testing.certs import Pki, make_test_pki
 from harness.testing.latency_target import launched as latency_target
 from harness.testing.runs import (
-    FAILED_LATENCY_US,
     START,
     generator_health,
     hist,
@@ -29,12 +28,10 @@ from harness.testing.runs import (
     phase,
     run_result,
 )
-from harness.testing.tails import BASE_STAGES_MS, traced_request, traced_run
+from harness.testing.tails import traced_run
 from harness.testing.waiting import wait_until
 
 __all__ = [
-    "BASE_STAGES_MS",
-    "FAILED_LATENCY_US",
     "START",
     "Pki",
     "generator_health",
@@ -46,7 +43,6 @@ __all__ = [
     "nearest_rank",
     "phase",
     "run_result",
-    "traced_request",
     "traced_run",
     "wait_until",
 ]

@@ -2,8 +2,9 @@
 vector, another model file and a missing rule set are caught; the dossier shows every section and
 no card number.
 
-The trail is written once per module by the service's own pipeline (replay_support.drive: 3,000
-decisions, degraded ones included, every decision class), then copied for each damaging test.
+The trail is written once per module by the service's own pipeline
+(``reference_service.testing.drive``: 3,000 decisions, degraded ones included, every decision
+class), then copied for each damaging test.
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from replay_support import (
+
+from harness.audit import default_model_file, open_model, replay_directory, verify_directory
+from harness.audit.rules import Thresholds
+from harness.cli import cli
+from harness.report import check_no_pans
+from reference_service.testing import (
     AUDIT_KEY,
     SENT_PANS,
     THRESHOLDS,
@@ -26,11 +32,6 @@ from replay_support import (
     rechain,
     thresholds_file,
 )
-
-from harness.audit import default_model_file, open_model, replay_directory, verify_directory
-from harness.audit.rules import Thresholds
-from harness.cli import cli
-from harness.report import check_no_pans
 
 N_DECISIONS = 3000
 

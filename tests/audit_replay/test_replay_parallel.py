@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from replay_support import AUDIT_KEY, THRESHOLDS, drive, rechain
 
 from harness.audit import Thresholds, default_model_file, open_model, replay_directory
+from reference_service.testing import AUDIT_KEY, THRESHOLDS, drive, rechain
 
 
 def test_parallel_replay_gives_the_serial_answer(tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from replay_support import AUDIT_KEY, drive, rechain
 
 from harness.audit import check_audit_trail
 from harness.testing import lognormal_us, phase, run_result
 from reference_service.decision import DEFAULT_THRESHOLDS
+from reference_service.testing import AUDIT_KEY, drive, rechain
 
 N = 400
 

@@ -60,6 +60,8 @@ def test_headless_locust_run_prints_the_hdr_summary(bimodal_target: str, tmp_pat
     summary = json.loads((folder / "summary.json").read_text())
     steady = next(p for p in summary["phases"] if p["name"] == "steady")
     assert steady["requests"]["sent"] == steady["requests"]["ok"] == 200
+    assert {e: r["statuses"] for e, r in steady["responses"].items()} == {"score": {"200": 200}}
+    assert "score: 200: 200" in proc.stdout
     assert not list(folder.glob(".summary.json.*"))  # written via temp file + os.replace
     assert (
         2.0 <= steady["latency_ms"]["p50"] < 4.0

@@ -13,7 +13,7 @@ import pytest
 from report_support import comparison, make_run, provenance, verdict
 
 from harness.measure.result import RunResult
-from harness.report import ReportPaths, write_reports
+from harness.report import ReportInputs, ReportPaths, write_reports
 from harness.report.provenance import Provenance
 from harness.slo.verdict import Comparison, Verdict, VerdictStatus
 
@@ -51,7 +51,9 @@ def written(
     regression: Comparison,
 ) -> ReportPaths:
     """The full report family of a failed run with a baseline comparison (do not modify)."""
-    return write_reports(tmp_path_factory.mktemp("written") / "run", run, failed, prov, regression)
+    return write_reports(
+        tmp_path_factory.mktemp("written") / "run", ReportInputs(run, failed, prov, regression)
+    )
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from report_support import check_golden, make_ramp_run, provenance
 
 from harness.measure.result import RunResult
-from harness.report import ReportPaths, read_report, write_reports
+from harness.report import ReportInputs, ReportPaths, read_report, write_reports
 from harness.report.capacity import capacity_rows
 from harness.report.json_report import canonical_json
 from harness.report.junit import render_junit
@@ -44,7 +44,7 @@ def ramp_written(
 ) -> ReportPaths:
     """The report family of the ramp run (do not modify)."""
     out = tmp_path_factory.mktemp("ramp") / "run"
-    return write_reports(out, ramp, ramp_verdict, provenance(ramp))
+    return write_reports(out, ReportInputs(ramp, ramp_verdict, provenance(ramp)))
 
 
 def test_the_fixture_ramp_has_a_knee(ramp_verdict: Verdict) -> None:
@@ -98,7 +98,7 @@ def test_a_1_0_report_without_capacity_still_reads(report_dir: Path) -> None:
 
 def test_golden_summary_of_a_ramp(ramp: RunResult, ramp_verdict: Verdict) -> None:
     """summary.md of a ramp shows the Capacity (knee) section exactly as the golden file."""
-    text = render_summary_md(ramp, ramp_verdict, provenance(ramp))
+    text = render_summary_md(ReportInputs(ramp, ramp_verdict, provenance(ramp)))
     check_golden("summary-ramp.md", text)
     assert b"### Capacity (knee)" in text
 
@@ -107,7 +107,7 @@ def test_no_capacity_section_without_knees(
     run: RunResult, failed: Verdict, prov: Provenance
 ) -> None:
     """A steady run has no knee, so neither summary.md nor report.html shows the section."""
-    assert b"Capacity (knee)" not in render_summary_md(run, failed, prov)
+    assert b"Capacity (knee)" not in render_summary_md(ReportInputs(run, failed, prov))
     series = per_second(run.intervals)
     assert KNEE_COLOUR not in latency_over_time_svg(run, series, failed.objectives)
 

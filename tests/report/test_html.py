@@ -9,7 +9,7 @@ import pytest
 from report_support import verdict
 
 from harness.measure.result import RunResult, ScenarioRef
-from harness.report import ReportPaths
+from harness.report import ReportInputs, ReportPaths
 from harness.report.html_report import render_report_html
 from harness.report.provenance import Provenance
 from harness.slo.verdict import ObjectiveStatus, Verdict, VerdictStatus
@@ -112,7 +112,7 @@ def test_text_is_escaped(run: RunResult, prov: Provenance) -> None:
     odd = replace(run, scenario=ScenarioRef(hostile, "x.yaml", "ab" * 32))
     base = verdict(VerdictStatus.FAIL)
     bad = replace(base, reasons=(f"reason {hostile}",))
-    html = render_report_html(odd, bad, prov).decode()
+    html = render_report_html(ReportInputs(odd, bad, prov)).decode()
     assert hostile not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
@@ -120,7 +120,7 @@ def test_text_is_escaped(run: RunResult, prov: Provenance) -> None:
 def test_invalid_run_shows_insufficient(run: RunResult, prov: Provenance) -> None:
     """An invalid run's banner is INVALID and its insufficient objective is labelled so."""
     invalid = verdict(VerdictStatus.INVALID)
-    html = render_report_html(run, invalid, prov).decode()
+    html = render_report_html(ReportInputs(run, invalid, prov)).decode()
     assert '<section class="banner invalid"' in html
     assert 'class="badge insufficient">INSUFFICIENT</td>' in html
     assert any(o.status is ObjectiveStatus.INSUFFICIENT for o in invalid.objectives)

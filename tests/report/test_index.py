@@ -14,7 +14,7 @@ from report_support import make_run, provenance, verdict
 from harness.errors import IntegrityError
 from harness.measure.result import RunResult
 from harness.pan_scan import luhn_check_digit
-from harness.report import ReportPaths, build_index, write_reports
+from harness.report import ReportInputs, ReportPaths, build_index, write_reports
 from harness.report.index import scan_runs
 from harness.report.json_report import canonical_json
 from harness.slo.verdict import VerdictStatus
@@ -31,10 +31,10 @@ def root(tmp_path_factory: pytest.TempPathFactory, run: RunResult, written: Repo
     runs = base / "runs"
     shutil.copytree(written.out_dir, runs / NEWEST)  # verdict FAIL
     day1 = replace(run, started_at=run.started_at - timedelta(days=1))
-    write_reports(runs / DAY_1, day1, verdict(VerdictStatus.PASS), provenance(day1))
+    write_reports(runs / DAY_1, ReportInputs(day1, verdict(VerdictStatus.PASS), provenance(day1)))
     slow = make_run(seed=3, scale=1.5, name="slow")
     day2 = replace(slow, started_at=slow.started_at - timedelta(days=2))
-    write_reports(runs / DAY_2, day2, verdict(VerdictStatus.PASS), provenance(day2))
+    write_reports(runs / DAY_2, ReportInputs(day2, verdict(VerdictStatus.PASS), provenance(day2)))
     (runs / "broken").mkdir()
     (runs / "broken" / "report.json").write_text('{"schema_version": "1.0"}')
     (runs / "no-report").mkdir()
@@ -102,7 +102,7 @@ def test_index_is_pan_guarded(tmp_path: Path, run: RunResult) -> None:
     body = "4" + "02" * 7
     pan = body + luhn_check_digit(body)
     good = tmp_path / "runs" / "r"
-    write_reports(good, run, verdict(VerdictStatus.PASS), provenance(run))
+    write_reports(good, ReportInputs(run, verdict(VerdictStatus.PASS), provenance(run)))
     doc_path = good / "report.json"
     doc = orjson.loads(doc_path.read_bytes())
     doc["scenario"]["name"] = pan  # edited after writing: only the index can leak it now

@@ -16,7 +16,7 @@ from harness.errors import ArtifactError
 from harness.measure import distribution
 from harness.measure.histogram import LatencyHistogram
 from harness.measure.result import Clock, RunResult
-from harness.report import ReportPaths, read_report, report_schema
+from harness.report import ReportInputs, ReportPaths, read_report, report_schema
 from harness.report.json_report import canonical_json, render_report_json
 from harness.report.provenance import Provenance
 from harness.slo import compare
@@ -73,8 +73,8 @@ def test_canonical_form_is_stable(
     run: RunResult, failed: Verdict, prov: Provenance, regression: Comparison
 ) -> None:
     """Rendering twice gives the same bytes, and re-serialising the parsed file reproduces it."""
-    first = render_report_json(run, failed, prov, regression)
-    assert first == render_report_json(run, failed, prov, regression)
+    first = render_report_json(ReportInputs(run, failed, prov, regression))
+    assert first == render_report_json(ReportInputs(run, failed, prov, regression))
     assert canonical_json(orjson.loads(first)) == first
     assert first.startswith(b'{\n  "audit": {\n    "heads"')  # sorted keys, two-space indent
     keys = list(orjson.loads(first))

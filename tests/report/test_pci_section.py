@@ -23,7 +23,7 @@ from harness.netpol import (
     load_probe_pods,
     probe_flows,
 )
-from harness.report import verify_report_dir, write_reports
+from harness.report import ReportInputs, verify_report_dir, write_reports
 from harness.report.provenance import Provenance
 from harness.report.reader import decode_report
 from harness.slo.verdict import Verdict
@@ -74,7 +74,7 @@ def test_pci_section_is_in_every_human_and_machine_artifact(
     tmp_path: Path, run: RunResult, failed: Verdict, prov: Provenance, section: PciRunSection
 ) -> None:
     """report.json (valid under the shipped schema), summary.md and report.html carry it."""
-    paths = write_reports(tmp_path / "run", run, failed, prov, pci=section)
+    paths = write_reports(tmp_path / "run", ReportInputs(run, failed, prov, pci=section))
     doc = json.loads(paths.report_json.read_text())
     jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text())).validate(doc)
     assert doc["pci"]["boundary"]["status"] == "pass"
@@ -96,7 +96,7 @@ def test_the_pci_section_is_covered_by_the_manifest(
     tmp_path: Path, run: RunResult, failed: Verdict, prov: Provenance, section: PciRunSection
 ) -> None:
     """Editing the boundary verdict in report.json is caught by report verify."""
-    paths = write_reports(tmp_path / "run", run, failed, prov, pci=section)
+    paths = write_reports(tmp_path / "run", ReportInputs(run, failed, prov, pci=section))
     assert verify_report_dir(paths.out_dir).ok
     text = paths.report_json.read_text().replace('"status": "pass"', '"status": "fail"', 1)
     paths.report_json.write_text(text)
@@ -107,6 +107,6 @@ def test_runs_without_netpol_have_no_pci_section(
     tmp_path: Path, run: RunResult, failed: Verdict, prov: Provenance
 ) -> None:
     """Without --netpol, pci is null and nothing PCI is rendered."""
-    paths = write_reports(tmp_path / "run", run, failed, prov)
+    paths = write_reports(tmp_path / "run", ReportInputs(run, failed, prov))
     assert json.loads(paths.report_json.read_text())["pci"] is None
     assert "PCI boundary" not in paths.summary_md.read_text()

@@ -11,6 +11,7 @@ from report_support import SCORE, verdict
 from harness.measure import Outcome, ResponseTally
 from harness.measure.result import RunResult
 from harness.payload import synthetic_pan
+from harness.report import ReportInputs
 from harness.report.html_report import render_report_html
 from harness.report.json_report import render_report_json
 from harness.report.markdown import render_summary_md
@@ -37,7 +38,7 @@ def test_responses_in_json_markdown_and_html(run: RunResult, prov: Provenance) -
     """Counts per status, failure kinds with their first 3 bodies, PANs masked, secrets by name."""
     result = _with_responses(run)
     v = verdict(VerdictStatus.PASS)
-    doc = json.loads(render_report_json(result, v, prov))
+    doc = json.loads(render_report_json(ReportInputs(result, v, prov)))
     assert doc["schema_version"] == "1.9"
     (score,) = [e for e in doc["phases"][-1]["endpoints"] if e["endpoint"] == SCORE]
     assert score["responses"]["statuses"] == {"200": 90, "404": 7, "503": 1}
@@ -47,11 +48,11 @@ def test_responses_in_json_markdown_and_html(run: RunResult, prov: Provenance) -
     assert (second["kind"], second["outcome"]) == ("HTTP 503", "shed")
     assert PAN not in second["samples"][0]
     assert doc["provenance"]["secrets_used"] == ["env:RISK_TOKEN"]
-    md = render_summary_md(result, v, prov).decode()
+    md = render_summary_md(ReportInputs(result, v, prov)).decode()
     assert "### Responses" in md
     assert "200: 90, 404: 7, 503: 1" in md
     assert "HTTP 404 (7 failed)" in md
-    html = render_report_html(result, v, prov).decode()
+    html = render_report_html(ReportInputs(result, v, prov)).decode()
     assert 'id="responses"' in html
     assert "HTTP 503: 1 shed" in html
     assert "env:RISK_TOKEN" in html

@@ -10,7 +10,7 @@ import pytest
 from report_support import provenance, verdict
 
 from harness.measure import RunResult
-from harness.report import ReportPaths, read_report, report_schema, write_reports
+from harness.report import ReportInputs, ReportPaths, read_report, report_schema, write_reports
 from harness.slo import VerdictStatus, compare, explain_tails, explain_windows
 from harness.testing import traced_run
 
@@ -24,7 +24,7 @@ def audit_run() -> RunResult:
 @pytest.fixture(scope="module")
 def tail_written(tmp_path_factory: pytest.TempPathFactory, audit_run: RunResult) -> Path:
     out = tmp_path_factory.mktemp("tail") / "run"
-    write_reports(out, audit_run, verdict(VerdictStatus.FAIL), provenance(audit_run))
+    write_reports(out, ReportInputs(audit_run, verdict(VerdictStatus.FAIL), provenance(audit_run)))
     return out
 
 
@@ -79,7 +79,7 @@ def test_a_fault_window_is_explained_in_the_report(tmp_path: Path) -> None:
     run = traced_run(3000, "features", 0.0, 20.0, seed=6, window=(5.0, 7.0))
     (w,) = explain_windows(run)
     assert w.driver == "features"
-    write_reports(tmp_path / "r", run, verdict(VerdictStatus.PASS), provenance(run))
+    write_reports(tmp_path / "r", ReportInputs(run, verdict(VerdictStatus.PASS), provenance(run)))
     doc = json.loads((tmp_path / "r" / "report.json").read_text())
     (fw,) = doc["tail"]["fault_windows"]
     assert fw["window"] == "slow"
@@ -99,7 +99,9 @@ def test_a_flagged_regression_names_the_moved_stage(tmp_path: Path) -> None:
     base = traced_run(4000, None, 0.0, 0.0, seed=3)
     new = traced_run(4000, "audit", 0.03, 40.0, seed=4)
     comparison = compare(base, new)
-    write_reports(tmp_path / "r", new, verdict(VerdictStatus.FAIL), provenance(new), comparison)
+    write_reports(
+        tmp_path / "r", ReportInputs(new, verdict(VerdictStatus.FAIL), provenance(new), comparison)
+    )
     summary = (tmp_path / "r" / "summary.md").read_text()
     assert "the stage that moved is audit fsync wait (+" in summary
     doc = json.loads((tmp_path / "r" / "report.json").read_text())

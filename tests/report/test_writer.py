@@ -21,7 +21,13 @@ from harness.measure.result import (
     RunResult,
 )
 from harness.pan_scan import luhn_check_digit
-from harness.report import ARTIFACT_FILES, MANIFEST_FILE, read_report, verify_report_dir
+from harness.report import (
+    ARTIFACT_FILES,
+    MANIFEST_FILE,
+    ReportInputs,
+    read_report,
+    verify_report_dir,
+)
 from harness.report import writer as writer_module
 from harness.report.provenance import Provenance
 from harness.report.writer import ReportPaths, write_reports
@@ -69,7 +75,7 @@ def test_a_pan_anywhere_writes_nothing(
     pan = body + luhn_check_digit(body)
     bad = replace(failed, reasons=(f"declined card {pan}",))
     with pytest.raises(IntegrityError, match="card-number"):
-        write_reports(tmp_path / "run", run, bad, prov)
+        write_reports(tmp_path / "run", ReportInputs(run, bad, prov))
     assert _leftovers(tmp_path) == []
 
 
@@ -87,7 +93,7 @@ def test_a_failure_midway_leaves_nothing(
 
     monkeypatch.setattr(writer_module, "render_report_html", boom)
     with pytest.raises(RuntimeError, match="renderer crashed"):
-        write_reports(tmp_path / "run", run, failed, prov)
+        write_reports(tmp_path / "run", ReportInputs(run, failed, prov))
     assert _leftovers(tmp_path) == []
 
 
@@ -105,14 +111,16 @@ def test_an_interrupt_while_publishing_leaves_nothing(
 
     monkeypatch.setattr(writer_module, "_publish", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        write_reports(tmp_path / "run", run, failed, prov)
+        write_reports(tmp_path / "run", ReportInputs(run, failed, prov))
     assert _leftovers(tmp_path) == []
 
 
 def test_rewriting_an_existing_directory(report_dir: Path, prov: Provenance) -> None:
     """Writing into an existing run directory replaces the family and still verifies."""
     loaded = read_report(report_dir)
-    paths = write_reports(report_dir, loaded.result, verdict(VerdictStatus.PASS), prov)
+    paths = write_reports(
+        report_dir, ReportInputs(loaded.result, verdict(VerdictStatus.PASS), prov)
+    )
     assert verify_report_dir(report_dir).ok
     assert read_report(report_dir).verdict.status is VerdictStatus.PASS
     assert {p.name for p in paths.out_dir.iterdir()} == FAMILY
@@ -125,7 +133,7 @@ def test_output_path_that_is_a_file(
     target = tmp_path / "run"
     target.write_text("not a dir")
     with pytest.raises(UsageError, match="not a directory"):
-        write_reports(target, run, failed, prov)
+        write_reports(target, ReportInputs(run, failed, prov))
     assert _leftovers(tmp_path) == ["run"]
 
 
@@ -151,7 +159,7 @@ def test_a_run_without_samples_still_reports(tmp_path: Path, run: RunResult) -> 
         ended_at=START,
     )
     invalid = Verdict(VerdictStatus.INVALID, (), ("Phase 'steady' sent no requests.",))
-    paths = write_reports(tmp_path / "run", empty, invalid, provenance(empty))
+    paths = write_reports(tmp_path / "run", ReportInputs(empty, invalid, provenance(empty)))
     assert verify_report_dir(paths.out_dir).ok
     loaded = read_report(paths.out_dir)
     assert loaded.result.phases[0].counts.unsent == 1000

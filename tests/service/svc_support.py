@@ -17,7 +17,6 @@ import os
 import resource
 import secrets
 import signal
-import string
 import subprocess
 import sys
 import time
@@ -27,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from reference_service.testing import transaction as transaction
+from reference_service.testing import write_key as write_key
 
 # Test BIN range: 999999 is not an issued IIN; random digits follow, Luhn digit computed.
 TEST_BIN = "999999"
@@ -67,30 +69,6 @@ def bad_luhn(pan: str) -> str:
     out = pan[:-1] + wrong
     SENT_PANS.add(out)
     return out
-
-
-def transaction(**over: Any) -> dict[str, Any]:
-    """A valid score request (card token unless ``pan`` is given); fields overridable."""
-    body: dict[str, Any] = {
-        # 10 hex characters: never 12 digits in a row, so never refused as a possible PAN.
-        "transaction_id": "tx-" + secrets.token_hex(5),
-        "amount": 42.5,
-        "currency": "USD",
-        "merchant_id": "m-1",
-        "merchant_category_code": "5411",
-        "merchant_country": "US",
-        "billing_country": "US",
-        "ip_country": "US",
-        "card_present": True,
-        "timestamp": "2024-06-01T12:00:00Z",
-    }
-    if "pan" not in over:
-        # Letters only: a token with 12+ consecutive digits is (rightly) refused as PAN-like.
-        body["card_token"] = "tok_" + "".join(
-            secrets.choice(string.ascii_letters) for _ in range(16)
-        )
-    body.update(over)
-    return {k: v for k, v in body.items() if v is not None}
 
 
 @dataclass
@@ -161,12 +139,6 @@ def _nofile_limit(n: int) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
 
     return apply
-
-
-def write_key(path: Path) -> Path:
-    path.write_text(secrets.token_hex(32) + "\n")
-    path.chmod(0o600)
-    return path
 
 
 class ServiceFactory:

@@ -29,8 +29,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from overload_support import Outcome, closed_loop_capacity, open_loop, probe_ready
 from svc_support import FULL_PROFILE, ServiceFactory, record_figure, transaction
+
+from reference_service.testing import Outcome, closed_loop_capacity, open_loop, probe_ready
 
 CPU_MS = 4.0
 BUDGET_S = 0.050

@@ -122,3 +122,29 @@ def test_compare_names_the_stage_that_moved() -> None:
     shift = stage_shift(b, n)
     assert shift is not None
     assert shift[0] == "audit"
+
+
+def test_an_endpoint_without_ok_responses_is_explained_without_bands() -> None:
+    """Every answer an error (e.g. all 401): no OK latency, so no bands and no driver; the slowest
+    requests are still listed and the sentence says why, instead of crashing the report."""
+    from harness.measure import Outcome
+    from harness.testing import phase
+
+    run = _run(600, None, 0.0, 0.0, 5)
+    errors = tuple(
+        dataclasses.replace(
+            t,
+            requests=tuple(
+                dataclasses.replace(r, outcome=Outcome.FAILED.value) for r in t.requests
+            ),
+        )
+        for t in run.tails
+    )
+    failed = dataclasses.replace(run, phases=(phase("steady", ok=(), failed=600),), tails=errors)
+    (e,) = explain_tails(failed)
+    assert e.median is None
+    assert e.tail is None
+    assert e.driver is None
+    assert e.deltas == ()
+    assert isinstance(e.sentence(), str)
+    assert e.sentence()

@@ -18,7 +18,7 @@ The job that puts them together with the load and the reports is :mod:`harness.g
 (pipeline level: this package may not import ``harness.load``).
 """
 
-from harness.chaos.gameday.abort import AbortMonitor, ConditionState, ConditionStatus, Trip
+from harness.chaos.gameday.abort import AbortMonitor, ConditionStatus, Trip
 from harness.chaos.gameday.controller import GameDayController, LiveView, Outcome, ScheduledFault
 from harness.chaos.gameday.dashboard import LineView, RichView
 from harness.chaos.gameday.degraded import DegradedCount, count_degraded
@@ -48,7 +48,6 @@ __all__ = [
     "AuditTrailDoc",
     "Budgets",
     "Check",
-    "ConditionState",
     "ConditionStatus",
     "DegradedCount",
     "FaultGuard",

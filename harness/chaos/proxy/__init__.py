@@ -12,9 +12,8 @@ data path), ``control`` (the loopback-only JSON API), ``main`` (the process), ``
 uvicorn.
 """
 
-from harness.chaos.proxy.client import ProxyClient, ProxyNotFound, ProxyUnreachable
+from harness.chaos.proxy.client import ProxyClient, ProxyUnreachable
 from harness.chaos.proxy.faults import (
-    PROXY_DOWN_KIND,
     PROXY_TOXIC_KIND,
     ProxyDownFault,
     ToxicFault,
@@ -31,9 +30,7 @@ from harness.chaos.proxy.faults import (
 from harness.chaos.proxy.launcher import (
     PROXY_PROCESS_KIND,
     ProxyHandle,
-    launch_proxies,
     launch_proxy,
-    undo_proxy_process,
     upstream_hostport,
 )
 from harness.chaos.proxy.model import (
@@ -49,7 +46,6 @@ from harness.chaos.proxy.model import (
 )
 
 __all__ = [
-    "PROXY_DOWN_KIND",
     "PROXY_PROCESS_KIND",
     "PROXY_TOXIC_KIND",
     "Distribution",
@@ -58,7 +54,6 @@ __all__ = [
     "ProxyConfig",
     "ProxyDownFault",
     "ProxyHandle",
-    "ProxyNotFound",
     "ProxyUnreachable",
     "Stream",
     "Toxic",
@@ -68,7 +63,6 @@ __all__ = [
     "describe",
     "http_fault_toxic",
     "latency_toxic",
-    "launch_proxies",
     "launch_proxy",
     "limit_data_toxic",
     "parse_proxy",
@@ -78,6 +72,5 @@ __all__ = [
     "slow_close_toxic",
     "timeout_toxic",
     "toxic_to_json",
-    "undo_proxy_process",
     "upstream_hostport",
 ]
