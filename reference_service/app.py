@@ -189,6 +189,7 @@ class ServiceApp:
         if not self.admission.try_enter():
             self.metrics.shed("overload")
             return _error(503, "overloaded, retry later", None, _RETRY)
+        self.metrics.entered()
         timing.lap("queue")
         try:
             return await route.handler(body, rid, t0)
@@ -205,6 +206,7 @@ class ServiceApp:
             return _error(500, "internal error")
         finally:
             self.admission.leave(wall_s=time.perf_counter() - t0)
+            self.metrics.left()
 
     # ---- handlers ---------------------------------------------------------------------------
 

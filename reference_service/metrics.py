@@ -9,16 +9,17 @@ Label values are closed sets chosen by the code (route names, status codes, deci
 enums): never a PAN, a token, a transaction id or any other request-controlled string, which also
 keeps cardinality fixed.
 
-The request path does not touch prometheus_client: :meth:`Metrics.request` and
+With one worker the request path does not touch prometheus_client: :meth:`Metrics.request` and
 :meth:`Metrics.decision` add to plain per-label tallies (a dict lookup, a ``bisect`` for the
 latency bucket and three integer/float additions), and :meth:`Metrics.flush` moves the tallies into
-the Prometheus series. Each prometheus_client update takes a lock and several Python calls (a
-request cost a counter, a histogram and a decision counter: about 5% of the service's CPU per
-request at saturation). The event loop is the only writer of the tallies, so they need no lock.
-Flushes happen before every exposition this worker renders (a scrape of a single worker is exact)
-and every :data:`FLUSH_INTERVAL_S` from the app's gauge loop, so with several workers a scrape sees
-the other workers' requests at most that late. The in-flight gauge is set from admission control's
-own count at the same moments instead of being incremented per request.
+the Prometheus series before every exposition (so a scrape is exact) and every
+:data:`FLUSH_INTERVAL_S` from the app's gauge loop. Each prometheus_client update takes a lock and
+several Python calls (a request cost a counter, a histogram, a decision counter and two gauge
+updates: about 5% of the service's CPU per request at saturation). The event loop is the only
+writer of the tallies, so they need no lock. The in-flight gauge is set from admission control's
+own count at the same moments. With several workers a scrape reaches one worker and reads the
+others' shared files, so there every request is flushed at once and the in-flight gauge moves per
+request (:meth:`Metrics.entered` / :meth:`Metrics.left`): the exposition stays exact.
 """
 
 from __future__ import annotations
@@ -147,32 +148,50 @@ class Metrics:
             tally = self._tallies[(route, status)] = [0.0] * (len(self._bounds) + 1)
         tally[0] += seconds
         tally[1 + bisect_left(self._bounds, seconds)] += 1
+        if self.multiprocess:
+            self._flush_one(route, status, tally)
 
     def decision(self, outcome: str) -> None:
         """Count one decision (into the tallies; see :meth:`flush`)."""
+        if self.multiprocess:
+            self._decisions.labels(outcome).inc()
+            return
         tallies = self._decision_tallies
         tallies[outcome] = tallies.get(outcome, 0) + 1
+
+    def entered(self) -> None:
+        """An admitted request started (moves the in-flight gauge only with several workers)."""
+        if self.multiprocess:
+            self.in_flight.inc()
+
+    def left(self) -> None:
+        """An admitted request finished (see :meth:`entered`)."""
+        if self.multiprocess:
+            self.in_flight.dec()
 
     def flush(self) -> None:
         """Move the request and decision tallies into the Prometheus series (event loop only)."""
         for (route, status), tally in self._tallies.items():
-            count = sum(tally[1:])
-            if not count:
-                continue
-            code = str(status)
-            self._requests.labels(route, code).inc(count)
-            hist = self._latency.labels(route, code)
-            # Histogram.observe() per request is what this replaces: its sum and bucket values,
-            # added in bulk (tests/service/test_svc_metrics_flush.py holds the two equal).
-            hist._sum.inc(tally[0])
-            for i, n in enumerate(tally[1:]):
-                if n:
-                    hist._buckets[i].inc(n)
-            tally[:] = [0.0] * len(tally)
+            self._flush_one(route, status, tally)
         for outcome, n in self._decision_tallies.items():
             if n:
                 self._decisions.labels(outcome).inc(n)
         self._decision_tallies.clear()
+
+    def _flush_one(self, route: str, status: int, tally: list[float]) -> None:
+        count = sum(tally[1:])
+        if not count:
+            return
+        code = str(status)
+        self._requests.labels(route, code).inc(count)
+        hist = self._latency.labels(route, code)
+        # Histogram.observe() per request is what this replaces: its sum and bucket values,
+        # added in bulk (tests/service/test_svc_metrics_flush.py holds the two equal).
+        hist._sum.inc(tally[0])
+        for i, n in enumerate(tally[1:]):
+            if n:
+                hist._buckets[i].inc(n)
+        tally[:] = [0.0] * len(tally)
 
     def shed(self, reason: str) -> None:
         self._shed.labels(reason).inc()

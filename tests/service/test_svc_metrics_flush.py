@@ -90,3 +90,18 @@ def test_render_includes_requests_not_yet_flushed() -> None:
     assert 'slo_decisions_total{decision="approve"} 1.0' in text
     again = metrics.render()[0].decode()  # a second flush adds nothing
     assert 'slo_http_requests_total{route="/v1/score",status="200"} 1.0' in again
+
+
+def test_with_several_workers_every_request_is_published_at_once() -> None:
+    """In multiprocess mode (a scrape reads the other workers' files) nothing waits for a flush."""
+    metrics = Metrics()
+    metrics.multiprocess = True  # the mode's switch; its files are prometheus_client's business
+    metrics.request("/v1/score", 200, 0.004)
+    metrics.decision("decline")
+    metrics.entered()
+    text = generate_latest(metrics.registry).decode()  # the registry as is: no flush, no refresh
+    assert 'slo_http_requests_total{route="/v1/score",status="200"} 1.0' in text
+    assert 'slo_decisions_total{decision="decline"} 1.0' in text
+    assert "slo_in_flight_requests 1.0" in text
+    metrics.left()
+    assert "slo_in_flight_requests 0.0" in generate_latest(metrics.registry).decode()
