@@ -169,7 +169,7 @@ def main() -> int:
         f"{args.rounds} rounds of {args.duration} s"
     )
     for name, (rec, answered) in records.items():
-        print(f"{name}: audit records {rec}, 2xx answers counted by wrk {answered}", file=sys.stderr)
+        print(f"{name}: audit records {rec}, 2xx answers by wrk {answered}", file=sys.stderr)
         if rec < answered:
             raise SystemExit(f"{name}: fewer audit records than answered decisions")
     return 0
