@@ -17,6 +17,10 @@ writes the numbers atomically; ``--check`` exits 1 if a target is missed). Print
    and our generator verifying against that CA (``tls: {ca: ...}``). Both keep one connection
    per slot, so after the first request neither pays a handshake; the bar is the same.
    ``--only overhead-tls`` (also in the full run) repeats the overhead comparison over TLS.
+1c. **Templated requests** (``--only fidelity-template`` / ``overhead-template``, also in the full
+   run): the same two comparisons with issue 9's own-api entry (``POST /api/risk/v3``, a Jinja2
+   body with ``uuid()``, ``randint`` and ``choice`` rendered per request) instead of the
+   built-in fraud transaction.
 2. **Coordinated omission**: the target holds every response for 1 s once, 15 s into a 30 s run
    at 200 requests/s. Analytic p99 from the intended send times: 0.7 s. Our p99 (intended and
    service clocks) next to stock Locust on a fresh target with the same offered load
@@ -27,13 +31,23 @@ writes the numbers atomically; ``--check`` exits 1 if a target is missed). Print
    recording, Locust's request event). Completed requests per second, median over the middle
    seconds, alternating runs, median of the repeats. Target: ours >= 90% of bare. The same user
    with the tail explanation off (``SLO_HARNESS_EXPLAIN_TAIL=0``: no traceparent, no sampling)
-   runs in the same rotation; the difference of 1/throughput is its CPU cost per request.
+   runs in the same rotation; the difference of 1/throughput is its CPU cost per request. Each
+   run of ours also reports its process CPU per completed request (``getrusage`` over the middle
+   seconds), which holds where requests/s do not: on a machine shared with other jobs.
+5. **Idle-gapped target** (``--only idle-gap``; ``benchmarks/generator_idle.py``): an asyncio
+   target with 2 ms think time, against paced wrk (Lua ``delay()``), back-to-back wrk, a blocking
+   Python client, the gevent floor and ours, interleaved; the breakdown of where ours' extra
+   time goes (issue 11).
+6. **CPU per request and profile** (``--only profile``; ``benchmarks/generator_profile.py``):
+   ours against the gevent floor in CPU us per request, interleaved; a py-spy profile by
+   component, collapsed stacks and a flame graph under ``--out`` (issue 11).
 
 4. **Request bodies** (``--only bodies``, i.e. ``benchmarks/bench_bodies.py``): CPU per request to
    build each body kind ahead of its intended time (templates, V2 from metadata, files, ...).
 
 Each generator runs in its own child process (``--child``), as Locust monkey-patches whatever
-imports it. Targets and children are always stopped, also on Ctrl-C.
+imports it. Targets and children are always stopped, also on Ctrl-C. The output ends with the
+load average at start and end: on a shared machine, read ratios measured in one run.
 """
 
 from __future__ import annotations
@@ -48,7 +62,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +81,18 @@ done = function(summary, latency, requests)
   end
 end
 """
+#: The templated request of the ``-template`` rows: issue 9's own-api body, rendered per request.
+TEMPLATED = {
+    "name": "risk",
+    "weight": 1,
+    "method": "POST",
+    "path": "/api/risk/v3",
+    "body": {
+        "template": '{"request_id": "{{ uuid() }}", "amount_cents": {{ randint(1, 500000) }}, '
+        '"country": "{{ choice(["DE", "FR", "US"]) }}"}'
+    },
+    "expect": {"status": [200]},
+}
 BODY = (
     b'{"transaction_id":"bench-1","amount":42.5,"currency":"USD","merchant_id":"m5411-1",'
     b'"merchant_category_code":"5411","merchant_country":"US","billing_country":"US",'
@@ -176,9 +202,15 @@ def bound(reference: float) -> float:
 
 # -- children (run inside a fresh, pinned process) ------------------------------------------------
 def child_ours(args: argparse.Namespace) -> dict[str, Any]:
+    import gevent
     import msgspec
+    from generator_profile import CpuTrack, cpu_per_request
 
-    from harness.load import RunOptions, run_scenario
+    from harness.load import (
+        RunOptions,
+        pacing,  # noqa: F401  (imports Locust: gevent-patched from here on)
+        run_scenario,
+    )
     from harness.measure.result import Clock
     from harness.spec.scenario import Scenario
 
@@ -196,8 +228,13 @@ def child_ours(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.tls_ca:
         spec["tls"] = {"ca": args.tls_ca}
+    if args.template:  # the issue's own-api body (uuid, randint, choice), built per request
+        spec["requests"] = [TEMPLATED]
     scenario = msgspec.convert(spec, Scenario)
+    track = CpuTrack()
+    tracker = gevent.spawn(track.run, args.duration + args.warmup * 2 + 15)
     result = run_scenario(scenario, RunOptions(progress=False))
+    tracker.kill()
     main = next(p for p in result.phases if p.name == "main")
     intended, service = main.latency(), main.latency(clock=Clock.SERVICE)
     per_second = [i.counts.ok for i in result.intervals if i.phase == "main"]
@@ -215,6 +252,7 @@ def child_ours(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_p50": g.cpu_percent_p50,
         "lag_p99_ms": g.schedule_lag_p99_ms,
         "cap_hits": g.cap_hits,
+        "cpu_us_per_req": cpu_per_request(track, result),
     }
 
 
@@ -256,7 +294,9 @@ def child_stock(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- the three benchmarks ------------------------------------------------------------------------
-def fidelity(duration: float, repeats: int, *, tls: bool = False) -> dict[str, Any]:
+def fidelity(
+    duration: float, repeats: int, *, tls: bool = False, template: bool = False
+) -> dict[str, Any]:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         lua = Path(tmp) / "raw.lua"
@@ -272,6 +312,7 @@ def fidelity(duration: float, repeats: int, *, tls: bool = False) -> dict[str, A
                         "ours",
                         *("--target", url, "--rate", "200", "--duration", str(duration)),
                         *("--cap", "32", "--warmup", "1", *ca),
+                        *(("--template",) if template else ()),
                     )
                     out, _ = wrk.communicate(timeout=duration + 30)
                 finally:
@@ -300,12 +341,14 @@ def coordinated_omission(duration: float) -> dict[str, Any]:
     return {"ours": ours, "stock": stock, "analytic_p99_ms": analytic_ms, "duration_s": duration}
 
 
-def overhead(duration: float, repeats: int, *, tls: bool = False) -> dict[str, Any]:
+def overhead(
+    duration: float, repeats: int, *, tls: bool = False, template: bool = False
+) -> dict[str, Any]:
     def middle(per_second: Sequence[int]) -> float:
         inner = list(per_second)[2:-1] or list(per_second)
         return float(statistics.median(inner))
 
-    bare, ours, untraced = [], [], []
+    bare, ours, untraced, cpu = [], [], [], []
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         serve = tls_args(tmp / "pki") if tls else ()
@@ -321,27 +364,119 @@ def overhead(duration: float, repeats: int, *, tls: bool = False) -> dict[str, A
             args = (
                 *("--target", url, "--rate", "50000", "--duration", str(duration)),
                 *("--cap", "10", *ca),
+                *(("--template",) if template else ()),
             )
-            ours.append(middle(child("ours", *args)["per_second"]))
+            run = child("ours", *args)
+            ours.append(middle(run["per_second"]))
+            cpu.append(run["cpu_us_per_req"])
             # The same user without the tail's per-request work (traceparent, sampling, the
             # Server-Timing of kept requests): the cost of explaining the tail, A/B in one run.
             off = child("ours", *args, env={"SLO_HARNESS_EXPLAIN_TAIL": "0"})
             untraced.append(middle(off["per_second"]))
-    return {"bare_rps": bare, "ours_rps": ours, "untraced_rps": untraced}
+    return {"bare_rps": bare, "ours_rps": ours, "untraced_rps": untraced, "ours_cpu_us": cpu}
+
+
+@contextlib.contextmanager
+def idle_target() -> Iterator[str]:
+    """The idle-gapped asyncio target (benchmarks/generator_idle.py) on TARGET_CPU; its URL."""
+    from harness.testing import ready_process
+
+    script = Path(__file__).with_name("generator_idle.py")
+    with ready_process([*_pin(TARGET_CPU), sys.executable, str(script), "900"]) as url:
+        yield url
+
+
+def idle_gap(duration: float, rounds: int) -> dict[str, Any]:
+    """Every client of generator_idle.ROWS against the idle target, one after the other, the
+    order rotating each round; p50s (ms) per client and round."""
+    import generator_idle as idle
+
+    p50: dict[str, list[float]] = {k: [] for k, _ in idle.ROWS}
+    wait: dict[str, list[float]] = {"blocking": [], "floor": []}
+    recv: dict[str, list[float]] = {"blocking": [], "floor": []}
+    wrk_rps: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, idle_target() as url:
+        paced, b2b = Path(tmp) / "paced.lua", Path(tmp) / "b2b.lua"
+        paced.write_text(idle.WRK_PACED_LUA + WRK_LUA)
+        b2b.write_text(idle.WRK_B2B_LUA + WRK_LUA)
+        dur = str(duration)
+
+        def run_wrk(lua: Path, key: str) -> None:
+            proc = start_wrk(url, duration, lua)
+            out, _ = proc.communicate(timeout=duration + 30)
+            w = parse_wrk(out)
+            p50[key].append(w["raw_p50"])
+            if key == "wrk_paced":
+                wrk_rps.append(w["requests"] / duration)
+
+        def run_ref(key: str) -> None:
+            r = child(key, "--target", url, "--duration", dur)
+            p50[key].append(r["p50"])
+            wait[key].append(r["wait_p50"])
+            recv[key].append(r["receive_p50"])
+
+        def run_ours() -> None:
+            args = ("--target", url, "--rate", "200", "--duration", dur, "--cap", "32")
+            r = child("ours", *args, "--warmup", "1")
+            p50["ours"].append(r["p50"])
+            p50["ours_service"].append(r["service_p50"])
+
+        steps = [
+            lambda: run_wrk(b2b, "wrk_b2b"),
+            lambda: run_wrk(paced, "wrk_paced"),
+            lambda: run_ref("blocking"),
+            lambda: run_ref("floor"),
+            run_ours,
+        ]
+        for r in range(rounds):
+            for step in steps[r % len(steps) :] + steps[: r % len(steps)]:
+                step()
+    return {"p50": p50, "wait_p50": wait, "receive_p50": recv, "wrk_paced_rps": wrk_rps}
+
+
+def profile(duration: float, repeats: int, out_dir: Path) -> dict[str, Any]:
+    """CPU per request, ours vs the gevent floor (interleaved), then a py-spy profile."""
+    import generator_profile as prof
+
+    cpu: dict[str, list[float]] = {"ours": [], "floor": []}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw, svg = out_dir / "generator-profile.txt", out_dir / "generator-flame.svg"
+    with target("--base-ms", "0", "--slow-every", "0") as url:
+        ours_args = ("--target", url, "--rate", "50000", "--duration", str(duration), "--cap", "10")
+        for r in range(repeats):
+            order = ("ours", "floor") if r % 2 == 0 else ("floor", "ours")
+            for name in order:
+                if name == "ours":
+                    cpu["ours"].append(child("ours", *ours_args)["cpu_us_per_req"])
+                else:
+                    got = child("floor-sat", "--target", url, "--duration", str(duration))
+                    cpu["floor"].append(got["cpu_us_per_req"])
+        cmd = [*_pin(GEN_CPU), sys.executable, str(Path(__file__)), "--child", "ours", *ours_args]
+        spied = prof.run_py_spy(cmd, raw, "raw") and prof.run_py_spy(cmd, svg, "flamegraph")
+    per, total = prof.summarise(raw.read_text()) if spied else ({}, 0)
+    return {"cpu_us": cpu, "components": dict(per), "samples": total, "files": [str(raw), str(svg)]}
+
+
+def profile_lines(data: dict[str, Any]) -> list[str]:
+    """The CPU table, the profile table and where the flame graph is."""
+    from collections import Counter
+
+    import generator_profile as prof
+
+    lines = [
+        "### CPU per request and where it goes (issue 11)",
+        "",
+        *prof.cpu_table(data["cpu_us"]),
+    ]
+    if not data["samples"]:
+        return [*lines, "", "(py-spy not installed: no profile; `pip install py-spy`)"]
+    ours = statistics.median(data["cpu_us"]["ours"])
+    lines += ["", *prof.profile_table(Counter(data["components"]), data["samples"], ours)]
+    lines += ["", f"Collapsed stacks and flame graph: {', '.join(data['files'])}"]
+    return lines
 
 
 # -- report --------------------------------------------------------------------------------------
-def report(
-    fid: dict[str, Any], co: dict[str, Any], ovh: dict[str, Any], tls: dict[str, Any]
-) -> tuple[str, bool]:
-    lines, fid_ok = fidelity_table(fid, "")
-    tls_lines, tls_ok = fidelity_table(tls, " over TLS (https://, verified, one connection each)")
-    lines += ["", *tls_lines]
-    co_lines, co_ok = co_table(co)
-    ovh_lines, ovh_ok = overhead_table(ovh)
-    return "\n".join([*lines, *co_lines, *ovh_lines]), fid_ok and tls_ok and co_ok and ovh_ok
-
-
 def fidelity_table(fid: dict[str, Any], what: str) -> tuple[list[str], bool]:
     """The fidelity rows (one per run + the median) and whether the medians meet the bar."""
     title = f"### Fidelity{what} (200 requests/s open model vs wrk -c1 -t1, same target, same time)"
@@ -420,11 +555,75 @@ def overhead_table(ovh: dict[str, Any], what: str = "") -> tuple[list[str], bool
         f"({ours / untraced if untraced else 0:.3f} of the throughput without it) |",
         f"| ratio | | {ratio:.2f} ({'PASS' if ovh_ok else 'FAIL'}, target >= 0.90) |",
     ]
+    if ovh.get("ours_cpu_us"):
+        lines.insert(
+            -1,
+            "| slo-harness user, process CPU per request (getrusage, middle seconds) | "
+            f"{', '.join(f'{x:.0f}' for x in ovh['ours_cpu_us'])} us "
+            f"| {statistics.median(ovh['ours_cpu_us']):.0f} us |",
+        )
     return lines, ovh_ok
 
 
 def _write_json(path: Path, data: object) -> None:
     atomic_write_bytes(path, json.dumps(data, indent=2).encode(), mode=0o644)
+
+
+SECTIONS = (
+    "fidelity",
+    "fidelity-tls",
+    "fidelity-template",
+    "co",
+    "overhead",
+    "overhead-tls",
+    "overhead-template",
+    "idle-gap",
+    "profile",
+)
+_WHAT = {"tls": " over TLS", "template": " with templated requests (issue 9's own-api body)"}
+
+
+def run_section(name: str, args: argparse.Namespace) -> tuple[Any, list[str], bool]:
+    """(numbers, Markdown lines, target met) of one ``--only`` section."""
+    scale = 0.5 if args.quick else 1.0
+    kind = name.partition("-")[2]
+    flags = {"tls": kind == "tls", "template": kind == "template"}
+    if name.startswith("fidelity"):
+        data = fidelity(20 * scale, args.repeats, **flags)
+        lines, ok = fidelity_table(data, _WHAT.get(kind, ""))
+        return data, lines, ok
+    if name.startswith("overhead"):
+        data = overhead(10 * scale, max(2, args.repeats - 1), **flags)
+        lines, ok = overhead_table(data, _WHAT.get(kind, ""))
+        return data, lines, ok
+    if name == "co":
+        data = coordinated_omission(30 * scale)
+        lines, ok = co_table(data)
+        return data, lines, ok
+    if name == "idle-gap":
+        import generator_idle
+
+        data = idle_gap(10 * scale, args.repeats)
+        lines, ok = generator_idle.idle_table(data)
+        return data, lines, ok
+    data = profile(10 * scale, max(2, args.repeats - 1), args.out)
+    return data, profile_lines(data), True
+
+
+def run_child(args: argparse.Namespace) -> dict[str, Any]:
+    """One child process's measurement (``--child``)."""
+    if args.child == "ours":
+        return child_ours(args)
+    if args.child == "stock":
+        return child_stock(args)
+    import generator_idle
+    import generator_profile
+
+    if args.child == "blocking":
+        return generator_idle.blocking_paced(args.target, args.duration)
+    if args.child == "floor":
+        return generator_idle.floor_paced(args.target, args.duration)
+    return generator_profile.floor_saturated(args.target, args.duration)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -433,11 +632,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--check", action="store_true", help="Exit 1 when a target is missed")
+    parser.add_argument("--only", choices=(*SECTIONS, "bodies"))
     parser.add_argument(
-        "--only",
-        choices=("fidelity", "fidelity-tls", "co", "overhead", "overhead-tls", "bodies"),
+        "--out", type=Path, default=ROOT / "reports" / "bench-generator", help="profile files"
     )
-    parser.add_argument("--child", choices=("ours", "stock"))
+    parser.add_argument("--child", choices=("ours", "stock", "blocking", "floor", "floor-sat"))
     parser.add_argument("--target")
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--duration", type=float, default=10)
@@ -446,50 +645,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=10)
     parser.add_argument("--per-user-rate", type=float, default=0)
     parser.add_argument("--tls-ca", help="(child) verify an https:// target against this CA")
+    parser.add_argument("--template", action="store_true", help="(child) templated requests")
     args = parser.parse_args(argv)
     if args.only == "bodies":  # 4. request build cost per body kind (benchmarks/bench_bodies.py)
         import bench_bodies  # a sibling: a script's own folder is first on sys.path
 
         return bench_bodies.main([])
     if args.child:
-        out = child_ours(args) if args.child == "ours" else child_stock(args)
-        print(json.dumps(out))
+        print(json.dumps(run_child(args)))
         return 0
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    scale = 0.5 if args.quick else 1.0
-    fid = fidelity(20 * scale, args.repeats) if args.only in (None, "fidelity") else {"runs": []}
-    tls = {"runs": []}
-    if args.only in (None, "fidelity-tls"):
-        tls = fidelity(20 * scale, args.repeats, tls=True)
-    co = coordinated_omission(30 * scale) if args.only in (None, "co") else {}
-    ovh = overhead(10 * scale, max(2, args.repeats - 1)) if args.only in (None, "overhead") else {}
-    ovh_tls: dict[str, Any] = {}
-    if args.only in (None, "overhead-tls"):
-        ovh_tls = overhead(10 * scale, max(2, args.repeats - 1), tls=True)
-    numbers = {
-        "fidelity": fid,
-        "fidelity_tls": tls,
-        "co": co,
-        "overhead": ovh,
-        "overhead_tls": ovh_tls,
-    }
-    if args.only is None:
-        text, ok = report(fid, co, ovh, tls)
-        tls_text, tls_ok = overhead_table(ovh_tls, " over TLS")
-        text, ok = "\n".join([text, *tls_text]), ok and tls_ok
-    elif args.only in ("overhead", "overhead-tls"):
-        chosen_ovh = ovh if args.only == "overhead" else ovh_tls
-        lines, ok = overhead_table(chosen_ovh, " over TLS" if args.only == "overhead-tls" else "")
-        text = "\n".join(lines)
-    elif args.only in ("fidelity", "fidelity-tls"):
-        chosen = fid if args.only == "fidelity" else tls
-        text, ok = fidelity_table(chosen, " over TLS" if args.only == "fidelity-tls" else "")
-        text = "\n".join(text)
-    else:
-        text, ok = json.dumps(numbers, indent=2), True
-    print(text)
+    numbers: dict[str, Any] = {}
+    text: list[str] = []
+    ok = True
+    load_before = os.getloadavg()[0]
+    for name in SECTIONS if args.only is None else (args.only,):
+        data, lines, met = run_section(name, args)
+        numbers[name] = data
+        text += ["", *lines]
+        ok = ok and met
+    load_after = os.getloadavg()[0]
+    numbers["load_average"] = [load_before, load_after]
+    text.append(f"\n(load average {load_before:.1f} at start, {load_after:.1f} at end)")
+    print("\n".join(text))
     if args.json:
         _write_json(args.json, numbers)
     return 1 if args.check and not ok else 0

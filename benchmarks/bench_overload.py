@@ -11,6 +11,14 @@ latencies (from the intended send time) it samples the listening socket's accept
 (``nstat``). As root it re-runs itself in a fresh network namespace (``unshare -n``, loopback
 only) so those counters are this run's alone.
 
+The cost of a refusal, apart from the wall clock (which a shared machine makes noisy): a service
+held at its limit (``--max-in-flight 1``, one request parked in the handler) answers only 503s;
+``--shed-requests`` of them are sent closed-loop on 4 keep-alive connections, and the service
+process's CPU time (user + system, ``/proc``) over them divided by their number is the CPU per
+503. The same is measured for ``GET /v2/health/live`` (the cheapest request through the app) for
+scale. In the overload part, "503 / admitted" is the ratio of the client-side median answer times
+of shed and admitted requests in the same run.
+
     .venv/bin/python benchmarks/bench_overload.py --before 5fbe948 [--rounds 3] [--seconds 6]
 """
 
@@ -51,14 +59,14 @@ def _accept_queue(port: int, stop: threading.Event, seen: list[int]) -> None:
 
 
 def _start(
-    tree: Path, work: Path, audit: Path, cpu_ms: float
+    tree: Path, work: Path, audit: Path, cpu_ms: float, *extra: str
 ) -> tuple[subprocess.Popen[bytes], int]:
     log = work / "service.log"
     args = [sys.executable, "-m", "reference_service", "--port", "0"]
     args += ["--audit-dir", str(audit)]  # tmpfs: this is about CPU overload, not fsync
     args += ["--pan-key-file", str(write_key(work / "pan.key"))]
     args += ["--audit-key-file", str(write_key(work / "audit.key"))]
-    args += ["--debug-handler-cpu-ms", str(cpu_ms)]
+    args += ["--debug-handler-cpu-ms", str(cpu_ms), *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLO_")}
     env["PYTHONPATH"] = str(tree)
     with log.open("wb") as f:
@@ -103,6 +111,9 @@ def _one(tree: Path, cpu_ms: float, seconds: float) -> dict[str, Any]:
         "admitted_p99_ms": out.quantile(200, 0.99) * 1e3,
         "shed_p50_ms": out.median(503) * 1e3,
         "shed_p99_ms": out.quantile(503, 0.99) * 1e3,
+        "shed_over_admitted": out.median(503) / out.median(200),
+        "send_lag_p50_ms": out.lag_quantile(0.5) * 1e3,
+        "send_lag_p99_ms": out.lag_quantile(0.99) * 1e3,
         "new_connection_p99_ms": out.new_connection_quantile(0.99) * 1e3,
         "over_1s_pct": 100.0 * out.over(1.0) / max(1, answered),
         "connections": out.connections,
@@ -111,12 +122,81 @@ def _one(tree: Path, cpu_ms: float, seconds: float) -> dict[str, Any]:
     }
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _closed(port: int, request: bytes, n: int, conns: int = 4) -> list[float]:
+    """``n`` requests, closed loop on ``conns`` keep-alive connections; round trips (s)."""
+    times: list[float] = []
+
+    async def client(k: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for _ in range(k):
+                t0 = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                times.append(time.perf_counter() - t0)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client(n // conns) for _ in range(conns)))
+    return times
+
+
+def _shed_cost(tree: Path, n: int) -> dict[str, float]:
+    """CPU per 503 and per liveness GET of a service held at its limit (see module doc)."""
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    with (
+        tempfile.TemporaryDirectory(prefix="slo-bench-shed-") as tmp,
+        tempfile.TemporaryDirectory(prefix="slo-bench-audit-", dir=shm) as audit,
+    ):
+        proc, port = _start(
+            tree, Path(tmp), Path(audit), 0.0, "--max-in-flight", "1",
+            "--debug-handler-delay-ms", "60000",
+        )  # fmt: skip
+        try:
+            return asyncio.run(_held_at_limit(proc.pid, port, n))
+        finally:
+            proc.kill()
+            proc.wait(30)
+
+
+async def _held_at_limit(pid: int, port: int, n: int) -> dict[str, float]:
+    body = json.dumps(transaction()).encode()
+    score = (
+        f"POST /v1/score HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    live = b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\n\r\n"
+    _r, parked = await asyncio.open_connection("127.0.0.1", port)
+    parked.write(score)  # admitted, then held in the handler: the limit (1) is reached
+    await asyncio.sleep(0.5)
+    await _closed(port, score, 200)  # warm-up
+    out: dict[str, float] = {}
+    for name, request in (("shed", score), ("live", live)):
+        c0 = _cpu_s(pid)
+        times = await _closed(port, request, n)
+        out[f"{name}_cpu_us"] = (_cpu_s(pid) - c0) / len(times) * 1e6
+        out[f"{name}_rtt_ms"] = statistics.median(times) * 1e3
+    parked.close()
+    return out
+
+
 ROWS = (
     ("capacity", "capacity (closed loop), req/s", "{:.0f}"),
     ("admitted_p50_ms", "admitted p50, ms (client, from intended send)", "{:.1f}"),
     ("admitted_p99_ms", "admitted p99, ms", "{:.1f}"),
     ("shed_p50_ms", "503 p50, ms (client)", "{:.1f}"),
     ("shed_p99_ms", "503 p99, ms", "{:.1f}"),
+    ("shed_over_admitted", "503 / admitted, client-side medians", "{:.2f}"),
+    ("send_lag_p50_ms", "load source's own send lag p50, ms (in every latency above)", "{:.1f}"),
+    ("send_lag_p99_ms", "load source's own send lag p99, ms", "{:.1f}"),
     ("new_connection_p99_ms", "p99 on newly opened connections, ms", "{:.1f}"),
     ("over_1s_pct", "answers slower than 1 s, %", "{:.2f}"),
     ("connections", "connections the source had to open", "{:.0f}"),
@@ -124,6 +204,10 @@ ROWS = (
     ("ListenOverflows", "ListenOverflows", "{:.0f}"),
     ("ListenDrops", "ListenDrops", "{:.0f}"),
     ("TCPSynRetrans", "TCPSynRetrans", "{:.0f}"),
+    ("shed_cpu_us", "CPU per 503 at the limit, us (service process, user + sys)", "{:.0f}"),
+    ("live_cpu_us", "CPU per GET /v2/health/live, us (for scale)", "{:.0f}"),
+    ("shed_rtt_ms", "503 round trip at the limit, closed loop, median ms", "{:.2f}"),
+    ("live_rtt_ms", "GET /v2/health/live round trip, median ms", "{:.2f}"),
 )
 
 
@@ -133,6 +217,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--cpu-ms", type=float, default=4.0)
+    ap.add_argument("--shed-requests", type=int, default=4000)
     args = ap.parse_args()
     if os.geteuid() == 0 and not os.environ.get("SLO_BENCH_NETNS"):
         cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
@@ -150,7 +235,8 @@ def main() -> int:
         load = [os.getloadavg()[0]]
         for r in range(args.rounds):
             for name, tree in trees.items():
-                runs[name].append(_one(tree, args.cpu_ms, args.seconds))
+                one = _one(tree, args.cpu_ms, args.seconds) if args.seconds > 0 else {}
+                runs[name].append({**one, **_shed_cost(tree, args.shed_requests)})
                 print(f"round {r + 1} {name}: {json.dumps(runs[name][-1])}", file=sys.stderr)
         load.append(os.getloadavg()[0])
     print(f"\nbefore = {args.before}, after = working tree; {args.cpu_ms:g} ms CPU per request, "
@@ -159,6 +245,8 @@ def main() -> int:
     print("| measure | before | after |")
     print("|---|---:|---:|")
     for key, label, fmt in ROWS:
+        if key not in runs["before"][0]:
+            continue
         b = statistics.median(x[key] for x in runs["before"])
         a = statistics.median(x[key] for x in runs["after"])
         print(f"| {label} | {fmt.format(b)} | {fmt.format(a)} |")

@@ -12,7 +12,8 @@ inherits its parent's code, so no other module decides how the process ends::
     ├── MeasurementError ......... exit 3  the run could not be measured honestly
     │   ├── TargetUnreachable ...........  nothing answered before the run started
     │   ├── GeneratorSaturated ..........  the load generator polluted its own numbers (CPU, lag)
-    │   └── InsufficientData ............  too few samples for a verdict
+    │   ├── InsufficientData ............  too few samples for a verdict
+    │   └── RunInterrupted ..............  SIGINT/SIGTERM/SIGHUP mid-run (partial results saved)
     ├── ServiceStartError ........ exit 3  a service the harness launches did not become ready
     ├── FaultError ............... exit 3  a fault could not be injected (or removed)
     │   ├── FaultUnsupported ............  this machine lacks the mechanism (cgroup freeze, quota)
@@ -46,6 +47,7 @@ __all__ = [
     "MeasurementError",
     "NetnsError",
     "ProxyError",
+    "RunInterrupted",
     "ServiceStartError",
     "SpecError",
     "TargetUnreachable",
@@ -124,6 +126,11 @@ class GeneratorSaturated(MeasurementError):
 
 class InsufficientData(MeasurementError):
     """Too few samples to give any verdict at all."""
+
+
+class RunInterrupted(MeasurementError):
+    """The run was interrupted; what it measured was saved as an incomplete report (or not:
+    the message says which, and how to rebuild it)."""
 
 
 class ServiceStartError(HarnessError):

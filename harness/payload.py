@@ -176,6 +176,7 @@ class PayloadGenerator:
         self._pan_indices: set[int] = set()
         self._card_cache: dict[int, _Card] = {}
         self._last_ms, self._last_stamp = -1, ""
+        self._last_s, self._second = -1, ""
 
     @classmethod
     def from_spec(
@@ -256,10 +257,14 @@ class PayloadGenerator:
 
     # -- internals ---------------------------------------------------------------------------
     def _timestamp(self) -> str:
-        # Formatting a datetime costs ~2 us; requests within the same millisecond share it.
+        # Formatting a datetime costs ~2 us: requests within the same millisecond share the
+        # stamp, and within the same second its date-time part (== _rfc3339(ms / 1000)).
         ms = int(self._clock() * 1000)
         if ms != self._last_ms:
-            self._last_ms, self._last_stamp = ms, _rfc3339(ms / 1000)
+            second, milli = divmod(ms, 1000)
+            if second != self._last_s:
+                self._last_s, self._second = second, _rfc3339(second)[:-5]
+            self._last_ms, self._last_stamp = ms, f"{self._second}.{milli:03d}Z"
         return self._last_stamp
 
     def _pick_card(self) -> int:

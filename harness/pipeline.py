@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.audit import check_audit_trail
-from harness.errors import ArtifactError, InsufficientData, IntegrityError, SpecError, UsageError
+from harness.errors import (
+    ArtifactError,
+    InsufficientData,
+    IntegrityError,
+    SpecError,
+    UsageError,
+)
 from harness.load import DEFAULT_WORKER_WAIT_S
-from harness.measure import RunResult, read_series, result_from_log
+from harness.measure import RunResult
 from harness.placement import Placement, lab_placement
+from harness.rebuild_job import PARTIAL_LOG_FILE, rebuild_report, salvage
 from harness.report import (
     LoadedReport,
     ReportInputs,
@@ -64,10 +72,6 @@ class BoundaryHook(Protocol):
         """The PCI section of the report (boundary verdict + evidence), after the load."""
         ...
 
-
-#: The interval log a run streams into its output directory while it runs; removed once the
-#: report family (with latency.hlog) is written, left behind by an interrupted run.
-PARTIAL_LOG_FILE: Final = "latency.partial.hlog"
 
 __all__ = [
     "PARTIAL_LOG_FILE",
@@ -169,7 +173,14 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
 
     out_dir = request.out or default_out_dir(reports_root, scenario.name)
     partial_log = out_dir / PARTIAL_LOG_FILE
-    result = _measure(scenario, request, target, partial_log)
+    started = time.monotonic()
+    try:
+        result = _measure(scenario, request, target, partial_log)
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM/SIGHUP through harness.cli
+        why = f"interrupted by {exc.args[0] if exc.args else 'SIGINT'} after " + (
+            f"{time.monotonic() - started:.1f} s of a {scenario.duration_s:g} s run"
+        )
+        raise salvage(out_dir, slo_path, why) from None
     verdict = evaluate(result, slo)
     comparison = (
         _checked(
@@ -357,36 +368,3 @@ def _point_latest(reports_root: Path, out_dir: Path) -> Path | None:
         return None
     tmp.replace(latest)
     return latest
-
-
-def rebuild_report(directory: Path, *, slo_path: Path | None = None) -> RunOutcome:
-    """The report family of an interrupted run, from the interval log it streamed.
-
-    Reads ``latency.partial.hlog`` (or a ``latency.hlog`` that carries ``#[Run: ...]``), rebuilds
-    what it measured up to its last complete interval (:func:`harness.measure.result_from_log`:
-    marked incomplete, generator unknown, so the verdict is INVALID), judges it against
-    ``slo_path`` or the default SLO, and writes the report family into ``directory``; the partial
-    log is removed once latency.hlog holds its series.
-    """
-    if not directory.is_dir():
-        raise UsageError(f"{directory}: not a directory")
-    partial = directory / PARTIAL_LOG_FILE
-    log_path = partial if partial.exists() else directory / "latency.hlog"
-    if not log_path.exists():
-        raise UsageError(f"{directory}: no {PARTIAL_LOG_FILE} or latency.hlog to rebuild from")
-    result = result_from_log(read_series(log_path))
-    slo = load_slo(slo_path) if slo_path else default_slo()
-    verdict = evaluate(result, slo)
-    provenance = collect_provenance(
-        scenario_path=Path(result.scenario.path),
-        slo_path=slo_path,
-        target=result.target,
-        started_at=result.started_at,
-        ended_at=result.ended_at,
-        cwd=Path.cwd(),
-    )
-    # The series is read lazily from log_path while the reports are rendered; only then is
-    # latency.hlog replaced (staging + rename), so reading from either file is safe.
-    paths = write_reports(directory, ReportInputs(result, verdict, provenance))
-    partial.unlink(missing_ok=True)
-    return RunOutcome(verdict, None, paths, directory)

@@ -52,6 +52,7 @@ __all__ = ["ServiceApp", "create_app", "create_app_from_env"]
 _enc: Final = msgspec.json.Encoder()
 _RETRY: Final = ((b"retry-after", b"1"),)
 _CLOSE: Final = ((b"connection", b"close"),)
+_OVERLOADED: Final = _enc.encode(ErrorBody("overloaded, retry later", None))
 
 Handler = Callable[[bytes, str, float], Awaitable[Reply]]
 
@@ -161,6 +162,23 @@ class ServiceApp:
             log_event(
                 "request", route=name, status=reply.status, ms=round(elapsed * 1e3, 3), id=rid
             )
+
+    def refuse_at_once(self, scope: Scope, received_s: float) -> bytes | None:
+        """The JSON body of a 503 for a request admission refuses right now, decided from its
+        request line and headers alone; None: run the request as usual. ``received_s``
+        (``time.monotonic()``) is when the read that completed the headers began: the latency
+        histogram gets the time from there to this decision (the write follows at once). The
+        protocol (:class:`~reference_service.connections.GuardedProtocol`) calls it before it
+        creates the request's task, so a refusal is written in the same event-loop callback that
+        parsed the headers, ahead of every queued handler (measured: README, "Overload")."""
+        route = self.routes.get(scope["path"])
+        if route is None or not route.admitted or scope["method"] != route.method:
+            return None
+        if not self.ready or not is_json(scope) or not self.admission.full():
+            return None
+        self.metrics.shed("overload")
+        self.metrics.request(route.name, 503, time.monotonic() - received_s)
+        return _OVERLOADED
 
     async def _admitted(
         self, route: Route, scope: Scope, receive: Receive, rid: str, t0: float

@@ -17,6 +17,14 @@ get no reply. :class:`GuardedProtocol` (uvicorn's httptools protocol plus two ru
   an immediate ``503`` with ``Retry-After`` and ``Connection: close``. So descriptor exhaustion
   turns into fast refusals, and abusive idle connections cannot lock well-behaved clients out.
 
+* **refusal before the task**: when admission is already full, a scoring request is answered
+  503 + ``Retry-After`` from :meth:`GuardedProtocol._start_asgi_task`, in the callback that parsed
+  its headers (the app's ``refuse_at_once``), without creating the request's task: through the
+  app, the 503 ran as a task behind every handler already queued in that loop iteration (at 3x
+  capacity, each of them a few milliseconds of CPU). Its body is then discarded as it arrives
+  (uvicorn ignores the body of a request whose response is complete) and the connection stays
+  open for the next request.
+
 Responses go out in **one write**: uvicorn writes a response's head when the app sends
 ``http.response.start`` and its body on ``http.response.body``, two ``send`` syscalls and two TCP
 segments per answer (on loopback the sender's core also runs the receiver's TCP input for each).
@@ -39,6 +47,7 @@ import time
 from typing import Any, Final
 
 from uvicorn._types import ASGISendEvent
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from reference_service.asgi import BODY_RECEIVED
@@ -54,6 +63,20 @@ _REFUSAL: Final = (
     b"content-length: " + str(len(_REFUSAL_BODY)).encode() + b"\r\n"
     b"retry-after: 1\r\nconnection: close\r\n\r\n" + _REFUSAL_BODY
 )
+
+
+def _overloaded(body: bytes, keep_alive: bool) -> bytes:
+    """A complete HTTP/1.1 503 response with ``body`` (JSON), Retry-After, and Connection: close
+    unless the connection stays open."""
+    return (
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+        b"content-length: "
+        + str(len(body)).encode()
+        + b"\r\nretry-after: 1\r\n"
+        + (b"" if keep_alive else b"connection: close\r\n")
+        + b"\r\n"
+        + body
+    )
 
 
 def connection_cap(configured: int | None) -> int:
@@ -191,6 +214,19 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if not self.in_request and not self.transport.is_closing():
             self._arm()
+
+    # -- refusal before the task ----------------------------------------------------------------
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        refuse = getattr(app, "refuse_at_once", None) if app is not service_unavailable else None
+        body = refuse(cycle.scope, self.last_active) if refuse is not None else None
+        if body is None:
+            super()._start_asgi_task(cycle, app)
+            return
+        self.transport.write(_overloaded(body, cycle.keep_alive))
+        cycle.response_started = cycle.response_complete = True  # uvicorn drops the body
+        if not cycle.keep_alive:
+            self.transport.close()
+        cycle.on_response()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

@@ -3,7 +3,10 @@
 Thresholds are configuration, not code: risk teams move them without a deploy, and every response
 and audit record carries ``thresholds_version`` so a decision can be reconstructed with the cut-offs
 that produced it. The file is JSON or YAML, parsed once at start-up into a frozen Struct; a bad file
-stops start-up with the file, the field path and what was expected.
+stops start-up with the file, the field path and what was expected. Before PyYAML sees the text, a
+cheap pre-check refuses what no thresholds file needs (more than :data:`MAX_THRESHOLDS_BYTES`, more
+than :data:`MAX_OPENERS` brackets, indentation past :data:`MAX_INDENT` columns, aliases): deep
+nesting otherwise costs PyYAML's scanner seconds (quadratic in the depth) before it fails.
 
 Reason codes explain a decision to a reviewer: the score band plus the risk signals present in the
 transaction, in a fixed order, whatever the decision (so they can be compared across decisions).
@@ -16,6 +19,7 @@ the request, so ``slo-harness audit replay`` re-derives them from the trail alon
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -39,6 +43,12 @@ __all__ = [
 ]
 
 Probability = Annotated[float, Meta(ge=0.0, le=1.0)]
+
+#: Bounds of the text pre-check: a thresholds file is a handful of flat keys.
+MAX_THRESHOLDS_BYTES: Final = 64 * 1024
+MAX_OPENERS: Final = 256
+MAX_INDENT: Final = 128
+_ALIAS: Final = re.compile(r"(?:^|[\s\[{,])\*[^\s\]},]")
 
 
 class Thresholds(Struct, frozen=True, forbid_unknown_fields=True):
@@ -81,9 +91,14 @@ def load_thresholds(path: str | Path) -> Thresholds:
     """Parse a JSON or YAML thresholds file; raises :class:`ThresholdError` on any problem."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()[: MAX_THRESHOLDS_BYTES + 1]
+        text = raw.decode("utf-8")
+        _precheck(text, p)
+        data = yaml.safe_load(text)
     except OSError as exc:
         raise ThresholdError(f"{p}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ThresholdError(f"{p}: $: expected UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise ThresholdError(f"{p}: not valid YAML/JSON: {exc}") from None
     try:
@@ -93,6 +108,19 @@ def load_thresholds(path: str | Path) -> Thresholds:
     if th.review > th.decline:
         raise ThresholdError(f"{p}: $.review must be <= $.decline")
     return th
+
+
+def _precheck(text: str, p: Path) -> None:
+    """Refuse, in one pass over the text, what would make the YAML parser slow (see module doc)."""
+    if len(text) > MAX_THRESHOLDS_BYTES:
+        raise ThresholdError(f"{p}: $: expected a file of at most {MAX_THRESHOLDS_BYTES} bytes")
+    if text.count("[") + text.count("{") > MAX_OPENERS:
+        raise ThresholdError(f"{p}: $: expected at most {MAX_OPENERS} brackets (flat keys)")
+    deepest = max((len(ln) - len(ln.lstrip(" -")) for ln in text.splitlines()), default=0)
+    if deepest > MAX_INDENT:
+        raise ThresholdError(f"{p}: $: expected indentation under {MAX_INDENT} columns")
+    if _ALIAS.search(text):
+        raise ThresholdError(f"{p}: $: expected no YAML aliases")
 
 
 def decide(score: float, th: Thresholds) -> Decision:

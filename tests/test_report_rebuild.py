@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from harness import pipeline, rebuild_job
 from harness.cli import cli
-from harness.errors import ArtifactError
+from harness.errors import ArtifactError, RunInterrupted
 from harness.measure import (
     ALL_ENDPOINTS,
     Clock,
@@ -26,6 +27,7 @@ from harness.measure import (
     result_from_log,
 )
 from harness.pipeline import PARTIAL_LOG_FILE, rebuild_report
+from harness.report import verify_report_dir
 from harness.slo import VerdictStatus
 
 RUN_START_NS = 1_700_000_000 * 1_000_000_000
@@ -120,3 +122,68 @@ def test_a_log_without_run_metadata_is_refused(tmp_path: Path) -> None:
     (tmp_path / "latency.hlog").write_text("#[Histogram log format version 1.3]\n")
     with pytest.raises(ArtifactError, match="Run"):
         rebuild_report(tmp_path)
+
+
+STEADY = Path(__file__).resolve().parents[1] / "scenarios" / "steady.yaml"
+
+
+def _interrupt_run_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: int | None
+) -> RunInterrupted:
+    """pipeline.run whose load streams ``seconds`` of intervals (None: none) and then gets
+    SIGTERM (as harness.cli turns it into KeyboardInterrupt); the RunInterrupted it raises."""
+
+    def measure(*_: object, **__: object) -> None:
+        if seconds is not None:
+            _interrupted_run(tmp_path / "out", seconds)
+        raise KeyboardInterrupt("SIGTERM")
+
+    monkeypatch.setattr(pipeline, "_measure", measure)
+    request = pipeline.RunRequest(STEADY, target="http://127.0.0.1:9", out=tmp_path / "out")
+    with pytest.raises(RunInterrupted) as info:
+        pipeline.run(request)
+    return info.value
+
+
+def test_an_interrupted_run_saves_its_incomplete_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM mid-run: the run itself writes the verified, incomplete family and says why."""
+    (tmp_path / "out").mkdir()
+    exc = _interrupt_run_after(tmp_path, monkeypatch, 20)
+    out = tmp_path / "out"
+    assert str(exc).startswith("interrupted by SIGTERM after ")
+    assert "partial results saved, marked incomplete (verdict INVALID)" in str(exc)
+    assert exc.exit_code == 3  # not a pass: the CLI's table says "not measured"
+    assert verify_report_dir(out).ok
+    assert not (out / PARTIAL_LOG_FILE).exists()
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["run"]["incomplete"] is True
+    assert any(r.startswith("interrupted by SIGTERM after") for r in doc["verdict_reasons"])
+    assert "interrupted by SIGTERM" in (out / "summary.md").read_text()
+
+
+def test_a_salvage_past_its_time_bound_keeps_the_log_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing the partial report is bounded: past SALVAGE_TIMEOUT_S nothing half-written stays,
+    the log is kept for `report rebuild`, and the message says so."""
+    (tmp_path / "out").mkdir()
+    monkeypatch.setattr(rebuild_job, "SALVAGE_TIMEOUT_S", 0.01)
+    exc = _interrupt_run_after(tmp_path, monkeypatch, 20)
+    out = tmp_path / "out"
+    assert "not finished within 0.01 s" in str(exc), exc
+    assert f"slo-harness report rebuild {out}" in str(exc)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(["out", PARTIAL_LOG_FILE])
+    series = read_series(out / PARTIAL_LOG_FILE)  # intact for `report rebuild`
+    assert not series.complete
+    assert len(series) > 0
+
+
+def test_an_interruption_before_any_measurement_saves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted while the service was starting: nothing measured, nothing claimed."""
+    exc = _interrupt_run_after(tmp_path, monkeypatch, None)
+    assert "nothing was measured yet, so nothing was saved" in str(exc)
+    assert not (tmp_path / "out").exists()

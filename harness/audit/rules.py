@@ -19,10 +19,10 @@ from types import MappingProxyType
 from typing import Annotated, Final
 
 import msgspec
-import yaml
 from msgspec import Meta, Struct
 
 from harness.errors import SpecError, UsageError
+from harness.spec import read_yaml
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -140,12 +140,7 @@ _COLUMN_NAMES: dict[str, tuple[str, ...]] = {}
 
 def load_thresholds(path: Path) -> Thresholds:
     """Parse a thresholds file (JSON or YAML); SpecError names file, field path and expectation."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(str(path), "$", f"a readable file ({exc.strerror})") from None
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise SpecError(str(path), "$", "a JSON or YAML thresholds document") from None
+    data = read_yaml(path)  # bounded: size, depth, aliases, repeated keys
     try:
         th = msgspec.convert(data, Thresholds)
     except msgspec.ValidationError as exc:

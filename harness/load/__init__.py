@@ -8,7 +8,10 @@ import), so the CLI imports this package only inside ``run`` and ``worker``.
 Map:
 - ``runner``: :func:`run_scenario` (target, local or master + local workers, progress, result);
 - ``engine``: the scheduler greenlet and the pool of connection slots (the design is there);
-- ``user``: the Locust user that is one slot; ``http``: the lean HTTP/1.1 client;
+  ``station``: where scheduler and slots meet (``Job``, ``Station``); ``completion``: what a
+  finished request does (judge, tally, Recorder, tail sampler, Locust's event);
+- ``user``: the Locust user that is one slot; ``http``: the lean HTTP/1.1 client, ``wire`` its
+  request bytes, ``tlsio`` its TLS (memory BIOs);
 - ``schedule``: intended send times from the scenario's rate (pure; exported here);
 - ``pacing``: precise wake-ups; ``workload``: request bytes from the scenario's mix and payload;
 - ``observe``: feeds a live :class:`RunObserver` (game days) from a local run;

@@ -186,6 +186,7 @@ class MasterCoordinator:
                 run_start_wall_ns=spec.run_start_wall_ns,
                 part=(k, n),
                 models=spec.models,
+                locust_stats=spec.locust_stats,
             )
             self._runner.send_message(MSG_RUN, share.to_message(), client_id=client_id)
         return n

@@ -24,8 +24,10 @@ Design (wrk2's measurement, k6's arrival-rate executor, inside Locust):
   that point are still waited for (each ends within its timeout), so sent + unsent = offered.
 - **Two clocks per request**: the Recorder gets the intended, actual-send and completion times
   (monotonic ns); it derives the CO-corrected latency (from intended) and the service time (from
-  send). Locust's ``events.request`` is fired too, with the intended-clock response time, so
-  Locust's own stats and web UI stay usable; they are never used for verdicts.
+  send). Under Locust's own command line ``events.request`` is fired too, with the
+  intended-clock response time, so Locust's stats and web UI stay usable; they are never used
+  for verdicts (what a completion does: :mod:`~harness.load.completion`; where scheduler and
+  slots meet: :mod:`~harness.load.station`).
 - **Trace context and the tail**: every request carries a W3C ``traceparent`` (trace id from the
   run and the arrival index; spliced into the request bytes before the intended time). On
   completion a :class:`~harness.measure.TailSampler` decides in one comparison whether the request
@@ -44,34 +46,20 @@ from __future__ import annotations
 import gc
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, Final
 
 import gevent
 from gevent.event import Event
-from gevent.hub import Waiter, get_hub
 
 from harness.load import pacing, schedule
+from harness.load.completion import Completion, HttpStatusError
 from harness.load.health import CpuSampler, ProcessHealth
-from harness.load.http import HttpConnection, Reply
-from harness.load.outcomes import ResponseJudge
+from harness.load.station import DEFAULT_JUDGE, Job, RequestLog, Station
 from harness.load.workload import RequestSource, host_port
-from harness.measure import (
-    ClientMarks,
-    LatencyHistogram,
-    Outcome,
-    Recorder,
-    ResponseTally,
-    TailSampler,
-    TracedRequest,
-    run_trace_prefix,
-    server_timing_of_head,
-    traceparent,
-)
-from harness.spec import Expect, Scenario, ScheduledPhase
+from harness.measure import LatencyHistogram, Recorder, TailSampler, run_trace_prefix, traceparent
+from harness.spec import Scenario, ScheduledPhase
 from harness.target import ClientTls
 
 __all__ = ["DRAIN_MARGIN_S", "Engine", "HttpStatusError", "Job", "RequestLog", "Station"]
@@ -79,106 +67,7 @@ __all__ = ["DRAIN_MARGIN_S", "Engine", "HttpStatusError", "Job", "RequestLog", "
 #: Extra time after the schedule's end plus the request timeout before stragglers are abandoned.
 DRAIN_MARGIN_S: Final = 1.0
 _COMPLETION_MARGIN_NS: Final = 500_000_000
-_LONG_DIGITS: Final = re.compile(rb"[0-9]{12,}")
 _log = logging.getLogger(__name__)
-#: The judge of requests that bring none: 2xx OK, 503 shed, the rest failed.
-DEFAULT_JUDGE: Final = ResponseJudge(Expect(), (503,))
-
-
-@dataclass(slots=True)
-class Job:
-    """One request on its way: what to send, when it was meant to go, and who records it."""
-
-    engine: Engine
-    phase: str
-    endpoint: str
-    method: str
-    path: str
-    data: bytes
-    intended_ns: int  # time.monotonic_ns() of this process
-    judge: ResponseJudge = DEFAULT_JUDGE  # classifies the response (harness.load.outcomes)
-    trace_id: str = ""  # W3C trace id (32 hex digits) of the traceparent the request carries
-
-
-#: Optional per-request log (tests): (phase, endpoint, outcome, intended_ns, sent_ns, done_ns).
-RequestLog = list[tuple[str, str, str, int, int, int]]
-
-
-class Station:
-    """Where the scheduler meets the slots (users) of one process; lives as long as the runner."""
-
-    def __init__(self) -> None:
-        self._hub = get_hub()
-        self._idle: list[Waiter] = []
-        self._freed = Event()
-        self.registered = 0
-        self.busy = 0
-        self.peak_busy = 0
-        self._all_done = Event()
-        self._all_done.set()
-
-    # -- slot (user) side ------------------------------------------------------------------
-    def register(self) -> None:
-        """A slot joined the pool."""
-        self.registered += 1
-
-    def unregister(self) -> None:
-        """A slot left the pool (its user stopped)."""
-        self.registered -= 1
-
-    def next_job(self) -> Job:
-        """Block the calling slot until the scheduler hands it a job (LIFO among idle slots)."""
-        waiter = Waiter()
-        self._idle.append(waiter)
-        self._freed.set()
-        try:
-            job: Job = waiter.get()
-        except BaseException:
-            # Killed while idle (the runner stopped): never hand this waiter a job again.
-            if waiter in self._idle:
-                self._idle.remove(waiter)
-            raise
-        return job
-
-    def new_run(self) -> None:
-        """Forget the previous run's peak (a process may run several: the web UI's restarts)."""
-        self.peak_busy = self.busy
-
-    def finished(self) -> None:
-        """The calling slot completed its job."""
-        self.busy -= 1
-        if self.busy == 0:
-            self._all_done.set()
-
-    # -- scheduler side --------------------------------------------------------------------
-    def try_dispatch(self, job: Job) -> bool:
-        """Give ``job`` to the most recently idle slot; False if none is idle."""
-        if not self._idle:
-            return False
-        waiter = self._idle.pop()
-        self.busy += 1
-        if self.busy > self.peak_busy:
-            self.peak_busy = self.busy
-        self._all_done.clear()
-        self._hub.loop.run_callback(waiter.switch, job)
-        return True
-
-    def wait_for_slot(self, deadline_ns: int) -> bool:
-        """Block until some slot is idle; False if ``deadline_ns`` (monotonic) passes first."""
-        for _ in range(1_000_000):  # bounded; each pass waits for an event or the deadline
-            if self._idle:
-                return True
-            remaining = (deadline_ns - time.monotonic_ns()) / 1e9
-            if remaining <= 0:
-                return False
-            self._freed.clear()
-            self._freed.wait(timeout=remaining)
-        return bool(self._idle)
-
-    def wait_all_done(self, deadline_ns: int) -> bool:
-        """Block until no job is in flight; False if ``deadline_ns`` passes first."""
-        remaining = max((deadline_ns - time.monotonic_ns()) / 1e9, 0.0)
-        return bool(self._all_done.wait(timeout=remaining))
 
 
 class Engine:
@@ -214,7 +103,6 @@ class Engine:
         self.recorder = recorder
         self.name = name
         self._source = source
-        self._fire = fire_request
         self._part = part
         self._cpu = cpu_sampler
         self.request_log = request_log
@@ -232,8 +120,6 @@ class Engine:
         self.cpu_samples: list[float] = []
         self.problems: list[str] = []
         self.sent = 0
-        #: Status codes and failure samples per phase and endpoint (harness.measure.responses).
-        self.responses = ResponseTally()
         self.finished = Event()
         self._abort = False
         self._cap_wait_end_ns = 0
@@ -244,6 +130,18 @@ class Engine:
         #: benchmark's A/B switch): no traceparent, nothing kept.
         self.tails = TailSampler(seed=scenario.payload.seed + part[0]) if explain_tail else None
         self._trace_prefix = run_trace_prefix(self.run_start_wall_ns, scenario.payload.seed)
+        done = Completion(
+            recorder=recorder,
+            station=station,
+            tails=self.tails,
+            fire_request=fire_request,
+            request_log=request_log,
+            run_start_mono_ns=self.run_start_mono_ns,
+        )
+        #: Status codes and failure samples per phase and endpoint (harness.measure.responses).
+        self.responses = done.responses
+        #: Called by a slot when its request ended (:meth:`Completion.complete`).
+        self.complete = done.complete
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -387,116 +285,8 @@ class Engine:
                 return
             self.cpu_samples.append(self._cpu.sample())
 
-    # -- completions (called from slots) -------------------------------------------------------
-    def complete(
-        self,
-        job: Job,
-        sent_ns: int,
-        done_ns: int,
-        reply: Reply | None,
-        error: Exception | None,
-        conn: HttpConnection | None = None,
-    ) -> None:
-        """Record one finished request (from the slot that ran it; ``conn``: its connection,
-        whose marks and response head are read only when the tail sampler keeps the request)."""
-        verdict = job.judge.judge(reply, error)
-        outcome = verdict.outcome
-        length = reply.body_length if reply is not None else 0
-        tally = self.responses
-        tally.status(job.phase, job.endpoint, verdict.key)
-        if outcome is not Outcome.OK:
-            tally.failure(job.phase, job.endpoint, verdict.kind, outcome, verdict.sample)
-            if reply is not None:
-                sample = verdict.sample
-                snippet = sample[:200] if isinstance(sample, bytes) else b""
-                error = HttpStatusError(reply.status, snippet, verdict.kind)
-        self.recorder.record(
-            phase=job.phase,
-            endpoint=job.endpoint,
-            outcome=outcome,
-            intended_ns=job.intended_ns,
-            sent_ns=sent_ns,
-            done_ns=done_ns,
-        )
-        tails = self.tails
-        if tails is not None:
-            latency_ns = done_ns - job.intended_ns
-            mask = tails.want(job.phase, job.endpoint, latency_ns)
-            if mask:
-                marks = conn if reply is not None else None  # no reply: nothing of it to read
-                kept = self._traced(job, outcome, sent_ns, done_ns, marks)
-                timing = None if marks is None else server_timing_of_head(marks.head)
-                tails.add(mask, kept, latency_ns, timing)
-        if self.request_log is not None:
-            self.request_log.append(
-                (job.phase, job.endpoint, outcome.value, job.intended_ns, sent_ns, done_ns)
-            )
-        self.station.finished()
-        fire = self._fire
-        if fire is not None:
-            fire(
-                request_type=job.method,
-                name=job.path,
-                response_time=(done_ns - job.intended_ns) / 1e6,
-                response_length=length,
-                response=None,
-                context={
-                    "phase": job.phase,
-                    "service_time_ms": (done_ns - sent_ns) / 1e6,
-                    "schedule_lag_ms": (sent_ns - job.intended_ns) / 1e6,
-                },
-                exception=error,
-                start_time=(job.intended_ns - self.run_start_mono_ns + self.run_start_wall_ns)
-                / 1e9,
-                url=job.path,
-            )
-
-    def _traced(
-        self,
-        job: Job,
-        outcome: Outcome,
-        sent_ns: int,
-        done_ns: int,
-        conn: HttpConnection | None,
-    ) -> TracedRequest:
-        """The kept form of a request: times and client marks (its Server-Timing is parsed only
-        if it is still kept at the end: see :meth:`TailSampler.add`)."""
-        start = self.run_start_mono_ns
-        marks: ClientMarks | None = None
-        if conn is not None:
-            written, first = conn.written_ns, conn.first_byte_ns
-            if sent_ns <= written <= first <= done_ns:
-                connect = conn.connect_ns
-                marks = ClientMarks(
-                    connect_ms=connect / 1e6,
-                    send_ms=max(written - sent_ns - connect, 0) / 1e6,
-                    wait_ms=(first - written) / 1e6,
-                    receive_ms=(done_ns - first) / 1e6,
-                )
-        return TracedRequest(
-            phase=job.phase,
-            endpoint=job.endpoint,
-            outcome=outcome.value,
-            trace_id=job.trace_id,
-            intended_s=(job.intended_ns - start) / 1e9,
-            sent_s=(sent_ns - start) / 1e9,
-            latency_ms=(done_ns - job.intended_ns) / 1e6,
-            service_ms=(done_ns - sent_ns) / 1e6,
-            client=marks,
-        )
-
 
 def _with_header(request: bytes, line: bytes) -> bytes:
     """``request`` with one more header ``line`` right after its request line."""
     at = request.find(b"\r\n") + 2
     return request[:at] + line + request[at:]
-
-
-class HttpStatusError(Exception):
-    """A response that is not OK: its failure kind (``HTTP 404``, ``HTTP 200: body check: ...``)
-    and body snippet with long digit runs masked."""
-
-    def __init__(self, status: int, snippet: bytes, kind: str = "") -> None:
-        self.status = status
-        text = _LONG_DIGITS.sub(b"#", snippet).decode("utf-8", "replace")
-        super().__init__((kind or f"HTTP {status}") + (f": {text}" if text else ""))

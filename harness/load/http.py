@@ -16,8 +16,10 @@ The module uses the stdlib ``socket`` and ``ssl`` APIs only. Inside the generato
 blocking sockets.
 
 TLS (``https://`` targets) lives in connection opening only (:meth:`HttpConnection._connect`):
-given an ``ssl_context``, a fresh TCP connection is wrapped and its handshake completed there,
-under the same deadline; request building and response parsing are the same bytes either way.
+given an ``ssl_context``, a fresh TCP connection is wrapped (:class:`~harness.load.tlsio.TlsStream`:
+memory BIOs, one socket read per readiness instead of OpenSSL's header-then-body reads) and its
+handshake completed there, under the same deadline; request building and response parsing are
+the same bytes either way.
 So the handshake is paid by the request that opened the connection (a slot's first request, or
 the first after the server closed it or an error dropped it) and by no other: every later
 request on the connection reuses the established TLS session. The same holds for the TCP connect
@@ -27,7 +29,9 @@ Invariants:
 - one request at a time per connection (no pipelining); a response that carries extra bytes
   after its end is a protocol error and the connection is dropped;
 - ``exchange`` never takes longer than its deadline (socket timeouts are recomputed from the
-  remaining time before every blocking call);
+  remaining time before every blocking call; the first read of a response keeps the timeout
+  set for the send when the send took less than :data:`_REARM_NS`, so it may end that much
+  past the deadline at most);
 - a connection that the server closed while idle (keep-alive timeout) is detected before reuse
   or, if the close races the send, the request is sent once more on a fresh connection, but only
   when not a single response byte had arrived (the server cannot have processed it).
@@ -39,9 +43,11 @@ import contextlib
 import socket
 import ssl
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
+
+from harness.load.tlsio import Stream as _Stream
+from harness.load.tlsio import TlsStream
+from harness.load.wire import build_request, dechunk
 
 __all__ = [
     "ClientError",
@@ -60,6 +66,9 @@ _MAX_HEAD: Final = 64 * 1024
 _SNIPPET: Final = 200  # bytes of a failed response's body kept for error messages
 _IDLE_CHECK_NS: Final = 500_000_000  # check an idle connection for a server close after 0.5 s
 _HEAD_END: Final = b"\r\n\r\n"
+#: The first read reuses the send's socket timeout if the send took less than this (one
+#: ``settimeout`` fewer per request; gevent's is Python code); else it is recomputed.
+_REARM_NS: Final = 1_000_000
 
 
 class ClientError(Exception):
@@ -86,9 +95,11 @@ class _NoResponse(ConnectionLost):
     """Closed before a single response byte arrived (the request was not processed)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What the generator needs of a response: status, body size, and a snippet on failure."""
+class Reply(NamedTuple):
+    """What the generator needs of a response: status, body size, and a snippet on failure.
+
+    A NamedTuple, not a frozen dataclass: one per request, and a frozen dataclass's
+    ``__init__`` goes through ``object.__setattr__`` per field."""
 
     status: int
     body_length: int
@@ -96,39 +107,11 @@ class Reply:
     body: bytes = b""  # the whole body, only when the exchange asked for it (a body check)
 
 
-def build_request(
-    method: str,
-    host_header: str,
-    path: str,
-    body: bytes | None = None,
-    *,
-    content_type: str = "application/json",
-    headers: Sequence[tuple[str, str]] = (),
-) -> bytes:
-    """The complete request bytes (head and body), ready to send in one ``sendall``.
-
-    ``headers`` are added after the defaults; one named Host, User-Agent or Content-Type
-    replaces the default (a KServe ingress routes by Host). Values are sent as UTF-8.
-    """
-    own = {name.lower() for name, _ in headers}
-    lines = [f"{method} {path} HTTP/1.1"]
-    if "host" not in own:
-        lines.append(f"Host: {host_header}")
-    if "user-agent" not in own:
-        lines.append("User-Agent: slo-harness")
-    if body is not None:
-        if "content-type" not in own:
-            lines.append(f"Content-Type: {content_type}")
-        lines.append(f"Content-Length: {len(body)}")
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-    return head + body if body else head
-
-
 class HttpConnection:
     """One keep-alive connection to ``host:port``, (re)connected lazily."""
 
     __slots__ = (
+        "_armed_ns",
         "_buf",
         "_connect_timeout_s",
         "_got_bytes",
@@ -142,6 +125,7 @@ class HttpConnection:
         "connect_ns",
         "first_byte_ns",
         "head",
+        "last_read_ns",
         "written_ns",
     )
 
@@ -159,17 +143,21 @@ class HttpConnection:
         self._connect_timeout_s = connect_timeout_s
         self._ssl = ssl_context
         self._server_name = server_name or host
-        self._sock: socket.socket | None = None
+        self._sock: _Stream | None = None
         self._buf = bytearray(_INITIAL_BUFFER)
         self._view = memoryview(self._buf)
         self._last_used_ns = 0
         self._got_bytes = False
+        self._armed_ns = 0
         #: Marks of the last exchange, for the tail's client-side breakdown (monotonic ns): time
         #: spent connecting (0 when the connection was reused), when the request was written,
-        #: when the first response byte arrived; and the last response's raw head (bytes).
+        #: when the first response byte arrived, when the read that completed the response
+        #: returned (the completion a slot records: our parsing after it is not the target's
+        #: latency); and the last response's raw head (bytes).
         self.connect_ns = 0
         self.written_ns = 0
         self.first_byte_ns = 0
+        self.last_read_ns = 0
         self.head = b""
 
     def __enter__(self) -> HttpConnection:
@@ -222,17 +210,17 @@ class HttpConnection:
         except OSError as exc:
             raise ConnectFailed(f"connect to {self._host}:{self._port} failed: {exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self._ssl is not None:
-            sock = self._handshake(sock, deadline_ns)
-        self._sock = sock
+        self._sock = sock if self._ssl is None else self._handshake(sock, deadline_ns)
         self.connect_ns += time.monotonic_ns() - began
 
-    def _handshake(self, sock: socket.socket, deadline_ns: int) -> socket.socket:
+    def _handshake(self, sock: socket.socket, deadline_ns: int) -> TlsStream:
         """Wrap a fresh TCP connection in TLS and complete the handshake before the deadline."""
         assert self._ssl is not None
         try:
             sock.settimeout(_remaining_s(deadline_ns))
-            return self._ssl.wrap_socket(sock, server_hostname=self._server_name)
+            stream = TlsStream(sock, self._ssl, self._server_name)
+            stream.handshake()
+            return stream
         except TimeoutError:
             sock.close()
             raise RequestTimeout("TLS handshake timed out") from None
@@ -268,8 +256,10 @@ class HttpConnection:
         assert sock is not None
         self._got_bytes = False
         try:
-            sock.settimeout(_remaining_s(deadline_ns))
-            sock.sendall(request)
+            timeout_s = _remaining_s(deadline_ns)
+            sock.settimeout(timeout_s)
+            self._armed_ns = deadline_ns - int(timeout_s * 1e9)  # when that timeout was computed
+            _send(sock, request, deadline_ns)
             self.written_ns = time.monotonic_ns()
             reply = self._read_response(sock, deadline_ns, keep_body)
         except TimeoutError:
@@ -289,26 +279,28 @@ class HttpConnection:
         self._last_used_ns = time.monotonic_ns()
         return reply
 
-    def _fill(self, sock: socket.socket, end: int, deadline_ns: int) -> int:
+    def _fill(self, sock: _Stream, end: int, deadline_ns: int) -> int:
         """Read more bytes after ``end``; return the new end. Raises on EOF."""
         if end == len(self._buf):
             if end >= _MAX_RESPONSE:
                 raise ProtocolError(f"response larger than {_MAX_RESPONSE} bytes")
             self._buf.extend(bytes(len(self._buf)))
             self._view = memoryview(self._buf)
-        sock.settimeout(_remaining_s(deadline_ns))
+        if end or self.written_ns - self._armed_ns > _REARM_NS:
+            sock.settimeout(_remaining_s(deadline_ns))
         n = sock.recv_into(self._view[end:])
+        self.last_read_ns = now = time.monotonic_ns()
         if n:
             if not self._got_bytes:
                 self._got_bytes = True
-                self.first_byte_ns = time.monotonic_ns()
+                self.first_byte_ns = now
         else:
             if end == 0:
                 raise _NoResponse("closed before any response byte")
             raise ConnectionLost("closed mid-response")
         return end + n
 
-    def _read_response(self, sock: socket.socket, deadline_ns: int, keep_body: bool) -> Reply:
+    def _read_response(self, sock: _Stream, deadline_ns: int, keep_body: bool) -> Reply:
         buf = self._buf
         end = 0
         for _ in range(_MAX_RESPONSE):  # bounded: every pass reads at least one byte
@@ -344,14 +336,12 @@ class HttpConnection:
         )
         body = bytes(buf[body_start:body_end]) if keep_body else b""
         if keep_body and chunked:
-            body = _dechunk(body)
+            body = dechunk(body)
         if close:
             self.close()
         return Reply(status, body_end - body_start, snippet, body)
 
-    def _read_chunked(
-        self, sock: socket.socket, pos: int, end: int, deadline_ns: int
-    ) -> tuple[int, int]:
+    def _read_chunked(self, sock: _Stream, pos: int, end: int, deadline_ns: int) -> tuple[int, int]:
         """Walk the chunks from ``pos``; return (end of the message, end of data read)."""
         buf = self._buf
         for _ in range(_MAX_RESPONSE):
@@ -378,7 +368,7 @@ class HttpConnection:
                 raise ProtocolError("chunk not followed by CRLF")
         raise ProtocolError("too many chunks")  # pragma: no cover
 
-    def _read_to_eof(self, sock: socket.socket, end: int, deadline_ns: int) -> int:
+    def _read_to_eof(self, sock: _Stream, end: int, deadline_ns: int) -> int:
         for _ in range(_MAX_RESPONSE):
             try:
                 end = self._fill(sock, end, deadline_ns)
@@ -406,25 +396,17 @@ def _parse_head(head: bytes) -> tuple[int, int | None, bool, bool]:
             raise ProtocolError("bad Content-Length") from None
         if length < 0 or length > _MAX_RESPONSE:
             raise ProtocolError("Content-Length out of range")
-    chunked = _header_has(lower, b"transfer-encoding", b"chunked")
-    close = _header_has(lower, b"connection", b"close") or head.startswith(b"HTTP/1.0")
-    if head.startswith(b"HTTP/1.0") and _header_has(lower, b"connection", b"keep-alive"):
+    # Most responses carry neither header: one substring test each before looking closer.
+    chunked = b"\r\ntransfer-encoding:" in lower and _header_has(
+        lower, b"transfer-encoding", b"chunked"
+    )
+    http10 = head[7] == 0x30  # "HTTP/1.0"
+    if b"\r\nconnection:" not in lower:
+        return status, length, chunked, http10
+    close = _header_has(lower, b"connection", b"close") or http10
+    if http10 and _header_has(lower, b"connection", b"keep-alive"):
         close = False
     return status, length, chunked, close
-
-
-def _dechunk(framed: bytes) -> bytes:
-    """The payload of a complete, already validated chunked body."""
-    out = bytearray()
-    pos = 0
-    for _ in range(len(framed) + 1):  # bounded: each pass consumes at least one line
-        line_end = framed.find(b"\r\n", pos)
-        size = int(framed[pos:line_end].split(b";", 1)[0].strip(), 16)
-        if size == 0:
-            break
-        out += framed[line_end + 2 : line_end + 2 + size]
-        pos = line_end + 2 + size + 2
-    return bytes(out)
 
 
 def _header_has(lower_head: bytes, name: bytes, token: bytes) -> bool:
@@ -433,6 +415,25 @@ def _header_has(lower_head: bytes, name: bytes, token: bytes) -> bool:
         return False
     stop = lower_head.find(b"\r\n", at + 2)
     return token in lower_head[at : stop if stop >= 0 else None]
+
+
+def _send(sock: _Stream, data: bytes, deadline_ns: int) -> None:
+    """``sock.sendall(data)`` without its per-call overhead (the socket's timeout is already set
+    from the deadline): a request is far below the socket's send buffer, so one ``send`` takes
+    it all, where gevent's ``sendall`` first asks the kernel for ``SO_SNDBUF`` (one more syscall
+    per request) and slices a memoryview. A partial send (a full buffer, a body of megabytes)
+    continues where it stopped, each further ``send`` under the time left until the deadline."""
+    sent = sock.send(data)
+    total = len(data)
+    if sent >= total:
+        return
+    view = memoryview(data)
+    for _ in range(_MAX_RESPONSE):  # bounded; every pass waits until the socket is writable
+        sock.settimeout(_remaining_s(deadline_ns))
+        sent += sock.send(view[sent:])
+        if sent >= total:
+            return
+    raise ConnectionLost("the request could not be sent")  # pragma: no cover
 
 
 def _remaining_s(deadline_ns: int) -> float:

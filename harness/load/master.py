@@ -187,6 +187,7 @@ def _drive_master(
         run_start_wall_ns=time.time_ns() + round(DISTRIBUTED_START_LEAD_S * 1e9),
         models=infer,
         allow=allow,
+        locust_stats=False,  # nothing reads Locust's stats here (harness.load.completion)
     )
     workers = coordinator.launch(spec)
     recorder = coordinator.recorder

@@ -162,6 +162,7 @@ def _run_local(
             run_start_wall_ns=time.time_ns() + round(START_LEAD_S * 1e9),
             models=infer,
             allow=allow or Allowlist(),
+            locust_stats=False,  # nothing reads Locust's stats here (harness.load.completion)
         )
         engine = start_engine(env, spec, name="local")
         if interval_log is not None:

@@ -24,8 +24,9 @@ from typing import Any, Final
 import msgspec
 
 from harness.files import atomic_write_bytes
-from harness.load.engine import Engine, RequestLog
+from harness.load.engine import Engine
 from harness.load.health import ProcessCpuSampler, ProcessHealth, assess
+from harness.load.station import RequestLog
 from harness.load.user import station_of
 from harness.load.workload import ScenarioWorkload
 from harness.measure import (
@@ -69,6 +70,9 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     part: tuple[int, int] = (0, 1)  # (k, n): this process sends arrivals k, k+n, k+2n, ...
     models: tuple[V2Model, ...] = ()  # V2 metadata of the models v2_infer requests name
     allow: Allowlist = Allowlist()  # explicit allowances (--allow-target, the scenario's allow:)
+    #: Fire Locust's ``events.request`` per response: only under Locust's own command line,
+    #: where its stats table and web UI are what the user reads (harness.load.completion).
+    locust_stats: bool = True
 
     def to_message(self) -> dict[str, Any]:
         """Plain builtins for Locust's msgpack messages."""
@@ -180,7 +184,7 @@ def start_engine(environment: Any, spec: RunSpec, *, name: str) -> Engine:
         tls=conn.tls,
         source=source,
         recorder=make_recorder(spec),
-        fire_request=environment.events.request.fire,
+        fire_request=environment.events.request.fire if spec.locust_stats else None,
         part=spec.part,
         cpu_sampler=ProcessCpuSampler(),
         request_log=[] if os.environ.get(REQUEST_LOG_ENV) else None,

@@ -8,7 +8,7 @@ counts, master/worker protocol, stats table and web UI all work as usual, while 
 every request is decided and measured outside Locust's closed-model task loop.
 
 The number of users is the concurrency cap. Users register with their process's
-:class:`~harness.load.engine.Station` when they start and wait there, idle, until the scheduler
+:class:`~harness.load.station.Station` when they start and wait there, idle, until the scheduler
 needs them; an idle user holds no connection until its first job.
 """
 
@@ -19,8 +19,8 @@ from typing import Any, Final
 
 from locust import User, constant, task
 
-from harness.load.engine import Station
 from harness.load.http import ClientError, HttpConnection, Reply
+from harness.load.station import Station
 
 __all__ = ["SloUser", "station_of"]
 
@@ -68,25 +68,29 @@ class SloUser(User):
         clock = time.monotonic_ns
         conn: HttpConnection | None = None
         target: tuple[str, int, object] | None = None
+        last: object = None  # the engine of the previous job (one per run: skip the check)
         for _ in range(_MAX_JOBS_PER_SLOT):
             job = station.next_job()
             engine = job.engine
-            if conn is None or target != (engine.host, engine.port, engine.tls):
-                if conn is not None:
-                    conn.close()
-                target = (engine.host, engine.port, engine.tls)
-                tls = engine.tls
-                conn = self._conn = HttpConnection(
-                    engine.host,
-                    engine.port,
-                    ssl_context=None if tls is None else tls.context,
-                    server_name=None if tls is None else tls.server_name,
-                )
+            if engine is not last or conn is None:
+                if conn is None or target != (engine.host, engine.port, engine.tls):
+                    if conn is not None:
+                        conn.close()
+                    target = (engine.host, engine.port, engine.tls)
+                    tls = engine.tls
+                    conn = self._conn = HttpConnection(
+                        engine.host,
+                        engine.port,
+                        ssl_context=None if tls is None else tls.context,
+                        server_name=None if tls is None else tls.server_name,
+                    )
+                last = engine
             sent = clock()
             reply: Reply | None
             try:
                 reply = conn.exchange(job.data, sent + engine.timeout_ns, job.judge.keep_body)
                 error: Exception | None = None
+                done = conn.last_read_ns  # the response's last byte, before our parsing of it
             except ClientError as exc:
-                reply, error = None, exc
-            engine.complete(job, sent, clock(), reply, error, conn)
+                reply, error, done = None, exc, clock()
+            engine.complete(job, sent, done, reply, error, conn)

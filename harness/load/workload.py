@@ -26,8 +26,8 @@ import orjson
 
 from harness.errors import UsageError
 from harness.load.bodies import BodyBuilder, body_builder, content_type_of, entry_rng
-from harness.load.http import build_request
 from harness.load.outcomes import ResponseJudge
+from harness.load.wire import build_request, request_template
 from harness.payload import PayloadGenerator
 from harness.spec import RequestSpec, Scenario, import_factory, secret_values
 from harness.target import InferInput, V2Model, V2Tensor, request_headers
@@ -226,10 +226,10 @@ def _with_body(
     content_type: str,
     headers: tuple[tuple[str, str], ...],
 ) -> Callable[[int], bytes]:
+    template = request_template(method, host, path, content_type=content_type, headers=headers)
+
     def build(index: int) -> bytes:
-        return build_request(
-            method, host, path, builder(index), content_type=content_type, headers=headers
-        )
+        return template(builder(index))
 
     return build
 

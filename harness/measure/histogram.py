@@ -59,6 +59,8 @@ class LatencyHistogram:
     # -- recording -------------------------------------------------------------------------
     def record(self, value_us: int, count: int = 1) -> bool:
         """Record ``count`` samples of ``value_us``; False (and counted) when out of range."""
+        if count == 1:
+            return record_fast(self, value_us)  # same buckets, a third of hdrh's time
         if value_us < 0 or not self._h.record_value(value_us, count):
             self.out_of_range += count
             return False

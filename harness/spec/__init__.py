@@ -4,7 +4,14 @@ Every malformed file becomes a :class:`harness.errors.SpecError` naming file, fi
 was expected.
 """
 
-from harness.spec._load import MAX_DEPTH, convert_spec, parse_yaml, read_yaml
+from harness.spec._load import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    convert_spec,
+    parse_yaml,
+    parse_yaml_all,
+    read_yaml,
+)
 
 # -- request definitions (harness/spec/requests.py and helpers) --
 from harness.spec._requests_check import import_factory, read_v2_inputs
@@ -51,6 +58,7 @@ from harness.spec.gameday import (
     load_gameday,
     parse_duration_s,
 )
+from harness.spec.phases import Phase, ScheduledPhase, Segment
 from harness.spec.records import read_records
 from harness.spec.requests import (
     BUILTIN_REQUESTS,
@@ -75,10 +83,7 @@ from harness.spec.scenario import (
     GeneratorLimits,
     MixEntry,
     PayloadSpec,
-    Phase,
     Scenario,
-    ScheduledPhase,
-    Segment,
     load_scenario,
     scenario_ref,
 )
@@ -113,6 +118,7 @@ __all__ = [
     "ALL_PHASES",
     "BUILTIN_REQUESTS",
     "FAULT_KINDS",
+    "MAX_BYTES",
     "MAX_DEPTH",
     "TOXIC_KINDS",
     "AbortCondition",
@@ -196,6 +202,7 @@ __all__ = [
     "parse_duration_s",
     "parse_slo",
     "parse_yaml",
+    "parse_yaml_all",
     "read_records",
     "read_v2_inputs",
     "read_yaml",

@@ -4,10 +4,20 @@ msgspec does the validation (its errors already carry a ``$.a.b[0]`` field path)
 turns every way a file can be wrong into one :class:`~harness.errors.SpecError` naming the file, the
 field path and what was expected, so the CLI can print it and exit 2 without a traceback.
 
-Two YAML traps are closed before any value is built: a key repeated in one mapping (PyYAML keeps the
-last one silently, so ``rate: 100`` followed by ``rate: 1000`` would run the second) is an error at
-its field path, and nesting deeper than :data:`MAX_DEPTH` is refused (no input file of ours nests
-beyond about 6; thousands of levels would exhaust the parser's recursion).
+YAML traps are closed before any value is built, each cheaply, so that a hostile file is refused in
+milliseconds, never after seconds of parsing:
+
+- a key repeated in one mapping (PyYAML keeps the last one silently, so ``rate: 100`` followed by
+  ``rate: 1000`` would run the second) is an error at its field path;
+- nesting deeper than :data:`MAX_DEPTH` is refused (no input file of ours nests beyond about 6).
+  The scanner itself stops at the first bracket or indentation level past the bound
+  (:class:`_BoundedLoader`): PyYAML keeps one possible simple key per open flow level and walks
+  them all at every token, so ``a: [[[[...`` cost time quadratic in the depth (5.8 s for 100,000
+  brackets, measured) before the recursion limit ended it. The node walk then gives the exact
+  field path for anything the scanner let through;
+- aliases that expand to more than :data:`MAX_NODES` nodes ("billion laughs": 8 levels of 9
+  aliases took 74 s to walk) are refused after one pass over the distinct nodes;
+- files larger than :data:`MAX_BYTES` are refused before they are read.
 """
 
 from __future__ import annotations
@@ -21,10 +31,23 @@ import yaml
 
 from harness.errors import SpecError
 
-__all__ = ["MAX_DEPTH", "convert_spec", "load_spec", "parse_yaml", "read_yaml"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "convert_spec",
+    "load_spec",
+    "parse_yaml",
+    "parse_yaml_all",
+    "read_yaml",
+]
 
 #: Deepest nesting accepted in an input file (mappings and sequences).
 MAX_DEPTH: Final = 64
+#: Largest input file read, bytes (PyYAML parses about 1 MB/s; ours are kilobytes).
+MAX_BYTES: Final = 8 * 2**20
+#: Most nodes a document may stand for once its aliases are expanded (each use counts).
+MAX_NODES: Final = 1_000_000
 
 T = TypeVar("T")
 
@@ -35,6 +58,9 @@ def read_yaml(path: Path) -> object:
     """Read and parse a YAML file; every failure is a SpecError at ``$``."""
     name = str(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise SpecError(name, "$", f"a file of at most {MAX_BYTES} bytes (it has {size})")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(name, "$", "an existing file (not found)") from None
@@ -45,13 +71,62 @@ def read_yaml(path: Path) -> object:
 
 def parse_yaml(text: str, name: str) -> object:
     """Parse YAML ``text`` (from file ``name``): duplicate keys and deep nesting are SpecErrors."""
-    loader = yaml.SafeLoader(text)
+    docs = _parse(text, name, single=True)
+    return docs[0] if docs else None
+
+
+def parse_yaml_all(text: str, name: str) -> list[object]:
+    """Every document of a multi-document YAML ``text`` (``---``), checked like :func:`parse_yaml`;
+    the field paths of a later document start with ``doc[i] $``."""
+    return _parse(text, name, single=False)
+
+
+class _TooDeep(Exception):
+    """Raised by the scanner at the first level past the bound (caught in :func:`_parse`)."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(f"line {mark.line + 1}, column {mark.column + 1}")
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader whose scanner refuses to open a flow or block level past the bound.
+
+    One level of slack over MAX_DEPTH: the node walk decides the exact limit (with a path)."""
+
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:  # noqa: N803 (PyYAML's name)
+        if self.flow_level + len(self.indents) > MAX_DEPTH + 1:
+            raise _TooDeep(self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        if len(self.indents) > MAX_DEPTH + 1:
+            raise _TooDeep(self.get_mark())
+        return bool(super().add_indent(column))
+
+
+def _parse(text: str, name: str, *, single: bool) -> list[object]:
+    loader = _BoundedLoader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_nodes(node, name)
-        return loader.construct_document(node)
+        if single:
+            node = loader.get_single_node()
+            nodes = [] if node is None else [node]
+        else:
+            nodes = []
+            while loader.check_node():
+                node = loader.get_node()
+                if node is not None:
+                    nodes.append(node)
+        docs: list[object] = []
+        for index, node in enumerate(nodes):
+            root = "$" if single else f"doc[{index}] $"
+            _check_size(node, name, root)
+            _check_nodes(node, name, root)
+            docs.append(loader.construct_document(node))
+        return docs
+    except _TooDeep as exc:
+        raise SpecError(
+            name, "$", f"at most {MAX_DEPTH} levels of nesting (deeper at {exc})"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
@@ -64,9 +139,39 @@ def parse_yaml(text: str, name: str) -> object:
         loader.dispose()
 
 
-def _check_nodes(root: yaml.Node, name: str) -> None:
+def _check_size(root: yaml.Node, name: str, path: str) -> None:
+    """Refuse a document whose aliases expand past MAX_NODES: one pass over distinct nodes
+    (post-order, sizes memoised by identity, so a shared node is counted, not walked, again)."""
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in size:
+            continue
+        kids = _children(node)
+        if children_done:
+            total = 1 + sum(size[id(k)] for k in kids)
+            if total > MAX_NODES:
+                raise SpecError(
+                    name, path, f"at most {MAX_NODES:,} nodes once aliases are expanded"
+                )
+            size[id(node)] = total
+        else:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in size)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_nodes(root: yaml.Node, name: str, path: str = "$") -> None:
     """Walk the node tree (iteratively): no key twice in a mapping, no deeper than MAX_DEPTH."""
-    stack: list[tuple[yaml.Node, str, int]] = [(root, "$", 0)]
+    stack: list[tuple[yaml.Node, str, int]] = [(root, path, 0)]
     while stack:
         node, path, depth = stack.pop()
         if depth > MAX_DEPTH:

@@ -18,7 +18,8 @@ import msgspec
 from harness.errors import UsageError
 
 if TYPE_CHECKING:
-    from harness.spec.scenario import Phase, Scenario
+    from harness.spec.phases import Phase
+    from harness.spec.scenario import Scenario
 
 __all__ = ["apply_overrides"]
 
@@ -85,7 +86,7 @@ def _flags(given: dict[str, object], where: str) -> str:
 
 
 def _override_rate(p: Phase, rate: float) -> Phase:
-    from harness.spec.scenario import RampPhase, SpikePhase, _ConstantPhase
+    from harness.spec.phases import RampPhase, SpikePhase, _ConstantPhase
 
     if isinstance(p, _ConstantPhase):
         return msgspec.structs.replace(p, rate=rate)
@@ -99,7 +100,7 @@ def _override_rate(p: Phase, rate: float) -> Phase:
 
 
 def _override_duration(p: Phase, duration_s: float) -> Phase:
-    from harness.spec.scenario import StepPhase
+    from harness.spec.phases import StepPhase
 
     if isinstance(p, StepPhase):
         factor = duration_s / p.length_s

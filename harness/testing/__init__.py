@@ -18,6 +18,7 @@ top floor of the import contract) and it needs no test framework.
 
 from harness.testing.certs import Pki, make_test_pki
 from harness.testing.latency_target import launched as latency_target
+from harness.testing.latency_target import ready_process
 from harness.testing.runs import (
     START,
     generator_health,
@@ -42,6 +43,7 @@ __all__ = [
     "make_test_pki",
     "nearest_rank",
     "phase",
+    "ready_process",
     "run_result",
     "traced_run",
     "wait_until",

@@ -253,6 +253,14 @@ def launched(*args: str, lifetime_s: float = 300.0, prefix: Sequence[str] = ()) 
     """Run this target as a subprocess (``prefix`` e.g. a ``taskset`` pinning); yield its URL once
     it printed READY; always stop it (SIGTERM, then SIGKILL)."""
     cmd = [*prefix, sys.executable, __file__, "--lifetime-s", str(lifetime_s), *args]
+    with ready_process(cmd) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def ready_process(cmd: Sequence[str]) -> Iterator[str]:
+    """Run ``cmd`` (a target that prints ``READY <url>`` once listening); yield the URL; always
+    stop it (SIGTERM, then SIGKILL). Also the benchmarks' own targets use it."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None

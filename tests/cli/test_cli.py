@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import psutil
 import pytest
 
 from harness.measure import read_series
+from harness.report import verify_report_dir
 from harness.testing import wait_until
 
 
@@ -183,9 +185,14 @@ def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None
     assert "interrupted" in err
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []
-    # No report family; only the interval log streamed so far, for `report rebuild` (issue 11).
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["latency.partial.hlog"]
-    assert not read_series(tmp_path / "out" / "latency.partial.hlog").complete
+    # The run saved what it measured itself: the report family, incomplete (issue 10), its
+    # series in latency.hlog (issue 11).
+    out = tmp_path / "out"
+    assert "partial results saved, marked incomplete" in err, err
+    assert not (out / "latency.partial.hlog").exists()
+    assert verify_report_dir(out).ok
+    assert json.loads((out / "report.json").read_text())["run"]["incomplete"] is True
+    assert len(read_series(out / "latency.hlog")) > 0
 
 
 def _embedded_service(pid: int) -> psutil.Process | None:

@@ -85,11 +85,18 @@ values = st.recursive(
     max_leaves=6,
 )  # fmt: skip
 
+_ALIAS_BOMB = "l0: &l0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9)
+)
+
 #: Damage to the text itself (applied to the YAML the valid file serialises to).
 TEXT_DAMAGE = (
     lambda t: t.replace(":", "", 1),
     lambda t: t + "\n" + t.splitlines()[0] + "\n",  # a duplicate top-level key
     lambda t: "a: " + "[" * 600 + "]" * 600 + "\n" + t,  # 600 deep: past the recursion limit
+    lambda t: "a: " + "[" * 100_000 + "\n" + t,  # was 6 s of quadratic scanning before refusal
+    lambda t: "".join(" " * i + "a:\n" for i in range(200)) + t,  # block nesting 200 deep
+    lambda t: _ALIAS_BOMB + t,  # 9**8 nodes once expanded (was 74 s to walk)
     lambda t: "x: !!python/object:os.system {}\n" + t,
     lambda t: "\t" + t,
     lambda t: t[: len(t) // 2],
@@ -195,4 +202,4 @@ def test_a_manifest_nested_600_deep_is_exit_2(tmp_path: Path) -> None:
     bad.write_text("a: " + "[" * 600 + "]" * 600 + "\n")
     result = CliRunner().invoke(cli, ["netpol", "lint", str(bad)], catch_exceptions=True)
     assert result.exit_code == 2, result.output
-    assert f"{bad}: $: YAML nested less deeply" in result.output
+    assert f"{bad}: $: at most 64 levels of nesting" in result.output

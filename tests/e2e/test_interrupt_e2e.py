@@ -1,5 +1,6 @@
 """Hole 9 of issue 10: SIGTERM or SIGINT to a run with two local workers ends with the one-line
-message and exit 3, no traceback; nothing of the run is left in the temp directory."""
+message and exit 3, no traceback; nothing of the run is left in the temp directory; what it
+measured is saved by the run itself as an incomplete report family (verified manifest)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+from harness.report import read_report, verify_report_dir
 
 pytestmark = pytest.mark.slow
 
@@ -42,11 +45,17 @@ def _start_two_worker_run(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_interrupting_a_two_worker_run_prints_one_line(tmp_path: Path, sig: int) -> None:
-    """The process group gets the signal (as from a terminal or CI runner) mid-load."""
+    """The process group gets the signal (as from a terminal or CI runner) mid-load: one line,
+    exit 3, and the partial results saved as an incomplete, verifiable report saying why."""
     proc, tmp = _start_two_worker_run(tmp_path)
+    out = tmp_path / "out"
     try:
-        time.sleep(15)  # service up, workers joined, load running
-        assert proc.poll() is None
+        deadline = time.monotonic() + 45  # service up, workers joined: the log is attached
+        while not (out / "latency.partial.hlog").exists():
+            assert time.monotonic() < deadline, "the run never started its interval log"
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.2)
+        time.sleep(3.0)  # load running (the log is written when it closes, or 30 s behind)
         os.killpg(proc.pid, sig)
         _out, err = proc.communicate(timeout=60)
     finally:
@@ -54,10 +63,20 @@ def test_interrupting_a_two_worker_run_prints_one_line(tmp_path: Path, sig: int)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
     text = err.decode(errors="replace")
+    name = signal.Signals(sig).name
     assert "Traceback" not in text, text
-    assert text.strip().splitlines()[-1].startswith("slo-harness: error: interrupted"), text
+    last = text.strip().splitlines()[-1]
+    assert last.startswith(f"slo-harness: error: interrupted by {name} after"), text
+    assert "partial results saved, marked incomplete" in last, text
     assert proc.returncode == 3
     assert not list(tmp.glob("slo-embedded-*")), "scratch directory left behind"
+    assert verify_report_dir(out).ok
+    assert not (out / "latency.partial.hlog").exists()  # latency.hlog holds the series now
+    report = read_report(out)
+    assert report.result.incomplete
+    assert sum(p.counts.ok for p in report.result.phases) > 0
+    assert any(f"interrupted by {name}" in r for r in report.verdict.reasons)
+    assert f"interrupted by {name}" in (out / "summary.md").read_text()
 
 
 def test_a_sigkilled_worker_mid_run_ends_the_run_and_leaves_nothing(tmp_path: Path) -> None:

@@ -119,6 +119,42 @@ def test_content_length_responses_reuse_one_connection() -> None:
     assert len(accepted) == 1
 
 
+def test_a_request_larger_than_the_send_buffer_arrives_whole() -> None:
+    """A body of 2 MB (many partial sends against a slow reader) reaches the server intact."""
+    body = bytes(range(256)) * (2 * 4096)
+    got: list[int] = []
+
+    def script(conn: socket.socket, _index: int) -> None:
+        time.sleep(0.05)  # let the client fill both socket buffers first
+        data = bytearray()
+        while not data.endswith(body[-256:]) and (chunk := conn.recv(1 << 20)):
+            data += chunk
+        got.append(len(data.partition(b"\r\n\r\n")[2]))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    with scripted_server(script) as (port, _), HttpConnection("127.0.0.1", port) as conn:
+        conn._connect(_deadline())
+        conn._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # type: ignore[union-attr]
+        reply = conn.exchange(build_request("POST", "h", "/big", body), _deadline(10.0))
+    assert reply.status == 200
+    assert got == [len(body)]
+
+
+def test_marks_order_the_exchange_and_completion_is_the_last_read() -> None:
+    """written <= first byte <= last read <= return: a slot records the last read, so the
+    client's parsing after it never counts as the target's latency."""
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    with (
+        scripted_server(_respond_forever(response)) as (port, _),
+        HttpConnection("127.0.0.1", port) as conn,
+    ):
+        for _ in range(3):
+            before = time.monotonic_ns()
+            conn.exchange(REQ, _deadline())
+            after = time.monotonic_ns()
+            assert before <= conn.written_ns <= conn.first_byte_ns <= conn.last_read_ns <= after
+
+
 def test_chunked_response_with_trailers_is_read_to_its_end() -> None:
     """Chunks (with an extension and a trailer) are walked; the next exchange still works."""
     response = (

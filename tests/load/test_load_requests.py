@@ -11,9 +11,10 @@ import msgspec
 import pytest
 
 from harness.errors import UsageError
-from harness.load.http import Reply, RequestTimeout, _dechunk
+from harness.load.http import Reply, RequestTimeout
 from harness.load.outcomes import ResponseJudge
 from harness.load.v2body import POOL_SIZE, generate_tensor
+from harness.load.wire import dechunk
 from harness.load.workload import ScenarioWorkload
 from harness.measure import Outcome, ResponseTally, mask_snippet
 from harness.payload import synthetic_pan
@@ -247,7 +248,7 @@ def test_snippets_never_carry_a_card_number() -> None:
 
 def test_dechunk() -> None:
     """A chunked body kept for a check is its payload, without the framing."""
-    assert _dechunk(b"4\r\nWiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n") == b"Wikipedia"
+    assert dechunk(b"4\r\nWiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n") == b"Wikipedia"
 
 
 def test_echoed_secrets_are_scrubbed_from_failure_samples() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from harness.load import EndpointPicker, arrivals, intended_times
 from harness.spec import Arrival, Endpoint, MixEntry, Scenario
-from harness.spec.scenario import RampPhase, SteadyPhase, WarmupPhase
+from harness.spec.phases import RampPhase, SteadyPhase, WarmupPhase
 
 
 def _scenario(*phases: object, **kw: object) -> Scenario:

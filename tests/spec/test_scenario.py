@@ -9,16 +9,8 @@ import pytest
 from harness.errors import UsageError
 from harness.measure import PhaseKind
 from harness.spec import Endpoint, load_scenario
-from harness.spec.scenario import (
-    RampPhase,
-    Scenario,
-    SpikePhase,
-    SteadyPhase,
-    Step,
-    StepPhase,
-    WarmupPhase,
-    scenario_ref,
-)
+from harness.spec.phases import RampPhase, SpikePhase, SteadyPhase, Step, StepPhase, WarmupPhase
+from harness.spec.scenario import Scenario, scenario_ref
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 

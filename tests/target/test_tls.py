@@ -3,6 +3,9 @@ says when something is wrong, the lean client over TLS and mTLS. Loopback only, 
 
 from __future__ import annotations
 
+import socket
+import ssl
+import threading
 import time
 from pathlib import Path
 
@@ -11,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from harness.errors import SpecError
+from harness.load import tlsio
 from harness.load.http import ClientError, HttpConnection, build_request
 from harness.spec import TlsSpec, load_scenario
 from harness.target import client_tls, open_target, probe_target
@@ -252,3 +256,50 @@ def test_the_shipped_mtls_example_loads_with_generated_certificates(tmp_path: Pa
     assert not loaded.tls.insecure
     assert loaded.tls.cert == str(examples / "mtls-certs" / "client.pem")
     assert client_tls(loaded.tls, "127.0.0.1", file=str(scenario)).record.client_cert_subject
+
+
+def test_tls_reads_a_response_in_one_socket_read_and_sees_a_server_close(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lean client reads each small TLS response with one socket read (memory BIO, not
+    OpenSSL's header-then-body reads); a connection the server closed while idle is replaced."""
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(pki.server_cert, pki.server_key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(5.0)
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    def serve() -> None:
+        for requests in (10, 1):  # the first connection serves 10, then closes while idle
+            raw, _ = listener.accept()
+            with server_ctx.wrap_socket(raw, server_side=True) as conn:
+                for _ in range(requests):
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        data += conn.recv(4096)
+                    conn.sendall(response)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    pulls: list[int] = []
+    real_pull = tlsio.TlsStream._pull
+
+    def counted(self: tlsio.TlsStream) -> bool:
+        pulls.append(1)
+        return real_pull(self)
+
+    monkeypatch.setattr(tlsio.TlsStream, "_pull", counted)
+    tls = client_tls(TlsSpec(ca=str(pki.ca)), "localhost")
+    port = listener.getsockname()[1]
+    try:
+        conn = HttpConnection("127.0.0.1", port, ssl_context=tls.context, server_name="localhost")
+        with conn as c:
+            assert _exchange(c) == 200  # handshake + first response
+            pulls.clear()
+            assert [_exchange(c) for _ in range(9)] == [200] * 9
+            assert 9 <= len(pulls) <= 9 + 2  # one read per response (+ a late session ticket)
+            time.sleep(0.6)  # the server has closed it; past the idle check
+            assert _exchange(c) == 200  # on a fresh connection
+    finally:
+        thread.join(timeout=5)
+        listener.close()

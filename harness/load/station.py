@@ -1,0 +1,127 @@
+"""Where the scheduler meets the slots of one generator process, and what it hands them.
+
+A :class:`Job` is one request on its way (bytes built before its intended time, the intended
+time, who records it); a :class:`Station` is the meeting point: idle slots (Locust users, see
+:mod:`harness.load.user`) wait on a LIFO stack so the fewest connections stay hot and the rest
+never connect, and the scheduler (:mod:`harness.load.engine`) gives each job to the most recently
+idle slot, or waits, bounded, for one to free up.
+
+Invariants: ``busy`` counts jobs handed out and not yet finished (``finished()`` once per job);
+``_all_done`` is set exactly when ``busy == 0``; a waiter killed while idle is never handed a job.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from gevent.event import Event
+from gevent.hub import Waiter, get_hub
+
+from harness.load.outcomes import ResponseJudge
+from harness.spec import Expect
+
+if TYPE_CHECKING:
+    from harness.load.engine import Engine
+
+__all__ = ["DEFAULT_JUDGE", "Job", "RequestLog", "Station"]
+
+#: The judge of requests that bring none: 2xx OK, 503 shed, the rest failed.
+DEFAULT_JUDGE: Final = ResponseJudge(Expect(), (503,))
+_MAX_SLOT_WAITS: Final = 1_000_000
+
+#: Optional per-request log (tests): (phase, endpoint, outcome, intended_ns, sent_ns, done_ns).
+RequestLog = list[tuple[str, str, str, int, int, int]]
+
+
+@dataclass(slots=True)
+class Job:
+    """One request on its way: what to send, when it was meant to go, and who records it."""
+
+    engine: Engine
+    phase: str
+    endpoint: str
+    method: str
+    path: str
+    data: bytes
+    intended_ns: int  # time.monotonic_ns() of this process
+    judge: ResponseJudge = DEFAULT_JUDGE  # classifies the response (harness.load.outcomes)
+    trace_id: str = ""  # W3C trace id (32 hex digits) of the traceparent the request carries
+
+
+class Station:
+    """Where the scheduler meets the slots (users) of one process; lives as long as the runner."""
+
+    def __init__(self) -> None:
+        self._hub = get_hub()
+        self._idle: list[Waiter] = []
+        self._freed = Event()
+        self.registered = 0
+        self.busy = 0
+        self.peak_busy = 0
+        self._all_done = Event()
+        self._all_done.set()
+
+    # -- slot (user) side ------------------------------------------------------------------
+    def register(self) -> None:
+        """A slot joined the pool."""
+        self.registered += 1
+
+    def unregister(self) -> None:
+        """A slot left the pool (its user stopped)."""
+        self.registered -= 1
+
+    def next_job(self) -> Job:
+        """Block the calling slot until the scheduler hands it a job (LIFO among idle slots)."""
+        waiter = Waiter()
+        self._idle.append(waiter)
+        self._freed.set()
+        try:
+            job: Job = waiter.get()
+        except BaseException:
+            # Killed while idle (the runner stopped): never hand this waiter a job again.
+            if waiter in self._idle:
+                self._idle.remove(waiter)
+            raise
+        return job
+
+    def new_run(self) -> None:
+        """Forget the previous run's peak (a process may run several: the web UI's restarts)."""
+        self.peak_busy = self.busy
+
+    def finished(self) -> None:
+        """The calling slot completed its job."""
+        self.busy -= 1
+        if self.busy == 0:
+            self._all_done.set()
+
+    # -- scheduler side --------------------------------------------------------------------
+    def try_dispatch(self, job: Job) -> bool:
+        """Give ``job`` to the most recently idle slot; False if none is idle."""
+        if not self._idle:
+            return False
+        waiter = self._idle.pop()
+        self.busy += 1
+        if self.busy > self.peak_busy:
+            self.peak_busy = self.busy
+        self._all_done.clear()
+        self._hub.loop.run_callback(waiter.switch, job)
+        return True
+
+    def wait_for_slot(self, deadline_ns: int) -> bool:
+        """Block until some slot is idle; False if ``deadline_ns`` (monotonic) passes first."""
+        for _ in range(_MAX_SLOT_WAITS):  # bounded; each pass waits for an event or the deadline
+            if self._idle:
+                return True
+            remaining = (deadline_ns - time.monotonic_ns()) / 1e9
+            if remaining <= 0:
+                return False
+            self._freed.clear()
+            self._freed.wait(timeout=remaining)
+        return bool(self._idle)
+
+    def wait_all_done(self, deadline_ns: int) -> bool:
+        """Block until no job is in flight; False if ``deadline_ns`` passes first."""
+        remaining = max((deadline_ns - time.monotonic_ns()) / 1e9, 0.0)
+        return bool(self._all_done.wait(timeout=remaining))
