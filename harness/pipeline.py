@@ -26,22 +26,33 @@ from harness.errors import (
     UsageError,
 )
 from harness.load import DEFAULT_WORKER_WAIT_S
-from harness.measure import RunResult
+from harness.measure import RunResult, scan_series
 from harness.placement import Placement, lab_placement
 from harness.rebuild_job import PARTIAL_LOG_FILE, rebuild_report, salvage
 from harness.report import (
     LoadedReport,
     ReportInputs,
     ReportPaths,
+    ReportSeries,
     collect_provenance,
     read_report,
+    report_series,
     verify_report_dir,
     write_reports,
 )
 from harness.scratch import scratch_dir, sweep_scratch
-from harness.slo import Comparison, RegressionRule, Verdict, VerdictStatus, compare, evaluate
+from harness.slo import (
+    Comparison,
+    RegressionRule,
+    SloSeries,
+    Verdict,
+    VerdictStatus,
+    compare,
+    evaluate,
+)
 from harness.spec import (
     Scenario,
+    SloSpec,
     default_slo,
     load_scenario,
     load_slo,
@@ -181,7 +192,7 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
             f"{time.monotonic() - started:.1f} s of a {scenario.duration_s:g} s run"
         )
         raise salvage(out_dir, slo_path, why) from None
-    verdict = evaluate(result, slo)
+    verdict, series = _judge(result, slo)
     comparison = (
         _checked(
             compare(
@@ -204,10 +215,21 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
         cwd=Path.cwd(),
     )
     pci = request.boundary.section() if request.boundary is not None else None
-    paths = write_reports(out_dir, ReportInputs(result, verdict, provenance, comparison, pci=pci))
+    paths = write_reports(
+        out_dir, ReportInputs(result, verdict, provenance, comparison, pci=pci), series=series
+    )
     partial_log.unlink(missing_ok=True)  # latency.hlog now holds the series
     latest = _point_latest(reports_root, out_dir) if request.out is None else None
     return RunOutcome(verdict, comparison, paths, out_dir, latest, pci)
+
+
+def _judge(result: RunResult, slo: SloSpec) -> tuple[Verdict, ReportSeries]:
+    """The verdict and the reports' view of the series from ONE pass over it (a day-long log is
+    read and decoded once: burn-rate counts, knee windows, CSV rows, plotted series)."""
+    slo_series = SloSeries(result.phases, slo)
+    series = report_series(result.intervals)
+    scan_series(result.intervals, [slo_series, series])
+    return evaluate(result, slo, series=slo_series), series
 
 
 def _check_target(target: str, where: str, scenario: Scenario, request: RunRequest) -> None:

@@ -22,9 +22,15 @@ from pathlib import Path
 from typing import Final
 
 from harness.errors import ArtifactError, RunInterrupted, UsageError
-from harness.measure import read_series, result_from_log
-from harness.report import ReportInputs, ReportPaths, collect_provenance, write_reports
-from harness.slo import Verdict, evaluate
+from harness.measure import log_phases, read_series, result_from_log
+from harness.report import (
+    ReportInputs,
+    ReportPaths,
+    collect_provenance,
+    report_series,
+    write_reports,
+)
+from harness.slo import SloSeries, Verdict, evaluate
 from harness.spec import default_slo, load_slo
 
 __all__ = ["PARTIAL_LOG_FILE", "SALVAGE_TIMEOUT_S", "RebuiltReport", "rebuild_report", "salvage"]
@@ -72,12 +78,16 @@ def rebuild_report(directory: Path, *, slo_path: Path | None = None) -> RebuiltR
 def _report_from_log(
     directory: Path, log_path: Path, slo_path: Path | None, why: str | None = None
 ) -> RebuiltReport:
-    result = result_from_log(read_series(log_path))
+    log = read_series(log_path)
+    slo = load_slo(slo_path) if slo_path else default_slo()
+    # One pass over the log: phase totals, the SLO's windows and the reports' series together.
+    slo_series = SloSeries(log_phases(log), slo)
+    series = report_series(log)
+    result = result_from_log(log, consumers=[slo_series, series])
     if why is not None:  # first of the generator's reasons: the verdict's, summary.md's, junit's
         generator = replace(result.generator, reasons=(why, *result.generator.reasons))
         result = replace(result, generator=generator)
-    slo = load_slo(slo_path) if slo_path else default_slo()
-    verdict = evaluate(result, slo)
+    verdict = evaluate(result, slo, series=slo_series)
     provenance = collect_provenance(
         scenario_path=Path(result.scenario.path),
         slo_path=slo_path,
@@ -88,7 +98,7 @@ def _report_from_log(
     )
     # The series is read lazily from log_path while the reports are rendered; only then is
     # latency.hlog replaced (staging + rename), so reading from either file is safe.
-    paths = write_reports(directory, ReportInputs(result, verdict, provenance))
+    paths = write_reports(directory, ReportInputs(result, verdict, provenance), series=series)
     (directory / PARTIAL_LOG_FILE).unlink(missing_ok=True)
     return RebuiltReport(verdict, paths, directory)
 

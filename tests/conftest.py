@@ -56,7 +56,25 @@ _SERIAL_PATHS: tuple[str, ...] = (
     "tests/service/test_svc_crash.py",
     "tests/slo/test_slo_recorder_integration.py",
 )
+#: Files under a serial directory that run no load and judge no time: the parallel pass takes
+#: them (a new file under tests/load/ is serial until it is listed here). test_load_distributed
+#: judges counts, exact merges and clean exits with 30 s waits, never a latency.
+_NOT_SERIAL: tuple[str, ...] = (
+    "tests/load/test_load_completion.py",
+    "tests/load/test_load_distributed.py",
+    "tests/load/test_load_health.py",
+    "tests/load/test_load_imports.py",
+    "tests/load/test_load_requests.py",
+    "tests/load/test_load_schedule.py",
+    "tests/load/test_load_summary.py",
+    "tests/load/test_load_wire.py",
+    "tests/load/test_load_workload.py",
+)
 _ROOT = Path(__file__).resolve().parent.parent
+
+
+def _is_serial(rel: str) -> bool:
+    return rel.startswith(_SERIAL_PATHS) and not rel.startswith(_NOT_SERIAL)
 
 
 @pytest.fixture(autouse=True)
@@ -68,12 +86,48 @@ def _isolated_state(
     monkeypatch.setenv("SLO_HARNESS_NETNS_PREFIX", f"t{os.getpid()}-")  # one per xdist worker
 
 
+def _relative(path: Path) -> str:
+    return path.resolve().relative_to(_ROOT).as_posix()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A pass selected by ``-m serial`` or ``-m "not serial"`` (``make test``) does not import the
+    other pass's test files: each pass pays only for collecting its own tests (collecting all
+    1,500 costs about 20 s of CPU per process, and the serial pass needs a tenth of them).
+
+    Exact because the mark comes from the path alone: a test file is serial iff it lies under
+    ``_SERIAL_PATHS`` and not under ``_NOT_SERIAL`` (an explicit ``@pytest.mark.serial``
+    elsewhere is refused below).
+    """
+    selected = " ".join((config.option.markexpr or "").split())
+    if selected not in ("serial", "not serial"):
+        return None
+    try:
+        rel = _relative(collection_path)
+    except ValueError:
+        return None
+    if collection_path.is_dir():
+        if selected == "not serial":  # a directory that is serial as a whole
+            exception = any(p.startswith(rel + "/") for p in _NOT_SERIAL)
+            return ((rel + "/").startswith(_SERIAL_PATHS) and not exception) or None
+        inside = any(p.startswith(rel + "/") or rel.startswith(p) for p in _SERIAL_PATHS)
+        return (not inside) or None
+    if not (collection_path.name.startswith("test_") and collection_path.suffix == ".py"):
+        return None
+    return (_is_serial(rel) != (selected == "serial")) or None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark timing tests ``serial``; skip tests whose requirement is missing, saying why."""
     for item in items:
-        rel = Path(str(item.fspath)).resolve().relative_to(_ROOT).as_posix()
-        if rel.startswith(_SERIAL_PATHS):
+        rel = _relative(Path(str(item.fspath)))
+        if _is_serial(rel):
             item.add_marker(pytest.mark.serial)
+        elif item.get_closest_marker("serial") is not None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: mark a test serial by adding its path to _SERIAL_PATHS in "
+                "tests/conftest.py (the serial pass collects only those paths)"
+            )
         for name, (present, reason) in _REQUIREMENTS.items():
             if item.get_closest_marker(name) is not None and not present:
                 item.add_marker(pytest.mark.skip(reason=reason))

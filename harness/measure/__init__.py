@@ -17,7 +17,12 @@ from harness.measure.intervallog import (
 from harness.measure.observe import IntervalSample, RunObserver
 from harness.measure.phase import PhaseMeta
 from harness.measure.rank import nearest_rank
-from harness.measure.rebuild import ALL_ENDPOINTS, log_meta, result_from_log
+from harness.measure.rebuild import (
+    ALL_ENDPOINTS,
+    log_meta,
+    log_phases,
+    result_from_log,
+)
 from harness.measure.recorder import LiveStats, Recorder
 from harness.measure.responses import (
     EndpointResponses,
@@ -44,6 +49,16 @@ from harness.measure.result import (
     TargetInfo,
     TlsRecord,
 )
+from harness.measure.scan import (
+    COUNTERS_LEN,
+    Counters,
+    CountersSum,
+    IntervalConsumer,
+    IntervalView,
+    histogram_from_counters,
+    scan_series,
+    series_span_s,
+)
 from harness.measure.tail import (
     ClientMarks,
     ServerStage,
@@ -61,11 +76,14 @@ from harness.measure.tail import (
 
 __all__ = [
     "ALL_ENDPOINTS",
+    "COUNTERS_LEN",
     "HIGHEST_US",
     "AuditCheck",
     "ClientMarks",
     "Clock",
     "ConnectionRecord",
+    "Counters",
+    "CountersSum",
     "Distribution",
     "EndpointResponses",
     "FailureKind",
@@ -73,10 +91,12 @@ __all__ = [
     "GeneratorHealth",
     "HistKey",
     "HlogInterval",
+    "IntervalConsumer",
     "IntervalLog",
     "IntervalLogWriter",
     "IntervalRecord",
     "IntervalSample",
+    "IntervalView",
     "LatencyHistogram",
     "LiveStats",
     "NetworkPlacement",
@@ -99,8 +119,10 @@ __all__ = [
     "decode_samples",
     "distribution",
     "encode_samples",
+    "histogram_from_counters",
     "in_time_order",
     "log_meta",
+    "log_phases",
     "mask_snippet",
     "merge_samples",
     "min_samples",
@@ -110,6 +132,8 @@ __all__ = [
     "read_series",
     "result_from_log",
     "run_trace_prefix",
+    "scan_series",
+    "series_span_s",
     "server_timing_of_head",
     "status_key",
     "time_slices",

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +36,7 @@ from hdrh.histogram import HdrHistogram
 from harness.measure.histogram import LatencyHistogram
 from harness.measure.rank import nearest_rank
 
-__all__ = ["SUFFICIENCY_K", "Distribution", "distribution", "min_samples"]
+__all__ = ["SUFFICIENCY_K", "Distribution", "distribution", "min_samples", "value_table"]
 
 #: Samples expected above a percentile before it may be judged (see module docstring).
 SUFFICIENCY_K: Final = 10
@@ -66,11 +66,16 @@ class Distribution:
     values_us: IntArray
     counts: IntArray
     out_of_range: int = 0
+    # the count sum and cumulative counts, computed once (several percentiles per interval)
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def recorded(self) -> int:
         """Samples inside the histogram's range."""
-        return int(self.counts.sum())
+        recorded = self._memo.get("recorded")
+        if recorded is None:
+            recorded = self._memo["recorded"] = int(self.counts.sum())
+        return int(recorded)
 
     @property
     def total(self) -> int:
@@ -98,7 +103,9 @@ class Distribution:
         return int(self.counts[self.values_us <= value_us].sum())
 
     def _value_at_rank(self, rank: int) -> int | None:
-        cumulative = np.cumsum(self.counts)
+        cumulative = self._memo.get("cumulative")
+        if cumulative is None:
+            cumulative = self._memo["cumulative"] = np.cumsum(self.counts)
         index = int(np.searchsorted(cumulative, rank, side="left"))
         return None if index >= len(cumulative) else int(self.values_us[index])
 
@@ -119,7 +126,7 @@ def distribution(hist: LatencyHistogram) -> Distribution:
 def _from_counters(hist: LatencyHistogram) -> Distribution | None:
     raw = hist.raw
     try:
-        table = _value_table(
+        table = value_table(
             int(raw.lowest_trackable_value),
             int(raw.highest_trackable_value),
             int(raw.significant_figures),
@@ -134,7 +141,7 @@ def _from_counters(hist: LatencyHistogram) -> Distribution | None:
 
 
 @functools.lru_cache(maxsize=4)
-def _value_table(lowest: int, highest: int, figures: int) -> IntArray:
+def value_table(lowest: int, highest: int, figures: int) -> IntArray:
     """Upper bucket edge of every counter index, exactly as hdrh's iterators report it."""
     h = HdrHistogram(lowest, highest, figures)
     return np.array(

@@ -47,7 +47,14 @@ from harness.measure.hlog import (
 )
 from harness.measure.result import IntervalRecord, RequestCounts
 
-__all__ = ["IntervalLog", "IntervalLogWriter", "in_time_order", "read_series", "time_slices"]
+__all__ = [
+    "IntervalLog",
+    "IntervalLogWriter",
+    "RawInterval",
+    "in_time_order",
+    "read_series",
+    "time_slices",
+]
 
 _COUNTS_RE: Final = re.compile(r"^#\[Counts: ([\d.]+) (\S+) (\{.*\})\]$")
 _RUN_RE: Final = re.compile(r"^#\[Run: (\{.*\})\]$")
@@ -144,6 +151,19 @@ class IntervalLog(Sequence[IntervalRecord]):
     def __len__(self) -> int:
         return len(self._keys)
 
+    @property
+    def start_span_s(self) -> tuple[float, float] | None:
+        """(first, last) interval start, known from the index before anything is decoded."""
+        return (self._keys[0].start_s, self._keys[-1].start_s) if self._keys else None
+
+    def open(self) -> io.BufferedReader:
+        """The log file, for :meth:`raw` (ArtifactError when it is gone)."""
+        try:
+            return self.path.open("rb")
+        except OSError as exc:
+            why = type(exc).__name__
+            raise ArtifactError(f"{self.path}: cannot read interval log ({why})") from None
+
     @overload
     def __getitem__(self, index: int) -> IntervalRecord: ...
     @overload
@@ -159,12 +179,14 @@ class IntervalLog(Sequence[IntervalRecord]):
             for i in range(len(self._keys)):
                 yield self._record(handle, i)
 
-    def _record(self, handle: io.BufferedReader, index: int) -> IntervalRecord:
+    def raw(self, handle: io.BufferedReader, index: int) -> RawInterval:
+        """The lines of record ``index`` as text (payloads not decoded): for a one-pass reader
+        that decodes each payload its own way (:mod:`harness.measure.scan`)."""
         key = self._keys[index]
         counts = dict.fromkeys(("offered", *_COUNT_FIELDS), 0)
         length_s = 0.0
-        latency: LatencyHistogram | None = None
-        service: LatencyHistogram | None = None
+        latency: list[str] = []
+        service: list[str] = []
         for offset in self._offsets[index]:
             handle.seek(offset)
             line = handle.readline().decode("utf-8").rstrip("\n")
@@ -176,34 +198,57 @@ class IntervalLog(Sequence[IntervalRecord]):
                     counts[name] += int(body.get(name, 0))
                 length_s = max(length_s, float(body.get("length_s", 0.0)))
                 continue
-            match = _LINE_RE.match(line)
-            assert match is not None
-            # Decoding allocates a full counts array (about 140 KB, the costly part): the first
-            # line of a clock is used as it is, later parts (late worker data) are added to it.
-            hist = LatencyHistogram.decode(match.group(5))
-            if (match.group(1) or "").endswith(SERVICE_TAG_SUFFIX):
-                service = hist if service is None else _added(service, hist)
+            # [Tag=t,]start,length,max,payload: checked by _LINE_RE when indexed
+            head, _, payload = line.rpartition(",")
+            fields = head.split(",")
+            if fields[0].endswith(SERVICE_TAG_SUFFIX):
+                service.append(payload)
             else:
-                latency = hist if latency is None else _added(latency, hist)
-            length_s = max(length_s, float(match.group(3)))
-        latency = latency or LatencyHistogram()
-        service = service or LatencyHistogram()
+                latency.append(payload)
+            length_s = max(length_s, float(fields[-2]))
         offered = counts.pop("offered")
-        latency.out_of_range = counts["out_of_range"]  # beyond the HDR range: only counted
+        return RawInterval(
+            key.start_s, length_s, key.phase, offered, RequestCounts(**counts), latency, service
+        )
+
+    def _record(self, handle: io.BufferedReader, index: int) -> IntervalRecord:
+        raw = self.raw(handle, index)
+        # Decoding allocates a full counts array (about 140 KB, the costly part): the first
+        # line of a clock is used as it is, later parts (late worker data) are added to it.
+        latency = _decoded(raw.latency)
+        latency.out_of_range = raw.counts.out_of_range  # beyond the HDR range: only counted
         return IntervalRecord(
-            start_s=key.start_s,
-            length_s=length_s,
-            phase=key.phase,
-            offered=offered,
-            counts=RequestCounts(**counts),
+            start_s=raw.start_s,
+            length_s=raw.length_s,
+            phase=raw.phase,
+            offered=raw.offered,
+            counts=raw.counts,
             latency=latency,
-            service=service,
+            service=_decoded(raw.service),
         )
 
 
-def _added(into: LatencyHistogram, more: LatencyHistogram) -> LatencyHistogram:
-    into.add(more)
-    return into
+@dataclass(frozen=True, slots=True)
+class RawInterval:
+    """One record of a log before decoding: its counts and its payloads per clock (several when
+    late worker data added parts to the interval)."""
+
+    start_s: float
+    length_s: float
+    phase: str
+    offered: int
+    counts: RequestCounts
+    latency: list[str]
+    service: list[str]
+
+
+def _decoded(payloads: list[str]) -> LatencyHistogram:
+    if not payloads:
+        return LatencyHistogram()
+    hist = LatencyHistogram.decode(payloads[0])
+    for more in payloads[1:]:
+        hist.add(LatencyHistogram.decode(more))
+    return hist
 
 
 def read_series(path: Path) -> IntervalLog:

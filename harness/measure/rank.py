@@ -35,7 +35,8 @@ def nearest_rank(percentile: float, total: int) -> int:
     """
     if total < 0:
         raise ValueError(f"total must be >= 0, got {total}")
-    return max(1, math.ceil(_fraction(percentile) * total / 100))
+    share = _fraction(percentile)  # exact: ceil(a * n / (100 * b)) in integers
+    return max(1, -(-(share.numerator * total) // (share.denominator * 100)))
 
 
 @functools.lru_cache(maxsize=256)

@@ -22,8 +22,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
+import numpy.typing as npt
+
 from harness.errors import ArtifactError
-from harness.measure.histogram import LatencyHistogram
 from harness.measure.intervallog import IntervalLog
 from harness.measure.phase import PhaseMeta
 from harness.measure.result import (
@@ -38,8 +40,17 @@ from harness.measure.result import (
     ScenarioRef,
     TargetInfo,
 )
+from harness.measure.scan import (
+    COUNTERS_LEN,
+    IntervalConsumer,
+    IntervalView,
+    histogram_from_counters,
+    scan_series,
+)
 
-__all__ = ["ALL_ENDPOINTS", "log_meta", "result_from_log"]
+__all__ = ["ALL_ENDPOINTS", "PhaseTotals", "log_meta", "log_phases", "result_from_log"]
+
+IntArray = npt.NDArray[np.int64]
 
 #: The one endpoint name of a rebuilt phase (the log keeps phases, not endpoints).
 ALL_ENDPOINTS: Final = "all-endpoints"
@@ -75,16 +86,50 @@ def log_meta(
     }
 
 
-def result_from_log(series: IntervalLog) -> RunResult:
-    """The run a log describes; ArtifactError when its ``#[Run: ...]`` metadata is missing."""
-    meta = series.meta
-    if not meta or series.start_wall_s is None:
+def log_phases(series: IntervalLog) -> tuple[PhaseMeta, ...]:
+    """The phases a log's ``#[Run: ...]`` names (known before its series is read)."""
+    if not series.meta or series.start_wall_s is None:
         raise ArtifactError(
             f"{series.path}: no #[Run: ...] or StartTime line: not an interval log slo-harness "
             "streamed during a run"
         )
     try:
-        phases_meta = [_phase_meta(p) for p in meta["phases"]]
+        return tuple(PhaseMeta(**_phase_meta(p)) for p in series.meta["phases"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{series.path}: #[Run: ...] lacks or mistypes {exc}") from None
+
+
+class PhaseTotals:
+    """An :class:`IntervalConsumer` that adds a log's records up per phase: counts, both clocks'
+    counters (one full-length array each per phase) and the end of the last interval."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, tuple[list[int], IntArray, IntArray]] = {}
+        self.end_s = 0.0
+
+    def feed(self, view: IntervalView) -> None:
+        """Add one record."""
+        sums = self.sums.get(view.phase)
+        if sums is None:
+            zeros = np.zeros(COUNTERS_LEN, np.int64)
+            sums = self.sums[view.phase] = ([0] * 7, zeros, zeros.copy())
+        counts, latency, service = sums
+        for i, value in enumerate(_fields(view.counts)):
+            counts[i] += value
+        view.latency.add_to(latency)
+        if view.service is not None:
+            view.service.add_to(service)
+        self.end_s = max(self.end_s, view.start_s + view.length_s)
+
+
+def result_from_log(series: IntervalLog, consumers: Sequence[IntervalConsumer] = ()) -> RunResult:
+    """The run a log describes; ArtifactError when its ``#[Run: ...]`` metadata is missing.
+
+    The log is read once (:func:`harness.measure.scan_series`); ``consumers`` are fed in the same
+    pass (a report's series, the SLO's windows), so nothing decodes a payload twice."""
+    phases_meta = log_phases(series)
+    meta = series.meta
+    try:
         scenario = meta["scenario"]
         target = meta["target"]
         ref = ScenarioRef(str(scenario["name"]), str(scenario["path"]), str(scenario["sha256"]))
@@ -93,25 +138,17 @@ def result_from_log(series: IntervalLog) -> RunResult:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{series.path}: #[Run: ...] lacks or mistypes {exc}") from None
-    sums: dict[str, tuple[list[int], LatencyHistogram, LatencyHistogram]] = {}
-    end_s = 0.0
-    for rec in series:
-        counts, latency, service = sums.setdefault(
-            rec.phase, ([0] * 7, LatencyHistogram(), LatencyHistogram())
-        )
-        for i, value in enumerate(_fields(rec.counts)):
-            counts[i] += value
-        latency.add(rec.latency)
-        service.add(rec.service)
-        end_s = max(end_s, rec.start_s + rec.length_s)
-    phases = tuple(_phase(m, sums.get(m["name"]), end_s) for m in phases_meta)
+    totals = PhaseTotals()
+    scan_series(series, [totals, *consumers], service=True)
+    phases = tuple(_phase(m, totals.sums.get(m.name), totals.end_s) for m in phases_meta)
+    assert series.start_wall_s is not None  # log_phases checked it
     started = datetime.fromtimestamp(series.start_wall_s, UTC)
     incomplete = not series.complete
     return RunResult(
         scenario=ref,
         target=info,
         started_at=started,
-        ended_at=started + timedelta(seconds=end_s),
+        ended_at=started + timedelta(seconds=totals.end_s),
         phases=phases,
         intervals=series,
         generator=_unknown_generator(incomplete),
@@ -135,28 +172,28 @@ def _fields(c: RequestCounts) -> tuple[int, ...]:
 
 
 def _phase(
-    m: dict[str, Any],
-    sums: tuple[list[int], LatencyHistogram, LatencyHistogram] | None,
+    m: PhaseMeta,
+    sums: tuple[list[int], IntArray, IntArray] | None,
     end_s: float,
 ) -> PhaseResult:
     counts = RequestCounts(*sums[0]) if sums else RequestCounts()
     histograms = {}
     if sums is not None:
-        latency, service = sums[1], sums[2]
-        latency.out_of_range = counts.out_of_range
         histograms = {
-            HistKey(ALL_ENDPOINTS, Outcome.OK, Clock.INTENDED): latency,
-            HistKey(ALL_ENDPOINTS, Outcome.OK, Clock.SERVICE): service,
+            HistKey(ALL_ENDPOINTS, Outcome.OK, Clock.INTENDED): histogram_from_counters(
+                sums[1], counts.out_of_range
+            ),
+            HistKey(ALL_ENDPOINTS, Outcome.OK, Clock.SERVICE): histogram_from_counters(sums[2]),
         }
-    measured_s = min(m["duration_s"], max(0.0, end_s - m["start_s"]))
+    measured_s = min(m.duration_s, max(0.0, end_s - m.start_s))
     completed = counts.ok + counts.failed + counts.shed
     return PhaseResult(
-        name=m["name"],
-        kind=m["kind"],
-        in_verdict=m["in_verdict"],
-        start_s=m["start_s"],
-        duration_s=m["duration_s"],
-        offered_rps=m["offered_rps"],
+        name=m.name,
+        kind=m.kind,
+        in_verdict=m.in_verdict,
+        start_s=m.start_s,
+        duration_s=m.duration_s,
+        offered_rps=m.offered_rps,
         achieved_rps=completed / measured_s if measured_s > 0 else 0.0,
         counts=counts,
         histograms=histograms,

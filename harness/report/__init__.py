@@ -28,6 +28,7 @@ from harness.report.pan_guard import check_no_pans
 from harness.report.pci import read_pci_evidence, write_pci_evidence
 from harness.report.provenance import PackageVersion, Provenance, collect_provenance
 from harness.report.reader import LoadedReport, read_audit_heads, read_report
+from harness.report.series import ReportSeries, report_series
 from harness.report.signing import generate_keypair, sign_manifest
 from harness.report.text import render_comparison_text
 from harness.report.writer import ARTIFACT_FILES, ReportPaths, write_reports
@@ -43,6 +44,7 @@ __all__ = [
     "Provenance",
     "ReportInputs",
     "ReportPaths",
+    "ReportSeries",
     "build_index",
     "check_no_pans",
     "collect_provenance",
@@ -53,6 +55,7 @@ __all__ = [
     "render_comparison_text",
     "render_dossier_html",
     "report_schema",
+    "report_series",
     "sign_manifest",
     "verify_report_dir",
     "write_pci_evidence",

@@ -1,4 +1,4 @@
-"""``windows.csv``: the per-interval table for spreadsheets (pandas, RFC 4180 quoting).
+"""``windows.csv``: the per-interval table for spreadsheets (RFC 4180 quoting), written as it comes.
 
 One row per interval record (normally one per second and phase), ordered by start then phase.
 Latencies are intended-clock latencies of OK responses completed in the interval, in
@@ -9,12 +9,15 @@ beyond the histogram's 60 s range). ``achieved_rps`` counts every completed resp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final
+import csv
+import io
+import math
+from collections.abc import Iterable
+from typing import IO, Final
 
 from harness.report.stats import IntervalRow
 
-__all__ = ["COLUMNS", "render_windows_csv"]
+__all__ = ["COLUMNS", "WindowsCsvWriter", "render_windows_csv"]
 
 COLUMNS: Final = (
     "start_s",
@@ -34,30 +37,48 @@ COLUMNS: Final = (
 )
 
 
-def render_windows_csv(rows: Sequence[IntervalRow]) -> bytes:
-    """The CSV bytes (UTF-8, ``\\n`` line ends, header row always present)."""
-    import pandas as pd  # lazy: ~0.6 s of import a run that fails early never pays
+class WindowsCsvWriter:
+    """Writes windows.csv row by row to a binary file (the header at once), so a day-long series
+    is never held as a table. The text is what pandas' ``to_csv`` wrote before (``%.10g`` floats,
+    empty cells for missing values, RFC 4180 minimal quoting); a test pins the two together."""
 
-    frame = pd.DataFrame(
-        {
-            "start_s": pd.Series([r.start_s for r in rows], dtype="float64"),
-            "phase": pd.Series([r.phase for r in rows], dtype="object"),
-            "offered": pd.Series([r.offered for r in rows], dtype="int64"),
-            "sent": pd.Series([r.counts.sent for r in rows], dtype="int64"),
-            "ok": pd.Series([r.counts.ok for r in rows], dtype="int64"),
-            "failed": pd.Series([r.counts.failed for r in rows], dtype="int64"),
-            "shed": pd.Series([r.counts.shed for r in rows], dtype="int64"),
-            "late": pd.Series([r.counts.late for r in rows], dtype="int64"),
-            "p50_ms": pd.Series([r.latency.p50 for r in rows], dtype="float64"),
-            "p90_ms": pd.Series([r.latency.p90 for r in rows], dtype="float64"),
-            "p99_ms": pd.Series([r.latency.p99 for r in rows], dtype="float64"),
-            "p99_9_ms": pd.Series([r.latency.p99_9 for r in rows], dtype="float64"),
-            "max_ms": pd.Series([r.latency.max for r in rows], dtype="float64"),
-            "achieved_rps": pd.Series([r.achieved_rps for r in rows], dtype="float64"),
-        },
-        columns=list(COLUMNS),
-    )
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._text = io.StringIO()
+        self._csv = csv.writer(self._text, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        self._emit(list(COLUMNS))
+
+    def write(self, row: IntervalRow) -> None:
+        """One interval's row."""
+        c, lat = row.counts, row.latency
+        self._emit(
+            [
+                _float(row.start_s),
+                row.phase,
+                str(row.offered),
+                *(str(v) for v in (c.sent, c.ok, c.failed, c.shed, c.late)),
+                *(_float(v) for v in (lat.p50, lat.p90, lat.p99, lat.p99_9, lat.max)),
+                _float(row.achieved_rps),
+            ]
+        )
+
+    def _emit(self, cells: list[str]) -> None:
+        self._csv.writerow(cells)
+        self._out.write(self._text.getvalue().encode("utf-8"))
+        self._text.seek(0)
+        self._text.truncate()
+
+
+def _float(value: float | None) -> str:
     # %.10g prints the already-rounded values exactly (3 decimals of ms, 6 significant digits of
     # rates) without float noise such as 2.0030000000000001.
-    text: str = frame.to_csv(index=False, lineterminator="\n", float_format="%.10g", na_rep="")
-    return text.encode("utf-8")
+    return "" if value is None or math.isnan(value) else f"{value:.10g}"
+
+
+def render_windows_csv(rows: Iterable[IntervalRow]) -> bytes:
+    """The CSV bytes of ``rows`` (UTF-8, ``\\n`` line ends, header row always present)."""
+    out = io.BytesIO()
+    writer = WindowsCsvWriter(out)
+    for row in rows:
+        writer.write(row)
+    return out.getvalue()

@@ -12,20 +12,44 @@ refused.
 Units are in the field names (``_ms``, ``_s``, ``_rps``) and descriptions. Percentiles of a
 histogram are ``null`` when it has no samples or when the percentile lies beyond the 60 s
 histogram range (then ``out_of_range`` > 0).
+
+The structs live by concept: what was measured (:mod:`harness.report.doc_measured`), the run's
+context and provenance (:mod:`harness.report.doc_context`), the verdict, comparison and the
+document itself (here); all are re-exported here.
 """
 
 from __future__ import annotations
 
 import inspect
-from datetime import datetime
 from typing import Annotated, Any, Final
 
 import msgspec
 
-from harness.measure import Clock, Outcome, PhaseKind
 from harness.netpol import PciRunSection
+from harness.report.doc_context import (
+    AuditDoc,
+    ConnectionDoc,
+    FaultWindowDoc,
+    GeneratorDoc,
+    PackageDoc,
+    PlacementDoc,
+    ProvenanceDoc,
+    RunDoc,
+    ScenarioDoc,
+    TargetDoc,
+    TlsDoc,
+)
+from harness.report.doc_measured import (
+    EndpointDoc,
+    EndpointRequestsDoc,
+    HistogramDoc,
+    IntervalDoc,
+    LatencyDoc,
+    PhaseDoc,
+    RequestsDoc,
+)
+from harness.report.doc_types import Doc
 from harness.report.gameday import GameDayDoc
-from harness.report.responses import ResponsesDoc
 from harness.report.tail_section import TailSectionDoc
 from harness.slo import KneeStatus, ObjectiveStatus, RegressionRule, VerdictStatus
 
@@ -62,120 +86,13 @@ __all__ = [
 #: .responses`` and ``provenance.secrets_used``, 1.6 ``tail`` and the comparison's ``stage`` /
 #: ``stage_delta_ms``, 1.7 the game day's ``audit_intact`` and per step ``degraded_allowed``,
 #: ``degraded_decisions``, ``decisions_scored``, ``restored_after_s``, 1.8 ``provenance.connection``
-#: (allowlist, addresses, TLS), 1.9 ``run.incomplete``
-SCHEMA_VERSION: Final = "1.9"
+#: (allowlist, addresses, TLS), 1.9 ``run.incomplete``, 1.10 ``intervals_in`` (a series longer
+#: than an hour is referred to in latency.hlog instead of embedded in ``intervals``)
+SCHEMA_VERSION: Final = "1.10"
 SCHEMA_ID: Final = "urn:slo-harness:report:1"
 
-UtcTime = Annotated[
-    datetime,
-    msgspec.Meta(
-        tz=True, description="UTC time, RFC 3339", extra_json_schema={"format": "date-time"}
-    ),
-]
-Ms = Annotated[float | None, msgspec.Meta(description="milliseconds; null: see LatencyDoc")]
-Seconds = Annotated[float, msgspec.Meta(description="seconds")]
-Count = Annotated[int, msgspec.Meta(ge=0)]
-Sha256 = Annotated[str | None, msgspec.Meta(description="lower-case hex SHA-256, null if unknown")]
 
-
-class _Doc(msgspec.Struct, frozen=True, kw_only=True):
-    """Base of every document struct."""
-
-
-class LatencyDoc(_Doc, frozen=True, kw_only=True):
-    """Percentiles of one histogram in milliseconds (exact HDR values, bucket upper edges).
-
-    A percentile is null when the histogram has no samples (count = 0 and out_of_range = 0) or
-    when it lies beyond the histogram's 60 s range (out_of_range > 0)."""
-
-    p50: Ms
-    p90: Ms
-    p95: Ms
-    p99: Ms
-    p99_9: Ms
-    max: Ms
-    count: Annotated[int, msgspec.Meta(ge=0, description="samples inside the range")]
-    out_of_range: Annotated[int, msgspec.Meta(ge=0, description="samples slower than 60 s")]
-
-
-class RequestsDoc(_Doc, frozen=True, kw_only=True):
-    """Request accounting of a phase or interval. After draining, sent = ok + failed + shed;
-    late requests were sent (and measured) after the lateness bound; unsent ones could not be sent
-    at all before the phase ended."""
-
-    sent: Count
-    ok: Count
-    failed: Count
-    shed: Count
-    late: Count
-    unsent: Count
-    out_of_range: Count
-
-
-class EndpointRequestsDoc(_Doc, frozen=True, kw_only=True):
-    """Responses of one endpoint by outcome (from its intended-clock histograms)."""
-
-    sent: Count
-    ok: Count
-    failed: Count
-    shed: Count
-
-
-class EndpointDoc(_Doc, frozen=True, kw_only=True):
-    """One endpoint of a phase: intended-clock and service-time latencies of OK responses."""
-
-    endpoint: str
-    latency_ms: LatencyDoc
-    service_time_ms: LatencyDoc
-    requests: EndpointRequestsDoc
-    responses: Annotated[
-        ResponsesDoc | None,
-        msgspec.Meta(description="status codes and failures by kind (since 1.5; null: not kept)"),
-    ] = None
-
-
-class HistogramDoc(_Doc, frozen=True, kw_only=True):
-    """One raw HDR histogram (values in microseconds, 1 us .. 60 s, 3 significant digits)."""
-
-    endpoint: str
-    outcome: Outcome
-    clock: Clock
-    encoded: Annotated[str, msgspec.Meta(description="HdrHistogram V2 compressed, base64")]
-    out_of_range: Count
-
-
-class PhaseDoc(_Doc, frozen=True, kw_only=True):
-    """One phase. latency_ms is measured from the intended send time (coordinated-omission
-    corrected) over OK responses of every endpoint; service_time_ms from the actual send."""
-
-    name: str
-    kind: PhaseKind
-    in_verdict: Annotated[bool, msgspec.Meta(description="false for warm-up phases")]
-    start_s: Annotated[float, msgspec.Meta(description="offset from the run start, seconds")]
-    duration_s: Seconds
-    offered_rps: Annotated[float, msgspec.Meta(description="mean rate the schedule intended")]
-    achieved_rps: Annotated[float, msgspec.Meta(description="completed responses per second")]
-    requests: RequestsDoc
-    latency_ms: LatencyDoc
-    service_time_ms: LatencyDoc
-    endpoints: list[EndpointDoc]
-    histograms: list[HistogramDoc]
-
-
-class IntervalDoc(_Doc, frozen=True, kw_only=True):
-    """One interval of the time series (normally 1 s): counts plus the intended-clock histogram
-    of OK responses that completed in it. windows.csv has the same series with percentiles."""
-
-    start_s: Annotated[float, msgspec.Meta(description="offset from the run start, seconds")]
-    length_s: Seconds
-    phase: str
-    offered: Annotated[int, msgspec.Meta(ge=0, description="requests intended in the interval")]
-    requests: RequestsDoc
-    encoded: Annotated[str, msgspec.Meta(description="HdrHistogram V2 compressed, base64")]
-    out_of_range: Count
-
-
-class ObjectiveDoc(_Doc, frozen=True, kw_only=True):
+class ObjectiveDoc(Doc, frozen=True, kw_only=True):
     """One objective evaluated on one phase (and endpoint when scoped). passed is null when there
     were too few samples to judge (status insufficient), which is never a pass."""
 
@@ -195,7 +112,7 @@ class ObjectiveDoc(_Doc, frozen=True, kw_only=True):
     samples: Annotated[int | None, msgspec.Meta(description="requests behind observed")]
 
 
-class KneeDoc(_Doc, frozen=True, kw_only=True):
+class KneeDoc(Doc, frozen=True, kw_only=True):
     """The knee of one ramp or step phase: the highest offered rate (requests/s) at which the
     latency percentile stayed under the SLO threshold. Information only: it never changes the
     verdict. knee_rps is null when the phase breached from its start (from_start) or had too few
@@ -218,88 +135,7 @@ class KneeDoc(_Doc, frozen=True, kw_only=True):
     reason: str
 
 
-class GeneratorDoc(_Doc, frozen=True, kw_only=True):
-    """How the load generator itself fared; valid = false invalidates the run."""
-
-    cpu_percent_p50: float
-    cpu_percent_max: float
-    schedule_lag_p99_ms: float
-    schedule_lag_max_ms: float
-    concurrency_cap: Count
-    concurrency_peak: Count
-    cap_hits: Count
-    valid: bool
-    reasons: list[str]
-
-
-class PlacementDoc(_Doc, frozen=True, kw_only=True):
-    """The network namespaces generator and service ran in (``slo-harness run --lab``)."""
-
-    generator_netns: str
-    service_netns: str | None
-    lab: str | None
-
-
-class TargetDoc(_Doc, frozen=True, kw_only=True):
-    """The service that was measured."""
-
-    url: str
-    started_by_harness: bool
-    model_name: str | None
-    model_version: str | None
-    model_sha256: Sha256
-    placement: PlacementDoc | None = None  # null: generator and target in the host namespace
-
-
-class ScenarioDoc(_Doc, frozen=True, kw_only=True):
-    """The scenario file the run came from."""
-
-    name: str
-    path: str
-    sha256: str
-
-
-class FaultWindowDoc(_Doc, frozen=True, kw_only=True):
-    """A span (offsets from the run start, seconds) during which a fault was active."""
-
-    name: str
-    start_s: float
-    end_s: float
-
-
-class AuditDoc(_Doc, frozen=True, kw_only=True):
-    """The embedded reference service's audit trail, verified after the run (null when the
-    harness did not start the service): every OK score response has a record and the hash chain
-    is intact."""
-
-    intact: bool
-    records: Annotated[int, msgspec.Meta(ge=0, description="decision records on disk")]
-    streams: Count
-    problems: list[str]
-    heads: list[str] = msgspec.field(default_factory=list)
-    """Each stream's chain head, ``STREAM:SEQ:MAC``: the anchor `audit verify
-    --expect-heads-from` checks, so removed newest records or segments are detected."""
-
-
-class RunDoc(_Doc, frozen=True, kw_only=True):
-    """When the run happened and how it was driven."""
-
-    started_at: UtcTime
-    ended_at: UtcTime
-    duration_s: Seconds
-    workers: Annotated[int, msgspec.Meta(ge=0, description="0: local runner")]
-    incomplete: Annotated[
-        bool,
-        msgspec.Meta(
-            description=(
-                "rebuilt from the interval log of an interrupted run (slo-harness report "
-                "rebuild): measured up to its last complete interval only (since 1.9)"
-            )
-        ),
-    ] = False
-
-
-class MetricComparisonDoc(_Doc, frozen=True, kw_only=True):
+class MetricComparisonDoc(Doc, frozen=True, kw_only=True):
     """Baseline vs candidate for one metric of one phase (and endpoint)."""
 
     phase: str
@@ -325,7 +161,7 @@ class MetricComparisonDoc(_Doc, frozen=True, kw_only=True):
     ] = None
 
 
-class ComparisonDoc(_Doc, frozen=True, kw_only=True):
+class ComparisonDoc(Doc, frozen=True, kw_only=True):
     """The baseline comparison (regression gate); regressed when any metric regressed."""
 
     base_label: str
@@ -337,88 +173,7 @@ class ComparisonDoc(_Doc, frozen=True, kw_only=True):
     notes: list[str]
 
 
-class PackageDoc(_Doc, frozen=True, kw_only=True):
-    """An installed distribution; version null when not installed."""
-
-    name: str
-    version: str | None
-
-
-class TlsDoc(_Doc, frozen=True, kw_only=True):
-    """How the generator spoke TLS to an https:// target (no key material is ever recorded)."""
-
-    verify: Annotated[
-        bool, msgspec.Meta(description="false only when the scenario says insecure: true")
-    ]
-    server_name: Annotated[str, msgspec.Meta(description="SNI and the name verified")]
-    min_version: Annotated[str, msgspec.Meta(description='lowest version offered: "1.2" or "1.3"')]
-    ca_file: Annotated[str | None, msgspec.Meta(description="null: the system trust store")]
-    ca_sha256: Sha256
-    client_cert_file: Annotated[str | None, msgspec.Meta(description="mTLS client certificate")]
-    client_cert_sha256: Sha256
-    client_cert_subject: str | None
-    negotiated_version: Annotated[
-        str | None, msgspec.Meta(description="what the pre-flight handshake negotiated")
-    ]
-    cipher: str | None
-    server_cert_sha256: Sha256
-    server_cert_subject: str | None
-    server_cert_not_after: str | None
-
-
-class ConnectionDoc(_Doc, frozen=True, kw_only=True):
-    """Where load was allowed to go and how it reached the target."""
-
-    scheme: Annotated[str, msgspec.Meta(description="http or https")]
-    addresses: Annotated[
-        list[str],
-        msgspec.Meta(description="target addresses, resolved once, each checked"),
-    ]
-    allowlist: Annotated[
-        list[str],
-        msgspec.Meta(description="the default rule, then every explicit entry with its source"),
-    ]
-    tls: TlsDoc | None
-
-
-class ProvenanceDoc(_Doc, frozen=True, kw_only=True):
-    """What produced the report: code, inputs, target, host and versions."""
-
-    harness_version: str
-    git_commit: str | None
-    git_dirty: bool | None
-    scenario_path: str
-    scenario_sha256: Sha256
-    slo_path: Annotated[str | None, msgspec.Meta(description="null: embedded default SLO")]
-    slo_sha256: Sha256
-    target_url: str
-    model_name: str | None
-    model_version: str | None
-    model_sha256: Sha256
-    host: str
-    cpu_model: str
-    cpu_count: Count
-    os: str
-    kernel: str
-    python_version: str
-    packages: list[PackageDoc]
-    started_at: UtcTime
-    ended_at: UtcTime
-    command_line: Annotated[list[str], msgspec.Meta(description="argv, secrets redacted")]
-    connection: Annotated[
-        ConnectionDoc | None,
-        msgspec.Meta(description="allowlist, addresses and TLS of the target (since 1.8)"),
-    ] = None
-    secrets_used: Annotated[
-        list[str],
-        msgspec.Meta(
-            description="env:NAME / file:PATH secrets request headers used, never their values "
-            "(since 1.5)"
-        ),
-    ] = msgspec.field(default_factory=list)
-
-
-class ReportDoc(_Doc, frozen=True, kw_only=True):
+class ReportDoc(Doc, frozen=True, kw_only=True):
     """An slo-harness run report (report.json)."""
 
     schema_version: Annotated[str, msgspec.Meta(pattern=r"^1\.[0-9]+$")]
@@ -434,7 +189,21 @@ class ReportDoc(_Doc, frozen=True, kw_only=True):
         msgspec.Meta(description="knees of ramp/step phases (since 1.1; absent in 1.0 reports)"),
     ] = msgspec.field(default_factory=list)
     phases: list[PhaseDoc]
-    intervals: list[IntervalDoc]
+    intervals: Annotated[
+        list[IntervalDoc],
+        msgspec.Meta(description="the interval series; empty when intervals_in names a file"),
+    ]
+    intervals_in: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "since 1.10: the file of this directory holding the interval series instead of "
+                "intervals (latency.hlog, one tagged series per phase and clock, with the counts "
+                "of each interval as #[Counts: ...] comments), for series longer than 3,600 "
+                "intervals; null: intervals holds it"
+            )
+        ),
+    ] = None
     fault_windows: list[FaultWindowDoc]
     audit: AuditDoc | None
     comparison: ComparisonDoc | None

@@ -53,6 +53,7 @@ from harness.report.gameday import gameday_doc
 from harness.report.inputs import ReportInputs
 from harness.report.provenance import redact_url
 from harness.report.responses import responses_doc
+from harness.report.series import EMBED_INTERVALS_MAX, HLOG_FILE, ReportSeries, interval_doc
 from harness.report.stats import LatencySummary, endpoint_counts, round_sig, summarise
 from harness.report.tail_section import tail_doc
 from harness.slo import Comparison, Knee, ObjectiveResult
@@ -76,16 +77,24 @@ def canonical_json(doc: ReportDoc | dict[str, Any]) -> bytes:
     return orjson.dumps(builtins, option=_OPTIONS)
 
 
-def render_report_json(inputs: ReportInputs) -> bytes:
-    """``report.json``'s bytes (with the game day's and the boundary's sections when given)."""
-    return canonical_json(build_document(inputs))
+def render_report_json(inputs: ReportInputs, *, series: ReportSeries | None = None) -> bytes:
+    """``report.json``'s bytes (with the game day's and the boundary's sections when given;
+    ``series``: the interval documents already taken from the series' one pass)."""
+    return canonical_json(build_document(inputs, series=series))
 
 
-def build_document(inputs: ReportInputs) -> ReportDoc:
-    """The typed ``report.json`` document of a run."""
+def build_document(inputs: ReportInputs, *, series: ReportSeries | None = None) -> ReportDoc:
+    """The typed ``report.json`` document of a run. The interval series is embedded up to
+    :data:`EMBED_INTERVALS_MAX` records, else referred to in latency.hlog (``intervals_in``)."""
     result, verdict, comparison, journal = (
         inputs.result, inputs.verdict, inputs.comparison, inputs.journal
     )  # fmt: skip
+    if series is not None:
+        embedded = series.embedded
+    elif len(result.intervals) <= EMBED_INTERVALS_MAX:
+        embedded = [_interval(r) for r in in_time_order(result.intervals)]
+    else:
+        embedded = None
     return ReportDoc(
         schema_version=SCHEMA_VERSION,
         run=RunDoc(
@@ -104,7 +113,8 @@ def build_document(inputs: ReportInputs) -> ReportDoc:
         objectives=[_objective(o) for o in verdict.objectives],
         capacity=[_knee(k) for k in verdict.capacity],
         phases=[_phase(p, result) for p in result.phases],
-        intervals=[_interval(r) for r in in_time_order(result.intervals)],
+        intervals=embedded or [],
+        intervals_in=None if embedded is not None else HLOG_FILE,
         fault_windows=[_fault(w) for w in result.fault_windows],
         audit=None if result.audit is None else to_doc(result.audit, AuditDoc),
         comparison=None if comparison is None else _comparison(comparison),
@@ -172,14 +182,14 @@ def _phase(p: PhaseResult, result: RunResult) -> PhaseDoc:
 
 
 def _interval(r: IntervalRecord) -> IntervalDoc:
-    return IntervalDoc(
-        start_s=round(r.start_s, 3),
-        length_s=round(r.length_s, 3),
-        phase=r.phase,
-        offered=r.offered,
-        requests=_requests(r.counts),
-        encoded=r.latency.encode(),
-        out_of_range=r.latency.out_of_range,
+    return interval_doc(
+        r.start_s,
+        r.length_s,
+        r.phase,
+        r.offered,
+        r.counts,
+        r.latency.encode(),
+        r.latency.out_of_range,
     )
 
 

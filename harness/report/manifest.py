@@ -112,18 +112,26 @@ def canonical_report_sha256(report_bytes: bytes) -> str | None:
         return None
 
 
-def render_manifest(files: Mapping[str, bytes], *, created_by: str) -> bytes:
-    """The manifest bytes for artifacts ``{file name: content}``."""
+def render_manifest(
+    files: Mapping[str, bytes],
+    *,
+    created_by: str,
+    streamed: Mapping[str, tuple[str, int]] | None = None,
+) -> bytes:
+    """The manifest bytes for artifacts ``{file name: content}`` plus ``streamed`` ones
+    ``{file name: (sha256, size)}`` (large files digested while they were copied)."""
     report = files.get(REPORT_FILE)
+    entries = {
+        name: FileEntry(sha256=sha256_bytes(data), bytes=len(data)) for name, data in files.items()
+    }
+    for name, (digest, size) in (streamed or {}).items():
+        entries[name] = FileEntry(sha256=digest, bytes=size)
     manifest = Manifest(
         manifest_version=MANIFEST_VERSION,
         algorithm="sha256",
         created_by=created_by,
         canonical_report_sha256=None if report is None else canonical_report_sha256(report),
-        files={
-            name: FileEntry(sha256=sha256_bytes(data), bytes=len(data))
-            for name, data in sorted(files.items())
-        },
+        files=dict(sorted(entries.items())),
     )
     return orjson.dumps(msgspec.to_builtins(manifest), option=_OPTIONS)
 

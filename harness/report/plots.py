@@ -31,11 +31,8 @@ from harness.measure import (
     Clock,
     Distribution,
     FaultWindow,
-    IntervalRecord,
-    LatencyHistogram,
     RunResult,
     distribution,
-    time_slices,
 )
 from harness.slo import Knee, ObjectiveResult
 
@@ -48,7 +45,6 @@ __all__ = [
     "TrendPoint",
     "errors_svg",
     "latency_over_time_svg",
-    "per_second",
     "percentile_distribution_svg",
     "throughput_svg",
     "trend_svg",
@@ -78,7 +74,8 @@ _SIZE_ATTRS: Final = re.compile(r'(<svg\b[^>]*?)\s+width="[^"]*"\s+height="[^"]*
 # -- data --------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SecondSeries:
-    """The interval series merged across phases per start time, as arrays for plotting."""
+    """The interval series merged across phases per start time, as arrays for plotting (built in
+    the series' one pass, min/max-downsampled to the plot width: :mod:`harness.report.series`)."""
 
     start_s: npt.NDArray[np.float64]
     p50_ms: npt.NDArray[np.float64]
@@ -88,37 +85,6 @@ class SecondSeries:
     failed_rps: npt.NDArray[np.float64]
     shed_rps: npt.NDArray[np.float64]
     late_rps: npt.NDArray[np.float64]
-
-
-def _value_ms(dist: Distribution, percentile: float) -> float:
-    if dist.total == 0:
-        return math.nan
-    value = dist.percentile_us(percentile)
-    return _CEILING_MS if value is None else value / 1000.0
-
-
-def per_second(intervals: Sequence[IntervalRecord]) -> SecondSeries:
-    """Merge interval records that share a start time (phase boundaries) and take percentiles
-    (one time slice in memory at a time: a day-long log is streamed)."""
-    cols: dict[str, list[float]] = {k: [] for k in SecondSeries.__slots__}
-    for recs in time_slices(intervals):
-        start = recs[0].start_s
-        hist = LatencyHistogram()
-        for rec in recs:
-            hist.add(rec.latency)
-        dist = distribution(hist)
-        length = max(r.length_s for r in recs) or 1.0
-        done = sum(r.counts.ok + r.counts.failed + r.counts.shed for r in recs)
-        cols["start_s"].append(start)
-        cols["p50_ms"].append(_value_ms(dist, 50.0))
-        cols["p99_ms"].append(_value_ms(dist, 99.0))
-        cols["offered_rps"].append(sum(r.offered for r in recs) / length)
-        cols["achieved_rps"].append(done / length)
-        cols["failed_rps"].append(sum(r.counts.failed for r in recs) / length)
-        cols["shed_rps"].append(sum(r.counts.shed for r in recs) / length)
-        cols["late_rps"].append(sum(r.counts.late for r in recs) / length)
-    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
-    return SecondSeries(**arrays)
 
 
 # -- SVG plumbing ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ manifest is still a readable baseline.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
@@ -32,6 +33,7 @@ from harness.measure import (
     RunResult,
     ScenarioRef,
     TargetInfo,
+    read_series,
 )
 from harness.report.document import (
     SCHEMA_VERSION,
@@ -83,7 +85,9 @@ def read_report(directory: Path) -> LoadedReport:
         raise ArtifactError(f"{path}: cannot read ({exc.strerror or exc})") from None
     doc = decode_report(data, source=str(path))
     try:
-        result = _run_result(doc)
+        result = _run_result(doc, directory)
+    except ArtifactError:
+        raise
     except Exception as exc:  # hdrh raises assorted errors (binascii, zlib, struct) on bad payloads
         raise ArtifactError(f"{path}: undecodable histogram ({exc.__class__.__name__})") from None
     return LoadedReport(
@@ -161,14 +165,28 @@ def _phase(p: PhaseDoc) -> PhaseResult:
     )
 
 
-def _run_result(doc: ReportDoc) -> RunResult:
+def _run_result(doc: ReportDoc, directory: Path) -> RunResult:
     return RunResult(
         scenario=from_doc(doc.scenario, ScenarioRef),
         target=from_doc(doc.target, TargetInfo),  # with its placement, if any
         started_at=doc.run.started_at,
         ended_at=doc.run.ended_at,
         phases=tuple(_phase(p) for p in doc.phases),
-        intervals=tuple(
+        intervals=_intervals(doc, directory),
+        generator=from_doc(doc.generator, GeneratorHealth),
+        workers=doc.run.workers,
+        incomplete=doc.run.incomplete,
+        fault_windows=tuple(from_doc(w, FaultWindow) for w in doc.fault_windows),
+        audit=None if doc.audit is None else from_doc(doc.audit, AuditCheck),
+        tails=tails_from_doc(doc.tail),
+    )
+
+
+def _intervals(doc: ReportDoc, directory: Path) -> Sequence[IntervalRecord]:
+    """The embedded series, or (schema 1.10, long runs) the log it names, read lazily: indexed
+    now, each interval decoded only when a caller iterates it."""
+    if doc.intervals_in is None:
+        return tuple(
             IntervalRecord(
                 start_s=r.start_s,
                 length_s=r.length_s,
@@ -178,14 +196,14 @@ def _run_result(doc: ReportDoc) -> RunResult:
                 latency=LatencyHistogram.decode(r.encoded, r.out_of_range),
             )
             for r in doc.intervals
-        ),
-        generator=from_doc(doc.generator, GeneratorHealth),
-        workers=doc.run.workers,
-        incomplete=doc.run.incomplete,
-        fault_windows=tuple(from_doc(w, FaultWindow) for w in doc.fault_windows),
-        audit=None if doc.audit is None else from_doc(doc.audit, AuditCheck),
-        tails=tails_from_doc(doc.tail),
-    )
+        )
+    name = Path(doc.intervals_in)
+    if name.name != doc.intervals_in:
+        raise ArtifactError(
+            f"{directory / REPORT_FILE}: $.intervals_in: expected a file name in the report "
+            f"directory, got {doc.intervals_in!r}"
+        )
+    return read_series(directory / name)
 
 
 def _verdict(doc: ReportDoc) -> Verdict:

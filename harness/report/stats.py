@@ -40,6 +40,7 @@ __all__ = [
     "IntervalRow",
     "LatencySummary",
     "endpoint_counts",
+    "interval_row",
     "interval_rows",
     "main_phase",
     "round_sig",
@@ -152,17 +153,29 @@ class IntervalRow:
         return round_sig(self.offered / self.length_s) if self.length_s > 0 else 0.0
 
 
+def interval_row(
+    start_s: float,
+    length_s: float,
+    phase: str,
+    offered: int,
+    counts: RequestCounts,
+    latency: Distribution,
+) -> IntervalRow:
+    """One interval's row (times rounded to the millisecond) from its latency distribution."""
+    return IntervalRow(
+        start_s=round(start_s, 3),
+        length_s=round(length_s, 3),
+        phase=phase,
+        offered=offered,
+        counts=counts,
+        latency=summarise_distribution(latency),
+    )
+
+
 def interval_rows(intervals: Sequence[IntervalRecord]) -> list[IntervalRow]:
-    """Every interval summarised, ordered by start then phase (a log streamed, not loaded)."""
-    ordered = in_time_order(intervals)
+    """Every interval summarised, ordered by start then phase (the in-memory form of what
+    :class:`harness.report.series.ReportSeries` writes in its pass)."""
     return [
-        IntervalRow(
-            start_s=round(r.start_s, 3),
-            length_s=round(r.length_s, 3),
-            phase=r.phase,
-            offered=r.offered,
-            counts=r.counts,
-            latency=summarise(r.latency),
-        )
-        for r in ordered
+        interval_row(r.start_s, r.length_s, r.phase, r.offered, r.counts, distribution(r.latency))
+        for r in in_time_order(intervals)
     ]

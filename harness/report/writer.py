@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Final
 
 from harness.errors import UsageError
-from harness.files import atomic_write_bytes, sha256_bytes
-from harness.measure import log_meta, write_hlog
-from harness.report.csv_report import render_windows_csv
+from harness.files import atomic_write_bytes, atomic_writer, sha256_bytes
+from harness.measure import IntervalLog, RunResult, log_meta, write_hlog
 from harness.report.gameday import JOURNAL_FILE, render_journal
 from harness.report.html_report import render_report_html
 from harness.report.inputs import ReportInputs
@@ -31,17 +30,18 @@ from harness.report.json_report import render_report_json
 from harness.report.junit import render_junit
 from harness.report.manifest import MANIFEST_FILE, render_manifest
 from harness.report.markdown import render_summary_md
-from harness.report.pan_guard import check_no_pans
+from harness.report.pan_guard import check_file_no_pans, check_no_pans
 from harness.report.reader import REPORT_FILE, decode_report
-from harness.report.stats import interval_rows
+from harness.report.series import HLOG_FILE, ReportSeries, fed_report_series
 
-__all__ = ["ARTIFACT_FILES", "ReportPaths", "write_reports"]
+__all__ = ["ARTIFACT_FILES", "ReportPaths", "copy_log", "write_reports"]
 
 JUNIT_FILE: Final = "junit.xml"
 SUMMARY_FILE: Final = "summary.md"
 HTML_FILE: Final = "report.html"
 CSV_FILE: Final = "windows.csv"
-HLOG_FILE: Final = "latency.hlog"
+#: A torn last line of an interval log is shorter than this (a line holds one histogram).
+_TAIL_BYTES: Final = 1 << 20
 #: Every file ``write_reports`` produces besides the manifest, in writing order.
 ARTIFACT_FILES: Final = (REPORT_FILE, CSV_FILE, HLOG_FILE, JUNIT_FILE, SUMMARY_FILE, HTML_FILE)
 
@@ -71,37 +71,51 @@ class ReportPaths:
         yield "manifest", self.manifest
 
 
-def write_reports(out_dir: Path, inputs: ReportInputs) -> ReportPaths:
+def write_reports(
+    out_dir: Path, inputs: ReportInputs, *, series: ReportSeries | None = None
+) -> ReportPaths:
     """Write every artifact of a run into ``out_dir`` (created if needed); see module docstring.
 
     ``inputs.journal``: the run was a game day; ``journal.json`` joins the family (and the
-    manifest) and the reports get its per-step table.
+    manifest) and the reports get its per-step table. ``series``: the report's view of the
+    interval series, already fed in a pass the caller shared with other consumers (else one pass
+    is made here); it is consumed (closed) either way.
 
     Raises IntegrityError (writing nothing) if any artifact would contain a card number.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
+        if series is not None:
+            series.close()
         raise UsageError(f"{out_dir}: the output path exists and is not a directory")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".staging", dir=out_dir.parent)
-    )
+    result = inputs.result
+    if series is None:
+        series = fed_report_series(result.intervals)
     try:
-        files = _render(staging, inputs)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".staging", dir=out_dir.parent)
+        )
+        try:
+            streamed = _stream_large(staging, out_dir, result, series)
+            files = _render(inputs, series)
+        finally:
+            series.close()
         names = (*ARTIFACT_FILES, JOURNAL_FILE) if inputs.journal is not None else ARTIFACT_FILES
         check_no_pans({name: data.decode("utf-8", "replace") for name, data in files.items()})
         decode_report(files[REPORT_FILE], source=REPORT_FILE)  # self-check: readable back
         for name in names:
-            if name != HLOG_FILE:  # write_hlog already put it there
+            if name not in streamed:  # the large ones are in staging already
                 atomic_write_bytes(staging / name, files[name])
         manifest = render_manifest(
-            files, created_by=f"slo-harness {inputs.provenance.harness_version}"
+            files, created_by=f"slo-harness {inputs.provenance.harness_version}", streamed=streamed
         )
         atomic_write_bytes(staging / MANIFEST_FILE, manifest)
         _apply_umask(staging)
         _publish(staging, out_dir, names)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if "staging" in locals():
+            shutil.rmtree(staging, ignore_errors=True)
         raise
     return ReportPaths(
         out_dir=out_dir,
@@ -116,18 +130,13 @@ def write_reports(out_dir: Path, inputs: ReportInputs) -> ReportPaths:
     )
 
 
-def _render(staging: Path, inputs: ReportInputs) -> dict[str, bytes]:
+def _render(inputs: ReportInputs, series: ReportSeries) -> dict[str, bytes]:
+    """The artifacts held in memory (each bounded whatever the run's length)."""
     result, journal = inputs.result, inputs.journal
-    hlog = staging / HLOG_FILE
-    interval_s = result.intervals[0].length_s if result.intervals else 1.0
-    meta = log_meta(result.scenario, result.target, result.phases, interval_s)
-    write_hlog(hlog, result.intervals, start_wall_s=result.started_at.timestamp(), meta=meta)
     extra = {} if journal is None else {JOURNAL_FILE: render_journal(journal)}
     return {
         **extra,
-        REPORT_FILE: render_report_json(inputs),
-        CSV_FILE: render_windows_csv(interval_rows(result.intervals)),
-        HLOG_FILE: hlog.read_bytes(),
+        REPORT_FILE: render_report_json(inputs, series=series),
         JUNIT_FILE: render_junit(
             inputs.verdict,
             inputs.provenance,
@@ -137,8 +146,56 @@ def _render(staging: Path, inputs: ReportInputs) -> dict[str, bytes]:
             journal=journal,
         ),
         SUMMARY_FILE: render_summary_md(inputs),
-        HTML_FILE: render_report_html(inputs),
+        HTML_FILE: render_report_html(inputs, series=series.second_series()),
     }
+
+
+def _stream_large(
+    staging: Path, out_dir: Path, result: RunResult, series: ReportSeries
+) -> dict[str, tuple[str, int]]:
+    """latency.hlog and windows.csv, put into ``staging`` without holding them in memory, each
+    PAN-scanned and digested in one read: {name: (sha256, size)}."""
+    hlog = staging / HLOG_FILE
+    if isinstance(result.intervals, IntervalLog):
+        copy_log(result.intervals, hlog, avoid=out_dir / HLOG_FILE)
+    else:
+        interval_s = result.intervals[0].length_s if result.intervals else 1.0
+        meta = log_meta(result.scenario, result.target, result.phases, interval_s)
+        write_hlog(hlog, result.intervals, start_wall_s=result.started_at.timestamp(), meta=meta)
+    with atomic_writer(staging / CSV_FILE) as out:
+        shutil.copyfileobj(series.windows_csv(), out)
+    return {name: check_file_no_pans(name, staging / name) for name in (CSV_FILE, HLOG_FILE)}
+
+
+def copy_log(log: IntervalLog, into: Path, *, avoid: Path) -> None:
+    """``log``'s file as ``into``, byte for byte: a hard link when the log is complete (and is not
+    ``avoid``, the file ``into`` will replace), else a copy of its complete lines (a torn last
+    line, from a run that died mid-write, is left out, as readers ignore it)."""
+    if log.complete and not _same_file(log.path, avoid):
+        try:
+            os.link(log.path, into)
+            return
+        except OSError:
+            pass  # another file system, or links not allowed: copy
+    with log.path.open("rb") as src, atomic_writer(into) as out:
+        end = src.seek(0, os.SEEK_END)
+        tail = src.seek(max(0, end - _TAIL_BYTES))
+        last = src.read().rfind(b"\n")
+        keep = tail + last + 1 if last >= 0 else 0
+        src.seek(0)
+        while keep > 0:
+            block = src.read(min(keep, 1 << 20))
+            if not block:
+                break
+            out.write(block)
+            keep -= len(block)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _apply_umask(staging: Path) -> None:

@@ -8,6 +8,7 @@ from harness.slo.burn import BurnPeak, EventSeries, peak_multiwindow_burn
 from harness.slo.compare import compare
 from harness.slo.evaluate import evaluate
 from harness.slo.knee import CONFIRM_WINDOWS, MAX_ERROR_RATIO, find_knee
+from harness.slo.series import SloSeries
 from harness.slo.tail import (
     Band,
     StageDelta,
@@ -43,6 +44,7 @@ __all__ = [
     "ObjectiveResult",
     "ObjectiveStatus",
     "RegressionRule",
+    "SloSeries",
     "StageDelta",
     "TailExplanation",
     "TimingSource",

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from harness.measure import HIGHEST_US, IntervalRecord, distribution
+from harness.measure import HIGHEST_US, IntervalRecord, IntervalView, scan_series
 from harness.spec import Sli
 
 __all__ = [
     "BurnPeak",
+    "EventCounter",
     "EventSeries",
     "event_series",
     "peak_multiwindow_burn",
@@ -69,6 +70,54 @@ class BurnPeak:
     end_s: float  # offset from the run's start of the end of both windows
 
 
+class EventCounter:
+    """An :class:`harness.measure.IntervalConsumer` counting bad/total events per interval of one
+    phase (what :func:`event_series` returns), so the counts can come from a pass over the series
+    shared with other consumers."""
+
+    def __init__(self, phase: str, sli: Sli, latency_threshold_us: int | None = None) -> None:
+        if sli is Sli.LATENCY and latency_threshold_us is None:
+            raise ValueError("a latency SLI needs latency_threshold_us")
+        self.phase = phase
+        self.sli = sli
+        self.threshold_us = latency_threshold_us
+        # (start, length, done, bad) per interval: a day-long series never holds a histogram.
+        self._own: list[tuple[float, float, int, int]] = []
+
+    def feed(self, view: IntervalView) -> None:
+        """Count one record (others' phases ignored)."""
+        if view.phase != self.phase:
+            return
+        counts = view.counts
+        done = counts.ok + counts.failed + counts.shed
+        if self.sli is Sli.ERRORS:
+            bad_here = counts.failed
+        else:
+            assert self.threshold_us is not None
+            good = 0
+            if view.latency.count:
+                limit = min(self.threshold_us, HIGHEST_US)
+                good = view.latency.distribution().count_at_or_below(limit)
+            bad_here = done - min(good, counts.ok)
+        self._own.append((view.start_s, view.length_s, done, bad_here))
+
+    def series(self) -> EventSeries | None:
+        """The counts on a dense grid from the phase's first interval; None without intervals."""
+        own = self._own
+        if not own:
+            return None
+        step = own[0][1]
+        start = min(r[0] for r in own)
+        slots = max(round((r[0] - start) / step) for r in own) + 1
+        bad = [0] * slots
+        total = [0] * slots
+        for start_s, _, done, bad_here in own:
+            i = round((start_s - start) / step)
+            total[i] += done
+            bad[i] += bad_here
+        return EventSeries(start, step, tuple(bad), tuple(total))
+
+
 def event_series(
     intervals: Sequence[IntervalRecord],
     phase: str,
@@ -81,41 +130,9 @@ def event_series(
     ``latency_threshold_us`` (judged by bucket upper edge, so a response in the threshold's own
     bucket may count as slow: conservative by at most 0.1%).
     """
-    if sli is Sli.LATENCY and latency_threshold_us is None:
-        raise ValueError("a latency SLI needs latency_threshold_us")
-    # One pass, keeping (start, length, done, bad) per interval: a day-long series read from its
-    # log never holds more than one interval's histogram.
-    own: list[tuple[float, float, int, int]] = []
-    for record in intervals:
-        if record.phase != phase:
-            continue
-        counts = record.counts
-        done = counts.ok + counts.failed + counts.shed
-        if sli is Sli.ERRORS:
-            bad_here = counts.failed
-        else:
-            assert latency_threshold_us is not None
-            good = _fast_ok(record, min(latency_threshold_us, HIGHEST_US))
-            bad_here = done - min(good, counts.ok)
-        own.append((record.start_s, record.length_s, done, bad_here))
-    if not own:
-        return None
-    step = own[0][1]
-    start = min(r[0] for r in own)
-    slots = max(round((r[0] - start) / step) for r in own) + 1
-    bad = [0] * slots
-    total = [0] * slots
-    for start_s, _, done, bad_here in own:
-        i = round((start_s - start) / step)
-        total[i] += done
-        bad[i] += bad_here
-    return EventSeries(start, step, tuple(bad), tuple(total))
-
-
-def _fast_ok(record: IntervalRecord, threshold_us: int) -> int:
-    if record.latency.count == 0:
-        return 0
-    return distribution(record.latency).count_at_or_below(threshold_us)
+    counter = EventCounter(phase, sli, latency_threshold_us)
+    scan_series(intervals, [counter])
+    return counter.series()
 
 
 def window_intervals(window_s: float, interval_s: float) -> int:

@@ -38,9 +38,11 @@ from harness.measure import (
     RunResult,
     distribution,
     min_samples,
+    scan_series,
 )
 from harness.slo.burn import event_series, peak_multiwindow_burn
 from harness.slo.knee import slo_capacity
+from harness.slo.series import SloSeries, burn_key
 from harness.slo.verdict import ObjectiveResult, ObjectiveStatus, Verdict, VerdictStatus
 from harness.spec import (
     ALL_PHASES,
@@ -65,11 +67,20 @@ _PASS, _FAIL, _INSUFFICIENT = (
 _BEYOND_MS = HIGHEST_US / 1000.0
 
 
-def evaluate(result: RunResult, slo: SloSpec) -> Verdict:
-    """Evaluate every objective of ``slo`` on ``result``; a breach is a value, not an exception."""
-    objectives = tuple(r for obj in slo.objectives for r in _evaluate_objective(result, obj))
+def evaluate(result: RunResult, slo: SloSpec, *, series: SloSeries | None = None) -> Verdict:
+    """Evaluate every objective of ``slo`` on ``result``; a breach is a value, not an exception.
+
+    ``series``: the SLO's per-interval consumers, already fed in a pass over ``result.intervals``
+    the caller shared (with the reports); else one pass is made here when the SLO needs one."""
+    if series is None:
+        series = SloSeries(result.phases, slo)
+        if series.needed:
+            scan_series(result.intervals, [series])
+    objectives = tuple(
+        r for obj in slo.objectives for r in _evaluate_objective(result, obj, series)
+    )
     verdict = _verdict(result, objectives + _audit_objective(result))
-    return replace(verdict, capacity=slo_capacity(result, slo))
+    return replace(verdict, capacity=slo_capacity(result, slo, series.knees))
 
 
 def _audit_objective(result: RunResult) -> tuple[ObjectiveResult, ...]:
@@ -158,7 +169,9 @@ def _phases(result: RunResult, objective: Objective) -> Iterator[PhaseResult | s
     yield f"The run has no phase named '{objective.phase}' (verdict phases: {names})."
 
 
-def _evaluate_objective(result: RunResult, objective: Objective) -> Iterator[ObjectiveResult]:
+def _evaluate_objective(
+    result: RunResult, objective: Objective, series: SloSeries
+) -> Iterator[ObjectiveResult]:
     for phase in _phases(result, objective):
         if isinstance(phase, str):
             yield from _unjudgeable(objective, phase)
@@ -169,7 +182,7 @@ def _evaluate_objective(result: RunResult, objective: Objective) -> Iterator[Obj
         elif isinstance(objective, ThroughputObjective):
             yield _throughput(phase, objective)
         else:
-            yield from _burn(result, phase, objective)
+            yield from _burn(result, phase, objective, series)
 
 
 def _unjudgeable(objective: Objective, reason: str) -> Iterator[ObjectiveResult]:
@@ -313,14 +326,15 @@ def _throughput(phase: PhaseResult, objective: ThroughputObjective) -> Objective
 
 # -- burn rate -------------------------------------------------------------------------------
 def _burn(
-    result: RunResult, phase: PhaseResult, objective: BurnRateObjective
+    result: RunResult, phase: PhaseResult, objective: BurnRateObjective, feeds: SloSeries
 ) -> Iterator[ObjectiveResult]:
-    threshold_us = (
-        round(objective.latency_threshold_ms * 1000)
-        if objective.latency_threshold_ms is not None
-        else None
+    key = burn_key(phase.name, objective)
+    counter = feeds.counters.get(key)
+    series = (
+        counter.series()
+        if counter is not None
+        else event_series(result.intervals, phase.name, objective.sli, key[2])
     )
-    series = event_series(result.intervals, phase.name, objective.sli, threshold_us)
     sli = "failed requests" if objective.sli is Sli.ERRORS else "requests not answered OK in time"
     for window, (metric, op, threshold, unit) in zip(
         objective.windows, _shape(objective), strict=True

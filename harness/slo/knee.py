@@ -44,15 +44,14 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from harness.measure import (
-    IntervalRecord,
-    LatencyHistogram,
+    CountersSum,
+    IntervalView,
     PhaseKind,
-    PhaseResult,
     RunResult,
-    distribution,
+    scan_series,
 )
 from harness.measure import min_samples as sufficient_samples
 from harness.slo.verdict import Knee, KneeStatus
@@ -63,8 +62,11 @@ __all__ = [
     "ERROR_ALPHA",
     "KNEE_KINDS",
     "MAX_ERROR_RATIO",
+    "KneeFeed",
+    "PhaseLike",
     "find_knee",
     "slo_capacity",
+    "slo_knee_feeds",
 ]
 
 #: Phase kinds whose offered rate changes on purpose, so a knee can be read from them.
@@ -77,37 +79,40 @@ MAX_ERROR_RATIO: Final = 0.001
 ERROR_ALPHA: Final = 0.01
 
 
-@dataclass(frozen=True, slots=True)
 class _Window:
-    """Consecutive intervals pooled until they hold enough completions (rule 2)."""
+    """Consecutive intervals pooled until they hold enough completions (rule 2), added up as
+    they stream by (rate: offered over length, summed in interval order)."""
 
-    records: tuple[IntervalRecord, ...]
+    __slots__ = ("bad", "done", "latency", "length_s", "offered", "start_s")
 
-    @property
-    def start_s(self) -> float:
-        return self.records[0].start_s
+    def __init__(self, start_s: float) -> None:
+        self.start_s = start_s
+        self.offered = 0
+        self.length_s = 0.0
+        self.done = 0
+        self.bad = 0
+        self.latency = CountersSum()
+
+    def add(self, view: IntervalView) -> None:
+        c = view.counts
+        self.offered += view.offered
+        self.length_s += view.length_s
+        self.done += c.ok + c.failed + c.shed
+        self.bad += c.failed + c.shed
+        self.latency.add(view.latency)
+
+    def absorb(self, other: _Window) -> None:
+        """A short remainder joins this window (rule 2)."""
+        self.offered += other.offered
+        self.length_s += other.length_s
+        self.done += other.done
+        self.bad += other.bad
+        self.latency.absorb(other.latency)
 
     @property
     def rate(self) -> float:
         """Offered requests per second over the window."""
-        length = sum(r.length_s for r in self.records)
-        return sum(r.offered for r in self.records) / length if length > 0 else 0.0
-
-    @property
-    def done(self) -> int:
-        return sum(r.counts.ok + r.counts.failed + r.counts.shed for r in self.records)
-
-    @property
-    def bad(self) -> int:
-        return sum(r.counts.failed + r.counts.shed for r in self.records)
-
-    def latency(self) -> LatencyHistogram:
-        if len(self.records) == 1:
-            return self.records[0].latency
-        merged = LatencyHistogram()
-        for record in self.records:
-            merged.add(record.latency)
-        return merged
+        return self.offered / self.length_s if self.length_s > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,17 @@ class _Judged:
     @property
     def breach(self) -> bool:
         return self.latency_breach or self.error_breach
+
+
+class PhaseLike(Protocol):
+    """What the knee needs of a phase (a :class:`PhaseResult` or a log's :class:`PhaseMeta`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> PhaseKind: ...
+    @property
+    def in_verdict(self) -> bool: ...
 
 
 def find_knee(
@@ -148,24 +164,36 @@ def find_knee(
     if need < 1 or confirm < 1 or threshold_ms <= 0 or max_error_ratio < 0:
         raise ValueError("min_samples and confirm must be >= 1, threshold_ms > 0, ratio >= 0")
     rule = _Rule(threshold_ms, percentile, op, max_error_ratio)
-    return tuple(
-        _phase_knee(result.intervals, phase, rule, need, confirm)
+    feeds = [
+        KneeFeed(phase.name, rule, need)
         for phase in result.verdict_phases
         if phase.kind in KNEE_KINDS and (phases is None or phase.name in phases)
-    )
+    ]
+    scan_series(result.intervals, feeds)
+    return tuple(_phase_knee(feed, confirm) for feed in feeds)
 
 
-def slo_capacity(result: RunResult, slo: SloSpec) -> tuple[Knee, ...]:
-    """The knees :func:`harness.slo.evaluate` reports: each ramp/step verdict phase against the
+def slo_knee_feeds(phases: Sequence[PhaseLike], slo: SloSpec) -> list[KneeFeed]:
+    """The knee consumers :func:`slo_capacity` feeds: each ramp/step verdict phase against the
     strictest all-endpoint p99 latency objective scoped to it; none without such an objective."""
-    knees: list[Knee] = []
-    for phase in result.verdict_phases:
+    feeds = []
+    for phase in phases:
         objective = _p99_objective(slo, phase.name)
-        if phase.kind in KNEE_KINDS and objective is not None:
-            knees += find_knee(
-                result, threshold_ms=objective.threshold_ms, op=objective.op, phases=(phase.name,)
-            )
-    return tuple(knees)
+        if phase.in_verdict and phase.kind in KNEE_KINDS and objective is not None:
+            rule = _Rule(objective.threshold_ms, 99.0, objective.op, MAX_ERROR_RATIO)
+            feeds.append(KneeFeed(phase.name, rule, sufficient_samples(99.0)))
+    return feeds
+
+
+def slo_capacity(
+    result: RunResult, slo: SloSpec, feeds: Sequence[KneeFeed] | None = None
+) -> tuple[Knee, ...]:
+    """The knees :func:`harness.slo.evaluate` reports (see :func:`slo_knee_feeds`); ``feeds``:
+    those consumers already fed in a pass shared with others, else one pass is made here."""
+    if feeds is None:
+        feeds = slo_knee_feeds(result.phases, slo)
+        scan_series(result.intervals, feeds)
+    return tuple(_phase_knee(feed, CONFIRM_WINDOWS) for feed in feeds)
 
 
 def _p99_objective(slo: SloSpec, phase: str) -> LatencyObjective | None:
@@ -195,7 +223,7 @@ class _Rule:
     def judge(self, window: _Window) -> _Judged:
         done = window.done
         error_ratio = window.bad / done if done else 0.0
-        dist = distribution(window.latency())
+        dist = window.latency.distribution()
         observed: float | None = None
         latency_breach = False
         if dist.total:
@@ -218,20 +246,44 @@ def _significant(bad: int, done: int, allowance: float) -> bool:
     return bool(binom.sf(bad - 1, done, allowance) < ERROR_ALPHA)
 
 
-def _windows(records: Sequence[IntervalRecord], need: int) -> list[_Window]:
-    """Pool intervals into windows of at least ``need`` completions (rule 2)."""
-    windows: list[_Window] = []
-    pending: list[IntervalRecord] = []
-    done = 0
-    for record in records:
-        pending.append(record)
-        done += record.counts.ok + record.counts.failed + record.counts.shed
-        if done >= need:
-            windows.append(_Window(tuple(pending)))
-            pending, done = [], 0
-    if pending and windows:  # a short remainder joins the window before it
-        windows[-1] = _Window(windows[-1].records + tuple(pending))
-    return windows
+class KneeFeed:
+    """An :class:`harness.measure.IntervalConsumer` for one phase's knee: pools its intervals
+    into windows (rule 2) and judges each once the next one shows it is not the last (a short
+    remainder joins the last window), keeping one small record per window, never the series."""
+
+    def __init__(self, phase: str, rule: _Rule, need: int) -> None:
+        self.phase = phase
+        self.rule = rule
+        self.need = need
+        self.judged: list[_Judged] = []
+        self.max_offered = 0.0
+        self.done = 0  # completions of the phase
+        self._last: _Window | None = None  # complete, not judged yet
+        self._pending: _Window | None = None  # filling
+
+    def feed(self, view: IntervalView) -> None:
+        """Take one record of the phase (others ignored)."""
+        if view.phase != self.phase:
+            return
+        if view.length_s > 0:
+            self.max_offered = max(self.max_offered, view.offered / view.length_s)
+        self.done += view.done
+        if self._pending is None:
+            self._pending = _Window(view.start_s)
+        self._pending.add(view)
+        if self._pending.done >= self.need:
+            if self._last is not None:
+                self.judged.append(self.rule.judge(self._last))
+            self._last, self._pending = self._pending, None
+
+    def finish(self) -> list[_Judged]:
+        """Every window judged (call once, after the pass)."""
+        if self._last is not None:
+            if self._pending is not None:
+                self._last.absorb(self._pending)
+            self.judged.append(self.rule.judge(self._last))
+            self._last = self._pending = None
+        return self.judged
 
 
 def _first_confirmed(judged: Sequence[_Judged], confirm: int) -> int | None:
@@ -247,36 +299,28 @@ def _first_confirmed(judged: Sequence[_Judged], confirm: int) -> int | None:
     return run_start  # a breach run still open at the end of the phase counts
 
 
-def _phase_knee(
-    intervals: Sequence[IntervalRecord],
-    phase: PhaseResult,
-    rule: _Rule,
-    need: int,
-    confirm: int,
-) -> Knee:
-    own = sorted((r for r in intervals if r.phase == phase.name), key=lambda r: r.start_s)
-    rates = [r.offered / r.length_s for r in own if r.length_s > 0]
-    max_offered = max(rates, default=0.0)
+def _phase_knee(feed: KneeFeed, confirm: int) -> Knee:
+    rule, need, name = feed.rule, feed.need, feed.phase
+    max_offered = feed.max_offered
 
     def knee(status: KneeStatus, rps: float | None, first: float | None, reason: str) -> Knee:
         breached = status in (KneeStatus.FOUND, KneeStatus.FROM_START)
         capped = None if rps is None else min(rps, max_offered)  # float rounding of the mean
         return Knee(
-            phase.name, rule.threshold_ms, rule.percentile, capped, max_offered, breached,
+            name, rule.threshold_ms, rule.percentile, capped, max_offered, breached,
             first, reason, status,
         )  # fmt: skip
 
-    windows = _windows(own, need)
-    if not windows:
-        done = sum(r.counts.ok + r.counts.failed + r.counts.shed for r in own)
+    judged = feed.finish()
+    if not judged:
+        done = feed.done
         return knee(
             KneeStatus.INSUFFICIENT,
             None,
             None,
-            f"Phase '{phase.name}' completed {done:,} requests; one {rule.stat} window needs "
+            f"Phase '{name}' completed {done:,} requests; one {rule.stat} window needs "
             f"{need:,}, so no knee can be located.",
         )
-    judged = [rule.judge(w) for w in windows]
     first = _first_confirmed(judged, confirm)
     limit = f"{rule.stat} {rule.op.value} {rule.threshold_ms:g} ms"
     if first is None:
@@ -285,7 +329,7 @@ def _phase_knee(
             KneeStatus.NOT_REACHED,
             best,
             None,
-            f"{limit} held in phase '{phase.name}' up to {_rps(best)}: the knee lies above the "
+            f"{limit} held in phase '{name}' up to {_rps(best)}: the knee lies above the "
             f"tested range (highest offered {_rps(max_offered)}).{_transients(judged, confirm)}",
         )
     breach = judged[first]
@@ -295,7 +339,7 @@ def _phase_knee(
             KneeStatus.FROM_START,
             None,
             breach.start_s,
-            f"{limit} was breached from the first window of phase '{phase.name}' "
+            f"{limit} was breached from the first window of phase '{name}' "
             f"({_rps(breach.rate)}, {detail}): the knee lies below the tested range.",
         )
     best = max(w.rate for w in judged[:first])
@@ -303,7 +347,7 @@ def _phase_knee(
         KneeStatus.FOUND,
         best,
         breach.start_s,
-        f"{limit} held up to {_rps(best)} in phase '{phase.name}'; from {breach.start_s:g} s "
+        f"{limit} held up to {_rps(best)} in phase '{name}'; from {breach.start_s:g} s "
         f"({_rps(breach.rate)}) it was breached ({detail}) and stayed breached for "
         f"{_run_length(judged, first)} consecutive window(s)."
         + _transients(judged[:first], confirm),

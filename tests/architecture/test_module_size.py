@@ -14,8 +14,6 @@ LIMIT_LINES = 450
 #: Splits in flight (issue 12): remove an entry when its split has landed.
 _BEING_SPLIT = {
     "harness/measure/recorder.py",
-    "harness/report/document.py",
-    "harness/report/html_report.py",
 }
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from run_support import generator_made_invalid
 
 pytestmark = pytest.mark.slow
 
@@ -160,7 +161,9 @@ def test_every_body_kind_against_another_service(service: str, tmp_path: Path) -
          "--target", service, "--out", str(out)],
         capture_output=True, text=True, timeout=120, check=False, env=env,
     )  # fmt: skip
-    assert proc.returncode in (0, 1, 3), proc.stderr + proc.stdout
+    # The subject is what each body kind sent, not the verdict: 3 only if the generator was late.
+    code, output = proc.returncode, proc.stdout + proc.stderr
+    assert code in (0, 1) or generator_made_invalid(code, output, out), output
     assert (out / "report.json").exists(), proc.stderr + proc.stdout
     report = json.loads((out / "report.json").read_text())
     endpoints = {e["endpoint"]: e for e in report["phases"][0]["endpoints"]}

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from run_support import cli, run_measured
 
 from harness.target import launch_reference_service
 
@@ -44,29 +45,13 @@ objectives:
 
 
 def _cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return cli(*args, timeout=timeout)
 
 
 def _run(scenario: Path, target: str, out: Path) -> subprocess.CompletedProcess[str]:
-    """`run` once more (at most twice) when the generator, not the target, made it INVALID.
-
-    Exit 3 with "could not send on time" is the harness refusing to judge because this shared
-    2-core machine delayed its own sends (schedule lag p99 11.7 ms against the 10 ms bar was seen
-    in CI); it says nothing about the gate under test. Any other outcome is returned as is, so a
-    wrong PASS/FAIL still fails the test.
-    """
-    for _attempt in range(3):
-        proc = _cli("run", str(scenario), "--target", target, "--out", str(out), "--no-progress")
-        if proc.returncode != 3 or "could not send on time" not in proc.stdout + proc.stderr:
-            return proc
-        shutil.rmtree(out, ignore_errors=True)
-    return proc
+    """`run` against ``target``, again (at most twice) if the generator made it INVALID."""
+    argv = [sys.executable, "-m", "harness.cli", "run", str(scenario), "--target", target]
+    return run_measured([*argv, "--out", str(out), "--no-progress"], out=out)
 
 
 @pytest.fixture(scope="module")

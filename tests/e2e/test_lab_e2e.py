@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from run_support import run_measured
 
 from harness.netns import Namespace, list_namespaces
 
@@ -63,14 +64,8 @@ def _cmd(scenario: Path, out: Path, *extra: str) -> list[str]:
 def test_run_lab_gives_a_normal_verdict_and_records_the_placement(tmp_path: Path) -> None:
     """A 5 s scenario with --lab: PASS/FAIL (not INVALID), target 198.18.0.2, lab gone after."""
     scenario, env, prefix = _setup(tmp_path, steady_s=4)
-    done = subprocess.run(
-        _cmd(scenario, tmp_path / "out", "--lab"),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,
-        check=False,
-    )
+    out = tmp_path / "out"
+    done = run_measured(_cmd(scenario, out, "--lab"), out=out, env=env, timeout=240)
     assert done.returncode in (0, 1), done.stdout + done.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["verdict"] in ("pass", "fail")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from run_support import run_measured
 
 from harness.netns import Namespace, list_namespaces
 
@@ -71,7 +72,7 @@ def _run(root: Path, *policies: Path) -> tuple[subprocess.CompletedProcess[str],
         "--expect",
         str(K8S / "pci" / "expectations.yaml"),
     ]
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
+    done = run_measured(argv, out=root / "out", env=env, timeout=300)
     report = json.loads((root / "out" / "report.json").read_text())
     return done, report, prefix
 

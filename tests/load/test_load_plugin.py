@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from load_support import ROOT
+from run_support import run_measured
 
 from harness.measure.hlog import read_hlog
 
@@ -19,14 +20,9 @@ SCENARIOS = ROOT / "scenarios"
 
 
 def _locust(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "locust", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        check=False,
-    )
+    """Locust's own command line; a headless run is repeated (at most twice) when the generator,
+    not the plugin, made it INVALID (schedule lag on the shared machine: exit 3 with the reason)."""
+    return run_measured([sys.executable, "-m", "locust", *args], cwd=cwd, timeout=timeout)
 
 
 def _plugin_dir(tmp_path: Path, yaml_text: str) -> Path:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib.image import imread
 
 from harness.report import ReportPaths
 
@@ -98,6 +97,8 @@ def test_report_renders_with_plots_and_no_console_errors(
     assert _console_lines(err) == []
     assert _png_size(png) == (1280, 2400)
     assert png.stat().st_size > 50_000, "a near-blank screenshot"
+    from matplotlib.image import imread  # here, not at collection (every worker pays that)
+
     pixels = imread(png)
     assert _has_colour(pixels, "#b42318") > 20_000  # the FAIL banner's red
     assert _has_colour(pixels, "#e76f51") > 200  # the p99 line of the latency plot

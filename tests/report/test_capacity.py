@@ -17,8 +17,9 @@ from harness.report.capacity import capacity_rows
 from harness.report.json_report import canonical_json
 from harness.report.junit import render_junit
 from harness.report.markdown import render_summary_md
-from harness.report.plots import latency_over_time_svg, per_second
+from harness.report.plots import SecondSeries, latency_over_time_svg
 from harness.report.provenance import Provenance
+from harness.report.series import fed_report_series
 from harness.slo import Knee, KneeStatus, Verdict, evaluate
 from harness.spec.slo import default_slo
 
@@ -103,12 +104,19 @@ def test_golden_summary_of_a_ramp(ramp: RunResult, ramp_verdict: Verdict) -> Non
     assert b"### Capacity (knee)" in text
 
 
+def _plotted(result: RunResult) -> SecondSeries:
+    fed = fed_report_series(result.intervals)
+    series = fed.second_series()
+    fed.close()
+    return series
+
+
 def test_no_capacity_section_without_knees(
     run: RunResult, failed: Verdict, prov: Provenance
 ) -> None:
     """A steady run has no knee, so neither summary.md nor report.html shows the section."""
     assert b"Capacity (knee)" not in render_summary_md(ReportInputs(run, failed, prov))
-    series = per_second(run.intervals)
+    series = _plotted(run)
     assert KNEE_COLOUR not in latency_over_time_svg(run, series, failed.objectives)
 
 
@@ -125,7 +133,7 @@ def test_html_shows_the_knee_table_and_marks_the_plot(
 
 def test_the_plot_line_appears_only_with_a_breach(ramp: RunResult, ramp_verdict: Verdict) -> None:
     """A knee that was never breached has no first breach, so nothing is drawn for it."""
-    series = per_second(ramp.intervals)
+    series = _plotted(ramp)
     [knee] = ramp_verdict.capacity
     unbreached = replace(knee, status=KneeStatus.NOT_REACHED, breached=False, first_breach_s=None)
     assert KNEE_COLOUR in latency_over_time_svg(ramp, series, (), (knee,))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import pandas as pd
 from report_support import check_golden
 
 from harness.measure.result import RunResult
@@ -19,6 +18,8 @@ def test_golden_windows_csv(run: RunResult) -> None:
 
 def test_rows_columns_and_values(run: RunResult) -> None:
     """One row per interval, the documented columns, counts and percentiles of each interval."""
+    import pandas as pd  # here, not at collection (every worker pays that)
+
     frame = pd.read_csv(io.BytesIO(render_windows_csv(interval_rows(run.intervals))))
     assert tuple(frame.columns) == COLUMNS
     assert len(frame) == len(run.intervals)

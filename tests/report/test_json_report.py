@@ -84,7 +84,7 @@ def test_canonical_form_is_stable(
 def test_contract_fields_of_the_steady_phase(written: ReportPaths, run: RunResult) -> None:
     """Phases carry the issue-3 contract; latency_ms is the intended clock, service the actual."""
     doc = _doc(written)
-    assert doc["schema_version"] == "1.9"
+    assert doc["schema_version"] == "1.10"
     assert doc["verdict"] == "fail"
     steady = next(p for p in doc["phases"] if p["name"] == "steady")  # type: ignore[attr-defined]
     assert set(steady["requests"]) == {
@@ -129,7 +129,7 @@ def test_golden_report_json_without_payloads(written: ReportPaths) -> None:
 def test_read_report_round_trips_histograms_exactly(written: ReportPaths, run: RunResult) -> None:
     """read_report rebuilds phases and intervals bucket for bucket."""
     loaded = read_report(written.out_dir)
-    assert loaded.schema_version == "1.9"
+    assert loaded.schema_version == "1.10"
     assert loaded.result.scenario == run.scenario
     assert loaded.result.fault_windows == run.fault_windows
     assert loaded.result.audit == run.audit

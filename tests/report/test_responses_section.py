@@ -39,7 +39,7 @@ def test_responses_in_json_markdown_and_html(run: RunResult, prov: Provenance) -
     result = _with_responses(run)
     v = verdict(VerdictStatus.PASS)
     doc = json.loads(render_report_json(ReportInputs(result, v, prov)))
-    assert doc["schema_version"] == "1.9"
+    assert doc["schema_version"] == "1.10"
     (score,) = [e for e in doc["phases"][-1]["endpoints"] if e["endpoint"] == SCORE]
     assert score["responses"]["statuses"] == {"200": 90, "404": 7, "503": 1}
     first, second = score["responses"]["failures"]

@@ -88,7 +88,7 @@ def test_a_failure_midway_leaves_nothing(
 ) -> None:
     """If rendering one artifact fails, no half-written family and no staging dir remain."""
 
-    def boom(*_args: object) -> bytes:
+    def boom(*_args: object, **_kwargs: object) -> bytes:
         raise RuntimeError("renderer crashed")
 
     monkeypatch.setattr(writer_module, "render_report_html", boom)

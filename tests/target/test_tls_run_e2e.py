@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from run_support import generator_made_invalid
 
 from harness.testing import Pki
 
@@ -58,7 +59,11 @@ def test_an_mtls_run_lands_in_the_report_family(tmp_path: Path, mtls_target: str
     )
     out = tmp_path / "out"
     done = _cli("run", str(scenario), "--out", str(out), "--no-progress")
-    assert done.returncode in (0, 3), done.stderr  # 3 only if the shared box starved the generator
+    # This test is about the report family over mTLS, not the verdict: exit 3 is accepted only
+    # when the generator itself was late on this shared box (the report is written either way).
+    assert done.returncode == 0 or generator_made_invalid(done.returncode, done.stdout, out), (
+        done.stdout + done.stderr
+    )
     report = json.loads((out / "report.json").read_text())
     steady = next(p for p in report["phases"] if p["name"] == "steady")
     assert steady["requests"]["sent"] == steady["requests"]["ok"] == 100, steady["requests"]
