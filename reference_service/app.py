@@ -25,11 +25,21 @@ import msgspec
 
 from reference_service import __version__, timing
 from reference_service.admission import Admission
-from reference_service.asgi import JSON, Receive, Reply, Scope, Send, is_json, read_body, send_reply
+from reference_service.asgi import (
+    BODY_RECEIVED,
+    JSON,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    is_json,
+    read_body,
+    send_reply,
+)
 from reference_service.audit import AuditError
 from reference_service.config import ServiceConfig, config_from_env
 from reference_service.logs import configure_logging, log_event
-from reference_service.metrics import Metrics
+from reference_service.metrics import FLUSH_INTERVAL_S, Metrics
 from reference_service.openapi import openapi_document
 from reference_service.orphans import die_with_launcher, remove_worker_files
 from reference_service.pipeline import ScorePipeline
@@ -137,8 +147,11 @@ class ServiceApp:
                 timer = timing.start(t0)
                 reply = await self._admitted(route, scope, receive, rid, t0)
                 timer.lap("encode")
-                reply = reply._replace(
-                    headers=(*reply.headers, (timing.HEADER, timer.header_value()))
+                reply = Reply(
+                    reply.status,
+                    reply.body,
+                    reply.content_type,
+                    (*reply.headers, (timing.HEADER, timer.header_value())),
                 )
             else:
                 reply = await route.handler(b"", rid, t0)
@@ -181,8 +194,11 @@ class ServiceApp:
         # The body is read BEFORE admission and under a deadline: a client that trickles its body
         # holds a connection (bounded by the connection cap), never an admission slot.
         try:
-            async with asyncio.timeout(self._body_timeout_s):
+            if scope.get(BODY_RECEIVED):  # all buffered: receive() cannot wait, no deadline needed
                 body = await read_body(scope, receive, MAX_BODY_BYTES)
+            else:
+                async with asyncio.timeout(self._body_timeout_s):
+                    body = await read_body(scope, receive, MAX_BODY_BYTES)
         except TimeoutError:
             return _error(408, "request body not received in time", None, _CLOSE)
         except RequestError as exc:
@@ -191,7 +207,7 @@ class ServiceApp:
         if not self.admission.try_enter():
             self.metrics.shed("overload")
             return _error(503, "overloaded, retry later", None, _RETRY)
-        self.metrics.in_flight.inc()
+        self.metrics.entered()
         timing.lap("queue")
         try:
             return await route.handler(body, rid, t0)
@@ -208,7 +224,7 @@ class ServiceApp:
             return _error(500, "internal error")
         finally:
             self.admission.leave(wall_s=time.perf_counter() - t0)
-            self.metrics.in_flight.dec()
+            self.metrics.left()
 
     # ---- handlers ---------------------------------------------------------------------------
 
@@ -300,6 +316,10 @@ class ServiceApp:
         log_event("ready", pid=os.getpid(), model_version=info.version, sha256=info.sha256)
 
     def _refresh_gauges(self) -> None:
+        """Flush the request tallies and set the gauges (before a scrape and every
+        FLUSH_INTERVAL_S)."""
+        self.metrics.flush()
+        self.metrics.in_flight.set(self.admission.in_flight)
         self.metrics.admission_limit.set(self.admission.limit)
         if self.res is not None:
             self.metrics.audit_queue.set(self.res.trail.queue_depth())
@@ -307,7 +327,7 @@ class ServiceApp:
     async def _gauge_loop(self) -> None:
         while True:
             self._refresh_gauges()
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(FLUSH_INTERVAL_S)
 
     async def shutdown(self) -> None:
         """Stop taking work, flush the audit trail and release resources (idempotent)."""

@@ -13,6 +13,7 @@ from typing import Any, Final, NamedTuple
 from reference_service.schema import RequestError
 
 __all__ = [
+    "BODY_RECEIVED",
     "JSON",
     "Receive",
     "Reply",
@@ -30,6 +31,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 JSON: Final = b"application/json"
+#: Scope key the server protocol (:mod:`reference_service.connections`) sets once the request's
+#: whole body has been received: ``receive()`` then answers without waiting, so the app can skip
+#: the body deadline (a timer and a cancellation scope per request). Absent means "not known".
+BODY_RECEIVED: Final = "slo.body_received"
 
 
 class Reply(NamedTuple):

@@ -25,6 +25,16 @@ get no reply. :class:`GuardedProtocol` (uvicorn's httptools protocol plus two ru
   (uvicorn ignores the body of a request whose response is complete) and the connection stays
   open for the next request.
 
+Responses go out in **one write**: uvicorn writes a response's head when the app sends
+``http.response.start`` and its body on ``http.response.body``, two ``send`` syscalls and two TCP
+segments per answer (on loopback the sender's core also runs the receiver's TCP input for each).
+:class:`OneWriteCycle` holds the start message until the next message and lets uvicorn render
+both into one buffer (its checks and its keep-alive and length rules unchanged).
+
+The protocol also marks a request's scope with :data:`~reference_service.asgi.BODY_RECEIVED`
+once its body is complete (the usual case: a small request arrives in one read, before the app's
+task first runs), so the app arms its body deadline only for bodies still on their way.
+
 Both numbers come from the app's :class:`~reference_service.config.ServiceConfig` (the protocol
 reads it from the ASGI app uvicorn loaded), so the rules hold in every worker process.
 """
@@ -36,10 +46,13 @@ import resource
 import time
 from typing import Any, Final
 
+from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-__all__ = ["FD_RESERVE", "GuardedProtocol", "connection_cap"]
+from reference_service.asgi import BODY_RECEIVED
+
+__all__ = ["FD_RESERVE", "GuardedProtocol", "OneWriteCycle", "connection_cap"]
 
 #: Descriptors kept free for everything that is not a client connection: audit segments and their
 #: directory, logs, the model, the listening socket, Redis, Prometheus files, epoll, pipes.
@@ -71,6 +84,58 @@ def connection_cap(configured: int | None) -> int:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     by_fds = max(2, soft - FD_RESERVE) if soft != resource.RLIM_INFINITY else 1 << 20
     return min(configured, by_fds) if configured is not None else by_fds
+
+
+class _HeldWrites:
+    """Stands in for the transport while uvicorn renders one response: keeps the writes, sends
+    them as one (before a close, and when the response's messages are handled)."""
+
+    __slots__ = ("_parts", "_real")
+
+    def __init__(self, real: asyncio.Transport) -> None:
+        self._real = real
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self._parts.append(data)
+
+    def flush(self) -> None:
+        if self._parts:
+            data = b"".join(self._parts)
+            self._parts.clear()
+            self._real.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._real.close()
+
+    def is_closing(self) -> bool:
+        return self._real.is_closing()
+
+
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request/response cycle whose response head waits for the next message, so a
+    response sent as start + body (every response of this service) is one ``transport.write``."""
+
+    _start: ASGISendEvent | None = None
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if self._start is None:
+            if message["type"] == "http.response.start" and not self.response_started:
+                self._start = message  # rendered together with the next message
+                return
+            await super().send(message)
+            return
+        start, self._start = self._start, None
+        real = self.transport
+        held = _HeldWrites(real)
+        self.transport = held  # type: ignore[assignment]  # write/close/is_closing is all it uses
+        try:
+            await super().send(start)
+            await super().send(message)
+        finally:
+            self.transport = real
+            held.flush()
 
 
 class GuardedProtocol(HttpToolsProtocol):
@@ -135,6 +200,13 @@ class GuardedProtocol(HttpToolsProtocol):
         self.in_request = True
         self._disarm()
         super().on_headers_complete()
+        if type(self.cycle) is RequestResponseCycle:  # the cycle uvicorn just made: one write
+            self.cycle.__class__ = OneWriteCycle
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self.scope is not None:
+            self.scope[BODY_RECEIVED] = True  # type: ignore[typeddict-unknown-key]
 
     def on_response_complete(self) -> None:
         self.in_request = bool(self.pipeline)  # a pipelined request starts right away

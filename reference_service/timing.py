@@ -22,10 +22,11 @@ milliseconds with microsecond resolution):
 ``total``     the sum above, from receipt to the response handed to the server
 
 Cost: a lap is one ``perf_counter`` call and a dict update (well under a microsecond); the header
-is formatted once per response. The timer of the request being handled lives in a context
-variable: uvicorn runs each request in its own task, so concurrent requests never share one.
-Invariant: ``total`` >= the sum of the stages (every lap charges the time since the previous lap
-to exactly one stage).
+is formatted once per response, with one ``%`` operation over a format string cached per set of
+stages (eight separate float formats cost about twice as much). The timer of the request being
+handled lives in a context variable: uvicorn runs each request in its own task, so concurrent
+requests never share one. Invariant: ``total`` >= the sum of the stages (every lap charges the
+time since the previous lap to exactly one stage).
 """
 
 from __future__ import annotations
@@ -70,13 +71,25 @@ class StageTimer:
     def header_value(self) -> bytes:
         """The ``Server-Timing`` value: stages in :data:`STAGES` order, then ``total``."""
         d = self.durations
-        parts = []
-        for name in STAGES:
-            if name in d:
-                extra = ';desc="degraded"' if name == "features" and self.degraded else ""
-                parts.append(f"{name};dur={d[name] * 1000.0:.3f}{extra}")
-        parts.append(f"total;dur={(self._last - self.t0) * 1000.0:.3f}")
-        return ", ".join(parts).encode("ascii")
+        key: tuple[str | bool, ...] = (*d, self.degraded)
+        layout = _LAYOUTS.get(key)
+        if layout is None:
+            layout = _LAYOUTS[key] = _layout(set(d), self.degraded)
+        fmt, names = layout
+        return (fmt % (*[d[n] * 1000.0 for n in names], (self._last - self.t0) * 1000.0)).encode()
+
+
+#: (stage names in lap order..., degraded) -> (format string, stage names in header order).
+_LAYOUTS: dict[tuple[str | bool, ...], tuple[str, tuple[str, ...]]] = {}
+
+
+def _layout(present: set[str], degraded: bool) -> tuple[str, tuple[str, ...]]:
+    names = tuple(name for name in STAGES if name in present)
+    parts = [
+        f"{name};dur=%.3f" + (';desc="degraded"' if name == "features" and degraded else "")
+        for name in names
+    ]
+    return ", ".join([*parts, "total;dur=%.3f"]), names
 
 
 def start(t0: float) -> StageTimer:

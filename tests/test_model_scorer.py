@@ -84,6 +84,24 @@ def test_degraded_rows_score_and_differ_from_full_rows(scorer: OnnxScorer) -> No
     assert full_p != degraded_p
 
 
+def test_binding_path_equals_the_public_run(scorer: OnnxScorer) -> None:
+    """Scores through the session's binding are bit-equal to InferenceSession.run's, missing
+    values and batches included, and a session without a binding uses the public run."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-2.0, 50.0, size=(64, N_FEATURES)).astype(np.float32)
+    x[rng.random(x.shape) < 0.2] = np.nan
+    public = scorer._session.run(["probabilities"], {"input": x})[0]
+    assert np.array_equal(scorer.probabilities(x), public)
+    assert all(scorer.score_one(row) == p for row, p in zip(x, public[:, 1], strict=True))
+
+    class PublicOnly:
+        def __init__(self, inner: Any) -> None:
+            self.run = inner.run
+
+    plain = OnnxScorer(PublicOnly(scorer._session), scorer.info)
+    assert np.array_equal(plain.probabilities(x), public)
+
+
 def test_score_rejects_wrong_shape_or_dtype(scorer: OnnxScorer) -> None:
     """A matrix with the wrong width or dtype is refused with a clear ValueError."""
     with pytest.raises(ValueError, match=f"shape \\(n, {N_FEATURES}\\)"):

@@ -14,10 +14,10 @@ import hashlib
 import hmac
 import math
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 import orjson
@@ -42,9 +42,12 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _LAST4 = re.compile(r"[0-9]{4}")
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
+class AuditRecord(msgspec.Struct, frozen=True):
     """What the service decided and from what: everything an auditor needs to reconstruct it.
+
+    A frozen msgspec Struct (not a frozen dataclass, whose constructor costs one
+    ``object.__setattr__`` per field: about 8 us of the request path for these 17 fields on the
+    service's VM); it is never serialised by msgspec: :class:`ChainEncoder` writes the line.
 
     ``ts`` is RFC 3339 UTC with microseconds (:func:`utc_timestamp`); ``card_token`` is the HMAC
     token, never a PAN; ``feature_hash`` is :func:`feature_hash` of the model input; ``latency_ms``

@@ -1,15 +1,22 @@
 """The audit trail writer: group-committed, hash-chained, append-only (PCI DSS 10.2-10.3).
 
 Why a dedicated thread: ``os.write`` + ``os.fsync`` block, and an fsync per request would cap the
-service at a few thousand requests/s and stall the event loop. Instead the event loop enqueues
-records and awaits a future; one writer thread drains the queue, encodes and chains the whole batch,
-writes it with one ``write`` and makes it durable with one ``fsync``, then resolves every waiting
-future through ``loop.call_soon_threadsafe``. Batches form naturally while the previous fsync runs;
-when appenders are concurrent the writer also holds a batch open until it has as many records as
-the previous batch (the appenders still in flight), for at most ``max_batch_delay_s`` after its
-first record (PostgreSQL's commit_delay/commit_siblings idea). A lone request (previous batch of
-one) never waits for company, and a steady closed loop of N appenders commits N at a time without
-sitting out the whole delay.
+service at a few thousand requests/s and stall the event loop. Instead the event loop collects
+records and awaits a future per record; one writer thread drains the queue, encodes and chains the
+whole batch, writes it with one ``write`` and makes it durable with one ``fsync``, then resolves
+every waiting future through one ``loop.call_soon_threadsafe``. Batches form naturally while the
+previous fsync runs; when appenders are concurrent the writer also holds a batch open until it has
+as many records as the previous batch (the appenders still in flight), for at most
+``max_batch_delay_s`` after its first record (PostgreSQL's commit_delay/commit_siblings idea). A
+lone request (previous batch of one) never waits for company, and a steady closed loop of N
+appenders commits N at a time without sitting out the whole delay.
+
+Hand-off cost: the event loop does not put each record on the thread's queue. ``append`` adds it
+to a list and the first append of a loop iteration schedules one ``call_soon`` that hands the whole
+list over as one queue item. A queue put wakes the writer (a futex call, then the two threads trade
+the GIL and the core): one put per record made the writer wake once per record, and one put per
+loop iteration cut the service's CPU per request by about a quarter (in-process A/B). The chain
+order is still the order of the ``append`` calls.
 
 Modes: DURABLE (default) answers only once the record is on disk. ASYNC returns right after the
 enqueue: records are still written and fsynced in batches, but a crash loses every record not yet
@@ -50,7 +57,6 @@ _log = logging.getLogger(__name__)
 FsyncHook = Callable[[float, int], None]
 
 _MAX_BATCH_RECORDS: Final = 4096
-_MAX_BATCH_BYTES: Final = 4 << 20
 _Item = tuple[AuditRecord, "asyncio.Future[None] | None"]
 
 
@@ -103,7 +109,11 @@ class AuditTrail:
         self._delay = max_batch_delay_s
         self._stream = stream
         self._on_fsync = on_fsync
-        self._queue: queue.SimpleQueue[_Item | _Stop] = queue.SimpleQueue()
+        # Items are the lists one loop iteration appended (see the module docstring).
+        self._queue: queue.SimpleQueue[list[_Item] | _Stop] = queue.SimpleQueue()
+        self._pending: list[_Item] = []  # appended, not yet handed to the writer (loop thread)
+        self._handed = 0  # records handed to the writer (written by the loop thread only)
+        self._taken = 0  # records the writer took off the queue (written by the writer only)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Future[None] | None = None
@@ -141,8 +151,8 @@ class AuditTrail:
         return self._failure
 
     def queue_depth(self) -> int:
-        """Records accepted but not yet durable (queued plus the batch being written)."""
-        return self._queue.qsize() + self._inflight
+        """Records accepted but not yet durable (pending, queued, and the batch being written)."""
+        return len(self._pending) + (self._handed - self._taken) + self._inflight
 
     async def start(self) -> None:
         """Create the directory (0700), lock the stream, open a segment, start the writer."""
@@ -178,13 +188,24 @@ class AuditTrail:
         if loop is None or self._closing:
             raise AuditError("audit trail is not open")
         record.check()
+        if not self._pending:
+            loop.call_soon(self._hand_off)  # once per loop iteration that appends
         if self._mode is AuditMode.ASYNC:
-            self._queue.put((record, None))
+            self._pending.append((record, None))
             return
         fut: asyncio.Future[None] = loop.create_future()
-        self._queue.put((record, fut))
+        self._pending.append((record, fut))
         # If the caller is cancelled, fut is cancelled with it; the record is still written.
         await fut
+
+    def _hand_off(self) -> None:
+        """Give the records appended since the last hand-off to the writer, as one queue item."""
+        batch = self._pending
+        if not batch:
+            return
+        self._pending = []
+        self._handed += len(batch)
+        self._queue.put(batch)
 
     async def close(self) -> None:
         """Write and fsync everything accepted so far, close files, stop the thread. Idempotent."""
@@ -193,6 +214,7 @@ class AuditTrail:
             self._release()
             return
         if not self._stopped.done():
+            self._hand_off()  # what was appended before close is written before the sentinel
             # Sent once per call; extra sentinels after the first are never read (harmless).
             self._queue.put(_STOP)
         await asyncio.shield(self._stopped)
@@ -222,12 +244,13 @@ class AuditTrail:
             self._notify(self._finish)
 
     def _collect(self) -> tuple[list[_Item], bool]:
-        """Block for the first record, then gather a batch; True when the stop sentinel came."""
+        """Block for the first records, then gather a batch; True when the stop sentinel came."""
         first = self._queue.get()
         if isinstance(first, _Stop):
             return [], True
-        batch = [first]
-        self._inflight = 1
+        batch = first
+        self._taken += len(first)
+        self._inflight = len(batch)
         # Expect as many records as last time (the concurrent appenders still in flight), but
         # never wait past the deadline; with no concurrency (last batch of 1) never wait at all.
         expected = min(self._last_batch, _MAX_BATCH_RECORDS) if self._delay > 0 else 0
@@ -246,7 +269,8 @@ class AuditTrail:
             if isinstance(item, _Stop):
                 stop = True
                 break
-            batch.append(item)
+            batch.extend(item)
+            self._taken += len(item)
             self._inflight = len(batch)
         return batch, stop
 
@@ -312,15 +336,16 @@ class AuditTrail:
 
     def _drain_failed(self, error: AuditError) -> None:
         """Fail every waiter still queued after the writer stopped (event-loop thread only)."""
-        futures: list[asyncio.Future[None]] = []
+        items, self._pending = self._pending, []
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if not isinstance(item, _Stop) and item[1] is not None:
-                futures.append(item[1])
-        _resolve(futures, error)
+            if not isinstance(item, _Stop):
+                self._taken += len(item)
+                items.extend(item)
+        _resolve([fut for _, fut in items if fut is not None], error)
 
     def _notify(self, fn: Callable[..., None], *args: object) -> None:
         """Run ``fn(*args)`` on the event loop (no-op once the loop is closed)."""

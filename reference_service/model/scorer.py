@@ -5,6 +5,13 @@ small tree ensemble: one intra-op and one inter-op thread, sequential execution,
 optimisations, no spinning threads (spinning burns the core the event loop needs), and only the
 ``probabilities`` output is requested. Loading verifies the file's SHA-256 against
 ``model_card.json`` next to it, so the version digest the service reports is the model it runs.
+
+Per call, :class:`OnnxScorer` goes straight to the session's binding (``InferenceSession._sess``,
+the object ``InferenceSession.run`` itself ends in): the Python ``run`` re-checks on every call
+that the feed names the model's inputs and that no CUDA graph capture is configured, which cost
+as much as the inference itself at batch 1 (measured: 59 us vs 38 us per call on a loaded 2-core
+VM). The names are checked once at load instead; the binding still checks shape and type. A
+session without the attribute (another ONNX Runtime) uses the public ``run``.
 """
 
 from __future__ import annotations
@@ -119,6 +126,8 @@ class OnnxScorer:
         self._outputs = [info.output_name]
         self._input = info.input_name
         self.info = info
+        binding = getattr(session, "_sess", None)
+        self._run: Any = binding.run if binding is not None else session.run
 
     @classmethod
     def load(cls, path: Path | None = None) -> OnnxScorer:
@@ -171,7 +180,7 @@ class OnnxScorer:
 
     def probabilities(self, x: F32Matrix) -> F32Matrix:
         _check_matrix(x)
-        out: F32Matrix = self._session.run(self._outputs, {self._input: x})[0]
+        out: F32Matrix = self._run(self._outputs, {self._input: x}, None)[0]
         return out
 
     def score(self, x: F32Matrix) -> npt.NDArray[np.floating[Any]]:
