@@ -193,31 +193,32 @@ def run(request: RunRequest, *, reports_root: Path = Path("reports")) -> RunOutc
         )
         raise salvage(out_dir, slo_path, why) from None
     verdict, series = _judge(result, slo)
-    comparison = (
-        _checked(
-            compare(
-                baseline.result,
-                result,
-                tolerance=request.tolerance,
-                min_effect_ms=request.min_effect_ms,
-            ),
-            request.baseline,
+    with series:
+        comparison = (
+            _checked(
+                compare(
+                    baseline.result,
+                    result,
+                    tolerance=request.tolerance,
+                    min_effect_ms=request.min_effect_ms,
+                ),
+                request.baseline,
+            )
+            if baseline
+            else None
         )
-        if baseline
-        else None
-    )
-    provenance = collect_provenance(
-        scenario_path=request.scenario,
-        slo_path=slo_path,
-        target=result.target,
-        started_at=result.started_at,
-        ended_at=result.ended_at,
-        cwd=Path.cwd(),
-    )
-    pci = request.boundary.section() if request.boundary is not None else None
-    paths = write_reports(
-        out_dir, ReportInputs(result, verdict, provenance, comparison, pci=pci), series=series
-    )
+        provenance = collect_provenance(
+            scenario_path=request.scenario,
+            slo_path=slo_path,
+            target=result.target,
+            started_at=result.started_at,
+            ended_at=result.ended_at,
+            cwd=Path.cwd(),
+        )
+        pci = request.boundary.section() if request.boundary is not None else None
+        paths = write_reports(
+            out_dir, ReportInputs(result, verdict, provenance, comparison, pci=pci), series=series
+        )
     partial_log.unlink(missing_ok=True)  # latency.hlog now holds the series
     latest = _point_latest(reports_root, out_dir) if request.out is None else None
     return RunOutcome(verdict, comparison, paths, out_dir, latest, pci)

@@ -82,23 +82,23 @@ def _report_from_log(
     slo = load_slo(slo_path) if slo_path else default_slo()
     # One pass over the log: phase totals, the SLO's windows and the reports' series together.
     slo_series = SloSeries(log_phases(log), slo)
-    series = report_series(log)
-    result = result_from_log(log, consumers=[slo_series, series])
-    if why is not None:  # first of the generator's reasons: the verdict's, summary.md's, junit's
-        generator = replace(result.generator, reasons=(why, *result.generator.reasons))
-        result = replace(result, generator=generator)
-    verdict = evaluate(result, slo, series=slo_series)
-    provenance = collect_provenance(
-        scenario_path=Path(result.scenario.path),
-        slo_path=slo_path,
-        target=result.target,
-        started_at=result.started_at,
-        ended_at=result.ended_at,
-        cwd=Path.cwd(),
-    )
-    # The series is read lazily from log_path while the reports are rendered; only then is
-    # latency.hlog replaced (staging + rename), so reading from either file is safe.
-    paths = write_reports(directory, ReportInputs(result, verdict, provenance), series=series)
+    with report_series(log) as series:
+        result = result_from_log(log, consumers=[slo_series, series])
+        if why is not None:  # first of the generator's reasons: verdict's, summary.md's, junit's
+            generator = replace(result.generator, reasons=(why, *result.generator.reasons))
+            result = replace(result, generator=generator)
+        verdict = evaluate(result, slo, series=slo_series)
+        provenance = collect_provenance(
+            scenario_path=Path(result.scenario.path),
+            slo_path=slo_path,
+            target=result.target,
+            started_at=result.started_at,
+            ended_at=result.ended_at,
+            cwd=Path.cwd(),
+        )
+        # The series is read lazily from log_path while the reports are rendered; only then is
+        # latency.hlog replaced (staging + rename), so reading from either file is safe.
+        paths = write_reports(directory, ReportInputs(result, verdict, provenance), series=series)
     (directory / PARTIAL_LOG_FILE).unlink(missing_ok=True)
     return RebuiltReport(verdict, paths, directory)
 

@@ -117,8 +117,16 @@ class ReportSeries:
         return self._csv_file
 
     def close(self) -> None:
-        """Drop the temporary CSV file."""
+        """Drop the temporary CSV file (idempotent)."""
         self._csv_file.close()
+
+    def __enter__(self) -> ReportSeries:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Closed on every way out, including an exception before ``write_reports`` (e.g. an
+        interrupted run's salvage hitting its time bound), which would otherwise leak the file."""
+        self.close()
 
     def _close_slice(self) -> None:
         if self._slice is not None:
