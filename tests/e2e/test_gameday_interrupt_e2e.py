@@ -34,6 +34,7 @@ import psutil
 import pytest
 
 from harness.ledger import Ledger
+from harness.measure import read_series
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -265,8 +266,15 @@ def test_a_signal_with_every_fault_family_active_leaves_nothing_behind(
     rollbacks = journal["rollbacks"]
     assert sorted(r["step"] for r in rollbacks) == sorted(FAULTS), rollbacks
     assert all(r["status"] == "succeeded" and r["verified_gone"] for r in rollbacks)
-    # Written atomically, and no report claims a completed day: the journal is the record.
-    assert sorted(p.name for p in out.iterdir()) == ["journal.json"]
+    # Written atomically, and no report claims a completed day: the journal is the record, next
+    # to the interval log measured until the signal (kept raw, marked incomplete: no #[End]).
+    assert sorted(p.name for p in out.iterdir()) in (
+        ["journal.json"],
+        ["journal.json", "latency.partial.hlog"],
+    )
+    partial = out / "latency.partial.hlog"
+    if partial.exists():
+        assert not read_series(partial).complete
 
 
 def _record(sig: signal.Signals, code: int, snap: Snapshot, left: dict[str, int]) -> None:

@@ -105,11 +105,14 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
         }
         for name, proc in procs.items():
             out, _ = proc.communicate(timeout=120)
-            # 1 (SLO breached) is expected with a stalling disk; 3 only when the shared box made
-            # the generator late. Either way the reports are written; anything else is a failure.
+            # These runs are short on purpose (480 judged requests), so the p99 verdict is
+            # "not measurable" (exit 3: fewer than 1,000 OK responses), unless the shared box made
+            # the generator late, also 3. This module judges the reports' tail explanation, which
+            # is written either way; any other outcome (a crash, a usage error) is a failure.
             code = proc.returncode
             late = generator_made_invalid(code, out, root / name)
-            assert code in (0, 1) or late, f"{name}: {out}"
+            too_few = code == 3 and "needs at least 1,000 OK responses" in out
+            assert code in (0, 1) or late or too_few, f"{name}: {out}"
         yield {name: root / name for name in CASES}
 
 
