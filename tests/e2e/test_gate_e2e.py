@@ -156,24 +156,41 @@ def test_malformed_slo_exits_2_before_any_load(scenario: Path, tmp_path: Path) -
 def test_compare_same_target_is_not_a_regression(
     scenario: Path, fast_target: str, passing_run: Path, tmp_path: Path
 ) -> None:
-    """A rerun against the same target is not flagged by `compare` (exit 0)."""
-    rerun = tmp_path / "rerun"
-    proc = _run(scenario, fast_target, rerun)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    proc = _cli("compare", str(passing_run), str(rerun))
+    """A rerun against the same target is not flagged by `compare` (exit 0).
+
+    Two runs seconds apart on a shared 2-core box can differ for reasons outside both (one CI
+    run saw a rerun's p99 at 18 ms against 7.5 ms, with the disk's fsync stage named as what
+    moved): `compare`'s bootstrap bounds cover sampling noise, not a neighbour's burst. So the
+    rerun is made at most twice; a gate that flags the same target every time still fails.
+    """
+    for attempt in range(2):
+        rerun = tmp_path / f"rerun{attempt}"
+        proc = _run(scenario, fast_target, rerun)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        proc = _cli("compare", str(passing_run), str(rerun))
+        if proc.returncode == 0:
+            break
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_compare_flags_a_twenty_percent_p99_regression(scenario: Path, tmp_path: Path) -> None:
-    """A handler slowed from 40 ms to 48 ms (p99 about +20%) is flagged by `compare` (exit 1)."""
-    runs = {}
-    for label, delay in (("base", 40), ("slower", 48)):
-        with contextlib.ExitStack() as stack:
-            url = stack.enter_context(contextlib.contextmanager(_service)(delay))
-            runs[label] = tmp_path / label
-            proc = _run(scenario, url, runs[label])
-            assert proc.returncode in (0, 1), proc.stdout + proc.stderr
-    proc = _cli("compare", str(runs["base"]), str(runs["slower"]))
+    """A handler slowed from 40 ms to 48 ms (p99 about +20%) is flagged by `compare` (exit 1).
+
+    The pair is measured at most twice: one CI run saw the 40 ms baseline's p99 at 56 ms (a
+    burst on the shared box inside that run), which hides a +20% change; a gate that never
+    flags the slower handler still fails.
+    """
+    for attempt in range(2):
+        runs = {}
+        for label, delay in (("base", 40), ("slower", 48)):
+            with contextlib.ExitStack() as stack:
+                url = stack.enter_context(contextlib.contextmanager(_service)(delay))
+                runs[label] = tmp_path / f"{label}{attempt}"
+                proc = _run(scenario, url, runs[label])
+                assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+        proc = _cli("compare", str(runs["base"]), str(runs["slower"]))
+        if proc.returncode == 1:
+            break
     assert proc.returncode == 1, proc.stdout
     assert "REGRESSED" in proc.stdout
     assert "percentile_ci" in proc.stdout or "shift_test" in proc.stdout
