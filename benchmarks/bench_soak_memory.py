@@ -220,7 +220,15 @@ def diff(trace_dir: Path, top: int) -> None:
             print(f"  {stat.size_diff / 1e3:+9.1f} KB {stat.count_diff:+7d} objs  {frames}")
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    # SIGTERM/SIGHUP take the Ctrl-C path, so the `finally` stops the soak's harness and the
+    # temporary run folder is removed (a terminated benchmark left /tmp/slo-soak-* behind).
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=1000.0, help="steady rate, req/s")
@@ -239,4 +247,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt as exc:
+        print(f"bench_soak_memory: interrupted ({exc or 'SIGINT'}); soak stopped, folder removed")
+        sys.exit(130)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for name, (present, reason) in _REQUIREMENTS.items():
             if item.get_closest_marker(name) is not None and not present:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def netns_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """A namespace prefix and state dir no other test uses, for this process and (through the
+    environment) every `slo-harness` child it starts. Whatever namespace of it outlives the test
+    is removed and fails the test: a child killed on a timeout cannot clean up after itself, and
+    without this its lab stayed on the machine (seen: a 9-namespace boundary lab)."""
+    import secrets
+
+    from harness.netns import list_namespaces, sweep_prefix
+
+    value = f"slotest{secrets.token_hex(3)}-"
+    monkeypatch.setenv("SLO_HARNESS_NETNS_PREFIX", value)
+    monkeypatch.setenv("SLO_HARNESS_STATE_DIR", str(tmp_path / "state"))
+    yield value
+    leaked = list_namespaces(value)
+    if leaked:
+        sweep_prefix(value)
+    assert leaked == [], f"namespaces left behind: {leaked}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ __all__ = [
     "generator_made_invalid",
     "retry_generator_invalid",
     "run_measured",
+    "run_text",
 ]
 
 #: One run plus at most two reruns.
@@ -96,16 +98,36 @@ def retry_generator_invalid(
     return result
 
 
+#: How long a timed-out child gets to clean up after its SIGINT before it is killed (s).
+STOP_GRACE_S = 60.0
+
+
+def run_text(
+    argv: Sequence[str], timeout: float, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(argv, capture_output=True, text=True)``, except on a timeout: the child
+    gets SIGINT first (as Ctrl-C: the harness removes the namespaces, faults and processes it
+    started) and SIGKILL only :data:`STOP_GRACE_S` later; TimeoutExpired is raised as before.
+    (``subprocess.run`` kills at once, which left a 9-namespace boundary lab behind.)"""
+    with subprocess.Popen(
+        list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.communicate(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+            raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def cli(*args: str, timeout: float = 180, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """``python -m harness.cli ARGS`` in a fresh process, output captured as text."""
-    return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        **kwargs,
-    )
+    return run_text([sys.executable, "-m", "harness.cli", *args], timeout, **kwargs)
 
 
 def run_measured(
@@ -120,9 +142,7 @@ def run_measured(
     the generator could not send on time, removing ``out`` (its output directory) in between."""
 
     def once() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, check=False, **kwargs
-        )
+        return run_text(argv, timeout, **kwargs)
 
     def made_invalid(proc: subprocess.CompletedProcess[str]) -> bool:
         return generator_made_invalid(proc.returncode, proc.stdout + proc.stderr, out)

@@ -72,7 +72,7 @@ class ReportSeries:
     ) -> None:
         first, last = span_s or (0.0, 0.0)
         self._plot = MinMaxColumns(first, last, len(_PLOTTED), columns)
-        # closed by close() (write_reports does), deleted by the OS when closed
+        # closed by close() (its owner does: `with ReportSeries`), deleted by the OS when closed
         self._csv_file: IO[bytes] = tempfile.TemporaryFile(prefix="slo-windows-")  # noqa: SIM115
         self._csv = WindowsCsvWriter(self._csv_file)
         self.embedded: list[IntervalDoc] | None = [] if embed else None

@@ -78,17 +78,17 @@ def write_reports(
 
     ``inputs.journal``: the run was a game day; ``journal.json`` joins the family (and the
     manifest) and the reports get its per-step table. ``series``: the report's view of the
-    interval series, already fed in a pass the caller shared with other consumers (else one pass
-    is made here); it is consumed (closed) either way.
+    interval series, already fed in a pass the caller shared with other consumers (the caller
+    owns it and closes it: it is a context manager); else one pass is made here and its series
+    closed here.
 
     Raises IntegrityError (writing nothing) if any artifact would contain a card number.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        if series is not None:
-            series.close()
         raise UsageError(f"{out_dir}: the output path exists and is not a directory")
     result = inputs.result
+    owned = series is None
     if series is None:
         series = fed_report_series(result.intervals)
     try:
@@ -100,7 +100,8 @@ def write_reports(
             streamed = _stream_large(staging, out_dir, result, series)
             files = _render(inputs, series)
         finally:
-            series.close()
+            if owned:
+                series.close()
         names = (*ARTIFACT_FILES, JOURNAL_FILE) if inputs.journal is not None else ARTIFACT_FILES
         check_no_pans({name: data.decode("utf-8", "replace") for name, data in files.items()})
         decode_report(files[REPORT_FILE], source=REPORT_FILE)  # self-check: readable back

@@ -4,8 +4,6 @@ normal verdict, the placement in report.json, and nothing left behind (also afte
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -42,17 +40,11 @@ objectives:
 """
 
 
-def _setup(root: Path, steady_s: float) -> tuple[Path, dict[str, str], str]:
+def _setup(root: Path, steady_s: float) -> Path:
     (root / "slo.yaml").write_text(SLO)
     scenario = root / "labgate.yaml"
     scenario.write_text(SCENARIO.format(steady_s=steady_s))
-    prefix = f"slotestr{secrets.token_hex(2)}-"
-    env = {
-        **os.environ,
-        "SLO_HARNESS_NETNS_PREFIX": prefix,
-        "SLO_HARNESS_STATE_DIR": str(root / "state"),
-    }
-    return scenario, env, prefix
+    return scenario
 
 
 def _cmd(scenario: Path, out: Path, *extra: str) -> list[str]:
@@ -61,11 +53,14 @@ def _cmd(scenario: Path, out: Path, *extra: str) -> list[str]:
 
 
 @pytest.mark.root
-def test_run_lab_gives_a_normal_verdict_and_records_the_placement(tmp_path: Path) -> None:
+def test_run_lab_gives_a_normal_verdict_and_records_the_placement(
+    tmp_path: Path, netns_prefix: str
+) -> None:
     """A 5 s scenario with --lab: PASS/FAIL (not INVALID), target 198.18.0.2, lab gone after."""
-    scenario, env, prefix = _setup(tmp_path, steady_s=4)
+    prefix = netns_prefix
+    scenario = _setup(tmp_path, steady_s=4)
     out = tmp_path / "out"
-    done = run_measured(_cmd(scenario, out, "--lab"), out=out, env=env, timeout=240)
+    done = run_measured(_cmd(scenario, out, "--lab"), out=out, timeout=240)
     assert done.returncode in (0, 1), done.stdout + done.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["verdict"] in ("pass", "fail")
@@ -83,15 +78,17 @@ def test_run_lab_gives_a_normal_verdict_and_records_the_placement(tmp_path: Path
 
 
 @pytest.mark.root
-def test_sigterm_during_a_lab_run_removes_the_lab_and_the_service(tmp_path: Path) -> None:
+def test_sigterm_during_a_lab_run_removes_the_lab_and_the_service(
+    tmp_path: Path, netns_prefix: str
+) -> None:
     """SIGTERM mid-load: exit 3, the service process and every lab namespace are gone."""
-    scenario, env, prefix = _setup(tmp_path, steady_s=60)
+    prefix = netns_prefix
+    scenario = _setup(tmp_path, steady_s=60)
     with subprocess.Popen(
         _cmd(scenario, tmp_path / "out", "--lab"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
     ) as proc:
         service_pids: list[int] = []
         deadline = time.monotonic() + 120
@@ -111,14 +108,13 @@ def test_sigterm_during_a_lab_run_removes_the_lab_and_the_service(tmp_path: Path
     assert not [p for p in service_pids if psutil.pid_exists(p)]
 
 
-def test_lab_with_a_target_is_a_usage_error(tmp_path: Path) -> None:
+def test_lab_with_a_target_is_a_usage_error(tmp_path: Path, netns_prefix: str) -> None:
     """--lab launches the service itself: combining it with --target exits 2 before any load."""
-    scenario, env, _ = _setup(tmp_path, steady_s=1)
+    scenario = _setup(tmp_path, steady_s=1)
     done = subprocess.run(
         _cmd(scenario, tmp_path / "out", "--lab", "--target", "http://127.0.0.1:9"),
         capture_output=True,
         text=True,
-        env=env,
         timeout=60,
         check=False,
     )

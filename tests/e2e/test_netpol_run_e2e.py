@@ -5,8 +5,6 @@ report carries both verdicts; an unapproved opening of the CDE makes the run exi
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -53,15 +51,10 @@ spec:
 """
 
 
-def _run(root: Path, *policies: Path) -> tuple[subprocess.CompletedProcess[str], Any, str]:
+def _run(root: Path, *policies: Path) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """`run` with the boundary lab, under the test's ``netns_prefix`` (in the environment)."""
     (root / "slo.yaml").write_text(SLO)
     (root / "gate.yaml").write_text(SCENARIO)
-    prefix = f"slotestb{secrets.token_hex(2)}-"
-    env = {
-        **os.environ,
-        "SLO_HARNESS_NETNS_PREFIX": prefix,
-        "SLO_HARNESS_STATE_DIR": str(root / "state"),
-    }
     argv = [sys.executable, "-m", "harness.cli", "run", str(root / "gate.yaml"), "--no-progress"]
     argv += ["--out", str(root / "out"), "--boundary-interval-s", "1"]
     for path in (K8S / "base", *policies):
@@ -72,14 +65,16 @@ def _run(root: Path, *policies: Path) -> tuple[subprocess.CompletedProcess[str],
         "--expect",
         str(K8S / "pci" / "expectations.yaml"),
     ]
-    done = run_measured(argv, out=root / "out", env=env, timeout=300)
+    done = run_measured(argv, out=root / "out", timeout=300)
     report = json.loads((root / "out" / "report.json").read_text())
-    return done, report, prefix
+    return done, report
 
 
-def test_the_gate_load_crosses_the_hardened_boundary_and_denials_hold(tmp_path: Path) -> None:
+def test_the_gate_load_crosses_the_hardened_boundary_and_denials_hold(
+    tmp_path: Path, netns_prefix: str
+) -> None:
     """Hardened set: load through gateway -> scorer, >= 3 timestamped rounds, boundary PASS."""
-    done, report, prefix = _run(tmp_path, K8S / "policies" / "hardened")
+    done, report = _run(tmp_path, K8S / "policies" / "hardened")
     assert done.returncode in (0, 1), done.stdout + done.stderr
     assert report["verdict"] in ("pass", "fail")  # the SLO verdict; never invalid here
     placement = report["target"]["placement"]
@@ -100,35 +95,30 @@ def test_the_gate_load_crosses_the_hardened_boundary_and_denials_hold(tmp_path: 
         check=False,
     )
     assert verify.returncode == 0, verify.stdout
-    assert list_namespaces(prefix) == []
+    assert list_namespaces(netns_prefix) == []
 
 
-def test_an_unapproved_opening_of_the_cde_fails_the_run(tmp_path: Path) -> None:
+def test_an_unapproved_opening_of_the_cde_fails_the_run(tmp_path: Path, netns_prefix: str) -> None:
     """batch may reach the scorer: observed open under load, a 1.3.1 violation, exit 1."""
     opening = tmp_path / "opening.yaml"
     opening.write_text(OPENING)
-    done, report, prefix = _run(tmp_path, K8S / "policies" / "hardened", opening)
+    done, report = _run(tmp_path, K8S / "policies" / "hardened", opening)
     assert done.returncode == 1, done.stdout + done.stderr
     boundary = report["pci"]["boundary"]
     assert boundary["status"] == "fail"
     assert any("[1.3.1]" in r and "batch/" in r for r in boundary["reasons"])
-    assert list_namespaces(prefix) == []
+    assert list_namespaces(netns_prefix) == []
 
 
-def test_ctrl_c_during_the_load_removes_the_boundary_lab(tmp_path: Path) -> None:
+def test_ctrl_c_during_the_load_removes_the_boundary_lab(tmp_path: Path, netns_prefix: str) -> None:
     """SIGINT while the load crosses the boundary: exit 3, every lab namespace gone."""
     (tmp_path / "slo.yaml").write_text(SLO)
     (tmp_path / "gate.yaml").write_text(SCENARIO.replace("duration_s: 4", "duration_s: 60"))
-    prefix = f"slotestb{secrets.token_hex(2)}-"
-    env = {
-        **os.environ,
-        "SLO_HARNESS_NETNS_PREFIX": prefix,
-        "SLO_HARNESS_STATE_DIR": str(tmp_path / "state"),
-    }
+    prefix = netns_prefix
     argv = [sys.executable, "-m", "harness.cli", "run", str(tmp_path / "gate.yaml")]
     argv += ["--no-progress", "--out", str(tmp_path / "out")]
     argv += ["--netpol", str(K8S / "base"), "--netpol", str(K8S / "policies" / "hardened")]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
         # the service runs inside the scorer's namespace once the load is about to start
