@@ -85,6 +85,11 @@ _BUCKET_BYTES: Final = 16  # int32 minute + uint32 count + float64 USD
 #: Fixed cost of one card: the slotted object, five empty arrays, its token string and its entry
 #: in the ordered dict (measured with tracemalloc for 44-character tokens, rounded up).
 CARD_BYTES: Final = 768
+#: A card is pruned once ``now`` reaches its ``due`` time (its oldest event's or bucket's exit, less
+#: this margin against rounding): calls in between skip the prune (one comparison, no call); the
+#: prune itself applies the exact rules.
+_EARLY_S: Final = 1e-3
+_INF: Final = float("inf")
 #: Compact an array once its dead prefix is at least this long and a quarter of the array.
 _COMPACT_MIN: Final = 64
 DEFAULT_MAX_BYTES: Final = 256 << 20
@@ -111,7 +116,9 @@ def card_bytes_max(max_events_per_card: int) -> int:
 class _Card:
     """One card's windows: exact events of the last hour, minute buckets of the last day."""
 
-    __slots__ = ("a1", "a24", "amt", "bcnt", "bhead", "bmin", "bsum", "c24", "head", "lost", "ts")
+    __slots__ = (
+        "a1", "a24", "amt", "bcnt", "bhead", "bmin", "bsum", "c24", "due", "head", "lost", "ts"
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.ts = array("d")  # event times (Unix s), sorted; live from ``head``
@@ -125,6 +132,7 @@ class _Card:
         self.c24 = 0  # events in the live buckets
         self.a24 = 0.0  # USD in the live buckets
         self.lost = float("-inf")  # newest time dropped by the per-card cap
+        self.due = _INF  # when something may leave a window (see ``_EARLY_S``)
 
     def nbytes(self) -> int:
         return CARD_BYTES + len(self.ts) * _EVENT_BYTES + len(self.bmin) * _BUCKET_BYTES
@@ -140,6 +148,18 @@ class _Card:
             a += bsum[i]
             i -= 1
         return c, a
+
+
+def _due(c: _Card) -> float:
+    """When the oldest live event leaves 1 h or the oldest live bucket leaves 24 h (less margin)."""
+    due = _INF
+    if c.head < len(c.ts):
+        due = c.ts[c.head] + (WINDOW_1H_S - _EARLY_S)
+    if c.bhead < len(c.bmin):
+        d = (c.bmin[c.bhead] + _BUCKETS_24H) * BUCKET_S - _EARLY_S
+        if d < due:
+            due = d
+    return due
 
 
 class InProcessStore:
@@ -172,7 +192,8 @@ class InProcessStore:
         c = self._cards.get(token)
         if c is None:
             return _EMPTY
-        self._prune(c, now)
+        if now >= c.due:
+            self._prune(c, now)
         if c.lost > now - WINDOW_1H_S:  # the exact log misses some of this hour: use buckets
             c1, a1 = c.recent_from_buckets(now)
         else:
@@ -192,7 +213,8 @@ class InProcessStore:
             self._expire_stale(now)
         else:
             cards.move_to_end(token)
-            self._prune(c, now)
+            if now >= c.due:
+                self._prune(c, now)
         ts = c.ts
         if not ts or now >= ts[-1]:
             ts.append(now)
@@ -202,6 +224,9 @@ class InProcessStore:
             ts.insert(pos, now)
             c.amt.insert(pos, amount)
         c.a1 += amount
+        due = now + (WINDOW_1H_S - _EARLY_S)  # this event's exit (its bucket's is later)
+        if due < c.due:
+            c.due = due
         if len(ts) - c.head > self._max_events:
             self._drop_oldest(c)
         m = int(now // BUCKET_S)
@@ -265,6 +290,7 @@ class InProcessStore:
                 del bmin[:bh], bcnt[:bh], bsum[:bh]
                 c.bhead = 0
                 self._bytes -= bh * _BUCKET_BYTES
+        c.due = _due(c)
 
     def _compact_events(self, c: _Card) -> None:
         h = c.head

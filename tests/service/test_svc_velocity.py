@@ -1,4 +1,4 @@
-"""The in-process velocity store against a naive exact reference, and its memory bound (issue 11)."""
+"""The in-process velocity store against a naive exact reference; its memory bound (issue 11)."""
 
 from __future__ import annotations
 
