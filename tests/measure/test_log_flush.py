@@ -39,13 +39,13 @@ def _logged(path: Path) -> Recorder:
     return rec
 
 
-def _request(rec: Recorder, sent_s: float, latency_ms: float, outcome: Outcome = Outcome.OK) -> None:
+def _request(rec: Recorder, sent_s: float, latency_ms: float) -> None:
     sent = rec.monotonic_ns_at(sent_s)
     done = sent + int(latency_ms * MS)
     rec.record(
         phase="steady",
         endpoint="score",
-        outcome=outcome,
+        outcome=Outcome.OK,
         intended_ns=sent,
         sent_ns=sent,
         done_ns=done,
