@@ -78,9 +78,7 @@ def _start_wall_s(log: Path) -> float | None:
     return None
 
 
-def test_a_sigkilled_run_loses_at_most_the_last_two_seconds(
-    ok_target: str, tmp_path: Path
-) -> None:
+def test_a_sigkilled_run_loses_at_most_the_last_two_seconds(ok_target: str, tmp_path: Path) -> None:
     """SIGKILL 3.5 s into the load; `report rebuild` reports every interval up to within 2 s of
     the kill, each complete (all its responses), marked incomplete."""
     scenario = tmp_path / "s.yaml"
