@@ -333,11 +333,12 @@ class WorkerCoordinator:
         recorder = engine.recorder
         clock = flush_clock(recorder, distributed=False)
         bound = int((engine.finish_deadline_ns - time.monotonic_ns()) / recorder.interval_ns) + 2
+        zero_ns = recorder.monotonic_ns_at(0.0)  # the run's t = 0 on this process's clock
         for _ in range(max(bound, 1) + round(FINAL_GRACE_S)):
-            wait_s = clock.due_in_ns(recorder.elapsed_ns()) / 1e9
+            wait_s = clock.due_in_ns(time.monotonic_ns() - zero_ns) / 1e9
             if engine.finished.wait(timeout=wait_s):
                 return
-            mark = clock.closed_before(recorder.elapsed_ns())
+            mark = clock.closed_before(time.monotonic_ns() - zero_ns)
             payload = {"wire": recorder.take_wire(totals=False), "closed_before": mark}
             self._runner.send_message(MSG_SNAPSHOT, payload)
 

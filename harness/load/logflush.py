@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Final
 
 import gevent
 from gevent.event import Event
 
-from harness.measure import FlushClock, Recorder
+from harness.measure import FlushClock, IntervalLogWriter, Recorder
 
 __all__ = ["GRACE_S", "MERGE_BOUND_S", "POLL_S", "LogFlusher", "flush_clock"]
 
@@ -56,10 +57,13 @@ def flush_clock(recorder: Recorder, *, distributed: bool) -> FlushClock:
 
 
 class LogFlusher:
-    """Writes ``recorder``'s complete intervals to its attached log as they become due."""
+    """Writes ``recorder``'s complete intervals to its attached ``log`` as they become due."""
 
-    def __init__(self, recorder: Recorder, clock: FlushClock, *, poll_s: float | None) -> None:
+    def __init__(
+        self, recorder: Recorder, log: IntervalLogWriter, clock: FlushClock, *, poll_s: float | None
+    ) -> None:
         self._recorder = recorder
+        self._log = log
         self._clock = clock
         self._poll_s = poll_s
         self._stop = Event()
@@ -73,10 +77,9 @@ class LogFlusher:
 
     def flush_due(self) -> int:
         """Write what is due now (flushed), then fsync it off the hub; the records written."""
-        due = self._clock.closed_before(self._recorder.elapsed_ns())
+        due = self._clock.closed_before(self._elapsed_ns())
         written = self._recorder.flush_log(due)
-        log = self._recorder.log
-        if written and log is not None and (fd := log.fileno()) >= 0:
+        if written and (fd := self._log.fileno()) >= 0:
             try:
                 gevent.get_hub().threadpool.apply(os.fsync, (fd,))
             except OSError as exc:  # the data is with the OS already; only durability is lost
@@ -93,11 +96,15 @@ class LogFlusher:
             if not greenlet.dead:
                 greenlet.kill(block=False)
 
+    def _elapsed_ns(self) -> int:
+        """Now, in ns since the run start on the recorder's time base."""
+        return time.monotonic_ns() - self._recorder.monotonic_ns_at(0.0)
+
     def _loop(self) -> None:
         try:
             while not self._stop.is_set():
                 self.flush_due()
-                wait_s = self._clock.due_in_ns(self._recorder.elapsed_ns()) / 1e9
+                wait_s = self._clock.due_in_ns(self._elapsed_ns()) / 1e9
                 if self._poll_s is not None:
                     wait_s = min(wait_s, self._poll_s)
                 self._stop.wait(timeout=wait_s)

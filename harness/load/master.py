@@ -196,8 +196,8 @@ def _drive_master(
     assert clock is not None
     flusher: LogFlusher | None = None
     if options.interval_log is not None:
-        attach_interval_log(recorder, options.interval_log, scenario, ref, info)
-        flusher = LogFlusher(recorder, clock, poll_s=POLL_S).start()
+        log = attach_interval_log(recorder, options.interval_log, scenario, ref, info)
+        flusher = LogFlusher(recorder, log, clock, poll_s=POLL_S).start()
     try:
         reasons = _merge_until_done(scenario, coordinator, procs, progress, workers)
     finally:

@@ -168,9 +168,9 @@ def _run_local(
         )
         engine = start_engine(env, spec, name="local")
         if interval_log is not None:
-            attach_interval_log(engine.recorder, interval_log, scenario, ref, info)
+            log = attach_interval_log(engine.recorder, interval_log, scenario, ref, info)
             clock = flush_clock(engine.recorder, distributed=False)
-            flusher = LogFlusher(engine.recorder, clock, poll_s=None).start()
+            flusher = LogFlusher(engine.recorder, log, clock, poll_s=None).start()
         if observer is not None:
             driver = ObserverDriver(observer, engine.recorder, scenario)
             driver.start(on_stop=_stopper(engine, stopped))

@@ -28,16 +28,11 @@ Memory and crash safety: what grows with a run's length is the interval series. 
 (:mod:`harness.measure.slots`) older than ``SEAL_LAG`` intervals keep their histograms in HDR's
 compressed encoding. With an interval log attached (the local runner and the master always attach
 one), the owner calls :meth:`Recorder.flush_log` as soon as intervals are complete
-(:class:`~harness.measure.FlushClock`: about 0.1 s after an interval's end in one process, once
-every worker's snapshot is in, at most 2 s, on a master): they are written, flushed, and moved
-out of the recording slots. The last :data:`RECENT_KEEP` written intervals stay readable for the
-progress view and a game day's observer (:mod:`harness.measure.livestats` reads both); data that
-arrives for a written interval (sent counts of requests in flight at its end, a late worker
-snapshot) lands in a fresh slot and is written by the next flush as an additional part of the same
-interval, which readers add. As a backstop, intervals ``DRAIN_LAG`` behind the newest are written
-even if nobody flushes. :meth:`Recorder.build` reads the series back lazily, so the recorder holds
-a bounded number of slots whatever the duration (``tests/measure/test_memory_bounds.py`` counts
-them).
+(:class:`~harness.measure.FlushClock`) and they leave memory for the file
+(:mod:`harness.measure.logdrain`: late data becomes an additional part); as a backstop,
+intervals ``DRAIN_LAG`` behind the newest are written even if nobody flushes.
+:meth:`Recorder.build` reads the series back lazily, so the recorder holds a bounded number of
+slots whatever the duration (``tests/measure/test_memory_bounds.py`` counts them).
 
 Wire format (:meth:`Recorder.take_wire`, :meth:`Recorder.merge_wire`): see
 :mod:`harness.measure.wire`; the merge on the master is exact (counts add bucket by bucket).
@@ -47,11 +42,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Final
 
 from harness.measure.histogram import LatencyHistogram, pin_mmap_threshold, record_fast
 from harness.measure.intervallog import IntervalLogWriter, read_series
 from harness.measure.livestats import LiveStats, interval_sample, live_stats
+from harness.measure.logdrain import LogDrain
 from harness.measure.observe import IntervalSample
 from harness.measure.phase import PhaseMeta
 from harness.measure.result import (
@@ -67,7 +62,6 @@ from harness.measure.slots import (
     LATE,
     N_SLOT_COUNTS,
     OFFERED,
-    OK,
     OOR,
     OUTCOME_INDEX,
     SEAL_LAG,
@@ -89,10 +83,7 @@ from harness.measure.wire import (
     encode_wire,
 )
 
-__all__ = ["DRAIN_LAG", "RECENT_KEEP", "SEAL_LAG", "WIRE_VERSION", "LiveStats", "Recorder"]
-
-#: Written intervals kept in memory for the live readers (a master's progress view reads 4).
-RECENT_KEEP: Final = 8
+__all__ = ["DRAIN_LAG", "SEAL_LAG", "WIRE_VERSION", "LiveStats", "Recorder"]
 
 
 class Recorder:
@@ -111,39 +102,29 @@ class Recorder:
         self.lateness_ns = lateness_ns
         # monotonic + offset = wall; minus run start = ns since the run started.
         self._mono_to_run_ns = time.time_ns() - time.monotonic_ns() - run_start_wall_ns
-        self._log: IntervalLogWriter | None = None
-        self._phase_order: dict[str, int] = {}
+        self._drainer: LogDrain | None = None
+        self._recent: dict[tuple[int, str], Slot] = {}  # written, kept for the live readers
         self._reset()
 
     def attach_log(self, log: IntervalLogWriter) -> None:
         """Stream final intervals to ``log`` as the run goes and keep only recent ones in memory
         (the owner of the run's output: local runner or master, never a worker)."""
-        self._log = log
+        self._drainer = LogDrain(log, self.interval_ns / 1e9)
+        self._recent = self._drainer.recent
 
     def close_log(self, *, complete: bool) -> None:
         """Write every remaining interval to the attached log and close it (``#[End]`` when
         ``complete``); idempotent, a no-op without a log."""
-        if self._log is not None and not self._log.closed:
+        if self._drainer is not None and not self._drainer.log.closed:
             self._drain(self._max_index + 1)
-            self._log.close(complete=complete)
-
-    @property
-    def log(self) -> IntervalLogWriter | None:
-        """The attached interval log, if any."""
-        return self._log
+            self._drainer.log.close(complete=complete)
 
     def flush_log(self, closed_before: int) -> int:
-        """Write every interval before index ``closed_before`` to the attached log (flushed:
-        a SIGKILL loses none of it): complete intervals for the first time, and the parts that
-        arrived for intervals written earlier. Returns the number of records written; 0 without
-        a log or when nothing is due. Cost: a few HDR encodings per interval x phase."""
-        if self._log is None or self._log.closed:
+        """Write (flushed) every interval before index ``closed_before`` to the attached log, and
+        late parts of earlier ones; the number of records written (0: none due, or no log)."""
+        if self._drainer is None or self._drainer.log.closed:
             return 0
         return self._drain(closed_before)
-
-    def elapsed_ns(self, mono_ns: int | None = None) -> int:
-        """Nanoseconds since the run start on this recorder's time base (default: now)."""
-        return (time.monotonic_ns() if mono_ns is None else mono_ns) + self._mono_to_run_ns
 
     def monotonic_ns_at(self, offset_s: float) -> int:
         """This process's ``time.monotonic_ns()`` value at ``offset_s`` seconds after the run
@@ -162,9 +143,6 @@ class Recorder:
 
     def _reset_intervals(self) -> None:
         self._slots: dict[tuple[int, str], Slot] = {}
-        # Written to the log, kept for the live readers only (never recorded into).
-        self._recent: dict[tuple[int, str], Slot] = {}
-        self._logged_before = 0  # every interval before this index had its first part written
         self._max_index = -1
         self._open: list[tuple[int, str]] = []
         self._cache_index = -1
@@ -250,44 +228,19 @@ class Recorder:
             if index > self._max_index:
                 self._max_index = index
                 self._seal_old()
-                if self._log is not None:
+                if self._drainer is not None:
                     self._drain(index - DRAIN_LAG)
         return slot
 
     def _drain(self, before_index: int) -> int:
-        """Write the intervals before ``before_index`` to the log; keep the last ones for the
-        live readers. A slot of an interval written before is a late part (counts only when it
-        holds no OK response: readers add parts, see :mod:`harness.measure.intervallog`)."""
-        assert self._log is not None
-        keys = sorted(
-            (k for k in self._slots if k[0] < before_index),
-            key=lambda k: (k[0], self._phase_order.setdefault(k[1], len(self._phase_order))),
-        )
-        first: list[IntervalRecord] = []
-        late: list[IntervalRecord] = []
-        interval_s = self.interval_ns / 1e9
-        for key in keys:
-            slot = self._slots.pop(key)
-            # The slot leaves the recording path, so its histograms are handed over uncopied.
-            (late if key[0] < self._logged_before else first).append(
-                interval_record(key[0], key[1], slot, interval_s, copy=False)
-            )
-            if key in self._recent:  # a late part: the live readers see the sum
-                _merge_into(self._recent[key], slot)
-            else:
-                self._recent[key] = slot
-        self._logged_before = max(self._logged_before, before_index)
-        if not keys:
-            return 0
-        self._open = [k for k in self._open if k in self._slots]
-        if self._cache_slot is not None and self._cache_slot.key not in self._slots:
-            self._cache_index, self._cache_phase, self._cache_slot = -1, "", None
-        self._log.append(first)
-        self._log.append(late, late=True)
-        keep_from = self._logged_before - RECENT_KEEP
-        for key in [k for k in self._recent if k[0] < keep_from]:
-            del self._recent[key]
-        return len(keys)
+        """Write the intervals before ``before_index`` (:mod:`harness.measure.logdrain`)."""
+        assert self._drainer is not None
+        written = self._drainer.drain(self._slots, before_index)
+        if written:
+            self._open = [k for k in self._open if k in self._slots]
+            if self._cache_slot is not None and self._cache_slot.key not in self._slots:
+                self._cache_index, self._cache_phase, self._cache_slot = -1, "", None
+        return written
 
     def _reopen(self, slot: Slot) -> LatencyHistogram:
         """Decode a sealed slot's histogram and put it back on the list of open slots."""
@@ -389,15 +342,16 @@ class Recorder:
         Raises ValueError if something was recorded for a phase not in ``phases``.
         """
         order = {meta.name: i for i, meta in enumerate(phases)}
-        unknown = (set(self._phases) | {k[1] for k in (*self._slots, *self._recent)}) - set(order)
+        seen = {*self._phases, *(k[1] for k in (*self._slots, *self._recent))}
+        unknown = seen - set(order)
         if unknown:
             raise ValueError(f"recorded phases missing from the schedule: {sorted(unknown)}")
         results = tuple(self._phase_result(meta) for meta in phases)
-        if self._log is not None:
+        if self._drainer is not None:
             for name in order:
-                self._phase_order.setdefault(name, len(self._phase_order))
+                self._drainer.phase_order.setdefault(name, len(self._drainer.phase_order))
             self.close_log(complete=True)
-            return results, read_series(self._log.path)
+            return results, read_series(self._drainer.log.path)
         interval_s = self.interval_ns / 1e9
         intervals = tuple(
             interval_record(index, phase, self._slots[(index, phase)], interval_s)
@@ -457,11 +411,3 @@ class Recorder:
         last = (now - self.run_start_wall_ns) // self.interval_ns - 1  # last complete interval
         n = max(1, round(window_s * 1e9 / self.interval_ns))
         return live_stats((self._recent, self._slots), last - n + 1, last, self.interval_ns / 1e9)
-
-
-def _merge_into(into: Slot, more: Slot) -> None:
-    """Add a late part's counts and histograms to a written slot kept for the live readers."""
-    add_counts(into.counts, more.counts)
-    if more.counts[OK]:  # else both histograms are empty: nothing to add
-        (into.hist or into.histogram()).add(more.peek())
-        into.svc.add(more.peek_service())
