@@ -327,9 +327,10 @@ class WorkerCoordinator:
             self.engine.abort()
 
     def _ship(self, engine: Engine) -> None:
-        """Right after each interval closes: the interval series since the last snapshot (phase
-        totals travel once, in the final message) and the watermark (see the module docstring).
-        Ends with the engine; bounded by the run's length."""
+        """Right after each interval closes: the closed intervals' series since the last snapshot
+        (each interval in one piece, so the master merges it once; phase totals travel once, in
+        the final message) and the watermark (see the module docstring). Ends with the engine;
+        bounded by the run's length."""
         recorder = engine.recorder
         clock = flush_clock(recorder, distributed=False)
         bound = int((engine.finish_deadline_ns - time.monotonic_ns()) / recorder.interval_ns) + 2
@@ -339,7 +340,8 @@ class WorkerCoordinator:
             if engine.finished.wait(timeout=wait_s):
                 return
             mark = clock.closed_before(time.monotonic_ns() - zero_ns)
-            payload = {"wire": recorder.take_wire(totals=False), "closed_before": mark}
+            wire = recorder.take_wire(totals=False, before_index=mark)  # the closed intervals
+            payload = {"wire": wire, "closed_before": mark}
             self._runner.send_message(MSG_SNAPSHOT, payload)
 
     def _finish(self, engine: Engine, shipper: gevent.Greenlet) -> None:

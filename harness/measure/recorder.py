@@ -24,15 +24,12 @@ that costs ~0.5 us instead of ~1.5 us (checked equal to the library bucket for b
 property test; hdrh is pinned < 0.11), plus a few dict lookups; the interval slot of the previous
 call is cached. No allocation per call beyond one small key tuple.
 
-Memory and crash safety: what grows with a run's length is the interval series. Interval slots
-(:mod:`harness.measure.slots`) older than ``SEAL_LAG`` intervals keep their histograms in HDR's
-compressed encoding. With an interval log attached (the local runner and the master always attach
-one), the owner calls :meth:`Recorder.flush_log` as soon as intervals are complete
-(:class:`~harness.measure.FlushClock`) and they leave memory for the file
-(:mod:`harness.measure.logdrain`: late data becomes an additional part); as a backstop,
-intervals ``DRAIN_LAG`` behind the newest are written even if nobody flushes.
-:meth:`Recorder.build` reads the series back lazily, so the recorder holds a bounded number of
-slots whatever the duration (``tests/measure/test_memory_bounds.py`` counts them).
+Memory and crash safety: interval slots (:mod:`harness.measure.slots`) older than ``SEAL_LAG``
+intervals are compressed; with an interval log attached (local runner, master), complete intervals
+leave memory for the file when the owner calls :meth:`Recorder.flush_log`
+(:class:`~harness.measure.FlushClock`, :mod:`harness.measure.logdrain`), ``DRAIN_LAG`` behind the
+newest at the latest, and :meth:`Recorder.build` reads the series back lazily: a bounded number
+of slots whatever the duration (``tests/measure/test_memory_bounds.py`` counts them).
 
 Wire format (:meth:`Recorder.take_wire`, :meth:`Recorder.merge_wire`): see
 :mod:`harness.measure.wire`; the merge on the master is exact (counts add bucket by bucket).
@@ -116,7 +113,7 @@ class Recorder:
         """Write every remaining interval to the attached log and close it (``#[End]`` when
         ``complete``); idempotent, a no-op without a log."""
         if self._drainer is not None and not self._drainer.log.closed:
-            self._drain(self._max_index + 1)
+            self.flush_log(self._max_index + 1)
             self._drainer.log.close(complete=complete)
 
     def flush_log(self, closed_before: int) -> int:
@@ -124,7 +121,10 @@ class Recorder:
         late parts of earlier ones; the number of records written (0: none due, or no log)."""
         if self._drainer is None or self._drainer.log.closed:
             return 0
-        return self._drain(closed_before)
+        written = self._drainer.drain(self._slots, closed_before)  # harness.measure.logdrain
+        if written:
+            self._forget(())
+        return written
 
     def monotonic_ns_at(self, offset_s: float) -> int:
         """This process's ``time.monotonic_ns()`` value at ``offset_s`` seconds after the run
@@ -228,19 +228,16 @@ class Recorder:
             if index > self._max_index:
                 self._max_index = index
                 self._seal_old()
-                if self._drainer is not None:
-                    self._drain(index - DRAIN_LAG)
+                self.flush_log(index - DRAIN_LAG)  # a backstop: the log's owner flushes sooner
         return slot
 
-    def _drain(self, before_index: int) -> int:
-        """Write the intervals before ``before_index`` (:mod:`harness.measure.logdrain`)."""
-        assert self._drainer is not None
-        written = self._drainer.drain(self._slots, before_index)
-        if written:
-            self._open = [k for k in self._open if k in self._slots]
-            if self._cache_slot is not None and self._cache_slot.key not in self._slots:
-                self._cache_index, self._cache_phase, self._cache_slot = -1, "", None
-        return written
+    def _forget(self, keys: Sequence[tuple[int, str]]) -> None:
+        """Drop ``keys`` from the recording slots; the open list and the slot cache follow."""
+        for key in keys:
+            del self._slots[key]
+        self._open = [k for k in self._open if k in self._slots]
+        if self._cache_slot is not None and self._cache_slot.key not in self._slots:
+            self._cache_index, self._cache_phase, self._cache_slot = -1, "", None
 
     def _reopen(self, slot: Slot) -> LatencyHistogram:
         """Decode a sealed slot's histogram and put it back on the list of open slots."""
@@ -259,26 +256,29 @@ class Recorder:
         self._open = still_open
 
     # -- distribution ------------------------------------------------------------------------
-    def take_wire(self, *, totals: bool = True) -> bytes:
+    def take_wire(self, *, totals: bool = True, before_index: int | None = None) -> bytes:
         """Everything recorded since the last take, as compact bytes; the recorder starts afresh.
 
         ``totals=False`` (a worker's periodic report) ships the interval series only and keeps
         the phase totals (counts, endpoint x outcome histograms, schedule lag) for a later take:
         a dozen histograms fewer per snapshot for the master to merge every second; the final
-        take ships them once. Merged, the result is the same either way.
+        take ships them once. ``before_index`` (with ``totals=False``) ships only the intervals
+        before it (the closed ones: each then travels in one piece) and keeps the others. Merged,
+        the result is the same either way.
         """
         if not totals:
+            keys = [k for k in self._slots if before_index is None or k[0] < before_index]
             wire = Wire(
                 version=WIRE_VERSION,
                 run_start_wall_ns=self.run_start_wall_ns,
                 interval_ns=self.interval_ns,
                 phases=[],
                 hists=[],
-                intervals=[wire_interval(i, p, slot) for (i, p), slot in self._slots.items()],
+                intervals=[wire_interval(i, p, self._slots[(i, p)]) for i, p in keys],
                 lag="",
                 lag_oor=0,
             )
-            self._reset_intervals()
+            self._forget(keys)
             return encode_wire(wire)
         wire = Wire(
             version=WIRE_VERSION,

@@ -207,3 +207,23 @@ def test_the_bound_is_never_shorter_than_the_grace(bound_ns: int | None) -> None
     clock = FlushClock(interval_ns=S, grace_ns=GRACE_NS, bound_ns=bound_ns)
     assert clock.bound_ns == GRACE_NS
     assert clock.closed_before(S + GRACE_NS - 1) == 0
+
+
+def test_a_worker_snapshot_ships_closed_intervals_in_one_piece() -> None:
+    """take_wire(totals=False, before_index=i) ships intervals before i and keeps the open one,
+    so the master merges every interval once; merged with the final take, nothing differs."""
+    worker, master, direct = _rec(), _rec(), _rec()
+    for r in (worker, direct):
+        for i in range(25):
+            _request(r, i * 0.1, 4.0)  # intervals 0, 1 and half of 2
+    master.merge_wire(worker.take_wire(totals=False, before_index=2))
+    assert {k[0] for k in master._slots} == {0, 1}
+    assert {k[0] for k in worker._slots} == {2}
+    for r in (worker, direct):
+        _request(r, 1.9, 400.0)  # sent in interval 1 (shipped), done in 2: a late send count
+    master.merge_wire(worker.take_wire(totals=False, before_index=3))
+    master.merge_wire(worker.take_wire())
+    (got,), series = master.build([STEADY])
+    (want,), want_series = direct.build([STEADY])
+    assert _fingerprint(series) == _fingerprint(want_series)
+    assert got.counts == want.counts
