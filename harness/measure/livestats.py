@@ -1,7 +1,7 @@
 """What the recorder shows while a run goes: the last intervals for a progress view or a game day.
 
 Both readers look at the recorder's slots in memory only, never at the interval log: the open
-ones and the last :data:`~harness.measure.recorder.RECENT_KEEP` written ones (a written interval
+ones and the last :data:`~harness.measure.logdrain.RECENT_KEEP` written ones (a written interval
 that got a late part is in both maps; the readers add them). They merge at most a few interval
 histograms per call (well under 1 ms), so they can run every second next to the scheduler.
 """
