@@ -33,7 +33,7 @@ phases:
 """
 #: How long the run measures before it is killed, and the most it may lose (1 s interval +
 #: 0.1 s grace by construction; the rest is room for a loaded CI machine).
-RUN_BEFORE_KILL_S = 3.5
+RUN_BEFORE_KILL_S = 2.5
 MAX_LOSS_S = 2.0
 
 
@@ -52,11 +52,17 @@ class _Ok(BaseHTTPRequestHandler):
         del format, args
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        del request, client_address  # the killed generator resets its connections: expected
+
+
 @pytest.fixture
 def ok_target() -> Iterator[str]:
     """A loopback HTTP/1.1 service answering 200 at once (threads: no core burned idle)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), _Ok)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -79,8 +85,9 @@ def _start_wall_s(log: Path) -> float | None:
 
 
 def test_a_sigkilled_run_loses_at_most_the_last_two_seconds(ok_target: str, tmp_path: Path) -> None:
-    """SIGKILL 3.5 s into the load; `report rebuild` reports every interval up to within 2 s of
-    the kill with the responses they held, marked incomplete."""
+    """SIGKILL 2.5 s into the load (intervals 0 and 1 are due at 1.1 s and 2.1 s): `report
+    rebuild` reports every interval up to within 2 s of the kill with its responses, marked
+    incomplete."""
     scenario = tmp_path / "s.yaml"
     scenario.write_text(SCENARIO)
     out = tmp_path / "out"
