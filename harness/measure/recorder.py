@@ -104,8 +104,7 @@ class Recorder:
         self._reset()
 
     def attach_log(self, log: IntervalLogWriter) -> None:
-        """Stream final intervals to ``log`` as the run goes and keep only recent ones in memory
-        (the owner of the run's output: local runner or master, never a worker)."""
+        """Stream intervals to ``log`` as they complete (:meth:`flush_log`; local runner, master)."""
         self._drainer = LogDrain(log, self.interval_ns / 1e9)
         self._recent = self._drainer.recent
 
@@ -122,8 +121,7 @@ class Recorder:
         if self._drainer is None or self._drainer.log.closed:
             return 0
         written = self._drainer.drain(self._slots, closed_before)  # harness.measure.logdrain
-        if written:
-            self._forget(())
+        self._forget(())
         return written
 
     def monotonic_ns_at(self, offset_s: float) -> int:
