@@ -104,7 +104,7 @@ class Recorder:
         self._reset()
 
     def attach_log(self, log: IntervalLogWriter) -> None:
-        """Stream intervals to ``log`` as they complete (:meth:`flush_log`; local runner, master)."""
+        """Stream intervals to ``log`` as they complete (see :meth:`flush_log`)."""
         self._drainer = LogDrain(log, self.interval_ns / 1e9)
         self._recent = self._drainer.recent
 
