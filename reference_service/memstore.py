@@ -38,17 +38,19 @@ What a lookup at ``now`` counts (``m(t) = t // 60``, whole minutes since the epo
 The memory bound. The store accounts ``CARD_BYTES`` per card plus 16 bytes per event slot and per
 bucket slot (dead prefixes included); when a record takes the total over ``max_bytes`` (default
 256 MiB per worker, ``--velocity-max-mb``), the least recently recorded cards are evicted and
-counted (``slo_velocity_cards_evicted`` on /metrics): an evicted card's history is forgotten, so
-its velocity reads low until it is rebuilt; this is the price of a bound, and the counter makes it
-visible. A card whose newest bucket is more than 25 h old holds nothing a lookup could count; one
-such least-recently-seen card (up to four) is dropped each time a new card arrives (counted apart,
-``expired``: this loses nothing). ``benchmarks/bench_velocity_memory.py`` measures bytes per card
-and the total of a simulated day at 1,000 requests/s; tests hold the real allocation (tracemalloc)
-within 15% of the accounted bytes.
-
+counted (``slo_velocity_cards_evicted_total`` on /metrics): an evicted card's history is
+forgotten, so its velocity reads low until it is rebuilt; this is the price of a bound, and the
+counter makes it visible. A card whose newest bucket is more than 25 h old holds nothing a lookup
+could count; such least-recently-seen cards (up to four) are dropped each time a new card arrives
+(counted apart, ``expired``: this loses nothing). ``benchmarks/bench_velocity_memory.py``
+measures bytes per card and the total of a simulated day at 1,000 requests/s; tests hold the
+Python allocations (tracemalloc) within 15% of the accounted bytes. The process's RSS carries the
+allocator's overhead on top (arrays grow and shrink by ``realloc``): measured 1.3-2x the accounted
+growth while a store fills; size the bound with that in mind.
 The request path runs :meth:`InProcessStore.velocity` and :meth:`InProcessStore.record` once each
 per decision: plain attribute and array operations, no allocation per event beyond the arrays'
-amortised growth, no per-call objects (the empty answer is one shared frozen ``Velocity``).
+amortised growth, one ``Velocity`` per lookup (an unknown card gets one shared frozen instance),
+and no pruning work until the card's ``due`` time says something may have left a window.
 """
 
 from __future__ import annotations
