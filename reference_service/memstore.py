@@ -47,6 +47,7 @@ measures bytes per card and the total of a simulated day at 1,000 requests/s; te
 Python allocations (tracemalloc) within 15% of the accounted bytes. The process's RSS carries the
 allocator's overhead on top (arrays grow and shrink by ``realloc``): measured 1.3-2x the accounted
 growth while a store fills; size the bound with that in mind.
+
 The request path runs :meth:`InProcessStore.velocity` and :meth:`InProcessStore.record` once each
 per decision: plain attribute and array operations, no allocation per event beyond the arrays'
 amortised growth, one ``Velocity`` per lookup (an unknown card gets one shared frozen instance),
