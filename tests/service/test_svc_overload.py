@@ -85,7 +85,7 @@ def test_overload_at_three_times_capacity(services: ServiceFactory) -> None:
 
 def _overload(services: ServiceFactory, audit_dir: Path) -> None:
     # The audit trail on tmpfs: this test is about CPU overload, not about a shared disk's fsync.
-    svc = services.start("--debug-handler-cpu-ms", str(CPU_MS), "--audit-dir", str(audit_dir))
+    svc = services.start("--debug-model-cpu-ms", str(CPU_MS), "--audit-dir", str(audit_dir))
     port = int(svc.base.rsplit(":", 1)[1])
     capacity = asyncio.run(closed_loop_capacity(port, transaction, 8, 3.0))
     assert capacity > 10, "service too slow to measure"
