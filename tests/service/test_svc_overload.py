@@ -5,15 +5,15 @@ The service is given a heavier model (hidden ``--debug-model-cpu-ms``: an ONNX b
 calibrated to 4 ms of CPU, run by ONNX Runtime beside the fraud model with the GIL released, as a
 larger real model would be; ``reference_service.model.ballast``) so that its capacity (about 250
 requests/s) can be offered three times over by a Python open-model source on a shared 2-core
-machine. The default inference policy (``auto``) runs such a model on the inference thread, so
-the event loop keeps reading, refusing and answering while it runs. Capacity is measured in the same run (closed loop),
-then 3x of it is offered for 5 s (CI) or 20 s (full profile). The bounds are the issue's, measured
-where a client sees them: the p99 of admitted answers, of shed answers and of requests on newly
-opened connections, from the intended send time, within the budget. On a shared machine other
-processes take CPU from the service; the budget is scaled by that contention (nominal capacity /
-measured capacity in the same run, 1.0 on a quiet machine) and the figure records both. The shed
-answers' own time (under 1 ms) is read from the service's histogram: a client cannot see it
-apart from the wait for the event loop's next turn.
+machine. The default inference policy (``auto``) runs such a model on the inference thread, so the
+event loop keeps reading, refusing and answering while it runs. Capacity is measured in the same
+run (closed loop), then 3x of it is offered for 5 s (CI) or 20 s (full profile). The bounds are the
+issue's, measured where a client sees them: the p99 of admitted answers, of shed answers and of
+requests on newly opened connections, from the intended send time, within the budget. On a shared
+machine other processes take CPU from the service; the budget is scaled by that contention (nominal
+capacity / measured capacity in the same run, 1.0 on a quiet machine) and the figure records both.
+The shed answers' own time (under 1 ms) is read from the service's histogram: a client cannot see
+it apart from the wait for the event loop's next turn.
 
 The hole this closes: libuv (under uvloop) accepts one connection per loop iteration, so at 3x a
 busy worker left hundreds of new connections in the kernel's accept queue for seconds (1-2% of
