@@ -91,6 +91,9 @@ def _overload(services: ServiceFactory, audit_dir: Path) -> None:
     # The audit trail on tmpfs: this test is about CPU overload, not about a shared disk's fsync.
     svc = services.start("--debug-model-cpu-ms", str(CPU_MS), "--audit-dir", str(audit_dir))
     port = int(svc.base.rsplit(":", 1)[1])
+    (ready_event,) = [e for e in svc.log_events() if e.get("event") == "ready"]
+    # The default policy (auto) must have put a 4 ms model on the inference thread.
+    assert ready_event["inference_offloaded"], ready_event
     capacity = asyncio.run(closed_loop_capacity(port, transaction, 8, 3.0))
     assert capacity > 10, "service too slow to measure"
     # 1.0 on a quiet machine; 5 when other processes left the service a fifth of a core.
@@ -150,6 +153,8 @@ def _overload(services: ServiceFactory, audit_dir: Path) -> None:
             "contention": round(contention, 2),
             "load_average_1m": round(os.getloadavg()[0], 1),
             "offered_factor": factor,
+            "model_call_p50_ms": ready_event["model_call_p50_ms"],
+            "inference_offloaded": ready_event["inference_offloaded"],
             "duration_s": duration,
             "sent": out.sent,
             "admitted": ok,
