@@ -24,6 +24,7 @@ from reference_service.decision import DEFAULT_THRESHOLDS
 from reference_service.featurestore import BudgetedFeatures, InProcessStore
 from reference_service.inference import (
     INLINE_BELOW_S,
+    INLINE_EVERY,
     OFFLOAD_ABOVE_S,
     SAMPLE,
     Inference,
@@ -48,7 +49,7 @@ class _Clock:
         return self.now
 
 
-def _feed(run: Inference, clock: _Clock, call_s: float, n: int = SAMPLE) -> None:
+def _feed(run: Inference, clock: _Clock, call_s: float, n: int = SAMPLE * INLINE_EVERY) -> None:
     def call() -> None:
         clock.now += call_s
 
