@@ -16,6 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+#: Idle keep-alive connections older than this are closed instead of reused (see open_loop).
+IDLE_REUSE_S: Final = 2.0
+#: How long a closed-loop client pauses after a 503 (see :func:`closed_loop_capacity`).
+SHED_PAUSE_S: Final = 0.01
+
 
 @dataclass
 class Outcome:
@@ -94,15 +99,30 @@ async def open_loop(
 ) -> Outcome:
     """Offer ``rate_per_s`` score requests for ``duration_s`` (open model)."""
     out = Outcome()
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    # Idle keep-alive connections with the time they became idle: one idle longer than
+    # IDLE_REUSE_S is closed, not reused (the service closes connections idle for its header
+    # deadline, 5 s by default; reusing one it just closed read as a source error, which is the
+    # source's fault, as a browser or an HTTP library that keeps its idle timeout below the
+    # server's knows).
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
     every: list[asyncio.StreamWriter] = []  # closed at the end, whatever happened
     tasks: set[asyncio.Task[None]] = set()
 
+    def reusable() -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        now = time.perf_counter()
+        while idle:
+            reader, writer, since = idle.pop()
+            if now - since <= IDLE_REUSE_S:
+                return reader, writer
+            writer.close()
+        return None
+
     async def one(intended: float) -> None:
-        fresh = not idle
+        reused = reusable()
+        fresh = reused is None
         try:
-            if idle:
-                conn = idle.pop()
+            if reused is not None:
+                conn = reused
             else:
                 conn = await asyncio.open_connection("127.0.0.1", port)
                 every.append(conn[1])
@@ -125,7 +145,7 @@ async def open_loop(
         if headers.get(b"connection") == b"close":
             conn[1].close()
         else:
-            idle.append(conn)
+            idle.append((*conn, time.perf_counter()))
 
     start = time.perf_counter() + 0.05
     n = int(rate_per_s * duration_s)
@@ -153,10 +173,6 @@ async def open_loop(
         with contextlib.suppress(OSError, ConnectionError):
             await w.wait_closed()
     return out
-
-
-#: How long a closed-loop client pauses after a 503 (see :func:`closed_loop_capacity`).
-SHED_PAUSE_S: Final = 0.01
 
 
 async def closed_loop_capacity(
