@@ -73,8 +73,9 @@ def render(figs: dict[str, dict[str, Any]]) -> str:
     lines.append(_row(
         "3x capacity: shed fast, admitted latency bounded", o,
         f"{o['offered_factor']:g}x of {o['capacity_rps']} req/s for {o['duration_s']:g} s, "
-        f"model call p50 {o.get('model_call_p50_ms', 'n/a')} ms "
-        f"({'inference thread' if o.get('inference_offloaded') else 'on the event loop'}) "
+        f"a model of {o.get('model_cpu_ms', 'n/a')} ms CPU per call "
+        f"({'on the inference thread' if o.get('inference_offloaded') else 'on the event loop'}; "
+        f"wall p50 {o.get('model_call_p50_ms', 'n/a')} ms at start-up) "
         f"(CPU-share contention {o['contention']}x, load average "
         f"{o.get('load_average_1m', 'n/a')}): {o['admitted']:,} admitted, "
         f"{o['shed']:,} shed; {o.get('new_connections', 'n/a')} connections opened" if o else "",

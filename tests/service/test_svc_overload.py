@@ -153,6 +153,7 @@ def _overload(services: ServiceFactory, audit_dir: Path) -> None:
             "contention": round(contention, 2),
             "load_average_1m": round(os.getloadavg()[0], 1),
             "offered_factor": factor,
+            "model_cpu_ms": CPU_MS,
             "model_call_p50_ms": ready_event["model_call_p50_ms"],
             "inference_offloaded": ready_event["inference_offloaded"],
             "duration_s": duration,
