@@ -32,8 +32,8 @@ way (:meth:`Admission.bound_by`): a thread busy ``b`` seconds for ``n`` calls co
 Waiting for a free inference thread is queueing, not the request's own time: each offloaded call
 reports how long it waited (:meth:`Admission.waited`) and the no-queue time ``W_min`` is tracked
 from the window's mean wall time *minus* that wait. Without this, a closed loop of 8 clients on a
-4 ms model (each request waiting for the 7 before it) set ``W_min`` to 32 ms at start-up and the
-limit stayed at about 10 in flight: 40 ms of queue, admitted p99 above 50 ms at 3x.
+4 ms model (each request waiting for the 7 before it) sets ``W_min`` to 32 ms at start-up and the
+limit to about 10 in flight: 40 ms of queue behind one thread.
 
 A queueing window whose admitted requests spent more than twice the target beyond ``W_min``
 replaces the capacity estimate with its own completion rate instead of smoothing towards it: the
