@@ -140,6 +140,8 @@ class Inference:
             offload = self.policy is InferencePolicy.THREAD
         if offload and self._pool is None:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="inference")
+            for _ in range(self._threads):  # start the threads now, not in the first requests
+                self._pool.submit(int)
         self.offloaded = offload
 
     def inline(self, fn: Callable[..., T], *args: Any) -> T:
