@@ -194,7 +194,7 @@ class OneWriteCycle(RequestResponseCycle):
             and not self.flow.write_paused
             and not self.disconnected
         ):
-            rendered = _render(self, start, message["body"] if "body" in message else b"")
+            rendered = _render(self, start, message.get("body", b""))
             if rendered is not None:
                 data, close = rendered
                 self.response_started = True
