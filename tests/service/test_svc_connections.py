@@ -117,7 +117,7 @@ _VALUES = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     method=st.sampled_from(["POST", "GET", "HEAD"]),
     keep_alive=st.booleans(),

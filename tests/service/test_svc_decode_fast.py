@@ -88,7 +88,7 @@ def test_every_single_field_variant_answers_as_the_strict_decoder() -> None:
 _CHANGES = st.lists(st.sampled_from(_SINGLE), max_size=3).map(dict)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(changes=_CHANGES)
 def test_combined_variants_answer_as_the_strict_decoder(changes: dict[str, Any]) -> None:
     """Up to three fields changed at once: same outcome as strict decoding."""
