@@ -12,7 +12,10 @@ Order matters for the guarantees:
 
 The feature vector is encoded into one preallocated row (the event loop runs one request's
 synchronous section at a time, so sharing it is safe; no ``await`` sits between encoding and
-scoring). CPU time of the synchronous sections is reported to admission control.
+an inline model call). When the model call goes to an inference thread
+(:mod:`reference_service.inference`), the request scores, records and reasons from its own copy
+of the row, since the next request may encode into the shared one while this one waits. CPU
+time of the synchronous sections is reported to admission control.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from reference_service import timing
 from reference_service.audit import AuditRecord
 from reference_service.decision import Thresholds, decide, reason_codes
 from reference_service.featurestore import BudgetedFeatures
+from reference_service.inference import Inference, InferencePolicy
 from reference_service.model.features import (
     FEATURE_NAMES,
     FEATURE_SCHEMA,
@@ -124,8 +128,11 @@ class ScorePipeline:
         audit: AuditSink,
         on_decision: Callable[[str], None],
         on_cpu: Callable[[float], None],
+        inference: Inference | None = None,
     ) -> None:
         self._tokenizer = tokenizer
+        #: Where the model call runs (reference_service.inference); inline unless given.
+        self._inference = inference or Inference(InferencePolicy.INLINE)
         self._features = features
         self._scorer = scorer
         self._th = thresholds
@@ -185,7 +192,13 @@ class ScorePipeline:
         )
         x = self._x
         encode(raw, out=x[0])
-        score = float(self._scorer.score(x)[0])
+        run = self._inference
+        if run.offloaded:
+            # The shared row may be re-encoded by the next request while this one waits.
+            x = x.copy()
+            score = float((await run.offload(self._scorer.score, x))[0])
+        else:
+            score = float(run.inline(self._scorer.score, x)[0])
         decision = decide(score, self._th)
         # The audit record keeps the model input exactly as scored; reasons and the missing list
         # are read from the same float32 values, so a replay of the record re-derives them.
