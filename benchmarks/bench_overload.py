@@ -19,6 +19,12 @@ process's CPU time (user + system, ``/proc``) over them divided by their number 
 scale. In the overload part, "503 / admitted" is the ratio of the client-side median answer times
 of shed and admitted requests in the same run.
 
+The heavier model is each tree's own hook: ``--debug-model-cpu-ms`` (an ONNX ballast run by ONNX
+Runtime, GIL released; :mod:`reference_service.model.ballast`) where the tree has it, else the
+older ``--debug-handler-cpu-ms`` (a Python spin in the handler, GIL held). ``--before-args`` /
+``--after-args`` add service flags to one side, e.g. the inference policy alone, same tree and
+same hook: ``--before HEAD --before-args='--inference inline' --after-args='--inference thread'``.
+
     .venv/bin/python benchmarks/bench_overload.py --before 5fbe948 [--rounds 3] [--seconds 6]
 """
 
@@ -58,6 +64,13 @@ def _accept_queue(port: int, stop: threading.Event, seen: list[int]) -> None:
             seen.append(int(out[1]))
 
 
+def _cpu_flag(tree: Path) -> str:
+    """The heavier-model hook of ``tree``: the ONNX ballast (GIL released, as ONNX Runtime
+    does) where the tree has it, else the older Python spin in the handler (GIL held)."""
+    config = (tree / "reference_service" / "config.py").read_text()
+    return "--debug-model-cpu-ms" if "--debug-model-cpu-ms" in config else "--debug-handler-cpu-ms"
+
+
 def _start(
     tree: Path, work: Path, audit: Path, cpu_ms: float, *extra: str
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -66,7 +79,7 @@ def _start(
     args += ["--audit-dir", str(audit)]  # tmpfs: this is about CPU overload, not fsync
     args += ["--pan-key-file", str(write_key(work / "pan.key"))]
     args += ["--audit-key-file", str(write_key(work / "audit.key"))]
-    args += ["--debug-handler-cpu-ms", str(cpu_ms), *extra]
+    args += [_cpu_flag(tree), str(cpu_ms), *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLO_")}
     env["PYTHONPATH"] = str(tree)
     with log.open("wb") as f:
@@ -85,13 +98,13 @@ def _start(
     raise RuntimeError("service not ready in 60 s")
 
 
-def _one(tree: Path, cpu_ms: float, seconds: float) -> dict[str, Any]:
+def _one(tree: Path, cpu_ms: float, seconds: float, *extra: str) -> dict[str, Any]:
     shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
     with (
         tempfile.TemporaryDirectory(prefix="slo-bench-overload-") as tmp,
         tempfile.TemporaryDirectory(prefix="slo-bench-audit-", dir=shm) as audit,
     ):
-        proc, port = _start(tree, Path(tmp), Path(audit), cpu_ms)
+        proc, port = _start(tree, Path(tmp), Path(audit), cpu_ms, *extra)
         try:
             capacity = asyncio.run(closed_loop_capacity(port, transaction, 8, 3.0))
             before, queue, stop = _nstat(), [0], threading.Event()
@@ -149,7 +162,7 @@ async def _closed(port: int, request: bytes, n: int, conns: int = 4) -> list[flo
     return times
 
 
-def _shed_cost(tree: Path, n: int) -> dict[str, float]:
+def _shed_cost(tree: Path, n: int, *extra: str) -> dict[str, float]:
     """CPU per 503 and per liveness GET of a service held at its limit (see module doc)."""
     shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
     with (
@@ -158,7 +171,7 @@ def _shed_cost(tree: Path, n: int) -> dict[str, float]:
     ):
         proc, port = _start(
             tree, Path(tmp), Path(audit), 0.0, "--max-in-flight", "1",
-            "--debug-handler-delay-ms", "60000",
+            "--debug-handler-delay-ms", "60000", *extra,
         )  # fmt: skip
         try:
             return asyncio.run(_held_at_limit(proc.pid, port, n))
@@ -218,7 +231,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--cpu-ms", type=float, default=4.0)
     ap.add_argument("--shed-requests", type=int, default=4000)
+    ap.add_argument("--before-args", default="", help="extra service flags, before tree")
+    ap.add_argument("--after-args", default="", help="extra service flags, working tree")
     args = ap.parse_args()
+    extra = {"before": args.before_args.split(), "after": args.after_args.split()}
     if os.geteuid() == 0 and not os.environ.get("SLO_BENCH_NETNS"):
         cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
         env = {**os.environ, "SLO_BENCH_NETNS": "1"}
@@ -235,11 +251,13 @@ def main() -> int:
         load = [os.getloadavg()[0]]
         for r in range(args.rounds):
             for name, tree in trees.items():
-                one = _one(tree, args.cpu_ms, args.seconds) if args.seconds > 0 else {}
-                runs[name].append({**one, **_shed_cost(tree, args.shed_requests)})
+                flags = extra[name]
+                one = _one(tree, args.cpu_ms, args.seconds, *flags) if args.seconds > 0 else {}
+                runs[name].append({**one, **_shed_cost(tree, args.shed_requests, *flags)})
                 print(f"round {r + 1} {name}: {json.dumps(runs[name][-1])}", file=sys.stderr)
         load.append(os.getloadavg()[0])
-    print(f"\nbefore = {args.before}, after = working tree; {args.cpu_ms:g} ms CPU per request, "
+    print(f"\nbefore = {args.before} {args.before_args}, after = working tree "
+          f"{args.after_args}; {args.cpu_ms:g} ms CPU per request, "
           f"3x capacity for {args.seconds:g} s, medians of {args.rounds} rounds; load average "
           f"{load[0]:.1f} at start, {load[1]:.1f} at end (2 cores)\n")  # fmt: skip
     print("| measure | before | after |")

@@ -23,7 +23,17 @@ limit, a request is refused before its body is read (:mod:`reference_service.app
 Every window also bounds the estimate from above by completions per CPU-second of the worker's
 thread (what the loop spent on everything: parsing, shedding, handlers): a single-threaded loop
 cannot do better, and this brings the optimistic start down while traffic is still light, before
-the first overload. It is only a ceiling: the limit itself stays derived from wall time.
+the first overload. It is only a ceiling: the limit itself stays derived from wall time. When
+model calls run on inference threads (:mod:`reference_service.inference`), the loop thread no
+longer spends the model's time, so the threads' busy seconds (per thread) bound the rate the same
+way (:meth:`Admission.bound_by`): a thread busy ``b`` seconds for ``n`` calls completes at most
+``n / b`` per second.
+
+Waiting for a free inference thread is queueing, not the request's own time: each offloaded call
+reports how long it waited (:meth:`Admission.waited`) and the no-queue time ``W_min`` is tracked
+from the window's mean wall time *minus* that wait. Without this, a closed loop of 8 clients on a
+4 ms model (each request waiting for the 7 before it) sets ``W_min`` to 32 ms at start-up and the
+limit to about 10 in flight: 40 ms of queue behind one thread.
 
 A queueing window whose admitted requests spent more than twice the target beyond ``W_min``
 replaces the capacity estimate with its own completion rate instead of smoothing towards it: the
@@ -73,6 +83,7 @@ class Admission:
 
     __slots__ = (
         "_alpha",
+        "_clocks",
         "_completions",
         "_cpu_clock",
         "_fixed",
@@ -81,6 +92,7 @@ class Admission:
         "_saturated",
         "_service_s",
         "_target_s",
+        "_wait_sum_s",
         "_wall_min_s",
         "_wall_sum_s",
         "_window_cpu_s",
@@ -106,8 +118,10 @@ class Admission:
         self._window_start = time.perf_counter() if now is None else now
         self._cpu_clock = cpu_clock
         self._window_cpu_s = cpu_clock()
+        self._clocks: list[tuple[Callable[[], float], float]] = []  # (busy clock, at window start)
         self._completions = 0
         self._wall_sum_s = 0.0
+        self._wait_sum_s = 0.0
         self._wall_min_s: float | None = None  # unknown until the first window closes
         self._saturated = False
         self.in_flight = 0
@@ -152,6 +166,15 @@ class Admission:
             self._saturated = True
         return True
 
+    def bound_by(self, busy_clock: Callable[[], float]) -> None:
+        """Also bound the completion rate by ``busy_clock`` (seconds a stage every admitted
+        request passes through has been busy, per server: the inference threads)."""
+        self._clocks.append((busy_clock, busy_clock()))
+
+    def waited(self, seconds: float) -> None:
+        """An admitted request waited ``seconds`` for a free inference thread (queueing)."""
+        self._wait_sum_s += seconds
+
     def leave(self, now: float | None = None, wall_s: float = 0.0) -> None:
         """An admitted request finished (whatever its outcome) after ``wall_s`` seconds in the
         worker; may close a window."""
@@ -167,15 +190,17 @@ class Admission:
         rate = self._completions / elapsed
         cpu_s = self._cpu_clock() - self._window_cpu_s
         mean_wall_s = self._wall_sum_s / self._completions
+        # The request's own time: its wall time less what it spent waiting for a thread.
+        own_s = max(0.0, self._wall_sum_s - self._wait_sum_s) / self._completions
         # Queueing shows either as refusals (the limit was reached) or as admitted requests
         # spending more than the target beyond the no-queue time in the worker: both mean the
         # X measured here is capacity. A handler that is slow by itself (awaiting I/O) is not
         # queueing: its no-queue time is high, not its excess.
         if self._wall_min_s is None:  # the first window: its mean is the first no-queue time
-            self._wall_min_s = mean_wall_s
+            self._wall_min_s = own_s
         queueing = self._saturated or mean_wall_s > self._wall_min_s + self._target_s
         if elapsed <= STALE_S:
-            self._wall_min_s = min(self._wall_min_s * WALL_MIN_DRIFT, mean_wall_s)
+            self._wall_min_s = min(self._wall_min_s * WALL_MIN_DRIFT, own_s)
         if elapsed > STALE_S:
             pass  # a window spanning an idle gap measures the gap, not the worker
         elif queueing and rate < self._rate and mean_wall_s > self._wall_min_s + 2 * self._target_s:
@@ -191,13 +216,19 @@ class Admission:
             # This thread cannot complete more than completions per CPU-second of it: a sound
             # upper bound, so the optimistic start comes down before the first overload.
             self._rate = min(self._rate, self._completions / cpu_s)
+        for clock, start in self._clocks:
+            busy_s = clock() - start
+            if elapsed <= STALE_S and busy_s > 0:
+                self._rate = min(self._rate, self._completions / busy_s)
         self._reset(t)
         if self._fixed is None:
             self._limit = self._derive()
 
     def _reset(self, t: float) -> None:
         self._window_start, self._completions, self._wall_sum_s, self._saturated = t, 0, 0.0, False
+        self._wait_sum_s = 0.0
         self._window_cpu_s = self._cpu_clock()
+        self._clocks = [(clock, clock()) for clock, _ in self._clocks]
 
     def observe(self, cpu_s: float) -> None:
         """Fold one request's measured handler CPU time into the reported service time."""

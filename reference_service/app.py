@@ -76,13 +76,6 @@ def _error(status: int, message: str, field: str | None = None, headers: Headers
     return Reply(status, _enc.encode(ErrorBody(message, field)), JSON, headers)
 
 
-def _burn(seconds: float) -> None:
-    """Spin the CPU for ``seconds`` of thread CPU time (test hook)."""
-    end = time.thread_time() + seconds
-    while time.thread_time() < end:
-        pass
-
-
 class ServiceApp:
     """One worker's ASGI app. Build with :func:`create_app`."""
 
@@ -103,7 +96,6 @@ class ServiceApp:
         self._rid = 0
         self._delay_s = cfg.debug_handler_delay_ms / 1000.0
         self._body_timeout_s = cfg.body_timeout_s
-        self._cpu_s = cfg.debug_handler_cpu_ms / 1000.0
         self._openapi = _enc.encode(openapi_document(__version__))
         self.routes: dict[str, Route] = {
             r.name: r
@@ -231,9 +223,6 @@ class ServiceApp:
     async def _score(self, body: bytes, rid: str, t0: float) -> Reply:
         if self._delay_s:
             await asyncio.sleep(self._delay_s)  # test hook (--debug-handler-delay-ms)
-        if self._cpu_s:
-            _burn(self._cpu_s)  # test hook (--debug-handler-cpu-ms)
-        if self._delay_s or self._cpu_s:
             timing.lap("debug")
         assert self.pipeline is not None  # admitted routes run only when ready
         return Reply(200, await self.pipeline.handle(body, rid, t0))
@@ -241,7 +230,11 @@ class ServiceApp:
     async def _infer(self, body: bytes, rid: str, t0: float) -> Reply:
         assert self.res is not None
         c0 = time.perf_counter()
-        out = infer(body, self.res.scorer)
+        run = self.res.inference  # the whole call goes to the thread: it holds no shared state
+        if run.offloaded:
+            out = await run.offload(infer, body, self.res.scorer)
+        else:
+            out = run.inline(infer, body, self.res.scorer)
         timing.lap("model")  # decode, inference and encode of a V2 request are one call
         self.admission.observe(time.perf_counter() - c0)
         return Reply(200, out)
@@ -290,7 +283,12 @@ class ServiceApp:
         try:
             if self.cfg.debug_start_delay_s > 0:
                 await asyncio.sleep(self.cfg.debug_start_delay_s)  # test hook
-            self.res = await open_resources(self.cfg, self.keys, self.metrics)
+            self.res = await open_resources(
+                self.cfg, self.keys, self.metrics, on_inference_wait=self.admission.waited
+            )
+            # Admitted requests pass through the inference thread(s) too: their busy time bounds
+            # the completion rate admission may assume, as the loop thread's CPU time does.
+            self.admission.bound_by(self.res.inference.busy_s)
             info = self.res.scorer.info
             self.metrics.model_info(info.name, info.version, info.sha256)
             self.pipeline = ScorePipeline(
@@ -301,6 +299,7 @@ class ServiceApp:
                 audit=self.res.trail,
                 on_decision=self.metrics.decision,
                 on_cpu=self.admission.observe,
+                inference=self.res.inference,
             )
         except Exception as exc:
             self.failed = type(exc).__name__
@@ -313,7 +312,16 @@ class ServiceApp:
         gc.freeze()
         self.ready = True
         self._tasks.append(asyncio.create_task(self._gauge_loop()))
-        log_event("ready", pid=os.getpid(), model_version=info.version, sha256=info.sha256)
+        run = self.res.inference
+        log_event(
+            "ready",
+            pid=os.getpid(),
+            model_version=info.version,
+            sha256=info.sha256,
+            inference=run.policy.value,
+            inference_offloaded=run.offloaded,
+            model_call_p50_ms=round(run.p50_s * 1e3, 3),
+        )
 
     def _refresh_gauges(self) -> None:
         """Flush the request tallies and set the gauges (before a scrape and every

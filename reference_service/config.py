@@ -19,6 +19,8 @@ from typing import Final
 
 import msgspec
 
+from reference_service.inference import InferencePolicy
+
 __all__ = [
     "AUDIT_KEY_ENV",
     "CONFIG_ENV",
@@ -82,9 +84,10 @@ class ServiceConfig(msgspec.Struct, frozen=True, kw_only=True):
     graceful_timeout_s: float = 30.0
     debug_start_delay_s: float = 0.0
     debug_handler_delay_ms: float = 0.0
-    #: Test hook: burn this much CPU per score request (models a heavier model: lowers capacity
-    #: so an overload test can offer 3x of it from a Python client).
-    debug_handler_cpu_ms: float = 0.0
+    #: Test hook: a heavier model. Every model call also runs an ONNX ballast graph calibrated to
+    #: this much CPU (reference_service.model.ballast), so an overload test's Python load source
+    #: can offer 3x the capacity.
+    debug_model_cpu_ms: float = 0.0
     #: Test hooks (reference_service.debughooks): a stalling disk and a slow feature store.
     debug_fsync_delay_ms: float = 0.0
     debug_fsync_delay_every: int = 1
@@ -102,6 +105,10 @@ class ServiceConfig(msgspec.Struct, frozen=True, kw_only=True):
     header_timeout_s: float = 5.0
     #: Open connections per worker; None: derived from the file-descriptor limit.
     max_connections: int | None = None
+    #: Where model calls run (reference_service.inference): on the event loop, on inference
+    #: threads, or (auto) on threads while the median call exceeds 0.5 ms.
+    inference: InferencePolicy = InferencePolicy.AUTO
+    inference_threads: int = 1
 
 
 def is_loopback(host: str) -> bool:
@@ -143,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     a("--graceful-timeout-s", type=float, default=30.0, help="drain time after SIGTERM")
     a("--debug-start-delay-s", type=float, default=0.0, help=argparse.SUPPRESS)
     a("--debug-handler-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
-    a("--debug-handler-cpu-ms", type=float, default=0.0, help=argparse.SUPPRESS)
+    a("--debug-model-cpu-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     a("--debug-fsync-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     a("--debug-fsync-delay-every", type=int, default=1, help=argparse.SUPPRESS)
     a("--debug-feature-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -152,6 +159,14 @@ def _parser() -> argparse.ArgumentParser:
     a("--body-timeout-s", type=float, default=2.0, help="deadline for a request body (408)")
     a("--header-timeout-s", type=float, default=5.0, help="idle/slow-header connection deadline")
     a("--max-connections", type=int, default=None, help="open connections per worker")
+    a(
+        "--inference",
+        choices=[p.value for p in InferencePolicy],
+        default="auto",
+        help="where model calls run: the event loop, inference threads, or auto (threads while "
+        "the median call exceeds 0.5 ms)",
+    )
+    a("--inference-threads", type=int, default=1, help="inference threads (thread/auto)")
     # Hidden: for launchers (the harness), not operators. See reference_service.parentwatch.
     a("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     return p
@@ -192,6 +207,10 @@ def _check(cfg: ServiceConfig) -> None:
     ):
         if not 0.05 <= seconds <= 3600:
             raise ConfigError(f"{flag} {seconds}: expected 0.05..3600 seconds")
+    if not 1 <= cfg.inference_threads <= 64:
+        raise ConfigError(f"--inference-threads {cfg.inference_threads}: expected 1..64")
+    if not 0 <= cfg.debug_model_cpu_ms <= 1000:
+        raise ConfigError(f"--debug-model-cpu-ms {cfg.debug_model_cpu_ms}: expected 0..1000")
     if cfg.max_connections is not None and cfg.max_connections < 2:
         raise ConfigError(f"--max-connections {cfg.max_connections}: expected >= 2")
     for flag, every in (

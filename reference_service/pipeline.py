@@ -12,7 +12,10 @@ Order matters for the guarantees:
 
 The feature vector is encoded into one preallocated row (the event loop runs one request's
 synchronous section at a time, so sharing it is safe; no ``await`` sits between encoding and
-scoring). CPU time of the synchronous sections is reported to admission control.
+an inline model call). When the model call goes to an inference thread
+(:mod:`reference_service.inference`), the request scores, records and reasons from its own copy
+of the row, since the next request may encode into the shared one while this one waits. CPU
+time of the synchronous sections is reported to admission control.
 """
 
 from __future__ import annotations
@@ -20,17 +23,19 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final, Protocol
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 from msgspec import UNSET
 
 from reference_service import timing
 from reference_service.audit import AuditRecord
 from reference_service.decision import Thresholds, decide, reason_codes
 from reference_service.featurestore import BudgetedFeatures
+from reference_service.inference import Inference, InferencePolicy
 from reference_service.model.features import (
     FEATURE_NAMES,
     FEATURE_SCHEMA,
@@ -75,9 +80,39 @@ class _UtcClock:
 def _hour_utc(ts: datetime) -> int:
     """UTC hour of an offset-aware timestamp, by arithmetic: ``astimezone`` overflows at the edges
     of the datetime range (year 1 / 9999 with an offset), which must not turn into a 500."""
+    if ts.tzinfo is UTC:  # "Z", the usual case: the hour itself (the arithmetic below costs ~2 us)
+        return ts.hour
     off = ts.utcoffset()
     off_min = int(off.total_seconds()) // 60 if off is not None else 0
     return ((ts.hour * 60 + ts.minute - off_min) // 60) % 24
+
+
+_SHA256: Final = hashlib.sha256()
+
+
+def _sha256_hex(data: bytes) -> str:
+    """``hashlib.sha256(data).hexdigest()`` from a copied state: constructing by name makes
+    OpenSSL 3 look the algorithm up again (``EVP_MD_fetch``), measured as the costlier part of
+    the feature hash on the service's request path."""
+    h = _SHA256.copy()
+    h.update(data)
+    return h.hexdigest()
+
+
+#: NaN pattern of an encoded row (``np.isnan(row).tobytes()``) -> the names of its NaN columns.
+#: Few patterns exist (what a request may leave out, and degraded velocity), so it stays small.
+_MISSING: dict[bytes, tuple[str, ...]] = {}
+
+
+def _missing(row: npt.NDArray[np.float32]) -> tuple[str, ...]:
+    """Names of the NaN (missing) columns of ``row``, in column order."""
+    key = np.isnan(row).tobytes()
+    names = _MISSING.get(key)
+    if names is None:
+        names = tuple(name for name, nan in zip(FEATURE_NAMES, key, strict=True) if nan)
+        if len(_MISSING) < 4096:
+            _MISSING[key] = names
+    return names
 
 
 class ScorePipeline:
@@ -93,8 +128,11 @@ class ScorePipeline:
         audit: AuditSink,
         on_decision: Callable[[str], None],
         on_cpu: Callable[[float], None],
+        inference: Inference | None = None,
     ) -> None:
         self._tokenizer = tokenizer
+        #: Where the model call runs (reference_service.inference); inline unless given.
+        self._inference = inference or Inference(InferencePolicy.INLINE)
         self._features = features
         self._scorer = scorer
         self._th = thresholds
@@ -154,14 +192,20 @@ class ScorePipeline:
         )
         x = self._x
         encode(raw, out=x[0])
-        score = float(self._scorer.score(x)[0])
+        run = self._inference
+        if run.offloaded:
+            # The shared row may be re-encoded by the next request while this one waits.
+            x = x.copy()
+            score = float((await run.offload(self._scorer.score, x))[0])
+        else:
+            score = float(run.inline(self._scorer.score, x)[0])
         decision = decide(score, self._th)
         # The audit record keeps the model input exactly as scored; reasons and the missing list
         # are read from the same float32 values, so a replay of the record re-derives them.
         as_scored = x[0].astype("<f4", copy=False).tobytes()
         values = x[0].tolist()
         reasons = reason_codes(values, decision, self._th)
-        missing = tuple(name for name, v in zip(FEATURE_NAMES, values, strict=True) if v != v)
+        missing = _missing(x[0])
         degraded = velocity is None
         decided_ms = (time.perf_counter() - t0) * 1000.0  # to the decision, before the audit wait
         rec = AuditRecord(
@@ -172,7 +216,7 @@ class ScorePipeline:
             last4=card.last4,
             model_version=self._model_version,
             model_sha256=self._model_sha,
-            feature_hash=hashlib.sha256(as_scored).hexdigest(),
+            feature_hash=_sha256_hex(as_scored),
             score=score,
             decision=decision.value,
             thresholds_version=self._th.version,

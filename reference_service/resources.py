@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import numpy as np
+
 from reference_service.audit import AuditMode, AuditTrail, load_key
 from reference_service.config import AUDIT_KEY_ENV, PAN_KEY_ENV, ConfigError, ServiceConfig
 from reference_service.debughooks import SlowStore, stalling_fsync
@@ -31,7 +33,10 @@ from reference_service.featurestore import (
     LookupOutcome,
     RedisStore,
 )
+from reference_service.inference import Inference, median_call_s
 from reference_service.metrics import Metrics
+from reference_service.model.ballast import BallastScorer
+from reference_service.model.features import N_FEATURES
 from reference_service.model.scorer import FakeScorer, OnnxScorer, Scorer
 from reference_service.pan import PanKeyError, PanTokenizer, load_key_material
 
@@ -82,13 +87,22 @@ def thresholds_of(cfg: ServiceConfig) -> Thresholds:
 
 def load_scorer(cfg: ServiceConfig) -> Scorer:
     """Load and warm the model (blocking; call off the event loop)."""
-    scorer: OnnxScorer | FakeScorer
+    scorer: Scorer
     if cfg.fake_model:
         scorer = FakeScorer()
     else:
         scorer = OnnxScorer.load(Path(cfg.model) if cfg.model else None)
+    if cfg.debug_model_cpu_ms > 0:  # test hook: a heavier model (reference_service.model.ballast)
+        scorer = BallastScorer.load(scorer, cfg.debug_model_cpu_ms)
     scorer.warm(WARM_CALLS)
     return scorer
+
+
+def _load_model(cfg: ServiceConfig) -> tuple[Scorer, float]:
+    """The warmed scorer and its median batch-1 call (seconds), for the inference policy."""
+    scorer = load_scorer(cfg)
+    row = np.zeros((1, N_FEATURES), dtype=np.float32)
+    return scorer, median_call_s(lambda: scorer.score(row))
 
 
 @dataclass(slots=True)
@@ -99,11 +113,13 @@ class Resources:
     scorer: Scorer
     trail: AuditTrail
     features: BudgetedFeatures
+    inference: Inference
 
     async def close(self) -> None:
         # Velocity writes first (they follow audited decisions), then flush the audit trail.
         await self.features.close()
         await self.trail.close()
+        self.inference.close()  # requests have drained: nothing waits for the thread
 
 
 def _store(cfg: ServiceConfig, metrics: Metrics) -> FeatureStore:
@@ -127,9 +143,15 @@ def _fsync_hook(cfg: ServiceConfig, metrics: Metrics) -> Callable[[float, int], 
     return metrics.fsync
 
 
-async def open_resources(cfg: ServiceConfig, keys: Keys, metrics: Metrics) -> Resources:
-    """Load the model, open the audit trail and the feature store (the readiness gate)."""
-    scorer = await asyncio.to_thread(load_scorer, cfg)
+async def open_resources(
+    cfg: ServiceConfig,
+    keys: Keys,
+    metrics: Metrics,
+    on_inference_wait: Callable[[float], None] | None = None,
+) -> Resources:
+    """Load the model, open the audit trail and the feature store (the readiness gate).
+    ``on_inference_wait`` hears how long each offloaded model call waited for a thread."""
+    scorer, p50_s = await asyncio.to_thread(_load_model, cfg)
     trail = AuditTrail(
         Path(cfg.audit_dir),
         keys.audit,
@@ -146,4 +168,8 @@ async def open_resources(cfg: ServiceConfig, keys: Keys, metrics: Metrics) -> Re
         on_degraded=metrics.degraded,
         on_write_dropped=metrics.write_dropped,
     )
-    return Resources(PanTokenizer(keys.pan), scorer, trail, features)
+    # Last: its threads (if the policy starts any) exist only once nothing else can fail.
+    inference = Inference(
+        cfg.inference, cfg.inference_threads, p50_s=p50_s, on_wait=on_inference_wait
+    )
+    return Resources(PanTokenizer(keys.pan), scorer, trail, features, inference)

@@ -15,10 +15,12 @@ milliseconds with microsecond resolution):
 ``decode``    body read and JSON decode (and validation)
 ``tokenise``  PAN tokenisation (HMAC)
 ``features``  velocity feature lookup; ``desc="degraded"`` when it did not answer in its budget
-``model``     encoding, ONNX inference, decision, reason codes, the audit record built
+``model``     encoding, ONNX inference, decision, reason codes, the audit record built; with
+              the model on an inference thread (``reference_service.inference``) also the
+              wait for a free thread and the hop back to the loop
 ``audit``     audit append, in durable mode including the wait for the group commit's fsync
 ``encode``    velocity write and response encoding
-``debug``     the ``--debug-handler-*`` test hooks' injected delay (absent otherwise)
+``debug``     the ``--debug-handler-delay-ms`` test hook's injected delay (absent otherwise)
 ``total``     the sum above, from receipt to the response handed to the server
 
 Cost: a lap is one ``perf_counter`` call and a dict update (well under a microsecond); the header

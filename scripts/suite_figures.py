@@ -72,11 +72,16 @@ def render(figs: dict[str, dict[str, Any]]) -> str:
     judged = o is not None and o.get("client_bound_judged", False)
     lines.append(_row(
         "3x capacity: shed fast, admitted latency bounded", o,
-        f"{o['offered_factor']:g}x of {o['capacity_rps']} req/s for {o['duration_s']:g} s "
-        f"(CPU-share contention {o['contention']}x): {o['admitted']:,} admitted, "
+        f"{o['offered_factor']:g}x of {o['capacity_rps']} req/s for {o['duration_s']:g} s, "
+        f"a model of {o.get('model_cpu_ms', 'n/a')} ms CPU per call "
+        f"({'on the inference thread' if o.get('inference_offloaded') else 'on the event loop'}; "
+        f"wall p50 {o.get('model_call_p50_ms', 'n/a')} ms at start-up) "
+        f"(CPU-share contention {o['contention']}x, load average "
+        f"{o.get('load_average_1m', 'n/a')}): {o['admitted']:,} admitted, "
         f"{o['shed']:,} shed; {o.get('new_connections', 'n/a')} connections opened" if o else "",
         f"client side (from the intended send time): admitted p99 "
-        f"{o['admitted_client_p99_ms']} ms, 503 p99 {o.get('shed_client_p99_ms', 'n/a')} ms, "
+        f"{o['admitted_client_p99_ms']} ms, 503 p50 {o.get('shed_client_p50_ms', 'n/a')} / "
+        f"p99 {o.get('shed_client_p99_ms', 'n/a')} ms, "
         f"new-connection p99 {o.get('new_connection_p99_ms', 'n/a')} ms, "
         f"{o.get('over_1s', 'n/a')} answers over 1 s; bound {o.get('client_bound_ms', 'n/a')} ms "
         f"(50 ms x contention) {'held' if judged else 'NOT JUDGED (contention > 2)'}; "

@@ -36,6 +36,7 @@ __all__ = [
     "OnnxScorer",
     "Scorer",
     "default_model_path",
+    "session_options",
 ]
 
 MODEL_NAME = "fraud"
@@ -118,6 +119,21 @@ def _read_card(model_path: Path) -> dict[str, Any]:
     return card
 
 
+def session_options() -> Any:
+    """The service's ``ort.SessionOptions`` for batch-1 latency (see the module docstring); the
+    debug ballast (``ballast.py``) runs under the same ones."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return opts
+
+
 class OnnxScorer:
     """The production scorer: one ONNX Runtime session, verified against its model card."""
 
@@ -151,15 +167,10 @@ class OnnxScorer:
                 f"model {model_path} was trained on features {card['feature_names']}, "
                 f"this build encodes {list(FEATURE_NAMES)}"
             )
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
-            session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                data, session_options(), providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # ORT raises its own untyped exception classes
             raise ModelLoadError(f"ONNX Runtime cannot load {model_path}: {exc}") from None
         inputs = session.get_inputs()
