@@ -61,6 +61,7 @@ from harness.measure.scan import (
 )
 from harness.measure.tail import (
     ClientMarks,
+    PendingRequest,
     ServerStage,
     TailSample,
     TailSampler,
@@ -101,6 +102,7 @@ __all__ = [
     "LiveStats",
     "NetworkPlacement",
     "Outcome",
+    "PendingRequest",
     "PhaseKind",
     "PhaseMeta",
     "PhaseResult",

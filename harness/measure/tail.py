@@ -43,6 +43,7 @@ __all__ = [
     "TOP_N",
     "UNIFORM",
     "ClientMarks",
+    "PendingRequest",
     "ServerStage",
     "TailSample",
     "TailSampler",
@@ -228,6 +229,86 @@ class TracedRequest:
         return any("degraded" in s.desc.lower() for s in self.stages)
 
 
+class PendingRequest:
+    """A kept request in the raw form the hot path can afford: the times and client marks a
+    :class:`TracedRequest` is computed from, and the response head its ``Server-Timing`` is read
+    from. :meth:`TailSampler.samples` builds the request only for those still kept at the end
+    (most of what a reservoir takes is replaced later), with the same arithmetic as building it
+    at once would have used, so the samples are the same either way (a test holds them equal).
+
+    ``marks``: (connect, written, first byte) in monotonic ns of the connection that carried it,
+    None without a response; ``head``: the response head, None without a response.
+    """
+
+    __slots__ = (
+        "done_ns",
+        "endpoint",
+        "head",
+        "intended_ns",
+        "marks",
+        "outcome",
+        "phase",
+        "sent_ns",
+        "start_ns",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        phase: str,
+        endpoint: str,
+        outcome: str,
+        trace_id: str,
+        start_ns: int,
+        intended_ns: int,
+        sent_ns: int,
+        done_ns: int,
+        marks: tuple[int, int, int] | None = None,
+        head: bytes | None = None,
+    ) -> None:
+        self.phase, self.endpoint, self.outcome, self.trace_id = phase, endpoint, outcome, trace_id
+        self.start_ns, self.intended_ns, self.sent_ns, self.done_ns = (
+            start_ns,
+            intended_ns,
+            sent_ns,
+            done_ns,
+        )
+        self.marks, self.head = marks, head
+
+    def client(self) -> ClientMarks | None:
+        """The client-side marks, when they are consistent with the request's times."""
+        if self.marks is None:
+            return None
+        connect, written, first = self.marks
+        sent, done = self.sent_ns, self.done_ns
+        if not sent <= written <= first <= done:
+            return None
+        return ClientMarks(
+            connect_ms=connect / 1e6,
+            send_ms=max(written - sent - connect, 0) / 1e6,
+            wait_ms=(first - written) / 1e6,
+            receive_ms=(done - first) / 1e6,
+        )
+
+    def request(self) -> TracedRequest:
+        """The :class:`TracedRequest` (its Server-Timing parsed from the head)."""
+        start, intended = self.start_ns, self.intended_ns
+        sent, done = self.sent_ns, self.done_ns
+        timing = None if self.head is None else server_timing_of_head(self.head)
+        return TracedRequest(
+            phase=self.phase,
+            endpoint=self.endpoint,
+            outcome=self.outcome,
+            trace_id=self.trace_id,
+            intended_s=(intended - start) / 1e9,
+            sent_s=(sent - start) / 1e9,
+            latency_ms=(done - intended) / 1e6,
+            service_ms=(done - sent) / 1e6,
+            stages=() if timing is None else parse_server_timing(timing),
+            client=self.client(),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class TailSample:
     """What the generator kept of one phase x endpoint: a bounded set of :class:`TracedRequest`.
@@ -241,6 +322,9 @@ class TailSample:
     endpoint: str
     seen: int
     requests: tuple[TracedRequest, ...]
+
+
+_Kept = TracedRequest | PendingRequest
 
 
 class _Lane:
@@ -263,12 +347,12 @@ class _Lane:
         self.ring: list[int] = []
         self.p90_ns = 0
         self.p99_ns = 0
-        self.top: list[tuple[int, int, TracedRequest]] = []  # min-heap (latency, seq, request)
-        self.hot: list[TracedRequest] = []  # reservoir above the running p99
+        self.top: list[tuple[int, int, _Kept]] = []  # min-heap (latency, seq, request)
+        self.hot: list[_Kept] = []  # reservoir above the running p99
         self.hot_seen = 0
-        self.warm: list[TracedRequest] = []  # reservoir above the running p90
+        self.warm: list[_Kept] = []  # reservoir above the running p90
         self.warm_seen = 0
-        self.uniform: list[TracedRequest] = []
+        self.uniform: list[_Kept] = []
         self.stride = 1
 
     def refresh(self) -> None:
@@ -323,10 +407,15 @@ class TailSampler:
         return mask
 
     def add(
-        self, mask: int, request: TracedRequest, latency_ns: int, server_timing: str | None = None
+        self,
+        mask: int,
+        request: TracedRequest | PendingRequest,
+        latency_ns: int,
+        server_timing: str | None = None,
     ) -> None:
         """Keep ``request`` (``mask`` from :meth:`want` for the same request; ``server_timing``:
-        its raw header value, which replaces ``request.stages`` when parsed in :meth:`samples`)."""
+        its raw header value, which replaces ``request.stages`` when parsed in :meth:`samples`;
+        a :class:`PendingRequest` carries its response head instead)."""
         lane = self._lanes[(request.phase, request.endpoint)]
         self._seq += 1
         if server_timing is not None:
@@ -363,7 +452,7 @@ class TailSampler:
         self._raw = {k: v for k, v in self._raw.items() if k in kept}
         self._raw_limit = max(RAW_PRUNE_AT, 2 * len(self._raw))
 
-    def _reservoir(self, pool: list[TracedRequest], seen: int, request: TracedRequest) -> None:
+    def _reservoir(self, pool: list[_Kept], seen: int, request: _Kept) -> None:
         if len(pool) < RESERVOIR:
             pool.append(request)
         else:  # Algorithm R: every request seen so far is kept with equal probability
@@ -376,13 +465,27 @@ class TailSampler:
         out = []
         raw = self._raw
         for (phase, endpoint), lane in sorted(self._lanes.items()):
-            kept = _unique([r for _, _, r in lane.top], lane.hot, lane.warm, lane.uniform)
-            kept = tuple(
-                replace(r, stages=parse_server_timing(raw[r.trace_id])) if r.trace_id in raw else r
+            kept = _once([r for _, _, r in lane.top], lane.hot, lane.warm, lane.uniform)
+            built = (
+                r.request()
+                if isinstance(r, PendingRequest)
+                else replace(r, stages=parse_server_timing(raw[r.trace_id]))
+                if r.trace_id in raw
+                else r
                 for r in kept
             )
-            out.append(TailSample(phase, endpoint, lane.n, kept))
+            requests = tuple(sorted(built, key=lambda r: (r.intended_s, r.trace_id)))
+            out.append(TailSample(phase, endpoint, lane.n, requests))
         return tuple(out)
+
+
+def _once(*groups: Iterable[_Kept]) -> list[_Kept]:
+    """The kept requests once each (by trace id; the first group that holds one wins)."""
+    by_id: dict[str, _Kept] = {}
+    for group in groups:
+        for r in group:
+            by_id.setdefault(r.trace_id, r)
+    return list(by_id.values())
 
 
 def _unique(*groups: Iterable[TracedRequest]) -> tuple[TracedRequest, ...]:
