@@ -295,9 +295,9 @@ def steps_child(url: str, duration_s: float, level: int, users: int = 10) -> dic
             data = request(i)
             intended = first + i * 20_000
             job = Job(None, "main", "score", "POST", "/v1/score", data, intended)  # type: ignore[arg-type]
-            if not station.try_dispatch(job):
-                station.wait_for_slot(mono() + 5_000_000_000)
-                station.try_dispatch(job)
+            if not station.try_dispatch(job):  # all busy: the first slot to finish takes it
+                station.hand_over(job, mono() + 5_000_000_000)
+                continue
             gevent.sleep(0)
         for _ in range(users):  # release the slots
             station.wait_for_slot(mono() + 5_000_000_000)
