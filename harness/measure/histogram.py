@@ -56,7 +56,8 @@ class LatencyHistogram:
 
     Samples of the hot path (:func:`record_fast`) wait in a small buffer and are added to the
     counters in bulk (one numpy pass per :data:`BATCH` samples); every read goes through ``_h``,
-    which adds the waiting samples first, so nothing ever reads a histogram without them.
+    which adds the waiting samples first, so nothing ever reads a histogram without them. Used
+    from one thread, like the Recorder (greenlets take turns; a flush never yields).
     """
 
     __slots__ = ("_hh", "_pending", "out_of_range")
