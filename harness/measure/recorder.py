@@ -149,8 +149,13 @@ class Recorder:
     def offered(self, phase: str, intended_wall_ns: int) -> None:
         """Count one scheduled request by its intended (wall-clock) send time."""
         index = (intended_wall_ns - self.run_start_wall_ns) // self.interval_ns
-        self._slot(max(index, 0), phase).counts[OFFERED] += 1
-        self._counts(phase)[OFFERED] += 1
+        if index == self._cache_index and phase == self._cache_phase:  # the same index space
+            slot = self._cache_slot
+            assert slot is not None
+        else:
+            slot = self._slot(max(index, 0), phase)
+        slot.counts[OFFERED] += 1
+        (self._phases.get(phase) or self._counts(phase))[OFFERED] += 1
 
     def record(
         self,
