@@ -464,11 +464,16 @@ def profile(duration: float, repeats: int, out_dir: Path) -> dict[str, Any]:
     return {"cpu_us": cpu, "components": dict(per), "samples": total, "files": [str(raw), str(svg)]}
 
 
-def cost(duration: float, rounds: int, before: str, steps: bool) -> dict[str, Any]:
-    """CPU per request of this tree vs the tree at ``before`` and the floor levels, interleaved."""
+def cost(
+    duration: float, rounds: int, before: str, steps: bool, also: Sequence[str] = ()
+) -> dict[str, Any]:
+    """CPU per request of this tree vs the tree at ``before`` (and at each ref of ``also``: the
+    changes one by one) and the floor levels, all interleaved."""
     import generator_cost as gcost
 
     refs = {"before": f"{before} ({gcost.rev(ROOT, before)})", "after": "this tree"}
+    for ref in also:
+        refs[f"at:{ref}"] = gcost.describe(ROOT, ref)
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(gcost.responder(_pin(TARGET_CPU)))
         refs["target"] = "minimal C epoll responder"
@@ -489,7 +494,11 @@ def cost(duration: float, rounds: int, before: str, steps: bool) -> dict[str, An
             args = ("--target", url, "--duration", str(duration), "--level", str(level))
             return float(child("steps", *args)["cpu_us_per_req"])
 
-        runs: dict[str, Any] = {"before": lambda: run_ours(tree), "after": lambda: run_ours(None)}
+        runs: dict[str, Any] = {"before": lambda: run_ours(tree)}
+        for ref in also:
+            at = stack.enter_context(gcost.tree_at(ROOT, ref))
+            runs[f"at:{ref}"] = lambda at=at: run_ours(at)
+        runs["after"] = lambda: run_ours(None)
         if steps:
             for k in range(len(gcost.STEPS)):
                 runs[f"step{k}"] = lambda k=k: run_step(k)
@@ -509,7 +518,7 @@ def cost_lines(data: dict[str, Any]) -> list[str]:
         f"{refs['target']}; generator pinned to CPU {GEN_CPU}; `getrusage` over the middle "
         "seconds)",
         "",
-        *gcost.ab_table(data["cpu_us"], refs["before"], refs["after"]),
+        *gcost.ab_table(data["cpu_us"], refs),
     ]
     if any(k.startswith("step") for k in data["cpu_us"]):
         lines += ["", *gcost.steps_table(data["cpu_us"])]
@@ -668,7 +677,8 @@ def run_section(name: str, args: argparse.Namespace) -> tuple[Any, list[str], bo
         return data, lines, ok
     if name == "cost":
         rounds = args.rounds or (3 if args.quick else 5)
-        data = cost(10 * scale, rounds, args.before, steps=not args.no_steps)
+        also = [ref for ref in args.also.split(",") if ref]
+        data = cost(10 * scale, rounds, args.before, steps=not args.no_steps, also=also)
         return data, cost_lines(data), True
     data = profile(10 * scale, max(2, args.repeats - 1), args.out)
     return data, profile_lines(data), True
@@ -705,6 +715,9 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=ROOT / "reports" / "bench-generator", help="profile files"
     )
     parser.add_argument("--before", default="main", help="cost: the git ref to compare with")
+    parser.add_argument(
+        "--also", default="", help="cost: commits between --before and this tree (a,b,...)"
+    )
     parser.add_argument("--rounds", type=int, default=0, help="cost: interleaved rounds")
     parser.add_argument("--no-steps", action="store_true", help="cost: before/after only")
     parser.add_argument(

@@ -109,7 +109,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("+ open-model hand-off", "one scheduler greenlet -> idle slot (Station), sleep(0)"),
     ("+ per-request deadline", "socket timeout from the deadline: gevent arms a timer per wait"),
     ("+ 3 clocks into HDR", "Recorder.offered + Recorder.record (intended, sent, done)"),
-    ("+ tail sampler", "TailSampler.want per response; keep + Server-Timing when it says so"),
+    ("+ tail sampler", "TailSampler.want per response; kept raw when it says so (worst case)"),
 )
 
 
@@ -181,15 +181,13 @@ def steps_child(url: str, duration_s: float, level: int, users: int = 10) -> dic
     from harness.load.station import Job, Station
     from harness.load.workload import ScenarioWorkload
     from harness.measure import (
-        ClientMarks,
         Outcome,
+        PendingRequest,
         Recorder,
         TailSampler,
-        TracedRequest,
         run_trace_prefix,
         traceparent,
     )
-    from harness.measure import server_timing_of_head as timing_of
     from harness.spec.scenario import Scenario
 
     host, port = url.split("//")[1].split(":")
@@ -249,12 +247,20 @@ def steps_child(url: str, duration_s: float, level: int, users: int = 10) -> dic
         if level >= 6:
             latency = done - intended
             mask = tails.want("main", "score", latency)
-            if mask:  # what Completion keeps: the request, its client marks, its Server-Timing
-                marks = ClientMarks(0.0, 0.0, (done - sent) / 1e6, 0.0)
-                kept = TracedRequest(
-                    "main", "score", "ok", "t", 0.0, 0.0, latency / 1e6, 0.0, client=marks
+            if mask:  # what Completion keeps: the request raw (times, marks, head)
+                kept = PendingRequest(
+                    "main",
+                    "score",
+                    "ok",
+                    f"t{intended:x}",
+                    0,
+                    intended,
+                    sent,
+                    done,
+                    (0, sent, done),
+                    head,
                 )
-                tails.add(mask, kept, latency, timing_of(head))
+                tails.add(mask, kept, latency)
         count[0] += 1
 
     def connect() -> tuple[Any, bytearray, memoryview]:
@@ -332,17 +338,39 @@ def _cpu_s() -> float:
 
 
 # -- tables --------------------------------------------------------------------------------------
-def ab_table(data: dict[str, list[float]], before: str, after: str) -> list[str]:
-    """Before/after CPU per request (per run and medians) and their ratio."""
-    b, a = statistics.median(data["before"]), statistics.median(data["after"])
-    return [
+def ab_table(data: dict[str, list[float]], refs: dict[str, str]) -> list[str]:
+    """Before/after CPU per request (per run and medians) and their ratio; commits in between
+    (``at:REF``), if measured, each with its ratio to before."""
+    b = statistics.median(data["before"])
+    lines = [
         "| tree (slo-harness user, 50,000 req/s offered, 10 slots) | CPU us per request, "
-        "per run | median |",
-        "|---|---|---:|",
-        f"| before: {before} | {', '.join(f'{x:.0f}' for x in data['before'])} | {b:.0f} |",
-        f"| after: {after} | {', '.join(f'{x:.0f}' for x in data['after'])} | {a:.0f} |",
-        f"| **ratio after / before** | | **{a / b if b else 0:.2f}** |",
+        "per run | median | ratio to before |",
+        "|---|---|---:|---:|",
     ]
+    for key in data:
+        if key != "before" and not key.startswith("at:") and key != "after":
+            continue
+        med = statistics.median(data[key])
+        label = {"before": f"before: {refs['before']}", "after": f"**after: {refs['after']}**"}
+        ratio = f"{med / b:.2f}" if b else ""
+        per_run = ", ".join(f"{x:.0f}" for x in data[key])
+        lines.append(
+            f"| {label.get(key, refs.get(key, key))} | {per_run} | {med:.0f} | "
+            f"{'**' + ratio + '**' if key == 'after' else ratio} |"
+        )
+    return lines
+
+
+def describe(root: Path, ref: str) -> str:
+    """``+ <short id>: <subject, shortened>`` of a commit."""
+    out = subprocess.run(
+        ["git", "-C", str(root), "log", "-1", "--format=%h: %s", ref],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    text = out.stdout.strip()
+    return "+ " + (text if len(text) <= 90 else text[:87] + "...")
 
 
 def steps_table(data: dict[str, list[float]]) -> list[str]:
