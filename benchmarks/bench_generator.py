@@ -490,19 +490,15 @@ def cost(
                 raise RuntimeError(f"child imported harness from {got['tree']}, not {expected}")
             return float(got["cpu_us_per_req"])
 
-        def run_step(level: int) -> float:
-            args = ("--target", url, "--duration", str(duration), "--level", str(level))
-            return float(child("steps", *args)["cpu_us_per_req"])
-
         runs: dict[str, Any] = {"before": lambda: run_ours(tree)}
         for ref in also:
             at = stack.enter_context(gcost.tree_at(ROOT, ref))
             runs[f"at:{ref}"] = lambda at=at: run_ours(at)
         runs["after"] = lambda: run_ours(None)
-        if steps:
-            for k in range(len(gcost.STEPS)):
-                runs[f"step{k}"] = lambda k=k: run_step(k)
         data = gcost.interleave(rounds, runs)
+        if steps:  # one process, every level time-sliced: 2 * rounds cycles of 1 s per level
+            args = ("--target", url, "--duration", "1.0", "--rounds", str(2 * rounds))
+            data.update(child("steps", *args, timeout=900))
     return {"cpu_us": data, "refs": refs, "seconds": duration, "rounds": rounds}
 
 
@@ -700,7 +696,7 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
     if args.child == "steps":
         import generator_cost
 
-        return generator_cost.steps_child(args.target, args.duration, args.level)
+        return generator_cost.steps_child(args.target, args.duration, args.rounds or 6)
     return generator_profile.floor_saturated(args.target, args.duration)
 
 
@@ -723,7 +719,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--child", choices=("ours", "stock", "blocking", "floor", "floor-sat", "steps")
     )
-    parser.add_argument("--level", type=int, default=0, help="(child steps) floor level")
     parser.add_argument("--target")
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--duration", type=float, default=10)

@@ -11,17 +11,21 @@
    epoll server on the other CPU (so the target costs next to nothing and is never the limit).
    CPU per request is ``getrusage`` over the run's middle seconds divided by the requests
    completed in them: on a shared machine requests/s swing with the neighbours, CPU per request
-   much less, and the ratio of two medians from one interleaved run is what to read.
-2. **Floor steps** (``--child steps --level K``): the gevent floor (10 greenlets, one socket each:
-   ``send`` + ``recv_into`` + Content-Length of pre-built bytes) with the work a latency-exact
+   less, and the ratio measured within one round (after / before, adjacent runs), median over
+   the rounds, is what to read; the ratio of the medians is shown beside it.
+2. **Floor steps** (``--child steps``, one process): the gevent floor (10 greenlets, one socket
+   each: ``send`` + ``recv_into`` + Content-Length of pre-built bytes) with the work a latency-exact
    open-model generator cannot skip added one step per level (:data:`STEPS`), each step the
    harness's own code for it: the request built per arrival (the fraud-transaction body, the
    head), the W3C ``traceparent``, the hand-off from one scheduler greenlet to an idle slot (the
    open model: a slot never decides when to send), a per-request deadline (a socket timeout:
    gevent arms a timer per wait), the three clocks into the Recorder's HDR histograms, the tail
-   sampler. Levels run interleaved with the full user; the differences between neighbours are
-   what each step costs, and the full user minus the last level is the rest of the harness's
-   glue (framing and head parse, judge, status tally, the Locust user around the slot).
+   sampler; the last level is the harness itself (its Engine, client and Completion, without
+   Locust around the slots). All levels run in one process, time-sliced (1 s each, the order
+   rotated every cycle), so a neighbour's load hits every level alike; the differences between
+   neighbours are what each step costs, and the last step is the harness's own glue (framing
+   and head parse, judge, status tally, completion, the engine's walk) beyond the minimal form
+   of each step.
 
 Needs ``cc`` for the responder (else the Python zero-delay target is used and said so).
 """
@@ -110,6 +114,11 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("+ per-request deadline", "socket timeout from the deadline: gevent arms a timer per wait"),
     ("+ 3 clocks into HDR", "Recorder.offered + Recorder.record (intended, sent, done)"),
     ("+ tail sampler", "TailSampler.want per response; kept raw when it says so (worst case)"),
+    (
+        "the harness's own slot and engine",
+        "the real Engine (walk, waker, Station) + HttpConnection.exchange (framing, head parse, "
+        "deadline) + Completion (judge, tally, Recorder, tail); no Locust around it",
+    ),
 )
 
 
@@ -170,14 +179,19 @@ def interleave(rounds: int, runs: dict[str, Callable[[], float]]) -> dict[str, l
 
 
 # -- the floor-steps child -----------------------------------------------------------------------
-def steps_child(url: str, duration_s: float, level: int, users: int = 10) -> dict[str, Any]:
-    """CPU per request of floor level ``level`` (see :data:`STEPS`) saturating ``url``."""
+def steps_child(url: str, slice_s: float, cycles: int, users: int = 10) -> dict[str, Any]:
+    """CPU us per request of every level of :data:`STEPS`, in one process, time-sliced: each
+    cycle runs every level for ``slice_s`` (the order rotated per cycle), so a neighbour's load
+    on the machine hits all levels alike; per level, one figure per cycle (process CPU over the
+    middle of the slice / requests completed in it)."""
     import socket as _socket
 
     import gevent
     import msgspec
 
     from harness.load import pacing  # noqa: F401  (imports Locust: gevent-patched from here on)
+    from harness.load.engine import Engine
+    from harness.load.http import ClientError, HttpConnection
     from harness.load.station import Job, Station
     from harness.load.workload import ScenarioWorkload
     from harness.measure import (
@@ -191,8 +205,9 @@ def steps_child(url: str, duration_s: float, level: int, users: int = 10) -> dic
     from harness.spec.scenario import Scenario
 
     host, port = url.split("//")[1].split(":")
+    base = {"name": "steps", "target": url, "max_concurrency": users, "timeout_ms": 1000}
     scenario = msgspec.convert(
-        {"name": "steps", "target": url, "phases": [{"name": "main", "rate": 1, "duration_s": 1}]},
+        {**base, "phases": [{"name": "main", "kind": "steady", "rate": 1, "duration_s": 1}]},
         Scenario,
     )
     workload = ScenarioWorkload(scenario, url)
@@ -201,12 +216,11 @@ def steps_child(url: str, duration_s: float, level: int, users: int = 10) -> dic
     tails = TailSampler(seed=1)
     prefix = run_trace_prefix(time.time_ns(), 1)
     station = Station()
-    count = [0]
-    stop_at = time.monotonic() + duration_s
     mono = time.monotonic_ns
     wall_offset = time.time_ns() - mono()
+    count = [0]
 
-    def request(i: int) -> bytes:
+    def request(level: int, i: int) -> bytes:
         data = workload.next().data if level >= 1 else fixed
         if level >= 2:
             _, line = traceparent(prefix, i)
@@ -214,7 +228,7 @@ def steps_child(url: str, duration_s: float, level: int, users: int = 10) -> dic
             data = data[:at] + line + data[at:]
         return data
 
-    def exchange(sock: Any, view: memoryview, buf: bytearray, data: bytes) -> bytes:
+    def exchange(level: int, sock: Any, view: memoryview, buf: bytearray, data: bytes) -> bytes:
         if level >= 4:
             sock.settimeout(2.0)
         sock.send(data)
@@ -233,7 +247,7 @@ def steps_child(url: str, duration_s: float, level: int, users: int = 10) -> dic
             n += sock.recv_into(view[n:])
         return bytes(buf[:head_end]) if level >= 6 else b""
 
-    def record(intended: int, sent: int, done: int, head: bytes) -> None:
+    def record(level: int, intended: int, sent: int, done: int, head: bytes) -> None:
         if level >= 5:
             recorder.offered("main", intended + wall_offset)
             recorder.record(
@@ -248,17 +262,9 @@ def steps_child(url: str, duration_s: float, level: int, users: int = 10) -> dic
             latency = done - intended
             mask = tails.want("main", "score", latency)
             if mask:  # what Completion keeps: the request raw (times, marks, head)
+                marks = (0, sent, done)
                 kept = PendingRequest(
-                    "main",
-                    "score",
-                    "ok",
-                    f"t{intended:x}",
-                    0,
-                    intended,
-                    sent,
-                    done,
-                    (0, sent, done),
-                    head,
+                    "main", "score", "ok", f"t{intended:x}", 0, intended, sent, done, marks, head
                 )
                 tails.add(mask, kept, latency)
         count[0] += 1
@@ -269,67 +275,110 @@ def steps_child(url: str, duration_s: float, level: int, users: int = 10) -> dic
         buf = bytearray(65536)
         return sock, buf, memoryview(buf)
 
-    def closed_loop() -> None:  # levels 0-2: each greenlet sends as soon as its reply is in
+    def closed_loop(level: int, stop_at: float) -> None:  # levels 0-2: send when the reply is in
         sock, buf, view = connect()
         for i in range(10**9):  # bounded by the clock
             if time.monotonic() > stop_at:
                 break
-            data = request(i)
-            exchange(sock, view, buf, data)
+            exchange(level, sock, view, buf, request(level, i))
             count[0] += 1
         sock.close()
 
-    def slot() -> None:  # levels 3+: a slot runs what the scheduler hands it
+    def slot(level: int) -> None:  # levels 3-6: a slot runs what the scheduler hands it
         sock, buf, view = connect()
         for _ in range(10**9):
             job = station.next_job()
             if job is None:
                 break
             sent = mono()
-            head = exchange(sock, view, buf, job.data)
-            record(job.intended_ns, sent, mono(), head)
+            head = exchange(level, sock, view, buf, job.data)
+            record(level, job.intended_ns, sent, mono(), head)
             station.finished()
         sock.close()
 
-    def scheduler() -> None:
+    def release_slots() -> None:
+        for _ in range(users):
+            station.wait_for_slot(mono() + 5_000_000_000)
+            station.try_dispatch(None)  # type: ignore[arg-type]
+
+    def scheduler(level: int, stop_at: float) -> None:
         # Intended times of a 50,000 req/s schedule, as the full user is offered: the queue
         # grows, every latency is a new maximum (the tail sampler's worst case, like ours).
         first = mono()
         for i in range(10**9):
             if time.monotonic() > stop_at:
                 break
-            data = request(i)
             intended = first + i * 20_000
-            job = Job(None, "main", "score", "POST", "/v1/score", data, intended)  # type: ignore[arg-type]
+            job = Job(None, "main", "score", "POST", "/v1/score", request(level, i), intended)  # type: ignore[arg-type]
             if not station.try_dispatch(job):  # all busy: the first slot to finish takes it
                 station.hand_over(job, mono() + 5_000_000_000)
                 continue
             gevent.sleep(0)
-        for _ in range(users):  # release the slots
-            station.wait_for_slot(mono() + 5_000_000_000)
-            station.try_dispatch(None)  # type: ignore[arg-type]
+        release_slots()
 
-    marks: list[tuple[float, int]] = []
+    def harness_slot() -> None:  # level 7: SloUser.serve without Locust around it
+        conn = HttpConnection(host, int(port))
+        for _ in range(10**9):
+            job = station.next_job()
+            if job is None:
+                break
+            engine = job.engine
+            sent = mono()
+            try:
+                reply = conn.exchange(job.data, sent + engine.timeout_ns, job.judge.keep_body)
+                error, done = None, conn.last_read_ns
+            except ClientError as exc:
+                reply, error, done = None, exc, mono()
+            engine.complete(job, sent, done, reply, error, conn)
+            count[0] += 1
+        conn.close()
 
-    def sample() -> None:
-        gevent.sleep(duration_s * 0.2)
-        marks.append((_cpu_s(), count[0]))
-        gevent.sleep(duration_s * 0.7)
-        marks.append((_cpu_s(), count[0]))
+    def run_level(level: int, seconds: float) -> tuple[float, int]:
+        """(CPU s, requests) over the middle of one slice of ``level``."""
+        count[0] = 0
+        stop_at = time.monotonic() + seconds
+        greenlets: list[Any] = []
+        engine = None
+        if level >= 7:
+            phases = [{"name": "main", "kind": "steady", "rate": 50_000, "duration_s": seconds}]
+            real = msgspec.convert({**base, "phases": phases}, Scenario)
+            start_wall = time.time_ns() + 20_000_000
+            engine = Engine(
+                station=station,
+                scenario=real,
+                target_url=url,
+                source=ScenarioWorkload(real, url),
+                recorder=Recorder(run_start_wall_ns=start_wall, lateness_ns=5_000_000),
+            )
+            greenlets = [gevent.spawn(harness_slot) for _ in range(users)]
+            gevent.sleep(0)
+            engine.start()
+        elif level >= 3:
+            greenlets = [gevent.spawn(slot, level) for _ in range(users)]
+            gevent.sleep(0)
+            greenlets.append(gevent.spawn(scheduler, level, stop_at))
+        else:
+            greenlets = [gevent.spawn(closed_loop, level, stop_at) for _ in range(users)]
+        gevent.sleep(seconds * 0.2)
+        c0, n0 = _cpu_s(), count[0]
+        gevent.sleep(seconds * 0.7)
+        c1, n1 = _cpu_s(), count[0]
+        if engine is not None:
+            engine.abort()  # the unsent rest of an overloaded schedule is not what we measure
+            station.wait_all_done(mono() + 5_000_000_000)
+            release_slots()
+        gevent.joinall(greenlets, timeout=10)
+        return c1 - c0, n1 - n0
 
-    if level >= 3:
-        greenlets = [gevent.spawn(slot) for _ in range(users)]
-        gevent.sleep(0)
-        greenlets.append(gevent.spawn(scheduler))
-    else:
-        greenlets = [gevent.spawn(closed_loop) for _ in range(users)]
-    sampler = gevent.spawn(sample)
-    gevent.joinall([*greenlets, sampler], timeout=duration_s + 30)
-    (c0, n0), (c1, n1) = marks
-    return {
-        "cpu_us_per_req": (c1 - c0) / max(n1 - n0, 1) * 1e6,
-        "rps": (n1 - n0) / (0.7 * duration_s),
-    }
+    levels = list(range(len(STEPS)))
+    per: dict[str, list[float]] = {f"step{k}": [] for k in levels}
+    run_level(0, slice_s)  # warm-up: connections, caches
+    for c in range(cycles):
+        k = c % len(levels)
+        for level in levels[k:] + levels[:k]:
+            cpu, n = run_level(level, slice_s)
+            per[f"step{level}"].append(cpu / max(n, 1) * 1e6)
+    return per
 
 
 def _cpu_s() -> float:
@@ -339,25 +388,29 @@ def _cpu_s() -> float:
 
 # -- tables --------------------------------------------------------------------------------------
 def ab_table(data: dict[str, list[float]], refs: dict[str, str]) -> list[str]:
-    """Before/after CPU per request (per run and medians) and their ratio; commits in between
-    (``at:REF``), if measured, each with its ratio to before."""
-    b = statistics.median(data["before"])
+    """CPU per request per tree (per run, median) and its ratio to before: of the medians, and
+    the median of the ratios within each round (adjacent runs share the machine's state)."""
+    before = data["before"]
+    b = statistics.median(before)
     lines = [
         "| tree (slo-harness user, 50,000 req/s offered, 10 slots) | CPU us per request, "
-        "per run | median | ratio to before |",
-        "|---|---|---:|---:|",
+        "per run | median | ratio of medians | ratio within rounds (median) |",
+        "|---|---|---:|---:|---:|",
     ]
     for key in data:
-        if key != "before" and not key.startswith("at:") and key != "after":
+        if key not in ("before", "after") and not key.startswith("at:"):
             continue
-        med = statistics.median(data[key])
+        runs = data[key]
+        med = statistics.median(runs)
         label = {"before": f"before: {refs['before']}", "after": f"**after: {refs['after']}**"}
-        ratio = f"{med / b:.2f}" if b else ""
-        per_run = ", ".join(f"{x:.0f}" for x in data[key])
-        lines.append(
-            f"| {label.get(key, refs.get(key, key))} | {per_run} | {med:.0f} | "
-            f"{'**' + ratio + '**' if key == 'after' else ratio} |"
+        paired = statistics.median(x / y for x, y in zip(runs, before, strict=False) if y)
+        ratios = (
+            f"{med / b:.2f} | {paired:.2f}"
+            if key != "after"
+            else (f"**{med / b:.2f}** | **{paired:.2f}**")
         )
+        per_run = ", ".join(f"{x:.0f}" for x in runs)
+        lines.append(f"| {label.get(key, refs.get(key, key))} | {per_run} | {med:.0f} | {ratios} |")
     return lines
 
 
@@ -374,9 +427,9 @@ def describe(root: Path, ref: str) -> str:
 
 
 def steps_table(data: dict[str, list[float]]) -> list[str]:
-    """Each floor level's CPU per request, the step's own cost, and the full user."""
+    """Each floor level's CPU per request (one process, time-sliced) and each step's cost."""
     lines = [
-        "| level (cumulative) | adds | CPU us per request, per run | median | step |",
+        "| level (cumulative) | adds | CPU us per request, per cycle | median | step |",
         "|---|---|---|---:|---:|",
     ]
     previous = 0.0
@@ -385,17 +438,10 @@ def steps_table(data: dict[str, list[float]]) -> list[str]:
         if not runs:
             continue
         med = statistics.median(runs)
-        step = f"{med - previous:+.0f}" if k else ""
+        step = f"{med - previous:+.1f}" if k else ""
         per_run = ", ".join(f"{x:.0f}" for x in runs)
-        lines.append(f"| {k}. {label} | {adds} | {per_run} | {med:.0f} | {step} |")
+        lines.append(f"| {k}. {label} | {adds} | {per_run} | {med:.1f} | {step} |")
         previous = med
-    if data.get("after"):
-        full = statistics.median(data["after"])
-        lines.append(
-            f"| slo-harness user | the rest: framing + head parse, judge, status tally, Locust "
-            f"user, engine glue | {', '.join(f'{x:.0f}' for x in data['after'])} | {full:.0f} | "
-            f"{full - previous:+.0f} |"
-        )
     return lines
 
 
