@@ -62,13 +62,15 @@ from harness.measure.scan import (
 from harness.measure.tail import (
     ClientMarks,
     PendingRequest,
-    ServerStage,
     TailSample,
     TailSampler,
     TracedRequest,
     decode_samples,
     encode_samples,
     merge_samples,
+)
+from harness.measure.tracecontext import (
+    ServerStage,
     parse_server_timing,
     run_trace_prefix,
     server_timing_of_head,
