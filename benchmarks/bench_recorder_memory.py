@@ -2,14 +2,15 @@
 
 A real :class:`~harness.measure.Recorder`, as the local runner or master uses it, records 1,000
 OK responses per second of a synthetic clock (two endpoints, lognormal latencies) for
-``--minutes`` minutes, once with the interval log attached (what ``slo-harness run`` does:
-intervals older than ``DRAIN_LAG`` are written to ``latency.partial.hlog`` and dropped) and once
-without. As in the engine, the heap is frozen out of the collector first (``gc.freeze()``) and
-RSS (``psutil``) is sampled without collecting, at minute 1, every 5 minutes and at the end (an
-earlier version collected before each sample, which hid garbage waiting for a full collection:
-hdrh's histogram <-> encoder cycle, see ``harness.measure.histogram.acyclic``); then ``build()``
-runs (the end of a run) and the RSS after it is reported too. No load generator, no target: this
-isolates what grows with a run's length. The live soak is ``bench_soak_memory.py``.
+``--minutes`` minutes, once with the interval log attached (what ``slo-harness run`` does: each
+interval is written to ``latency.partial.hlog`` once it is complete, ``Recorder.flush_log`` as the
+run's log flusher calls it, and leaves the recording slots) and once without. As in the engine,
+the heap is frozen out of the collector first (``gc.freeze()``) and RSS (``psutil``) is sampled
+without collecting, at minute 1, every 5 minutes and at the end (an earlier version collected
+before each sample, which hid garbage waiting for a full collection: hdrh's histogram <-> encoder
+cycle, see ``harness.measure.histogram.acyclic``); then ``build()`` runs (the end of a run) and
+the RSS after it is reported too. No load generator, no target: this isolates what grows with a
+run's length. The live soak is ``bench_soak_memory.py``.
 
 Run: ``python benchmarks/bench_recorder_memory.py --minutes 30``.
 """
@@ -57,6 +58,7 @@ def run(minutes: int, *, logged: bool, folder: Path) -> dict[str, float]:
                 + 50_000
                 + service_us[(second * RATE + i) % len(service_us)] * 1000,
             )
+        rec.flush_log(second)  # as the log flusher does just after each interval's end
         if second == 59 or (second + 1) % 300 == 0:
             out[f"rss_minute_{(second + 1) // 60}_mb"] = round(_rss_mb(), 1)
     out[f"rss_minute_{minutes}_mb"] = round(_rss_mb(), 1)

@@ -204,8 +204,86 @@ def _refuse_embedded_pans(req: ScoreRequest) -> None:
             )
 
 
-def decode_score_request(body: bytes) -> ScoreRequest:
-    """Decode and validate a score request; raises :class:`RequestError` (4xx) on bad input."""
+class _Unpatterned(ScoreRequest, frozen=True, kw_only=True):
+    """:class:`ScoreRequest` without its ``pattern`` constraints (every other constraint kept).
+
+    msgspec checks a pattern by calling Python's ``re`` per field; the six patterns of a request
+    cost more than the rest of its decoding (measured: 15 us vs 6 us for the whole decode with
+    the checks below, on the service's VM). :func:`decode_score_request` decodes with this and
+    checks the same fields with cheaper tests that imply the patterns (a code from the frozen
+    list, ASCII digits, the card-token regex); whenever they do not all pass, the request is
+    decoded again with :class:`ScoreRequest` itself, so every accepted value and every error
+    message is exactly the strict decoder's.
+    """
+
+    currency: str
+    merchant_category_code: str
+    merchant_country: str
+    billing_country: str
+    ip_country: str
+    pan: str | UnsetType = UNSET
+    card_token: str | UnsetType = UNSET
+
+
+_fast_decoder: Final = msgspec.json.Decoder(_Unpatterned)
+
+
+def _pattern(field: str) -> re.Pattern[str]:
+    """The compiled ``pattern`` constraint of ``ScoreRequest.<field>``."""
+    info = msgspec.inspect.type_info(ScoreRequest)
+    assert isinstance(info, msgspec.inspect.StructType)
+    (f,) = [f for f in info.fields if f.name == field]
+    t = f.type
+    while not isinstance(t, msgspec.inspect.StrType):  # through ``| UnsetType`` and Meta
+        if isinstance(t, msgspec.inspect.Metadata):
+            t = t.type
+        else:
+            assert isinstance(t, msgspec.inspect.UnionType)
+            (t,) = [
+                x
+                for x in t.types
+                if isinstance(x, msgspec.inspect.StrType | msgspec.inspect.Metadata)
+            ]
+    assert t.pattern is not None
+    return re.compile(t.pattern)
+
+
+# Codes that pass both the pattern and the code list; membership implies the pattern holds.
+_FAST_CURRENCIES: Final = frozenset(c for c in CURRENCIES if _pattern("currency").search(c))
+_FAST_COUNTRIES: Final = frozenset(c for c in COUNTRIES if _pattern("ip_country").search(c))
+_CARD_TOKEN_RE: Final = _pattern("card_token")
+
+
+def _decode_fast(body: bytes) -> ScoreRequest | None:
+    """The request when it decodes without patterns and passes the cheaper equivalent checks
+    (which also cover the code-list checks); None: decode strictly."""
+    try:
+        req = _fast_decoder.decode(body)
+    except (msgspec.ValidationError, *MALFORMED_ERRORS):
+        return None
+    mcc = req.merchant_category_code
+    if not (
+        req.currency in _FAST_CURRENCIES
+        and req.merchant_country in _FAST_COUNTRIES
+        and req.billing_country in _FAST_COUNTRIES
+        and req.ip_country in _FAST_COUNTRIES
+        and len(mcc) == 4
+        and mcc.isascii()
+        and mcc.isdigit()
+    ):
+        return None
+    pan = req.pan
+    if pan is not UNSET and not (12 <= len(pan) <= 19 and pan.isascii() and pan.isdigit()):
+        return None
+    token = req.card_token
+    if token is not UNSET and _CARD_TOKEN_RE.search(token) is None:
+        return None
+    return req
+
+
+def _decode_strict(body: bytes) -> ScoreRequest:
+    """Decode with every constraint of :class:`ScoreRequest` and the code lists; raises the 4xx
+    :class:`RequestError` a bad request gets."""
     try:
         req = _score_decoder.decode(body)
     except msgspec.ValidationError as exc:
@@ -217,6 +295,14 @@ def decode_score_request(body: bytes) -> ScoreRequest:
     for name in ("merchant_country", "billing_country", "ip_country"):
         if getattr(req, name) not in COUNTRIES:
             raise RequestError(422, "unknown ISO 3166-1 alpha-2 country code", f"$.{name}")
+    return req
+
+
+def decode_score_request(body: bytes) -> ScoreRequest:
+    """Decode and validate a score request; raises :class:`RequestError` (4xx) on bad input."""
+    req = _decode_fast(body)
+    if req is None:
+        req = _decode_strict(body)
     _refuse_embedded_pans(req)
     has_pan = req.pan is not UNSET
     has_token = req.card_token is not UNSET

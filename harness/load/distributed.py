@@ -13,6 +13,13 @@ Messages (custom types registered with ``runner.register_message``):
 - ``slo_harness_abort`` master -> workers: stop scheduling (an early stop).
 - ``slo_harness_final`` worker -> master: after the worker's schedule is done and drained, its
   last recorder snapshot and its self-observations (CPU samples, schedule lag, cap hits).
+- ``slo_harness_snapshot`` worker -> master: right after each of the worker's intervals closes
+  (:data:`~harness.load.logflush.GRACE_S` after its end), its recorder snapshot (the interval
+  series only) and its *watermark*: every interval before it is complete on that worker. The
+  master writes an interval to the log once every worker's watermark has passed it, or
+  :data:`~harness.load.logflush.MERGE_BOUND_S` after its end at the latest
+  (:class:`harness.measure.FlushClock`); a snapshot later than that is written as an additional
+  part of the interval, never dropped nor counted twice.
 - ``slo_harness_refused`` worker -> master: the worker will not run its share, and why. A worker
   re-checks what it is sent before a single request leaves (it may be on another machine, told
   by a master it cannot vouch for): the target must resolve and pass the allowlist on the
@@ -21,9 +28,8 @@ Messages (custom types registered with ``runner.register_message``):
   ahead of it by
   about the master's lead, or the two clocks disagree and the share would be sent off schedule.
   The master records the refusal as a problem (the run is invalid, exit 3) and aborts the others.
-- In between, every periodic Locust report (``report_to_master``, about every 3 s) carries the
-  worker's recorder snapshot under the key ``slo_harness_hdr`` (``stats``/``errors`` are
-  Locust's).
+- Locust's own periodic reports (``report_to_master``, about every 3 s) carry no measurements:
+  they came too late for a log that must be on disk within about 2 s of an interval's end.
 
 Exactness: a snapshot is :meth:`Recorder.take_wire` (everything recorded since the previous take,
 the recorder then starts afresh), so every sample travels exactly once; snapshots and the final
@@ -51,6 +57,7 @@ from gevent.event import Event
 from harness.errors import HarnessError, MeasurementError
 from harness.load.engine import Engine
 from harness.load.health import ProcessHealth
+from harness.load.logflush import flush_clock
 from harness.load.session import (
     HealthWire,
     RunSpec,
@@ -60,6 +67,7 @@ from harness.load.session import (
     write_request_log,
 )
 from harness.measure import (
+    FlushClock,
     LatencyHistogram,
     Recorder,
     ResponseTally,
@@ -75,7 +83,7 @@ __all__ = [
     "MSG_FINAL",
     "MSG_REFUSED",
     "MSG_RUN",
-    "REPORT_KEY",
+    "MSG_SNAPSHOT",
     "MasterCoordinator",
     "WorkerCoordinator",
     "active_workers",
@@ -87,7 +95,7 @@ MSG_RUN: Final = "slo_harness_run"
 MSG_ABORT: Final = "slo_harness_abort"
 MSG_FINAL: Final = "slo_harness_final"
 MSG_REFUSED: Final = "slo_harness_refused"
-REPORT_KEY: Final = "slo_harness_hdr"
+MSG_SNAPSHOT: Final = "slo_harness_snapshot"
 #: How long after its drain deadline a worker may take to report before it counts as lost.
 FINAL_GRACE_S: Final = 30.0
 #: Masters start the schedule about 1 s after sending the shares; a start further ahead than this
@@ -154,6 +162,8 @@ class MasterCoordinator:
     def __init__(self, environment: Any, runner: Any) -> None:
         self._runner = runner
         self.recorder: Recorder | None = None
+        #: When the master's intervals are complete (fed by the workers' watermarks).
+        self.flush_clock: FlushClock | None = None
         self.spec: RunSpec | None = None
         self.expected: tuple[str, ...] = ()
         self.health: dict[str, ProcessHealth] = {}
@@ -162,7 +172,7 @@ class MasterCoordinator:
         self.responses = ResponseTally()
         self._tails: dict[str, tuple[TailSample, ...]] = {}
         self._all_final = Event()
-        environment.events.worker_report.add_listener(self._on_report)
+        runner.register_message(MSG_SNAPSHOT, self._on_snapshot)
         runner.register_message(MSG_FINAL, self._on_final)
         runner.register_message(MSG_REFUSED, self._on_refused)
 
@@ -173,6 +183,8 @@ class MasterCoordinator:
             raise MeasurementError("no Locust worker is connected to the master")
         self.spec = spec
         self.recorder = make_recorder(spec)
+        self.flush_clock = flush_clock(self.recorder, distributed=True)
+        self.flush_clock.expect(workers)
         self.expected = tuple(workers)
         self.health.clear()
         self.responses = ResponseTally()
@@ -216,10 +228,17 @@ class MasterCoordinator:
         except MeasurementError as exc:
             self.errors.append(f"worker {client_id}: {exc}")
 
-    def _on_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
-        wire = data.get(REPORT_KEY)
-        if isinstance(wire, bytes) and client_id in self.expected:
+    def _on_snapshot(self, environment: Any, msg: Any, **_: Any) -> None:
+        del environment
+        client_id = str(msg.node_id)
+        data = msg.data
+        if client_id not in self.expected or not isinstance(data, dict):
+            return
+        wire, mark = data.get("wire"), data.get("closed_before")
+        if isinstance(wire, bytes):
             self._merge(client_id, wire)
+        if isinstance(mark, int) and self.flush_clock is not None:
+            self.flush_clock.report(client_id, mark)
 
     def _on_final(self, environment: Any, msg: Any, **_: Any) -> None:
         del environment
@@ -242,6 +261,8 @@ class MasterCoordinator:
                 self.errors.append(f"worker {client_id}: bad tail sample: {exc}")
         health = HealthWire.from_message(data["health"]).health()
         self._done(client_id, health)
+        if self.flush_clock is not None:
+            self.flush_clock.finish(client_id)
 
     def _on_refused(self, environment: Any, msg: Any, **_: Any) -> None:
         del environment
@@ -254,6 +275,8 @@ class MasterCoordinator:
         _log.error("%s", reason)
         # Its arrivals will never be sent: the run is incomplete whatever the others do.
         self._done(client_id, ProcessHealth(name, (), LatencyHistogram(), 0, 0, 0, (reason,)))
+        if self.flush_clock is not None:
+            self.flush_clock.finish(client_id)
         self.abort()
 
     def tails(self) -> tuple[TailSample, ...]:
@@ -277,7 +300,6 @@ class WorkerCoordinator:
         self.runs_finished = 0
         runner.register_message(MSG_RUN, self._on_run)
         runner.register_message(MSG_ABORT, self._on_abort)
-        environment.events.report_to_master.add_listener(self._on_report)
 
     def _on_run(self, environment: Any, msg: Any, **_: Any) -> None:
         if self.engine is not None and not self.engine.finished.is_set():
@@ -292,7 +314,8 @@ class WorkerCoordinator:
             return
         engine = start_engine(environment, spec, name=f"worker {spec.part[0]}")
         self.engine = engine
-        gevent.spawn(self._finish, engine)
+        shipper = gevent.spawn(self._ship, engine)
+        gevent.spawn(self._finish, engine, shipper)
 
     def _refuse(self, reason: str) -> None:
         _log.error("slo-harness worker: %s", reason)
@@ -303,16 +326,30 @@ class WorkerCoordinator:
         if self.engine is not None:
             self.engine.abort()
 
-    def _on_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
-        del client_id
-        if self.engine is not None:
-            # The interval series only: phase totals travel once, in the final message.
-            data[REPORT_KEY] = self.engine.recorder.take_wire(totals=False)
+    def _ship(self, engine: Engine) -> None:
+        """Right after each interval closes: the closed intervals' series since the last snapshot
+        (each interval in one piece, so the master merges it once; phase totals travel once, in
+        the final message) and the watermark (see the module docstring). Ends with the engine;
+        bounded by the run's length."""
+        recorder = engine.recorder
+        clock = flush_clock(recorder, distributed=False)
+        bound = int((engine.finish_deadline_ns - time.monotonic_ns()) / recorder.interval_ns) + 2
+        zero_ns = recorder.monotonic_ns_at(0.0)  # the run's t = 0 on this process's clock
+        for _ in range(max(bound, 1) + round(FINAL_GRACE_S)):
+            wait_s = clock.due_in_ns(time.monotonic_ns() - zero_ns) / 1e9
+            if engine.finished.wait(timeout=wait_s):
+                return
+            mark = clock.closed_before(time.monotonic_ns() - zero_ns)
+            wire = recorder.take_wire(totals=False, before_index=mark)  # the closed intervals
+            payload = {"wire": wire, "closed_before": mark}
+            self._runner.send_message(MSG_SNAPSHOT, payload)
 
-    def _finish(self, engine: Engine) -> None:
+    def _finish(self, engine: Engine, shipper: gevent.Greenlet) -> None:
         bound = (engine.finish_deadline_ns - time.monotonic_ns()) / 1e9 + FINAL_GRACE_S
         engine.wait(timeout_s=max(bound, 1.0))
         engine.abort()  # after a timeout: stop whatever is left before the final snapshot
+        shipper.join(timeout=5.0)  # a snapshot being sent goes first: one ordered connection
+        shipper.kill(block=False)
         payload = {
             "wire": engine.recorder.take_wire(),
             "health": HealthWire.of(engine.health()).to_message(),

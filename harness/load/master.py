@@ -27,6 +27,7 @@ from harness.load.distributed import (
     active_workers,
     admit_at_most,
 )
+from harness.load.logflush import POLL_S, LogFlusher
 from harness.load.options import WILDCARD_BINDS, RunOptions
 from harness.load.procs import check_alive, worker_processes
 from harness.load.progress import Progress
@@ -190,10 +191,41 @@ def _drive_master(
         locust_stats=False,  # nothing reads Locust's stats here (harness.load.completion)
     )
     workers = coordinator.launch(spec)
+    recorder, clock = coordinator.recorder, coordinator.flush_clock
+    assert recorder is not None
+    assert clock is not None
+    flusher: LogFlusher | None = None
+    if options.interval_log is not None:
+        log = attach_interval_log(recorder, options.interval_log, scenario, ref, info)
+        flusher = LogFlusher(recorder, log, clock, poll_s=POLL_S).start()
+    try:
+        reasons = _merge_until_done(scenario, coordinator, procs, progress, workers)
+    finally:
+        if flusher is not None:
+            flusher.stop()  # before the log is closed: its fsync runs off the hub
+    return build_result(
+        scenario=scenario,
+        scenario_ref=ref,
+        target=info,
+        recorder=recorder,
+        health=list(coordinator.health.values()),
+        extra_reasons=reasons,
+        workers=workers,
+        responses=coordinator.responses,
+        tails=coordinator.tails(),
+    )
+
+
+def _merge_until_done(
+    scenario: Scenario,
+    coordinator: MasterCoordinator,
+    procs: list[subprocess.Popen[bytes]],
+    progress: Progress,
+    workers: int,
+) -> tuple[str, ...]:
+    """Merge the workers' snapshots until every final report is in (bounded); what went wrong."""
     recorder = coordinator.recorder
     assert recorder is not None
-    if options.interval_log is not None:
-        attach_interval_log(recorder, options.interval_log, scenario, ref, info)
     bound_s = DISTRIBUTED_START_LEAD_S + scenario.duration_s
     bound_s += 2 * scenario.timeout_ms / 1000.0 + 1.5 + FINAL_GRACE_S
     deadline = time.monotonic() + bound_s
@@ -211,19 +243,8 @@ def _drive_master(
             )
         )
     lost = set(coordinator.lost())
-    reasons = tuple(coordinator.errors) + tuple(
+    return tuple(coordinator.errors) + tuple(
         f"worker {w} did not deliver its final measurements"
         + (" (it left the run)" if w in lost else "")
         for w in coordinator.missing()
-    )
-    return build_result(
-        scenario=scenario,
-        scenario_ref=ref,
-        target=info,
-        recorder=recorder,
-        health=list(coordinator.health.values()),
-        extra_reasons=reasons,
-        workers=workers,
-        responses=coordinator.responses,
-        tails=coordinator.tails(),
     )

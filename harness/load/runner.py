@@ -33,6 +33,7 @@ from harness.load.distributed import (
     FINAL_GRACE_S,
 )
 from harness.load.engine import Engine
+from harness.load.logflush import LogFlusher, flush_clock
 from harness.load.master import run_distributed
 from harness.load.observe import ObserverDriver
 from harness.load.options import RunOptions
@@ -151,6 +152,7 @@ def _run_local(
     station = station_of(env)
     engine: Engine | None = None
     driver: ObserverDriver | None = None
+    flusher: LogFlusher | None = None
     stopped: list[str] = []
     try:
         cap = scenario.max_concurrency
@@ -166,7 +168,9 @@ def _run_local(
         )
         engine = start_engine(env, spec, name="local")
         if interval_log is not None:
-            attach_interval_log(engine.recorder, interval_log, scenario, ref, info)
+            log = attach_interval_log(engine.recorder, interval_log, scenario, ref, info)
+            clock = flush_clock(engine.recorder, distributed=False)
+            flusher = LogFlusher(engine.recorder, log, clock, poll_s=None).start()
         if observer is not None:
             driver = ObserverDriver(observer, engine.recorder, scenario)
             driver.start(on_stop=_stopper(engine, stopped))
@@ -194,6 +198,8 @@ def _run_local(
         if driver is not None:
             driver.close()
             reasons += tuple(driver.errors)
+        if flusher is not None:
+            flusher.stop()  # before build_result closes the log (its fsync runs off the hub)
         write_request_log(engine.request_log)
         return build_result(
             scenario=scenario,
@@ -209,6 +215,8 @@ def _run_local(
     finally:
         if driver is not None:
             driver.close()
+        if flusher is not None:
+            flusher.stop()
         if engine is not None:
             engine.abort()
             engine.recorder.close_log(complete=False)  # interrupted: valid to the last interval

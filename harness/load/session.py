@@ -158,13 +158,15 @@ def engine_connection(spec: RunSpec) -> TargetConnection:
 
 def attach_interval_log(
     recorder: Recorder, path: Path, scenario: Scenario, ref: ScenarioRef, target: TargetInfo
-) -> None:
+) -> IntervalLogWriter:
     """Stream the recorder's interval series to ``path`` as the run goes (the run's
     ``latency.hlog``), headed by what ``slo-harness report rebuild`` needs to make a report of an
     interrupted run: scenario, phases, interval length, target."""
     meta = log_meta(ref, target, scenario.phase_metas(), scenario.interval_s)
     start_wall_s = recorder.run_start_wall_ns / 1e9
-    recorder.attach_log(IntervalLogWriter(path, start_wall_s=start_wall_s, meta=meta))
+    log = IntervalLogWriter(path, start_wall_s=start_wall_s, meta=meta)
+    recorder.attach_log(log)
+    return log
 
 
 def start_engine(environment: Any, spec: RunSpec, *, name: str) -> Engine:

@@ -5,6 +5,7 @@ use it in any process.
 """
 
 from harness.measure.distribution import Distribution, distribution, min_samples
+from harness.measure.flushclock import FlushClock
 from harness.measure.histogram import HIGHEST_US, LatencyHistogram, deferred_histogram
 from harness.measure.hlog import HlogInterval, read_hlog, write_hlog
 from harness.measure.intervallog import (
@@ -91,6 +92,7 @@ __all__ = [
     "EndpointResponses",
     "FailureKind",
     "FaultWindow",
+    "FlushClock",
     "GeneratorHealth",
     "HistKey",
     "HlogInterval",

@@ -155,19 +155,30 @@ def write_hlog(
         out.write((END_LINE + "\n").encode("utf-8"))
 
 
-def slice_lines(records: Sequence[IntervalRecord], *, with_service: bool = True) -> list[str]:
-    """The lines of one time slice: records sharing a start (one per phase, in the given order)."""
+def slice_lines(
+    records: Sequence[IntervalRecord], *, with_service: bool = True, late: bool = False
+) -> list[str]:
+    """The lines of one time slice: records sharing a start (one per phase, in the given order).
+
+    ``late``: an additional part of a slice written before (see
+    :mod:`harness.measure.intervallog`): histogram lines only where it has responses, so a part
+    that only corrects counts is a comment the reference readers skip.
+    """
     if not records:
         return []
     start_s = records[0].start_s
     merged = LatencyHistogram()
     length_s = 0.0
     for rec in records:
-        merged.add(rec.latency)
+        if rec.latency.count or not late:
+            merged.add(rec.latency)
         length_s = max(length_s, rec.length_s)
     lines = [counts_line(rec) for rec in records]
-    lines.append(interval_line(None, start_s, length_s, merged))
+    if merged.count or not late:
+        lines.append(interval_line(None, start_s, length_s, merged))
     for rec in records:
+        if late and not (rec.latency.count or rec.service.count):
+            continue
         lines.append(interval_line(phase_tag(rec.phase), start_s, rec.length_s, rec.latency))
         if with_service:
             tag = phase_tag(rec.phase, Clock.SERVICE)

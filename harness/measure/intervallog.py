@@ -14,8 +14,20 @@ and ``Tag=<phase>/service`` lines) with two kinds of comment lines the reference
     #[Run: {...}]                                                     once, after the header
     #[End]                                                            after a run that finished
 
-Lines of one (start, phase) may appear more than once (a worker snapshot that arrived after its
-interval was written): readers add them, which is exact because counts and HDR buckets add.
+When an interval is written: as soon as it is complete (:class:`~harness.measure.FlushClock`:
+about 0.1 s after its end in one process; on a master once every worker's snapshot for it is in,
+at most 2 s after its end), so a SIGKILL loses about the last two seconds at most.
+
+Late parts: lines of one (start, phase) may appear more than once. Whatever reaches the recorder
+for an interval already written (the sent/late counts of requests in flight at its end, which are
+counted by send time but recorded at completion; a worker snapshot that arrived after the bound)
+is written by the next flush as an additional part: a ``#[Counts: ...]`` line with the increments
+and, only when the part holds OK responses, histogram lines with the same start and tags. Readers
+add the parts: :func:`read_series` (and so ``report rebuild`` and every report) per (start, phase),
+the reference readers by summing a tag's lines (a per-interval listing such as
+``HistogramLogProcessor``'s shows such an interval on two rows; totals and percentiles over any
+range are exact). Nothing is counted twice: a part holds only what arrived after the previous one
+was written.
 
 Crash safety: every slice is written with one ``write`` and flushed; a torn last line (the
 process died mid-write) is ignored by :func:`read_series`, which reports the log ``complete``
@@ -76,16 +88,22 @@ class IntervalLogWriter:
         lines = [*header_lines(start_wall_s), run_line(dict(meta))]
         self._write(lines, sync=True)
 
-    def append(self, records: Sequence[IntervalRecord]) -> None:
-        """Write final interval records (any starts and phases): counts, then HDR lines."""
+    def append(self, records: Sequence[IntervalRecord], *, late: bool = False) -> None:
+        """Write interval records (any starts and phases): counts, then HDR lines; flushed to
+        the OS (a killed process loses none of it; :meth:`sync` for a lost machine). ``late``:
+        additional parts of intervals written before (see the module docstring)."""
         by_start: dict[float, list[IntervalRecord]] = {}
         for rec in records:
             by_start.setdefault(rec.start_s, []).append(rec)
         lines: list[str] = []
         for start_s in sorted(by_start):
-            lines.extend(slice_lines(by_start[start_s]))
+            lines.extend(slice_lines(by_start[start_s], late=late))
         if lines:
             self._write(lines, sync=False)
+
+    def fileno(self) -> int:
+        """The open file's descriptor (for an fsync off the writing thread); -1 once closed."""
+        return -1 if self._file is None else self._file.fileno()
 
     @property
     def closed(self) -> bool:

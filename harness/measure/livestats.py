@@ -1,13 +1,14 @@
 """What the recorder shows while a run goes: the last intervals for a progress view or a game day.
 
-Both readers look at the recorder's open slots only (the last :data:`~harness.measure.slots.
-DRAIN_LAG` intervals at least), never at the interval log, and merge at most a few interval
+Both readers look at the recorder's slots in memory only, never at the interval log: the open
+ones and the last :data:`~harness.measure.logdrain.RECENT_KEEP` written ones (a written interval
+that got a late part is in both maps; the readers add them). They merge at most a few interval
 histograms per call (well under 1 ms), so they can run every second next to the scheduler.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.measure.histogram import LatencyHistogram
@@ -41,8 +42,11 @@ class LiveStats:
     p99_ms: float
 
 
+Slots = Mapping[tuple[int, str], Slot]
+
+
 def interval_sample(
-    slots: Mapping[tuple[int, str], Slot],
+    maps: Sequence[Slots],
     phases: Iterable[str],
     index: int,
     interval_s: float,
@@ -53,12 +57,14 @@ def interval_sample(
     counts = [0] * N_SLOT_COUNTS
     per_phase: dict[str, int] = {}
     for phase in phases:
-        slot = slots.get((index, phase))
-        if slot is None:
-            continue
-        add_counts(counts, slot.counts)
-        per_phase[phase] = slot.counts[OK] + slot.counts[FAILED] + slot.counts[SHED]
-        merged.add(slot.peek())
+        for slots in maps:
+            slot = slots.get((index, phase))
+            if slot is None:
+                continue
+            add_counts(counts, slot.counts)
+            done = slot.counts[OK] + slot.counts[FAILED] + slot.counts[SHED]
+            per_phase[phase] = per_phase.get(phase, 0) + done
+            merged.add(slot.peek())
     busiest = max(per_phase, key=lambda p: per_phase[p]) if per_phase else None
     return IntervalSample(
         index=index,
@@ -71,14 +77,12 @@ def interval_sample(
     )
 
 
-def live_stats(
-    slots: Mapping[tuple[int, str], Slot], first: int, last: int, interval_s: float
-) -> LiveStats:
+def live_stats(maps: Sequence[Slots], first: int, last: int, interval_s: float) -> LiveStats:
     """Stats over the slots of intervals ``first`` .. ``last`` (inclusive)."""
     merged = LatencyHistogram()
     completed = errors = late = 0
     per_phase: dict[str, int] = {}
-    for (index, phase), slot in slots.items():
+    for (index, phase), slot in (item for slots in maps for item in slots.items()):
         if first <= index <= last:
             c = slot.counts
             completed += c[OK] + c[FAILED] + c[SHED]

@@ -24,13 +24,12 @@ that costs ~0.5 us instead of ~1.5 us (checked equal to the library bucket for b
 property test; hdrh is pinned < 0.11), plus a few dict lookups; the interval slot of the previous
 call is cached. No allocation per call beyond one small key tuple.
 
-Memory: what grows with a run's length is the interval series. Interval slots
-(:mod:`harness.measure.slots`) older than ``SEAL_LAG`` intervals keep their histograms in HDR's
-compressed encoding; with an interval log attached (the local runner and the master always attach
-one), slots ``DRAIN_LAG`` intervals old are written to it and dropped, and :meth:`Recorder.build`
-reads the series back lazily, so the recorder holds a bounded number of slots whatever the
-duration (``tests/measure/test_memory_bounds.py`` counts them). The progress view and a game day's
-observer read the open slots (:mod:`harness.measure.livestats`).
+Memory and crash safety: interval slots (:mod:`harness.measure.slots`) older than ``SEAL_LAG``
+intervals are compressed; with an interval log attached (local runner, master), complete intervals
+leave memory for the file when the owner calls :meth:`Recorder.flush_log`
+(:class:`~harness.measure.FlushClock`, :mod:`harness.measure.logdrain`), ``DRAIN_LAG`` behind the
+newest at the latest, and :meth:`Recorder.build` reads the series back lazily: a bounded number
+of slots whatever the duration (``tests/measure/test_memory_bounds.py`` counts them).
 
 Wire format (:meth:`Recorder.take_wire`, :meth:`Recorder.merge_wire`): see
 :mod:`harness.measure.wire`; the merge on the master is exact (counts add bucket by bucket).
@@ -44,6 +43,7 @@ from collections.abc import Sequence
 from harness.measure.histogram import LatencyHistogram, pin_mmap_threshold, record_fast
 from harness.measure.intervallog import IntervalLogWriter, read_series
 from harness.measure.livestats import LiveStats, interval_sample, live_stats
+from harness.measure.logdrain import LogDrain
 from harness.measure.observe import IntervalSample
 from harness.measure.phase import PhaseMeta
 from harness.measure.result import (
@@ -104,21 +104,30 @@ class Recorder:
         self.lateness_ns = lateness_ns
         # monotonic + offset = wall; minus run start = ns since the run started.
         self._mono_to_run_ns = time.time_ns() - time.monotonic_ns() - run_start_wall_ns
-        self._log: IntervalLogWriter | None = None
-        self._phase_order: dict[str, int] = {}
+        self._drainer: LogDrain | None = None
+        self._recent: dict[tuple[int, str], Slot] = {}  # written, kept for the live readers
         self._reset()
 
     def attach_log(self, log: IntervalLogWriter) -> None:
-        """Stream final intervals to ``log`` as the run goes and keep only recent ones in memory
-        (the owner of the run's output: local runner or master, never a worker)."""
-        self._log = log
+        """Stream intervals to ``log`` as they complete (see :meth:`flush_log`)."""
+        self._drainer = LogDrain(log, self.interval_ns / 1e9)
+        self._recent = self._drainer.recent
 
     def close_log(self, *, complete: bool) -> None:
         """Write every remaining interval to the attached log and close it (``#[End]`` when
         ``complete``); idempotent, a no-op without a log."""
-        if self._log is not None and not self._log.closed:
-            self._drain(self._max_index + 1)
-            self._log.close(complete=complete)
+        if self._drainer is not None and not self._drainer.log.closed:
+            self.flush_log(self._max_index + 1)
+            self._drainer.log.close(complete=complete)
+
+    def flush_log(self, closed_before: int) -> int:
+        """Write (flushed) every interval before index ``closed_before`` to the attached log, and
+        late parts of earlier ones; the number of records written (0: none due, or no log)."""
+        if self._drainer is None or self._drainer.log.closed:
+            return 0
+        written = self._drainer.drain(self._slots, closed_before)  # harness.measure.logdrain
+        self._forget(())
+        return written
 
     def monotonic_ns_at(self, offset_s: float) -> int:
         """This process's ``time.monotonic_ns()`` value at ``offset_s`` seconds after the run
@@ -254,25 +263,16 @@ class Recorder:
             if index > self._max_index:
                 self._max_index = index
                 self._seal_old()
-                if self._log is not None:
-                    self._drain(index - DRAIN_LAG)
+                self.flush_log(index - DRAIN_LAG)  # a backstop: the log's owner flushes sooner
         return slot
 
-    def _drain(self, before_index: int) -> None:
-        """Write the intervals before ``before_index`` to the log and forget them."""
-        assert self._log is not None
-        keys = sorted(
-            (k for k in self._slots if k[0] < before_index),
-            key=lambda k: (k[0], self._phase_order.setdefault(k[1], len(self._phase_order))),
-        )
-        if not keys:
-            return
-        interval_s = self.interval_ns / 1e9
-        records = [interval_record(i, p, self._slots.pop((i, p)), interval_s) for i, p in keys]
+    def _forget(self, keys: Sequence[tuple[int, str]]) -> None:
+        """Drop ``keys`` from the recording slots; the open list and the slot cache follow."""
+        for key in keys:
+            del self._slots[key]
         self._open = [k for k in self._open if k in self._slots]
         if self._cache_slot is not None and self._cache_slot.key not in self._slots:
             self._cache_index, self._cache_phase, self._cache_slot = -1, "", None
-        self._log.append(records)
 
     def _reopen(self, slot: Slot) -> LatencyHistogram:
         """Decode a sealed slot's histogram and put it back on the list of open slots."""
@@ -291,26 +291,29 @@ class Recorder:
         self._open = still_open
 
     # -- distribution ------------------------------------------------------------------------
-    def take_wire(self, *, totals: bool = True) -> bytes:
+    def take_wire(self, *, totals: bool = True, before_index: int | None = None) -> bytes:
         """Everything recorded since the last take, as compact bytes; the recorder starts afresh.
 
         ``totals=False`` (a worker's periodic report) ships the interval series only and keeps
         the phase totals (counts, endpoint x outcome histograms, schedule lag) for a later take:
         a dozen histograms fewer per snapshot for the master to merge every second; the final
-        take ships them once. Merged, the result is the same either way.
+        take ships them once. ``before_index`` (with ``totals=False``) ships only the intervals
+        before it (the closed ones: each then travels in one piece) and keeps the others. Merged,
+        the result is the same either way.
         """
         if not totals:
+            keys = [k for k in self._slots if before_index is None or k[0] < before_index]
             wire = Wire(
                 version=WIRE_VERSION,
                 run_start_wall_ns=self.run_start_wall_ns,
                 interval_ns=self.interval_ns,
                 phases=[],
                 hists=[],
-                intervals=[wire_interval(i, p, slot) for (i, p), slot in self._slots.items()],
+                intervals=[wire_interval(i, p, self._slots[(i, p)]) for i, p in keys],
                 lag="",
                 lag_oor=0,
             )
-            self._reset_intervals()
+            self._forget(keys)
             return encode_wire(wire)
         wire = Wire(
             version=WIRE_VERSION,
@@ -372,15 +375,16 @@ class Recorder:
         Raises ValueError if something was recorded for a phase not in ``phases``.
         """
         order = {meta.name: i for i, meta in enumerate(phases)}
-        unknown = (set(self._phases) | {k[1] for k in self._slots}) - set(order)
+        seen = {*self._phases, *(k[1] for k in (*self._slots, *self._recent))}
+        unknown = seen - set(order)
         if unknown:
             raise ValueError(f"recorded phases missing from the schedule: {sorted(unknown)}")
         results = tuple(self._phase_result(meta) for meta in phases)
-        if self._log is not None:
+        if self._drainer is not None:
             for name in order:
-                self._phase_order.setdefault(name, len(self._phase_order))
+                self._drainer.phase_order.setdefault(name, len(self._drainer.phase_order))
             self.close_log(complete=True)
-            return results, read_series(self._log.path)
+            return results, read_series(self._drainer.log.path)
         interval_s = self.interval_ns / 1e9
         intervals = tuple(
             interval_record(index, phase, self._slots[(index, phase)], interval_s)
@@ -428,9 +432,8 @@ class Recorder:
         Final once the wall clock has passed the interval's end (completions are counted by
         completion time). Cost: one merge of that interval's histograms (well under 1 ms).
         """
-        return interval_sample(
-            self._slots, self._phases, index, self.interval_ns / 1e9, scheduled_phase
-        )
+        maps = (self._recent, self._slots)
+        return interval_sample(maps, self._phases, index, self.interval_ns / 1e9, scheduled_phase)
 
     def live(self, *, now_wall_ns: int | None = None, window_s: float = 1.0) -> LiveStats:
         """Stats over the complete intervals of the last ``window_s`` before now (progress view).
@@ -440,4 +443,4 @@ class Recorder:
         now = time.time_ns() if now_wall_ns is None else now_wall_ns
         last = (now - self.run_start_wall_ns) // self.interval_ns - 1  # last complete interval
         n = max(1, round(window_s * 1e9 / self.interval_ns))
-        return live_stats(self._slots, last - n + 1, last, self.interval_ns / 1e9)
+        return live_stats((self._recent, self._slots), last - n + 1, last, self.interval_ns / 1e9)

@@ -1,10 +1,11 @@
 """One interval x phase of the recorder: its counters and the OK responses' histograms.
 
 The :class:`~harness.measure.Recorder` keeps a :class:`Slot` per (interval index, phase) while
-the interval can still change (and, with an interval log attached, for :data:`DRAIN_LAG`
-intervals after that); this module owns the slot, the layout of its counter list and the
-conversions of a slot into what leaves the recorder: an :class:`IntervalRecord` (a report's or
-the interval log's) and a :class:`WireInterval` (a worker's snapshot).
+the interval can still change (with an interval log attached, until the interval is written:
+soon after its end, or :data:`DRAIN_LAG` intervals later at the latest); this module owns the
+slot, the layout of its counter list and the conversions of a slot into what leaves the
+recorder: an :class:`IntervalRecord` (a report's or the interval log's) and a
+:class:`WireInterval` (a worker's snapshot).
 
 Memory: an HDR histogram of this range is about 140 KB, so a slot older than :data:`SEAL_LAG`
 intervals swaps both of its histograms for HDR's compressed encoding (a few hundred bytes);
@@ -44,8 +45,8 @@ __all__ = [
 #: Interval histograms this many intervals behind the newest one are compressed.
 SEAL_LAG: Final = 10
 #: With an interval log attached, intervals this many behind the newest are written and dropped
-#: (later than sealing: a game day's observer and the progress view read recent intervals, and
-#: worker snapshots arrive every few seconds; anything later still is appended, not lost).
+#: even when the log's owner does not flush them (it normally does, within about 2 s of their
+#: end: :class:`~harness.measure.FlushClock`); anything later still is appended, not lost.
 DRAIN_LAG: Final = 30
 
 # Positions in the per-phase / per-interval counter lists (plain lists: cheapest to bump).
@@ -129,10 +130,13 @@ def request_counts(c: Sequence[int], out_of_range: int | None) -> RequestCounts:
     )
 
 
-def interval_record(index: int, phase: str, slot: Slot, interval_s: float) -> IntervalRecord:
-    """The slot as an interval record (its histograms copied or decoded: the slot stays usable)."""
+def interval_record(
+    index: int, phase: str, slot: Slot, interval_s: float, *, copy: bool = True
+) -> IntervalRecord:
+    """The slot as an interval record (its histograms copied or decoded: the slot stays usable;
+    ``copy=False`` shares live histograms, for a slot nobody records into any more)."""
     if slot.hist is not None:
-        hist, svc = slot.hist.copy(), slot.svc.copy()
+        hist, svc = (slot.hist.copy(), slot.svc.copy()) if copy else (slot.hist, slot.svc)
     else:
         hist, svc = slot.peek(), slot.peek_service()
     return IntervalRecord(

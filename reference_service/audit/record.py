@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import math
 import re
 from datetime import UTC, datetime
@@ -107,50 +106,83 @@ def feature_hash(vector: npt.ArrayLike) -> str:
     return hashlib.sha256(arr.tobytes()).hexdigest()
 
 
+class _Hmac:
+    """HMAC-SHA256 (RFC 2104) from two precomputed SHA-256 states, the key's inner and outer pads.
+
+    Same digest as ``hmac.new(key, msg, sha256)`` (tests hold them equal for keys of every length
+    class); half the cost per record: copying an OpenSSL HMAC context (what ``hmac``'s ``copy``
+    does) cost about twice two SHA-256 copies on the service's VM, and the writer MACs every
+    record.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _SHA256_BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_SHA256_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
+
+    def hexdigest(self, msg: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(msg)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+
+_SHA256_BLOCK = 64
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
 class ChainEncoder:
     """Turns records into chained, MAC'd lines for one stream. Not thread-safe: one owner.
 
     ``seq`` and ``prev`` advance only through :meth:`encode`, so the chain order is the order of
     the calls; the writer thread is the only caller.
+
+    The line's members are built in sorted order, so orjson writes them as they come: the same
+    bytes as ``OPT_SORT_KEYS`` (which sorted the same 21 keys again for every record; a test
+    holds the two equal) at less cost.
     """
 
     __slots__ = ("_hmac", "prev", "seq", "stream")
 
     def __init__(self, key: bytes, stream: str, *, seq: int = 0, prev: str = GENESIS_MAC) -> None:
-        self._hmac = hmac.new(key, digestmod=hashlib.sha256)
+        self._hmac = _Hmac(key)
         self.stream = stream
         self.seq = seq
         self.prev = prev
 
     def encode(self, rec: AuditRecord) -> bytes:
         """The record's line (with trailing newline); advances the chain."""
-        body: dict[str, Any] = {
-            "v": FORMAT_VERSION,
-            "stream": self.stream,
-            "seq": self.seq,
-            "prev": self.prev,
-            "ts": rec.ts,
-            "request_id": rec.request_id,
-            "transaction_id": rec.transaction_id,
+        body: dict[str, Any] = {  # keys in sorted order (see the class docstring)
             "card_token": rec.card_token,
-            "last4": rec.last4,
-            "model_version": rec.model_version,
-            "model_sha256": rec.model_sha256,
-            "feature_hash": rec.feature_hash,
-            "score": float(rec.score),
             "decision": rec.decision,
-            "thresholds_version": rec.thresholds_version,
-            "reason_codes": list(rec.reason_codes),
             "degraded": bool(rec.degraded),
-            "latency_ms": float(rec.latency_ms),
-            "features": base64.b64encode(rec.features).decode("ascii"),
+            "feature_hash": rec.feature_hash,
             "feature_schema": rec.feature_schema,
+            "features": base64.b64encode(rec.features).decode("ascii"),
+            "last4": rec.last4,
+            "latency_ms": float(rec.latency_ms),
             "missing_features": list(rec.missing_features),
+            "model_sha256": rec.model_sha256,
+            "model_version": rec.model_version,
+            "prev": self.prev,
+            "reason_codes": list(rec.reason_codes),
+            "request_id": rec.request_id,
+            "score": float(rec.score),
+            "seq": self.seq,
+            "stream": self.stream,
+            "thresholds_version": rec.thresholds_version,
+            "transaction_id": rec.transaction_id,
+            "ts": rec.ts,
+            "v": FORMAT_VERSION,
         }
-        canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-        mac = self._hmac.copy()
-        mac.update(canonical)
-        digest = mac.hexdigest()
+        canonical = orjson.dumps(body)
+        digest = self._hmac.hexdigest(canonical)
         self.seq += 1
         self.prev = digest
         return b"".join((canonical[:-1], b',"mac":"', digest.encode("ascii"), b'"}\n'))

@@ -25,6 +25,7 @@ from harness.measure import (
     TailSampler,
     TracedRequest,
 )
+from harness.measure.logdrain import RECENT_KEEP
 from harness.measure.recorder import DRAIN_LAG
 from harness.measure.tail import RAW_PRUNE_AT, RESERVOIR, TOP_N, UNIFORM
 
@@ -105,6 +106,26 @@ def test_a_logged_recorder_holds_the_same_after_n_and_after_4n_intervals(tmp_pat
         rec.close_log(complete=False)
     assert alive[0] == alive[1]
     assert alive[0][0] <= DRAIN_LAG + 1
+
+
+@pytest.mark.usefixtures("no_collector")
+def test_a_flushed_recorder_holds_two_open_and_the_recent_written_intervals(tmp_path: Path) -> None:
+    """With the log flushed after every interval (the runner's log flusher), memory holds the
+    open interval and the last RECENT_KEEP written ones, after N and after 4N intervals alike."""
+    rec = _rec()
+    rec.attach_log(IntervalLogWriter(tmp_path / "f.hlog", start_wall_s=RUN_START / 1e9, meta={}))
+    n = DRAIN_LAG * 2
+    alive = []
+    try:
+        for end in (n, 4 * n):
+            for second in range(end - n if end > n else 0, end):
+                _second(rec, second)
+                rec.flush_log(second)  # interval second - 1 ended 0.1 s ago
+            alive.append((len(rec._slots), len(rec._recent), _alive_hdr()))
+    finally:
+        rec.close_log(complete=False)
+    assert alive[0] == alive[1]
+    assert alive[0][:2] == (1, RECENT_KEEP)
 
 
 @pytest.mark.usefixtures("no_collector")

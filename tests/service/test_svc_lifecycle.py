@@ -54,14 +54,16 @@ def test_not_ready_until_warm(services: ServiceFactory) -> None:
 
 def test_sigterm_drains_in_flight_and_flushes_audit(services: ServiceFactory) -> None:
     """Requests in flight at SIGTERM complete; every answered decision has exactly one record."""
-    svc = services.start("--debug-handler-delay-ms", "1000", "--max-in-flight", "64")
+    # 3 s in the handler: on a loaded machine 12 threads each building an httpx client took over
+    # 1 s to all arrive, so with 1 s the first left before the last entered (seen at load 8).
+    svc = services.start("--debug-handler-delay-ms", "3000", "--max-in-flight", "64")
     n = 12
     with ThreadPoolExecutor(n) as pool:
         futures = [
-            pool.submit(httpx.post, svc.base + "/v1/score", json=transaction(), timeout=10)
+            pool.submit(httpx.post, svc.base + "/v1/score", json=transaction(), timeout=15)
             for _ in range(n)
         ]
-        _wait_in_flight(svc.client, n)  # all are inside the handler's delay now
+        _wait_in_flight(svc.client, n, timeout_s=3.0)  # all are inside the handler's delay now
         svc.proc.send_signal(signal.SIGTERM)
         responses = [f.result() for f in futures]
     assert [r.status_code for r in responses] == [200] * n
