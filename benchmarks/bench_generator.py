@@ -41,6 +41,11 @@ writes the numbers atomically; ``--check`` exits 1 if a target is missed). Print
 6. **CPU per request and profile** (``--only profile``; ``benchmarks/generator_profile.py``):
    ours against the gevent floor in CPU us per request, interleaved; a py-spy profile by
    component, collapsed stacks and a flame graph under ``--out`` (issue 11).
+7. **CPU per request, before/after and step by step** (``--only cost [--before REF]``;
+   ``benchmarks/generator_cost.py``): this tree against the tree at REF (default ``main``) and
+   the floor levels (the gevent floor plus one unavoidable step per level: request built per
+   arrival, traceparent, open-model hand-off, deadline, 3 clocks into HDR, tail sampler), all
+   interleaved against a minimal C epoll responder; ``--rounds`` rounds (issue 11).
 
 4. **Request bodies** (``--only bodies``, i.e. ``benchmarks/bench_bodies.py``): CPU per request to
    build each body kind ahead of its intended time (templates, V2 from metadata, files, ...).
@@ -206,6 +211,7 @@ def child_ours(args: argparse.Namespace) -> dict[str, Any]:
     import msgspec
     from generator_profile import CpuTrack, cpu_per_request
 
+    import harness
     from harness.load import (
         RunOptions,
         pacing,  # noqa: F401  (imports Locust: gevent-patched from here on)
@@ -253,6 +259,7 @@ def child_ours(args: argparse.Namespace) -> dict[str, Any]:
         "lag_p99_ms": g.schedule_lag_p99_ms,
         "cap_hits": g.cap_hits,
         "cpu_us_per_req": cpu_per_request(track, result),
+        "tree": str(Path(harness.__file__).resolve().parents[1]),
     }
 
 
@@ -457,6 +464,63 @@ def profile(duration: float, repeats: int, out_dir: Path) -> dict[str, Any]:
     return {"cpu_us": cpu, "components": dict(per), "samples": total, "files": [str(raw), str(svg)]}
 
 
+def cost(
+    duration: float, rounds: int, before: str, steps: bool, also: Sequence[str] = ()
+) -> dict[str, Any]:
+    """CPU per request of this tree vs the tree at ``before`` (and at each ref of ``also``: the
+    changes one by one) and the floor levels, all interleaved."""
+    import generator_cost as gcost
+
+    refs = {"before": f"{before} ({gcost.rev(ROOT, before)})", "after": "this tree"}
+    for ref in also:
+        refs[f"at:{ref}"] = gcost.describe(ROOT, ref)
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(gcost.responder(_pin(TARGET_CPU)))
+        refs["target"] = "minimal C epoll responder"
+        if url is None:
+            url = stack.enter_context(target("--base-ms", "0", "--slow-every", "0"))
+            refs["target"] = "the Python zero-delay target (no C compiler)"
+        tree = stack.enter_context(gcost.tree_at(ROOT, before))
+        ours = ("--target", url, "--rate", "50000", "--duration", str(duration), "--cap", "10")
+
+        def run_ours(where: Path | None) -> float:
+            got = child("ours", *ours, env=gcost.env_with_tree(where))
+            expected = (where or ROOT).resolve()
+            if Path(got["tree"]).resolve() != expected:
+                raise RuntimeError(f"child imported harness from {got['tree']}, not {expected}")
+            return float(got["cpu_us_per_req"])
+
+        runs: dict[str, Any] = {"before": lambda: run_ours(tree)}
+        for ref in also:
+            at = stack.enter_context(gcost.tree_at(ROOT, ref))
+            runs[f"at:{ref}"] = lambda at=at: run_ours(at)
+        runs["after"] = lambda: run_ours(None)
+        data = gcost.interleave(rounds, runs)
+        if steps:  # one process, every level time-sliced: 2 * rounds cycles of 1 s per level
+            args = ("--target", url, "--duration", "1.0", "--rounds", str(2 * rounds))
+            data.update(child("steps", *args, timeout=900))
+    return {"cpu_us": data, "refs": refs, "seconds": duration, "rounds": rounds}
+
+
+def cost_lines(data: dict[str, Any]) -> list[str]:
+    """The before/after table and the floor steps."""
+    import generator_cost as gcost
+
+    refs = data["refs"]
+    lines = [
+        "### CPU per request: before/after, and step by step from the gevent floor (issue 11)",
+        "",
+        f"({data['rounds']} interleaved rounds of {data['seconds']:g} s against the "
+        f"{refs['target']}; generator pinned to CPU {GEN_CPU}; `getrusage` over the middle "
+        "seconds)",
+        "",
+        *gcost.ab_table(data["cpu_us"], refs),
+    ]
+    if any(k.startswith("step") for k in data["cpu_us"]):
+        lines += ["", *gcost.steps_table(data["cpu_us"])]
+    return lines
+
+
 def profile_lines(data: dict[str, Any]) -> list[str]:
     """The CPU table, the profile table and where the flame graph is."""
     from collections import Counter
@@ -579,6 +643,7 @@ SECTIONS = (
     "overhead-template",
     "idle-gap",
     "profile",
+    "cost",
 )
 _WHAT = {"tls": " over TLS", "template": " with templated requests (issue 9's own-api body)"}
 
@@ -606,6 +671,11 @@ def run_section(name: str, args: argparse.Namespace) -> tuple[Any, list[str], bo
         data = idle_gap(10 * scale, args.repeats)
         lines, ok = generator_idle.idle_table(data)
         return data, lines, ok
+    if name == "cost":
+        rounds = args.rounds or (3 if args.quick else 5)
+        also = [ref for ref in args.also.split(",") if ref]
+        data = cost(10 * scale, rounds, args.before, steps=not args.no_steps, also=also)
+        return data, cost_lines(data), True
     data = profile(10 * scale, max(2, args.repeats - 1), args.out)
     return data, profile_lines(data), True
 
@@ -623,6 +693,10 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
         return generator_idle.blocking_paced(args.target, args.duration)
     if args.child == "floor":
         return generator_idle.floor_paced(args.target, args.duration)
+    if args.child == "steps":
+        import generator_cost
+
+        return generator_cost.steps_child(args.target, args.duration, args.rounds or 6)
     return generator_profile.floor_saturated(args.target, args.duration)
 
 
@@ -636,7 +710,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "reports" / "bench-generator", help="profile files"
     )
-    parser.add_argument("--child", choices=("ours", "stock", "blocking", "floor", "floor-sat"))
+    parser.add_argument("--before", default="main", help="cost: the git ref to compare with")
+    parser.add_argument(
+        "--also", default="", help="cost: commits between --before and this tree (a,b,...)"
+    )
+    parser.add_argument("--rounds", type=int, default=0, help="cost: interleaved rounds")
+    parser.add_argument("--no-steps", action="store_true", help="cost: before/after only")
+    parser.add_argument(
+        "--child", choices=("ours", "stock", "blocking", "floor", "floor-sat", "steps")
+    )
     parser.add_argument("--target")
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--duration", type=float, default=10)

@@ -40,7 +40,7 @@ COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (END_OF_RUN, ("Engine._give_up",)),
     ("completion: Locust's events.request", ("EventHook.fire",)),
     ("completion: Recorder (3 clocks, HDR)", ("Recorder.record",)),
-    ("completion: tail sampler", ("TailSampler.", "_traced", "server_timing_of_head")),
+    ("completion: tail sampler", ("TailSampler.", "PendingRequest", "server_timing_of_head")),
     ("completion: judge + status tally", ("ResponseJudge.judge", "ResponseTally.")),
     ("client: receive (gevent recv_into, waits)", ("HttpConnection._fill",)),
     ("client: send", ("_send ", "sendall", "SocketMixin.send")),

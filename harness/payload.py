@@ -18,8 +18,10 @@ Distributions (rough, but with the shape fraud models care about):
 - ``fraud_share`` of requests follow a fraud-like pattern: card-not-present, high-risk MCC,
   foreign IP, unknown device, high amount, or card testing with tiny amounts.
 
-Speed: bodies are serialised with orjson (a few microseconds each) because they are generated on
-the load generator's hot path.
+Speed: score bodies are generated on the load generator's hot path (one per arrival), so
+:meth:`PayloadGenerator.next_score_body` formats the JSON text directly (one f-string of constant
+parts and drawn values) instead of building a dict and serialising it; it equals
+``orjson.dumps(next_transaction())`` byte for byte (``tests/test_payload_bytes.py``).
 """
 
 from __future__ import annotations
@@ -101,6 +103,11 @@ _MCC_CUM: Final = tuple(
 )
 _RISKY_MCCS: Final = ("5967", "7995", "4829", "6051", "5816", "7801")
 _MERCHANTS_PER_MCC: Final = 500
+_CNP_MCCS: Final = ("5816", "5967", "4829")  # digital goods, direct marketing, transfers
+_LOG_400: Final = math.log(400.0)
+#: Below this, ``repr`` of a float is orjson's JSON number (both print the shortest round-trip
+#: digits; from 1e16 on Python writes ``1e+16``, orjson ``1e16``); amounts stay far below.
+_REPR_IS_JSON_BELOW: Final = 1e15
 _MASK64: Final = (1 << 64) - 1
 
 
@@ -124,9 +131,20 @@ def synthetic_pan(seed: int, index: int) -> str:
 
 
 class _Card:
-    """A card's fixed profile."""
+    """A card's fixed profile (with its account age pre-formatted as a JSON number)."""
 
-    __slots__ = ("age_days", "country", "currency", "device", "index", "median", "pan", "token")
+    __slots__ = (
+        "age_days",
+        "age_json",
+        "country",
+        "currency",
+        "device",
+        "index",
+        "log_median",
+        "median",
+        "pan",
+        "token",
+    )
 
     def __init__(self, seed: int, index: int) -> None:
         h = _splitmix64(seed ^ (index * 0xD6E8FEB86659FD93 & _MASK64))
@@ -135,10 +153,17 @@ class _Card:
         self.index = index
         self.country, self.currency = _HOMES[home][0], _HOMES[home][1]
         self.median = 15.0 * math.exp(((h >> 8) % 1000) / 1000 * 1.6)  # 15..74 USD-ish
+        self.log_median = math.log(self.median)  # the amount's log-normal centre, once per card
         self.age_days = float(30 + (h >> 20) % 3600)
+        self.age_json = _json_float(self.age_days)
         self.device = f"dev-{(h >> 32) & 0xFFFFFFFF:08x}"
         self.token = f"syn.{seed % 100_000}.c{index}"  # never 12+ consecutive digits
         self.pan: str | None = None  # made on first use
+
+
+#: (transaction id, amount, card, merchant id, MCC, merchant country, IP country, card present,
+#: device id, device known, timestamp, PAN or None) of one transaction.
+_Draw = tuple[str, float, _Card, str, str, str, str, bool, str, bool, str, str | None]
 
 
 class PayloadGenerator:
@@ -195,26 +220,45 @@ class PayloadGenerator:
 
     # -- public ------------------------------------------------------------------------------
     def next_score_body(self) -> bytes:
-        """The JSON body of the next ``POST /v1/score`` request."""
-        return orjson.dumps(self.next_transaction())
+        """The JSON body of the next ``POST /v1/score`` request.
+
+        The same bytes as ``orjson.dumps(self.next_transaction())`` (same draws, same key order;
+        a property test holds them equal), formatted as one string: the constant parts are
+        literals and only the drawn values are formatted (every value is ASCII that JSON
+        needs no escape for), without the dict and the serialiser (the generator's hot path).
+        """
+        tid, value, card, merchant, mcc, mc, ip, present, device, known, stamp, pan = self._draw()
+        last = f'"pan":"{pan}"}}' if pan is not None else f'"card_token":"{card.token}"}}'
+        return (
+            f'{{"transaction_id":"{tid}","amount":{_json_float(value)},'
+            f'"currency":"{card.currency}","merchant_id":"{merchant}",'
+            f'"merchant_category_code":"{mcc}","merchant_country":"{mc}",'
+            f'"billing_country":"{card.country}","ip_country":"{ip}",'
+            f'"card_present":{"true" if present else "false"},'
+            f'"account_age_days":{card.age_json},"device_id":"{device}",'
+            f'"device_known":{"true" if known else "false"},"timestamp":"{stamp}",{last}'
+        ).encode()
 
     def next_transaction(self) -> dict[str, object]:
         """The next transaction as a dict (the body before serialisation)."""
-        rng = self._rng
-        card = self._card(self._pick_card())
-        self._counter += 1
-        fraud = rng.random() < self._fraud_share
-        tx: dict[str, object] = {"transaction_id": f"{self._prefix}{self._counter:x}"}
-        if fraud:
-            self._fill_fraud(tx, card)
-        else:
-            self._fill_normal(tx, card)
-        tx["timestamp"] = self._timestamp()
-        if rng.random() < self._pan_share:
-            self._pan_indices.add(card.index)
-            if card.pan is None:
-                card.pan = synthetic_pan(self.seed, card.index)
-            tx["pan"] = card.pan
+        tid, value, card, merchant, mcc, mc, ip, present, device, known, stamp, pan = self._draw()
+        tx: dict[str, object] = {
+            "transaction_id": tid,
+            "amount": value,
+            "currency": card.currency,
+            "merchant_id": merchant,
+            "merchant_category_code": mcc,
+            "merchant_country": mc,
+            "billing_country": card.country,
+            "ip_country": ip,
+            "card_present": present,
+            "account_age_days": card.age_days,
+            "device_id": device,
+            "device_known": known,
+            "timestamp": stamp,
+        }
+        if pan is not None:
+            tx["pan"] = pan
         else:
             tx["card_token"] = card.token
         return tx
@@ -280,56 +324,47 @@ class PayloadGenerator:
                 self._card_cache[index] = card
         return card
 
-    def _fill_normal(self, tx: dict[str, object], card: _Card) -> None:
+    def _draw(self) -> _Draw:
+        """One transaction's values, drawn in a fixed order (both body forms read this, so a
+        seed gives the same transactions either way): card, fraud or not, then the pattern's
+        merchant, IP and amount, merchant id, device, timestamp, PAN or token."""
         rng = self._rng
-        cross = rng.random() < self._cross_border
-        merchant_country = rng.choice(_FOREIGN) if cross else card.country
-        if merchant_country == card.country and cross:
-            merchant_country = "MX" if card.country != "MX" else "US"
-        mcc = _MCC_LIST[min(bisect.bisect_right(_MCC_CUM, rng.random()), len(_MCC_LIST) - 1)]
-        ip = card.country if rng.random() < 0.96 else rng.choice(_FOREIGN)
-        amount = rng.lognormvariate(math.log(card.median), 1.0)
-        present = (not cross) and mcc not in ("5816", "5967", "4829") and rng.random() < 0.6
-        self._fill(tx, card, amount, mcc, merchant_country, ip, present, device_known=True)
-
-    def _fill_fraud(self, tx: dict[str, object], card: _Card) -> None:
-        rng = self._rng
-        if rng.random() < 0.3:  # card testing: tiny amounts, digital goods
-            amount, mcc = rng.uniform(0.5, 2.0), rng.choice(("5816", "5967", "5999"))
-        else:  # cash-out: large amount, risky merchant
-            amount, mcc = rng.lognormvariate(math.log(400.0), 0.8), rng.choice(_RISKY_MCCS)
-        merchant_country = rng.choice(_FOREIGN)
-        ip = rng.choice(_RISKY_IP)
-        self._fill(tx, card, amount, mcc, merchant_country, ip, False, device_known=False)
-
-    def _fill(
-        self,
-        tx: dict[str, object],
-        card: _Card,
-        amount: float,
-        mcc: str,
-        merchant_country: str,
-        ip_country: str,
-        card_present: bool,
-        *,
-        device_known: bool,
-    ) -> None:
-        rng = self._rng
+        card = self._card(self._pick_card())
+        self._counter += 1
+        tid = f"{self._prefix}{self._counter:x}"
+        if rng.random() < self._fraud_share:
+            if rng.random() < 0.3:  # card testing: tiny amounts, digital goods
+                amount, mcc = rng.uniform(0.5, 2.0), rng.choice(("5816", "5967", "5999"))
+            else:  # cash-out: large amount, risky merchant
+                amount, mcc = rng.lognormvariate(_LOG_400, 0.8), rng.choice(_RISKY_MCCS)
+            merchant_country = rng.choice(_FOREIGN)
+            ip = rng.choice(_RISKY_IP)
+            present = known = False
+        else:
+            cross = rng.random() < self._cross_border
+            merchant_country = rng.choice(_FOREIGN) if cross else card.country
+            if merchant_country == card.country and cross:
+                merchant_country = "MX" if card.country != "MX" else "US"
+            mcc = _MCC_LIST[min(bisect.bisect_right(_MCC_CUM, rng.random()), len(_MCC_LIST) - 1)]
+            ip = card.country if rng.random() < 0.96 else rng.choice(_FOREIGN)
+            amount = rng.lognormvariate(card.log_median, 1.0)
+            present = (not cross) and mcc not in _CNP_MCCS and rng.random() < 0.6
+            known = True
         if card.currency == "JPY":
             value: float = float(max(1, round(amount * 150)))
         else:
             value = max(0.5, min(round(amount, 2), 50_000.0))
-        tx["amount"] = value
-        tx["currency"] = card.currency
-        tx["merchant_id"] = f"m{mcc}-{rng.randrange(_MERCHANTS_PER_MCC)}"
-        tx["merchant_category_code"] = mcc
-        tx["merchant_country"] = merchant_country
-        tx["billing_country"] = card.country
-        tx["ip_country"] = ip_country
-        tx["card_present"] = card_present
-        tx["account_age_days"] = card.age_days
-        tx["device_id"] = card.device if device_known else f"dev-{rng.getrandbits(32):08x}"
-        tx["device_known"] = device_known
+        merchant = f"m{mcc}-{rng.randrange(_MERCHANTS_PER_MCC)}"
+        device = card.device if known else f"dev-{rng.getrandbits(32):08x}"
+        stamp = self._timestamp()
+        pan = None
+        if rng.random() < self._pan_share:
+            self._pan_indices.add(card.index)
+            if card.pan is None:
+                card.pan = synthetic_pan(self.seed, card.index)
+            pan = card.pan
+        country = merchant_country
+        return tid, value, card, merchant, mcc, country, ip, present, device, known, stamp, pan
 
     def _feature_row(self, tx: dict[str, object]) -> list[float]:
         rng = self._rng
@@ -357,6 +392,13 @@ class PayloadGenerator:
             round(math.log1p(count_24h * usd), 4),
             round(rng.gauss(0.0, 0.5), 4),
         ]
+
+
+def _json_float(value: float) -> str:
+    """``orjson.dumps(value)`` as text, for a finite float (``repr`` where both agree)."""
+    if 1e-4 <= abs(value) < _REPR_IS_JSON_BELOW or value == 0.0:
+        return repr(value)
+    return orjson.dumps(value).decode()
 
 
 def _rfc3339(epoch_s: float) -> str:

@@ -4,8 +4,10 @@ Called by the slot that ran the request (:mod:`harness.load.user`), once per req
 half of the generator's hot path (the other half is the scheduler's arrival walk in
 :mod:`harness.load.engine`). Per response, in order: the entry's :class:`ResponseJudge` (a set
 lookup; the JSON body check only when configured), the status tally (one dict update), the
-Recorder (intended, sent and done times, monotonic ns), the tail sampler's one comparison, the
-optional test log, the station's slot count, and Locust's ``events.request``.
+Recorder (intended, sent and done times, monotonic ns), the tail sampler's one comparison (a
+request it keeps is stored raw, a :class:`~harness.measure.PendingRequest`: its client marks and
+``Server-Timing`` are worked out only if it is still kept at the end), the optional test log,
+the station's slot count, and Locust's ``events.request``.
 
 Locust's event is fired only where someone reads Locust's stats: under Locust's own command line
 (the plugin: its stats table and web UI). ``slo-harness run`` and its workers never read them
@@ -22,15 +24,7 @@ from typing import Any, Final
 
 from harness.load.http import HttpConnection, Reply
 from harness.load.station import Job, RequestLog, Station
-from harness.measure import (
-    ClientMarks,
-    Outcome,
-    Recorder,
-    ResponseTally,
-    TailSampler,
-    TracedRequest,
-    server_timing_of_head,
-)
+from harness.measure import Outcome, PendingRequest, Recorder, ResponseTally, TailSampler
 
 __all__ = ["Completion", "HttpStatusError"]
 
@@ -106,11 +100,24 @@ class Completion:
         if tails is not None:
             latency_ns = done_ns - intended_ns
             mask = tails.want(phase, endpoint, latency_ns)
-            if mask:
-                marks = conn if reply is not None else None  # no reply: nothing of it to read
-                kept = self._traced(job, outcome, sent_ns, done_ns, marks)
-                timing = None if marks is None else server_timing_of_head(marks.head)
-                tails.add(mask, kept, latency_ns, timing)
+            if mask:  # kept raw: built (marks, Server-Timing) only if still kept at the end
+                marks = head = None
+                if reply is not None and conn is not None:
+                    marks = (conn.connect_ns, conn.written_ns, conn.first_byte_ns)
+                    head = conn.head
+                kept = PendingRequest(
+                    phase,
+                    endpoint,
+                    outcome.value,
+                    job.trace_id,
+                    self.run_start_mono_ns,
+                    intended_ns,
+                    sent_ns,
+                    done_ns,
+                    marks,
+                    head,
+                )
+                tails.add(mask, kept, latency_ns)
         if self.request_log is not None:
             self.request_log.append((phase, endpoint, outcome.value, intended_ns, sent_ns, done_ns))
         self._station.finished()
@@ -136,40 +143,6 @@ class Completion:
             exception=error,
             start_time=(job.intended_ns - self.run_start_mono_ns + self.run_start_wall_ns) / 1e9,
             url=job.path,
-        )
-
-    def _traced(
-        self,
-        job: Job,
-        outcome: Outcome,
-        sent_ns: int,
-        done_ns: int,
-        conn: HttpConnection | None,
-    ) -> TracedRequest:
-        """The kept form of a request: times and client marks (its Server-Timing is parsed only
-        if it is still kept at the end: see :meth:`TailSampler.add`)."""
-        start = self.run_start_mono_ns
-        marks: ClientMarks | None = None
-        if conn is not None:
-            written, first = conn.written_ns, conn.first_byte_ns
-            if sent_ns <= written <= first <= done_ns:
-                connect = conn.connect_ns
-                marks = ClientMarks(
-                    connect_ms=connect / 1e6,
-                    send_ms=max(written - sent_ns - connect, 0) / 1e6,
-                    wait_ms=(first - written) / 1e6,
-                    receive_ms=(done_ns - first) / 1e6,
-                )
-        return TracedRequest(
-            phase=job.phase,
-            endpoint=job.endpoint,
-            outcome=outcome.value,
-            trace_id=job.trace_id,
-            intended_s=(job.intended_ns - start) / 1e9,
-            sent_s=(sent_ns - start) / 1e9,
-            latency_ms=(done_ns - job.intended_ns) / 1e6,
-            service_ms=(done_ns - sent_ns) / 1e6,
-            client=marks,
         )
 
 

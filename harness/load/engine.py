@@ -246,14 +246,18 @@ class Engine:
                 return
             woke = clock()
             if not station.try_dispatch(job):
+                # Every slot is busy: the first to finish takes the job (and sends it at once).
                 self.cap_hits += 1
-                if not station.wait_for_slot(self.drain_deadline_ns) or self._abort:
+                if not station.hand_over(job, self.drain_deadline_ns):
                     recorder.unsent(phase, 1)
                     self._give_up(arrivals)
                     return
-                self._cap_wait_end_ns = clock()
-                station.try_dispatch(job)
-            elif intended <= self._cap_wait_end_ns:
+                self._cap_wait_end_ns = self._last_dispatch_ns = clock()
+                self.sent += 1
+                if self._abort:
+                    return
+                continue
+            if intended <= self._cap_wait_end_ns:
                 self.cap_hits += 1  # queued behind an arrival that waited for a slot
             else:
                 lag_us = (woke - intended) // 1000

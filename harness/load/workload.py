@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 import orjson
@@ -37,12 +36,12 @@ __all__ = ["Prepared", "RequestSource", "ScenarioWorkload", "host_port"]
 _PICKER_SALT: Final = 0x5EED_0F_E1D  # keeps the mix RNG independent of the payload RNG
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(NamedTuple):
     """One request ready to send.
 
     ``endpoint`` names its histograms, ``path`` its row in Locust's stats table; ``judge``
-    classifies its response (None: the default, 2xx OK and 503 shed).
+    classifies its response (None: the default, 2xx OK and 503 shed). A NamedTuple: one is made
+    per arrival, and a frozen dataclass's ``__init__`` is an ``object.__setattr__`` per field.
     """
 
     endpoint: str

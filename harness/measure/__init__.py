@@ -62,13 +62,16 @@ from harness.measure.scan import (
 )
 from harness.measure.tail import (
     ClientMarks,
-    ServerStage,
+    PendingRequest,
     TailSample,
     TailSampler,
     TracedRequest,
     decode_samples,
     encode_samples,
     merge_samples,
+)
+from harness.measure.tracecontext import (
+    ServerStage,
     parse_server_timing,
     run_trace_prefix,
     server_timing_of_head,
@@ -103,6 +106,7 @@ __all__ = [
     "LiveStats",
     "NetworkPlacement",
     "Outcome",
+    "PendingRequest",
     "PhaseKind",
     "PhaseMeta",
     "PhaseResult",

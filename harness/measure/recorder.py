@@ -56,13 +56,15 @@ from harness.measure.result import (
 )
 from harness.measure.slots import (
     DRAIN_LAG,
+    FAILED,
     LATE,
     N_SLOT_COUNTS,
     OFFERED,
+    OK,
     OOR,
-    OUTCOME_INDEX,
     SEAL_LAG,
     SENT,
+    SHED,
     UNSENT,
     Slot,
     add_counts,
@@ -81,6 +83,9 @@ from harness.measure.wire import (
 )
 
 __all__ = ["DRAIN_LAG", "SEAL_LAG", "WIRE_VERSION", "LiveStats", "Recorder"]
+
+_OK, _SHED = Outcome.OK, Outcome.SHED
+_Pair = tuple[LatencyHistogram, LatencyHistogram]
 
 
 class Recorder:
@@ -135,6 +140,8 @@ class Recorder:
 
     def _reset(self) -> None:
         self._hists: dict[tuple[str, str, Outcome], tuple[LatencyHistogram, LatencyHistogram]] = {}
+        #: The same pairs by (phase, endpoint), then by outcome counter index (the hot path's).
+        self._lanes: dict[tuple[str, str], list[_Pair | None]] = {}
         self._phases: dict[str, list[int]] = {}
         self._lag = LatencyHistogram()
         self._reset_intervals()
@@ -151,8 +158,13 @@ class Recorder:
     def offered(self, phase: str, intended_wall_ns: int) -> None:
         """Count one scheduled request by its intended (wall-clock) send time."""
         index = (intended_wall_ns - self.run_start_wall_ns) // self.interval_ns
-        self._slot(max(index, 0), phase).counts[OFFERED] += 1
-        self._counts(phase)[OFFERED] += 1
+        if index == self._cache_index and phase == self._cache_phase:  # the same index space
+            slot = self._cache_slot
+            assert slot is not None
+        else:
+            slot = self._slot(max(index, 0), phase)
+        slot.counts[OFFERED] += 1
+        (self._phases.get(phase) or self._counts(phase))[OFFERED] += 1
 
     def record(
         self,
@@ -165,12 +177,16 @@ class Recorder:
         done_ns: int,
     ) -> None:
         """Record one finished request; the three times are this process's monotonic ns."""
-        key = (phase, endpoint, outcome)
-        pair = self._hists.get(key)
+        # The outcome by identity and the histograms by (phase, endpoint): an Enum's hash is a
+        # Python-level call, and this runs once per request.
+        out_index = OK if outcome is _OK else (SHED if outcome is _SHED else FAILED)
+        lane = self._lanes.get((phase, endpoint))
+        if lane is None:
+            lane = self._lanes[(phase, endpoint)] = [None] * N_SLOT_COUNTS
+        pair = lane[out_index]
         if pair is None:
-            pair = self._hists[key] = (LatencyHistogram(), LatencyHistogram())
+            pair = lane[out_index] = self._pair(phase, endpoint, outcome)
         counts = self._phases.get(phase) or self._counts(phase)
-        out_index = OUTCOME_INDEX[outcome]
         intended_us = (done_ns - intended_ns) // 1000
         lag_ns = sent_ns - intended_ns
         late = lag_ns > self.lateness_ns
@@ -183,15 +199,36 @@ class Recorder:
         service_us = (done_ns - sent_ns) // 1000
         record_fast(pair[1], service_us)
         record_fast(self._lag, lag_ns // 1000 if lag_ns > 0 else 0)
-        done_slot = self._slot_at(done_ns, phase)
+        # Both times fall in the cached interval slot almost always: test it inline.
+        to_run, interval = self._mono_to_run_ns, self.interval_ns
+        same_phase = phase == self._cache_phase
+        if same_phase and (done_ns + to_run) // interval == self._cache_index:
+            done_slot = self._cache_slot
+            assert done_slot is not None
+        else:
+            done_slot = self._slot_at(done_ns, phase)
         done_slot.counts[out_index] += 1
-        if outcome is Outcome.OK:
+        if out_index == OK:
             record_fast(done_slot.hist or self._reopen(done_slot), intended_us)
             record_fast(done_slot.svc, service_us)
-        sent_slot = self._slot_at(sent_ns, phase)
+        if same_phase and (sent_ns + to_run) // interval == self._cache_index:
+            sent_slot = self._cache_slot
+            assert sent_slot is not None
+        else:
+            sent_slot = self._slot_at(sent_ns, phase)
         sent_slot.counts[SENT] += 1
         if late:
             sent_slot.counts[LATE] += 1
+
+    def _pair(
+        self, phase: str, endpoint: str, outcome: Outcome
+    ) -> tuple[LatencyHistogram, LatencyHistogram]:
+        """The (intended, service) histograms of one phase x endpoint x outcome."""
+        key = (phase, endpoint, outcome)
+        pair = self._hists.get(key)
+        if pair is None:
+            pair = self._hists[key] = (LatencyHistogram(), LatencyHistogram())
+        return pair
 
     def unsent(self, phase: str, n: int = 1, *, at_ns: int | None = None) -> None:
         """Count ``n`` intended requests that could not be sent at all (concurrency cap, phase end).
@@ -315,9 +352,7 @@ class Recorder:
         for phase, counts in snap.phases:
             add_counts(self._counts(phase), counts)
         for key, intended, service in snap.hists:
-            pair = self._hists.get(key)
-            if pair is None:
-                pair = self._hists[key] = (LatencyHistogram(), LatencyHistogram())
+            pair = self._pair(*key)
             pair[0].add(intended)
             pair[1].add(service)
         for index, phase, counts, hist, svc in snap.intervals:

@@ -4,18 +4,16 @@ Why: a histogram says *that* p99 is high; to say *why*, the report needs a few i
 requests (with a trace id an SRE can look up in Jaeger/Tempo when the service propagates it) and
 where each spent its time. This module is the generator's side of that, pure and cheap:
 
-- :func:`traceparent` builds the W3C ``traceparent`` header value of an arrival: the trace id is
-  derived from the run's id and the arrival index (reproducible, no RNG on the hot path), the
-  parent (span) id from the index. Built with the request bytes, before the intended send time.
-- :func:`parse_server_timing` reads a ``Server-Timing`` header (W3C; any service that sends one,
-  not only the reference service): ``name;dur=<ms>;desc="..."``, comma separated.
+- the W3C ``traceparent`` each request carries and the ``Server-Timing`` a response may bring
+  are text functions of :mod:`harness.measure.tracecontext`;
 - :class:`TailSampler` decides per completed request, in well under a microsecond, whether it
   is worth keeping in full (its Server-Timing parsed, its client-side marks kept). Per phase x
   endpoint ("lane") it keeps, each bounded: the :data:`TOP_N` slowest; a reservoir of requests
   above the lane's running p99 and one above its running p90 (the running percentiles come from
   a ring of the last :data:`RING` latencies, re-sorted every :data:`REFRESH` requests); and a
   uniform sample (every k-th request, k doubling when full) for the median. Everything else is
-  dropped without parsing: the hot path stays one comparison and a list store per request.
+  dropped without parsing: the hot path stays one comparison and a list store per request, and
+  a kept request may be stored raw (:class:`PendingRequest`), built only if still kept at the end.
 
 Units: times are offsets from the run's start in seconds (``_s``) and durations in milliseconds
 (``_ms``). Invariant: a :class:`TailSample` holds at most ``TOP_N + 2 * RESERVOIR + UNIFORM``
@@ -26,15 +24,15 @@ about twice as many, :data:`RAW_PRUNE_AT` at least); all randomness comes from a
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import random
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Final
 
 import msgspec
+
+from harness.measure.tracecontext import ServerStage, parse_server_timing, server_timing_of_head
 
 __all__ = [
     "RAW_PRUNE_AT",
@@ -43,17 +41,13 @@ __all__ = [
     "TOP_N",
     "UNIFORM",
     "ClientMarks",
-    "ServerStage",
+    "PendingRequest",
     "TailSample",
     "TailSampler",
     "TracedRequest",
     "decode_samples",
     "encode_samples",
     "merge_samples",
-    "parse_server_timing",
-    "run_trace_prefix",
-    "server_timing_of_head",
-    "traceparent",
 ]
 
 TOP_N: Final = 20
@@ -68,132 +62,6 @@ RAW_PRUNE_AT: Final = 4096
 
 #: Bits of :meth:`TailSampler.want`'s answer: why a request is kept.
 _TOP, _P99, _P90, _UNIFORM = 1, 2, 4, 8
-_MAX_HEADER: Final = 4096  # a Server-Timing value longer than this is ignored (not ours to parse)
-#: Digit runs this long are masked in names and descs a service sends: a report must never carry
-#: anything that could be a card number (its PAN guard would refuse the whole report).
-_LONG_DIGITS: Final = re.compile(r"[0-9]{8,}")
-
-
-def _lettered(value: int, mark: str) -> str:
-    """16 hex digits of ``value``'s low 56 bits with the letter ``mark`` at positions 0 and 8.
-
-    Why: a trace id is printed in reports, and the reports' PAN guard (rightly) refuses any run of
-    12 or more decimal digits that passes Luhn. Plain hex of a small index is all digits
-    ("0000000000000123"); with a letter every 8 digits no run is longer than 7.
-    """
-    return f"{mark}{(value >> 28) & 0xFFFFFFF:07x}{mark}{value & 0xFFFFFFF:07x}"
-
-
-def run_trace_prefix(run_start_wall_ns: int, seed: int) -> str:
-    """The first 16 hex digits of every trace id of a run (a hash of the run's id)."""
-    digest = hashlib.blake2b(f"{run_start_wall_ns}:{seed}".encode(), digest_size=8).digest()
-    return _lettered(int.from_bytes(digest, "big"), "a")
-
-
-def traceparent(prefix: str, index: int) -> tuple[str, bytes]:
-    """(trace id, ``traceparent`` header line) of arrival ``index`` (0-based) of a run.
-
-    Version 00, sampled; the parent (span) id is derived from the index too. Neither is ever all
-    zeros (W3C forbids that) and neither holds more than 7 decimal digits in a row.
-    """
-    high, low = f"{(index >> 28) & 0xFFFFFFF:07x}", f"{index & 0xFFFFFFF:07x}"
-    trace_id = f"{prefix}e{high}e{low}"  # == prefix + _lettered(index, "e"), inlined (hot)
-    return trace_id, f"traceparent: 00-{trace_id}-c{high}c{low}-01\r\n".encode("ascii")
-
-
-@dataclass(frozen=True, slots=True)
-class ServerStage:
-    """One ``Server-Timing`` metric: its name, duration (ms, None without ``dur``) and desc."""
-
-    name: str
-    dur_ms: float | None
-    desc: str = ""
-
-
-def _split_outside_quotes(text: str, sep: str) -> list[str]:
-    parts: list[str] = []
-    start, quoted, escaped = 0, False, False
-    for i, ch in enumerate(text):
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
-
-
-def _unquote(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        inner = value[1:-1]
-        out, escaped = [], False
-        for ch in inner:
-            if escaped or ch != "\\":
-                out.append(ch)
-                escaped = False
-            else:
-                escaped = True
-        return "".join(out)
-    return value
-
-
-def parse_server_timing(value: str) -> tuple[ServerStage, ...]:
-    """The metrics of a ``Server-Timing`` header value (lenient: bad parts are skipped).
-
-    The grammar (W3C Server Timing, section 3): ``metric *( "," metric )``, a metric is a token
-    name then ``;param=value`` pairs, values tokens or quoted strings; ``dur`` in milliseconds.
-    A repeated name is kept once (the first), as the specification says. Runs of 8 or more
-    digits in names and descs are masked ("#"): a service's text never puts a card-number
-    look-alike into a report.
-    """
-    if len(value) > _MAX_HEADER:
-        return ()
-    seen: set[str] = set()
-    out: list[ServerStage] = []
-    quoted = '"' in value  # without quotes, str.split is exact (and ten times faster)
-    for metric in _split_outside_quotes(value, ",") if quoted else value.split(","):
-        fields = _split_outside_quotes(metric, ";") if quoted else metric.split(";")
-        name = fields[0].strip()
-        if not name or name in seen or any(c in name for c in ' "=\t'):
-            continue
-        dur: float | None = None
-        desc = ""
-        for param in fields[1:]:
-            key, _, raw = param.partition("=")
-            key = key.strip().lower()
-            if key == "dur" and dur is None:
-                try:
-                    number = float(_unquote(raw))
-                except ValueError:
-                    continue
-                if number == number and 0.0 <= number < 1e9:  # not NaN, not negative
-                    dur = number
-            elif key == "desc" and not desc:
-                desc = _unquote(raw)[:200]
-        seen.add(name)
-        out.append(ServerStage(_LONG_DIGITS.sub("#", name), dur, _LONG_DIGITS.sub("#", desc)))
-    return tuple(out)
-
-
-def server_timing_of_head(head: bytes) -> str | None:
-    """The ``Server-Timing`` value of a raw HTTP response head (all such lines joined), or None."""
-    lower = head.lower()
-    values: list[str] = []
-    at = lower.find(b"\r\nserver-timing:")
-    for _ in range(16):  # bounded: a head repeats the header a few times at most
-        if at < 0:
-            break
-        start = at + len(b"\r\nserver-timing:")
-        stop = lower.find(b"\r\n", start)
-        raw = head[start : stop if stop >= 0 else None]
-        values.append(raw.decode("latin-1").strip())
-        at = lower.find(b"\r\nserver-timing:", start) if stop >= 0 else -1
-    return ", ".join(values) if values else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +96,86 @@ class TracedRequest:
         return any("degraded" in s.desc.lower() for s in self.stages)
 
 
+class PendingRequest:
+    """A kept request in the raw form the hot path can afford: the times and client marks a
+    :class:`TracedRequest` is computed from, and the response head its ``Server-Timing`` is read
+    from. :meth:`TailSampler.samples` builds the request only for those still kept at the end
+    (most of what a reservoir takes is replaced later), with the same arithmetic as building it
+    at once would have used, so the samples are the same either way (a test holds them equal).
+
+    ``marks``: (connect, written, first byte) in monotonic ns of the connection that carried it,
+    None without a response; ``head``: the response head, None without a response.
+    """
+
+    __slots__ = (
+        "done_ns",
+        "endpoint",
+        "head",
+        "intended_ns",
+        "marks",
+        "outcome",
+        "phase",
+        "sent_ns",
+        "start_ns",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        phase: str,
+        endpoint: str,
+        outcome: str,
+        trace_id: str,
+        start_ns: int,
+        intended_ns: int,
+        sent_ns: int,
+        done_ns: int,
+        marks: tuple[int, int, int] | None = None,
+        head: bytes | None = None,
+    ) -> None:
+        self.phase, self.endpoint, self.outcome, self.trace_id = phase, endpoint, outcome, trace_id
+        self.start_ns, self.intended_ns, self.sent_ns, self.done_ns = (
+            start_ns,
+            intended_ns,
+            sent_ns,
+            done_ns,
+        )
+        self.marks, self.head = marks, head
+
+    def client(self) -> ClientMarks | None:
+        """The client-side marks, when they are consistent with the request's times."""
+        if self.marks is None:
+            return None
+        connect, written, first = self.marks
+        sent, done = self.sent_ns, self.done_ns
+        if not sent <= written <= first <= done:
+            return None
+        return ClientMarks(
+            connect_ms=connect / 1e6,
+            send_ms=max(written - sent - connect, 0) / 1e6,
+            wait_ms=(first - written) / 1e6,
+            receive_ms=(done - first) / 1e6,
+        )
+
+    def request(self) -> TracedRequest:
+        """The :class:`TracedRequest` (its Server-Timing parsed from the head)."""
+        start, intended = self.start_ns, self.intended_ns
+        sent, done = self.sent_ns, self.done_ns
+        timing = None if self.head is None else server_timing_of_head(self.head)
+        return TracedRequest(
+            phase=self.phase,
+            endpoint=self.endpoint,
+            outcome=self.outcome,
+            trace_id=self.trace_id,
+            intended_s=(intended - start) / 1e9,
+            sent_s=(sent - start) / 1e9,
+            latency_ms=(done - intended) / 1e6,
+            service_ms=(done - sent) / 1e6,
+            stages=() if timing is None else parse_server_timing(timing),
+            client=self.client(),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class TailSample:
     """What the generator kept of one phase x endpoint: a bounded set of :class:`TracedRequest`.
@@ -241,6 +189,9 @@ class TailSample:
     endpoint: str
     seen: int
     requests: tuple[TracedRequest, ...]
+
+
+_Kept = TracedRequest | PendingRequest
 
 
 class _Lane:
@@ -263,12 +214,12 @@ class _Lane:
         self.ring: list[int] = []
         self.p90_ns = 0
         self.p99_ns = 0
-        self.top: list[tuple[int, int, TracedRequest]] = []  # min-heap (latency, seq, request)
-        self.hot: list[TracedRequest] = []  # reservoir above the running p99
+        self.top: list[tuple[int, int, _Kept]] = []  # min-heap (latency, seq, request)
+        self.hot: list[_Kept] = []  # reservoir above the running p99
         self.hot_seen = 0
-        self.warm: list[TracedRequest] = []  # reservoir above the running p90
+        self.warm: list[_Kept] = []  # reservoir above the running p90
         self.warm_seen = 0
-        self.uniform: list[TracedRequest] = []
+        self.uniform: list[_Kept] = []
         self.stride = 1
 
     def refresh(self) -> None:
@@ -323,10 +274,15 @@ class TailSampler:
         return mask
 
     def add(
-        self, mask: int, request: TracedRequest, latency_ns: int, server_timing: str | None = None
+        self,
+        mask: int,
+        request: TracedRequest | PendingRequest,
+        latency_ns: int,
+        server_timing: str | None = None,
     ) -> None:
         """Keep ``request`` (``mask`` from :meth:`want` for the same request; ``server_timing``:
-        its raw header value, which replaces ``request.stages`` when parsed in :meth:`samples`)."""
+        its raw header value, which replaces ``request.stages`` when parsed in :meth:`samples`;
+        a :class:`PendingRequest` carries its response head instead)."""
         lane = self._lanes[(request.phase, request.endpoint)]
         self._seq += 1
         if server_timing is not None:
@@ -363,7 +319,7 @@ class TailSampler:
         self._raw = {k: v for k, v in self._raw.items() if k in kept}
         self._raw_limit = max(RAW_PRUNE_AT, 2 * len(self._raw))
 
-    def _reservoir(self, pool: list[TracedRequest], seen: int, request: TracedRequest) -> None:
+    def _reservoir(self, pool: list[_Kept], seen: int, request: _Kept) -> None:
         if len(pool) < RESERVOIR:
             pool.append(request)
         else:  # Algorithm R: every request seen so far is kept with equal probability
@@ -376,13 +332,27 @@ class TailSampler:
         out = []
         raw = self._raw
         for (phase, endpoint), lane in sorted(self._lanes.items()):
-            kept = _unique([r for _, _, r in lane.top], lane.hot, lane.warm, lane.uniform)
-            kept = tuple(
-                replace(r, stages=parse_server_timing(raw[r.trace_id])) if r.trace_id in raw else r
+            kept = _once([r for _, _, r in lane.top], lane.hot, lane.warm, lane.uniform)
+            built = (
+                r.request()
+                if isinstance(r, PendingRequest)
+                else replace(r, stages=parse_server_timing(raw[r.trace_id]))
+                if r.trace_id in raw
+                else r
                 for r in kept
             )
-            out.append(TailSample(phase, endpoint, lane.n, kept))
+            requests = tuple(sorted(built, key=lambda r: (r.intended_s, r.trace_id)))
+            out.append(TailSample(phase, endpoint, lane.n, requests))
         return tuple(out)
+
+
+def _once(*groups: Iterable[_Kept]) -> list[_Kept]:
+    """The kept requests once each (by trace id; the first group that holds one wins)."""
+    by_id: dict[str, _Kept] = {}
+    for group in groups:
+        for r in group:
+            by_id.setdefault(r.trace_id, r)
+    return list(by_id.values())
 
 
 def _unique(*groups: Iterable[TracedRequest]) -> tuple[TracedRequest, ...]:

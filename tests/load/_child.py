@@ -116,6 +116,43 @@ def waker(n: int) -> dict[str, Any]:
     return {"kind": type(w).__name__, "overshoot_ns": over}
 
 
+def station() -> dict[str, Any]:
+    """Station.hand_over at the cap: the first slot to finish takes the parked job; a deadline
+    withdraws it, and no slot gets it afterwards."""
+    from harness.load import pacing
+    from harness.load.station import Job, Station
+
+    gevent = pacing.gevent
+    st = Station()
+    got: list[tuple[str, str]] = []
+
+    def slot(name: str, work_s: float, jobs: int) -> None:
+        for _ in range(jobs):
+            job = st.next_job()
+            got.append((name, job.phase))
+            gevent.sleep(work_s)
+            st.finished()
+
+    def job(tag: str) -> Job:
+        return Job(None, tag, "e", "GET", "/", b"", 0)  # type: ignore[arg-type]
+
+    slots = [gevent.spawn(slot, "slow", 0.2, 1), gevent.spawn(slot, "fast", 0.05, 2)]
+    gevent.sleep(0.01)
+    out: dict[str, Any] = {}
+    out["first"] = [st.try_dispatch(job("a")), st.try_dispatch(job("b"))]
+    out["idle_left"] = st.try_dispatch(job("never"))  # both busy: False, nothing handed out
+    t0 = time.monotonic()
+    out["parked"] = st.hand_over(job("c"), time.monotonic_ns() + 2_000_000_000)
+    out["parked_wait_s"] = time.monotonic() - t0
+    out["busy_after_park"] = st.busy
+    # Both busy again (fast runs "c", slow still runs "a"): a deadline that passes withdraws.
+    out["withdrawn"] = st.hand_over(job("d"), time.monotonic_ns() + 20_000_000)
+    gevent.joinall(slots, timeout=5)
+    out["got"] = got
+    out["busy_end"] = st.busy
+    return out
+
+
 def refuse(scenario_json: str) -> dict[str, Any]:
     """A master (no users, no checks of its own) sends a real ``slo-harness worker`` a share
     aimed at 0.0.0.0 (not allowed, and harmless should the check fail: it is this machine), and
@@ -205,11 +242,14 @@ def main() -> None:
     w.add_argument("n", type=int)
     f = sub.add_parser("refuse")
     f.add_argument("scenario_json")
+    sub.add_parser("station")
     args = parser.parse_args()
     if args.cmd == "run":
         out = run(args.scenario_json, args)
     elif args.cmd == "refuse":
         out = refuse(args.scenario_json)
+    elif args.cmd == "station":
+        out = station()
     else:
         out = waker(args.n)
     sys.stdout.write(json.dumps(out) + "\n")

@@ -24,7 +24,7 @@ from harness.measure import (
     Recorder,
     read_series,
 )
-from harness.measure.histogram import record_fast
+from harness.measure.histogram import BATCH, HIGHEST_US, record_fast
 from harness.measure.recorder import DRAIN_LAG, SEAL_LAG
 
 MS = 1_000_000  # ns
@@ -446,15 +446,30 @@ def test_merged_count_is_the_sum_and_percentiles_match(parts: list[list[int]]) -
 
 
 @settings(max_examples=100, deadline=None)
-@given(values=st.lists(st.integers(min_value=-5, max_value=2**40), max_size=50))
-def test_fast_record_matches_the_library(values: list[int]) -> None:
-    """The inlined HDR record puts every value in the same bucket as hdrh's record_value."""
+@given(
+    values=st.lists(
+        st.integers(min_value=-5, max_value=2**40)
+        | st.integers(min_value=0, max_value=100_000)
+        | st.integers(min_value=HIGHEST_US - 100_000, max_value=HIGHEST_US + 100_000),
+        max_size=3 * BATCH,
+    ),
+    read_every=st.integers(min_value=1, max_value=2 * BATCH),
+)
+def test_fast_record_matches_the_library(values: list[int], read_every: int) -> None:
+    """The buffered HDR record puts every value in the same bucket as hdrh's record_value, and
+    a read at any point sees every value recorded before it."""
     fast, slow = LatencyHistogram(), LatencyHistogram()
-    for v in values:
-        assert record_fast(fast, v) == slow.record(v)
+    for i, v in enumerate(values):
+        in_range = v >= 0 and slow.raw.record_value(v)
+        if not in_range:
+            slow.out_of_range += 1
+        assert record_fast(fast, v) == in_range
+        if i % read_every == 0:
+            assert (fast.count, fast.max_us) == (slow.count, slow.max_us)
     assert fast.out_of_range == slow.out_of_range
     assert (fast.count, fast.min_us, fast.max_us) == (slow.count, slow.min_us, slow.max_us)
     assert fast.encode() == slow.encode()
+    assert fast.percentiles_us([50, 99, 100]) == slow.percentiles_us([50, 99, 100])
 
 
 def _series_fingerprint(intervals: object) -> list[object]:
