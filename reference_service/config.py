@@ -69,6 +69,8 @@ class ServiceConfig(msgspec.Struct, frozen=True, kw_only=True):
     audit_batch_delay_ms: float = 2.0
     redis_url: str | None = None
     feature_budget_ms: float = 10.0
+    #: Memory bound of the in-process velocity store per worker (MiB; reference_service.memstore).
+    velocity_max_mb: int = 256
     thresholds: str | None = None
     pan_key_file: str | None = None
     audit_key_file: str | None = None
@@ -134,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     a("--audit-batch-delay-ms", type=float, default=2.0, help="max wait to group-commit records")
     a("--redis-url", default=None, help="velocity feature store (default: in-process)")
     a("--feature-budget-ms", type=float, default=10.0, help="feature lookup budget")
+    a("--velocity-max-mb", type=int, default=256, help="in-process velocity memory per worker")
     a("--thresholds", default=None, help="JSON/YAML thresholds file (default built in)")
     a("--pan-key-file", default=None, help=f"PAN tokenisation key (else ${PAN_KEY_ENV})")
     a("--audit-key-file", default=None, help=f"audit chain HMAC key (else ${AUDIT_KEY_ENV})")
@@ -188,6 +191,8 @@ def _check(cfg: ServiceConfig) -> None:
     for flag, value in positive.items():
         if not value > 0:
             raise ConfigError(f"{flag} {value}: expected a positive number")
+    if not 16 <= cfg.velocity_max_mb <= 1 << 20:
+        raise ConfigError(f"--velocity-max-mb {cfg.velocity_max_mb}: expected 16..1048576")
     if cfg.max_in_flight is not None and cfg.max_in_flight < 1:
         raise ConfigError(f"--max-in-flight {cfg.max_in_flight}: expected >= 1")
     if not 0 <= cfg.audit_batch_delay_ms <= 1000:

@@ -14,8 +14,10 @@ budget around it (default 10 ms): on timeout or any error the decision is scored
 Time is the server's wall clock at receipt, not the request's ``timestamp``: a client must not be
 able to age its own history out of the window by sending old or future timestamps.
 
-The in-process store is plain memory: its calls cannot block, so they are awaited directly, with no
-timeout task around them (a task per request would cost more than the lookup).
+The in-process store (:mod:`reference_service.memstore`: exact 1 h, 1-minute buckets for 24 h, a
+hard memory bound with LRU eviction of cards) is plain memory: its calls cannot block, so they are
+awaited directly, with no timeout task around them (a task per request would cost more than the
+lookup).
 
 Writes (recording a scored transaction) happen after the decision and are not part of its budget:
 they cannot change the decision already made. In-process writes complete inline (microseconds);
@@ -29,11 +31,10 @@ import asyncio
 import math
 import os
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+from reference_service.memstore import WINDOW_1H_S, WINDOW_24H_S, InProcessStore
 from reference_service.model.features import Velocity
 
 __all__ = [
@@ -45,9 +46,6 @@ __all__ = [
     "LookupOutcome",
     "RedisStore",
 ]
-
-WINDOW_1H_S: Final = 3600.0
-WINDOW_24H_S: Final = 86400.0
 
 
 class FeatureStore(Protocol):
@@ -62,75 +60,6 @@ class FeatureStore(Protocol):
     async def record(self, token: str, now: float, amount_usd: float) -> None: ...
 
     async def close(self) -> None: ...
-
-
-@dataclass(slots=True)
-class _Window:
-    """Events of one card inside one window, with running totals (amortised O(1) per event)."""
-
-    span_s: float
-    events: deque[tuple[float, float]] = field(default_factory=deque)
-    count: int = 0
-    amount: float = 0.0
-
-    def add(self, ts: float, amount: float) -> None:
-        self.events.append((ts, amount))
-        self.count += 1
-        self.amount += amount
-
-    def prune(self, now: float) -> None:
-        horizon = now - self.span_s
-        ev = self.events
-        while ev and ev[0][0] <= horizon:
-            _, amt = ev.popleft()
-            self.count -= 1
-            self.amount -= amt
-        if not ev:
-            self.amount = 0.0  # drop accumulated float error when the window empties
-
-
-class InProcessStore:
-    """Per-worker velocity in memory: bounded LRU of cards, bounded events per card.
-
-    With several workers each sees only its own traffic; use Redis for a shared view.
-    """
-
-    in_memory = True
-
-    def __init__(self, max_cards: int = 200_000, max_events_per_card: int = 10_000) -> None:
-        self._cards: OrderedDict[str, tuple[_Window, _Window]] = OrderedDict()
-        self._max_cards = max_cards
-        self._max_events = max_events_per_card
-
-    async def velocity(self, token: str, now: float) -> Velocity:
-        w = self._cards.get(token)
-        if w is None:
-            return Velocity(0, 0, 0.0, 0.0)
-        h1, h24 = w
-        h1.prune(now)
-        h24.prune(now)
-        return Velocity(h1.count, h24.count, max(h1.amount, 0.0), max(h24.amount, 0.0))
-
-    async def record(self, token: str, now: float, amount_usd: float) -> None:
-        cards = self._cards
-        w = cards.get(token)
-        if w is None:
-            w = (_Window(WINDOW_1H_S), _Window(WINDOW_24H_S))
-            cards[token] = w
-            if len(cards) > self._max_cards:
-                cards.popitem(last=False)  # forget the least recently seen card
-        else:
-            cards.move_to_end(token)
-        for win in w:
-            win.prune(now)
-            if win.count >= self._max_events:
-                _, amt = win.events.popleft()
-                win.count -= 1
-                win.amount -= amt
-            win.add(now, amount_usd)
-
-    async def close(self) -> None:
-        self._cards.clear()
 
 
 class RedisStore:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from prometheus_client import (
@@ -134,6 +134,31 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
+        # The in-process velocity store's size and losses, read from its stats at every flush.
+        self._velocity_cards = Gauge(
+            "slo_velocity_cards",
+            "Cards held by the in-process velocity store",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self._velocity_bytes = Gauge(
+            "slo_velocity_store_bytes",
+            "Accounted bytes of the in-process velocity store (bounded by --velocity-max-mb)",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self._velocity_evicted = Counter(
+            "slo_velocity_cards_evicted",
+            "Cards whose velocity history was forgotten to keep the store within its bound",
+            registry=r,
+        )
+        self._velocity_expired = Counter(
+            "slo_velocity_cards_expired",
+            "Idle cards dropped from the store once nothing of them was inside 24 h",
+            registry=r,
+        )
+        self._velocity_source: Callable[[], tuple[int, int, int, int]] | None = None
+        self._velocity_seen = (0, 0)
         # Upper bounds as prometheus_client keeps them (+Inf appended): bucket i holds the
         # observations v with bounds[i - 1] < v <= bounds[i], which is bisect_left's index.
         self._bounds: tuple[float, ...] = (*_LATENCY_BUCKETS, float("inf"))
@@ -169,8 +194,25 @@ class Metrics:
         if self.multiprocess:
             self.in_flight.dec()
 
+    def watch_velocity(self, stats: Callable[[], tuple[int, int, int, int]]) -> None:
+        """Read the in-process store's ``(cards, bytes, evicted, expired)`` at every flush."""
+        self._velocity_source = stats
+
+    def _flush_velocity(self, stats: Callable[[], tuple[int, int, int, int]]) -> None:
+        cards, nbytes, evicted, expired = stats()
+        self._velocity_cards.set(cards)
+        self._velocity_bytes.set(nbytes)
+        seen_evicted, seen_expired = self._velocity_seen
+        if evicted > seen_evicted:
+            self._velocity_evicted.inc(evicted - seen_evicted)
+        if expired > seen_expired:
+            self._velocity_expired.inc(expired - seen_expired)
+        self._velocity_seen = (evicted, expired)
+
     def flush(self) -> None:
         """Move the request and decision tallies into the Prometheus series (event loop only)."""
+        if self._velocity_source is not None:
+            self._flush_velocity(self._velocity_source)
         for (route, status), tally in self._tallies.items():
             self._flush_one(route, status, tally)
         for outcome, n in self._decision_tallies.items():

@@ -122,12 +122,14 @@ class Resources:
         self.inference.close()  # requests have drained: nothing waits for the thread
 
 
-def _store(cfg: ServiceConfig) -> FeatureStore:
+def _store(cfg: ServiceConfig, metrics: Metrics) -> FeatureStore:
     store: FeatureStore
     if cfg.redis_url:
         store = RedisStore(cfg.redis_url, timeout_s=cfg.feature_budget_ms / 1000.0)
     else:
-        store = InProcessStore()
+        mem = InProcessStore(max_bytes=cfg.velocity_max_mb << 20)
+        metrics.watch_velocity(mem.stats)
+        store = mem
     if cfg.debug_feature_delay_ms > 0:  # test hook: a slow feature store
         delay_s = cfg.debug_feature_delay_ms / 1000.0
         store = SlowStore(store, delay_s, cfg.debug_feature_delay_every)
@@ -161,7 +163,7 @@ async def open_resources(
     await trail.start()
     metrics.declare_degraded(LookupOutcome.ALL)
     features = BudgetedFeatures(
-        _store(cfg),
+        _store(cfg, metrics),
         cfg.feature_budget_ms / 1000.0,
         on_degraded=metrics.degraded,
         on_write_dropped=metrics.write_dropped,

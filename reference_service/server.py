@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         audit_dir=cfg.audit_dir,
         feature_store="redis" if cfg.redis_url else "in-process",
         feature_budget_ms=cfg.feature_budget_ms,
+        velocity_max_mb=None if cfg.redis_url else cfg.velocity_max_mb,
     )
     if cfg.parent_pid is not None:
         start_parent_watch(cfg.parent_pid, _log_parent_gone)

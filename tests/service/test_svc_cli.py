@@ -90,6 +90,7 @@ def test_same_key_for_pan_and_audit_is_refused(tmp_path: Path) -> None:
     [
         (["--workers", "0"], "--workers"),
         (["--feature-budget-ms", "0"], "--feature-budget-ms"),
+        (["--velocity-max-mb", "8"], "--velocity-max-mb"),
         (["--max-in-flight", "0"], "--max-in-flight"),
         (["--audit-mode", "sometimes"], "--audit-mode"),
         (["--parent-pid", "0"], "--parent-pid"),
