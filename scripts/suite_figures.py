@@ -83,7 +83,10 @@ def render(figs: dict[str, dict[str, Any]]) -> str:
         f"{o['admitted_client_p99_ms']} ms, 503 p50 {o.get('shed_client_p50_ms', 'n/a')} / "
         f"p99 {o.get('shed_client_p99_ms', 'n/a')} ms, "
         f"new-connection p99 {o.get('new_connection_p99_ms', 'n/a')} ms, "
-        f"{o.get('over_1s', 'n/a')} answers over 1 s; bound {o.get('client_bound_ms', 'n/a')} ms "
+        f"{o.get('over_1s', 'n/a')} answers over 1 s; 503 from the actual send p50 "
+        f"{o.get('shed_since_send_p50_ms', 'n/a')} / p99 {o.get('shed_since_send_p99_ms', 'n/a')} "
+        f"ms (the source's own send lag p50 {o.get('source_send_lag_p50_ms', 'n/a')} ms); "
+        f"bound {o.get('client_bound_ms', 'n/a')} ms "
         f"(50 ms x contention) {'held' if judged else 'NOT JUDGED (contention > 2)'}; "
         f"{o['shed_server_within_1ms']:.1%} of 503s within 1 ms server-side; "
         f"recovered in {o['recovery_s']} s" if o else "",

@@ -37,6 +37,13 @@ class Outcome:
     new_connection: list[float] = field(default_factory=list)
     #: Connections the source opened.
     connections: int = 0
+    #: Per-status latencies (s) from the moment the source actually wrote the request: the
+    #: service's answer time without the source's own lag (asyncio's timers wake late).
+    since_send: dict[int, list[float]] = field(default_factory=dict)
+
+    def since_send_quantile(self, status: int, q: float) -> float:
+        xs = sorted(self.since_send.get(status, []))
+        return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
     def new_connection_quantile(self, q: float) -> float:
         xs = sorted(self.new_connection)
@@ -127,15 +134,18 @@ async def open_loop(
                 conn = await asyncio.open_connection("127.0.0.1", port)
                 every.append(conn[1])
                 out.connections += 1
-            out.send_lag.append(time.perf_counter() - intended)
+            sent_at = time.perf_counter()
+            out.send_lag.append(sent_at - intended)
             status, headers, body = await asyncio.wait_for(
                 _exchange(conn, score_request(port, make_body())), timeout=10
             )
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
             out.errors += 1
             return
-        latency = time.perf_counter() - intended
+        done = time.perf_counter()
+        latency = done - intended
         out.latencies.setdefault(status, []).append(latency)
+        out.since_send.setdefault(status, []).append(done - sent_at)
         if fresh:
             out.new_connection.append(latency)
         if status == 503 and headers.get(b"retry-after"):
