@@ -188,6 +188,7 @@ def steps_child(url: str, slice_s: float, cycles: int, users: int = 10) -> dict[
 
     import gevent
     import msgspec
+    from generator_profile import read_reply
 
     from harness.load import pacing  # noqa: F401  (imports Locust: gevent-patched from here on)
     from harness.load.engine import Engine
@@ -232,19 +233,7 @@ def steps_child(url: str, slice_s: float, cycles: int, users: int = 10) -> dict[
         if level >= 4:
             sock.settimeout(2.0)
         sock.send(data)
-        n = sock.recv_into(view)
-        head_end = buf.find(b"\r\n\r\n", 0, n)
-        for _ in range(65536):  # bounded: every pass reads at least one byte
-            if head_end >= 0:
-                break
-            n += sock.recv_into(view[n:])
-            head_end = buf.find(b"\r\n\r\n", 0, n)
-        at = buf.find(b"Content-Length:", 0, head_end)
-        need = head_end + 4 + int(buf[at + 15 : buf.find(b"\r\n", at)])
-        for _ in range(65536):
-            if n >= need:
-                break
-            n += sock.recv_into(view[n:])
+        head_end = read_reply(sock, view, buf)
         return bytes(buf[:head_end]) if level >= 6 else b""
 
     def record(level: int, intended: int, sent: int, done: int, head: bytes) -> None:

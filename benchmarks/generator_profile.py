@@ -155,6 +155,28 @@ def cpu_per_request(track: CpuTrack, result: Any) -> float:
     return track.cpu_between(a, b) / max(done, 1) * 1e6
 
 
+def read_reply(sock: Any, view: memoryview, buf: bytearray) -> int:
+    """Read one Content-Length-framed reply into ``buf``; the offset of its head's end.
+
+    The floor's whole client: no parser, no timeout, no copy (the floor clients here and in
+    ``generator_cost.py`` share it, so both floors are the same code).
+    """
+    n = sock.recv_into(view)
+    head_end = buf.find(b"\r\n\r\n", 0, n)
+    for _ in range(65536):  # bounded: every pass reads at least one byte
+        if head_end >= 0:
+            break
+        n += sock.recv_into(view[n:])
+        head_end = buf.find(b"\r\n\r\n", 0, n)
+    at = buf.find(b"Content-Length:", 0, head_end)
+    need = head_end + 4 + int(buf[at + 15 : buf.find(b"\r\n", at)])
+    for _ in range(65536):
+        if n >= need:
+            break
+        n += sock.recv_into(view[n:])
+    return head_end
+
+
 def floor_saturated(url: str, duration_s: float, users: int = 10) -> dict[str, Any]:
     """The gevent floor at saturation: ``users`` greenlets, each send + recv on its connection."""
     import socket as _socket
@@ -181,19 +203,7 @@ def floor_saturated(url: str, duration_s: float, users: int = 10) -> dict[str, A
             if time.monotonic() > stop_at:
                 break
             sock.send(request)
-            n = sock.recv_into(view)
-            head_end = buf.find(b"\r\n\r\n", 0, n)
-            for _ in range(65536):  # bounded: every pass reads at least one byte
-                if head_end >= 0:
-                    break
-                n += sock.recv_into(view[n:])
-                head_end = buf.find(b"\r\n\r\n", 0, n)
-            at = buf.find(b"Content-Length:", 0, head_end)
-            need = head_end + 4 + int(buf[at + 15 : buf.find(b"\r\n", at)])
-            for _ in range(65536):
-                if n >= need:
-                    break
-                n += sock.recv_into(view[n:])
+            read_reply(sock, view, buf)
             count[0] += 1
         sock.close()
 
