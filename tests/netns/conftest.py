@@ -3,27 +3,20 @@ and a final check (plus sweep) that nothing with the test's prefix is left behin
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.ledger import Ledger
-from harness.netns import Lab, list_namespaces, sweep_prefix
+from harness.netns import Lab
 
 
 @pytest.fixture
-def prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    """A namespace prefix no other test or helper uses; state dir in tmp; leak check at the end."""
-    value = f"slotest{secrets.token_hex(2)}-"
-    monkeypatch.setenv("SLO_HARNESS_NETNS_PREFIX", value)
-    monkeypatch.setenv("SLO_HARNESS_STATE_DIR", str(tmp_path / "state"))
-    yield value
-    leaked = list_namespaces(value)
-    if leaked:
-        sweep_prefix(value)
-    assert leaked == [], f"namespaces left behind: {leaked}"
+def prefix(netns_prefix: str) -> str:
+    """A namespace prefix no other test or helper uses; state dir in tmp; leak check at the end
+    (tests/conftest.py's ``netns_prefix``)."""
+    return netns_prefix
 
 
 @pytest.fixture
