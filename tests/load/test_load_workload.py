@@ -107,7 +107,7 @@ def test_requests_are_the_ones_sent_before() -> None:
         _scenario(MIX), "http://127.0.0.1:8080", stream=1, infer=InferInput("input", 15)
     )
     ticks = iter(range(1_700_000_000_000, 1_800_000_000_000, 7))
-    source._payload._clock = lambda: next(ticks) / 1000  # noqa: SLF001  (a fixed clock)
+    source._payload._clock = lambda: next(ticks) / 1000  # a fixed clock
     h = hashlib.sha256()
     for _ in range(3000):
         r = source.next()
