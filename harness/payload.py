@@ -113,6 +113,8 @@ _MCC_CUM: Final = (
 )
 _RISKY_MCCS: Final = ("5967", "7995", "4829", "6051", "5816", "7801")
 _MERCHANTS_PER_MCC: Final = 500
+_DECIMALS: Final = tuple(str(i) for i in range(_MERCHANTS_PER_MCC))  # a merchant id's number
+_MILLIS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))  # a timestamp's milliseconds
 _CNP_MCCS: Final = ("5816", "5967", "4829")  # digital goods, direct marketing, transfers
 _TESTING_MCCS: Final = ("5816", "5967", "5999")  # card testing: digital goods, misc. retail
 _LOG_400: Final = math.log(400.0)
@@ -270,16 +272,22 @@ class PayloadGenerator:
         else:
             device, flag = card.known_json, "true" if present else "false"
         ms = floor(self._clock() * 1000)
-        stamp = self._last_stamp if ms == self._last_ms else self._stamp(ms)
+        if ms != self._last_ms:  # a new millisecond (every request below 1,000 per second)
+            second, milli = divmod(ms, 1000)
+            if second != self._last_s:  # formatting a datetime costs ~2 us: once a second
+                self._last_s, self._second = second, _rfc3339(second)[:-5]
+            self._last_ms, self._last_stamp = ms, self._second + _MILLIS[milli]
+        stamp = self._last_stamp
         if random() < self._pan_share:
             self._pan_indices.add(index)
             last = card.pan_json or self._pan_json(card)
         else:
             last = card.token_json
         return (
-            f'{{"transaction_id":"{self._prefix}{counter:x}","amount":'
+            f'{{"transaction_id":"{self._prefix}{hex(counter)[2:]}","amount":'
             f"{_yen_json(amount) if card.yen else _amount_json(amount)}{card.currency_json}"
-            f'{mcc}-{merchant}","merchant_category_code":"{mcc}","merchant_country":"{country}'
+            f'{mcc}-{_DECIMALS[merchant]}","merchant_category_code":"{mcc}",'
+            f'"merchant_country":"{country}'
             f'{card.billing_json}{ip}","card_present":{flag}{device},"timestamp":"{stamp}",{last}'
         ).encode()
 
@@ -325,15 +333,6 @@ class PayloadGenerator:
         return frozenset(synthetic_pan(self.seed, i) for i in range(self.cards))
 
     # -- internals ---------------------------------------------------------------------------
-    def _stamp(self, ms: int) -> str:
-        # Formatting a datetime costs ~2 us: requests within the same millisecond share the
-        # stamp (the caller's test), and within the same second its date-time part.
-        second, milli = divmod(ms, 1000)
-        if second != self._last_s:
-            self._last_s, self._second = second, _rfc3339(second)[:-5]
-        self._last_ms, self._last_stamp = ms, f"{self._second}.{milli:03d}Z"
-        return self._last_stamp
-
     def _card(self, index: int) -> _Card:
         card = _Card(self.seed, index)
         if len(self._card_cache) < 100_000:

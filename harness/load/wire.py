@@ -14,8 +14,12 @@ validated chunked body.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Final
 
 __all__ = ["build_request", "dechunk", "request_builder", "request_template"]
+
+_TABLED: Final = 4096
+_LENGTHS: Final = tuple(b"%d" % n for n in range(_TABLED))  # Content-Length values, made once
 
 
 def build_request(
@@ -76,7 +80,8 @@ def request_builder(
         body = make_body(index)
         if body is None:
             return bodiless
-        return join((prefix, b"%d" % len(body), suffix, body))
+        n = len(body)
+        return join((prefix, _LENGTHS[n] if n < _TABLED else b"%d" % n, suffix, body))
 
     return build
 
