@@ -350,8 +350,9 @@ class PayloadGenerator:
         mcc = str(tx["merchant_category_code"])
         risk = 3.0 if mcc in _RISKY_MCCS else (0.0 if mcc in ("5411", "5912", "4111") else 1.0)
         hour = float(int(self._clock() // 3600) % 24)
-        count_1h = float(rng.randrange(0, 4))
-        count_24h = count_1h + rng.randrange(0, 8)
+        bits = self._bits  # randrange(a, b) is a + _below(b - a): the same draws, no frames
+        count_1h = float(_below(bits, 4))
+        count_24h = count_1h + _below(bits, 8)
         return [
             round(math.log1p(usd), 4),
             risk,
@@ -360,7 +361,7 @@ class PayloadGenerator:
             1.0 if tx["ip_country"] != tx["billing_country"] else 0.0,
             1.0 if tx["ip_country"] != tx["merchant_country"] else 0.0,
             hour,
-            float((int(hour) + rng.randrange(-8, 9)) % 24),
+            float((int(hour) - 8 + _below(bits, 17)) % 24),
             cast(float, tx["account_age_days"]),
             1.0 if tx["device_known"] else 0.0,
             count_1h,
