@@ -71,6 +71,10 @@ WALL_MIN_DRIFT: Final = 1.02
 STALE_S: Final = 1.0
 #: Weight of a new saturated window in the capacity estimate.
 ALPHA: Final = 0.3
+#: A window that refused counts as queueing (its completion rate as capacity) only when its
+#: admitted requests spent more than this fraction of the target beyond the no-queue time; below
+#: it the limit, not the worker, was the bottleneck and the estimate climbs towards the ceiling.
+LIMIT_BOUND_FRACTION: Final = 0.5
 #: Floor and ceiling of the derived limit: never starve, never queue unboundedly. The floor is 1:
 #: a worker that completes X requests/s holds the target only with at most target * X in
 #: flight, which is below 4 for a slow model (or a starved CPU) under 320 completions/s.
@@ -198,9 +202,17 @@ class Admission:
         # queueing: its no-queue time is high, not its excess.
         if self._wall_min_s is None:  # the first window: its mean is the first no-queue time
             self._wall_min_s = own_s
-        queueing = self._saturated or mean_wall_s > self._wall_min_s + self._target_s
+        excess_s = mean_wall_s - self._wall_min_s
+        # A refusal is evidence of capacity only if the admitted requests waited too: at a limit
+        # that is too low, a burst is refused while the worker is idle, and the window's
+        # completion rate is what was *admitted* (demand), not capacity.
+        queueing = excess_s > self._target_s or (
+            self._saturated and excess_s > self._target_s * LIMIT_BOUND_FRACTION
+        )
+        limit_bound = self._saturated and not queueing
         if elapsed <= STALE_S:
             self._wall_min_s = min(self._wall_min_s * WALL_MIN_DRIFT, own_s)
+        ceiling = self._ceiling(cpu_s) if elapsed <= STALE_S else math.inf
         if elapsed > STALE_S:
             pass  # a window spanning an idle gap measures the gap, not the worker
         elif queueing and rate < self._rate and mean_wall_s > self._wall_min_s + 2 * self._target_s:
@@ -210,19 +222,32 @@ class Admission:
             self._rate = rate
         elif queueing:
             self._rate += ALPHA * (rate - self._rate)
+        elif limit_bound and ceiling > self._rate and math.isfinite(ceiling):
+            # The limit refused while admitted requests hardly waited: the estimate is below
+            # what the worker can do (Little: it completed its limit's worth in less than the
+            # no-queue time + target). Climb towards what its CPU (and threads) allow; without
+            # this the estimate could only follow the admitted rate, which the limit itself
+            # holds down (a stuck limit of 1-3 shed 20-85% at a fifth of capacity, README).
+            self._rate += ALPHA * (ceiling - self._rate)
         elif rate > self._rate:
             self._rate = rate
-        if elapsed <= STALE_S and cpu_s > 0:
-            # This thread cannot complete more than completions per CPU-second of it: a sound
-            # upper bound, so the optimistic start comes down before the first overload.
-            self._rate = min(self._rate, self._completions / cpu_s)
-        for clock, start in self._clocks:
-            busy_s = clock() - start
-            if elapsed <= STALE_S and busy_s > 0:
-                self._rate = min(self._rate, self._completions / busy_s)
+        # The ceiling is a sound upper bound: it brings the optimistic start down before the
+        # first overload.
+        self._rate = min(self._rate, ceiling)
         self._reset(t)
         if self._fixed is None:
             self._limit = self._derive()
+
+    def _ceiling(self, cpu_s: float) -> float:
+        """Most completions per second the window's stages allow: this thread cannot complete
+        more than completions per CPU-second of it, nor a thread pool more than completions per
+        busy second of its threads (infinite when nothing was measured)."""
+        ceiling = self._completions / cpu_s if cpu_s > 0 else math.inf
+        for clock, start in self._clocks:
+            busy_s = clock() - start
+            if busy_s > 0:
+                ceiling = min(ceiling, self._completions / busy_s)
+        return ceiling
 
     def _reset(self, t: float) -> None:
         self._window_start, self._completions, self._wall_sum_s, self._saturated = t, 0, 0.0, False
