@@ -54,7 +54,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["TARGET_FRACTION", "Admission"]
+__all__ = ["TARGET_FRACTION", "Admission", "run_queue_s"]
 
 #: Queueing delay (beyond the no-queue time) the limit allows, as a fraction of the budget.
 TARGET_FRACTION: Final = 0.25
@@ -71,15 +71,25 @@ WALL_MIN_DRIFT: Final = 1.02
 STALE_S: Final = 1.0
 #: Weight of a new saturated window in the capacity estimate.
 ALPHA: Final = 0.3
-#: A window that refused counts as queueing (its completion rate as capacity) only when its
-#: admitted requests spent more than this fraction of the target beyond the no-queue time; below
-#: it the limit, not the worker, was the bottleneck and the estimate climbs towards the ceiling.
-LIMIT_BOUND_FRACTION: Final = 0.5
 #: Floor and ceiling of the derived limit: never starve, never queue unboundedly. The floor is 1:
 #: a worker that completes X requests/s holds the target only with at most target * X in
 #: flight, which is below 4 for a slow model (or a starved CPU) under 320 completions/s.
 MIN_LIMIT: Final = 1
 MAX_LIMIT: Final = 4096
+
+
+_SCHEDSTAT: Final = "/proc/thread-self/schedstat"
+
+
+def run_queue_s() -> float:
+    """Seconds the calling thread has waited on a run queue, ready but not running (the second
+    field of ``/proc/thread-self/schedstat``, ns); 0.0 where the kernel does not say. About
+    0.1 ms per read: once per window."""
+    try:
+        with open(_SCHEDSTAT, "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 class Admission:
@@ -93,6 +103,7 @@ class Admission:
         "_fixed",
         "_limit",
         "_rate",
+        "_runq_clock",
         "_saturated",
         "_service_s",
         "_target_s",
@@ -100,6 +111,7 @@ class Admission:
         "_wall_min_s",
         "_wall_sum_s",
         "_window_cpu_s",
+        "_window_runq_s",
         "_window_start",
         "in_flight",
         "shed_total",
@@ -113,6 +125,7 @@ class Admission:
         now: float | None = None,
         initial_rate_per_s: float = INITIAL_RATE_PER_S,
         cpu_clock: Callable[[], float] = time.thread_time,
+        runq_clock: Callable[[], float] | None = None,
     ) -> None:
         self._target_s = latency_budget_s * TARGET_FRACTION
         self._fixed = max_in_flight
@@ -122,6 +135,8 @@ class Admission:
         self._window_start = time.perf_counter() if now is None else now
         self._cpu_clock = cpu_clock
         self._window_cpu_s = cpu_clock()
+        self._runq_clock = run_queue_s if runq_clock is None else runq_clock
+        self._window_runq_s = self._runq_clock()
         self._clocks: list[tuple[Callable[[], float], float]] = []  # (busy clock, at window start)
         self._completions = 0
         self._wall_sum_s = 0.0
@@ -202,57 +217,55 @@ class Admission:
         # queueing: its no-queue time is high, not its excess.
         if self._wall_min_s is None:  # the first window: its mean is the first no-queue time
             self._wall_min_s = own_s
+        queueing = self._saturated or mean_wall_s > self._wall_min_s + self._target_s
         excess_s = mean_wall_s - self._wall_min_s
-        # A refusal is evidence of capacity only if the admitted requests waited too: at a limit
-        # that is too low, a burst is refused while the worker is idle, and the window's
-        # completion rate is what was *admitted* (demand), not capacity.
-        queueing = excess_s > self._target_s or (
-            self._saturated and excess_s > self._target_s * LIMIT_BOUND_FRACTION
-        )
-        limit_bound = self._saturated and not queueing
         if elapsed <= STALE_S:
             self._wall_min_s = min(self._wall_min_s * WALL_MIN_DRIFT, own_s)
-        ceiling = self._ceiling(cpu_s) if elapsed <= STALE_S else math.inf
+        ceiling, shown = self._capacity(rate, cpu_s, self._runq_clock() - self._window_runq_s)
         if elapsed > STALE_S:
             pass  # a window spanning an idle gap measures the gap, not the worker
-        elif queueing and rate < self._rate and mean_wall_s > self._wall_min_s + 2 * self._target_s:
+        elif queueing and shown < self._rate and excess_s > 2 * self._target_s:
             # Far over the target: the estimate was much too high (the optimistic start, or a
-            # machine that just lost CPU). A saturated window's completion rate *is* capacity:
-            # take it at once; smoothing would keep admitting too much for seconds.
-            self._rate = rate
+            # machine that just lost CPU). A saturated window shows capacity: take it at once;
+            # smoothing would keep admitting too much for seconds.
+            self._rate = shown
         elif queueing:
-            self._rate += ALPHA * (rate - self._rate)
-        elif limit_bound and ceiling > self._rate and math.isfinite(ceiling):
-            # The limit refused while admitted requests hardly waited: the estimate is below
-            # what the worker can do (Little: it completed its limit's worth in less than the
-            # no-queue time + target). Climb towards what its CPU (and threads) allow; without
-            # this the estimate could only follow the admitted rate, which the limit itself
-            # holds down (a stuck limit of 1-3 shed 20-85% at a fifth of capacity, README).
-            self._rate += ALPHA * (ceiling - self._rate)
+            self._rate += ALPHA * (shown - self._rate)
         elif rate > self._rate:
             self._rate = rate
-        # The ceiling is a sound upper bound: it brings the optimistic start down before the
-        # first overload.
-        self._rate = min(self._rate, ceiling)
+        if elapsed <= STALE_S:
+            # A sound upper bound: it brings the optimistic start down before the first overload.
+            self._rate = min(self._rate, ceiling)
         self._reset(t)
         if self._fixed is None:
             self._limit = self._derive()
 
-    def _ceiling(self, cpu_s: float) -> float:
-        """Most completions per second the window's stages allow: this thread cannot complete
-        more than completions per CPU-second of it, nor a thread pool more than completions per
-        busy second of its threads (infinite when nothing was measured)."""
-        ceiling = self._completions / cpu_s if cpu_s > 0 else math.inf
+    def _capacity(self, rate: float, cpu_s: float, runq_s: float) -> tuple[float, float]:
+        """(ceiling, shown) of this window, completions per second.
+
+        The ceiling: this thread cannot complete more than completions per CPU-second of it, nor
+        a thread pool more than completions per busy second of its threads. Shown: completions
+        per busy second of the busiest stage, where the loop thread is busy while it runs *or*
+        waits for a CPU (a machine that gives it a fraction of a core gives it that capacity).
+        A stage that was idle part of the window could have done more than the window's rate:
+        at a limit held low the rate is the admitted demand, not capacity. Never below the rate.
+        """
+        n = self._completions
+        ceiling = n / cpu_s if cpu_s > 0 else math.inf
+        busiest_s = cpu_s + runq_s
         for clock, start in self._clocks:
             busy_s = clock() - start
             if busy_s > 0:
-                ceiling = min(ceiling, self._completions / busy_s)
-        return ceiling
+                ceiling = min(ceiling, n / busy_s)
+                busiest_s = max(busiest_s, busy_s)
+        shown = max(rate, n / busiest_s) if busiest_s > 0 else rate
+        return ceiling, shown
 
     def _reset(self, t: float) -> None:
         self._window_start, self._completions, self._wall_sum_s, self._saturated = t, 0, 0.0, False
         self._wait_sum_s = 0.0
         self._window_cpu_s = self._cpu_clock()
+        self._window_runq_s = self._runq_clock()
         self._clocks = [(clock, clock()) for clock, _ in self._clocks]
 
     def observe(self, cpu_s: float) -> None:

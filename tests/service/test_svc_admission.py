@@ -34,6 +34,7 @@ class Worker:
     io_s: float
     now: float = 0.0
     cpu: float = 0.0
+    runq: float = 0.0
     offered: int = 0
     shed: int = 0
     walls: list[float] = field(default_factory=list)  # seconds in the worker, admitted ones
@@ -53,6 +54,7 @@ class Worker:
                     continue
                 begin = max(self.now + self.io_s, self._free_at)
                 self._free_at = begin + self.cpu_s * slowdown
+                self.runq += self.cpu_s * (slowdown - 1.0)  # ready, waiting for a CPU
                 self._seq += 1
                 heapq.heappush(self._events, (self._free_at, self._seq, self.now))
             self.now += gap_s
@@ -72,7 +74,9 @@ class Worker:
 
 
 def _admission(worker: Worker) -> Admission:
-    return Admission(BUDGET_S, now=0.0, cpu_clock=lambda: worker.cpu)
+    return Admission(
+        BUDGET_S, now=0.0, cpu_clock=lambda: worker.cpu, runq_clock=lambda: worker.runq
+    )
 
 
 def test_the_estimate_recovers_after_a_spell_of_queueing() -> None:
@@ -95,7 +99,9 @@ def test_refusals_with_short_waits_do_not_lower_the_estimate() -> None:
     limit is too low, not that the worker is at capacity: the estimate rises (towards completions
     per CPU-second), never falls towards the admitted rate."""
     w = Worker(rate_per_s=150.0, burst=6, cpu_s=0.001, io_s=0.001)
-    adm = Admission(BUDGET_S, now=0.0, cpu_clock=lambda: w.cpu, initial_rate_per_s=200.0)
+    adm = Admission(
+        BUDGET_S, now=0.0, cpu_clock=lambda: w.cpu, runq_clock=lambda: 0.0, initial_rate_per_s=200.0
+    )
     assert adm.limit < 6  # (0.4 + 12.5 ms) x 200/s = 2: every burst is partly refused
     w.run(adm, 2.0)
     assert adm.limit >= 6
@@ -116,3 +122,18 @@ def test_real_overload_sheds_the_excess_and_keeps_the_budget() -> None:
     assert adm.capacity_per_s > 500.0
     walls = sorted(w.walls)
     assert walls[int(0.99 * len(walls))] < BUDGET_S
+
+
+def test_slower_io_with_an_idle_loop_is_not_overload() -> None:
+    """The Redis hop slows from 2 to 20 ms for a second (the proxy starved of CPU) while the loop
+    thread stays mostly idle: requests spend longer in the worker, but nothing queues for it, so
+    the estimate stays and nothing is shed (it fell to the admitted rate and shed)."""
+    w = Worker(rate_per_s=270.0, burst=4, cpu_s=0.0017, io_s=0.002)
+    adm = _admission(w)
+    w.run(adm, 3.0)
+    before = adm.capacity_per_s
+    w.io_s = 0.020
+    assert w.shed_share(adm, 1.0) == 0.0
+    w.io_s = 0.002
+    assert w.shed_share(adm, 2.0) == 0.0
+    assert adm.capacity_per_s >= 0.9 * before

@@ -255,14 +255,17 @@ def test_audit_failure_answers_503_without_a_decision(tmp_path: Path) -> None:
 
 def test_admission_queueing_lowers_the_limit_without_refusals() -> None:
     """Admitted requests that start spending far longer in the worker than their no-queue time
-    (5 ms -> 60 ms at 100 completions/s) are queueing even if the limit was never reached: the
-    limit drops to (no-queue time + budget/4) x completions per second."""
-    adm = Admission(latency_budget_s=0.05, now=0.0)
+    (5 ms -> 60 ms at 100 completions/s, the loop thread busy all the time) are queueing even if
+    the limit was never reached: the limit drops to (no-queue time + budget/4) x completions
+    per second."""
+    cpu = [0.0]
+    adm = Admission(latency_budget_s=0.05, now=0.0, cpu_clock=lambda: cpu[0])
     assert adm.limit > 30  # the optimistic start: 2,500/s assumed
     now = 0.0
     for wall_s in [0.005] * 100 + [0.060] * 400:
         assert adm.try_enter()
         now += 0.01
+        cpu[0] += min(wall_s, 0.01)  # 5 ms of CPU each, then the thread never idle
         adm.leave(now, wall_s=wall_s)
     assert adm.limit <= 3
 
