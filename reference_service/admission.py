@@ -3,8 +3,8 @@
 A worker is one event loop on one core. Little's law ties the three numbers admission controls:
 with ``L`` requests in flight and the worker completing ``X`` of them per second, an admitted
 request spends ``W = L / X`` seconds in the worker. The limit is therefore derived from **wall
-time**: ``limit = (W_min + target_s) * X_sat``, where ``X_sat`` is the completion rate measured
-while the worker was queueing (it refused work or ran at its limit during the window, or its
+time**: ``limit = (W_min + target_s) * X_sat``, where ``X_sat`` is the capacity shown by windows
+in which the worker was queueing (it refused work or ran at its limit during the window, or its
 admitted requests spent more than ``target_s`` beyond ``W_min`` in it), ``W_min`` is the tracked
 no-queue time of a request in the worker (the lowest window mean, allowed to drift up) and
 ``target_s``, the queueing delay allowed, is a quarter of the latency budget. The quarter leaves
@@ -35,8 +35,22 @@ from the window's mean wall time *minus* that wait. Without this, a closed loop 
 4 ms model (each request waiting for the 7 before it) sets ``W_min`` to 32 ms at start-up and the
 limit to about 10 in flight: 40 ms of queue behind one thread.
 
+The capacity a queueing window shows is its completions per **busy** second of its busiest stage,
+not per wall second: the loop thread is busy while it runs or waits for a CPU (its run-queue
+delay, :func:`run_queue_s`, from ``/proc/thread-self/schedstat``), an inference thread while it
+runs calls. A saturated stage is busy the whole window, so this is its completion rate; a stage
+that idled part of it could have done more. Per wall second was wrong whenever the limit, not
+the worker, was what refused: after a spell of real queueing (a machine that took the loop
+thread's CPU for a second) the limit came down to 1-3; every later window refused a burst and so
+counted as saturated, and its completion rate, the *admitted* demand held down by that limit,
+became the capacity. The estimate could never climb back: game days shed 1-85% of requests for
+seconds at a fifth of a worker's CPU capacity, the loop thread 20-40% busy and admitted requests
+2-4 ms in the worker against a 12.5 ms target (README, Game days). Likewise requests that spend
+longer awaiting I/O (a slow Redis hop) with the loop idle show a high capacity and do not lower
+the estimate. Where the kernel gives no run-queue delay the loop counts its CPU time only.
+
 A queueing window whose admitted requests spent more than twice the target beyond ``W_min``
-replaces the capacity estimate with its own completion rate instead of smoothing towards it: the
+replaces the capacity estimate with what it showed instead of smoothing towards it: the
 optimistic start (2,500/s assumed) meets a 200/s worker at three times capacity, and smoothing took
 about 2 s of windows to come down, during which the worker admitted 32 requests per loop iteration
 and stalled for hundreds of milliseconds (measured: nothing accepted, nothing answered for 0.4 s).
