@@ -65,7 +65,7 @@ _HOMES: Final = (
 )
 _HOME_CUM: Final = tuple(sum(h[2] for h in _HOMES[: i + 1]) for i in range(len(_HOMES)))
 _FOREIGN_HOMES: Final = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "CA")
-_FOREIGN: Final = (*_FOREIGN_HOMES, "MX", "BR", "CN", "TR", "NG", "RU")  # a merchant or IP country abroad
+_FOREIGN: Final = (*_FOREIGN_HOMES, "MX", "BR", "CN", "TR", "NG", "RU")  # a country abroad
 _N_FOREIGN: Final = len(_FOREIGN)
 _RISKY_IP: Final = ("NG", "RU", "CN", "BR", "RO", "VN", "ID", "UA")
 _N_RISKY_IP: Final = len(_RISKY_IP)

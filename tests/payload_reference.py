@@ -17,48 +17,19 @@ from datetime import UTC, datetime
 
 import orjson
 
-from harness.payload import synthetic_pan
+from harness.payload import (  # the tables; the digests pin them
+    _CNP_MCCS,
+    _FOREIGN,
+    _HOMES,
+    _MCCS,
+    _RISKY_IP,
+    _RISKY_MCCS,
+    synthetic_pan,
+)
 
 _MASK64 = (1 << 64) - 1
-_HOMES = (
-    ("US", "USD", 45),
-    ("GB", "GBP", 15),
-    ("DE", "EUR", 10),
-    ("FR", "EUR", 8),
-    ("ES", "EUR", 5),
-    ("IT", "EUR", 5),
-    ("NL", "EUR", 4),
-    ("CA", "CAD", 4),
-    ("AU", "AUD", 2),
-    ("JP", "JPY", 2),
-)
-_FOREIGN = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "CA", "MX", "BR", "CN", "TR", "NG", "RU")
-_RISKY_IP = ("NG", "RU", "CN", "BR", "RO", "VN", "ID", "UA")
-_MCCS = (
-    ("5411", 20),
-    ("5812", 12),
-    ("5541", 9),
-    ("5814", 9),
-    ("5999", 7),
-    ("5311", 6),
-    ("5912", 5),
-    ("4121", 4),
-    ("5732", 4),
-    ("5691", 4),
-    ("4111", 4),
-    ("7011", 3),
-    ("4511", 3),
-    ("5816", 3),
-    ("4900", 3),
-    ("5944", 1),
-    ("4829", 1),
-    ("7995", 1),
-    ("5967", 1),
-)
 _TOTAL = sum(w for _, w in _MCCS)
 _MCC_CUM = [sum(w for _, w in _MCCS[: i + 1]) / _TOTAL for i in range(len(_MCCS))]
-_RISKY_MCCS = ("5967", "7995", "4829", "6051", "5816", "7801")
-_CNP_MCCS = ("5816", "5967", "4829")
 
 
 def _splitmix64(x: int) -> int:
