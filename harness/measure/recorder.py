@@ -168,7 +168,6 @@ class Recorder:
 
     def record(
         self,
-        *,
         phase: str,
         endpoint: str,
         outcome: Outcome,
