@@ -55,6 +55,7 @@ from gevent.event import Event
 
 from harness.load import pacing, schedule
 from harness.load.completion import Completion, HttpStatusError
+from harness.load.head import with_header
 from harness.load.health import CpuSampler, ProcessHealth
 from harness.load.station import DEFAULT_JUDGE, Job, RequestLog, Station
 from harness.load.workload import RequestSource, host_port
@@ -226,7 +227,7 @@ class Engine:
             p = self._source.next()
             if tails:
                 trace_id, header = traceparent(prefix, first + i * step)
-                data = _with_header(p.data, header)
+                data = with_header(p.data, header)
             else:
                 trace_id, data = "", p.data
             job = Job(
@@ -240,11 +241,13 @@ class Engine:
                 p.judge or DEFAULT_JUDGE,
                 trace_id,
             )
-            waker.wait_until(intended)
+            woke = clock()
+            if woke < intended:  # else the waker would return at once (behind schedule)
+                waker.wait_until(intended)
+                woke = clock()
             if self._abort:
                 recorder.unsent(phase, 1)
                 return
-            woke = clock()
             if not station.try_dispatch(job):
                 # Every slot is busy: the first to finish takes the job (and sends it at once).
                 self.cap_hits += 1
@@ -288,9 +291,3 @@ class Engine:
             if time.monotonic_ns() > self.end_mono_ns + self.recorder.interval_ns:
                 return
             self.cpu_samples.append(self._cpu.sample())
-
-
-def _with_header(request: bytes, line: bytes) -> bytes:
-    """``request`` with one more header ``line`` right after its request line."""
-    at = request.find(b"\r\n") + 2
-    return request[:at] + line + request[at:]

@@ -1,5 +1,6 @@
-"""The response-head parse of the lean HTTP client (:mod:`harness.load.http`): the few fields it
-reads, in one pass.
+"""HTTP heads on the generator's hot path: the response-head parse of the lean client
+(:mod:`harness.load.http`: the few fields it reads, in one pass), and the splice of one more
+request header (the engine's ``traceparent``, :func:`with_header`).
 
 The client needs four things of a head: the status code, ``Content-Length``, whether
 ``Transfer-Encoding`` says ``chunked``, and whether the connection closes after the response
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["HeadError", "parse_head"]
+__all__ = ["HeadError", "parse_head", "with_header"]
 
 
 class HeadError(Exception):
@@ -78,3 +79,12 @@ def _field_has(lower_head: bytes, at: int, token: bytes) -> bool:
 #: Three ASCII digits -> their value (what ``int()`` gives for them), for the status code.
 _STATUS_CODES: Final = {b"%03d" % code: code for code in range(1000)}
 _AFTER_STATUS: Final = (b" ", b"\r", b"")
+
+
+def with_header(request: bytes, line: bytes) -> bytes:
+    """``request`` with one more header ``line`` (ending in CRLF) right after its request line.
+
+    Every request a source builds starts with a request line ended by CRLF; one ``replace`` is
+    half the cost of ``find`` and three slices, and gives the same bytes for such a request.
+    """
+    return request.replace(b"\r\n", b"\r\n" + line, 1)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.load import http
-from harness.load.head import HeadError, parse_head
+from harness.load.head import HeadError, parse_head, with_header
 from harness.load.http import HttpConnection, ProtocolError, Reply
 from harness.load.tlsio import Stream
 from harness.load.wire import dechunk
@@ -209,3 +209,12 @@ def test_the_read_path_equals_the_one_before_on_any_split(seed: int) -> None:
         sizes = [rng.randrange(1, 40) for _ in range(rng.randrange(12))]
         new = _exchange(HttpConnection("127.0.0.1", 1), data, sizes, keep)
         assert new == _exchange(_OldConnection("127.0.0.1", 1), data, sizes, keep), data
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=60), st.binary(max_size=60), st.binary(max_size=40))
+def test_the_header_splice_equals_find_and_slices(line: bytes, rest: bytes, header: bytes) -> None:
+    """A header spliced after the request line gives the bytes find + slices gave."""
+    request = line + b"\r\n" + rest
+    at = request.find(b"\r\n") + 2
+    assert with_header(request, header) == request[:at] + header + request[at:]
