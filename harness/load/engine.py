@@ -206,6 +206,7 @@ class Engine:
             _log.exception("the scheduler failed")
         finally:
             waker.close()
+            self.station.disarm()
             self.finished.set()
             for g in self._greenlets[1:]:
                 g.kill(block=False)

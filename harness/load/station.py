@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from gevent.event import Event
 from gevent.hub import Waiter, get_hub
@@ -70,6 +70,8 @@ class Station:
         self._all_done.set()
         self._parked: Job | None = None  # the job the scheduler waits to hand over
         self._parked_waiter: Waiter | None = None
+        self._timer: Any = None  # the hand-over deadline's libev timer (see _arm)
+        self._deadline_ns: int | None = None
 
     # -- slot (user) side ------------------------------------------------------------------
     def register(self) -> None:
@@ -132,16 +134,37 @@ class Station:
             return False
         waiter = Waiter()
         self._parked, self._parked_waiter = job, waiter
-        timer = self._hub.loop.timer(remaining)
-        timer.start(waiter.switch, False)
+        if deadline_ns != self._deadline_ns:  # one timer per deadline (a run's walk has one)
+            self._arm(deadline_ns, remaining)
         try:
             waiter.get()
         finally:
-            timer.close()
             taken = self._parked is not job  # a slot took it (whatever woke us first)
             if not taken:
                 self._parked = self._parked_waiter = None
         return taken
+
+    def _arm(self, deadline_ns: int, remaining_s: float) -> None:
+        """Wake whoever is parked when ``deadline_ns`` passes (replacing the previous deadline's
+        timer): at the cap every job is handed over, and a timer per job costs more than the
+        hand-over itself. :meth:`disarm` drops it when the walk ends."""
+        self.disarm()
+        self._timer = self._hub.loop.timer(remaining_s)
+        self._timer.start(self._deadline_passed)
+        self._deadline_ns = deadline_ns
+
+    def _deadline_passed(self) -> None:
+        self._deadline_ns = None  # fired: a later hand-over arms afresh (its own remaining time)
+        waiter = self._parked_waiter
+        if waiter is not None:
+            waiter.switch(False)
+
+    def disarm(self) -> None:
+        """Drop the hand-over deadline's timer (the walk ended; idempotent)."""
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+        self._deadline_ns = None
 
     def _took_one(self) -> None:
         self.busy += 1
