@@ -68,6 +68,7 @@ __all__ = ["DRAIN_MARGIN_S", "Engine", "HttpStatusError", "Job", "RequestLog", "
 #: Extra time after the schedule's end plus the request timeout before stragglers are abandoned.
 DRAIN_MARGIN_S: Final = 1.0
 _COMPLETION_MARGIN_NS: Final = 500_000_000
+_new_job: Final = tuple.__new__
 _log = logging.getLogger(__name__)
 
 
@@ -231,16 +232,19 @@ class Engine:
                 data = with_header(p.data, header)
             else:
                 trace_id, data = "", p.data
-            job = Job(
-                self,
-                phase,
-                p.endpoint,
-                p.method,
-                p.path,
-                data,
-                intended,
-                p.judge or DEFAULT_JUDGE,
-                trace_id,
+            job = _new_job(  # Job(...) without its Python-level __new__
+                Job,
+                (
+                    self,
+                    phase,
+                    p.endpoint,
+                    p.method,
+                    p.path,
+                    data,
+                    intended,
+                    p.judge or DEFAULT_JUDGE,
+                    trace_id,
+                ),
             )
             woke = clock()
             if woke < intended:  # else the waker would return at once (behind schedule)

@@ -67,6 +67,7 @@ _MAX_HEAD: Final = 64 * 1024
 _SNIPPET: Final = 200  # bytes of a failed response's body kept for error messages
 _IDLE_CHECK_NS: Final = 500_000_000  # check an idle connection for a server close after 0.5 s
 _HEAD_END: Final = b"\r\n\r\n"
+_new_reply: Final = tuple.__new__
 #: The first read reuses the send's socket timeout if the send took less than this (one
 #: ``settimeout`` fewer per request; gevent's is Python code); else it is recomputed.
 _REARM_NS: Final = 1_000_000
@@ -330,7 +331,7 @@ class HttpConnection:
         if 200 <= status < 300 and not keep_body:  # the common case: nothing of the body kept
             if close:
                 self.close()
-            return Reply(status, body_end - body_start)
+            return _new_reply(Reply, (status, body_end - body_start, b"", b""))  # no __new__ call
         snippet = (
             bytes(buf[body_start : min(body_end, body_start + _SNIPPET)])
             if not 200 <= status < 300

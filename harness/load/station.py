@@ -19,8 +19,7 @@ a parked job is taken by exactly one slot or withdrawn by the scheduler, never b
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from gevent.event import Event
 from gevent.hub import Waiter, get_hub
@@ -41,9 +40,11 @@ _MAX_SLOT_WAITS: Final = 1_000_000
 RequestLog = list[tuple[str, str, str, int, int, int]]
 
 
-@dataclass(slots=True)
-class Job:
-    """One request on its way: what to send, when it was meant to go, and who records it."""
+class Job(NamedTuple):
+    """One request on its way: what to send, when it was meant to go, and who records it.
+
+    A NamedTuple (one per request): the engine builds it with ``tuple.__new__`` directly, a
+    third of a slotted dataclass's ``__init__``; fields are read by C-level getters."""
 
     engine: Engine
     phase: str

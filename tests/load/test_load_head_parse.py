@@ -208,7 +208,9 @@ def test_the_read_path_equals_the_one_before_on_any_split(seed: int) -> None:
         data, keep = _random_response(rng), rng.random() < 0.3
         sizes = [rng.randrange(1, 40) for _ in range(rng.randrange(12))]
         new = _exchange(HttpConnection("127.0.0.1", 1), data, sizes, keep)
-        assert new == _exchange(_OldConnection("127.0.0.1", 1), data, sizes, keep), data
+        old = _exchange(_OldConnection("127.0.0.1", 1), data, sizes, keep)
+        assert new == old, data
+        assert type(new[0]) is type(old[0])  # a Reply built by tuple.__new__ is a Reply
 
 
 @settings(max_examples=200, deadline=None)
