@@ -30,6 +30,7 @@ __all__ = ["Completion", "HttpStatusError"]
 
 _LONG_DIGITS: Final = re.compile(rb"[0-9]{12,}")
 _OK: Final = Outcome.OK
+_new_pending: Final = tuple.__new__
 
 
 class Completion:
@@ -109,17 +110,20 @@ class Completion:
                 if reply is not None and conn is not None:
                     marks = (conn.connect_ns, conn.written_ns, conn.first_byte_ns)
                     head = conn.head
-                kept = PendingRequest(
-                    phase,
-                    endpoint,
-                    "ok" if outcome is _OK else outcome.value,  # Enum.value is a Python call
-                    job.trace_id,
-                    self.run_start_mono_ns,
-                    intended_ns,
-                    sent_ns,
-                    done_ns,
-                    marks,
-                    head,
+                kept = _new_pending(  # PendingRequest(...) without its Python-level __new__
+                    PendingRequest,
+                    (
+                        phase,
+                        endpoint,
+                        "ok" if outcome is _OK else outcome.value,  # Enum.value: a Python call
+                        job.trace_id,
+                        self.run_start_mono_ns,
+                        intended_ns,
+                        sent_ns,
+                        done_ns,
+                        marks,
+                        head,
+                    ),
                 )
                 tails.add(mask, kept, latency_ns)
         if self.request_log is not None:
