@@ -115,7 +115,9 @@ class Watchdog:
         # libev's timer counts from the loop's cached clock, which may be behind: it can fire
         # early (harmless, _fire re-checks the real clock), never late by that.
         after_s = max(0.0, (at_ns - time.monotonic_ns()) / 1e9)
-        self._timer = self._loop.timer(after_s)
+        # ref=False: the timer alone does not keep the loop alive (a guarded wait's own watcher
+        # does), so an armed watchdog never delays the end of a hub.join() / gevent.wait().
+        self._timer = self._loop.timer(after_s, ref=False)
         self._timer.start(self._fire)
         self.armed_ns = at_ns
         self.arms += 1

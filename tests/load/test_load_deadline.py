@@ -48,7 +48,8 @@ class _Loop:
     def __init__(self) -> None:
         self.timers: list[_Timer] = []
 
-    def timer(self, after_s: float) -> _Timer:
+    def timer(self, after_s: float, ref: bool = True) -> _Timer:
+        assert not ref  # an armed watchdog must not keep the loop alive by itself
         return _Timer(self, after_s)
 
     def fire(self) -> None:
