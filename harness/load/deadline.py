@@ -5,8 +5,8 @@ Why: a gevent socket with a timeout makes every blocking call that has to wait c
 ``settimeout`` is Python code too. On the floor benchmark (``bench_generator.py --only cost``,
 level 4) that was +27 us of about 194 us per request on a quiet machine, more than any step but
 building the request. Here the sockets have no timeout (a wait is one ``hub.wait``) and a
-:class:`Deadline` per connection only *notes* the deadline of the exchange in flight (two
-attribute stores and one comparison per request). One :class:`Watchdog` per hub holds a single
+:class:`Deadline` per connection only *notes* the deadline of the exchange in flight (the
+running greenlet, the deadline, one comparison; a store at its end). One :class:`Watchdog` per hub holds a single
 libev timer armed at the earliest deadline it has been told of; when it fires it compares each
 noted deadline with ``time.monotonic_ns()``, throws ``TimeoutError`` into every greenlet whose
 deadline has passed (the greenlet is blocked in a socket wait: see the invariants), and re-arms
@@ -14,18 +14,31 @@ itself at the earliest deadline still in flight. Under a steady load with one ti
 deadlines arrive in increasing order, so the timer is re-armed about once per timeout period, not
 per request.
 
-Alternatives measured (same benchmark, one process, time-sliced, CPU us per request over the
-gevent floor + request build + hand-off; see the README's "Cost per request" section for the
-table and :data:`MEASURED` below): the socket timeout (today's) +27 us; a persistent libev timer
-per connection started and stopped per request (Cython calls, no Python object per wait) about
-+3 us; this watchdog about +1 us. The persistent timer also fires relative to the loop's cached
-time, so it can fire *before* the deadline by the time the slot ran since the loop's last clock
-update; the watchdog re-checks the real clock and never does.
+Alternatives measured (``python benchmarks/deadline_forms.py``: the gevent floor, 10 slots, a
+2 s deadline per request in each form, time-sliced in one process; CPU us per request over the
+floor, median of per-cycle differences; 2026-11-30, 2 cores shared, load average 5-6; two runs
+of 24 and 12 cycles, and two earlier runs of the same loop):
+
+==============================  ============  ============  ===========
+form                            24 cycles     12 cycles     earlier
+==============================  ============  ============  ===========
+socket timeout (before)         +26.5         +20.5         +19.5/+28.8
+libev timer per connection      +3.7          +5.4          +3.3/+5.3
+this watchdog                   +4.3          +5.6          +1.0/+0.9
+==============================  ============  ============  ===========
+
+Both cheap forms remove 80-95% of the cost and are within each other's noise. The watchdog is
+the one kept: per request it makes no call into libev at all (a persistent timer is started and
+stopped per request: two Cython calls, a heap insert and removal, and a clock read when it is
+started with ``update=True``; without it libev counts from the loop's cached time and the timer
+can fire *before* the deadline), and it never throws before the deadline, because it compares
+each deadline with ``time.monotonic_ns()`` when it fires.
 
 Precision: a deadline fires no earlier than ``deadline_ns`` and, on a hub that is not busy,
 within about 1 ms after it: the libev timer's own resolution (epoll's timeout is in whole
 milliseconds and libev rounds it up), the same as the ``gevent.Timeout`` it replaces. A busy hub
-delays it as it delays any wake-up (and as it delayed the Timeout). ``tests/load/
+delays it as it delays any wake-up (and as it delayed the Timeout); measured in the tests' child
+on the shared machine (load average about 4): 0.3-2.4 ms late. ``tests/load/
 test_load_deadline.py`` checks both bounds (tolerantly) with a stalled server, a server that
 stalls half-way through a response, and many slots with different deadlines.
 
