@@ -6,13 +6,13 @@ Why: a gevent socket with a timeout makes every blocking call that has to wait c
 level 4) that was +27 us of about 194 us per request on a quiet machine, more than any step but
 building the request. Here the sockets have no timeout (a wait is one ``hub.wait``) and a
 :class:`Deadline` per connection only *notes* the deadline of the exchange in flight (the
-running greenlet, the deadline, one comparison; a store at its end). One :class:`Watchdog` per hub holds a single
-libev timer armed at the earliest deadline it has been told of; when it fires it compares each
-noted deadline with ``time.monotonic_ns()``, throws ``TimeoutError`` into every greenlet whose
-deadline has passed (the greenlet is blocked in a socket wait: see the invariants), and re-arms
-itself at the earliest deadline still in flight. Under a steady load with one timeout per engine,
-deadlines arrive in increasing order, so the timer is re-armed about once per timeout period, not
-per request.
+running greenlet, the deadline, one comparison; a store at its end). One :class:`Watchdog` per
+hub holds a single libev timer armed at the earliest deadline it has been told of; when it fires
+it compares each noted deadline with ``time.monotonic_ns()``, throws ``TimeoutError`` into every
+greenlet whose deadline has passed (the greenlet is blocked in a socket wait: see the
+invariants), and re-arms itself at the earliest deadline still in flight. Under a steady load
+with one timeout per engine, deadlines arrive in increasing order, so the timer is re-armed
+about once per timeout period, not per request.
 
 Alternatives measured (``python benchmarks/deadline_forms.py``: the gevent floor, 10 slots, a
 2 s deadline per request in each form, time-sliced in one process; CPU us per request over the
