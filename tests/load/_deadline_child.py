@@ -12,6 +12,7 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import socket  # noqa: E402
 import ssl  # noqa: E402
@@ -106,6 +107,26 @@ def exchange(conn: HttpConnection, timeout_s: float) -> dict[str, Any]:
     return {"outcome": outcome, "message": message, "late_ms": late_ms}
 
 
+def unaccepted_port() -> int:
+    """A listener whose accept queue is full: a further connect hangs (its SYN is dropped)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    for _ in range(4):  # backlog 0 holds one; the others wait for their SYN retransmit
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        _KEEP.append(filler)
+    _KEEP.append(listener)
+    gevent.sleep(0.05)
+    return port
+
+
+_KEEP: list[Any] = []  # sockets that must stay open until the process ends
+
+
 def bounded(case: Callable[[], Any]) -> Any:
     try:
         with gevent.Timeout(_CASE_BOUND_S):
@@ -167,6 +188,7 @@ def main() -> None:
         "tls_stall": bounded(lambda: exchange(tls("tls_stall"), 0.2)),
         "tls_handshake": bounded(lambda: exchange(tls("tls_silent"), 0.2)),
         "recovers": bounded(recovers),
+        "connect": bounded(lambda: exchange(HttpConnection("127.0.0.1", unaccepted_port()), 0.2)),
     }
     dog = watchdog()
     assert dog is not None

@@ -179,10 +179,13 @@ def test_a_response_that_stalls_half_way_times_out(under_gevent: dict[str, Any])
     _timed_out(under_gevent["half"])
 
 
-def test_tls_round_trip_and_handshake_time_out(under_gevent: dict[str, Any]) -> None:
-    """Over TLS, a stalled server and one that never answers the handshake both time out."""
+def test_tls_round_trip_handshake_and_connect_time_out(under_gevent: dict[str, Any]) -> None:
+    """Over TLS, a stalled server and one that never answers the handshake both time out; so
+    does a connect that is never accepted (both under their socket timeout, once per
+    connection)."""
     _timed_out(under_gevent["tls_stall"])
     _timed_out(under_gevent["tls_handshake"], "TLS handshake timed out")
+    _timed_out(under_gevent["connect"], "connect timed out")
 
 
 def test_a_slot_recovers_after_a_timeout_and_is_not_interrupted_early(
