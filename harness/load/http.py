@@ -317,7 +317,7 @@ class HttpConnection:
             else b""
         )
         body = bytes(buf[body_start:body_end]) if keep_body else b""
-        if keep_body and chunked:
+        if keep_body and chunked and body_end > body_start:  # 1xx/204/304: no body to unframe
             body = dechunk(body)
         if close:
             self.close()
