@@ -19,19 +19,25 @@ Distributions (rough, but with the shape fraud models care about):
   foreign IP, unknown device, high amount, or card testing with tiny amounts.
 
 Speed: score bodies are generated on the load generator's hot path (one per arrival), so
-:meth:`PayloadGenerator.next_score_body` formats the JSON text directly (one f-string of constant
-parts and drawn values) instead of building a dict and serialising it; it equals
-``orjson.dumps(next_transaction())`` byte for byte (``tests/test_payload_bytes.py``).
+:meth:`PayloadGenerator.next_score_body` is one flat function: the draws that ``random.Random``'s
+``choice``, ``randrange``, ``uniform`` and ``lognormvariate`` would make are made directly (the
+same ``random()`` / ``getrandbits(k)`` calls in the same order: :func:`_below`, :func:`_normal`),
+so a seed gives the same stream as those methods; the JSON text is one f-string of constant parts
+and drawn values (every value is ASCII that JSON needs no escape for), the per-card parts
+formatted once per card. It equals ``orjson.dumps`` of the dict the plain implementation
+(``rng.choice`` & co., ``tests/payload_reference.py``) builds, byte for byte, and fixed seeds'
+bodies hash to what the earlier implementations sent (``tests/test_payload_bytes.py``).
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import random
 import time
+from bisect import bisect_right
 from collections.abc import Callable
 from datetime import UTC, datetime
+from math import exp, floor, log
 from typing import Final, cast
 
 import orjson
@@ -58,23 +64,11 @@ _HOMES: Final = (
     ("JP", "JPY", 2),
 )
 _HOME_CUM: Final = tuple(sum(h[2] for h in _HOMES[: i + 1]) for i in range(len(_HOMES)))
-_FOREIGN: Final = (
-    "US",
-    "GB",
-    "DE",
-    "FR",
-    "ES",
-    "IT",
-    "NL",
-    "CA",
-    "MX",
-    "BR",
-    "CN",
-    "TR",
-    "NG",
-    "RU",
-)
+_FOREIGN_HOMES: Final = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "CA")
+_FOREIGN: Final = (*_FOREIGN_HOMES, "MX", "BR", "CN", "TR", "NG", "RU")  # a country abroad
+_N_FOREIGN: Final = len(_FOREIGN)
 _RISKY_IP: Final = ("NG", "RU", "CN", "BR", "RO", "VN", "ID", "UA")
+_N_RISKY_IP: Final = len(_RISKY_IP)
 # (MCC, weight): groceries, restaurants, fuel, fast food, retail, transport, travel, digital...
 _MCCS: Final = (
     ("5411", 20),
@@ -98,17 +92,24 @@ _MCCS: Final = (
     ("5967", 1),
 )
 _MCC_LIST: Final = tuple(m for m, _ in _MCCS)
-_MCC_CUM: Final = tuple(
-    sum(w for _, w in _MCCS[: i + 1]) / sum(w for _, w in _MCCS) for i in range(len(_MCCS))
+#: Cumulative shares, the last exactly 1.0: ``bisect_right`` of a ``random()`` < 1 is an index.
+_MCC_CUM: Final = (
+    *(sum(w for _, w in _MCCS[: i + 1]) / sum(w for _, w in _MCCS) for i in range(len(_MCCS) - 1)),
+    1.0,
 )
 _RISKY_MCCS: Final = ("5967", "7995", "4829", "6051", "5816", "7801")
 _MERCHANTS_PER_MCC: Final = 500
+_DECIMALS: Final = tuple(str(i) for i in range(_MERCHANTS_PER_MCC))  # a merchant id's number
+_MILLIS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))  # a timestamp's milliseconds
 _CNP_MCCS: Final = ("5816", "5967", "4829")  # digital goods, direct marketing, transfers
+_TESTING_MCCS: Final = ("5816", "5967", "5999")  # card testing: digital goods, misc. retail
 _LOG_400: Final = math.log(400.0)
 #: Below this, ``repr`` of a float is orjson's JSON number (both print the shortest round-trip
 #: digits; from 1e16 on Python writes ``1e+16``, orjson ``1e16``); amounts stay far below.
 _REPR_IS_JSON_BELOW: Final = 1e15
 _MASK64: Final = (1 << 64) - 1
+#: ``random.NV_MAGICCONST``, computed as the random module computes it.
+_NV_MAGICCONST: Final = 4 * exp(-0.5) / math.sqrt(2.0)
 
 
 def _splitmix64(x: int) -> int:
@@ -131,39 +132,39 @@ def synthetic_pan(seed: int, index: int) -> str:
 
 
 class _Card:
-    """A card's fixed profile (with its account age pre-formatted as a JSON number)."""
+    """A card's fixed profile, with the parts of a score body that depend only on the card
+    formatted once: the currency, the billing country, the account age and device of a known
+    device (with the keys around them), the token's closing field and, on first use, the PAN's.
+    """
 
     __slots__ = (
-        "age_days",
-        "age_json",
+        "billing_json",
         "country",
-        "currency",
-        "device",
+        "currency_json",
         "index",
+        "known_json",
         "log_median",
-        "median",
-        "pan",
-        "token",
+        "pan_json",
+        "token_json",
+        "unknown_json",
+        "yen",
     )
 
     def __init__(self, seed: int, index: int) -> None:
         h = _splitmix64(seed ^ (index * 0xD6E8FEB86659FD93 & _MASK64))
-        pick = h % 100
-        home = next(i for i, c in enumerate(_HOME_CUM) if pick < c)
-        self.index = index
-        self.country, self.currency = _HOMES[home][0], _HOMES[home][1]
-        self.median = 15.0 * math.exp(((h >> 8) % 1000) / 1000 * 1.6)  # 15..74 USD-ish
-        self.log_median = math.log(self.median)  # the amount's log-normal centre, once per card
-        self.age_days = float(30 + (h >> 20) % 3600)
-        self.age_json = _json_float(self.age_days)
-        self.device = f"dev-{(h >> 32) & 0xFFFFFFFF:08x}"
-        self.token = f"syn.{seed % 100_000}.c{index}"  # never 12+ consecutive digits
-        self.pan: str | None = None  # made on first use
-
-
-#: (transaction id, amount, card, merchant id, MCC, merchant country, IP country, card present,
-#: device id, device known, timestamp, PAN or None) of one transaction.
-_Draw = tuple[str, float, _Card, str, str, str, str, bool, str, bool, str, str | None]
+        country, currency, _ = _HOMES[bisect_right(_HOME_CUM, h % 100)]
+        self.index, self.country, self.yen = index, country, currency == "JPY"
+        median = 15.0 * exp(((h >> 8) % 1000) / 1000 * 1.6)  # 15..74 USD-ish
+        self.log_median = log(median)  # the amount's log-normal centre
+        age = f"{30 + (h >> 20) % 3600}.0"  # a whole number of days as a JSON float
+        device = f"dev-{(h >> 32) & 0xFFFFFFFF:08x}"
+        token = f"syn.{seed % 100_000}.c{index}"  # never 12+ consecutive digits
+        self.currency_json = f',"currency":"{currency}","merchant_id":"m'
+        self.billing_json = f'","billing_country":"{country}","ip_country":"'
+        self.known_json = f',"account_age_days":{age},"device_id":"{device}","device_known":true'
+        self.unknown_json = f',"account_age_days":{age},"device_id":"dev-'
+        self.token_json = f'"card_token":"{token}"}}'
+        self.pan_json = ""  # made on first use
 
 
 class PayloadGenerator:
@@ -194,6 +195,7 @@ class PayloadGenerator:
         self._pan_share, self._fraud_share = pan_share, fraud_share
         self._cross_border = cross_border_share
         self._rng = random.Random(f"{seed}/{stream}")
+        self._random, self._bits = self._rng.random, self._rng.getrandbits  # bound once
         self._clock = clock
         # Letters between the parts: no id can form a 12+ digit run the service reads as a PAN.
         self._prefix = f"syn{seed % 1_000_000:x}s{stream:x}n"
@@ -220,47 +222,64 @@ class PayloadGenerator:
 
     # -- public ------------------------------------------------------------------------------
     def next_score_body(self) -> bytes:
-        """The JSON body of the next ``POST /v1/score`` request.
+        """The JSON body of the next ``POST /v1/score`` request (see the module docstring).
 
-        The same bytes as ``orjson.dumps(self.next_transaction())`` (same draws, same key order;
-        a property test holds them equal), formatted as one string: the constant parts are
-        literals and only the drawn values are formatted (every value is ASCII that JSON
-        needs no escape for), without the dict and the serialiser (the generator's hot path).
+        Draw order (the stream): card, fraud or not, then the pattern's merchant country, MCC,
+        IP country, amount and card-present flag, the merchant id, an unknown device's id, PAN
+        or token.
         """
-        tid, value, card, merchant, mcc, mc, ip, present, device, known, stamp, pan = self._draw()
-        last = f'"pan":"{pan}"}}' if pan is not None else f'"card_token":"{card.token}"}}'
+        random, bits = self._random, self._bits
+        # u**2 skews towards low indices: card i is picked with density ~ 1/sqrt(i), so a few
+        # cards transact often (velocity features see repeats) and most rarely.
+        index = floor(random() ** 2 * self.cards)
+        card = self._card_cache.get(index) or self._card(index)
+        self._counter = counter = self._counter + 1
+        home = card.country
+        if random() < self._fraud_share:
+            amount, mcc, country, ip = _fraud(random, bits)
+            present = None
+        else:
+            cross = random() < self._cross_border
+            country = home
+            if cross:
+                country = _FOREIGN[_below(bits, _N_FOREIGN)]
+                if country == home:
+                    country = "MX" if home != "MX" else "US"
+            mcc = _MCC_LIST[bisect_right(_MCC_CUM, random())]
+            ip = home if random() < 0.96 else _FOREIGN[_below(bits, _N_FOREIGN)]
+            amount = exp(card.log_median + _normal(random))  # lognormvariate(median, 1.0)
+            present = (not cross) and mcc not in _CNP_MCCS and random() < 0.6
+        merchant = bits(9)  # randrange(500): getrandbits(9) until below 500
+        while merchant >= _MERCHANTS_PER_MCC:
+            merchant = bits(9)
+        if present is None:  # fraud: not present, an unknown device
+            device = f'{card.unknown_json}{bits(32):08x}","device_known":false'
+            flag = "false"
+        else:
+            device, flag = card.known_json, "true" if present else "false"
+        ms = floor(self._clock() * 1000)
+        if ms != self._last_ms:  # a new millisecond (every request below 1,000 per second)
+            second, milli = divmod(ms, 1000)
+            if second != self._last_s:  # formatting a datetime costs ~2 us: once a second
+                self._last_s, self._second = second, _rfc3339(second)[:-5]
+            self._last_ms, self._last_stamp = ms, self._second + _MILLIS[milli]
+        stamp = self._last_stamp
+        if random() < self._pan_share:
+            self._pan_indices.add(index)
+            last = card.pan_json or self._pan_json(card)
+        else:
+            last = card.token_json
         return (
-            f'{{"transaction_id":"{tid}","amount":{_json_float(value)},'
-            f'"currency":"{card.currency}","merchant_id":"{merchant}",'
-            f'"merchant_category_code":"{mcc}","merchant_country":"{mc}",'
-            f'"billing_country":"{card.country}","ip_country":"{ip}",'
-            f'"card_present":{"true" if present else "false"},'
-            f'"account_age_days":{card.age_json},"device_id":"{device}",'
-            f'"device_known":{"true" if known else "false"},"timestamp":"{stamp}",{last}'
+            f'{{"transaction_id":"{self._prefix}{hex(counter)[2:]}","amount":'
+            f"{_yen_json(amount) if card.yen else _amount_json(amount)}{card.currency_json}"
+            f'{mcc}-{_DECIMALS[merchant]}","merchant_category_code":"{mcc}",'
+            f'"merchant_country":"{country}'
+            f'{card.billing_json}{ip}","card_present":{flag}{device},"timestamp":"{stamp}",{last}'
         ).encode()
 
     def next_transaction(self) -> dict[str, object]:
-        """The next transaction as a dict (the body before serialisation)."""
-        tid, value, card, merchant, mcc, mc, ip, present, device, known, stamp, pan = self._draw()
-        tx: dict[str, object] = {
-            "transaction_id": tid,
-            "amount": value,
-            "currency": card.currency,
-            "merchant_id": merchant,
-            "merchant_category_code": mcc,
-            "merchant_country": mc,
-            "billing_country": card.country,
-            "ip_country": ip,
-            "card_present": present,
-            "account_age_days": card.age_days,
-            "device_id": device,
-            "device_known": known,
-            "timestamp": stamp,
-        }
-        if pan is not None:
-            tx["pan"] = pan
-        else:
-            tx["card_token"] = card.token
+        """The next transaction as a dict: the next score body, parsed."""
+        tx: dict[str, object] = orjson.loads(self.next_score_body())
         return tx
 
     def next_infer_body(self, n_features: int, input_name: str = "input") -> bytes:
@@ -300,71 +319,15 @@ class PayloadGenerator:
         return frozenset(synthetic_pan(self.seed, i) for i in range(self.cards))
 
     # -- internals ---------------------------------------------------------------------------
-    def _timestamp(self) -> str:
-        # Formatting a datetime costs ~2 us: requests within the same millisecond share the
-        # stamp, and within the same second its date-time part (== _rfc3339(ms / 1000)).
-        ms = int(self._clock() * 1000)
-        if ms != self._last_ms:
-            second, milli = divmod(ms, 1000)
-            if second != self._last_s:
-                self._last_s, self._second = second, _rfc3339(second)[:-5]
-            self._last_ms, self._last_stamp = ms, f"{self._second}.{milli:03d}Z"
-        return self._last_stamp
-
-    def _pick_card(self) -> int:
-        # u**2 skews towards low indices: card i is picked with density ~ 1/sqrt(i), so a few
-        # cards transact often (velocity features see repeats) and most rarely.
-        return int(self._rng.random() ** 2 * self.cards)
-
     def _card(self, index: int) -> _Card:
-        card = self._card_cache.get(index)
-        if card is None:
-            card = _Card(self.seed, index)
-            if len(self._card_cache) < 100_000:
-                self._card_cache[index] = card
+        card = _Card(self.seed, index)
+        if len(self._card_cache) < 100_000:
+            self._card_cache[index] = card
         return card
 
-    def _draw(self) -> _Draw:
-        """One transaction's values, drawn in a fixed order (both body forms read this, so a
-        seed gives the same transactions either way): card, fraud or not, then the pattern's
-        merchant, IP and amount, merchant id, device, timestamp, PAN or token."""
-        rng = self._rng
-        card = self._card(self._pick_card())
-        self._counter += 1
-        tid = f"{self._prefix}{self._counter:x}"
-        if rng.random() < self._fraud_share:
-            if rng.random() < 0.3:  # card testing: tiny amounts, digital goods
-                amount, mcc = rng.uniform(0.5, 2.0), rng.choice(("5816", "5967", "5999"))
-            else:  # cash-out: large amount, risky merchant
-                amount, mcc = rng.lognormvariate(_LOG_400, 0.8), rng.choice(_RISKY_MCCS)
-            merchant_country = rng.choice(_FOREIGN)
-            ip = rng.choice(_RISKY_IP)
-            present = known = False
-        else:
-            cross = rng.random() < self._cross_border
-            merchant_country = rng.choice(_FOREIGN) if cross else card.country
-            if merchant_country == card.country and cross:
-                merchant_country = "MX" if card.country != "MX" else "US"
-            mcc = _MCC_LIST[min(bisect.bisect_right(_MCC_CUM, rng.random()), len(_MCC_LIST) - 1)]
-            ip = card.country if rng.random() < 0.96 else rng.choice(_FOREIGN)
-            amount = rng.lognormvariate(card.log_median, 1.0)
-            present = (not cross) and mcc not in _CNP_MCCS and rng.random() < 0.6
-            known = True
-        if card.currency == "JPY":
-            value: float = float(max(1, round(amount * 150)))
-        else:
-            value = max(0.5, min(round(amount, 2), 50_000.0))
-        merchant = f"m{mcc}-{rng.randrange(_MERCHANTS_PER_MCC)}"
-        device = card.device if known else f"dev-{rng.getrandbits(32):08x}"
-        stamp = self._timestamp()
-        pan = None
-        if rng.random() < self._pan_share:
-            self._pan_indices.add(card.index)
-            if card.pan is None:
-                card.pan = synthetic_pan(self.seed, card.index)
-            pan = card.pan
-        country = merchant_country
-        return tid, value, card, merchant, mcc, country, ip, present, device, known, stamp, pan
+    def _pan_json(self, card: _Card) -> str:
+        card.pan_json = f'"pan":"{synthetic_pan(self.seed, card.index)}"}}'
+        return card.pan_json
 
     def _feature_row(self, tx: dict[str, object]) -> list[float]:
         rng = self._rng
@@ -373,8 +336,9 @@ class PayloadGenerator:
         mcc = str(tx["merchant_category_code"])
         risk = 3.0 if mcc in _RISKY_MCCS else (0.0 if mcc in ("5411", "5912", "4111") else 1.0)
         hour = float(int(self._clock() // 3600) % 24)
-        count_1h = float(rng.randrange(0, 4))
-        count_24h = count_1h + rng.randrange(0, 8)
+        bits = self._bits  # randrange(a, b) is a + _below(b - a): the same draws, no frames
+        count_1h = float(_below(bits, 4))
+        count_24h = count_1h + _below(bits, 8)
         return [
             round(math.log1p(usd), 4),
             risk,
@@ -383,7 +347,7 @@ class PayloadGenerator:
             1.0 if tx["ip_country"] != tx["billing_country"] else 0.0,
             1.0 if tx["ip_country"] != tx["merchant_country"] else 0.0,
             hour,
-            float((int(hour) + rng.randrange(-8, 9)) % 24),
+            float((int(hour) - 8 + _below(bits, 17)) % 24),
             cast(float, tx["account_age_days"]),
             1.0 if tx["device_known"] else 0.0,
             count_1h,
@@ -392,6 +356,60 @@ class PayloadGenerator:
             round(math.log1p(count_24h * usd), 4),
             round(rng.gauss(0.0, 0.5), 4),
         ]
+
+
+def _fraud(random: Callable[[], float], bits: Callable[[int], int]) -> tuple[float, str, str, str]:
+    """(amount, MCC, merchant country, IP country) of a fraud-like transaction: card testing
+    (tiny amounts, digital goods) or a cash-out (large amount, risky merchant), abroad."""
+    if random() < 0.3:
+        amount = 0.5 + 1.5 * random()  # uniform(0.5, 2.0): a + (b - a) * random()
+        mcc = _TESTING_MCCS[_below(bits, len(_TESTING_MCCS))]
+    else:
+        amount = exp(_LOG_400 + _normal(random) * 0.8)  # lognormvariate(log 400, 0.8)
+        mcc = _RISKY_MCCS[_below(bits, len(_RISKY_MCCS))]
+    return amount, mcc, _FOREIGN[_below(bits, _N_FOREIGN)], _RISKY_IP[_below(bits, _N_RISKY_IP)]
+
+
+def _below(bits: Callable[[int], int], n: int) -> int:
+    """``random.Random._randbelow(n)`` (what ``choice(seq)`` with ``len(seq) == n`` and
+    ``randrange(n)`` draw): ``getrandbits(n.bit_length())`` until below ``n``."""
+    k = n.bit_length()
+    r = bits(k)
+    while r >= n:
+        r = bits(k)
+    return r
+
+
+def _normal(random: Callable[[], float]) -> float:
+    """A standard normal deviate drawn as ``random.Random.normalvariate`` draws it (Kinderman and
+    Monahan's ratio of uniforms, the same ``random()`` calls): ``normalvariate(mu, s)`` is
+    ``mu + _normal() * s``, and ``z * 1.0 == z`` exactly."""
+    while True:
+        u1 = random()
+        u2 = 1.0 - random()
+        z = _NV_MAGICCONST * (u1 - 0.5) / u2
+        if z * z / 4.0 <= -log(u2):
+            return z
+
+
+def _amount_json(amount: float) -> str:
+    """The JSON number of ``max(0.5, min(round(amount, 2), 50_000.0))`` (what orjson writes).
+
+    Between the bounds, ``f"{amount:.2f}"`` has the digits ``round`` computes (both are dtoa's
+    correctly rounded two decimals) and the shortest repr of the rounded float is those digits
+    with one trailing zero dropped ("12.50" -> 12.5, "12.00" -> 12.0): a float tells apart every
+    decimal of 15 digits, so no shorter string names it. One format instead of ``round`` (dtoa,
+    snprintf, strtod) plus ``repr`` (dtoa).
+    """
+    if 0.5 <= amount <= 49_999.99:  # round() is monotonic: no clamp applies
+        text = f"{amount:.2f}"
+        return text[:-1] if text[-1] == "0" else text
+    return repr(max(0.5, min(round(amount, 2), 50_000.0)))
+
+
+def _yen_json(amount: float) -> str:
+    """The JSON number of a yen amount: whole yen, at least 1 (the USD-ish amount * 150)."""
+    return _json_float(float(max(1, round(amount * 150))))
 
 
 def _json_float(value: float) -> str:

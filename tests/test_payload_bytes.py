@@ -1,16 +1,20 @@
-"""The score body's direct formatting: the same bytes as serialising the transaction dict, and
-the same bodies as before it existed (digests of the dict-and-orjson implementation)."""
+"""The score body's flat draws and direct formatting: the same bytes as the plain form (the
+``random.Random`` methods, a dict, orjson: ``payload_reference.py``) for any configuration, and
+the same bodies as before (digests of the dict-and-orjson implementation)."""
 
 from __future__ import annotations
 
 import hashlib
+import math
+import random
 from collections.abc import Callable
 
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from payload_reference import PlainPayload
 
-from harness.payload import PayloadGenerator, _json_float
+from harness.payload import PayloadGenerator, _amount_json, _below, _json_float, _normal
 
 
 def _clock(step_ms: int) -> Callable[[], float]:
@@ -18,10 +22,10 @@ def _clock(step_ms: int) -> Callable[[], float]:
     return lambda: next(ticks) / 1000
 
 
-def _pair(**kw: object) -> tuple[PayloadGenerator, PayloadGenerator]:
+def _pair(**kw: object) -> tuple[PayloadGenerator, PlainPayload]:
     return (
         PayloadGenerator(clock=_clock(137), **kw),  # type: ignore[arg-type]
-        PayloadGenerator(clock=_clock(137), **kw),  # type: ignore[arg-type]
+        PlainPayload(clock=_clock(137), **kw),  # type: ignore[arg-type]
     )
 
 
@@ -37,7 +41,7 @@ shares = st.floats(0.0, 1.0)
     cross_border_share=shares,
     stream=st.integers(0, 64),
 )
-def test_score_body_equals_the_serialised_transaction(
+def test_score_body_equals_the_plain_form(
     seed: int,
     cards: int,
     pan_share: float,
@@ -45,8 +49,9 @@ def test_score_body_equals_the_serialised_transaction(
     cross_border_share: float,
     stream: int,
 ) -> None:
-    """next_score_body() is orjson.dumps(next_transaction()) byte for byte, draw after draw."""
-    fast, slow = _pair(
+    """next_score_body() is the plain form's body byte for byte, draw after draw, and
+    next_transaction() its dict; the same PANs were sent."""
+    fast, plain = _pair(
         seed=seed,
         cards=cards,
         pan_share=pan_share,
@@ -55,8 +60,36 @@ def test_score_body_equals_the_serialised_transaction(
         stream=stream,
     )
     for _ in range(60):
-        assert fast.next_score_body() == orjson.dumps(slow.next_transaction())
-    assert fast.pans_in_use() == slow.pans_in_use()
+        assert fast.next_score_body() == plain.next_score_body()
+    for _ in range(5):
+        assert fast.next_transaction() == plain.next_transaction()
+    assert fast.pans_in_use() == plain.pans
+
+
+@given(
+    st.floats(0.0, 1e6)
+    | st.floats(0.48, 0.52)
+    | st.floats(49_999.98, 50_000.02)
+    | st.integers(0, 10**8).map(lambda c: c / 100 + 0.005)
+)
+def test_amount_text_is_the_rounded_clamped_float(amount: float) -> None:
+    """The amount's text is orjson's number of the amount rounded to cents and clamped, also at
+    half-cent ties and at the clamp bounds."""
+    expected = orjson.dumps(max(0.5, min(round(amount, 2), 50_000.0))).decode()
+    assert _amount_json(amount) == expected
+
+
+@given(st.integers(0, 2**32), st.integers(1, 600), st.floats(-5.0, 5.0), st.floats(0.1, 3.0))
+def test_flat_draws_are_the_random_methods(seed: int, n: int, mu: float, sigma: float) -> None:
+    """_below draws what choice/randrange draw, _normal what normalvariate draws, from the same
+    stream (the generator's state afterwards is the same too)."""
+    flat, methods = random.Random(seed), random.Random(seed)
+    for _ in range(20):
+        assert _below(flat.getrandbits, n) == methods.randrange(n)
+        assert _below(flat.getrandbits, n) == methods.choice(range(n))
+        assert mu + _normal(flat.random) * sigma == methods.normalvariate(mu, sigma)
+        assert math.exp(mu + _normal(flat.random)) == methods.lognormvariate(mu, 1.0)
+    assert flat.getstate() == methods.getstate()
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))

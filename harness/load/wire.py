@@ -6,14 +6,20 @@ table, so that per arrival only the body and its ``Content-Length`` are joined t
 byte strings (the generator builds one request per arrival: string formatting, a header-name
 set and a UTF-8 encode per request were a few us each). Both produce the same bytes:
 ``build_request(m, h, p, body, ...) == request_template(m, h, p, ...)(body)`` (a property test
-holds them equal). :func:`dechunk` is the payload of a validated chunked body.
+holds them equal). :func:`request_builder` fuses the template with an entry's body builder
+(``index -> request``), one Python call per request fewer. :func:`dechunk` is the payload of a
+validated chunked body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Final
 
-__all__ = ["build_request", "dechunk", "request_template"]
+__all__ = ["build_request", "dechunk", "request_builder", "request_template"]
+
+_TABLED: Final = 4096
+_LENGTHS: Final = tuple(b"%d" % n for n in range(_TABLED))  # Content-Length values, made once
 
 
 def build_request(
@@ -44,6 +50,50 @@ def request_template(
     headers: Sequence[tuple[str, str]] = (),
 ) -> Callable[[bytes | None], bytes]:
     """``body -> request bytes`` for one method, path and header set (see the module doc)."""
+    bodiless, prefix, suffix = _parts(method, host_header, path, content_type, headers)
+    join = b"".join
+
+    def build(body: bytes | None) -> bytes:
+        if body is None:
+            return bodiless
+        return join((prefix, b"%d" % len(body), suffix, body))
+
+    return build
+
+
+def request_builder(
+    make_body: Callable[[int], bytes | None],
+    method: str,
+    host_header: str,
+    path: str,
+    *,
+    content_type: str = "application/json",
+    headers: Sequence[tuple[str, str]] = (),
+) -> Callable[[int], bytes]:
+    """``index -> request bytes`` of an entry whose body is ``make_body(index)``:
+    ``request_template(...)(make_body(index))`` in one Python call instead of two (one request
+    per arrival)."""
+    bodiless, prefix, suffix = _parts(method, host_header, path, content_type, headers)
+    join = b"".join
+
+    def build(index: int) -> bytes:
+        body = make_body(index)
+        if body is None:
+            return bodiless
+        n = len(body)
+        return join((prefix, _LENGTHS[n] if n < _TABLED else b"%d" % n, suffix, body))
+
+    return build
+
+
+def _parts(
+    method: str,
+    host_header: str,
+    path: str,
+    content_type: str,
+    headers: Sequence[tuple[str, str]],
+) -> tuple[bytes, bytes, bytes]:
+    """(the whole bodiless request, the head up to the Content-Length value, the head after it)."""
     own = {name.lower() for name, _ in headers}
     lines = [f"{method} {path} HTTP/1.1"]
     if "host" not in own:
@@ -56,13 +106,7 @@ def request_template(
     typed = "" if "content-type" in own else f"Content-Type: {content_type}\r\n"
     prefix = (fixed + typed + "Content-Length: ").encode("utf-8")
     suffix = ("\r\n" + extra + "\r\n").encode("utf-8")
-
-    def build(body: bytes | None) -> bytes:
-        if body is None:
-            return bodiless
-        return b"".join((prefix, str(len(body)).encode(), suffix, body))
-
-    return build
+    return bodiless, prefix, suffix
 
 
 def dechunk(framed: bytes) -> bytes:

@@ -17,6 +17,7 @@ at the same point; ``body`` may be bytes, str, a JSON-serialisable object or Non
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final, NamedTuple, Protocol
 from urllib.parse import urlsplit
@@ -24,9 +25,9 @@ from urllib.parse import urlsplit
 import orjson
 
 from harness.errors import UsageError
-from harness.load.bodies import BodyBuilder, body_builder, content_type_of, entry_rng
+from harness.load.bodies import body_builder, content_type_of, entry_rng
 from harness.load.outcomes import ResponseJudge
-from harness.load.wire import build_request, request_template
+from harness.load.wire import build_request, request_builder
 from harness.payload import PayloadGenerator
 from harness.spec import RequestSpec, Scenario, import_factory, secret_values
 from harness.target import InferInput, V2Model, V2Tensor, request_headers
@@ -69,7 +70,8 @@ def host_port(url: str) -> tuple[str, int, str]:
 
 
 class _Picker:
-    """Draws entry indices by weight from a seeded RNG (one random() + a short scan)."""
+    """Draws entry indices by weight from a seeded RNG: one ``random()`` and a bisection (the
+    first entry whose cumulative share exceeds it; the last share is exactly 1.0)."""
 
     __slots__ = ("_cumulative", "_random")
 
@@ -84,11 +86,7 @@ class _Picker:
         self._random = random.Random(seed).random
 
     def next(self) -> int:
-        u = self._random()
-        for i, c in enumerate(self._cumulative):
-            if u < c:
-                return i
-        return len(self._cumulative) - 1
+        return bisect_right(self._cumulative, self._random())
 
 
 class _Entry:
@@ -143,6 +141,9 @@ class ScenarioWorkload:
         table = scenario.request_table
         self._picker = _Picker([r.weight for r in table], (spec.seed ^ _PICKER_SALT) + stream)
         self._entries = [self._compile(r, i, scenario, by_path) for i, r in enumerate(table)]
+        # One entry: its picks are all 0 (the picker's RNG is its own, so skipping it changes
+        # no other draw).
+        self._only = self._entries[0] if len(self._entries) == 1 else None
         self._made = 0
 
     def _compile(
@@ -183,7 +184,9 @@ class ScenarioWorkload:
         if request.body_kind == "none":
             fixed = build_request(method, host, path, headers=headers)
             return _Entry(request.name, label, judge, lambda _index: fixed, method)
-        build = _with_body(builder, method, host, path, content_type, headers)
+        build = request_builder(
+            builder, method, host, path, content_type=content_type, headers=headers
+        )
         return _Entry(request.name, label, judge, build, method)
 
     def _factory(
@@ -211,26 +214,11 @@ class ScenarioWorkload:
         k, n = self._part
         index = self._made * n + k
         self._made += 1
-        entry = self._entries[self._picker.next()]
+        entry = self._only or self._entries[self._picker.next()]
         data = entry.build(index)
         method = entry.method or data[: data.index(b" ")].decode("ascii")
-        return Prepared(entry.name, method, entry.path, data, entry.judge)
-
-
-def _with_body(
-    builder: BodyBuilder,
-    method: str,
-    host: str,
-    path: str,
-    content_type: str,
-    headers: tuple[tuple[str, str], ...],
-) -> Callable[[int], bytes]:
-    template = request_template(method, host, path, content_type=content_type, headers=headers)
-
-    def build(index: int) -> bytes:
-        return template(builder(index))
-
-    return build
+        # tuple.__new__: what Prepared(...) does, without its Python-level __new__ frame
+        return tuple.__new__(Prepared, (entry.name, method, entry.path, data, entry.judge))
 
 
 def _check_factory_result(

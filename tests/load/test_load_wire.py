@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.load.wire import build_request, request_template
+from harness.load.wire import build_request, request_builder, request_template
 
 
 def _reference(
@@ -60,10 +60,22 @@ def test_template_bytes_equal_the_reference_serialisation(
     """For any method, path, header set (overriding defaults or not) and bodies (none, empty,
     binary), the template built once gives the same bytes as building each request anew."""
     template = request_template(method, host, path, content_type=content_type, headers=headers)
-    for body in bodies:
+    builder = request_builder(
+        bodies.__getitem__, method, host, path, content_type=content_type, headers=headers
+    )
+    for i, body in enumerate(bodies):
         expected = _reference(method, host, path, body, content_type, headers)
         assert template(body) == expected
+        assert builder(i) == expected
         assert (
             build_request(method, host, path, body, content_type=content_type, headers=headers)
             == expected
         )
+
+
+def test_builder_lengths_on_both_sides_of_the_table() -> None:
+    """Content-Length is right below, at and above the pre-formatted lengths (4,096)."""
+    bodies = [b"x" * n for n in (0, 1, 4095, 4096, 4097, 70_000)]
+    builder = request_builder(bodies.__getitem__, "POST", "h", "/p")
+    for i, body in enumerate(bodies):
+        assert builder(i) == _reference("POST", "h", "/p", body, "application/json", ())
