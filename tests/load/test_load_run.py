@@ -138,16 +138,3 @@ def test_an_unreachable_target_fails_promptly() -> None:
     assert out["error"] == "TargetUnreachable"
     assert out["wall_s"] < 8
     assert time.monotonic() - started < 15
-
-
-def test_a_target_outside_loopback_is_refused() -> None:
-    """Load only goes to loopback (or the project's namespaces): other hosts are a usage error."""
-    out = run_child(
-        "run",
-        scenario_json(
-            target="http://10.1.2.3:8080",
-            phases=[{"name": "steady", "kind": "steady", "rate": 10, "duration_s": 5}],
-        ),
-    )
-    assert out["error"] == "UsageError"
-    assert "loopback" in out["message"]
