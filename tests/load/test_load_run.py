@@ -49,8 +49,11 @@ def test_open_model_run_measures_the_known_distribution(bimodal_target: str) -> 
     assert steady["counts"]["sent"] == steady["counts"]["ok"] == 1000
     assert steady["counts"]["unsent"] == steady["counts"]["failed"] == 0
     intended, service = hist(steady["intended_ok"]), hist(steady["service_ok"])
-    assert 2.0 <= intended.percentile_ms(50) < 3.5  # loose: shared cores; bench_generator is exact
-    assert 40.0 <= intended.percentile_ms(99) < 45.0
+    # On the target's 2 ms / 40 ms modes (nothing can be faster than the target's sleep), with
+    # room for a busy 2-core machine (load average 8 lifted the p50 past 3.5 ms): the p50 under a
+    # quarter of the slow mode, the p99 under 1.5 times it. bench_generator.py is exact.
+    assert 2.0 <= intended.percentile_ms(50) < 10.0
+    assert 40.0 <= intended.percentile_ms(99) < 60.0
     assert service.percentile_ms(50) <= intended.percentile_ms(50)
     assert sum(i["offered"] for i in out["intervals"]) == 1100
     assert sum(i["ok"] for i in out["intervals"]) == 1100
@@ -93,8 +96,13 @@ def test_a_stall_is_measured_from_the_intended_send_time() -> None:
     assert steady["counts"]["late"] > 150
     expected = analytic_stall_p99_ms(200, 6, 1.0)
     p99 = hist(steady["intended_ok"]).percentile_ms(99)
-    assert abs(p99 - expected) < 30, (p99, expected)
-    assert hist(steady["service_ok"]).percentile_ms(99) < 50
+    # Never below the analytic value by more than HDR's and the clock's precision (a generator
+    # that timed from the delayed send would show ~2 ms); above it, room for the backlog that
+    # drains slower on a busy 2-core machine (+36 ms at load average 9), far below a doubled stall.
+    assert -30 < p99 - expected < 150, (p99, expected)
+    # The service clock starts at the (delayed) send, so it misses the 1 s stall: its p99 stays
+    # far below it (a quarter, room for a busy machine's noise on the target's 2 ms).
+    assert hist(steady["service_ok"]).percentile_ms(99) < 250
     assert out["generator"]["cap_hits"] > 150
     assert out["generator"]["peak"] == 8
 
