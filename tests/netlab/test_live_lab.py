@@ -1,6 +1,6 @@
 """The live enforcement lab on real namespaces and nftables (root): observed vs predicted vs
-expected on the reference manifests, a policy change, the positive control (its cleanup, which
-judges no time, is test_live_lab_cleanup.py, in the parallel pass)."""
+expected on the reference manifests, a policy change, the positive control. (The lab's cleanup,
+which judges no time, is tested in test_live_lab_cleanup.py, in the parallel pass.)"""
 
 from __future__ import annotations
 
