@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from harness.files import atomic_write_bytes
-from harness.load.engine import _with_header
+from harness.load.head import with_header
 from harness.measure import (
     TailSampler,
     TracedRequest,
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def build(i: int) -> None:
         _, line = traceparent(prefix, i)
-        _with_header(REQUEST, line)
+        with_header(REQUEST, line)
 
     rng = random.Random(1)
     latencies = [round(rng.lognormvariate(0.5, 0.4) * 1e6) for _ in range(120_000)]

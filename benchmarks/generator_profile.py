@@ -48,7 +48,7 @@ COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("slot: job hand-off (Station)", ("Station.next_job", "Station.finished")),
     ("slot: rest of the loop + completion glue", ("SloUser.serve", "Completion.complete")),
     ("scheduler: request bytes (body, ahead of time)", ("ScenarioWorkload.next",)),
-    ("scheduler: traceparent", ("traceparent", "_with_header")),
+    ("scheduler: traceparent", ("traceparent", "with_header")),
     ("scheduler: dispatch + waits", ("Station.", "pacing", "gevent.sleep", "sleep (gevent")),
     ("scheduler: rest of the walk (offered, schedule)", ("Engine._walk", "Engine._run")),
     ("gevent hub (epoll, callbacks)", ("Hub.run",)),

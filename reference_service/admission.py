@@ -3,8 +3,8 @@
 A worker is one event loop on one core. Little's law ties the three numbers admission controls:
 with ``L`` requests in flight and the worker completing ``X`` of them per second, an admitted
 request spends ``W = L / X`` seconds in the worker. The limit is therefore derived from **wall
-time**: ``limit = (W_min + target_s) * X_sat``, where ``X_sat`` is the completion rate measured
-while the worker was queueing (it refused work or ran at its limit during the window, or its
+time**: ``limit = (W_min + target_s) * X_sat``, where ``X_sat`` is the capacity shown by windows
+in which the worker was queueing (it refused work or ran at its limit during the window, or its
 admitted requests spent more than ``target_s`` beyond ``W_min`` in it), ``W_min`` is the tracked
 no-queue time of a request in the worker (the lowest window mean, allowed to drift up) and
 ``target_s``, the queueing delay allowed, is a quarter of the latency budget. The quarter leaves
@@ -35,8 +35,22 @@ from the window's mean wall time *minus* that wait. Without this, a closed loop 
 4 ms model (each request waiting for the 7 before it) sets ``W_min`` to 32 ms at start-up and the
 limit to about 10 in flight: 40 ms of queue behind one thread.
 
+The capacity a queueing window shows is its completions per **busy** second of its busiest stage,
+not per wall second: the loop thread is busy while it runs or waits for a CPU (its run-queue
+delay, :func:`run_queue_s`, from ``/proc/thread-self/schedstat``), an inference thread while it
+runs calls. A saturated stage is busy the whole window, so this is its completion rate; a stage
+that idled part of it could have done more. Per wall second was wrong whenever the limit, not
+the worker, was what refused: after a spell of real queueing (a machine that took the loop
+thread's CPU for a second) the limit came down to 1-3; every later window refused a burst and so
+counted as saturated, and its completion rate, the *admitted* demand held down by that limit,
+became the capacity. The estimate could never climb back: game days shed 1-85% of requests for
+seconds at a fifth of a worker's CPU capacity, the loop thread 20-40% busy and admitted requests
+2-4 ms in the worker against a 12.5 ms target (README, Game days). Likewise requests that spend
+longer awaiting I/O (a slow Redis hop) with the loop idle show a high capacity and do not lower
+the estimate. Where the kernel gives no run-queue delay the loop counts its CPU time only.
+
 A queueing window whose admitted requests spent more than twice the target beyond ``W_min``
-replaces the capacity estimate with its own completion rate instead of smoothing towards it: the
+replaces the capacity estimate with what it showed instead of smoothing towards it: the
 optimistic start (2,500/s assumed) meets a 200/s worker at three times capacity, and smoothing took
 about 2 s of windows to come down, during which the worker admitted 32 requests per loop iteration
 and stalled for hundreds of milliseconds (measured: nothing accepted, nothing answered for 0.4 s).
@@ -54,7 +68,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["TARGET_FRACTION", "Admission"]
+__all__ = ["TARGET_FRACTION", "Admission", "run_queue_s"]
 
 #: Queueing delay (beyond the no-queue time) the limit allows, as a fraction of the budget.
 TARGET_FRACTION: Final = 0.25
@@ -78,6 +92,20 @@ MIN_LIMIT: Final = 1
 MAX_LIMIT: Final = 4096
 
 
+_SCHEDSTAT: Final = "/proc/thread-self/schedstat"
+
+
+def run_queue_s() -> float:
+    """Seconds the calling thread has waited on a run queue, ready but not running (the second
+    field of ``/proc/thread-self/schedstat``, ns); 0.0 where the kernel does not say. About
+    0.1 ms per read: once per window."""
+    try:
+        with open(_SCHEDSTAT, "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class Admission:
     """Counts in-flight requests of one worker and decides whether one more may start."""
 
@@ -89,6 +117,7 @@ class Admission:
         "_fixed",
         "_limit",
         "_rate",
+        "_runq_clock",
         "_saturated",
         "_service_s",
         "_target_s",
@@ -96,6 +125,7 @@ class Admission:
         "_wall_min_s",
         "_wall_sum_s",
         "_window_cpu_s",
+        "_window_runq_s",
         "_window_start",
         "in_flight",
         "shed_total",
@@ -109,6 +139,7 @@ class Admission:
         now: float | None = None,
         initial_rate_per_s: float = INITIAL_RATE_PER_S,
         cpu_clock: Callable[[], float] = time.thread_time,
+        runq_clock: Callable[[], float] | None = None,
     ) -> None:
         self._target_s = latency_budget_s * TARGET_FRACTION
         self._fixed = max_in_flight
@@ -118,6 +149,8 @@ class Admission:
         self._window_start = time.perf_counter() if now is None else now
         self._cpu_clock = cpu_clock
         self._window_cpu_s = cpu_clock()
+        self._runq_clock = run_queue_s if runq_clock is None else runq_clock
+        self._window_runq_s = self._runq_clock()
         self._clocks: list[tuple[Callable[[], float], float]] = []  # (busy clock, at window start)
         self._completions = 0
         self._wall_sum_s = 0.0
@@ -199,35 +232,54 @@ class Admission:
         if self._wall_min_s is None:  # the first window: its mean is the first no-queue time
             self._wall_min_s = own_s
         queueing = self._saturated or mean_wall_s > self._wall_min_s + self._target_s
+        excess_s = mean_wall_s - self._wall_min_s
         if elapsed <= STALE_S:
             self._wall_min_s = min(self._wall_min_s * WALL_MIN_DRIFT, own_s)
+        ceiling, shown = self._capacity(rate, cpu_s, self._runq_clock() - self._window_runq_s)
         if elapsed > STALE_S:
             pass  # a window spanning an idle gap measures the gap, not the worker
-        elif queueing and rate < self._rate and mean_wall_s > self._wall_min_s + 2 * self._target_s:
+        elif queueing and shown < self._rate and excess_s > 2 * self._target_s:
             # Far over the target: the estimate was much too high (the optimistic start, or a
-            # machine that just lost CPU). A saturated window's completion rate *is* capacity:
-            # take it at once; smoothing would keep admitting too much for seconds.
-            self._rate = rate
+            # machine that just lost CPU). A saturated window shows capacity: take it at once;
+            # smoothing would keep admitting too much for seconds.
+            self._rate = shown
         elif queueing:
-            self._rate += ALPHA * (rate - self._rate)
+            self._rate += ALPHA * (shown - self._rate)
         elif rate > self._rate:
             self._rate = rate
-        if elapsed <= STALE_S and cpu_s > 0:
-            # This thread cannot complete more than completions per CPU-second of it: a sound
-            # upper bound, so the optimistic start comes down before the first overload.
-            self._rate = min(self._rate, self._completions / cpu_s)
-        for clock, start in self._clocks:
-            busy_s = clock() - start
-            if elapsed <= STALE_S and busy_s > 0:
-                self._rate = min(self._rate, self._completions / busy_s)
+        if elapsed <= STALE_S:
+            # A sound upper bound: it brings the optimistic start down before the first overload.
+            self._rate = min(self._rate, ceiling)
         self._reset(t)
         if self._fixed is None:
             self._limit = self._derive()
+
+    def _capacity(self, rate: float, cpu_s: float, runq_s: float) -> tuple[float, float]:
+        """(ceiling, shown) of this window, completions per second.
+
+        The ceiling: this thread cannot complete more than completions per CPU-second of it, nor
+        a thread pool more than completions per busy second of its threads. Shown: completions
+        per busy second of the busiest stage, where the loop thread is busy while it runs *or*
+        waits for a CPU (a machine that gives it a fraction of a core gives it that capacity).
+        A stage that was idle part of the window could have done more than the window's rate:
+        at a limit held low the rate is the admitted demand, not capacity. Never below the rate.
+        """
+        n = self._completions
+        ceiling = n / cpu_s if cpu_s > 0 else math.inf
+        busiest_s = cpu_s + runq_s
+        for clock, start in self._clocks:
+            busy_s = clock() - start
+            if busy_s > 0:
+                ceiling = min(ceiling, n / busy_s)
+                busiest_s = max(busiest_s, busy_s)
+        shown = max(rate, n / busiest_s) if busiest_s > 0 else rate
+        return ceiling, shown
 
     def _reset(self, t: float) -> None:
         self._window_start, self._completions, self._wall_sum_s, self._saturated = t, 0, 0.0, False
         self._wait_sum_s = 0.0
         self._window_cpu_s = self._cpu_clock()
+        self._window_runq_s = self._runq_clock()
         self._clocks = [(clock, clock()) for clock, _ in self._clocks]
 
     def observe(self, cpu_s: float) -> None:

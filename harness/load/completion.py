@@ -29,6 +29,8 @@ from harness.measure import Outcome, PendingRequest, Recorder, ResponseTally, Ta
 __all__ = ["Completion", "HttpStatusError"]
 
 _LONG_DIGITS: Final = re.compile(rb"[0-9]{12,}")
+_OK: Final = Outcome.OK
+_new_pending: Final = tuple.__new__
 
 
 class Completion:
@@ -36,8 +38,10 @@ class Completion:
 
     __slots__ = (
         "_fire",
+        "_record",
         "_recorder",
         "_station",
+        "_statuses",
         "request_log",
         "responses",
         "run_start_mono_ns",
@@ -62,6 +66,8 @@ class Completion:
         self.request_log = request_log
         #: Status codes and failure samples per phase and endpoint (harness.measure.responses).
         self.responses = ResponseTally()
+        self._statuses = self.responses.status_counts()
+        self._record = recorder.record
         self.run_start_mono_ns = run_start_mono_ns
         self.run_start_wall_ns = recorder.run_start_wall_ns
 
@@ -76,26 +82,25 @@ class Completion:
     ) -> None:
         """Record one finished request (from the slot that ran it; ``conn``: its connection,
         whose marks and response head are read only when the tail sampler keeps the request)."""
-        verdict = job.judge.judge(reply, error)
+        judge = job.judge
+        # An OK status the judge has seen without a body check is a lookup (no call); the
+        # status tally is counted inline in its dict: the same counts as judge() + status().
+        verdict = judge.known_ok.get(reply.status) if reply is not None else None
+        if verdict is None:
+            verdict = judge.judge(reply, error)
         outcome = verdict.outcome
         phase, endpoint = job.phase, job.endpoint
-        tally = self.responses
-        tally.status(phase, endpoint, verdict.key)
-        if outcome is not Outcome.OK:
-            tally.failure(phase, endpoint, verdict.kind, outcome, verdict.sample)
+        key = (phase, endpoint, verdict.key)
+        statuses = self._statuses
+        statuses[key] = statuses.get(key, 0) + 1
+        if outcome is not _OK:
+            self.responses.failure(phase, endpoint, verdict.kind, outcome, verdict.sample)
             if reply is not None:
                 sample = verdict.sample
                 snippet = sample[:200] if isinstance(sample, bytes) else b""
                 error = HttpStatusError(reply.status, snippet, verdict.kind)
         intended_ns = job.intended_ns
-        self._recorder.record(
-            phase=phase,
-            endpoint=endpoint,
-            outcome=outcome,
-            intended_ns=intended_ns,
-            sent_ns=sent_ns,
-            done_ns=done_ns,
-        )
+        self._record(phase, endpoint, outcome, intended_ns, sent_ns, done_ns)
         tails = self.tails
         if tails is not None:
             latency_ns = done_ns - intended_ns
@@ -105,17 +110,20 @@ class Completion:
                 if reply is not None and conn is not None:
                     marks = (conn.connect_ns, conn.written_ns, conn.first_byte_ns)
                     head = conn.head
-                kept = PendingRequest(
-                    phase,
-                    endpoint,
-                    outcome.value,
-                    job.trace_id,
-                    self.run_start_mono_ns,
-                    intended_ns,
-                    sent_ns,
-                    done_ns,
-                    marks,
-                    head,
+                kept = _new_pending(  # PendingRequest(...) without its Python-level __new__
+                    PendingRequest,
+                    (
+                        phase,
+                        endpoint,
+                        "ok" if outcome is _OK else outcome.value,  # Enum.value: a Python call
+                        job.trace_id,
+                        self.run_start_mono_ns,
+                        intended_ns,
+                        sent_ns,
+                        done_ns,
+                        marks,
+                        head,
+                    ),
                 )
                 tails.add(mask, kept, latency_ns)
         if self.request_log is not None:

@@ -52,9 +52,11 @@ from typing import Any, Final
 
 import gevent
 from gevent.event import Event
+from gevent.hub import Waiter
 
 from harness.load import pacing, schedule
 from harness.load.completion import Completion, HttpStatusError
+from harness.load.head import with_header
 from harness.load.health import CpuSampler, ProcessHealth
 from harness.load.station import DEFAULT_JUDGE, Job, RequestLog, Station
 from harness.load.workload import RequestSource, host_port
@@ -67,6 +69,7 @@ __all__ = ["DRAIN_MARGIN_S", "Engine", "HttpStatusError", "Job", "RequestLog", "
 #: Extra time after the schedule's end plus the request timeout before stragglers are abandoned.
 DRAIN_MARGIN_S: Final = 1.0
 _COMPLETION_MARGIN_NS: Final = 500_000_000
+_new_job: Final = tuple.__new__
 _log = logging.getLogger(__name__)
 
 
@@ -205,6 +208,7 @@ class Engine:
             _log.exception("the scheduler failed")
         finally:
             waker.close()
+            self.station.disarm()
             self.finished.set()
             for g in self._greenlets[1:]:
                 g.kill(block=False)
@@ -216,6 +220,8 @@ class Engine:
         first, step = self._part
         prefix = self._trace_prefix
         tails = self.tails is not None
+        hub = gevent.get_hub()
+        run_callback, yielded = hub.loop.run_callback, Waiter(hub)
         for i, (scheduled, t) in enumerate(arrivals):
             if self._abort:
                 return
@@ -226,25 +232,30 @@ class Engine:
             p = self._source.next()
             if tails:
                 trace_id, header = traceparent(prefix, first + i * step)
-                data = _with_header(p.data, header)
+                data = with_header(p.data, header)
             else:
                 trace_id, data = "", p.data
-            job = Job(
-                self,
-                phase,
-                p.endpoint,
-                p.method,
-                p.path,
-                data,
-                intended,
-                p.judge or DEFAULT_JUDGE,
-                trace_id,
+            job = _new_job(  # Job(...) without its Python-level __new__
+                Job,
+                (
+                    self,
+                    phase,
+                    p.endpoint,
+                    p.method,
+                    p.path,
+                    data,
+                    intended,
+                    p.judge or DEFAULT_JUDGE,
+                    trace_id,
+                ),
             )
-            waker.wait_until(intended)
+            woke = clock()
+            if woke < intended:  # else the waker would return at once (behind schedule)
+                waker.wait_until(intended)
+                woke = clock()
             if self._abort:
                 recorder.unsent(phase, 1)
                 return
-            woke = clock()
             if not station.try_dispatch(job):
                 # Every slot is busy: the first to finish takes the job (and sends it at once).
                 self.cap_hits += 1
@@ -264,7 +275,11 @@ class Engine:
                 self.schedule_lag.record(lag_us if lag_us > 0 else 0)
             self.sent += 1
             self._last_dispatch_ns = clock()
-            gevent.sleep(0)  # let the slot send now, before the next request is built
+            # Let the slot send now, before the next request is built: gevent.sleep(0) with
+            # one Waiter for the walk instead of a new one per arrival (after get() returns it
+            # holds nothing; the switch queued here is the only one that can reach it).
+            run_callback(yielded.switch, None)
+            yielded.get()
 
     def _give_up(self, arrivals: Iterator[tuple[ScheduledPhase, float]]) -> None:
         """The drain deadline passed with arrivals still waiting for a slot: count them unsent."""
@@ -288,9 +303,3 @@ class Engine:
             if time.monotonic_ns() > self.end_mono_ns + self.recorder.interval_ns:
                 return
             self.cpu_samples.append(self._cpu.sample())
-
-
-def _with_header(request: bytes, line: bytes) -> bytes:
-    """``request`` with one more header ``line`` right after its request line."""
-    at = request.find(b"\r\n") + 2
-    return request[:at] + line + request[at:]

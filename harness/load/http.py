@@ -45,6 +45,7 @@ import ssl
 import time
 from typing import Final, NamedTuple
 
+from harness.load.head import HeadError, parse_head
 from harness.load.tlsio import Stream as _Stream
 from harness.load.tlsio import TlsStream
 from harness.load.wire import build_request, dechunk
@@ -66,6 +67,7 @@ _MAX_HEAD: Final = 64 * 1024
 _SNIPPET: Final = 200  # bytes of a failed response's body kept for error messages
 _IDLE_CHECK_NS: Final = 500_000_000  # check an idle connection for a server close after 0.5 s
 _HEAD_END: Final = b"\r\n\r\n"
+_new_reply: Final = tuple.__new__
 #: The first read reuses the send's socket timeout if the send took less than this (one
 #: ``settimeout`` fewer per request; gevent's is Python code); else it is recomputed.
 _REARM_NS: Final = 1_000_000
@@ -302,18 +304,15 @@ class HttpConnection:
 
     def _read_response(self, sock: _Stream, deadline_ns: int, keep_body: bool) -> Reply:
         buf = self._buf
-        end = 0
-        for _ in range(_MAX_RESPONSE):  # bounded: every pass reads at least one byte
-            head_end = buf.find(_HEAD_END, 0, end)
-            if head_end >= 0:
-                break
-            if end > _MAX_HEAD:
-                raise ProtocolError("response head larger than 64 KB")
-            end = self._fill(sock, end, deadline_ns)
-        else:  # pragma: no cover - unreachable: each pass reads >= 1 byte
-            raise ProtocolError("unterminated response head")
+        end = self._fill(sock, 0, deadline_ns)  # nothing is in the buffer yet: read first
+        head_end = buf.find(_HEAD_END, 0, end)
+        if head_end < 0:  # the head came in pieces (rare: a whole head is one segment)
+            head_end, end = self._read_head(sock, end, deadline_ns)
         self.head = head = bytes(buf[:head_end])
-        status, length, chunked, close = _parse_head(head)
+        try:
+            status, length, chunked, close = parse_head(head, _MAX_RESPONSE)
+        except HeadError as exc:
+            raise ProtocolError(str(exc)) from None
         body_start = head_end + 4
         if status in (204, 304) or 100 <= status < 200:
             body_end = body_start
@@ -329,6 +328,10 @@ class HttpConnection:
             close = True
         if end != body_end:
             raise ProtocolError("unexpected bytes after the response")
+        if 200 <= status < 300 and not keep_body:  # the common case: nothing of the body kept
+            if close:
+                self.close()
+            return _new_reply(Reply, (status, body_end - body_start, b"", b""))  # no __new__ call
         snippet = (
             bytes(buf[body_start : min(body_end, body_start + _SNIPPET)])
             if not 200 <= status < 300
@@ -340,6 +343,18 @@ class HttpConnection:
         if close:
             self.close()
         return Reply(status, body_end - body_start, snippet, body)
+
+    def _read_head(self, sock: _Stream, end: int, deadline_ns: int) -> tuple[int, int]:
+        """Read until the head is complete; (offset of its blank line, end of data read)."""
+        buf = self._buf
+        for _ in range(_MAX_RESPONSE):  # bounded: every pass reads at least one byte
+            if end > _MAX_HEAD:
+                raise ProtocolError("response head larger than 64 KB")
+            end = self._fill(sock, end, deadline_ns)
+            head_end = buf.find(_HEAD_END, 0, end)
+            if head_end >= 0:
+                return head_end, end
+        raise ProtocolError("unterminated response head")  # pragma: no cover - unreachable
 
     def _read_chunked(self, sock: _Stream, pos: int, end: int, deadline_ns: int) -> tuple[int, int]:
         """Walk the chunks from ``pos``; return (end of the message, end of data read)."""
@@ -375,46 +390,6 @@ class HttpConnection:
             except ConnectionLost:
                 return end
         raise ProtocolError("response never ended")  # pragma: no cover
-
-
-def _parse_head(head: bytes) -> tuple[int, int | None, bool, bool]:
-    """(status, content length or None, chunked, connection close) of a response head."""
-    if not head.startswith(b"HTTP/1.") or len(head) < 12 or head[12:13] not in (b" ", b"\r", b""):
-        raise ProtocolError("not an HTTP/1.x status line")
-    try:
-        status = int(head[9:12])
-    except ValueError:
-        raise ProtocolError("bad status code") from None
-    lower = head.lower()
-    length: int | None = None
-    at = lower.find(b"\r\ncontent-length:")
-    if at >= 0:
-        stop = lower.find(b"\r\n", at + 2)
-        try:
-            length = int(lower[at + 17 : stop if stop >= 0 else None].strip())
-        except ValueError:
-            raise ProtocolError("bad Content-Length") from None
-        if length < 0 or length > _MAX_RESPONSE:
-            raise ProtocolError("Content-Length out of range")
-    # Most responses carry neither header: one substring test each before looking closer.
-    chunked = b"\r\ntransfer-encoding:" in lower and _header_has(
-        lower, b"transfer-encoding", b"chunked"
-    )
-    http10 = head[7] == 0x30  # "HTTP/1.0"
-    if b"\r\nconnection:" not in lower:
-        return status, length, chunked, http10
-    close = _header_has(lower, b"connection", b"close") or http10
-    if http10 and _header_has(lower, b"connection", b"keep-alive"):
-        close = False
-    return status, length, chunked, close
-
-
-def _header_has(lower_head: bytes, name: bytes, token: bytes) -> bool:
-    at = lower_head.find(b"\r\n" + name + b":")
-    if at < 0:
-        return False
-    stop = lower_head.find(b"\r\n", at + 2)
-    return token in lower_head[at : stop if stop >= 0 else None]
 
 
 def _send(sock: _Stream, data: bytes, deadline_ns: int) -> None:

@@ -68,7 +68,7 @@ class Verdict:
 class ResponseJudge:
     """The judge of one request entry (see the module docstring)."""
 
-    __slots__ = ("_accepted", "_check", "_ok", "_secrets", "_shed", "keep_body")
+    __slots__ = ("_accepted", "_check", "_ok", "_secrets", "_shed", "keep_body", "known_ok")
 
     def __init__(
         self, expect: Expect, shed_status: tuple[int, ...], secrets: tuple[str, ...] = ()
@@ -77,6 +77,9 @@ class ResponseJudge:
         self._shed = frozenset(s for s in shed_status if not expect.accepts(s))
         self._check = _Check(expect.body) if expect.body is not None else None
         self._ok: dict[int, Verdict] = {}  # one shared verdict per OK status: no allocation
+        #: The OK verdicts of statuses judged without a body check (none when the entry has
+        #: one): for them :meth:`judge` is this lookup, which a caller may do itself.
+        self.known_ok: dict[int, Verdict] = {}
         #: Secret header values of the entry: a server that echoes them (an error page quoting
         #: the Authorization header) must not carry them into a report.
         self._secrets = tuple(s.encode() for s in secrets)
@@ -96,6 +99,8 @@ class ResponseJudge:
                 ok = self._ok.get(status)
                 if ok is None:
                     ok = self._ok[status] = Verdict(Outcome.OK, status_key(status))
+                    if check is None:
+                        self.known_ok[status] = ok
                 return ok
             kind = f"HTTP {status}: body check: {reason}"
             return Verdict(Outcome.FAILED, status_key(status), kind, self._scrub(reply.body))

@@ -19,8 +19,7 @@ a parked job is taken by exactly one slot or withdrawn by the scheduler, never b
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from gevent.event import Event
 from gevent.hub import Waiter, get_hub
@@ -41,9 +40,11 @@ _MAX_SLOT_WAITS: Final = 1_000_000
 RequestLog = list[tuple[str, str, str, int, int, int]]
 
 
-@dataclass(slots=True)
-class Job:
-    """One request on its way: what to send, when it was meant to go, and who records it."""
+class Job(NamedTuple):
+    """One request on its way: what to send, when it was meant to go, and who records it.
+
+    A NamedTuple (one per request): the engine builds it with ``tuple.__new__`` directly, a
+    third of a slotted dataclass's ``__init__``; fields are read by C-level getters."""
 
     engine: Engine
     phase: str
@@ -61,6 +62,7 @@ class Station:
 
     def __init__(self) -> None:
         self._hub = get_hub()
+        self._run_callback = self._hub.loop.run_callback  # once per hand-off: one lookup less
         self._idle: list[Waiter] = []
         self._freed = Event()
         self.registered = 0
@@ -70,6 +72,8 @@ class Station:
         self._all_done.set()
         self._parked: Job | None = None  # the job the scheduler waits to hand over
         self._parked_waiter: Waiter | None = None
+        self._timer: Any = None  # the hand-over deadline's libev timer (see _arm)
+        self._deadline_ns: int | None = None
 
     # -- slot (user) side ------------------------------------------------------------------
     def register(self) -> None:
@@ -87,7 +91,7 @@ class Station:
         if parked is not None and scheduler is not None:
             self._parked = self._parked_waiter = None
             self._took_one()
-            self._hub.loop.run_callback(scheduler.switch, True)
+            self._run_callback(scheduler.switch, True)
             return parked
         waiter = Waiter()
         self._idle.append(waiter)
@@ -118,7 +122,7 @@ class Station:
             return False
         waiter = self._idle.pop()
         self._took_one()
-        self._hub.loop.run_callback(waiter.switch, job)
+        self._run_callback(waiter.switch, job)
         return True
 
     def hand_over(self, job: Job, deadline_ns: int) -> bool:
@@ -132,16 +136,37 @@ class Station:
             return False
         waiter = Waiter()
         self._parked, self._parked_waiter = job, waiter
-        timer = self._hub.loop.timer(remaining)
-        timer.start(waiter.switch, False)
+        if deadline_ns != self._deadline_ns:  # one timer per deadline (a run's walk has one)
+            self._arm(deadline_ns, remaining)
         try:
             waiter.get()
         finally:
-            timer.close()
             taken = self._parked is not job  # a slot took it (whatever woke us first)
             if not taken:
                 self._parked = self._parked_waiter = None
         return taken
+
+    def _arm(self, deadline_ns: int, remaining_s: float) -> None:
+        """Wake whoever is parked when ``deadline_ns`` passes (replacing the previous deadline's
+        timer): at the cap every job is handed over, and a timer per job costs more than the
+        hand-over itself. :meth:`disarm` drops it when the walk ends."""
+        self.disarm()
+        self._timer = self._hub.loop.timer(remaining_s)
+        self._timer.start(self._deadline_passed)
+        self._deadline_ns = deadline_ns
+
+    def _deadline_passed(self) -> None:
+        self._deadline_ns = None  # fired: a later hand-over arms afresh (its own remaining time)
+        waiter = self._parked_waiter
+        if waiter is not None:
+            waiter.switch(False)
+
+    def disarm(self) -> None:
+        """Drop the hand-over deadline's timer (the walk ended; idempotent)."""
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+        self._deadline_ns = None
 
     def _took_one(self) -> None:
         self.busy += 1

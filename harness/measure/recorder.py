@@ -40,7 +40,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from harness.measure.histogram import LatencyHistogram, pin_mmap_threshold, record_fast
+from harness.measure.histogram import (
+    LatencyHistogram,
+    pin_mmap_threshold,
+    record_fast,
+    record_pair,
+)
 from harness.measure.intervallog import IntervalLogWriter, read_series
 from harness.measure.livestats import LiveStats, interval_sample, live_stats
 from harness.measure.logdrain import LogDrain
@@ -168,7 +173,6 @@ class Recorder:
 
     def record(
         self,
-        *,
         phase: str,
         endpoint: str,
         outcome: Outcome,
@@ -194,10 +198,9 @@ class Recorder:
         counts[out_index] += 1
         if late:
             counts[LATE] += 1
-        if not record_fast(pair[0], intended_us):
-            counts[OOR] += 1
         service_us = (done_ns - sent_ns) // 1000
-        record_fast(pair[1], service_us)
+        if not record_pair(pair[0], intended_us, pair[1], service_us):
+            counts[OOR] += 1
         record_fast(self._lag, lag_ns // 1000 if lag_ns > 0 else 0)
         # Both times fall in the cached interval slot almost always: test it inline.
         to_run, interval = self._mono_to_run_ns, self.interval_ns
@@ -209,8 +212,9 @@ class Recorder:
             done_slot = self._slot_at(done_ns, phase)
         done_slot.counts[out_index] += 1
         if out_index == OK:
-            record_fast(done_slot.hist or self._reopen(done_slot), intended_us)
-            record_fast(done_slot.svc, service_us)
+            record_pair(
+                done_slot.hist or self._reopen(done_slot), intended_us, done_slot.svc, service_us
+            )
         if same_phase and (sent_ns + to_run) // interval == self._cache_index:
             sent_slot = self._cache_slot
             assert sent_slot is not None

@@ -114,6 +114,11 @@ class ResponseTally:
         statuses = self._statuses
         statuses[k] = statuses.get(k, 0) + 1
 
+    def status_counts(self) -> dict[tuple[str, str, str], int]:
+        """The live counts behind :meth:`status`, (phase, endpoint, key) -> responses, for a hot
+        path that counts inline (the generator's completion); the same dict for the tally's life."""
+        return self._statuses
+
     def failure(
         self, phase: str, endpoint: str, kind: str, outcome: Outcome, sample: bytes | str
     ) -> None:

@@ -28,7 +28,7 @@ import heapq
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Final, NamedTuple
 
 import msgspec
 
@@ -96,7 +96,7 @@ class TracedRequest:
         return any("degraded" in s.desc.lower() for s in self.stages)
 
 
-class PendingRequest:
+class PendingRequest(NamedTuple):
     """A kept request in the raw form the hot path can afford: the times and client marks a
     :class:`TracedRequest` is computed from, and the response head its ``Server-Timing`` is read
     from. :meth:`TailSampler.samples` builds the request only for those still kept at the end
@@ -104,43 +104,21 @@ class PendingRequest:
     at once would have used, so the samples are the same either way (a test holds them equal).
 
     ``marks``: (connect, written, first byte) in monotonic ns of the connection that carried it,
-    None without a response; ``head``: the response head, None without a response.
+    None without a response; ``head``: the response head, None without a response. A NamedTuple:
+    the generator's completion builds one per kept request with ``tuple.__new__`` (a third of a
+    Python ``__init__``); the sampler tells kept requests apart by trace id, never by value.
     """
 
-    __slots__ = (
-        "done_ns",
-        "endpoint",
-        "head",
-        "intended_ns",
-        "marks",
-        "outcome",
-        "phase",
-        "sent_ns",
-        "start_ns",
-        "trace_id",
-    )
-
-    def __init__(
-        self,
-        phase: str,
-        endpoint: str,
-        outcome: str,
-        trace_id: str,
-        start_ns: int,
-        intended_ns: int,
-        sent_ns: int,
-        done_ns: int,
-        marks: tuple[int, int, int] | None = None,
-        head: bytes | None = None,
-    ) -> None:
-        self.phase, self.endpoint, self.outcome, self.trace_id = phase, endpoint, outcome, trace_id
-        self.start_ns, self.intended_ns, self.sent_ns, self.done_ns = (
-            start_ns,
-            intended_ns,
-            sent_ns,
-            done_ns,
-        )
-        self.marks, self.head = marks, head
+    phase: str
+    endpoint: str
+    outcome: str
+    trace_id: str
+    start_ns: int
+    intended_ns: int
+    sent_ns: int
+    done_ns: int
+    marks: tuple[int, int, int] | None = None
+    head: bytes | None = None
 
     def client(self) -> ClientMarks | None:
         """The client-side marks, when they are consistent with the request's times."""

@@ -148,8 +148,23 @@ def station() -> dict[str, Any]:
     # Both busy again (fast runs "c", slow still runs "a"): a deadline that passes withdraws.
     out["withdrawn"] = st.hand_over(job("d"), time.monotonic_ns() + 20_000_000)
     gevent.joinall(slots, timeout=5)
-    out["got"] = got
+    out["got"] = list(got)
     out["busy_end"] = st.busy
+    # One deadline for several hand-overs (a walk's drain deadline): taken, taken, then
+    # withdrawn when it passes (the slot ran out of jobs), each wait bounded by that deadline.
+    got.clear()
+    one = gevent.spawn(slot, "one", 0.05, 3)
+    gevent.sleep(0.01)
+    st.try_dispatch(job("e"))
+    deadline = time.monotonic_ns() + 400_000_000
+    out["reuse"] = [st.hand_over(job(tag), deadline) for tag in ("f", "g")]
+    t0 = time.monotonic()
+    out["reuse"].append(st.hand_over(job("h"), deadline))
+    out["late_s"] = time.monotonic() - deadline / 1e9
+    out["last_wait_s"] = time.monotonic() - t0
+    one.join(timeout=5)
+    out["reuse_got"] = list(got)
+    st.disarm()
     return out
 
 

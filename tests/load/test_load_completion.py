@@ -3,13 +3,18 @@ Locust's ``events.request`` only when the engine was given Locust's fire functio
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
+import msgspec
+
 from harness.load.completion import Completion, HttpStatusError
 from harness.load.http import Reply, RequestTimeout
+from harness.load.outcomes import ResponseJudge
 from harness.load.station import Job
-from harness.measure import Recorder
+from harness.measure import Outcome, Recorder, ResponseTally
+from harness.spec import Expect
 
 
 class _Slots:
@@ -61,3 +66,44 @@ def test_completions_record_three_clocks_and_fire_locust_only_when_asked() -> No
     assert fired[2]["exception"] is timeout
     assert [row[2] for row in log] == ["ok", "failed", "failed"]
     assert loud._station.busy == 0
+
+
+def test_the_inlined_judge_and_tally_count_what_judge_and_status_counted() -> None:
+    """A mixed stream (default, accepted-set and body-check judges; OK, shed, failed statuses;
+    transport errors) gives the same tally, recorder snapshot and log as the plain form did:
+    ``judge.judge`` per response, ``ResponseTally.status`` and ``Recorder.record`` by keyword."""
+    rng = random.Random(7)
+    judges = [
+        ResponseJudge(Expect(), (503,)),
+        ResponseJudge(msgspec.convert({"status": [200, 404]}, Expect), (503,)),
+        ResponseJudge(msgspec.convert({"body": {"contains": "ok"}}, Expect), (503, 500)),
+    ]
+    done, log = _completion(None)
+    plain_recorder = Recorder(run_start_wall_ns=done._recorder.run_start_wall_ns, lateness_ns=10**9)
+    plain_recorder._mono_to_run_ns = done._recorder._mono_to_run_ns
+    plain_tally, plain_log = ResponseTally(), []
+    for i in range(3_000):
+        judge = rng.choice(judges)
+        status = rng.choice((200, 201, 204, 299, 302, 404, 500, 503))
+        reply = None if rng.random() < 0.05 else Reply(status, 2, b"x", rng.choice((b"ok", b"no")))
+        error = RequestTimeout("late") if reply is None else None
+        times = (i * 1_000_000, i * 1_000_000 + rng.randrange(10**7), i * 1_000_000 + 10**8)
+        job = Job(None, "steady", "score", "POST", "/", b"", times[0], judge)  # type: ignore[arg-type]
+        done.complete(job, times[1], times[2], reply, error)
+        verdict = judge.judge(reply, error)
+        plain_tally.status("steady", "score", verdict.key)
+        if verdict.outcome is not Outcome.OK:
+            plain_tally.failure("steady", "score", verdict.kind, verdict.outcome, verdict.sample)
+        plain_recorder.record(
+            phase="steady",
+            endpoint="score",
+            outcome=verdict.outcome,
+            intended_ns=times[0],
+            sent_ns=times[1],
+            done_ns=times[2],
+        )
+        plain_log.append(("steady", "score", verdict.outcome.value, *times))
+    assert done.responses.to_wire() == plain_tally.to_wire()
+    assert done._recorder.take_wire() == plain_recorder.take_wire()
+    assert log == plain_log
+    assert judges[2].known_ok == {}  # a body check is never skipped

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.load import EndpointPicker, arrivals, intended_times
-from harness.spec import Arrival, Endpoint, MixEntry, Scenario
+from harness.load.schedule import time_for
+from harness.spec import Arrival, Endpoint, MixEntry, Scenario, Segment
 from harness.spec.phases import RampPhase, SteadyPhase, WarmupPhase
 
 
@@ -132,3 +133,39 @@ def test_endpoint_picker_follows_weights() -> None:
     again = EndpointPicker(mix, seed=1)
     first = EndpointPicker(mix, seed=1)
     assert [again.next() for _ in range(50)] == [first.next() for _ in range(50)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(1e-3, 1e7, allow_nan=False) | st.integers(1, 10**7),
+    st.floats(1e-3, 1e5, allow_nan=False),
+    st.floats(0.0, 1.0),
+)
+def test_a_constant_segment_takes_the_exact_short_form(
+    rate: float, duration: float, u: float
+) -> None:
+    """At a constant rate time_for(seg, x) is x / rate bit for bit (the schedule's short form)."""
+    seg = Segment(duration_s=duration, r0=rate, r1=rate)
+    x = u * seg.expected
+    assert time_for(seg, x) == x / rate
+
+
+@pytest.mark.parametrize("arrival", [Arrival.CONSTANT, Arrival.POISSON])
+def test_the_short_form_gives_the_same_schedule(arrival: Arrival) -> None:
+    """A steady phase and a ramp give the same intended times as time_for everywhere does."""
+    steady = SteadyPhase(name="s", rate=333.3, duration_s=7.0)
+    ramp = RampPhase(name="r", from_rate=10, to_rate=400, duration_s=5)
+    for phase in (steady, ramp):
+        fast = list(intended_times(phase, 2.5, random.Random(3), arrival))
+        seg_start, carry, plain = 2.5, 0.0, []
+        rng = random.Random(3)
+        poisson = arrival is Arrival.POISSON
+        carry = rng.expovariate(1.0) if poisson else 0.0
+        for seg in phase.segments():
+            limit = seg.expected if poisson else seg.expected - 1e-9
+            while carry < limit:
+                plain.append(seg_start + time_for(seg, carry))
+                carry += rng.expovariate(1.0) if poisson else 1.0
+            carry -= seg.expected
+            seg_start += seg.duration_s
+        assert fast == plain

@@ -17,3 +17,8 @@ def test_a_parked_job_goes_to_the_first_slot_that_finishes() -> None:
     # LIFO: the slot that went idle last ("fast") got "a"; it finished first and took "c".
     assert [tuple(g) for g in out["got"]] == [("fast", "a"), ("slow", "b"), ("fast", "c")]
     assert out["busy_end"] == 0
+    # One deadline for three hand-overs: two taken by the slot, the third withdrawn at it.
+    assert out["reuse"] == [True, True, False]
+    assert [tuple(g) for g in out["reuse_got"]] == [("one", "e"), ("one", "f"), ("one", "g")]
+    assert out["last_wait_s"] > 0.1
+    assert -0.005 < out["late_s"] < 0.2

@@ -24,7 +24,7 @@ from harness.measure import (
     Recorder,
     read_series,
 )
-from harness.measure.histogram import BATCH, HIGHEST_US, record_fast
+from harness.measure.histogram import BATCH, HIGHEST_US, record_fast, record_pair
 from harness.measure.recorder import DRAIN_LAG, SEAL_LAG
 
 MS = 1_000_000  # ns
@@ -470,6 +470,26 @@ def test_fast_record_matches_the_library(values: list[int], read_every: int) -> 
     assert (fast.count, fast.min_us, fast.max_us) == (slow.count, slow.min_us, slow.max_us)
     assert fast.encode() == slow.encode()
     assert fast.percentiles_us([50, 99, 100]) == slow.percentiles_us([50, 99, 100])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=-5, max_value=HIGHEST_US * 3),
+            st.integers(min_value=-5, max_value=HIGHEST_US * 3),
+        ),
+        max_size=3 * BATCH,
+    )
+)
+def test_a_pair_record_is_two_fast_records(pairs: list[tuple[int, int]]) -> None:
+    """record_pair(a, x, b, y) leaves both histograms (and returns) what record_fast twice does."""
+    a, b, c, d = (LatencyHistogram() for _ in range(4))
+    for x, y in pairs:
+        assert record_pair(a, x, b, y) == record_fast(c, x)
+        record_fast(d, y)
+    assert (a.encode(), a.out_of_range) == (c.encode(), c.out_of_range)
+    assert (b.encode(), b.out_of_range) == (d.encode(), d.out_of_range)
 
 
 def _series_fingerprint(intervals: object) -> list[object]:

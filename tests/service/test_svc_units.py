@@ -133,15 +133,19 @@ def test_budget_and_breaker() -> None:
     assert v[5] == v[6] == Velocity(1, 1, 1.0, 1.0)
 
 
-def _saturate(adm: Admission, now: float, rate_per_s: float, seconds: float) -> float:
-    """Drive ``adm`` at its limit (every slot busy, extra arrivals shed) while it completes
-    ``rate_per_s`` requests per second of wall time; returns the clock at the end."""
+def _saturate(
+    adm: Admission, cpu: list[float], now: float, rate_per_s: float, seconds: float
+) -> float:
+    """Drive ``adm`` at its limit (every slot busy, extra arrivals shed) as a CPU-bound worker
+    completing ``rate_per_s`` requests per second (its thread's CPU clock ``cpu[0]`` runs with
+    wall time); returns the clock at the end."""
     step = 1.0 / rate_per_s
     end = now + seconds
     while now < end:
         while adm.try_enter():
             pass  # fill every slot; the refused attempt marks the window saturated
         now += step
+        cpu[0] += step
         adm.leave(now)
     return now
 
@@ -149,13 +153,14 @@ def _saturate(adm: Admission, now: float, rate_per_s: float, seconds: float) -> 
 def test_admission_limit_follows_wall_time_capacity() -> None:
     """Under saturation the limit is budget/4 x measured completions per wall second (Little's
     law), whatever the CPU time the handler reports; slower wall time means a lower limit."""
-    adm = Admission(latency_budget_s=0.05, now=0.0)
+    cpu = [0.0]
+    adm = Admission(latency_budget_s=0.05, now=0.0, cpu_clock=lambda: cpu[0])
     for _ in range(500):
         adm.observe(10e-6)  # tiny CPU time must not raise the limit: it is not what queues
-    now = _saturate(adm, 0.0, rate_per_s=1000.0, seconds=5.0)
+    now = _saturate(adm, cpu, 0.0, rate_per_s=1000.0, seconds=5.0)
     assert abs(adm.capacity_per_s - 1000.0) / 1000.0 < 0.05
     assert adm.limit == pytest.approx(0.0125 * 1000.0, abs=1)
-    _saturate(adm, now, rate_per_s=4000.0, seconds=5.0)
+    _saturate(adm, cpu, now, rate_per_s=4000.0, seconds=5.0)
     assert adm.limit == pytest.approx(0.0125 * 4000.0, abs=2)
 
 
@@ -250,14 +255,17 @@ def test_audit_failure_answers_503_without_a_decision(tmp_path: Path) -> None:
 
 def test_admission_queueing_lowers_the_limit_without_refusals() -> None:
     """Admitted requests that start spending far longer in the worker than their no-queue time
-    (5 ms -> 60 ms at 100 completions/s) are queueing even if the limit was never reached: the
-    limit drops to (no-queue time + budget/4) x completions per second."""
-    adm = Admission(latency_budget_s=0.05, now=0.0)
+    (5 ms -> 60 ms at 100 completions/s, the loop thread busy all the time) are queueing even if
+    the limit was never reached: the limit drops to (no-queue time + budget/4) x completions
+    per second."""
+    cpu = [0.0]
+    adm = Admission(latency_budget_s=0.05, now=0.0, cpu_clock=lambda: cpu[0])
     assert adm.limit > 30  # the optimistic start: 2,500/s assumed
     now = 0.0
     for wall_s in [0.005] * 100 + [0.060] * 400:
         assert adm.try_enter()
         now += 0.01
+        cpu[0] += min(wall_s, 0.01)  # 5 ms of CPU each, then the thread never idle
         adm.leave(now, wall_s=wall_s)
     assert adm.limit <= 3
 
