@@ -18,8 +18,10 @@
    open-model generator cannot skip added one step per level (:data:`STEPS`), each step the
    harness's own code for it: the request built per arrival (the fraud-transaction body, the
    head), the W3C ``traceparent``, the hand-off from one scheduler greenlet to an idle slot (the
-   open model: a slot never decides when to send), a per-request deadline (a socket timeout:
-   gevent arms a timer per wait), the three clocks into the Recorder's HDR histograms, the tail
+   open model: a slot never decides when to send), a per-request deadline (the harness's form:
+   the connection's ``Deadline`` noted per request, one watchdog timer per hub, sockets without
+   a timeout; :mod:`harness.load.deadline`), the three clocks into the Recorder's HDR histograms,
+   the tail
    sampler; the last level is the harness itself (its Engine, client and Completion, without
    Locust around the slots). All levels run in one process, time-sliced (1 s each, the order
    rotated every cycle), so a neighbour's load hits every level alike; the differences between
@@ -111,7 +113,10 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("+ request built per arrival", "ScenarioWorkload.next: fraud-transaction body + head"),
     ("+ traceparent", "the W3C header spliced into the request bytes"),
     ("+ open-model hand-off", "one scheduler greenlet -> idle slot (Station), sleep(0)"),
-    ("+ per-request deadline", "socket timeout from the deadline: gevent arms a timer per wait"),
+    (
+        "+ per-request deadline",
+        "Deadline.start/stop per request; one watchdog timer per hub, no socket timeout",
+    ),
     ("+ 3 clocks into HDR", "Recorder.offered + Recorder.record (intended, sent, done)"),
     ("+ tail sampler", "TailSampler.want per response; kept raw when it says so (worst case)"),
     (
@@ -179,6 +184,10 @@ def interleave(rounds: int, runs: dict[str, Callable[[], float]]) -> dict[str, l
 
 
 # -- the floor-steps child -----------------------------------------------------------------------
+#: A floor connection: socket, buffer, its view, and its Deadline (harness.load.deadline).
+_Conn = tuple[Any, bytearray, memoryview, Any]
+
+
 def steps_child(url: str, slice_s: float, cycles: int, users: int = 10) -> dict[str, Any]:
     """CPU us per request of every level of :data:`STEPS`, in one process, time-sliced: each
     cycle runs every level for ``slice_s`` (the order rotated per cycle), so a neighbour's load
@@ -191,6 +200,7 @@ def steps_child(url: str, slice_s: float, cycles: int, users: int = 10) -> dict[
     from generator_profile import read_reply
 
     from harness.load import pacing  # noqa: F401  (imports Locust: gevent-patched from here on)
+    from harness.load.deadline import Deadline, watchdog
     from harness.load.engine import Engine
     from harness.load.http import ClientError, HttpConnection
     from harness.load.station import Job, Station
@@ -229,12 +239,25 @@ def steps_child(url: str, slice_s: float, cycles: int, users: int = 10) -> dict[
             data = data[:at] + line + data[at:]
         return data
 
+    dog = watchdog()
+    assert dog is not None  # gevent-patched
+
     def exchange(level: int, sock: Any, view: memoryview, buf: bytearray, data: bytes) -> bytes:
-        if level >= 4:
-            sock.settimeout(2.0)
         sock.send(data)
         head_end = read_reply(sock, view, buf)
         return bytes(buf[:head_end]) if level >= 6 else b""
+
+    def guarded(level: int, conn: _Conn, job: Job, sent: int) -> bytes:
+        # The harness's deadline (HttpConnection._round_trip): noted for the watchdog, no
+        # socket timeout (the socket has none); 2 s after the send, as a 2 s timeout would be.
+        sock, buf, view, deadline = conn
+        if level < 4:
+            return exchange(level, sock, view, buf, job.data)
+        deadline.start(sent + 2_000_000_000)
+        try:
+            return exchange(level, sock, view, buf, job.data)
+        finally:
+            deadline.stop()
 
     def record(level: int, intended: int, sent: int, done: int, head: bytes) -> None:
         if level >= 5:
@@ -258,14 +281,14 @@ def steps_child(url: str, slice_s: float, cycles: int, users: int = 10) -> dict[
                 tails.add(mask, kept, latency)
         count[0] += 1
 
-    def connect() -> tuple[Any, bytearray, memoryview]:
+    def connect() -> _Conn:
         sock = _socket.create_connection((host, int(port)))
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         buf = bytearray(65536)
-        return sock, buf, memoryview(buf)
+        return sock, buf, memoryview(buf), Deadline(dog)
 
     def closed_loop(level: int, stop_at: float) -> None:  # levels 0-2: send when the reply is in
-        sock, buf, view = connect()
+        sock, buf, view, _ = connect()
         for i in range(10**9):  # bounded by the clock
             if time.monotonic() > stop_at:
                 break
@@ -274,16 +297,16 @@ def steps_child(url: str, slice_s: float, cycles: int, users: int = 10) -> dict[
         sock.close()
 
     def slot(level: int) -> None:  # levels 3-6: a slot runs what the scheduler hands it
-        sock, buf, view = connect()
+        conn = connect()
         for _ in range(10**9):
             job = station.next_job()
             if job is None:
                 break
             sent = mono()
-            head = exchange(level, sock, view, buf, job.data)
+            head = guarded(level, conn, job, sent)
             record(level, job.intended_ns, sent, mono(), head)
             station.finished()
-        sock.close()
+        conn[0].close()
 
     def release_slots() -> None:
         for _ in range(users):

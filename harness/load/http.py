@@ -15,23 +15,26 @@ The module uses the stdlib ``socket`` and ``ssl`` APIs only. Inside the generato
 (or a TLS handshake) yields to other greenlets; outside it (unit tests) the same code runs on plain
 blocking sockets.
 
-TLS (``https://`` targets) lives in connection opening only (:meth:`HttpConnection._connect`):
-given an ``ssl_context``, a fresh TCP connection is wrapped (:class:`~harness.load.tlsio.TlsStream`:
-memory BIOs, one socket read per readiness instead of OpenSSL's header-then-body reads) and its
-handshake completed there, under the same deadline; request building and response parsing are
-the same bytes either way.
-So the handshake is paid by the request that opened the connection (a slot's first request, or
-the first after the server closed it or an error dropped it) and by no other: every later
-request on the connection reuses the established TLS session. The same holds for the TCP connect
-of plain HTTP. A scenario's warm-up phase absorbs the first connections of a run.
+TLS (``https://`` targets) lives in connection opening only
+(:func:`~harness.load.transport.open_stream`, with the connect, the failure classes and the
+send): given an ``ssl_context``, a fresh TCP connection is wrapped
+(:class:`~harness.load.tlsio.TlsStream`: memory BIOs, one socket read per readiness instead of
+OpenSSL's header-then-body reads) and its handshake completed there, under the same deadline;
+request building and response parsing are the same bytes either way. So the handshake is paid
+by the request that opened the connection (a slot's first request, or the first after the server
+closed it or an error dropped it) and by no other: every later request on the connection reuses
+the established TLS session. The same holds for the TCP connect of plain HTTP. A scenario's
+warm-up phase absorbs the first connections of a run.
 
 Invariants:
 - one request at a time per connection (no pipelining); a response that carries extra bytes
   after its end is a protocol error and the connection is dropped;
-- ``exchange`` never takes longer than its deadline (socket timeouts are recomputed from the
-  remaining time before every blocking call; the first read of a response keeps the timeout
-  set for the send when the send took less than :data:`_REARM_NS`, so it may end that much
-  past the deadline at most);
+- ``exchange`` never takes longer than its deadline: under gevent the connection's
+  :class:`~harness.load.deadline.Deadline` (one watchdog timer per hub, no socket timeout; its
+  precision is in :mod:`harness.load.deadline`) interrupts the round trip's socket waits; on
+  plain blocking sockets the socket timeout is recomputed from the remaining time before every
+  blocking call. Connect and TLS handshake always run under a socket timeout (once per
+  connection);
 - a connection that the server closed while idle (keep-alive timeout) is detected before reuse
   or, if the close races the send, the request is sent once more on a fresh connection, but only
   when not a single response byte had arrived (the server cannot have processed it).
@@ -45,9 +48,19 @@ import ssl
 import time
 from typing import Final, NamedTuple
 
+from harness.load.deadline import Deadline
 from harness.load.head import HeadError, parse_head
 from harness.load.tlsio import Stream as _Stream
-from harness.load.tlsio import TlsStream
+from harness.load.transport import (
+    ClientError,
+    ConnectFailed,
+    ConnectionLost,
+    ProtocolError,
+    RequestTimeout,
+    open_stream,
+    send_all,
+)
+from harness.load.transport import remaining_s as _remaining_s
 from harness.load.wire import build_request, dechunk
 
 __all__ = [
@@ -68,29 +81,6 @@ _SNIPPET: Final = 200  # bytes of a failed response's body kept for error messag
 _IDLE_CHECK_NS: Final = 500_000_000  # check an idle connection for a server close after 0.5 s
 _HEAD_END: Final = b"\r\n\r\n"
 _new_reply: Final = tuple.__new__
-#: The first read reuses the send's socket timeout if the send took less than this (one
-#: ``settimeout`` fewer per request; gevent's is Python code); else it is recomputed.
-_REARM_NS: Final = 1_000_000
-
-
-class ClientError(Exception):
-    """A request that did not produce a complete HTTP response."""
-
-
-class ConnectFailed(ClientError):
-    """The TCP connection (or its TLS handshake) could not be established."""
-
-
-class RequestTimeout(ClientError):
-    """No complete response before the deadline."""
-
-
-class ConnectionLost(ClientError):
-    """The server closed or reset the connection before the response was complete."""
-
-
-class ProtocolError(ClientError):
-    """The bytes received are not a valid HTTP/1.1 response."""
 
 
 class _NoResponse(ConnectionLost):
@@ -113,9 +103,9 @@ class HttpConnection:
     """One keep-alive connection to ``host:port``, (re)connected lazily."""
 
     __slots__ = (
-        "_armed_ns",
         "_buf",
         "_connect_timeout_s",
+        "_deadline",
         "_got_bytes",
         "_host",
         "_last_used_ns",
@@ -150,7 +140,9 @@ class HttpConnection:
         self._view = memoryview(self._buf)
         self._last_used_ns = 0
         self._got_bytes = False
-        self._armed_ns = 0
+        #: Under gevent: the watchdog's note of this connection's deadline (set on connect);
+        #: None: plain blocking sockets, per-call socket timeouts.
+        self._deadline: Deadline | None = None
         #: Marks of the last exchange, for the tail's client-side breakdown (monotonic ns): time
         #: spent connecting (0 when the connection was reused), when the request was written,
         #: when the first response byte arrived, when the read that completed the response
@@ -203,37 +195,16 @@ class HttpConnection:
     # -- internals -----------------------------------------------------------------------------
     def _connect(self, deadline_ns: int) -> None:
         self.close()
-        timeout = min(self._connect_timeout_s, _remaining_s(deadline_ns))
         began = time.monotonic_ns()
-        try:
-            sock = socket.create_connection((self._host, self._port), timeout=timeout)
-        except TimeoutError:
-            raise RequestTimeout("connect timed out") from None
-        except OSError as exc:
-            raise ConnectFailed(f"connect to {self._host}:{self._port} failed: {exc}") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock = sock if self._ssl is None else self._handshake(sock, deadline_ns)
+        self._sock, self._deadline = open_stream(
+            (self._host, self._port),
+            deadline_ns,
+            connect_timeout_s=self._connect_timeout_s,
+            ssl_context=self._ssl,
+            server_name=self._server_name,
+            deadline=self._deadline,
+        )
         self.connect_ns += time.monotonic_ns() - began
-
-    def _handshake(self, sock: socket.socket, deadline_ns: int) -> TlsStream:
-        """Wrap a fresh TCP connection in TLS and complete the handshake before the deadline."""
-        assert self._ssl is not None
-        try:
-            sock.settimeout(_remaining_s(deadline_ns))
-            stream = TlsStream(sock, self._ssl, self._server_name)
-            stream.handshake()
-            return stream
-        except TimeoutError:
-            sock.close()
-            raise RequestTimeout("TLS handshake timed out") from None
-        except RequestTimeout:
-            sock.close()
-            raise
-        except OSError as exc:  # ssl.SSLError (verification, alerts) and resets
-            sock.close()
-            raise ConnectFailed(
-                f"TLS handshake with {self._host}:{self._port} failed: {exc}"
-            ) from None
 
     def _stale(self) -> bool:
         """True (and closed) if the server has closed this idle connection."""
@@ -246,6 +217,8 @@ class HttpConnection:
             # TLS cannot peek; reading is fine there: any byte while idle means "unusable".
             sock.recv(1) if self._ssl is not None else sock.recv(1, socket.MSG_PEEK)
         except (BlockingIOError, ssl.SSLWantReadError):
+            if self._deadline is not None:
+                sock.settimeout(None)  # the watchdog's round trips wait without a timeout
             return False  # alive and quiet: the normal case
         except OSError:
             pass
@@ -257,11 +230,14 @@ class HttpConnection:
         sock = self._sock
         assert sock is not None
         self._got_bytes = False
+        guard = self._deadline
         try:
-            timeout_s = _remaining_s(deadline_ns)
-            sock.settimeout(timeout_s)
-            self._armed_ns = deadline_ns - int(timeout_s * 1e9)  # when that timeout was computed
-            _send(sock, request, deadline_ns)
+            if guard is None:
+                sock.settimeout(_remaining_s(deadline_ns))
+                send_all(sock, request, deadline_ns)
+            else:
+                guard.start(deadline_ns)  # the watchdog throws TimeoutError into a late wait
+                send_all(sock, request, None)
             self.written_ns = time.monotonic_ns()
             reply = self._read_response(sock, deadline_ns, keep_body)
         except TimeoutError:
@@ -278,6 +254,9 @@ class HttpConnection:
         except OSError as exc:
             self.close()
             raise ConnectionLost(f"connection error: {exc}") from None
+        finally:
+            if guard is not None:
+                guard.stop()
         self._last_used_ns = time.monotonic_ns()
         return reply
 
@@ -288,7 +267,7 @@ class HttpConnection:
                 raise ProtocolError(f"response larger than {_MAX_RESPONSE} bytes")
             self._buf.extend(bytes(len(self._buf)))
             self._view = memoryview(self._buf)
-        if end or self.written_ns - self._armed_ns > _REARM_NS:
+        if self._deadline is None:  # plain blocking sockets: the time left, per blocking call
             sock.settimeout(_remaining_s(deadline_ns))
         n = sock.recv_into(self._view[end:])
         self.last_read_ns = now = time.monotonic_ns()
@@ -338,7 +317,7 @@ class HttpConnection:
             else b""
         )
         body = bytes(buf[body_start:body_end]) if keep_body else b""
-        if keep_body and chunked:
+        if keep_body and chunked and body_end > body_start:  # 1xx/204/304: no body to unframe
             body = dechunk(body)
         if close:
             self.close()
@@ -390,29 +369,3 @@ class HttpConnection:
             except ConnectionLost:
                 return end
         raise ProtocolError("response never ended")  # pragma: no cover
-
-
-def _send(sock: _Stream, data: bytes, deadline_ns: int) -> None:
-    """``sock.sendall(data)`` without its per-call overhead (the socket's timeout is already set
-    from the deadline): a request is far below the socket's send buffer, so one ``send`` takes
-    it all, where gevent's ``sendall`` first asks the kernel for ``SO_SNDBUF`` (one more syscall
-    per request) and slices a memoryview. A partial send (a full buffer, a body of megabytes)
-    continues where it stopped, each further ``send`` under the time left until the deadline."""
-    sent = sock.send(data)
-    total = len(data)
-    if sent >= total:
-        return
-    view = memoryview(data)
-    for _ in range(_MAX_RESPONSE):  # bounded; every pass waits until the socket is writable
-        sock.settimeout(_remaining_s(deadline_ns))
-        sent += sock.send(view[sent:])
-        if sent >= total:
-            return
-    raise ConnectionLost("the request could not be sent")  # pragma: no cover
-
-
-def _remaining_s(deadline_ns: int) -> float:
-    remaining = (deadline_ns - time.monotonic_ns()) / 1e9
-    if remaining <= 0:
-        raise RequestTimeout("deadline passed")
-    return remaining

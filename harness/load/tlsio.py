@@ -10,12 +10,13 @@ is read from the plain (cooperative) socket in one ``recv_into`` of up to 64 KB,
 messages, records) is drained from the outgoing BIO with one ``send``. The TLS itself (versions,
 ciphers, verification, SNI, ALPN, client certificates) is the same ``SSLContext``'s.
 
-:class:`TlsStream` offers exactly the socket calls :class:`~harness.load.http.HttpConnection`
-makes (``settimeout``, ``send``, ``recv_into``, ``recv``, ``close``) with the same semantics:
-blocking calls block (under gevent: yield) within the socket's timeout and raise ``TimeoutError``
-when it passes; a clean or ragged EOF reads as 0 bytes; ``recv`` on a socket with timeout 0
-raises ``BlockingIOError`` or ``ssl.SSLWantReadError`` when no application data is there (an idle
-connection's NewSessionTicket is consumed, not mistaken for data).
+:class:`TlsStream` offers exactly the socket calls :class:`~harness.load.http.HttpConnection` makes
+(``settimeout``, ``send``, ``recv_into``, ``recv``, ``close``) with the same semantics: blocking
+calls block (under gevent: yield) within the socket's timeout and raise ``TimeoutError`` when it
+passes (under gevent the socket has none: the connection's :class:`~harness.load.deadline.Deadline`
+throws the ``TimeoutError`` into the wait); a clean or ragged EOF reads as 0 bytes; ``recv`` on a
+socket with timeout 0 raises ``BlockingIOError`` or ``ssl.SSLWantReadError`` when no application
+data is there (an idle connection's NewSessionTicket is consumed, not mistaken for data).
 
 Invariant: every loop is bounded; the outgoing BIO is empty whenever a call returns.
 """

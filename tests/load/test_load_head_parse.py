@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -95,7 +96,9 @@ class _OldConnection(HttpConnection):
             else b""
         )
         body = bytes(buf[body_start:body_end]) if keep_body else b""
-        if keep_body and chunked:
+        # The one change since: a bodiless status that says chunked has nothing to unframe (it
+        # raised dechunk's ValueError, which killed the slot); held by its own test below.
+        if keep_body and chunked and body_end > body_start:
             body = dechunk(body)
         if close:
             self.close()
@@ -220,3 +223,12 @@ def test_the_header_splice_equals_find_and_slices(line: bytes, rest: bytes, head
     request = line + b"\r\n" + rest
     at = request.find(b"\r\n") + 2
     assert with_header(request, header) == request[:at] + header + request[at:]
+
+
+@pytest.mark.parametrize("status", [b"100 Continue", b"204 No Content", b"304 Not Modified"])
+def test_a_bodiless_status_that_says_chunked_is_an_empty_reply(status: bytes) -> None:
+    """A 1xx/204/304 head with Transfer-Encoding: chunked reads as an empty body, not an error."""
+    data = b"HTTP/1.1 " + status + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+    reply, _head, _connected = _exchange(HttpConnection("127.0.0.1", 1), data, [], True)
+    assert isinstance(reply, Reply)
+    assert (reply.status, reply.body) == (int(status[:3]), b"")
