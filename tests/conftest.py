@@ -59,16 +59,22 @@ _SERIAL_PATHS: tuple[str, ...] = (
 )
 #: Files under a serial directory that run no load and judge no time: the parallel pass takes
 #: them (a new file under tests/load/ is serial until it is listed here). test_load_distributed
-#: judges counts, exact merges and clean exits with 30 s waits, never a latency.
+#: and test_load_remote judge counts, exact merges and clean exits with 30 s waits, never a
+#: latency; test_load_worker and test_load_refusals judge exit codes and messages;
+#: test_load_head_parse is a property test of the client's parser.
 _NOT_SERIAL: tuple[str, ...] = (
     "tests/load/test_load_completion.py",
     "tests/load/test_load_distributed.py",
+    "tests/load/test_load_head_parse.py",
     "tests/load/test_load_health.py",
     "tests/load/test_load_imports.py",
+    "tests/load/test_load_refusals.py",
+    "tests/load/test_load_remote.py",
     "tests/load/test_load_requests.py",
     "tests/load/test_load_schedule.py",
     "tests/load/test_load_summary.py",
     "tests/load/test_load_wire.py",
+    "tests/load/test_load_worker.py",
     "tests/load/test_load_workload.py",
 )
 _ROOT = Path(__file__).resolve().parent.parent

@@ -24,7 +24,9 @@ from reference_service.decision import load_thresholds as service_thresholds
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 STEADY = str(ROOT / "scenarios" / "steady.yaml")
-#: Refused in well under 1 s; the bound leaves room for a loaded shared machine (measured: 2-40 ms).
+#: Refused in well under 1 s of this process's CPU (measured: 2-40 ms), not wall time: a
+#: neighbour's load on the shared 2-core machine stretched one refusal to 1.3 s of wall time (load
+#: average 7), while the unbounded parser this guards against costs seconds of CPU (6 s, 74 s).
 BOUND_S = 0.5
 
 ALIAS_BOMB = "l0: &l0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -56,9 +58,9 @@ def test_hostile_yaml_is_exit_2_at_once(tmp_path: Path, kind: str, shape: str) -
     path = tmp_path / f"{kind}.yaml"
     path.write_text(HOSTILE[shape])
     args = [a.replace("{file}", str(path)) for a in COMMANDS[kind]]
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     result = CliRunner().invoke(cli, args, catch_exceptions=True)
-    elapsed_s = time.perf_counter() - t0
+    elapsed_s = time.process_time() - t0
     assert result.exit_code == 2, result.output
     assert f"{path}: " in result.output, result.output
     assert "internal error" not in result.output
@@ -70,13 +72,13 @@ def test_thresholds_files_refuse_hostile_yaml_at_once(tmp_path: Path, shape: str
     """The audit's --thresholds reader and the service's --thresholds both refuse, fast."""
     path = tmp_path / "th.yaml"
     path.write_text("version: v1\n" + HOSTILE[shape])
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     with pytest.raises(SpecError) as info:
         load_thresholds(path)
     assert info.value.file == str(path)
     with pytest.raises(ThresholdError, match=str(path)):
         service_thresholds(path)
-    assert time.perf_counter() - t0 < BOUND_S
+    assert time.process_time() - t0 < BOUND_S
 
 
 def test_an_oversized_file_is_refused_before_it_is_read(tmp_path: Path) -> None:

@@ -1,43 +1,25 @@
 """`slo-harness run --netpol`: the CI-gate load crosses the enforced PCI boundary (gateway ->
 scorer namespaces), probes from every other namespace confirm denial during the run, and one
-report carries both verdicts; an unapproved opening of the CDE makes the run exit 1."""
+report carries both verdicts; an unapproved opening of the CDE makes the run exit 1. (Ctrl-C during
+the load, which judges no time, is in test_lab_interrupt_e2e.py, in the parallel pass.)"""
 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from lab_support import K8S, NETPOL_SCENARIO, NETPOL_SLO
 from run_support import run_measured
 
-from harness.netns import Namespace, list_namespaces
+from harness.netns import list_namespaces
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
-K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-# Loose generator limits: this test is about the boundary, and a shared 2-core machine lags.
-SCENARIO = """\
-name: pcigate
-slo: slo.yaml
-generator: {max_cpu_percent: 100, max_lag_p99_ms: 500}
-mix:
-  - {endpoint: score, weight: 1}
-payload: {seed: 7, cards: 500}
-phases:
-  - {name: warmup, kind: warmup, rate: 100, duration_s: 1}
-  - {name: steady, kind: steady, rate: 400, duration_s: 4}
-"""
-SLO = """\
-name: pcigate
-objectives:
-  - {metric: latency, percentile: p99, op: "<", threshold_ms: 50}
-  - {metric: error_rate, op: "<", threshold: 0.001}
-"""
+
 # A change that opens the CDE's scorer to the batch namespace: not in the expectations (1.3.1).
 OPENING = """\
 apiVersion: networking.k8s.io/v1
@@ -53,8 +35,8 @@ spec:
 
 def _run(root: Path, *policies: Path) -> tuple[subprocess.CompletedProcess[str], Any]:
     """`run` with the boundary lab, under the test's ``netns_prefix`` (in the environment)."""
-    (root / "slo.yaml").write_text(SLO)
-    (root / "gate.yaml").write_text(SCENARIO)
+    (root / "slo.yaml").write_text(NETPOL_SLO)
+    (root / "gate.yaml").write_text(NETPOL_SCENARIO)
     argv = [sys.executable, "-m", "harness.cli", "run", str(root / "gate.yaml"), "--no-progress"]
     argv += ["--out", str(root / "out"), "--boundary-interval-s", "1"]
     for path in (K8S / "base", *policies):
@@ -108,37 +90,3 @@ def test_an_unapproved_opening_of_the_cde_fails_the_run(tmp_path: Path, netns_pr
     assert boundary["status"] == "fail"
     assert any("[1.3.1]" in r and "batch/" in r for r in boundary["reasons"])
     assert list_namespaces(netns_prefix) == []
-
-
-def test_ctrl_c_during_the_load_removes_the_boundary_lab(tmp_path: Path, netns_prefix: str) -> None:
-    """SIGINT while the load crosses the boundary: exit 3, every lab namespace gone."""
-    (tmp_path / "slo.yaml").write_text(SLO)
-    (tmp_path / "gate.yaml").write_text(SCENARIO.replace("duration_s: 4", "duration_s: 60"))
-    prefix = netns_prefix
-    argv = [sys.executable, "-m", "harness.cli", "run", str(tmp_path / "gate.yaml")]
-    argv += ["--no-progress", "--out", str(tmp_path / "out")]
-    argv += ["--netpol", str(K8S / "base"), "--netpol", str(K8S / "policies" / "hardened")]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        # the service runs inside the scorer's namespace once the load is about to start
-        while time.monotonic() < deadline and not _service_up(prefix) and proc.poll() is None:
-            time.sleep(0.2)
-        if not _service_up(prefix):
-            proc.kill()
-            out, err = proc.communicate()
-            pytest.fail(f"the run never reached the load: {out.decode()} {err.decode()}")
-        time.sleep(3)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 3, err.decode()
-    assert list_namespaces(prefix) == []
-
-
-def _service_up(prefix: str) -> bool:
-    scorer = [n for n in list_namespaces(prefix) if n.endswith("-reference-service")]
-    return bool(scorer) and bool(Namespace(scorer[0]).pids())

@@ -1,4 +1,4 @@
-"""Synthetic interval samples for the game-day logic tests."""
+"""Synthetic interval samples for the game-day logic tests; the end-to-end tests' game day."""
 
 from __future__ import annotations
 
@@ -43,3 +43,33 @@ def series(specs: Sequence[dict[str, float]]) -> list[IntervalSample]:
         sample(i, **{k: int(v) if k != "latency_ms" else v for k, v in s.items()})
         for i, s in enumerate(specs)
     ]
+
+
+#: The end-to-end tests' game day (test_gameday_e2e.py, test_gameday_ctrl_c.py): a pause of the
+#: embedded service on the timeline under 150 requests/s; ``abort``, ``duration`` (of the stall)
+#: and ``extra`` (more timeline steps) are filled in by each test.
+GAMEDAY = """\
+title: CI stall
+owner: ci
+hypothesis:
+  apiVersion: slo-harness/v1
+  name: relaxed
+  objectives:
+    - {{metric: latency, percentile: p99, threshold_ms: 250}}
+    - {{metric: error_rate, threshold: 0.01}}
+load:
+  name: ci-gameday
+  timeout_ms: 1000
+  # The stall under test costs seconds; a shared CI core may add tens of ms of send lag, which
+  # must not make the run unmeasurable here (the generator's own fidelity is tested in tests/load).
+  generator: {{max_lag_p99_ms: 50, max_cpu_percent: 95}}
+  phases:
+    - {{name: warmup, kind: warmup, rate: 150, duration_s: 2}}
+    - {{name: steady, kind: steady, rate: 150, duration_s: 10}}
+blast_radius: {{targets: [service]}}
+judgement: {{window: 10s, hold: 20s}}
+abort: [{abort}]
+timeline:
+  - {{name: stall, at: 40s, for: {duration}, fault: {{kind: pause}}}}{extra}
+recovery: 60s
+"""

@@ -1,22 +1,20 @@
 """A whole game day against the embedded reference service, as CI runs it: load throughout, a
 real stall (the chaos core's pause: SIGSTOP of the service) injected and rolled back on the
 timeline (time-scaled), detection and recovery in the journal and the report; an abort condition
-that halts a game day within its window; Ctrl-C in the middle of a fault."""
+that halts a game day within its window. (Ctrl-C in the middle of a fault, which judges no time,
+is in test_gameday_ctrl_c.py, in the parallel pass.)"""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import psutil
 import pytest
+from gd_support import GAMEDAY
 from run_support import run_measured
 
 from harness.report import MANIFEST_FILE, verify_report_dir
@@ -25,32 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The real command line, in a fresh process (Locust patches whatever imports it).
 CLI = ("-m", "harness.cli")
 REPORT_SCHEMA = ROOT / "harness" / "report" / "report.schema.json"
-
-GAMEDAY = """\
-title: CI stall
-owner: ci
-hypothesis:
-  apiVersion: slo-harness/v1
-  name: relaxed
-  objectives:
-    - {{metric: latency, percentile: p99, threshold_ms: 250}}
-    - {{metric: error_rate, threshold: 0.01}}
-load:
-  name: ci-gameday
-  timeout_ms: 1000
-  # The stall under test costs seconds; a shared CI core may add tens of ms of send lag, which
-  # must not make the run unmeasurable here (the generator's own fidelity is tested in tests/load).
-  generator: {{max_lag_p99_ms: 50, max_cpu_percent: 95}}
-  phases:
-    - {{name: warmup, kind: warmup, rate: 150, duration_s: 2}}
-    - {{name: steady, kind: steady, rate: 150, duration_s: 10}}
-blast_radius: {{targets: [service]}}
-judgement: {{window: 10s, hold: 20s}}
-abort: [{abort}]
-timeline:
-  - {{name: stall, at: 40s, for: {duration}, fault: {{kind: pause}}}}{extra}
-recovery: 60s
-"""
 
 
 #: A second step for the full game day: kill -9 of the whole service, restarted by the harness.
@@ -169,47 +141,3 @@ def test_an_abort_condition_halts_the_gameday_within_its_window(tmp_path: Path) 
     assert rollback["end_s"] - tripped < 1.0
     assert journal["duration"] < 2 + 4 + 10 + 6  # stopped before the planned end
     assert list((tmp_path / "state" / "ledger").glob("*.json")) == []
-
-
-@pytest.mark.slow
-def test_ctrl_c_during_a_fault_rolls_it_back_and_journals_the_interruption(tmp_path: Path) -> None:
-    """SIGINT while the service is stopped: the fault is rolled back and verified gone, the
-    journal (alone) says interrupted with the rollback, the ledger is empty, no process of the run
-    is left stopped; exit 3."""
-    gd = tmp_path / "gd.yaml"
-    gd.write_text(
-        GAMEDAY.format(
-            abort="{signal: error_rate, above: 0.99, for: 60s}", duration="100s", extra=""
-        )
-    )
-    out = tmp_path / "out"
-    env = {**os.environ, "SLO_HARNESS_STATE_DIR": str(tmp_path / "state")}
-    proc = subprocess.Popen(
-        [sys.executable, *CLI, "gameday", str(gd), "--out", str(out), "--time-scale",
-         "0.1", "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:  # bounded by the child's own run (at most ~20 s)
-            if "stall:" in line and "ACTIVE" in line:
-                break
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 3, rest
-    journal = _journal(out)
-    assert journal["status"] == "interrupted"
-    (rollback,) = journal["rollbacks"]
-    assert rollback["status"] == "succeeded"
-    assert rollback["verified_gone"] is True
-    assert list((tmp_path / "state" / "ledger").glob("*.json")) == []
-    stopped = [
-        p.pid
-        for p in psutil.process_iter(["status", "cmdline"])
-        if p.info["status"] == psutil.STATUS_STOPPED
-        and "reference_service" in (p.info["cmdline"] or [])
-    ]
-    assert stopped == []

@@ -31,9 +31,13 @@ def _plugin_dir(tmp_path: Path, yaml_text: str) -> Path:
     return tmp_path
 
 
+# Loose generator limits: these tests are about the plugin (its summary, hlog, overrides, exit
+# codes); at load average 9 the schedule lag p99 passed the default bar in three runs of three.
+# The generator's own timing is judged in test_load_run.py and benchmarks/bench_generator.py.
 QUICK = """\
 name: quick
 max_concurrency: 16
+generator: {max_cpu_percent: 100, max_lag_p99_ms: 500}
 phases:
   - {name: warmup, kind: warmup, rate: 50, duration_s: 1}
   - {name: steady, kind: steady, rate: 100, duration_s: 2}
@@ -59,9 +63,11 @@ def test_headless_locust_run_prints_the_hdr_summary(bimodal_target: str, tmp_pat
     assert {e: r["statuses"] for e, r in steady["responses"].items()} == {"score": {"200": 200}}
     assert "score: 200: 200" in proc.stdout
     assert not list(folder.glob(".summary.json.*"))  # written via temp file + os.replace
-    assert (
-        2.0 <= steady["latency_ms"]["p50"] < 4.0
-    )  # loose: shared CI cores (the benchmark is exact)
+    # On the target's modes, with room for a busy 2-core machine (the benchmark is exact): the
+    # p50 sits on the 2 ms mode (never below: the target sleeps 2 ms), under a quarter of the
+    # 40 ms one (a CI run at load saw 4.3 ms); the p99 is among the 4 slow requests of 200.
+    assert 2.0 <= steady["latency_ms"]["p50"] < 10.0
+    assert steady["latency_ms"]["p99"] >= 40.0
     intervals = read_hlog(folder / "out.hlog")
     assert sum(i.histogram.count for i in intervals) == 250
     # Locust's own stats table saw the same requests (fired through events.request).

@@ -27,7 +27,8 @@ def _run(scenario: str, *args: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_every_interval_once_in_order_and_the_lag_is_kept(bimodal_target: str) -> None:
-    """6 s at 200/s: the observer sees intervals 0..5 (and the drain) exactly once, in order, and
+    """4 s (1 s at 100/s, 3 s at 200/s): the observer sees intervals 0..3 (and the drain) exactly
+    once, in order, and
     their completions add up to the run's; ticks arrive ~50 per second; the scheduler's p99 lag
     stays within noise of the same run without an observer (one process, one run after the
     other). (A subprocess started from the observer, as an nft fault does, is another matter:
@@ -38,15 +39,15 @@ def test_every_interval_once_in_order_and_the_lag_is_kept(bimodal_target: str) -
         max_concurrency=32,
         phases=[
             {"name": "warmup", "kind": "warmup", "rate": 100, "duration_s": 1},
-            {"name": "steady", "kind": "steady", "rate": 200, "duration_s": 5},
+            {"name": "steady", "kind": "steady", "rate": 200, "duration_s": 3},
         ],
     )
     out = _run(scenario)
     indices = out["indices"]
     assert indices == list(range(len(indices)))
-    assert len(indices) >= 6
-    assert sum(out["completed"]) == out["intervals_completed"] == out["answered"] == 1100
-    assert out["ticks"] >= 6 * 20  # nominally 50 per second; tolerant of a loaded machine
+    assert len(indices) >= 4
+    assert sum(out["completed"]) == out["intervals_completed"] == out["answered"] == 700
+    assert out["ticks"] >= 4 * 20  # nominally 50 per second; tolerant of a loaded machine
     assert out["finished_calls"] == 1
     plain, observed = out["lag_p99_plain_ms"], out["lag_p99_observed_ms"]
     print(

@@ -1,21 +1,17 @@
 """The live enforcement lab on real namespaces and nftables (root): observed vs predicted vs
-expected on the reference manifests, a policy change, the positive control, and cleanup."""
+expected on the reference manifests, a policy change, the positive control. (The lab's cleanup,
+which judges no time, is tested in test_live_lab_cleanup.py, in the parallel pass.)"""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from netlab_support import BASE, EXPECT, HARDENED, ISSUE8, PODS, reference_matrix
 
-from harness.netns import Hook, NftTable, apply_table, chain_text, list_namespaces
+from harness.netns import Hook, NftTable, apply_table, chain_text
 from harness.netpol import (
     DenyAction,
     Matrix,
@@ -150,64 +146,3 @@ def test_udp_needs_an_echo(lab_prefix: str) -> None:
         observed, detail = agent.probe(src, dns, 54, "UDP", 0.5)
     assert observed == agent.BLOCKED
     assert "echo" in detail
-
-
-def _cli(prefix: str, state: Path, *extra: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SLO_HARNESS_NETNS_PREFIX": prefix, "SLO_HARNESS_STATE_DIR": str(state)}
-    argv = [sys.executable, "-m", "harness.cli", "netpol", "matrix", str(BASE), str(HARDENED)]
-    argv += ["--pods", str(PODS), "-n", "payments-pci", "--live", *extra]
-    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _wait_for_lab(prefix: str, count: int, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while len(list_namespaces(prefix)) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(list_namespaces(prefix)) >= count, "the lab never appeared"
-
-
-def test_ctrl_c_removes_the_lab(lab_prefix: str, tmp_path: Path) -> None:
-    """SIGINT mid-run: exit 3 and every namespace of the lab is gone when the command returns."""
-    proc = _cli(lab_prefix, tmp_path / "state", "--timeout-s", "2", "--service", "none")
-    try:
-        _wait_for_lab(lab_prefix, 12)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 3, err.decode()
-    assert list_namespaces(lab_prefix) == []
-
-
-def test_a_crashed_run_is_removed_by_the_ledger_sweep(lab_prefix: str, tmp_path: Path) -> None:
-    """SIGKILL mid-run leaves namespaces; `slo-harness chaos cleanup` removes them all."""
-    state = tmp_path / "state"
-    proc = _cli(lab_prefix, state, "--timeout-s", "2", "--service", "none")
-    try:
-        _wait_for_lab(lab_prefix, 12)
-        time.sleep(0.5)
-        proc.kill()
-        proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert list_namespaces(lab_prefix), "expected the killed run's lab to be left over"
-    env = {
-        **os.environ,
-        "SLO_HARNESS_NETNS_PREFIX": lab_prefix,
-        "SLO_HARNESS_STATE_DIR": str(state),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "chaos", "cleanup"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert list_namespaces(lab_prefix) == []

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from harness.chaos.gameday.judge import Check, holds, judge, merge
 from harness.chaos.gameday.plan import Plan, PlannedStep
-from harness.measure import IntervalSample
+from harness.measure import IntervalSample, distribution
 from harness.spec import (
     AvailabilityObjective,
     ErrorRateObjective,
@@ -229,10 +229,15 @@ def _recovery(
 
 
 def _slow(window: Sequence[IntervalSample], threshold_ms: float | None) -> int:
-    """Completions that were not OK within ``threshold_ms`` (the latency SLI's bad events)."""
+    """Completions that were not OK within ``threshold_ms`` (the latency SLI's bad events).
+
+    Counted on the bucket arrays (``distribution``): ``LatencyHistogram.count_at_or_below`` walks
+    every HDR counter up to the largest value in Python, about 0.1 s per interval holding a 900 ms
+    sample, once per interval per window."""
     if threshold_ms is None:
         return 0
     limit_us = round(threshold_ms * 1000)
     return sum(
-        s.completed - min(s.latency.count_at_or_below(limit_us), s.counts.ok) for s in window
+        s.completed - min(distribution(s.latency).count_at_or_below(limit_us), s.counts.ok)
+        for s in window
     )
