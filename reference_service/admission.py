@@ -55,6 +55,20 @@ optimistic start (2,500/s assumed) meets a 200/s worker at three times capacity,
 about 2 s of windows to come down, during which the worker admitted 32 requests per loop iteration
 and stalled for hundreds of milliseconds (measured: nothing accepted, nothing answered for 0.4 s).
 
+``W_min`` drifts up (2% a window) only from windows whose busiest stage had idle time (busy for
+less than ``DRIFT_BUSY_SHARE`` of the window): there the mean is the request's own time plus little
+queueing, so a service that became slower by itself is followed. In a window with that stage busy
+throughout, the mean is queueing behind the limit: Little's law makes it ``W_min + target`` at a
+limit of ``(W_min + target) * X``, above any drift, so ``W_min`` rose 2% every window, the limit
+with it and the queue with the limit. On the simulated worker (tests/service/test_svc_admission.py)
+30 s at three times capacity took the limit from 10 to 49, the admitted mean wait to 31 ms and the
+p99 to 80 ms (budget 50 ms); gated, the limit stays at 9, the mean wait 10.5 ms, the p99 15 ms. A
+Redis hop slowed from 2 to 40 ms with the loop half idle still raises the limit from 11 to 17
+within 10 s, and refusals stop within 8 s. The share is 0.9, not lower: a limit that refuses
+clumped bursts while the loop idles 10-20% of the window is too low, and drifting raises it until
+the loop is busy (bursts of 40 at three times capacity: at 0.8 the limit stayed at 11, the loop
+83% busy, goodput 487/s of 590).
+
 Windows are ``WINDOW_S`` long (and need ``MIN_COMPLETIONS``); unsaturated windows never lower the
 limit (low traffic says nothing about capacity) but raise the capacity estimate if the worker
 completed more than it. ``max_in_flight`` overrides the derivation (tests force tiny limits).
@@ -81,6 +95,9 @@ MIN_COMPLETIONS: Final = 20
 #: itself is followed within seconds: 2% per 0.2 s window doubles in about 7 s).
 INITIAL_WALL_S: Final = 400e-6
 WALL_MIN_DRIFT: Final = 1.02
+#: The drift applies only to windows whose busiest stage was busy for less than this share of
+#: the window (see the module docstring: a saturated stage's window mean is queueing).
+DRIFT_BUSY_SHARE: Final = 0.9
 #: A window longer than this spans idle time and is discarded.
 STALE_S: Final = 1.0
 #: Weight of a new saturated window in the capacity estimate.
@@ -233,9 +250,15 @@ class Admission:
             self._wall_min_s = own_s
         queueing = self._saturated or mean_wall_s > self._wall_min_s + self._target_s
         excess_s = mean_wall_s - self._wall_min_s
+        ceiling, shown, busy_s = self._capacity(
+            rate, cpu_s, self._runq_clock() - self._window_runq_s
+        )
         if elapsed <= STALE_S:
-            self._wall_min_s = min(self._wall_min_s * WALL_MIN_DRIFT, own_s)
-        ceiling, shown = self._capacity(rate, cpu_s, self._runq_clock() - self._window_runq_s)
+            # Drift up only from a window whose busiest stage had idle time: there the mean is
+            # the request's own time. In a window with that stage busy throughout, the mean is
+            # mostly queueing behind the limit; drifting towards it ratchets the limit up.
+            drift = WALL_MIN_DRIFT if busy_s < DRIFT_BUSY_SHARE * elapsed else 1.0
+            self._wall_min_s = min(self._wall_min_s * drift, own_s)
         if elapsed > STALE_S:
             pass  # a window spanning an idle gap measures the gap, not the worker
         elif queueing and shown < self._rate and excess_s > 2 * self._target_s:
@@ -254,8 +277,9 @@ class Admission:
         if self._fixed is None:
             self._limit = self._derive()
 
-    def _capacity(self, rate: float, cpu_s: float, runq_s: float) -> tuple[float, float]:
-        """(ceiling, shown) of this window, completions per second.
+    def _capacity(self, rate: float, cpu_s: float, runq_s: float) -> tuple[float, float, float]:
+        """(ceiling, shown, busiest) of this window: completions per second, and the busy
+        seconds of its busiest stage.
 
         The ceiling: this thread cannot complete more than completions per CPU-second of it, nor
         a thread pool more than completions per busy second of its threads. Shown: completions
@@ -273,7 +297,7 @@ class Admission:
                 ceiling = min(ceiling, n / busy_s)
                 busiest_s = max(busiest_s, busy_s)
         shown = max(rate, n / busiest_s) if busiest_s > 0 else rate
-        return ceiling, shown
+        return ceiling, shown, busiest_s
 
     def _reset(self, t: float) -> None:
         self._window_start, self._completions, self._wall_sum_s, self._saturated = t, 0, 0.0, False

@@ -137,3 +137,42 @@ def test_slower_io_with_an_idle_loop_is_not_overload() -> None:
     w.io_s = 0.002
     assert w.shed_share(adm, 2.0) == 0.0
     assert adm.capacity_per_s >= 0.9 * before
+
+
+def test_sustained_overload_does_not_ratchet_the_limit() -> None:
+    """30 s at three times capacity (1,770/s offered to a 590/s worker, its loop thread busy
+    throughout): the limit stays near its value after the first 2 s and admitted requests wait
+    within the target. The no-queue time drifted up 2% per window from these windows, whose mean
+    is queueing: the limit went from 10 to 49 and the mean wait to 31 ms (p99 80 ms)."""
+    w = Worker(rate_per_s=270.0, burst=1, cpu_s=0.0017, io_s=0.002)
+    adm = _admission(w)
+    w.run(adm, 2.0)
+    w.rate_per_s, w.burst = 1770.0, 4
+    w.run(adm, 2.0)
+    settled = adm.limit
+    w.walls.clear()
+    limits = []
+    for _ in range(28):
+        w.run(adm, 1.0)
+        limits.append(adm.limit)
+    assert max(limits) <= 1.5 * settled
+    own_s = w.io_s + w.cpu_s
+    mean_wait_s = sum(w.walls) / len(w.walls) - own_s
+    assert mean_wait_s < BUDGET_S / 4
+    walls = sorted(w.walls)
+    assert walls[int(0.99 * len(walls))] < BUDGET_S
+
+
+def test_a_service_slower_by_itself_is_followed() -> None:
+    """The Redis hop slows from 2 to 40 ms for good while the loop thread stays half idle: the
+    limit (sized for 4 ms in the worker) first refuses part of every burst, then the no-queue
+    time follows the slower service and nothing is shed within 10 s."""
+    w = Worker(rate_per_s=270.0, burst=4, cpu_s=0.0017, io_s=0.002)
+    adm = _admission(w)
+    w.run(adm, 3.0)
+    before = adm.limit
+    w.io_s = 0.040
+    assert w.shed_share(adm, 1.0) > 0.1  # 270/s x 42 ms in flight: more than the limit
+    w.run(adm, 9.0)
+    assert adm.limit > 1.4 * before
+    assert w.shed_share(adm, 2.0) == 0.0
