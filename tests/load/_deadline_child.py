@@ -3,7 +3,7 @@ monkey-patched, so this runs in its own process): stalled servers, a half respon
 slots with different deadlines. Prints one JSON object; every case is bounded (a stuck case is
 reported as "hung", not waited for).
 
-Usage: ``python tests/load/_deadline_child.py``
+Usage: ``python tests/load/_deadline_child.py PKI_DIR`` (the test passes its own tmp dir)
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import json  # noqa: E402
 import socket  # noqa: E402
 import ssl  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -160,7 +159,7 @@ def many_slots(stall_port: int, busy_port: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    pki = make_test_pki(Path(tempfile.mkdtemp(prefix="slo-harness-deadline-")))
+    pki = make_test_pki(Path(sys.argv[1]))  # the test's tmp dir: nothing left in /tmp
     server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_tls.load_cert_chain(pki.server_cert, pki.server_key)
     client_tls = ssl.create_default_context(cafile=str(pki.ca))

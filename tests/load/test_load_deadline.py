@@ -139,10 +139,11 @@ def test_nothing_in_flight_leaves_the_timer_idle() -> None:
 
 
 @pytest.fixture(scope="module")
-def under_gevent() -> dict[str, Any]:
+def under_gevent(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The cases of _deadline_child.py, run once in a gevent-patched process."""
+    pki_dir = tmp_path_factory.mktemp("deadline-pki")  # pytest's, removed with its tmp tree
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "load" / "_deadline_child.py")],
+        [sys.executable, str(ROOT / "tests" / "load" / "_deadline_child.py"), str(pki_dir)],
         capture_output=True,
         text=True,
         cwd=ROOT,
