@@ -236,6 +236,8 @@ class HttpConnection:
                 sock.settimeout(_remaining_s(deadline_ns))
                 send_all(sock, request, deadline_ns)
             else:
+                if deadline_ns <= time.monotonic_ns():  # as _remaining_s: never sent late
+                    raise RequestTimeout("deadline passed")
                 guard.start(deadline_ns)  # the watchdog throws TimeoutError into a late wait
                 send_all(sock, request, None)
             self.written_ns = time.monotonic_ns()

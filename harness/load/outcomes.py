@@ -79,7 +79,7 @@ class ResponseJudge:
         self._ok: dict[int, Verdict] = {}  # one shared verdict per OK status: no allocation
         #: The OK verdicts of statuses judged without a body check (none when the entry has
         #: one): for them :meth:`judge` is this lookup, which a caller may do itself.
-        self.known_ok: dict[int, Verdict] = {}
+        self.known_ok: dict[int, Verdict] = self._ok if self._check is None else {}
         #: Secret header values of the entry: a server that echoes them (an error page quoting
         #: the Authorization header) must not carry them into a report.
         self._secrets = tuple(s.encode() for s in secrets)
@@ -99,8 +99,6 @@ class ResponseJudge:
                 ok = self._ok.get(status)
                 if ok is None:
                     ok = self._ok[status] = Verdict(Outcome.OK, status_key(status))
-                    if check is None:
-                        self.known_ok[status] = ok
                 return ok
             kind = f"HTTP {status}: body check: {reason}"
             return Verdict(Outcome.FAILED, status_key(status), kind, self._scrub(reply.body))

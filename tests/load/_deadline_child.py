@@ -94,6 +94,34 @@ def delayed(delay_s: float) -> Callable[[Any], None]:
     return handle
 
 
+def counting(seen: list[int]) -> Callable[[Any], None]:
+    """Answers at once and counts the requests it read."""
+
+    def handle(conn: Any) -> None:
+        for _ in range(10_000):
+            if not _read_request(conn):
+                return
+            seen.append(1)
+            conn.sendall(OK)
+
+    return handle
+
+
+def past_deadline() -> dict[str, Any]:
+    """An exchange whose deadline has already passed on a live connection: refused before
+    anything is sent (the server reads the first request only)."""
+    seen: list[int] = []
+    with HttpConnection("127.0.0.1", server(counting(seen))) as conn:
+        first = exchange(conn, 0.5)["outcome"]
+        try:
+            conn.exchange(REQ, time.monotonic_ns() - 1)
+            late = "sent"
+        except ClientError as exc:
+            late = f"{type(exc).__name__}: {exc}"
+    gevent.sleep(0.05)  # a request sent anyway would be read by now
+    return {"first": first, "late": late, "requests": len(seen)}
+
+
 def exchange(conn: HttpConnection, timeout_s: float) -> dict[str, Any]:
     """One exchange: its outcome and how late it ended against its deadline (ms)."""
     deadline = time.monotonic_ns() + int(timeout_s * 1e9)
@@ -187,6 +215,7 @@ def main() -> None:
         "tls_stall": bounded(lambda: exchange(tls("tls_stall"), 0.2)),
         "tls_handshake": bounded(lambda: exchange(tls("tls_silent"), 0.2)),
         "recovers": bounded(recovers),
+        "past": bounded(past_deadline),
         "connect": bounded(lambda: exchange(HttpConnection("127.0.0.1", unaccepted_port()), 0.2)),
     }
     dog = watchdog()

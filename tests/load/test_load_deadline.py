@@ -200,3 +200,13 @@ def test_a_slot_recovers_after_a_timeout_and_is_not_interrupted_early(
     # Every watchdog expiry was one of the RequestTimeouts above (the handshake's is a socket
     # timeout): 8 + half + TLS + the first of `recovers`.
     assert under_gevent["fired"] == 11
+
+
+def test_a_request_past_its_deadline_is_not_sent(under_gevent: dict[str, Any]) -> None:
+    """Under the watchdog, an exchange whose deadline has passed is a RequestTimeout before the
+    send: the server sees only the connection's earlier request."""
+    assert under_gevent["past"] == {
+        "first": "status 200",
+        "late": "RequestTimeout: deadline passed",
+        "requests": 1,
+    }
